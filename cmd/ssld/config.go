@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+
+	"github.com/ssld/ssld/protocol"
+	"github.com/ssld/ssld/tlsctx"
+)
+
+// fileConfig is the whole configuration file. Keys are documented in
+// docs/configuration.md; every key can be overridden by SSLD_<KEY>.
+type fileConfig struct {
+	Listen                 string        `mapstructure:"listen"`
+	Socket                 string        `mapstructure:"socket"`
+	ClusterListen          string        `mapstructure:"cluster_listen"`
+	MetricsListen          string        `mapstructure:"metrics_listen"`
+	Role                   string        `mapstructure:"role"`
+	SSLCert                string        `mapstructure:"ssl_cert"`
+	SSLKey                 string        `mapstructure:"ssl_key"`
+	SSLKeyPassphrase       string        `mapstructure:"ssl_key_passphrase"`
+	SSLCA                  string        `mapstructure:"ssl_ca"`
+	SSLCAPath              string        `mapstructure:"ssl_capath"`
+	ClusterSSLCert         string        `mapstructure:"cluster_ssl_cert"`
+	ClusterSSLKey          string        `mapstructure:"cluster_ssl_key"`
+	ClusterSSLCA           string        `mapstructure:"cluster_ssl_ca"`
+	ClusterSSLCAPath       string        `mapstructure:"cluster_ssl_capath"`
+	TLSVersion             string        `mapstructure:"tls_version"`
+	RequireSecureTransport bool          `mapstructure:"require_secure_transport"`
+	Watch                  bool          `mapstructure:"watch"`
+	MaxConnections         int           `mapstructure:"max_connections"`
+	ConnectTimeout         time.Duration `mapstructure:"connect_timeout"`
+	ReadTimeout            time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout           time.Duration `mapstructure:"write_timeout"`
+	LogLevel               string        `mapstructure:"log_level"`
+	LogFormat              string        `mapstructure:"log_format"`
+	Users                  []userConfig  `mapstructure:"users"`
+	Cluster                struct {
+		Aggregators []string `mapstructure:"aggregators"`
+		Leaves      []string `mapstructure:"leaves"`
+	} `mapstructure:"cluster"`
+
+	path string // absolute path of the file it was read from
+}
+
+type userConfig struct {
+	Name         string   `mapstructure:"name"`
+	PasswordHash string   `mapstructure:"password_hash"`
+	Password     string   `mapstructure:"password"`
+	Plugin       string   `mapstructure:"plugin"`
+	Privileges   []string `mapstructure:"privileges"`
+	RequireSSL   bool     `mapstructure:"require_ssl"`
+	RequireX509  bool     `mapstructure:"require_x509"`
+}
+
+// defaults holds every scalar key with its default. Registering each key is
+// also what makes viper's AutomaticEnv see SSLD_<KEY> for it.
+var defaults = map[string]any{
+	"listen":                   "127.0.0.1:3307",
+	"socket":                   "",
+	"cluster_listen":           "",
+	"metrics_listen":           "",
+	"role":                     "aggregator",
+	"ssl_cert":                 "",
+	"ssl_key":                  "",
+	"ssl_key_passphrase":       "",
+	"ssl_ca":                   "",
+	"ssl_capath":               "",
+	"cluster_ssl_cert":         "",
+	"cluster_ssl_key":          "",
+	"cluster_ssl_ca":           "",
+	"cluster_ssl_capath":       "",
+	"tls_version":              "TLSv1.2,TLSv1.3",
+	"require_secure_transport": false,
+	"watch":                    false,
+	"max_connections":          protocol.DefaultMaxConnections,
+	"connect_timeout":          protocol.DefaultConnectTimeout,
+	"read_timeout":             protocol.DefaultReadTimeout,
+	"write_timeout":            protocol.DefaultWriteTimeout,
+	"log_level":                "info",
+	"log_format":               "text",
+	"cluster.aggregators":      []string{},
+	"cluster.leaves":           []string{},
+}
+
+// pathKeys are resolved against the config file's folder when relative.
+var pathKeys = []string{"socket", "ssl_cert", "ssl_key", "ssl_ca", "ssl_capath",
+	"cluster_ssl_cert", "cluster_ssl_key", "cluster_ssl_ca", "cluster_ssl_capath"}
+
+// loadConfig reads the file at path (YAML, TOML, or my.cnf-style INI, chosen
+// by extension), applies SSLD_* environment overrides and defaults, and
+// resolves relative paths against the file's folder. It reads the file anew
+// each call: it is what SSL_RELOAD and SIGHUP go through.
+func loadConfig(path string) (*fileConfig, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(abs); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("config file %s: does not exist", abs)
+		}
+		return nil, fmt.Errorf("config file %s: %v", abs, err)
+	} else if fi.IsDir() {
+		return nil, fmt.Errorf("config file %s: is a directory", abs)
+	}
+	v := viper.NewWithOptions(viper.WithCodecRegistry(codecs()))
+	v.SetConfigFile(abs)
+	switch strings.ToLower(filepath.Ext(abs)) {
+	case ".cnf", ".ini", ".conf":
+		v.SetConfigType("ini")
+	case ".yml":
+		v.SetConfigType("yaml")
+	}
+	for k, d := range defaults {
+		v.SetDefault(k, d)
+	}
+	v.SetEnvPrefix("SSLD")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("config file %s: cannot parse: %v", abs, err)
+	}
+	var c fileConfig
+	if err := v.Unmarshal(&c); err != nil {
+		return nil, fmt.Errorf("config file %s: %v", abs, err)
+	}
+	c.path = abs
+	dir := filepath.Dir(abs)
+	for _, p := range []*string{&c.Socket, &c.SSLCert, &c.SSLKey, &c.SSLCA, &c.SSLCAPath,
+		&c.ClusterSSLCert, &c.ClusterSSLKey, &c.ClusterSSLCA, &c.ClusterSSLCAPath} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	switch c.Role {
+	case "aggregator", "leaf":
+	default:
+		return nil, fmt.Errorf("config file %s: role %q: must be aggregator or leaf", abs, c.Role)
+	}
+	return &c, nil
+}
+
+// tlsSettings is the part of the config that tlsctx reloads.
+func (c *fileConfig) tlsSettings() tlsctx.Settings {
+	return tlsctx.Settings{
+		SSLCert: c.SSLCert, SSLKey: c.SSLKey, SSLKeyPassphrase: c.SSLKeyPassphrase,
+		SSLCA: c.SSLCA, SSLCAPath: c.SSLCAPath,
+		ClusterSSLCert: c.ClusterSSLCert, ClusterSSLKey: c.ClusterSSLKey,
+		ClusterSSLCA: c.ClusterSSLCA, ClusterSSLCAPath: c.ClusterSSLCAPath,
+		TLSVersion: c.TLSVersion, Listen: c.Listen, ClusterListen: c.ClusterListen,
+	}
+}
+
+// protocolConfig is the part of the config the listeners use (startup only).
+func (c *fileConfig) protocolConfig(version string) protocol.Config {
+	users := make([]protocol.User, 0, len(c.Users))
+	for _, u := range c.Users {
+		users = append(users, protocol.User{Name: u.Name, PasswordHash: u.PasswordHash, Password: u.Password,
+			Plugin: u.Plugin, Privileges: u.Privileges, RequireSSL: u.RequireSSL, RequireX509: u.RequireX509})
+	}
+	return protocol.Config{
+		Listen: c.Listen, Socket: c.Socket, ClusterListen: c.ClusterListen,
+		Users: users, RequireSecureTransport: c.RequireSecureTransport,
+		MaxConnections: c.MaxConnections, ConnectTimeout: c.ConnectTimeout,
+		ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout, ServerVersion: version,
+	}
+}
+
+// fileSource is the tlsctx.Source of ssld: every Load rereads the config
+// file, as SingleStore's SSL_RELOAD rereads its config. The listen address
+// given on the command line (if any) overrides the file, at every load, so
+// it never looks like a restart-only change.
+type fileSource struct {
+	path           string
+	listenOverride string
+}
+
+func (s fileSource) Load(ctx context.Context) (tlsctx.Settings, error) {
+	c, err := loadConfig(s.path)
+	if err != nil {
+		return tlsctx.Settings{}, err
+	}
+	st := c.tlsSettings()
+	if s.listenOverride != "" {
+		st.Listen = s.listenOverride
+	}
+	return st, nil
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+
+	"github.com/spf13/viper"
+	"gopkg.in/ini.v1"
+)
+
+// iniCodec reads my.cnf-style files:
+//
+//	[ssld]                  # or [mysqld], or keys before any section
+//	ssl-cert = certs/server.crt   # dashes and underscores are the same, as in MySQL
+//	cluster_aggregators = 10.0.0.1:3307
+//	cluster_leaves = 10.0.0.2:3307,10.0.0.3:3307
+//
+//	[user admin]
+//	password_hash = *6BB4...
+//	privileges = SUPER
+//	require_ssl = true
+//
+// Other sections ([client], [mysql], ...) are ignored, so one file can serve
+// both the daemon and the mysql client.
+type iniCodec struct{}
+
+func codecs() *viper.DefaultCodecRegistry {
+	r := viper.NewCodecRegistry()
+	_ = r.RegisterCodec("ini", iniCodec{})
+	return r
+}
+
+func (iniCodec) Encode(map[string]any) ([]byte, error) {
+	return nil, errors.New("writing INI is not supported")
+}
+
+func (iniCodec) Decode(b []byte, v map[string]any) error {
+	f, err := ini.LoadSources(ini.LoadOptions{AllowBooleanKeys: true, SkipUnrecognizableLines: false}, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	var users []any
+	cluster := map[string]any{}
+	for _, sec := range f.Sections() {
+		name := strings.ToLower(sec.Name())
+		switch {
+		case name == ini.DefaultSection || name == "ssld" || name == "mysqld":
+			for _, k := range sec.Keys() {
+				key := strings.ReplaceAll(strings.ToLower(k.Name()), "-", "_")
+				switch key {
+				case "cluster_aggregators":
+					cluster["aggregators"] = splitList(k.String())
+				case "cluster_leaves":
+					cluster["leaves"] = splitList(k.String())
+				default:
+					v[key] = k.String()
+				}
+			}
+		case strings.HasPrefix(name, "user "):
+			u := map[string]any{"name": strings.TrimSpace(sec.Name()[len("user "):])}
+			for _, k := range sec.Keys() {
+				key := strings.ReplaceAll(strings.ToLower(k.Name()), "-", "_")
+				if key == "privileges" {
+					u[key] = splitList(k.String())
+				} else {
+					u[key] = k.String()
+				}
+			}
+			users = append(users, u)
+		}
+	}
+	if len(users) > 0 {
+		v["users"] = users
+	}
+	if len(cluster) > 0 {
+		v["cluster"] = cluster
+	}
+	return nil
+}
+
+func splitList(s string) []any {
+	var out []any
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

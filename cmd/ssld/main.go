@@ -1,0 +1,70 @@
+// Command ssld reloads TLS certificates in place: a node daemon that speaks
+// the MySQL wire protocol (mysql -e 'SSL_RELOAD'), built on the tlsctx
+// library.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// usageError marks errors that exit with code 2.
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+var logLevel, logFormat string
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "ssld",
+		Short:         "Reload TLS certificates in place, node by node or cluster-wide",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	root.AddCommand(newServeCmd())
+	return root
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+		lvl = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if strings.EqualFold(logFormat, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the CLI and returns the process exit code: 0 success, 1
+// failure, 2 usage.
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "ssld:", err)
+	var ue usageError
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "flag") {
+		return 2
+	}
+	return 1
+}

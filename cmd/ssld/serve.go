@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ssld/ssld/protocol"
+	"github.com/ssld/ssld/sqlcmd"
+	"github.com/ssld/ssld/sysvars"
+	"github.com/ssld/ssld/tlsctx"
+)
+
+// version is the server version string the node reports (@@version).
+const version = protocol.DefaultServerVersion
+
+// node is one running ssld: the TLS manager, the variables, the executor
+// and the listeners, wired together.
+type node struct {
+	cfg    *fileConfig
+	tls    *tlsctx.Manager
+	server *protocol.Server
+	log    *slog.Logger
+}
+
+type serveOptions struct {
+	config string
+	listen string // overrides the file's listen when set
+	socket string // overrides the file's socket when set
+}
+
+// startNode loads the config, builds every part and starts the listeners.
+func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, error) {
+	cfg, err := loadConfig(o.config)
+	if err != nil {
+		return nil, err
+	}
+	if o.listen != "" {
+		cfg.Listen = o.listen
+	}
+	if o.socket != "" {
+		cfg.Socket = o.socket
+	}
+	src := fileSource{path: cfg.path, listenOverride: o.listen}
+	mgr, err := tlsctx.New(ctx, src, tlsctx.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("TLS material: %w", err)
+	}
+	port := 0
+	if _, p, err := net.SplitHostPort(cfg.Listen); err == nil {
+		port, _ = strconv.Atoi(p)
+	}
+	started := time.Now()
+	vars := sysvars.NewRegistry()
+	if err := sysvars.AddTLS(vars, mgr); err != nil {
+		return nil, err
+	}
+	info := sysvars.ServerInfo{Version: version, VersionComment: "ssld TLS reload daemon", Role: cfg.Role,
+		Port: port, RequireSecureTransport: cfg.RequireSecureTransport, Started: started}
+	if err := sysvars.AddServer(vars, info); err != nil {
+		return nil, err
+	}
+	exec := sqlcmd.NewExecutor(&sqlcmd.Env{
+		Reloader: mgr,
+		Certs:    mgr,
+		Vars:     vars,
+		Topology: topology(cfg),
+		Grants:   grants(cfg),
+		Started:  started,
+	})
+	srv, err := protocol.New(cfg.protocolConfig(version), exec, mgr, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(); err != nil {
+		return nil, err
+	}
+	log.Info("ssld ready", "listen", srv.Addr().String(), "socket", cfg.Socket, "cluster_listen", addrString(srv.ClusterAddr()),
+		"role", cfg.Role, "config", cfg.path, "serial", mgr.Current(tlsctx.ChannelClient).Serial())
+	return &node{cfg: cfg, tls: mgr, server: srv, log: log}, nil
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// reload runs the one reload path (the same as SSL_RELOAD) for a trigger.
+func (n *node) reload(ctx context.Context, trigger string) error {
+	_, err := n.tls.Reload(ctx, tlsctx.WithTrigger(trigger))
+	return err
+}
+
+// shutdown stops accepting and gives open connections grace to finish.
+func (n *node) shutdown(grace time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	n.server.Shutdown(ctx)
+}
+
+func topology(cfg *fileConfig) func() (aggs, leaves []sqlcmd.Node) {
+	return func() (aggs, leaves []sqlcmd.Node) {
+		for i, a := range cfg.Cluster.Aggregators {
+			role := "child"
+			if i == 0 {
+				role = "master"
+			}
+			aggs = append(aggs, hostPortNode(a, role))
+		}
+		for _, l := range cfg.Cluster.Leaves {
+			leaves = append(leaves, hostPortNode(l, "leaf"))
+		}
+		return aggs, leaves
+	}
+}
+
+func hostPortNode(addr, role string) sqlcmd.Node {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return sqlcmd.Node{Host: addr, Port: 3306, Role: role, State: "online"}
+	}
+	port, _ := strconv.Atoi(p)
+	return sqlcmd.Node{Host: host, Port: port, Role: role, State: "online"}
+}
+
+func grants(cfg *fileConfig) func(user string) []string {
+	return func(user string) []string {
+		for _, u := range cfg.Users {
+			if u.Name != user {
+				continue
+			}
+			privs := "USAGE"
+			if len(u.Privileges) > 0 {
+				privs = joinUpper(u.Privileges)
+			}
+			g := fmt.Sprintf("GRANT %s ON *.* TO '%s'@'%%'", privs, u.Name)
+			switch {
+			case u.RequireX509:
+				g += " REQUIRE X509"
+			case u.RequireSSL:
+				g += " REQUIRE SSL"
+			}
+			return []string{g}
+		}
+		return nil
+	}
+}
+
+func joinUpper(ps []string) string {
+	out := ""
+	for i, p := range ps {
+		if i > 0 {
+			out += ", "
+		}
+		for _, r := range p {
+			if r >= 'a' && r <= 'z' {
+				r -= 'a' - 'A'
+			}
+			out += string(r)
+		}
+	}
+	return out
+}
+
+func newServeCmd() *cobra.Command {
+	var (
+		o        serveOptions
+		dev      bool
+		stateDir string
+		grace    time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the node: MySQL-wire admin listener whose SSL_RELOAD reloads TLS in place",
+		Long: `Run an ssld node. It serves the MySQL wire protocol on 'listen' (TLS from ssl_cert/ssl_key),
+optionally on a Unix socket (no TLS, so an expired certificate never locks you out) and on
+'cluster_listen' (mutual TLS). SSL_RELOAD, ALTER INSTANCE RELOAD TLS, FLUSH SSL and SIGHUP all
+reread the config file and swap the TLS contexts atomically; open connections are untouched.
+
+With --dev, ssld creates a CA, a server certificate, a config file and an 'admin' user with a
+random password in --state-dir (once), and prints the mysql command to connect.`,
+		Example: `  ssld serve --dev
+  ssld serve --config /etc/ssld/ssld.yaml
+  SSLD_SSL_CERT=/etc/ssl/new.crt ssld serve --config ssld.toml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := newLogger(cmd.ErrOrStderr())
+			out := cmd.OutOrStdout()
+			var st *devState
+			if dev {
+				if o.config != "" {
+					return usageError{fmt.Errorf("--dev and --config are exclusive")}
+				}
+				listen := o.listen
+				if listen == "" {
+					listen = "127.0.0.1:3307"
+				}
+				var err error
+				if st, err = prepareDev(stateDir, listen); err != nil {
+					return err
+				}
+				o.config = st.ConfigPath
+			}
+			if o.config == "" {
+				return usageError{fmt.Errorf("--config FILE or --dev is required")}
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			n, err := startNode(ctx, o, log)
+			if err != nil {
+				return err
+			}
+			if st != nil {
+				printDevHelp(out, st, n)
+			}
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			for {
+				select {
+				case <-hup:
+					// Errors are logged by tlsctx with the reason; the old
+					// contexts keep serving.
+					_ = n.reload(context.Background(), "signal")
+				case <-ctx.Done():
+					n.log.Info("shutting down: not accepting new connections", "grace", grace.String())
+					n.shutdown(grace)
+					n.log.Info("stopped")
+					return nil
+				}
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.config, "config", "c", "", "config file (YAML, TOML, or my.cnf-style INI by extension)")
+	f.StringVar(&o.listen, "listen", "", "override 'listen' (host:port; port 0 picks a free port)")
+	f.StringVar(&o.socket, "socket", "", "override 'socket' (Unix socket path)")
+	f.BoolVar(&dev, "dev", false, "development mode: generate certificates, a config and an admin user in --state-dir")
+	f.StringVar(&stateDir, "state-dir", ".ssld-dev", "folder for --dev state")
+	f.DurationVar(&grace, "shutdown-grace", 10*time.Second, "how long open connections may finish after SIGTERM")
+	return cmd
+}
+
+func printDevHelp(w io.Writer, st *devState, n *node) {
+	host, port, _ := net.SplitHostPort(n.server.Addr().String())
+	fmt.Fprintf(w, "ssld dev node listening on %s (config %s)\n", n.server.Addr(), st.ConfigPath)
+	if st.Created {
+		fmt.Fprintf(w, "dev admin password (shown once; also in %s): %s\n", st.ClientCnf, st.Password)
+	}
+	fmt.Fprintf(w, "connect:\n  mysql --defaults-extra-file=%s -h %s -P %s -e 'SSL_RELOAD'\n", st.ClientCnf, host, port)
+	fmt.Fprintf(w, "  mysql -h %s -P %s -u admin -p --ssl --ssl-ca=%s/certs/ca.crt -e \"SHOW VARIABLES LIKE 'ssl%%'\"\n", host, port, st.Dir)
+	if n.cfg.Socket != "" {
+		fmt.Fprintf(w, "  mysql --defaults-extra-file=%s -S %s -e 'SHOW SSL STATUS'   # Unix socket, no TLS\n", st.ClientCnf, n.cfg.Socket)
+	}
+}

@@ -1,0 +1,185 @@
+package protocol
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+
+	"github.com/dolthub/vitess/go/mysql"
+	querypb "github.com/dolthub/vitess/go/vt/proto/query"
+)
+
+// MySQL error numbers and states used at connect time.
+const (
+	erSecureTransportRequired = 3159 // ER_SECURE_TRANSPORT_REQUIRED
+	ssGeneral                 = "HY000"
+)
+
+// identity is what a successful login leaves on the connection
+// (mysql.Conn.UserData): the account and where it came from.
+type identity struct {
+	acct *account
+	host string
+}
+
+// Get implements mysql.Getter.
+func (i *identity) Get() *querypb.VTGateCallerID {
+	return &querypb.VTGateCallerID{Username: i.acct.name}
+}
+
+// authServer authenticates users of one listener. It is safe for concurrent
+// use: the account table is immutable and the caching_sha2 cache is locked
+// per account.
+type authServer struct {
+	users         users
+	transport     string // "tcp", "unix", "cluster"
+	requireSecure bool
+	methods       []mysql.AuthMethod
+}
+
+var _ mysql.AuthServer = (*authServer)(nil)
+
+func newAuthServer(u users, transport string, requireSecure bool) *authServer {
+	a := &authServer{users: u, transport: transport, requireSecure: requireSecure}
+	a.methods = []mysql.AuthMethod{
+		checkedMethod{mysql.NewMysqlNativeAuthMethod(a, pluginValidator{a, PluginNative}), a},
+		checkedMethod{mysql.NewSha2CachingAuthMethod(a, a, pluginValidator{a, PluginCachingSHA}), a},
+	}
+	return a
+}
+
+// AuthMethods implements mysql.AuthServer.
+func (a *authServer) AuthMethods() []mysql.AuthMethod { return a.methods }
+
+// DefaultAuthMethodDescription implements mysql.AuthServer. Native password
+// is what every client (mariadb-client included) speaks in the first packet;
+// caching_sha2_password users are switched to their plugin.
+func (a *authServer) DefaultAuthMethodDescription() mysql.AuthMethodDescription {
+	return mysql.MysqlNativePassword
+}
+
+// pluginValidator lets a method handle the users configured for it. Unknown
+// users are handled by every method so that they get the same 1045 as a wrong
+// password, revealing nothing about which names exist.
+type pluginValidator struct {
+	a      *authServer
+	plugin string
+}
+
+func (v pluginValidator) HandleUser(user string, _ net.Addr) bool {
+	acct, ok := v.a.users[user]
+	return !ok || acct.plugin == v.plugin
+}
+
+func hostOf(addr net.Addr) string {
+	if addr == nil {
+		return "localhost"
+	}
+	if _, ok := addr.(*net.UnixAddr); ok {
+		return "localhost"
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	return host
+}
+
+func accessDenied(user string, addr net.Addr) error {
+	return mysql.NewSQLError(mysql.ERAccessDeniedError, mysql.SSAccessDeniedError,
+		"Access denied for user '%s'@'%s' (using password: YES)", user, hostOf(addr))
+}
+
+// dummyHash is compared against for unknown users so that a wrong name and a
+// wrong password cost the same.
+var dummyHash = doubleSHA1("ssld-no-such-user")
+
+// UserEntryWithHash implements mysql.HashStorage (mysql_native_password).
+func (a *authServer) UserEntryWithHash(_ []*x509.Certificate, salt []byte, user string, authResponse []byte, addr net.Addr) (mysql.Getter, error) {
+	acct, ok := a.users[user]
+	if !ok {
+		mysql.VerifyHashedMysqlNativePassword(authResponse, salt, dummyHash)
+		return nil, accessDenied(user, addr)
+	}
+	if !mysql.VerifyHashedMysqlNativePassword(authResponse, salt, acct.nativeHash) {
+		return nil, accessDenied(user, addr)
+	}
+	return &identity{acct: acct, host: hostOf(addr)}, nil
+}
+
+// UserEntryWithCacheHash implements mysql.CachingStorage (the fast path of
+// caching_sha2_password).
+func (a *authServer) UserEntryWithCacheHash(_ []*x509.Certificate, salt []byte, user string, authResponse []byte, addr net.Addr) (mysql.Getter, mysql.CacheState, error) {
+	acct, ok := a.users[user]
+	if !ok {
+		return nil, mysql.AuthRejected, accessDenied(user, addr)
+	}
+	cached := acct.cachedSHA2()
+	if cached == nil {
+		return nil, mysql.AuthNeedMoreData, nil
+	}
+	if !mysql.VerifyHashedCachingSha2Password(authResponse, salt, cached) {
+		return nil, mysql.AuthRejected, accessDenied(user, addr)
+	}
+	return &identity{acct: acct, host: hostOf(addr)}, mysql.AuthAccepted, nil
+}
+
+// UserEntryWithPassword implements mysql.PlainTextStorage (the full path of
+// caching_sha2_password, only reached over TLS or the Unix socket).
+func (a *authServer) UserEntryWithPassword(_ []*x509.Certificate, user string, password string, addr net.Addr) (mysql.Getter, error) {
+	acct, ok := a.users[user]
+	if !ok || !acct.checkPassword(password) {
+		return nil, accessDenied(user, addr)
+	}
+	acct.learnSHA2(password)
+	return &identity{acct: acct, host: hostOf(addr)}, nil
+}
+
+// checkedMethod wraps a vitess auth method with the checks that need the
+// connection: transport security, require_ssl, require_x509, and the end of
+// the connect timeout.
+type checkedMethod struct {
+	mysql.AuthMethod
+	a *authServer
+}
+
+func (m checkedMethod) HandleAuthPluginData(c *mysql.Conn, user string, serverData, clientData []byte, addr net.Addr) (mysql.Getter, error) {
+	if m.a.transport != "unix" && !c.TLSEnabled() {
+		if m.a.transport == "cluster" {
+			return nil, mysql.NewSQLError(erSecureTransportRequired, ssGeneral,
+				"Connections to the cluster port must use TLS with a client certificate")
+		}
+		if m.a.requireSecure {
+			return nil, mysql.NewSQLError(erSecureTransportRequired, ssGeneral,
+				"Connections using insecure transport are prohibited while --require_secure_transport=ON.")
+		}
+	}
+	g, err := m.AuthMethod.HandleAuthPluginData(c, user, serverData, clientData, addr)
+	if err != nil {
+		return nil, err
+	}
+	id, ok := g.(*identity)
+	if !ok {
+		return nil, accessDenied(user, addr)
+	}
+	secure := m.a.transport == "unix" || c.TLSEnabled()
+	if id.acct.requireSSL && !secure {
+		return nil, accessDenied(user, addr)
+	}
+	if id.acct.requireX509 && m.a.transport != "unix" && !hasVerifiedPeer(c) {
+		return nil, accessDenied(user, addr)
+	}
+	markAuthenticated(c.Conn)
+	return id, nil
+}
+
+// hasVerifiedPeer reports whether the client presented a certificate that
+// crypto/tls verified against the channel's CA set.
+func hasVerifiedPeer(c *mysql.Conn) bool {
+	tc, ok := c.Conn.(*tls.Conn)
+	if !ok {
+		return false
+	}
+	st := tc.ConnectionState()
+	return len(st.PeerCertificates) > 0 && len(st.VerifiedChains) > 0
+}

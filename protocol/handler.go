@@ -1,0 +1,220 @@
+package protocol
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/dolthub/vitess/go/mysql"
+	"github.com/dolthub/vitess/go/sqltypes"
+	querypb "github.com/dolthub/vitess/go/vt/proto/query"
+	"github.com/dolthub/vitess/go/vt/sqlparser"
+
+	"github.com/ssld/ssld/sqlcmd"
+)
+
+// Handler is the one mysql.Handler of every listener. Every statement goes
+// through sqlcmd.Executor.Run, and every error through sqlError.
+//
+// Concurrency: vitess calls a Handler serially per connection and
+// concurrently across connections. Shared state (exec, log) is safe for
+// concurrent use; per-connection state (*sqlcmd.Session) lives on the
+// connection itself in mysql.Conn.ClientData and is only touched from that
+// connection's goroutine.
+type Handler struct {
+	// shared
+	exec      *sqlcmd.Executor
+	transport string
+	log       *slog.Logger
+}
+
+var _ mysql.Handler = (*Handler)(nil)
+
+func newHandler(exec *sqlcmd.Executor, transport string, log *slog.Logger) *Handler {
+	return &Handler{exec: exec, transport: transport, log: log}
+}
+
+// session returns the connection's session, creating it after login.
+func (h *Handler) session(c *mysql.Conn) *sqlcmd.Session {
+	if s, ok := c.ClientData.(*sqlcmd.Session); ok {
+		return s
+	}
+	s := &sqlcmd.Session{
+		ConnectionID: c.ConnectionID,
+		User:         c.User,
+		Transport:    h.transport,
+		Vars:         map[string]string{},
+	}
+	if id, ok := c.UserData.(*identity); ok {
+		s.Host = id.host
+		s.Privileges = id.acct.privileges
+	}
+	if tc, ok := c.Conn.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		s.TLS = &st
+	}
+	c.ClientData = s
+	return s
+}
+
+// sqlError is the single funnel from Go errors to MySQL error packets.
+// vitess writes the number and state of a *mysql.SQLError as they are, so it
+// must be returned unwrapped.
+func sqlError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *mysql.SQLError
+	if errors.As(err, &se) {
+		return se
+	}
+	var ce *sqlcmd.Error
+	if errors.As(err, &ce) {
+		return mysql.NewSQLError(int(ce.Num), ce.State, "%s", ce.Msg)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return mysql.NewSQLError(mysql.ERQueryInterrupted, mysql.SSQueryInterrupted, "Query execution was interrupted")
+	}
+	return mysql.NewSQLError(mysql.ERUnknownError, mysql.SSUnknownSQLState, "%s", err.Error())
+}
+
+// NewConnection implements mysql.Handler.
+func (h *Handler) NewConnection(c *mysql.Conn) {}
+
+// ConnectionClosed implements mysql.Handler.
+func (h *Handler) ConnectionClosed(c *mysql.Conn) { c.ClientData = nil }
+
+// ConnectionAborted implements mysql.Handler.
+func (h *Handler) ConnectionAborted(c *mysql.Conn, reason string) error {
+	h.log.Debug("connection aborted", "transport", h.transport, "remote", remoteString(c), "reason", reason)
+	return nil
+}
+
+func remoteString(c *mysql.Conn) string {
+	if c == nil || c.Conn == nil || c.Conn.RemoteAddr() == nil {
+		return ""
+	}
+	return c.Conn.RemoteAddr().String()
+}
+
+// ComInitDB implements mysql.Handler: COM_INIT_DB is USE.
+func (h *Handler) ComInitDB(c *mysql.Conn, schemaName string) error {
+	_, err := h.exec.Run(context.Background(), h.session(c), "USE "+sqlparser.String(sqlparser.NewTableIdent(schemaName)))
+	return sqlError(err)
+}
+
+// ComQuery implements mysql.Handler.
+func (h *Handler) ComQuery(ctx context.Context, c *mysql.Conn, query string, callback mysql.ResultSpoolFn) error {
+	return h.run(ctx, c, query, callback, false)
+}
+
+// ComMultiQuery implements mysql.Handler: it runs the first statement and
+// returns the rest.
+func (h *Handler) ComMultiQuery(ctx context.Context, c *mysql.Conn, query string, callback mysql.ResultSpoolFn) (string, error) {
+	first, rest, err := sqlparser.SplitStatement(query)
+	if err != nil {
+		return "", sqlError(&sqlcmd.Error{Num: 1064, State: "42000", Msg: fmt.Sprintf("You have an error in your SQL syntax: %v", err)})
+	}
+	return rest, h.run(ctx, c, first, callback, rest != "")
+}
+
+func (h *Handler) run(ctx context.Context, c *mysql.Conn, query string, callback mysql.ResultSpoolFn, more bool) error {
+	s := h.session(c)
+	res, err := h.exec.Run(ctx, s, query)
+	if err != nil {
+		return sqlError(err)
+	}
+	return callback(toSQLResult(res), more)
+}
+
+// toSQLResult converts an sqlcmd result into the vitess wire form.
+func toSQLResult(r *sqlcmd.Result) *sqltypes.Result {
+	out := &sqltypes.Result{RowsAffected: r.RowsAffected}
+	if len(r.Columns) == 0 {
+		return out
+	}
+	out.Fields = make([]*querypb.Field, len(r.Columns))
+	for i, col := range r.Columns {
+		f := &querypb.Field{Name: col.Name, Type: querypb.Type_VARCHAR, Charset: 33, ColumnLength: 1024}
+		if col.Int {
+			f = &querypb.Field{Name: col.Name, Type: querypb.Type_INT64, Charset: 63, ColumnLength: 21,
+				Flags: uint32(querypb.MySqlFlag_NUM_FLAG)}
+		}
+		out.Fields[i] = f
+	}
+	out.Rows = make([][]sqltypes.Value, len(r.Rows))
+	for i, row := range r.Rows {
+		vals := make([]sqltypes.Value, len(r.Columns))
+		for j := range vals {
+			if j < len(row) {
+				vals[j] = toValue(row[j])
+			}
+		}
+		out.Rows[i] = vals
+	}
+	return out
+}
+
+func toValue(v any) sqltypes.Value {
+	switch x := v.(type) {
+	case nil:
+		return sqltypes.NULL
+	case string:
+		return sqltypes.NewVarChar(x)
+	case int64:
+		return sqltypes.NewInt64(x)
+	case int:
+		return sqltypes.NewInt64(int64(x))
+	case uint64:
+		return sqltypes.NewVarChar(strconv.FormatUint(x, 10))
+	case bool:
+		if x {
+			return sqltypes.NewInt64(1)
+		}
+		return sqltypes.NewInt64(0)
+	default:
+		return sqltypes.NewVarChar(fmt.Sprint(x))
+	}
+}
+
+// notSupported is the answer to the binary protocol, which ssld does not
+// implement: its statements are all text.
+func notSupported(what string) error {
+	return mysql.NewSQLError(mysql.ERNotSupportedYet, mysql.SSClientError, "This version of ssld doesn't yet support '%s'", what)
+}
+
+// ComPrepare implements mysql.Handler.
+func (h *Handler) ComPrepare(ctx context.Context, c *mysql.Conn, query string, prepare *mysql.PrepareData) ([]*querypb.Field, error) {
+	return nil, notSupported("prepared statements")
+}
+
+// ComStmtExecute implements mysql.Handler.
+func (h *Handler) ComStmtExecute(ctx context.Context, c *mysql.Conn, prepare *mysql.PrepareData, callback func(*sqltypes.Result) error) error {
+	return notSupported("prepared statements")
+}
+
+// WarningCount implements mysql.Handler: the warnings of the last statement.
+func (h *Handler) WarningCount(c *mysql.Conn) uint16 {
+	if s, ok := c.ClientData.(*sqlcmd.Session); ok {
+		return uint16(min(len(s.Warnings), 65535))
+	}
+	return 0
+}
+
+// ComResetConnection implements mysql.Handler: session variables and
+// warnings are dropped, the login stays.
+func (h *Handler) ComResetConnection(c *mysql.Conn) error {
+	if s, ok := c.ClientData.(*sqlcmd.Session); ok {
+		s.Vars = map[string]string{}
+		s.Warnings = nil
+	}
+	return nil
+}
+
+// ParserOptionsForConnection implements mysql.Handler.
+func (h *Handler) ParserOptionsForConnection(c *mysql.Conn) (sqlparser.ParserOptions, error) {
+	return sqlparser.ParserOptions{}, nil
+}

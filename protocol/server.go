@@ -1,0 +1,293 @@
+// Package protocol serves the MySQL wire protocol for ssld's admin surface:
+// the TCP listener (client TLS channel), the optional Unix socket (no TLS, so
+// an expired certificate never locks the operator out) and the optional
+// cluster port (mutual TLS). It authenticates users and hands every statement
+// to sqlcmd; it never parses SQL itself.
+package protocol
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/dolthub/vitess/go/mysql"
+	vtlog "github.com/dolthub/vitess/go/vt/log"
+
+	"github.com/ssld/ssld/sqlcmd"
+	"github.com/ssld/ssld/tlsctx"
+)
+
+// Defaults applied by New when a Config field is zero.
+const (
+	DefaultMaxConnections = 151 // MySQL's max_connections default
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultReadTimeout    = 8 * time.Hour // MySQL's wait_timeout default
+	DefaultWriteTimeout   = 60 * time.Second
+	DefaultServerVersion  = "8.0.35-ssld"
+)
+
+// TLSProvider hands out the server *tls.Config of a channel. *tlsctx.Manager
+// implements it; the returned config must be dynamic (GetConfigForClient),
+// because it is set once on the listener and never reassigned.
+type TLSProvider interface {
+	ServerTLSConfig(ch tlsctx.Channel) *tls.Config
+}
+
+// Config is the listener side of ssld's configuration.
+type Config struct {
+	Listen        string // host:port of the client listener; required
+	Socket        string // optional Unix socket path (mode 0600)
+	ClusterListen string // optional host:port of the cluster listener (mutual TLS)
+
+	Users                  []User
+	RequireSecureTransport bool
+
+	MaxConnections int           // per TCP listener; 0 = DefaultMaxConnections
+	ConnectTimeout time.Duration // from accept to a successful login
+	ReadTimeout    time.Duration // idle time allowed between packets after login
+	WriteTimeout   time.Duration
+	ServerVersion  string
+}
+
+// Server owns the listeners. Start binds them all or none; Shutdown stops
+// accepting, lets open connections finish until its context ends, then
+// closes them.
+type Server struct {
+	cfg  Config
+	exec *sqlcmd.Executor
+	tls  TLSProvider
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	listeners []*mysql.Listener
+	guarded   []*guardedListener
+	tcpAddr   net.Addr
+	clusterAd net.Addr
+	done      sync.WaitGroup
+}
+
+// New validates cfg and builds a Server; it opens no socket.
+func New(cfg Config, exec *sqlcmd.Executor, tp TLSProvider, log *slog.Logger) (*Server, error) {
+	if cfg.Listen == "" {
+		return nil, errors.New("listen: empty; set host:port of the admin listener")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxConnections == 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.ServerVersion == "" {
+		cfg.ServerVersion = DefaultServerVersion
+	}
+	if cfg.ClusterListen != "" && tp.ServerTLSConfig(tlsctx.ChannelCluster) == nil {
+		return nil, errors.New("cluster_listen: set, but the cluster channel has no certificate (cluster_ssl_cert/ssl_cert)")
+	}
+	routeVitessLogs(log)
+	return &Server{cfg: cfg, exec: exec, tls: tp, log: log}, nil
+}
+
+var routeOnce sync.Once
+
+// routeVitessLogs sends vitess's own log lines (connection errors and the
+// like) to slog at debug level instead of the standard logger.
+func routeVitessLogs(log *slog.Logger) {
+	routeOnce.Do(func() {
+		f := func(format string, args ...any) { log.Debug("mysql: " + fmt.Sprintf(format, args...)) }
+		p := func(args ...any) { log.Debug("mysql: " + fmt.Sprint(args...)) }
+		vtlog.Infof, vtlog.Warningf, vtlog.Errorf = f, f, f
+		vtlog.Info, vtlog.Warning, vtlog.Error = p, p, p
+	})
+}
+
+// Start binds every configured listener and starts serving. On error nothing
+// stays bound.
+func (s *Server) Start() (err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer func() {
+		if err != nil {
+			for _, l := range s.listeners {
+				l.Close()
+			}
+			s.listeners, s.guarded = nil, nil
+		}
+	}()
+	users, err := newUsers(s.cfg.Users)
+	if err != nil {
+		return err
+	}
+
+	tcp, err := s.listenTCP("listen", s.cfg.Listen, "tcp", users, s.tls.ServerTLSConfig(tlsctx.ChannelClient))
+	if err != nil {
+		return err
+	}
+	s.tcpAddr = tcp.Addr()
+
+	if s.cfg.ClusterListen != "" {
+		cl, err := s.listenTCP("cluster_listen", s.cfg.ClusterListen, "cluster", users, s.tls.ServerTLSConfig(tlsctx.ChannelCluster))
+		if err != nil {
+			return err
+		}
+		s.clusterAd = cl.Addr()
+	}
+
+	if s.cfg.Socket != "" {
+		if err := s.listenUnix(users); err != nil {
+			return err
+		}
+	}
+	for _, l := range s.listeners {
+		s.done.Add(1)
+		go func(l *mysql.Listener) {
+			defer s.done.Done()
+			l.Accept()
+		}(l)
+	}
+	return nil
+}
+
+func (s *Server) listenTCP(setting, addr, transport string, u users, tc *tls.Config) (*mysql.Listener, error) {
+	raw, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", setting, addr, err)
+	}
+	g := newGuardedListener(raw, s.cfg.MaxConnections, s.cfg.ConnectTimeout, s.cfg.ReadTimeout, s.cfg.WriteTimeout)
+	g.onRefuse = func(a net.Addr) {
+		s.log.Warn("connection refused: too many connections", "listener", setting, "remote", a.String(), "max_connections", s.cfg.MaxConnections)
+	}
+	l, err := s.newListener(g, transport, u)
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	// Set once, before Accept; it is dynamic through GetConfigForClient.
+	// A non-nil config is what advertises SSL to clients.
+	l.TLSConfig = tc
+	s.listeners = append(s.listeners, l)
+	s.guarded = append(s.guarded, g)
+	return l, nil
+}
+
+// listenUnix binds the admin socket with mode 0600. The raw *net.UnixListener
+// is given to vitess (no guard): vitess recognises a Unix socket by that type,
+// and caching_sha2_password's full login needs it. The socket is local to
+// root or the daemon's user, so it has no connection limit: that is what
+// keeps it usable when the TCP listener is flooded.
+func (s *Server) listenUnix(u users) error {
+	path := s.cfg.Socket
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&fs.ModeSocket == 0 {
+			return fmt.Errorf("socket %s: exists and is not a socket; refusing to replace it", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return fmt.Errorf("socket %s: another server is listening on it", path)
+		}
+		_ = os.Remove(path) // stale socket from a previous run
+	}
+	oldMask := umask(0o177)
+	raw, err := net.Listen("unix", path)
+	umask(oldMask)
+	if err != nil {
+		return fmt.Errorf("socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		raw.Close()
+		return fmt.Errorf("socket %s: %w", path, err)
+	}
+	l, err := s.newListener(raw, "unix", u)
+	if err != nil {
+		raw.Close()
+		return err
+	}
+	s.listeners = append(s.listeners, l)
+	return nil
+}
+
+func (s *Server) newListener(nl net.Listener, transport string, u users) (*mysql.Listener, error) {
+	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
+		Listener:           nl,
+		AuthServer:         newAuthServer(u, transport, s.cfg.RequireSecureTransport),
+		Handler:            newHandler(s.exec, transport, s.log),
+		ConnReadBufferSize: mysql.DefaultConnBufferSize,
+	})
+	if err != nil {
+		return nil, err
+	}
+	l.ServerVersion = s.cfg.ServerVersion
+	return l, nil
+}
+
+// Addr is the bound address of the client listener (useful with port 0).
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tcpAddr
+}
+
+// ClusterAddr is the bound address of the cluster listener, or nil.
+func (s *Server) ClusterAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.clusterAd
+}
+
+// ActiveConnections is the number of open TCP connections (client and
+// cluster listeners).
+func (s *Server) ActiveConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, g := range s.guarded {
+		n += g.Active()
+	}
+	return n
+}
+
+// Shutdown stops accepting on every listener, waits until the open TCP
+// connections have closed or ctx ends, then closes the rest. Safe to call
+// more than once.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.mu.Lock()
+	ls, gs := s.listeners, s.guarded
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.Shutdown()
+	}
+	s.done.Wait()
+	if s.cfg.Socket != "" {
+		_ = os.Remove(s.cfg.Socket)
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if s.ActiveConnections() == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			for _, g := range gs {
+				g.closeAll()
+			}
+			return
+		case <-t.C:
+		}
+	}
+}

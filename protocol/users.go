@@ -1,0 +1,142 @@
+package protocol
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Auth plugin names a user may be configured with.
+const (
+	PluginNative     = "mysql_native_password"
+	PluginCachingSHA = "caching_sha2_password"
+)
+
+// User is one account as configured. Exactly one of PasswordHash and Password
+// is expected; Password (plain text) is meant for development and is hashed
+// when the server is built, never kept.
+type User struct {
+	Name string
+	// PasswordHash is the mysql_native_password hash: "*" followed by 40 hex
+	// digits of SHA1(SHA1(password)), as MySQL's PASSWORD() printed it.
+	PasswordHash string
+	// Password is a plain-text password, accepted for development only.
+	Password string
+	// Plugin is the authentication plugin the server asks this user's client
+	// to use: mysql_native_password (default) or caching_sha2_password.
+	Plugin string
+	// Privileges are upper-case privilege names, e.g. "SUPER".
+	Privileges []string
+	// RequireSSL refuses the user over plain TCP (the Unix socket is local and
+	// counts as secure, so an expired certificate cannot lock the operator out).
+	RequireSSL bool
+	// RequireX509 additionally requires a client certificate that verifies
+	// against the client channel's CA set.
+	RequireX509 bool
+}
+
+// account is a User after validation: hashes only.
+type account struct {
+	name        string
+	plugin      string
+	nativeHash  []byte // SHA1(SHA1(password))
+	privileges  []string
+	requireSSL  bool
+	requireX509 bool
+
+	// sha2Hash is SHA256(SHA256(password)), the caching_sha2_password fast
+	// path. It is known at load time only for plain-text passwords; otherwise
+	// it is learnt after the first full authentication (as MySQL's cache is).
+	mu       sync.Mutex
+	sha2Hash []byte
+}
+
+func (a *account) cachedSHA2() []byte {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sha2Hash
+}
+
+func (a *account) learnSHA2(password string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sha2Hash = doubleSHA256(password)
+}
+
+// checkPassword compares a plain-text password with the stored native hash
+// in constant time.
+func (a *account) checkPassword(password string) bool {
+	return subtle.ConstantTimeCompare(doubleSHA1(password), a.nativeHash) == 1
+}
+
+func (a *account) hasPrivilege(p string) bool {
+	return slices.Contains(a.privileges, p) || slices.Contains(a.privileges, "ALL") || slices.Contains(a.privileges, "ALL PRIVILEGES")
+}
+
+func doubleSHA1(password string) []byte {
+	h1 := sha1.Sum([]byte(password))
+	h2 := sha1.Sum(h1[:])
+	return h2[:]
+}
+
+func doubleSHA256(password string) []byte {
+	h1 := sha256.Sum256([]byte(password))
+	h2 := sha256.Sum256(h1[:])
+	return h2[:]
+}
+
+// NativePasswordHash returns the mysql_native_password hash of password in
+// MySQL's printed form ("*" + 40 upper-case hex digits), for config files.
+func NativePasswordHash(password string) string {
+	return "*" + strings.ToUpper(hex.EncodeToString(doubleSHA1(password)))
+}
+
+// users is the immutable account table, keyed by name.
+type users map[string]*account
+
+func newUsers(list []User) (users, error) {
+	out := make(users, len(list))
+	for i, u := range list {
+		if u.Name == "" {
+			return nil, fmt.Errorf("users[%d]: name is empty", i)
+		}
+		if _, dup := out[u.Name]; dup {
+			return nil, fmt.Errorf("users[%d]: user %q is defined twice", i, u.Name)
+		}
+		a := &account{name: u.Name, requireSSL: u.RequireSSL || u.RequireX509, requireX509: u.RequireX509}
+		switch strings.ToLower(u.Plugin) {
+		case "", PluginNative:
+			a.plugin = PluginNative
+		case PluginCachingSHA:
+			a.plugin = PluginCachingSHA
+		default:
+			return nil, fmt.Errorf("users[%d] (%s): plugin %q is not supported (use %s or %s)", i, u.Name, u.Plugin, PluginNative, PluginCachingSHA)
+		}
+		switch {
+		case u.PasswordHash != "" && u.Password != "":
+			return nil, fmt.Errorf("users[%d] (%s): set password_hash or password, not both", i, u.Name)
+		case u.PasswordHash != "":
+			h := strings.TrimPrefix(u.PasswordHash, "*")
+			raw, err := hex.DecodeString(h)
+			if err != nil || len(raw) != sha1.Size || !strings.HasPrefix(u.PasswordHash, "*") {
+				return nil, fmt.Errorf("users[%d] (%s): password_hash must be \"*\" followed by 40 hex digits (mysql_native_password)", i, u.Name)
+			}
+			a.nativeHash = raw
+		case u.Password != "":
+			a.nativeHash = doubleSHA1(u.Password)
+			a.sha2Hash = doubleSHA256(u.Password)
+		default:
+			return nil, fmt.Errorf("users[%d] (%s): password_hash is empty; accounts without a password are not allowed", i, u.Name)
+		}
+		for _, p := range u.Privileges {
+			a.privileges = append(a.privileges, strings.ToUpper(strings.TrimSpace(p)))
+		}
+		out[u.Name] = a
+	}
+	return out, nil
+}
