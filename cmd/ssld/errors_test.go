@@ -1,0 +1,107 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestErrorNumbersOverWire pins the error numbers, SQLSTATEs and texts that
+// clients see, over real connections.
+func TestErrorNumbersOverWire(t *testing.T) {
+	tn := newTestNode(t, "")
+	tlsName := tn.tlsName(nil)
+	admin := tn.db("admin", adminPW, tlsName)
+	monitor := tn.db("monitor", monitorPW, tlsName)
+	ctx := ctxT(t)
+
+	for _, tc := range []struct {
+		name    string
+		run     func() error
+		num     uint16
+		state   string
+		message string
+	}{
+		{"non-SUPER SSL_RELOAD", func() error { _, err := monitor.ExecContext(ctx, "SSL_RELOAD"); return err },
+			1227, "42000", "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"},
+		{"non-SUPER ALTER INSTANCE", func() error { _, err := monitor.ExecContext(ctx, "ALTER INSTANCE RELOAD TLS"); return err },
+			1227, "42000", "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"},
+		{"non-SUPER FLUSH SSL", func() error { _, err := monitor.ExecContext(ctx, "FLUSH SSL"); return err },
+			1227, "42000", "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"},
+		{"wrong password", func() error { return tn.db("admin", "nope", tlsName).PingContext(ctx) },
+			1045, "28000", "Access denied for user 'admin'@'127.0.0.1' (using password: YES)"},
+		{"unknown user looks the same", func() error { return tn.db("ghost", "nope", tlsName).PingContext(ctx) },
+			1045, "28000", "Access denied for user 'ghost'@'127.0.0.1' (using password: YES)"},
+		{"require_ssl user over plain TCP", func() error { return tn.db("admin", adminPW, "false").PingContext(ctx) },
+			1045, "28000", "Access denied for user 'admin'@'127.0.0.1'"},
+		{"unknown variable", func() error { var s string; return admin.QueryRowContext(ctx, "SELECT @@no_such_var").Scan(&s) },
+			1193, "HY000", "Unknown system variable 'no_such_var'"},
+		{"syntax", func() error { _, err := admin.ExecContext(ctx, "SELEKT 1"); return err },
+			1064, "42000", "syntax"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			me := sqlErr(t, tc.run())
+			assert.Equal(t, tc.num, me.Number)
+			assert.Equal(t, tc.state, string(me.SQLState[:]))
+			assert.Contains(t, me.Message, tc.message)
+		})
+	}
+
+	// The plain user (no require_ssl) may use plain TCP.
+	require.NoError(t, tn.db("plain", plainPW, "false").PingContext(ctx))
+}
+
+// TestUnixSocketWithoutTLS: the Unix socket serves the admin without TLS,
+// also with caching_sha2_password, and SSL_RELOAD works there.
+func TestUnixSocketWithoutTLS(t *testing.T) {
+	tn := newTestNode(t, "")
+	ctx := ctxT(t)
+	fi, err := os.Stat(tn.socket)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	for _, u := range []struct{ user, pw string }{{"admin", adminPW}, {"sha", shaPW}} {
+		db := tn.socketDB(u.user, u.pw)
+		newSerial := tn.rotate()
+		_, err := db.ExecContext(ctx, "SSL_RELOAD")
+		require.NoError(t, err, u.user)
+		assert.Equal(t, newSerial, tn.servedSerial())
+		var cipher, name string
+		require.NoError(t, db.QueryRowContext(ctx, "SHOW STATUS LIKE 'Ssl_cipher'").Scan(&name, &cipher))
+		assert.Equal(t, "", cipher, "no TLS on the socket")
+	}
+}
+
+// TestRestartRequiredOverWire: shape changes are refused with a message
+// naming the setting and the old contexts keep serving.
+func TestRestartRequiredOverWire(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		edit    func(string) string
+		setting string
+	}{
+		{"tls_version", func(c string) string { return c + "tls_version: TLSv1.3\n" }, "tls_version"},
+		{"listen", func(c string) string { return strings.Replace(c, "listen: 127.0.0.1:0", "listen: 127.0.0.1:3999", 1) }, "listen"},
+		{"ssl_ca removed", func(c string) string { return strings.Replace(c, "ssl_ca: certs/ca.crt\n", "", 1) }, "ssl_ca"},
+		{"ssl_cert and ssl_key removed", func(c string) string {
+			c = strings.Replace(c, "ssl_cert: certs/server.crt\n", "", 1)
+			return strings.Replace(c, "ssl_key: certs/server.key\n", "", 1)
+		}, "ssl_cert"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tn := newTestNode(t, "")
+			ctx := ctxT(t)
+			db := tn.db("admin", adminPW, tn.tlsName(nil))
+			before := tn.servedSerial()
+			require.NoError(t, os.WriteFile(tn.config, []byte(tc.edit(configYAML(""))), 0o600))
+			_, err := db.ExecContext(ctx, "SSL_RELOAD")
+			me := sqlErr(t, err)
+			assert.Contains(t, me.Message, tc.setting)
+			assert.Contains(t, strings.ToLower(me.Message), "restart")
+			assert.Equal(t, before, tn.servedSerial())
+			assert.Contains(t, variable(t, db, "ssl_last_reload_error"), tc.setting)
+		})
+	}
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/testenv"
+)
+
+// TestReloadGoDriver drives SSL_RELOAD with go-sql-driver under both auth
+// plugins: the reload is OK, a new connection is served the new
+// certificate, and a connection opened before keeps working.
+func TestReloadGoDriver(t *testing.T) {
+	tn := newTestNode(t, "")
+	for _, tc := range []struct{ name, user, pw string }{
+		{"mysql_native_password", "admin", adminPW},
+		{"caching_sha2_password", "sha", shaPW},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := ctxT(t)
+			var seen serials
+			before := tn.db(tc.user, tc.pw, tn.tlsName(&seen))
+			old, err := before.Conn(ctx) // pinned: opened before the reload
+			require.NoError(t, err)
+			defer old.Close()
+			require.NoError(t, old.PingContext(ctx))
+			oldSerial := tn.servedSerial()
+			require.Equal(t, oldSerial, seen.last())
+
+			newSerial := tn.rotate()
+			require.NotEqual(t, oldSerial, newSerial)
+			_, err = old.ExecContext(ctx, "SSL_RELOAD")
+			require.NoError(t, err)
+			require.Equal(t, newSerial, tn.servedSerial())
+
+			var seen2 serials
+			fresh := tn.db(tc.user, tc.pw, tn.tlsName(&seen2))
+			require.NoError(t, fresh.PingContext(ctx))
+			assert.Equal(t, newSerial, seen2.last(), "a new connection must get the new certificate")
+			assert.Equal(t, newSerial, variable(t, fresh, "ssl_server_serial"))
+
+			// The connection from before the reload still works.
+			var one int
+			require.NoError(t, old.QueryRowContext(ctx, "SELECT 1").Scan(&one))
+			assert.Equal(t, 1, one)
+		})
+	}
+}
+
+// TestReloadMySQLCLI drives SSL_RELOAD with the mysql command line client
+// and reads the served certificate with openssl s_client as an independent
+// witness.
+func TestReloadMySQLCLI(t *testing.T) {
+	mysqlBin := testenv.LookPath(t, "mysql")
+	testenv.LookPath(t, "openssl")
+	tn := newTestNode(t, "")
+	host, port := splitAddr(t, tn.addr)
+	cli := func(args ...string) (string, error) {
+		base := []string{"--protocol=TCP", "-h", host, "-P", port, "-u", "admin", "-p" + adminPW,
+			"--ssl", "--ssl-ca=" + filepath.Join(tn.dir, "certs/ca.crt"), "--ssl-verify-server-cert", "--batch", "--skip-column-names"}
+		out, err := exec.Command(mysqlBin, append(base, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	// A long-lived mysql session opened before the reload.
+	oldSerial := tn.servedSerial()
+	require.Equal(t, oldSerial, opensslSerial(t, tn.addr))
+
+	newSerial := tn.rotate()
+	out, err := cli("-e", "SSL_RELOAD")
+	require.NoError(t, err, out)
+
+	assert.Equal(t, newSerial, opensslSerial(t, tn.addr), "openssl s_client must see the new certificate")
+	out, err = cli("-e", "SHOW VARIABLES LIKE 'ssl%'")
+	require.NoError(t, err, out)
+	assert.Regexp(t, regexp.MustCompile(`(?m)^ssl_server_serial\s+`+newSerial+`$`), out)
+	assert.Regexp(t, regexp.MustCompile(`(?m)^ssl_last_successful_reload_time\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$`), out)
+	assert.Regexp(t, regexp.MustCompile(`(?m)^ssl_key_passphrase\s*`), out)
+
+	// The same client on the Unix socket works without TLS.
+	out, err = exec.Command(mysqlBin, "-S", tn.socket, "-u", "admin", "-p"+adminPW, "--batch", "--skip-column-names",
+		"-e", "SELECT @@version_comment").CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "ssld")
+}
+
+// opensslSerial reads the certificate served on a new handshake with
+// `openssl s_client -starttls mysql` and returns its serial (upper-case hex,
+// without leading zeros, as ssld prints it).
+func opensslSerial(t *testing.T, addr string) string {
+	t.Helper()
+	bin := testenv.LookPath(t, "openssl")
+	sc := exec.Command(bin, "s_client", "-starttls", "mysql", "-connect", addr, "-servername", "localhost")
+	sc.Stdin = strings.NewReader("")
+	pem, err := sc.Output()
+	require.NoError(t, err, "openssl s_client: %s", pem)
+	x := exec.Command(bin, "x509", "-noout", "-serial")
+	x.Stdin = strings.NewReader(string(pem))
+	out, err := x.CombinedOutput()
+	require.NoError(t, err, string(out))
+	s := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "serial="))
+	s = strings.TrimLeft(s, "0")
+	return s
+}
+
+func splitAddr(t *testing.T, addr string) (string, string) {
+	i := strings.LastIndex(addr, ":")
+	require.Positive(t, i)
+	return addr[:i], addr[i+1:]
+}
+
+// TestReloadTimestamps: both empty at start; after a success both set;
+// after a failure only the attempt time moves, ssl_last_reload_error holds
+// the reason, and a new handshake still gets the old certificate.
+func TestReloadTimestamps(t *testing.T) {
+	tn := newTestNode(t, "")
+	ctx := ctxT(t)
+	var seen serials
+	db := tn.db("admin", adminPW, tn.tlsName(&seen))
+	assert.Equal(t, "", variable(t, db, "ssl_last_reload_attempt_time"))
+	assert.Equal(t, "", variable(t, db, "ssl_last_successful_reload_time"))
+	assert.Equal(t, "", variable(t, db, "ssl_last_reload_error"))
+
+	good := tn.rotate()
+	_, err := db.ExecContext(ctx, "SSL_RELOAD")
+	require.NoError(t, err)
+	attempt1 := variable(t, db, "ssl_last_reload_attempt_time")
+	success1 := variable(t, db, "ssl_last_successful_reload_time")
+	require.NotEmpty(t, attempt1)
+	require.Equal(t, attempt1, success1)
+	gen1 := variable(t, db, "ssl_reload_generation")
+
+	// A truncated certificate file.
+	crt := filepath.Join(tn.dir, "certs/server.crt")
+	require.NoError(t, os.WriteFile(crt, tn.leaf.CertPEM[:len(tn.leaf.CertPEM)/2], 0o644))
+	_, err = db.ExecContext(ctx, "SSL_RELOAD")
+	me := sqlErr(t, err)
+	assert.EqualValues(t, 3889, me.Number)
+	assert.Equal(t, "HY000", string(me.SQLState[:]))
+	contains(t, me.Message, "ssl_cert", crt, "previous TLS contexts remain in use")
+
+	attempt2 := variable(t, db, "ssl_last_reload_attempt_time")
+	assert.Greater(t, attempt2, attempt1, "the attempt time moves")
+	assert.Equal(t, success1, variable(t, db, "ssl_last_successful_reload_time"), "the success time does not")
+	lastErr := variable(t, db, "ssl_last_reload_error")
+	contains(t, lastErr, "ssl_cert", crt)
+	assert.Equal(t, gen1, variable(t, db, "ssl_reload_generation"))
+	assert.Equal(t, good, variable(t, db, "ssl_server_serial"))
+
+	var seen2 serials
+	fresh := tn.db("admin", adminPW, tn.tlsName(&seen2))
+	require.NoError(t, fresh.PingContext(ctx))
+	assert.Equal(t, good, seen2.last(), "the old certificate keeps being served")
+
+	// Fixing the file recovers and clears the error.
+	fixed := tn.rotate()
+	_, err = db.ExecContext(ctx, "SSL_RELOAD")
+	require.NoError(t, err)
+	assert.Equal(t, "", variable(t, db, "ssl_last_reload_error"))
+	assert.Equal(t, fixed, variable(t, db, "ssl_server_serial"))
+}

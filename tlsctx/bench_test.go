@@ -1,0 +1,79 @@
+package tlsctx_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"testing"
+
+	"github.com/ssld/ssld/tlsctx"
+)
+
+func poolOf(certs ...*x509.Certificate) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, c := range certs {
+		p.AddCert(c)
+	}
+	return p
+}
+
+// BenchmarkHandshake compares a full TLS handshake over loopback TCP with a
+// static *tls.Config ("static") against the Manager's config, whose
+// GetConfigForClient loads the live snapshot ("dynamic"). The ratio is the
+// cost of reloadability per handshake (dial and accept are in both).
+func BenchmarkHandshake(b *testing.B) {
+	c := newCerts(b)
+	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(c.settings()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	snap := m.Current(tlsctx.ChannelClient)
+	static := &tls.Config{
+		Certificates: []tls.Certificate{*snap.Certificate},
+		MinVersion:   tls.VersionTLS12,
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    snap.CAs,
+	}
+	client := &tls.Config{RootCAs: c.pool(), ServerName: "localhost"} // no session cache: full handshakes
+	for _, bc := range []struct {
+		name string
+		cfg  *tls.Config
+	}{{"static", static}, {"dynamic", m.ServerTLSConfig(tlsctx.ChannelClient)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			errc := make(chan error, 1)
+			go func() {
+				for {
+					raw, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					srv := tls.Server(raw, bc.cfg)
+					errc <- srv.Handshake()
+					_ = raw.Close()
+				}
+			}()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				raw, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				cl := tls.Client(raw, client)
+				if err := cl.Handshake(); err != nil {
+					b.Fatal(err)
+				}
+				if err := <-errc; err != nil {
+					b.Fatal(err)
+				}
+				_ = raw.Close()
+			}
+		})
+	}
+}

@@ -1,0 +1,306 @@
+package tlsctx
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// builder holds what building a snapshot needs from the Manager: the
+// seams and the retry policy. It has no mutable state.
+type builder struct {
+	now       func() time.Time
+	readFile  fileReader
+	pairTries int           // reads of a mismatched cert/key pair before failing
+	pairWait  time.Duration // wait between those reads
+	versions  versionRange
+}
+
+// built is one channel's new snapshot plus the warnings found on the way.
+type built struct {
+	snap     *Snapshot
+	warnings []string
+}
+
+// build reads and validates the material of ch and returns an unpublished
+// snapshot. Every failure is a *ReloadError naming the setting and file.
+func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, error) {
+	m := channelMaterial(s, ch)
+	var out built
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00", ch, m.cert, m.key, m.ca, m.capath, m.passphrase)
+	fmt.Fprintf(h, "%d-%d\x00", b.versions.min, b.versions.max)
+
+	snap := &Snapshot{
+		Channel:  ch,
+		CertFile: m.cert, KeyFile: m.key, CAFile: m.ca, CAPath: m.capath,
+		LoadedAt: b.now(),
+	}
+
+	// CAs first: the cluster leaf is verified against them.
+	if m.hasCA() {
+		pool, n, warnings, err := b.loadCAs(ch, m, h)
+		if err != nil {
+			return built{}, err
+		}
+		snap.CAs, snap.CACount = pool, n
+		out.warnings = append(out.warnings, warnings...)
+	}
+
+	if m.hasPair() {
+		if m.cert == "" {
+			return built{}, &ReloadError{Channel: ch, Setting: m.certSetting, Reason: m.keySetting + " is set but " + m.certSetting + " is empty"}
+		}
+		if m.key == "" {
+			return built{}, &ReloadError{Channel: ch, Setting: m.keySetting, Reason: m.certSetting + " is set but " + m.keySetting + " is empty"}
+		}
+		cert, leaf, certPEM, keyPEM, warnings, err := b.loadPair(ctx, ch, m)
+		if err != nil {
+			return built{}, err
+		}
+		h.Write(certPEM)
+		h.Write([]byte{0})
+		h.Write(keyPEM)
+		out.warnings = append(out.warnings, warnings...)
+		if err := b.checkLeaf(ch, m, leaf); err != nil {
+			return built{}, err
+		}
+		if ch == ChannelCluster && snap.CAs != nil {
+			inter := x509.NewCertPool()
+			for _, c := range cert.Certificate[1:] {
+				if ic, err := x509.ParseCertificate(c); err == nil {
+					inter.AddCert(ic)
+				}
+			}
+			_, err := leaf.Verify(x509.VerifyOptions{
+				Roots: snap.CAs, Intermediates: inter, CurrentTime: b.now(),
+				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+			})
+			if err != nil {
+				return built{}, &ReloadError{Channel: ch, Setting: m.certSetting, File: m.cert,
+					Reason: fmt.Sprintf("certificate does not verify against the cluster CA set (%s): %v", caDesc(m), err), Err: err}
+			}
+		}
+		snap.Certificate, snap.Leaf = cert, leaf
+	}
+	copy(snap.digest[:], h.Sum(nil))
+	snap.serverConfig = serverConfig(snap, b.versions)
+	out.snap = snap
+	return out, nil
+}
+
+func caDesc(m material) string {
+	var parts []string
+	if m.ca != "" {
+		parts = append(parts, m.caSetting)
+	}
+	if m.capath != "" {
+		parts = append(parts, m.capathSetting)
+	}
+	return strings.Join(parts, " + ")
+}
+
+// loadPair reads cert and key, parses them and checks that they match. A
+// mismatch is re-read up to pairTries times, pairWait apart: a writer that
+// replaces the certificate and then the key (certbot, cp, kubelet without
+// the ..data swap) leaves a short window in which the two files disagree,
+// and that window must not be reported as a bad certificate.
+func (b *builder) loadPair(ctx context.Context, ch Channel, m material) (*tls.Certificate, *x509.Certificate, []byte, []byte, []string, error) {
+	tries := b.pairTries
+	if tries < 1 {
+		tries = 1
+	}
+	for attempt := 1; ; attempt++ {
+		certPEM, _, err := b.read(ch, m.certSetting, m.cert)
+		if err != nil {
+			return nil, nil, nil, nil, nil, err
+		}
+		keyPEM, mode, err := b.read(ch, m.keySetting, m.key)
+		if err != nil {
+			return nil, nil, nil, nil, nil, err
+		}
+		chain, err := parseCertificates(certPEM)
+		if err != nil {
+			return nil, nil, nil, nil, nil, &ReloadError{Channel: ch, Setting: m.certSetting, File: m.cert, Reason: err.Error(), Err: err}
+		}
+		key, err := parsePrivateKey(keyPEM, m.passphrase)
+		if err != nil {
+			return nil, nil, nil, nil, nil, &ReloadError{Channel: ch, Setting: m.keySetting, File: m.key, Reason: err.Error(), Err: err}
+		}
+		if keyMatches(chain[0], key) {
+			var warnings []string
+			if runtime.GOOS != "windows" && mode.Perm()&0o077 != 0 {
+				warnings = append(warnings, fmt.Sprintf("%s %q is readable by group or others (mode %04o); chmod 600 it", m.keySetting, m.key, mode.Perm()))
+			}
+			return newCertificate(chain, key), chain[0], certPEM, keyPEM, warnings, nil
+		}
+		if attempt >= tries {
+			return nil, nil, nil, nil, nil, &ReloadError{Channel: ch, Setting: m.keySetting, File: m.key,
+				Reason: fmt.Sprintf("private key does not match the certificate in %s %q (read %d times)", m.certSetting, m.cert, attempt)}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, nil, nil, nil, &ReloadError{Channel: ch, Setting: m.keySetting, File: m.key,
+				Reason: "private key does not match the certificate and the reload was cancelled: " + ctx.Err().Error(), Err: ctx.Err()}
+		case <-time.After(b.pairWait):
+		}
+	}
+}
+
+func newCertificate(chain []*x509.Certificate, key crypto.Signer) *tls.Certificate {
+	c := &tls.Certificate{PrivateKey: key, Leaf: chain[0]}
+	for _, x := range chain {
+		c.Certificate = append(c.Certificate, x.Raw)
+	}
+	return c
+}
+
+func (b *builder) read(ch Channel, setting, path string) ([]byte, fs.FileMode, error) {
+	data, mode, err := b.readFile(path, maxFileSize)
+	if err != nil {
+		return nil, 0, &ReloadError{Channel: ch, Setting: setting, File: path, Reason: fileReason(err), Err: err}
+	}
+	return data, mode, nil
+}
+
+// checkLeaf enforces the validity window and fitness for server auth.
+func (b *builder) checkLeaf(ch Channel, m material, leaf *x509.Certificate) error {
+	fail := func(reason string) error {
+		return &ReloadError{Channel: ch, Setting: m.certSetting, File: m.cert, Reason: reason}
+	}
+	now := b.now()
+	if now.After(leaf.NotAfter) {
+		return fail(fmt.Sprintf("certificate expired at %s (now %s)", leaf.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+	}
+	if now.Before(leaf.NotBefore) {
+		return fail(fmt.Sprintf("certificate not yet valid: valid from %s (now %s)", leaf.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+	}
+	if leaf.IsCA {
+		return fail("certificate is a CA certificate (basicConstraints CA:TRUE), not a server certificate")
+	}
+	if len(leaf.ExtKeyUsage) > 0 || len(leaf.UnknownExtKeyUsage) > 0 {
+		ok := false
+		for _, u := range leaf.ExtKeyUsage {
+			if u == x509.ExtKeyUsageServerAuth || u == x509.ExtKeyUsageAny {
+				ok = true
+			}
+		}
+		if !ok {
+			return fail("certificate is not valid for server authentication (extendedKeyUsage lacks serverAuth)")
+		}
+	}
+	if leaf.KeyUsage != 0 {
+		ok := leaf.KeyUsage&x509.KeyUsageDigitalSignature != 0
+		if leaf.PublicKeyAlgorithm == x509.RSA && leaf.KeyUsage&x509.KeyUsageKeyEncipherment != 0 {
+			ok = true
+		}
+		if !ok {
+			return fail("certificate key usage lacks digitalSignature")
+		}
+	}
+	return nil
+}
+
+// hashName matches OpenSSL c_rehash link names: 8 hex digits, ".", a number.
+var hashName = regexp.MustCompile(`^[0-9a-fA-F]{8}\.[0-9]+$`)
+
+// crlHashName matches c_rehash links to CRLs, which are skipped silently.
+var crlHashName = regexp.MustCompile(`^[0-9a-fA-F]{8}\.r[0-9]+$`)
+
+// loadCAs reads ssl_ca and ssl_capath into one pool. Every certificate in
+// ssl_ca must parse; in ssl_capath, files that are not certificates are
+// skipped with a warning. Duplicates (c_rehash links next to the files
+// they point to) are counted once.
+func (b *builder) loadCAs(ch Channel, m material, h interface{ Write([]byte) (int, error) }) (*x509.CertPool, int, []string, error) {
+	pool := x509.NewCertPool()
+	seen := map[[32]byte]bool{}
+	add := func(c *x509.Certificate) {
+		sum := sha256.Sum256(c.Raw)
+		if !seen[sum] {
+			seen[sum] = true
+			pool.AddCert(c)
+		}
+	}
+	var warnings []string
+	if m.ca != "" {
+		data, _, err := b.read(ch, m.caSetting, m.ca)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		certs, err := parseCertificates(data)
+		if err != nil {
+			return nil, 0, nil, &ReloadError{Channel: ch, Setting: m.caSetting, File: m.ca, Reason: err.Error(), Err: err}
+		}
+		h.Write(data)
+		h.Write([]byte{0})
+		for _, c := range certs {
+			add(c)
+		}
+	}
+	if m.capath != "" {
+		fail := func(reason string, err error) error {
+			return &ReloadError{Channel: ch, Setting: m.capathSetting, File: m.capath, Reason: reason, Err: err}
+		}
+		fi, err := os.Stat(m.capath)
+		if err != nil {
+			return nil, 0, nil, fail(strings.Replace(fileReason(err), "file does not exist", "folder does not exist", 1), err)
+		}
+		if !fi.IsDir() {
+			return nil, 0, nil, fail("not a folder", nil)
+		}
+		entries, err := os.ReadDir(m.capath)
+		if err != nil {
+			return nil, 0, nil, fail(fileReason(err), err)
+		}
+		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+		found := 0
+		for _, e := range entries {
+			name := e.Name()
+			if strings.HasPrefix(name, ".") || e.IsDir() || crlHashName.MatchString(name) {
+				continue // hidden files and Kubernetes ..data folders
+			}
+			p := filepath.Join(m.capath, name)
+			ext := strings.ToLower(filepath.Ext(name))
+			if !hashName.MatchString(name) && ext != ".pem" && ext != ".crt" && ext != ".cer" {
+				warnings = append(warnings, fmt.Sprintf("%s %q: skipped %q (not *.pem, *.crt, *.cer or a c_rehash hash name)", m.capathSetting, m.capath, name))
+				continue
+			}
+			data, _, err := b.readFile(p, maxFileSize)
+			if err != nil {
+				if errIsDir(err) {
+					continue
+				}
+				warnings = append(warnings, fmt.Sprintf("%s %q: skipped %q: %s", m.capathSetting, m.capath, name, fileReason(err)))
+				continue
+			}
+			certs, err := parseCertificates(data)
+			if err != nil {
+				warnings = append(warnings, fmt.Sprintf("%s %q: skipped %q: not a certificate (%v)", m.capathSetting, m.capath, name, err))
+				continue
+			}
+			h.Write([]byte(name))
+			h.Write([]byte{0})
+			h.Write(data)
+			h.Write([]byte{0})
+			for _, c := range certs {
+				add(c)
+			}
+			found++
+		}
+		if found == 0 {
+			return nil, 0, nil, fail("folder holds no CA certificates", nil)
+		}
+	}
+	return pool, len(seen), warnings, nil
+}

@@ -1,0 +1,236 @@
+package tlsctx_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/tlsctx"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// certs is a folder with a CA and a server pair the tests rewrite.
+type certs struct {
+	t   testing.TB
+	dir string
+	ca  *pki.CA
+}
+
+func newCerts(t testing.TB) *certs {
+	c := &certs{t: t, dir: t.TempDir(), ca: pki.MustCA(t, "root")}
+	c.write("ca.crt", c.ca.CertPEM)
+	c.rotate("server")
+	return c
+}
+
+func (c *certs) path(n string) string { return filepath.Join(c.dir, n) }
+
+func (c *certs) write(n string, b []byte) {
+	c.t.Helper()
+	require.NoError(c.t, pki.WriteFile(c.path(n), b, 0o600))
+}
+
+// rotate issues a new localhost leaf into <base>.crt/.key and returns its
+// serial in ssld's format.
+func (c *certs) rotate(base string) string {
+	c.t.Helper()
+	l := c.ca.MustIssue(c.t, pki.DevServerOptions())
+	c.write(base+".crt", l.CertPEM)
+	c.write(base+".key", l.KeyPEM)
+	return fmt.Sprintf("%X", l.Cert.SerialNumber)
+}
+
+func (c *certs) pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(c.ca.Cert)
+	return p
+}
+
+func (c *certs) settings() tlsctx.Settings {
+	return tlsctx.Settings{SSLCert: c.path("server.crt"), SSLKey: c.path("server.key"), SSLCA: c.path("ca.crt")}
+}
+
+// echoServer accepts TLS connections with cfg and echoes lines back.
+func echoServer(t *testing.T, cfg *tls.Config) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				r := bufio.NewReader(conn)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if _, err := conn.Write([]byte(line)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func dial(t *testing.T, addr string, cfg *tls.Config) *tls.Conn {
+	t.Helper()
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	conn, err := tls.DialWithDialer(d, "tcp", addr, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	return conn
+}
+
+func echo(t *testing.T, conn *tls.Conn, msg string) {
+	t.Helper()
+	_, err := conn.Write([]byte(msg + "\n"))
+	require.NoError(t, err)
+	got, err := bufio.NewReader(conn).ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, msg+"\n", got)
+}
+
+func servedSerial(conn *tls.Conn) string {
+	return fmt.Sprintf("%X", conn.ConnectionState().PeerCertificates[0].SerialNumber)
+}
+
+func TestReloadSwapsServedCertificate(t *testing.T) {
+	c := newCerts(t)
+	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(c.settings()))
+	require.NoError(t, err)
+	addr := echoServer(t, m.ServerTLSConfig(tlsctx.ChannelClient))
+	clientCfg := &tls.Config{RootCAs: c.pool(), ServerName: "localhost", ClientSessionCache: tls.NewLRUClientSessionCache(8)}
+
+	first := dial(t, addr, clientCfg)
+	echo(t, first, "hello") // also delivers the TLS 1.3 session ticket
+	oldSerial := m.Current(tlsctx.ChannelClient).Serial()
+	assert.Equal(t, oldSerial, servedSerial(first))
+
+	// Without a reload the ticket resumes.
+	again := dial(t, addr, clientCfg)
+	echo(t, again, "again")
+	assert.True(t, again.ConnectionState().DidResume, "baseline: tickets work")
+
+	newSerial := c.rotate("server")
+	res, err := m.Reload(context.Background())
+	require.NoError(t, err)
+	assert.True(t, res.Changed)
+	assert.Equal(t, newSerial, m.Current(tlsctx.ChannelClient).Serial())
+
+	second := dial(t, addr, clientCfg)
+	assert.False(t, second.ConnectionState().DidResume, "a ticket from before the reload must not resume")
+	assert.Equal(t, newSerial, servedSerial(second), "new handshakes get the new certificate")
+
+	echo(t, first, "still alive") // the established connection keeps its context
+	assert.Equal(t, oldSerial, servedSerial(first))
+	echo(t, second, "new")
+}
+
+func TestClusterMutualTLSFollowsCARotation(t *testing.T) {
+	c := newCerts(t)
+	src := &mutableSource{s: c.settings()}
+	m, err := tlsctx.New(context.Background(), src)
+	require.NoError(t, err)
+	srvCfg := m.ServerTLSConfig(tlsctx.ChannelCluster)
+	require.NotNil(t, srvCfg)
+	addr := echoServer(t, srvCfg)
+
+	echo(t, dial(t, addr, m.ClientTLSConfig("localhost")), "one")
+
+	// A client without a certificate is refused on the cluster channel.
+	// With TLS 1.3 the server's verdict arrives on the first read.
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: c.pool(), ServerName: "localhost"})
+	if err == nil {
+		defer conn.Close()
+		require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+		_, _ = conn.Write([]byte("x\n"))
+		_, err = conn.Read(make([]byte, 1))
+	}
+	require.Error(t, err)
+
+	// Rotate to a new CA with an overlap bundle, then reload: the same
+	// client config keeps working because it reads the live snapshot.
+	newCA := pki.MustCA(t, "root 2")
+	l := newCA.MustIssue(t, pki.DevServerOptions())
+	c.write("cluster.crt", l.CertPEM)
+	c.write("cluster.key", l.KeyPEM)
+	c.write("cluster-ca.crt", append(append([]byte{}, c.ca.CertPEM...), newCA.CertPEM...))
+	src.set(func(s *tlsctx.Settings) {
+		s.ClusterSSLCert, s.ClusterSSLKey, s.ClusterSSLCA = c.path("cluster.crt"), c.path("cluster.key"), c.path("cluster-ca.crt")
+	})
+	clientCfg := m.ClientTLSConfig("localhost")
+	_, err = m.Reload(context.Background())
+	require.NoError(t, err)
+	conn = dial(t, addr, clientCfg)
+	echo(t, conn, "two")
+	assert.Equal(t, fmt.Sprintf("%X", l.Cert.SerialNumber), servedSerial(conn))
+	assert.Equal(t, 2, m.Current(tlsctx.ChannelCluster).CACount)
+
+	// Wrong name is refused by the live verification.
+	_, err = tls.Dial("tcp", addr, m.ClientTLSConfig("elsewhere.example"))
+	require.Error(t, err)
+}
+
+type mutableSource struct {
+	mu sync.Mutex
+	s  tlsctx.Settings
+}
+
+func (m *mutableSource) Load(context.Context) (tlsctx.Settings, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.s, nil
+}
+
+func (m *mutableSource) set(fn func(*tlsctx.Settings)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fn(&m.s)
+}
+
+func TestServerTLSConfigNilWhenOff(t *testing.T) {
+	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(tlsctx.Settings{}))
+	require.NoError(t, err)
+	assert.Nil(t, m.ServerTLSConfig(tlsctx.ChannelClient))
+	s := m.Current(tlsctx.ChannelClient)
+	require.NotNil(t, s)
+	assert.False(t, s.Enabled())
+	assert.Empty(t, s.Serial())
+	assert.Empty(t, s.Fingerprint())
+	assert.True(t, s.NotAfter().IsZero())
+}
+
+func TestSnapshotAccessors(t *testing.T) {
+	c := newCerts(t)
+	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(c.settings()))
+	require.NoError(t, err)
+	s := m.Current(tlsctx.ChannelClient)
+	assert.True(t, s.Enabled())
+	assert.Equal(t, []string{"localhost", "127.0.0.1", "::1"}, s.SANs())
+	assert.Len(t, s.Fingerprint(), 64)
+	assert.Contains(t, s.Subject(), "CN=localhost")
+	assert.Equal(t, 1, s.CACount)
+	assert.Equal(t, c.path("server.crt"), s.CertFile)
+	assert.Equal(t, uint64(1), s.Generation)
+	st := m.Status()
+	assert.True(t, st.LastAttempt.IsZero())
+	assert.Equal(t, c.settings(), st.Settings)
+}

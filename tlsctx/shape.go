@@ -1,0 +1,48 @@
+package tlsctx
+
+import "fmt"
+
+// checkShape rejects settings changes that only a restart may apply:
+// tls_version, listen and cluster_listen changed; a channel's cert+key
+// going from unset to set or back; its CA set going from none to some or
+// back. Paths may change freely. prevVersions is the live version range.
+func checkShape(prev, next Settings, prevVersions versionRange, chans []Channel) error {
+	restart := func(ch Channel, setting, what string) error {
+		return &ReloadError{Channel: ch, Setting: setting, RestartRequired: true,
+			Reason: what + "; this change requires a restart (the previous TLS contexts remain in use)"}
+	}
+	v, err := parseTLSVersion(next.TLSVersion)
+	if err != nil {
+		return &ReloadError{Setting: "tls_version", Reason: err.Error(), Err: err}
+	}
+	if v != prevVersions {
+		return restart("", "tls_version", fmt.Sprintf("changed from %q to %q", prev.TLSVersion, next.TLSVersion))
+	}
+	if prev.Listen != next.Listen {
+		return restart("", "listen", fmt.Sprintf("changed from %q to %q", prev.Listen, next.Listen))
+	}
+	if prev.ClusterListen != next.ClusterListen {
+		return restart("", "cluster_listen", fmt.Sprintf("changed from %q to %q", prev.ClusterListen, next.ClusterListen))
+	}
+	for _, ch := range chans {
+		a, b := channelMaterial(prev, ch), channelMaterial(next, ch)
+		if a.hasPair() != b.hasPair() {
+			if b.hasPair() {
+				return restart(ch, b.certSetting, "certificate and key went from unset to set (TLS off -> on)")
+			}
+			return restart(ch, a.certSetting, "certificate and key went from set to unset (TLS on -> off)")
+		}
+		if a.hasCA() != b.hasCA() {
+			m, what := b, "CA went from none to some"
+			if !b.hasCA() {
+				m, what = a, "CA went from some to none"
+			}
+			setting := m.caSetting
+			if m.ca == "" {
+				setting = m.capathSetting
+			}
+			return restart(ch, setting, what)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package tlsctx
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"time"
+)
+
+// Snapshot is the TLS material of one channel as loaded by one reload. It is
+// immutable once published: readers may keep and use it from any goroutine
+// without locking, and must not modify it.
+type Snapshot struct {
+	Channel    Channel
+	Generation uint64 // the Manager generation that built this snapshot
+	// CertFile, KeyFile, CAFile and CAPath are the effective paths (after the
+	// cluster -> ssl_* fallback); "" when unset.
+	CertFile, KeyFile, CAFile, CAPath string
+	Certificate                       *tls.Certificate  // nil when the channel has no cert/key (TLS off)
+	Leaf                              *x509.Certificate // nil when TLS off
+	CAs                               *x509.CertPool    // nil when no CA is configured
+	CACount                           int               // distinct CA certificates in CAs
+	LoadedAt                          time.Time
+
+	digest       [32]byte    // hash of paths, settings and file bytes: equal digest = unchanged
+	serverConfig *tls.Config // per-snapshot server config with its own session-ticket key; nil when TLS off
+}
+
+// Enabled reports whether the channel has a certificate (TLS on).
+func (s *Snapshot) Enabled() bool { return s != nil && s.Certificate != nil }
+
+// Serial returns the leaf serial number as upper-case hex without
+// separators, or "" when TLS is off.
+func (s *Snapshot) Serial() string {
+	if !s.Enabled() {
+		return ""
+	}
+	return fmt.Sprintf("%X", s.Leaf.SerialNumber)
+}
+
+// Fingerprint returns the lower-case hex SHA-256 of the leaf DER, or "" when
+// TLS is off.
+func (s *Snapshot) Fingerprint() string {
+	if !s.Enabled() {
+		return ""
+	}
+	sum := sha256.Sum256(s.Leaf.Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// NotBefore returns the start of the leaf's validity, zero when TLS is off.
+func (s *Snapshot) NotBefore() time.Time {
+	if !s.Enabled() {
+		return time.Time{}
+	}
+	return s.Leaf.NotBefore
+}
+
+// NotAfter returns the end of the leaf's validity, zero when TLS is off.
+func (s *Snapshot) NotAfter() time.Time {
+	if !s.Enabled() {
+		return time.Time{}
+	}
+	return s.Leaf.NotAfter
+}
+
+// Subject returns the leaf subject (RFC 2253 style), "" when TLS is off.
+func (s *Snapshot) Subject() string {
+	if !s.Enabled() {
+		return ""
+	}
+	return s.Leaf.Subject.String()
+}
+
+// SANs returns the leaf's subject alternative names: DNS names, IP
+// addresses, URIs and e-mail addresses, in that order. nil when TLS is off.
+func (s *Snapshot) SANs() []string {
+	if !s.Enabled() {
+		return nil
+	}
+	var out []string
+	out = append(out, s.Leaf.DNSNames...)
+	for _, ip := range s.Leaf.IPAddresses {
+		out = append(out, ip.String())
+	}
+	for _, u := range s.Leaf.URIs {
+		out = append(out, u.String())
+	}
+	out = append(out, s.Leaf.EmailAddresses...)
+	return out
+}

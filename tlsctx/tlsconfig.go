@@ -1,0 +1,156 @@
+package tlsctx
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// versionRange is the parsed tls_version setting.
+type versionRange struct{ min, max uint16 }
+
+var versionNames = map[string]uint16{
+	"tlsv1": tls.VersionTLS10, "tlsv1.0": tls.VersionTLS10,
+	"tlsv1.1": tls.VersionTLS11, "tlsv1.2": tls.VersionTLS12, "tlsv1.3": tls.VersionTLS13,
+}
+
+// parseTLSVersion parses "TLSv1.2,TLSv1.3" (MySQL's tls_version syntax).
+// The allowed range spans the lowest to the highest listed version: Go
+// cannot leave a gap in the middle.
+func parseTLSVersion(s string) (versionRange, error) {
+	if strings.TrimSpace(s) == "" {
+		return versionRange{tls.VersionTLS12, tls.VersionTLS13}, nil
+	}
+	var r versionRange
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == ':' }) {
+		v, ok := versionNames[strings.ToLower(f)]
+		if !ok {
+			return versionRange{}, fmt.Errorf("unknown TLS version %q (want TLSv1.2 and/or TLSv1.3, or TLSv1 / TLSv1.1)", f)
+		}
+		if r.min == 0 || v < r.min {
+			r.min = v
+		}
+		if v > r.max {
+			r.max = v
+		}
+	}
+	return r, nil
+}
+
+// serverConfig builds the per-snapshot server *tls.Config, or nil when the
+// channel has TLS off.
+//
+// Each snapshot gets a fresh random session-ticket key. Without one, a
+// config returned from GetConfigForClient inherits the ticket keys of the
+// static parent config, so a client holding a ticket issued before a reload
+// could resume the old session afterwards: it would skip the full handshake
+// and never see (or, for mutual TLS, be re-verified against) the new
+// certificate and CA set. With a key per snapshot, old tickets fail to
+// decrypt and the client falls back to a full handshake under the new
+// material. Reloads of unchanged material reuse the snapshot, so they do not
+// invalidate tickets.
+func serverConfig(s *Snapshot, v versionRange) *tls.Config {
+	if s.Certificate == nil {
+		return nil
+	}
+	cfg := &tls.Config{
+		Certificates: []tls.Certificate{*s.Certificate},
+		MinVersion:   v.min,
+		MaxVersion:   v.max,
+		ClientAuth:   tls.NoClientCert,
+	}
+	switch {
+	case s.Channel == ChannelCluster:
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		cfg.ClientCAs = s.CAs // nil pool: verify against the system roots
+	case s.CAs != nil:
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+		cfg.ClientCAs = s.CAs
+	}
+	var key [32]byte
+	if _, err := rand.Read(key[:]); err == nil {
+		cfg.SetSessionTicketKeys([][32]byte{key})
+	} else {
+		// No randomness: disable tickets rather than share keys across snapshots.
+		cfg.SessionTicketsDisabled = true
+	}
+	return cfg
+}
+
+// ServerTLSConfig returns the *tls.Config to give a listener of ch, or nil
+// if ch had TLS off when the Manager was created (turning TLS on needs a
+// restart). The returned config is created once per Manager and channel;
+// set it on the listener before Accept and never replace it. Its
+// GetConfigForClient returns the live snapshot's own config, so every new
+// handshake uses the material of the latest successful reload while
+// established connections keep the config they were accepted with.
+//
+// Safe for concurrent use; the handshake path takes no lock.
+func (m *Manager) ServerTLSConfig(ch Channel) *tls.Config {
+	return m.serverConfigs[ch]
+}
+
+func (m *Manager) newServerTLSConfig(ch Channel) *tls.Config {
+	return &tls.Config{
+		MinVersion: m.versions.min,
+		MaxVersion: m.versions.max,
+		// Certificates stays empty on purpose: the material lives in the
+		// snapshot config returned below, never in this long-lived one.
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			if cfg := m.Current(ch).serverConfig; cfg != nil {
+				return cfg, nil
+			}
+			return nil, fmt.Errorf("tlsctx: channel %s has no certificate", ch)
+		},
+	}
+}
+
+// ClientTLSConfig returns a *tls.Config for dialling another node with the
+// cluster channel's material: the live cluster certificate is presented for
+// mutual TLS and the peer is verified against the live cluster CA set (the
+// system roots when the cluster channel has no CA). Both are read from the
+// current snapshot on every handshake, so one config follows reloads.
+// serverName is the name the peer's certificate must carry; when empty,
+// crypto/tls.Dial fills it in from the address.
+//
+// Safe for concurrent use. The returned config is new on every call and
+// owned by the caller.
+func (m *Manager) ClientTLSConfig(serverName string) *tls.Config {
+	return &tls.Config{
+		ServerName: serverName,
+		MinVersion: m.versions.min,
+		MaxVersion: m.versions.max,
+		// RootCAs cannot follow a reload (it is read once per config), so
+		// the built-in verification is replaced by VerifyConnection below,
+		// which does the same chain and name check against the live pool.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("tlsctx: peer sent no certificate")
+			}
+			if cs.ServerName == "" {
+				return errors.New("tlsctx: no server name to verify the peer certificate against")
+			}
+			inter := x509.NewCertPool()
+			for _, c := range cs.PeerCertificates[1:] {
+				inter.AddCert(c)
+			}
+			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
+				DNSName:       cs.ServerName,
+				Roots:         m.Current(ChannelCluster).CAs,
+				Intermediates: inter,
+				CurrentTime:   m.now(),
+			})
+			return err
+		},
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			if c := m.Current(ChannelCluster).Certificate; c != nil {
+				return c, nil
+			}
+			return &tls.Certificate{}, nil // no client certificate
+		},
+	}
+}
