@@ -68,7 +68,6 @@ func TestReloadMySQLCLI(t *testing.T) {
 		out, err := exec.Command(mysqlBin, append(base, args...)...).CombinedOutput()
 		return string(out), err
 	}
-	// A long-lived mysql session opened before the reload.
 	oldSerial := tn.servedSerial()
 	require.Equal(t, oldSerial, opensslSerial(t, tn.addr))
 
@@ -84,10 +83,10 @@ func TestReloadMySQLCLI(t *testing.T) {
 	assert.Regexp(t, regexp.MustCompile(`(?m)^ssl_key_passphrase\s*`), out)
 
 	// The same client on the Unix socket works without TLS.
-	out, err = exec.Command(mysqlBin, "-S", tn.socket, "-u", "admin", "-p"+adminPW, "--batch", "--skip-column-names",
+	sock, err := exec.Command(mysqlBin, "-S", tn.socket, "-u", "admin", "-p"+adminPW, "--batch", "--skip-column-names",
 		"-e", "SELECT @@version_comment").CombinedOutput()
-	require.NoError(t, err, string(out))
-	assert.Contains(t, string(out), "ssld")
+	require.NoError(t, err, string(sock))
+	assert.Contains(t, string(sock), "ssld")
 }
 
 // opensslSerial reads the certificate served on a new handshake with
@@ -141,7 +140,7 @@ func TestReloadTimestamps(t *testing.T) {
 	require.NoError(t, os.WriteFile(crt, tn.leaf.CertPEM[:len(tn.leaf.CertPEM)/2], 0o644))
 	_, err = db.ExecContext(ctx, "SSL_RELOAD")
 	me := sqlErr(t, err)
-	assert.EqualValues(t, 3889, me.Number)
+	assert.EqualValues(t, 3888, me.Number) // ER_DA_SSL_LIBRARY_ERROR
 	assert.Equal(t, "HY000", string(me.SQLState[:]))
 	contains(t, me.Message, "ssl_cert", crt, "previous TLS contexts remain in use")
 

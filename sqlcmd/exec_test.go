@@ -1,0 +1,363 @@
+package sqlcmd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/sysvars"
+	"github.com/ssld/ssld/tlsctx"
+)
+
+// fakeReloader records calls and returns a canned result or error.
+type fakeReloader struct {
+	mu    sync.Mutex
+	calls int
+	res   tlsctx.Result
+	err   error
+}
+
+func (f *fakeReloader) Reload(_ context.Context, opts ...tlsctx.ReloadOption) (tlsctx.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	return f.res, f.err
+}
+
+// fakeCerts serves fixed snapshots.
+type fakeCerts map[tlsctx.Channel]*tlsctx.Snapshot
+
+func (f fakeCerts) Current(ch tlsctx.Channel) *tlsctx.Snapshot { return f[ch] }
+
+func snapshotFor(t *testing.T, ch tlsctx.Channel, gen uint64) (*tlsctx.Snapshot, *pki.Leaf) {
+	t.Helper()
+	ca := pki.MustCA(t, "exec test CA")
+	leaf := ca.MustIssue(t, pki.LeafOptions{CN: "node-1", DNSNames: []string{"node-1.example"}})
+	return &tlsctx.Snapshot{
+		Channel: ch, Generation: gen, CertFile: "/etc/ssld/server.crt", KeyFile: "/etc/ssld/server.key",
+		Certificate: &tls.Certificate{Certificate: [][]byte{leaf.Cert.Raw}, PrivateKey: leaf.Key, Leaf: leaf.Cert},
+		Leaf:        leaf.Cert, CACount: 1, LoadedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+	}, leaf
+}
+
+type testEnv struct {
+	x      *Executor
+	rel    *fakeReloader
+	leaf   *pki.Leaf
+	admin  *Session
+	viewer *Session
+}
+
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	snap, leaf := snapshotFor(t, tlsctx.ChannelClient, 3)
+	reg := sysvars.NewRegistry()
+	require.NoError(t, sysvars.AddServer(reg, sysvars.ServerInfo{
+		Version: "8.0.36-ssld", VersionComment: "ssld", Role: "aggregator", Port: 3307,
+	}))
+	rel := &fakeReloader{}
+	env := &Env{
+		Reloader: rel,
+		Certs:    fakeCerts{tlsctx.ChannelClient: snap, tlsctx.ChannelCluster: {Channel: tlsctx.ChannelCluster, Generation: 3}},
+		Vars:     reg,
+		Topology: func() ([]Node, []Node) {
+			return []Node{{Host: "10.0.0.1", Port: 3307}, {Host: "10.0.0.4", Port: 3307}},
+				[]Node{{Host: "10.0.0.2", Port: 3307, State: "offline"}}
+		},
+		Started:          time.Now().Add(-90 * time.Second),
+		ThreadsConnected: func() int { return 2 },
+	}
+	return &testEnv{
+		x:      NewExecutor(env),
+		rel:    rel,
+		leaf:   leaf,
+		admin:  &Session{ConnectionID: 7, User: "admin", Host: "127.0.0.1", Privileges: []string{"SUPER"}},
+		viewer: &Session{ConnectionID: 8, User: "monitor", Host: "127.0.0.1"},
+	}
+}
+
+func run(t *testing.T, x *Executor, s *Session, q string) *Result {
+	t.Helper()
+	res, err := x.Run(context.Background(), s, q)
+	require.NoError(t, err, q)
+	require.NotNil(t, res)
+	return res
+}
+
+func colNames(r *Result) []string {
+	var out []string
+	for _, c := range r.Columns {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+func TestExecResults(t *testing.T) {
+	te := newTestEnv(t)
+	serial := fmt.Sprintf("%X", te.leaf.Cert.SerialNumber)
+	tests := []struct {
+		name    string
+		query   string
+		columns []string
+		rows    [][]any
+	}{
+		{"version_comment", "select @@version_comment limit 1", []string{"@@version_comment"}, [][]any{{"ssld"}}},
+		{"limit 0", "select @@version_comment limit 0", []string{"@@version_comment"}, [][]any{}},
+		{"select 1", "SELECT 1", []string{"1"}, [][]any{{int64(1)}}},
+		{"int and bool vars", "SELECT @@port, @@global.autocommit AS ac, @@max_allowed_packet", []string{"@@port", "ac", "@@max_allowed_packet"}, [][]any{{int64(3307), int64(1), int64(67108864)}}},
+		{"functions", "SELECT VERSION(), DATABASE(), USER(), CURRENT_USER(), CONNECTION_ID()",
+			[]string{"VERSION()", "DATABASE()", "USER()", "CURRENT_USER()", "CONNECTION_ID()"},
+			[][]any{{"8.0.36-ssld", nil, "admin@127.0.0.1", "admin@%", uint64(7)}}},
+		{"show variables like", "SHOW VARIABLES LIKE 'vers%'", []string{"Variable_name", "Value"},
+			[][]any{{"version", "8.0.36-ssld"}, {"version_comment", "ssld"}, {"version_compile_machine", nil}, {"version_compile_os", nil}}},
+		{"show variables where in", "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('PORT', 'role')", []string{"Variable_name", "Value"},
+			[][]any{{"port", "3307"}, {"role", "aggregator"}}},
+		{"show variables like empty", "SHOW VARIABLES LIKE ''", []string{"Variable_name", "Value"}, [][]any{}},
+		{"show status like", "SHOW STATUS LIKE 'Ssl_server%'", []string{"Variable_name", "Value"}, [][]any{
+			{"Ssl_server_not_after", te.leaf.Cert.NotAfter.UTC().Format(statusTimeFormat)},
+			{"Ssl_server_not_before", te.leaf.Cert.NotBefore.UTC().Format(statusTimeFormat)},
+		}},
+		{"show status threads", "SHOW STATUS WHERE Variable_name = 'Threads_connected'", []string{"Variable_name", "Value"}, [][]any{{"Threads_connected", "2"}}},
+		{"show ssl status", "SHOW SSL STATUS", []string{"Channel", "Generation", "Cert_file", "Subject", "SANs", "Serial",
+			"Fingerprint_SHA256", "Not_before", "Not_after", "CA_count", "Loaded_at"}, [][]any{
+			{"client", uint64(3), "/etc/ssld/server.crt", te.leaf.Cert.Subject.String(), "node-1.example", serial, nil,
+				sysvars.FormatTime(te.leaf.Cert.NotBefore), sysvars.FormatTime(te.leaf.Cert.NotAfter), int64(1), "2026-01-02 03:04:05.000000"},
+			{"cluster", uint64(3), nil, nil, nil, nil, nil, nil, nil, int64(0), nil},
+		}},
+		{"show aggregators", "SHOW AGGREGATORS", []string{"Host", "Port", "State", "Opened_Connections", "Average_Roundtrip_Latency_ms",
+			"Master_Aggregator", "Role", "NodeID", "Runtime_State"}, [][]any{
+			{"10.0.0.1", int64(3307), "online", nil, nil, int64(1), "Leader", int64(1), "online"},
+			{"10.0.0.4", int64(3307), "online", nil, nil, int64(0), "Follower", int64(2), "online"},
+		}},
+		{"show leaves", "SHOW LEAVES", []string{"Host", "Port", "Availability_Group", "Pair_Host", "Pair_Port", "State",
+			"Opened_Connections", "Average_Roundtrip_Latency_ms", "NodeId", "Grace_Period_in_Seconds", "Runtime_State"}, [][]any{
+			{"10.0.0.2", int64(3307), int64(1), nil, nil, "offline", nil, nil, int64(3), nil, "offline"},
+		}},
+		{"show databases", "SHOW DATABASES", []string{"Database"}, [][]any{{"information_schema"}}},
+		{"show grants", "SHOW GRANTS FOR CURRENT_USER()", []string{"Grants for admin@%"}, [][]any{{"GRANT SUPER ON *.* TO `admin`@`%`"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, te.x, te.admin, tc.query)
+			assert.Equal(t, tc.columns, colNames(res))
+			require.Len(t, res.Rows, len(tc.rows))
+			for i, want := range tc.rows {
+				for j, w := range want {
+					if w == nil && (tc.name == "show variables like" || colNames(res)[j] == "Fingerprint_SHA256") {
+						continue // host-dependent or random; checked elsewhere
+					}
+					assert.Equal(t, w, res.Rows[i][j], "row %d column %s", i, tc.columns[j])
+				}
+			}
+		})
+	}
+}
+
+func TestExecIntColumnsTyped(t *testing.T) {
+	te := newTestEnv(t)
+	res := run(t, te.x, te.admin, "SELECT @@port, @@version, 1, 'x'")
+	assert.Equal(t, []Column{{Name: "@@port", Int: true}, {Name: "@@version"}, {Name: "1", Int: true}, {Name: "x"}}, res.Columns)
+}
+
+func TestSessionState(t *testing.T) {
+	te := newTestEnv(t)
+	s := te.viewer
+	run(t, te.x, s, "SET NAMES latin1")
+	run(t, te.x, s, "SET autocommit = OFF, SESSION sql_mode = 'ANSI'")
+	res := run(t, te.x, s, "SELECT @@character_set_client, @@autocommit, @@sql_mode, @@global.autocommit")
+	assert.Equal(t, []any{"latin1", int64(0), "ANSI", int64(1)}, res.Rows[0])
+
+	res = run(t, te.x, s, "SHOW SESSION VARIABLES LIKE 'autocommit'")
+	assert.Equal(t, [][]any{{"autocommit", "OFF"}}, res.Rows)
+	res = run(t, te.x, s, "SHOW GLOBAL VARIABLES LIKE 'autocommit'")
+	assert.Equal(t, [][]any{{"autocommit", "ON"}}, res.Rows)
+
+	run(t, te.x, s, "SET autocommit = DEFAULT")
+	res = run(t, te.x, s, "SELECT @@autocommit")
+	assert.Equal(t, int64(1), res.Rows[0][0])
+
+	run(t, te.x, s, "SET @hook = 'certbot'")
+	res = run(t, te.x, s, "SELECT @hook, @unset")
+	assert.Equal(t, []any{"certbot", nil}, res.Rows[0])
+
+	run(t, te.x, s, "USE information_schema")
+	res = run(t, te.x, s, "SELECT DATABASE()")
+	assert.Equal(t, "information_schema", res.Rows[0][0])
+
+	// A failing SET changes nothing.
+	_, err := te.x.Run(context.Background(), s, "SET sql_mode = 'X', autocommit = 'maybe'")
+	require.Error(t, err)
+	res = run(t, te.x, s, "SELECT @@sql_mode")
+	assert.Equal(t, "ANSI", res.Rows[0][0])
+}
+
+func TestSessionTLSStatus(t *testing.T) {
+	te := newTestEnv(t)
+	s := te.viewer
+	s.TLS = &tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256}
+	res := run(t, te.x, s, "SHOW STATUS LIKE 'Ssl_%'")
+	got := map[any]any{}
+	for _, r := range res.Rows {
+		got[r[0]] = r[1]
+	}
+	assert.Equal(t, "TLSv1.3", got["Ssl_version"])
+	assert.Equal(t, "TLS_AES_128_GCM_SHA256", got["Ssl_cipher"])
+	res = run(t, te.x, s, "SHOW GLOBAL STATUS LIKE 'Ssl_version'")
+	assert.Equal(t, [][]any{{"Ssl_version", ""}}, res.Rows)
+	res = run(t, te.x, s, "SHOW STATUS LIKE 'Uptime'")
+	require.Len(t, res.Rows, 1)
+	assert.NotEqual(t, "0", res.Rows[0][1])
+}
+
+func TestErrorNumbers(t *testing.T) {
+	te := newTestEnv(t)
+	te.rel.err = &tlsctx.ReloadError{Channel: tlsctx.ChannelClient, Setting: "ssl_cert", File: "/etc/ssld/server.crt", Reason: "certificate expired"}
+	tests := []struct {
+		name  string
+		sess  *Session
+		query string
+		num   uint16
+		state string
+		msg   string
+	}{
+		{"no super", te.viewer, "SSL_RELOAD", 1227, "42000", "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"},
+		{"no super alter", te.viewer, "ALTER INSTANCE RELOAD TLS", 1227, "42000", ""},
+		{"no super flush", te.viewer, "flush ssl", 1227, "42000", ""},
+		{"unknown variable", te.viewer, "SELECT @@nope", 1193, "HY000", "Unknown system variable 'nope'"},
+		{"unknown variable set", te.viewer, "SET nope = 1", 1193, "HY000", "Unknown system variable 'nope'"},
+		{"syntax", te.viewer, "SELEKT 1", 1064, "42000", "You have an error in your SQL syntax; check the manual that corresponds to your ssld version for the right syntax to use near 'SELEKT 1' at line 1"},
+		{"not supported", te.viewer, "DROP TABLE t", 1235, "42000", "This version of ssld doesn't yet support 'DROP TABLE'"},
+		{"read only global", te.admin, "SET GLOBAL version = 'x'", 1238, "HY000", "Variable 'version' is a read only variable"},
+		{"read only session", te.admin, "SET port = 1", 1238, "HY000", "Variable 'port' is a read only variable"},
+		{"set global dynamic", te.admin, "SET GLOBAL autocommit = 0", 1235, "42000", ""},
+		{"wrong value", te.viewer, "SET autocommit = 'maybe'", 1231, "42000", "Variable 'autocommit' can't be set to the value of 'maybe'"},
+		{"wrong type", te.viewer, "SET wait_timeout = 'long'", 1232, "42000", "Incorrect argument type to variable 'wait_timeout'"},
+		{"session on global", te.viewer, "SELECT @@session.version", 1238, "HY000", "Variable 'version' is a GLOBAL variable"},
+		{"unknown database", te.viewer, "USE mysql", 1049, "42000", "Unknown database 'mysql'"},
+		{"empty", te.viewer, "  ", 1065, "42000", "Query was empty"},
+		{"other grants", te.viewer, "SHOW GRANTS FOR 'admin'", 1044, "42000", ""},
+		{"reload failed", te.admin, "SSL_RELOAD", 3888, "HY000",
+			`Failed to set up SSL because of the following SSL library error: channel client: ssl_cert "/etc/ssld/server.crt": certificate expired; the previous TLS contexts remain in use`},
+		{"unknown channel", te.admin, "ALTER INSTANCE RELOAD TLS FOR CHANNEL foo", 1210, "HY000", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := te.x.Run(context.Background(), tc.sess, tc.query)
+			require.Error(t, err)
+			assert.Nil(t, res)
+			var e *Error
+			require.True(t, errors.As(err, &e))
+			assert.Equal(t, tc.num, e.Num, e.Msg)
+			assert.Equal(t, tc.state, e.State)
+			if tc.msg != "" {
+				assert.Equal(t, tc.msg, e.Msg)
+			}
+			// The error is what SHOW WARNINGS reports next.
+			w := run(t, te.x, tc.sess, "SHOW WARNINGS")
+			assert.Equal(t, [][]any{{"Error", int64(e.Num), e.Msg}}, w.Rows)
+		})
+	}
+}
+
+func TestSuperCheckInExec(t *testing.T) {
+	te := newTestEnv(t)
+	_, err := te.x.Exec(context.Background(), te.viewer, Reload{Syntax: SyntaxSSLReload})
+	var e *Error
+	require.True(t, errors.As(err, &e))
+	assert.Equal(t, ErrSpecificAccessDenied, e.Num)
+	assert.Equal(t, 0, te.rel.calls, "the reloader is not called without SUPER")
+
+	all := &Session{User: "root", Privileges: []string{"all privileges"}}
+	_, err = te.x.Exec(context.Background(), all, Reload{Syntax: SyntaxSSLReload})
+	require.NoError(t, err)
+	assert.Equal(t, 1, te.rel.calls)
+}
+
+func TestReloadWarningsAndNotes(t *testing.T) {
+	te := newTestEnv(t)
+	te.rel.res = tlsctx.Result{Changed: true, Generation: 4, Warnings: []string{"ssl_capath: skipped README (not a certificate)"}}
+	res := run(t, te.x, te.admin, "ALTER INSTANCE RELOAD TLS NO ROLLBACK ON ERROR")
+	assert.Empty(t, res.Columns)
+	require.Len(t, res.Warnings, 2)
+	assert.Equal(t, Warning{Level: "Warning", Code: 3888, Message: "ssl_capath: skipped README (not a certificate)"}, res.Warnings[0])
+	assert.Equal(t, "Note", res.Warnings[1].Level)
+	assert.Contains(t, res.Warnings[1].Message, "always keeps the previous TLS contexts")
+
+	w := run(t, te.x, te.admin, "SHOW WARNINGS")
+	assert.Len(t, w.Rows, 2)
+	w = run(t, te.x, te.admin, "SHOW COUNT(*) WARNINGS")
+	assert.Equal(t, [][]any{{int64(2)}}, w.Rows, "SHOW WARNINGS does not clear the list")
+	run(t, te.x, te.admin, "SELECT 1")
+	w = run(t, te.x, te.admin, "SHOW WARNINGS")
+	assert.Empty(t, w.Rows, "the next statement clears the list")
+}
+
+func TestReloadRestartRequired(t *testing.T) {
+	te := newTestEnv(t)
+	te.rel.err = &tlsctx.ReloadError{Setting: "tls_version", Reason: "changed from TLSv1.2,TLSv1.3 to TLSv1.3", RestartRequired: true}
+	_, err := te.x.Run(context.Background(), te.admin, "SSL_RELOAD")
+	var e *Error
+	require.True(t, errors.As(err, &e))
+	assert.Equal(t, ErrRestartRequired, e.Num)
+	assert.Equal(t, "HY000", e.State)
+	assert.Contains(t, e.Msg, "tls_version cannot change on reload")
+	assert.Contains(t, e.Msg, "restart ssld to apply it")
+	assert.Contains(t, e.Msg, "the previous TLS contexts remain in use")
+}
+
+func TestReloadFailureKeepsGoing(t *testing.T) {
+	te := newTestEnv(t)
+	te.rel.err = errors.New("context deadline exceeded")
+	for i := 0; i < 3; i++ {
+		_, err := te.x.Run(context.Background(), te.admin, "SSL_RELOAD")
+		require.Error(t, err)
+	}
+	te.rel.err = nil
+	run(t, te.x, te.admin, "SSL_RELOAD")
+	assert.Equal(t, 4, te.rel.calls)
+	run(t, te.x, te.admin, "SELECT @@version_comment LIMIT 1")
+}
+
+func TestReloadOptionsPassed(t *testing.T) {
+	var mu sync.Mutex
+	var got []int
+	rec := reloaderFunc(func(_ context.Context, opts ...tlsctx.ReloadOption) (tlsctx.Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, len(opts))
+		return tlsctx.Result{}, nil
+	})
+	x := NewExecutor(&Env{Reloader: rec})
+	s := &Session{Privileges: []string{"SUPER"}}
+	run(t, x, s, "SSL_RELOAD")
+	run(t, x, s, "ALTER INSTANCE RELOAD TLS FOR CHANNEL cluster")
+	assert.Equal(t, []int{1, 2}, got, "trigger always, channel only when given")
+}
+
+type reloaderFunc func(ctx context.Context, opts ...tlsctx.ReloadOption) (tlsctx.Result, error)
+
+func (f reloaderFunc) Reload(ctx context.Context, opts ...tlsctx.ReloadOption) (tlsctx.Result, error) {
+	return f(ctx, opts...)
+}
+
+func TestNilEnvPieces(t *testing.T) {
+	x := NewExecutor(&Env{})
+	s := &Session{User: "u", Privileges: []string{"SUPER"}}
+	for _, q := range []string{"SHOW SSL STATUS", "SHOW AGGREGATORS", "SHOW LEAVES", "SHOW STATUS", "SHOW VARIABLES", "SHOW GRANTS"} {
+		run(t, x, s, q)
+	}
+	_, err := x.Run(context.Background(), s, "SSL_RELOAD")
+	var e *Error
+	require.True(t, errors.As(err, &e))
+	assert.Equal(t, ErrSSLLibrary, e.Num)
+	_, err = x.Run(context.Background(), nil, "SELECT 1")
+	require.Error(t, err)
+}

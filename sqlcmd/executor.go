@@ -1,0 +1,238 @@
+package sqlcmd
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ssld/ssld/sysvars"
+	"github.com/ssld/ssld/tlsctx"
+)
+
+// Warning is one row of SHOW WARNINGS.
+type Warning struct {
+	Level   string // "Note", "Warning" or "Error"
+	Code    uint16
+	Message string
+}
+
+// Column is a result column. Int columns are BIGINT, all others VARCHAR.
+type Column struct {
+	Name string
+	Int  bool
+}
+
+// Result is a statement's outcome: a result set when Columns is non-empty,
+// otherwise an OK packet with RowsAffected. Row values are nil (NULL),
+// string, int64 or uint64.
+type Result struct {
+	Columns      []Column
+	Rows         [][]any
+	RowsAffected uint64
+	Warnings     []Warning
+}
+
+// Reloader reloads the TLS contexts; *tlsctx.Manager implements it. Reload
+// must be safe for concurrent use and return a *tlsctx.ReloadError on failure.
+type Reloader interface {
+	Reload(ctx context.Context, opts ...tlsctx.ReloadOption) (tlsctx.Result, error)
+}
+
+// Certs returns the live snapshot of a channel; *tlsctx.Manager implements it.
+// Current must be safe for concurrent use; nil means "no such channel".
+type Certs interface {
+	Current(ch tlsctx.Channel) *tlsctx.Snapshot
+}
+
+// Node is one cluster member for SHOW AGGREGATORS / SHOW LEAVES.
+type Node struct {
+	Host  string
+	Port  int
+	Role  string // aggregators: "master" (or "leader") marks the master aggregator
+	State string // "" is reported as "online"
+}
+
+// Env is what statements execute against. It is shared by all connections
+// and must not be modified after NewExecutor; every function in it must be
+// safe for concurrent use. Nil fields disable what needs them: a nil
+// Reloader makes reloads fail with 3888, nil Topology gives empty
+// SHOW AGGREGATORS / LEAVES, nil Grants derives grants from the session's
+// privileges, nil ThreadsConnected omits Threads_connected.
+type Env struct {
+	Reloader Reloader
+	Certs    Certs
+	Vars     *sysvars.Registry
+	Topology func() (aggregators, leaves []Node)
+	Grants   func(user string) []string
+	Started  time.Time
+
+	// ThreadsConnected, if set, reports the number of open connections for
+	// SHOW STATUS (an addition to the shared contract).
+	ThreadsConnected func() int
+}
+
+// Session is the per-connection state. The protocol layer serialises calls
+// per connection, so a Session is never used concurrently; Exec and Run
+// mutate it (USE, SET, warnings).
+type Session struct {
+	ConnectionID uint32
+	User, Host   string
+	Privileges   []string // upper-case, e.g. "SUPER"
+	DB           string
+	TLS          *tls.ConnectionState // nil = no TLS
+	Transport    string               // "tcp", "unix" or "cluster"
+	Vars         map[string]string    // session overrides, lower-case names; user variables as "@name"
+	Warnings     []Warning            // warnings of the previous statement (SHOW WARNINGS)
+}
+
+// HasPrivilege reports whether the session holds priv (case-insensitive);
+// ALL and ALL PRIVILEGES imply every privilege.
+func (s *Session) HasPrivilege(priv string) bool {
+	for _, p := range s.Privileges {
+		p = strings.ToUpper(strings.TrimSpace(p))
+		if p == strings.ToUpper(priv) || p == "ALL" || p == "ALL PRIVILEGES" {
+			return true
+		}
+	}
+	return false
+}
+
+// Executor runs commands against an Env. It holds no per-connection state
+// and is safe for concurrent use by many connections.
+type Executor struct {
+	env *Env
+	now func() time.Time // seam for tests
+}
+
+// NewExecutor returns an Executor over env (which must not be nil).
+func NewExecutor(env *Env) *Executor {
+	if env == nil {
+		env = &Env{}
+	}
+	if env.Vars == nil {
+		env.Vars = sysvars.NewRegistry()
+	}
+	return &Executor{env: env, now: time.Now}
+}
+
+// Run is the one funnel for a statement from the wire: Parse, the SUPER check
+// (1227) and Exec. It records the statement's warnings (or its error, as an
+// "Error" warning) in s.Warnings for SHOW WARNINGS, except that SHOW WARNINGS
+// and SHOW ERRORS leave them as they are, as in MySQL. The error is always an
+// *Error; a panic in a command is recovered and reported as 1105 so that a
+// bug cannot kill the connection.
+func (x *Executor) Run(ctx context.Context, s *Session, query string) (res *Result, err error) {
+	if s == nil {
+		return nil, errInternal()
+	}
+	cmd, perr := Parse(query)
+	if perr != nil {
+		e, ok := perr.(*Error)
+		if !ok {
+			e = errInternal()
+		}
+		s.Warnings = []Warning{{Level: "Error", Code: e.Num, Message: e.Msg}}
+		return nil, e
+	}
+	return x.Exec(ctx, s, cmd)
+}
+
+// Exec executes an already parsed command. It performs the same privilege
+// check as Run, so calling it directly cannot bypass SUPER. Concurrency and
+// error contract as for Run.
+func (x *Executor) Exec(ctx context.Context, s *Session, cmd Command) (res *Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = nil, errInternal()
+		}
+		if s == nil {
+			return
+		}
+		_, isShowWarnings := cmd.(ShowWarnings)
+		switch {
+		case err != nil:
+			if e, ok := err.(*Error); ok {
+				s.Warnings = []Warning{{Level: "Error", Code: e.Num, Message: e.Msg}}
+			}
+		case !isShowWarnings && res != nil:
+			s.Warnings = res.Warnings
+		}
+	}()
+	if s == nil {
+		return nil, errInternal()
+	}
+	if cmd == nil {
+		return nil, newError(ErrEmptyQuery, StateSyntaxOrAuth, "Query was empty")
+	}
+	if cmd.RequiresSuper() && !s.HasPrivilege("SUPER") {
+		return nil, errSuperRequired()
+	}
+	r, e := x.exec(ctx, s, cmd)
+	if e != nil {
+		return nil, e
+	}
+	return r, nil
+}
+
+func (x *Executor) exec(ctx context.Context, s *Session, cmd Command) (*Result, *Error) {
+	switch c := cmd.(type) {
+	case Reload:
+		return x.reload(ctx, c)
+	case ShowVariables:
+		return x.showVariables(s, c)
+	case ShowStatus:
+		return x.showStatus(s, c)
+	case ShowSSLStatus:
+		return x.showSSLStatus(), nil
+	case ShowAggregators:
+		return x.showAggregators(), nil
+	case ShowLeaves:
+		return x.showLeaves(), nil
+	case ShowGrants:
+		return x.showGrants(s, c)
+	case ShowWarnings:
+		return showWarnings(s, c), nil
+	case ShowDatabases:
+		return &Result{Columns: []Column{{Name: "Database"}}, Rows: [][]any{{informationSchema}}}, nil
+	case Use:
+		if !strings.EqualFold(c.DB, informationSchema) {
+			return nil, newError(ErrBadDB, StateSyntaxOrAuth, "Unknown database '%s'", c.DB)
+		}
+		s.DB = informationSchema
+		return &Result{}, nil
+	case Select:
+		return x.selectCmd(s, c)
+	case Set:
+		return x.set(s, c)
+	case Nop:
+		return &Result{}, nil
+	}
+	return nil, errNotSupported(fmt.Sprintf("%T", cmd))
+}
+
+// informationSchema is the only database ssld reports; it exists so that
+// clients that USE it or list databases are content.
+const informationSchema = "information_schema"
+
+func showWarnings(s *Session, c ShowWarnings) *Result {
+	var ws []Warning
+	for _, w := range s.Warnings {
+		if !c.ErrorsOnly || w.Level == "Error" {
+			ws = append(ws, w)
+		}
+	}
+	if c.Count {
+		name := "@@session.warning_count"
+		if c.ErrorsOnly {
+			name = "@@session.error_count"
+		}
+		return &Result{Columns: []Column{{Name: name, Int: true}}, Rows: [][]any{{int64(len(ws))}}}
+	}
+	res := &Result{Columns: []Column{{Name: "Level"}, {Name: "Code", Int: true}, {Name: "Message"}}, Rows: [][]any{}}
+	for _, w := range ws {
+		res.Rows = append(res.Rows, []any{w.Level, int64(w.Code), w.Message})
+	}
+	return res
+}

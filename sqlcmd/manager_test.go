@@ -1,0 +1,71 @@
+package sqlcmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/sysvars"
+	"github.com/ssld/ssld/tlsctx"
+)
+
+// TestRealManager drives SSL_RELOAD against a real tlsctx.Manager: a good
+// reload changes what the variables and SHOW SSL STATUS report, a bad one
+// fails with 3888 and leaves the served certificate in place.
+func TestRealManager(t *testing.T) {
+	dir := t.TempDir()
+	ca := pki.MustCA(t, "sqlcmd test CA")
+	certPath, keyPath := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	write := func(cn string) *pki.Leaf {
+		leaf := ca.MustIssue(t, pki.LeafOptions{CN: cn, DNSNames: []string{"localhost"}})
+		require.NoError(t, pki.WriteFile(certPath, leaf.CertPEM, 0o644))
+		require.NoError(t, pki.WriteFile(keyPath, leaf.KeyPEM, 0o600))
+		return leaf
+	}
+	first := write("first")
+	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(tlsctx.Settings{SSLCert: certPath, SSLKey: keyPath}))
+	require.NoError(t, err)
+
+	reg := sysvars.NewRegistry()
+	require.NoError(t, sysvars.AddTLS(reg, m))
+	require.NoError(t, sysvars.AddServer(reg, sysvars.ServerInfo{Version: "8.0.36-ssld"}))
+	x := NewExecutor(&Env{Reloader: m, Certs: m, Vars: reg})
+	admin := &Session{User: "admin", Privileges: []string{"SUPER"}}
+
+	serial := func() any {
+		return run(t, x, admin, "SELECT @@ssl_server_serial").Rows[0][0]
+	}
+	assert.Equal(t, fmt.Sprintf("%X", first.Cert.SerialNumber), serial())
+
+	second := write("second")
+	res := run(t, x, admin, "/* deploy hook */ SSL_RELOAD;")
+	assert.Empty(t, res.Columns)
+	assert.Equal(t, fmt.Sprintf("%X", second.Cert.SerialNumber), serial())
+	st := run(t, x, admin, "SHOW SSL STATUS")
+	require.Len(t, st.Rows, 2)
+	assert.Equal(t, "client", st.Rows[0][0])
+	assert.Equal(t, uint64(2), st.Rows[0][1])
+	assert.Equal(t, fmt.Sprintf("%X", second.Cert.SerialNumber), st.Rows[0][5])
+
+	require.NoError(t, os.WriteFile(keyPath, []byte("not a key"), 0o600))
+	_, err = x.Run(context.Background(), admin, "ALTER INSTANCE RELOAD TLS")
+	var e *Error
+	require.True(t, errors.As(err, &e))
+	assert.Equal(t, ErrSSLLibrary, e.Num)
+	assert.Contains(t, e.Msg, "Failed to set up SSL because of the following SSL library error: ")
+	assert.Contains(t, e.Msg, "ssl_key")
+	assert.Contains(t, e.Msg, "the previous TLS contexts remain in use")
+
+	// Still serving the second certificate; the error is queryable.
+	assert.Equal(t, fmt.Sprintf("%X", second.Cert.SerialNumber), serial())
+	lastErr := run(t, x, admin, "SHOW GLOBAL VARIABLES LIKE 'ssl_last_reload_error'")
+	require.Len(t, lastErr.Rows, 1)
+	assert.NotEmpty(t, lastErr.Rows[0][1])
+}

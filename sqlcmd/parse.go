@@ -1,0 +1,606 @@
+package sqlcmd
+
+import (
+	"context"
+	"encoding/hex"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/dolthub/vitess/go/vt/sqlparser"
+
+	"github.com/ssld/ssld/tlsctx"
+)
+
+// ErrBadField is ER_BAD_FIELD_ERROR (42S22): a bare column in a FROM-less SELECT.
+const ErrBadField uint16 = 1054
+
+// Parse turns one statement into a Command. Leading and trailing whitespace,
+// comments and semicolons are ignored. The error is always an *Error: 1065
+// for an empty statement, 1064 for a syntax error, 1235 for valid SQL that
+// ssld does not support, 1210 for an unknown TLS channel. Parse is safe for
+// concurrent use and never panics.
+func Parse(query string) (cmd Command, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			// vitess's parser is generated code; a panic there must not take
+			// the connection down. Report it as a syntax error.
+			cmd, err = nil, errSyntax(query)
+		}
+	}()
+	c, e := parse(query)
+	if e != nil {
+		return nil, e
+	}
+	return c, nil
+}
+
+func parse(query string) (Command, *Error) {
+	toks, lexErr := lex(query)
+	// Drop trailing semicolons: "SSL_RELOAD;" and "select 1;;" are one
+	// statement each.
+	for len(toks) > 0 && toks[len(toks)-1].kind == tokSymbol && toks[len(toks)-1].text == ";" {
+		toks = toks[:len(toks)-1]
+	}
+	if lexErr == nil && len(toks) == 0 {
+		return nil, newError(ErrEmptyQuery, StateSyntaxOrAuth, "Query was empty")
+	}
+	if lexErr == nil {
+		if cmd, handled, err := parseOwn(query, toks); handled {
+			return cmd, err
+		}
+	}
+	core := query
+	offset := 0
+	if lexErr == nil {
+		offset = toks[0].start
+		core = query[offset:toks[len(toks)-1].end]
+	}
+	stmt, err := sqlparser.ParseWithOptions(context.Background(), core, sqlparser.ParserOptions{})
+	if err != nil {
+		return nil, vitessSyntaxError(query, offset, core, err)
+	}
+	return fromVitess(stmt, toks)
+}
+
+// parseOwn recognises the statements vitess does not know. handled is false
+// when the statement is not one of them.
+func parseOwn(query string, toks []token) (cmd Command, handled bool, err *Error) {
+	word := func(i int) string {
+		if i < len(toks) && toks[i].kind == tokWord {
+			return toks[i].upper()
+		}
+		return ""
+	}
+	near := func(i int) *Error {
+		if i >= len(toks) {
+			return errSyntax("")
+		}
+		return errSyntax(query[toks[i].start:])
+	}
+	// end requires that toks[i:] is empty.
+	end := func(i int, c Command) (Command, bool, *Error) {
+		if i < len(toks) {
+			return nil, true, near(i)
+		}
+		return c, true, nil
+	}
+	switch word(0) {
+	case "SSL_RELOAD":
+		return end(1, Reload{Syntax: SyntaxSSLReload})
+	case "FLUSH":
+		if word(1) == "SSL" {
+			return end(2, Reload{Syntax: SyntaxFlushSSL})
+		}
+	case "SHOW":
+		switch word(1) {
+		case "SSL":
+			if word(2) != "STATUS" {
+				return nil, true, near(2)
+			}
+			return end(3, ShowSSLStatus{})
+		case "AGGREGATORS":
+			i := 2
+			if word(2) == "EXTENDED" {
+				i = 3
+			}
+			return end(i, ShowAggregators{})
+		case "LEAVES":
+			return end(2, ShowLeaves{})
+		}
+	case "ALTER":
+		if word(1) == "INSTANCE" {
+			return parseAlterInstance(query, toks, word, near, end)
+		}
+	}
+	return nil, false, nil
+}
+
+// parseAlterInstance parses ALTER INSTANCE RELOAD TLS [FOR CHANNEL name]
+// [NO ROLLBACK ON ERROR].
+func parseAlterInstance(query string, toks []token, word func(int) string,
+	near func(int) *Error, end func(int, Command) (Command, bool, *Error)) (Command, bool, *Error) {
+	if word(2) != "RELOAD" || word(3) != "TLS" {
+		if word(2) != "" && (word(2) != "RELOAD" || word(3) != "") {
+			// Other ALTER INSTANCE actions (ROTATE ... MASTER KEY, RELOAD
+			// KEYRING, ...) are valid MySQL that ssld has no use for.
+			what := "ALTER INSTANCE " + word(2)
+			if word(3) != "" {
+				what += " " + word(3)
+			}
+			return nil, true, errNotSupported(what)
+		}
+		if word(2) != "RELOAD" {
+			return nil, true, near(2)
+		}
+		return nil, true, near(3)
+	}
+	r := Reload{Syntax: SyntaxAlterInstance}
+	i := 4
+	if word(i) == "FOR" {
+		if word(i+1) != "CHANNEL" {
+			return nil, true, near(i + 1)
+		}
+		if i+2 >= len(toks) || toks[i+2].kind == tokSymbol {
+			return nil, true, near(i + 2)
+		}
+		name := toks[i+2].text
+		ch, err := tlsctx.ParseChannel(name)
+		if err != nil {
+			return nil, true, newError(ErrWrongArguments, StateGeneral,
+				"Incorrect arguments to ALTER INSTANCE RELOAD TLS: unknown TLS channel '%s' (known: client, cluster, mysql_main, mysql_admin)", name)
+		}
+		r.Channel = ch
+		i += 3
+	}
+	if word(i) == "NO" {
+		for k, w := range []string{"ROLLBACK", "ON", "ERROR"} {
+			if word(i+1+k) != w {
+				return nil, true, near(i + 1 + k)
+			}
+		}
+		r.NoRollback = true
+		i += 4
+	}
+	return end(i, r)
+}
+
+var vitessPosRE = regexp.MustCompile(`syntax error at position (\d+)(?: near '(.*)')?`)
+
+// vitessSyntaxError turns a vitess parse error into MySQL's 1064 text, quoting
+// the query from the offending token on, as MySQL does.
+func vitessSyntaxError(query string, offset int, core string, err error) *Error {
+	m := vitessPosRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return errSyntax(core)
+	}
+	pos, convErr := strconv.Atoi(m[1])
+	if convErr != nil {
+		return errSyntax(core)
+	}
+	// vitess reports the position just after the offending token.
+	start := pos - 1 - len(m[2])
+	if start < 0 {
+		start = 0
+	}
+	if start > len(core) {
+		start = len(core)
+	}
+	abs := offset + start
+	if abs > len(query) {
+		abs = len(query)
+	}
+	return errSyntax(query[abs:])
+}
+
+// statementName describes an unsupported statement by its first two words,
+// e.g. "CREATE TABLE", for the 1235 message.
+func statementName(toks []token) string {
+	var words []string
+	for _, t := range toks {
+		if t.kind != tokWord || len(words) == 2 {
+			break
+		}
+		words = append(words, t.upper())
+	}
+	if len(words) == 0 {
+		return "this statement"
+	}
+	return strings.Join(words, " ")
+}
+
+func fromVitess(stmt sqlparser.Statement, toks []token) (Command, *Error) {
+	switch st := stmt.(type) {
+	case *sqlparser.Show:
+		return fromShow(st)
+	case *sqlparser.ShowGrants:
+		g := ShowGrants{}
+		if st.For != nil && !st.CurrentUser {
+			g.User, g.Host = st.For.Name, st.For.Host
+		}
+		return g, nil
+	case *sqlparser.Select:
+		return fromSelect(st)
+	case *sqlparser.Set:
+		return fromSet(st)
+	case *sqlparser.Use:
+		return Use{DB: st.DBName.String()}, nil
+	case *sqlparser.Begin:
+		return Nop{Statement: "BEGIN"}, nil
+	case *sqlparser.Commit:
+		return Nop{Statement: "COMMIT"}, nil
+	case *sqlparser.Rollback:
+		return Nop{Statement: "ROLLBACK"}, nil
+	}
+	return nil, errNotSupported(statementName(toks))
+}
+
+func fromShow(st *sqlparser.Show) (Command, *Error) {
+	typ := strings.ToLower(st.Type)
+	global := strings.EqualFold(st.Scope, "global")
+	switch typ {
+	case "variables", "status":
+		f, err := fromShowFilter(st.Filter)
+		if err != nil {
+			return nil, err
+		}
+		if typ == "variables" {
+			return ShowVariables{Global: global, Filter: f}, nil
+		}
+		return ShowStatus{Global: global, Filter: f}, nil
+	case "warnings", "errors":
+		return ShowWarnings{ErrorsOnly: typ == "errors", Count: st.CountStar}, nil
+	case "databases", "schemas":
+		return ShowDatabases{}, nil
+	}
+	return nil, errNotSupported("SHOW " + strings.ToUpper(typ))
+}
+
+func fromShowFilter(sf *sqlparser.ShowFilter) (Filter, *Error) {
+	if sf == nil {
+		return Filter{}, nil
+	}
+	if sf.Filter == nil {
+		return Filter{Kind: FilterLike, Column: "Variable_name", Patterns: []string{sf.Like}}, nil
+	}
+	unsupported := errNotSupported("SHOW ... WHERE other than one comparison on Variable_name or Value")
+	cmp, ok := sf.Filter.(*sqlparser.ComparisonExpr)
+	if !ok || cmp.Escape != nil {
+		return Filter{}, unsupported
+	}
+	col, ok := cmp.Left.(*sqlparser.ColName)
+	if !ok || !cmp.Left.(*sqlparser.ColName).Qualifier.IsEmpty() {
+		return Filter{}, unsupported
+	}
+	var column string
+	switch strings.ToLower(col.Name.String()) {
+	case "variable_name":
+		column = "Variable_name"
+	case "value":
+		column = "Value"
+	default:
+		return Filter{}, newError(ErrBadField, "42S22", "Unknown column '%s' in 'where clause'", col.Name.String())
+	}
+	f := Filter{Column: column}
+	switch cmp.Operator {
+	case sqlparser.EqualStr, sqlparser.NotEqualStr, "<>":
+		f.Kind, f.Negate = FilterEqual, cmp.Operator != sqlparser.EqualStr
+	case sqlparser.LikeStr, sqlparser.NotLikeStr:
+		f.Kind, f.Negate = FilterLike, cmp.Operator == sqlparser.NotLikeStr
+	case sqlparser.InStr, sqlparser.NotInStr:
+		f.Kind, f.Negate = FilterIn, cmp.Operator == sqlparser.NotInStr
+	default:
+		return Filter{}, unsupported
+	}
+	var rights []sqlparser.Expr
+	if tuple, ok := cmp.Right.(sqlparser.ValTuple); ok {
+		if f.Kind != FilterIn {
+			return Filter{}, unsupported
+		}
+		rights = tuple
+	} else {
+		if f.Kind == FilterIn {
+			return Filter{}, unsupported
+		}
+		rights = []sqlparser.Expr{cmp.Right}
+	}
+	for _, r := range rights {
+		v, ok := r.(*sqlparser.SQLVal)
+		if !ok {
+			return Filter{}, unsupported
+		}
+		f.Patterns = append(f.Patterns, string(v.Val))
+	}
+	return f, nil
+}
+
+func fromSelect(st *sqlparser.Select) (Command, *Error) {
+	if len(st.From) > 1 {
+		return nil, errNotSupported("SELECT ... FROM")
+	}
+	if len(st.From) == 1 {
+		t, ok := st.From[0].(*sqlparser.AliasedTableExpr)
+		if !ok {
+			return nil, errNotSupported("SELECT ... FROM")
+		}
+		name, ok := t.Expr.(sqlparser.TableName)
+		if !ok || !strings.EqualFold(name.Name.String(), "dual") || !name.DbQualifier.IsEmpty() {
+			return nil, errNotSupported("SELECT ... FROM")
+		}
+	}
+	if st.Where != nil || st.Having != nil || len(st.GroupBy) > 0 || len(st.OrderBy) > 0 || st.With != nil {
+		return nil, errNotSupported("SELECT with WHERE, GROUP BY, HAVING, ORDER BY or WITH")
+	}
+	sel := Select{}
+	for _, e := range st.SelectExprs {
+		ae, ok := e.(*sqlparser.AliasedExpr)
+		if !ok {
+			return nil, errNotSupported("SELECT *")
+		}
+		item, err := selectItem(ae.Expr)
+		if err != nil {
+			return nil, err
+		}
+		item.Column = columnName(ae)
+		sel.Items = append(sel.Items, item)
+	}
+	if st.Limit != nil {
+		n, err := limitValue(st.Limit.Rowcount)
+		if err != nil {
+			return nil, err
+		}
+		sel.Limit = &n
+		if st.Limit.Offset != nil {
+			off, err := limitValue(st.Limit.Offset)
+			if err != nil {
+				return nil, err
+			}
+			sel.Offset = off
+		}
+	}
+	return sel, nil
+}
+
+func limitValue(e sqlparser.Expr) (uint64, *Error) {
+	v, ok := e.(*sqlparser.SQLVal)
+	if !ok || v.Type != sqlparser.IntVal {
+		return 0, errNotSupported("LIMIT with a non-constant value")
+	}
+	n, err := strconv.ParseUint(string(v.Val), 10, 64)
+	if err != nil {
+		return 0, errSyntax(string(v.Val))
+	}
+	return n, nil
+}
+
+// columnName is the result column name MySQL would use: the alias, else the
+// expression as typed.
+func columnName(ae *sqlparser.AliasedExpr) string {
+	if !ae.As.IsEmpty() {
+		return ae.As.String()
+	}
+	if c, ok := ae.Expr.(*sqlparser.ColName); ok && c.Qualifier.IsEmpty() {
+		return c.Name.String()
+	}
+	if s := strings.TrimSpace(ae.InputExpression); s != "" {
+		return s
+	}
+	return sqlparser.String(ae.Expr)
+}
+
+// sessionFuncs are the argument-less functions SELECT supports.
+var sessionFuncs = map[string]bool{
+	"version": true, "database": true, "schema": true, "user": true, "current_user": true,
+	"session_user": true, "system_user": true, "connection_id": true,
+}
+
+func selectItem(e sqlparser.Expr) (SelectItem, *Error) {
+	switch x := e.(type) {
+	case *sqlparser.ParenExpr:
+		return selectItem(x.Expr)
+	case *sqlparser.NullVal:
+		return SelectItem{Kind: ItemLiteral, Value: nil}, nil
+	case sqlparser.BoolVal:
+		v := int64(0)
+		if x {
+			v = 1
+		}
+		return SelectItem{Kind: ItemLiteral, Value: v}, nil
+	case *sqlparser.SQLVal:
+		v, err := literal(x)
+		if err != nil {
+			return SelectItem{}, err
+		}
+		return SelectItem{Kind: ItemLiteral, Value: v}, nil
+	case *sqlparser.UnaryExpr:
+		if v, ok := x.Expr.(*sqlparser.SQLVal); ok && x.Operator == "-" && v.Type == sqlparser.IntVal {
+			if n, err := strconv.ParseInt("-"+string(v.Val), 10, 64); err == nil {
+				return SelectItem{Kind: ItemLiteral, Value: n}, nil
+			}
+		}
+	case *sqlparser.FuncExpr:
+		name := strings.ToLower(x.Name.String())
+		if x.Qualifier.IsEmpty() && len(x.Exprs) == 0 && sessionFuncs[name] {
+			return SelectItem{Kind: ItemFunc, Name: name}, nil
+		}
+		return SelectItem{}, errNotSupported("function " + strings.ToUpper(x.Name.String()) + "()")
+	case *sqlparser.ColName:
+		col, scope, _, err := sqlparser.VarScopeForColName(x)
+		if err != nil {
+			return SelectItem{}, errSyntax(sqlparser.String(x))
+		}
+		name := strings.ToLower(col.Name.String())
+		switch scope {
+		case sqlparser.SetScope_User:
+			return SelectItem{Kind: ItemUserVar, Name: name}, nil
+		case sqlparser.SetScope_Session:
+			s := ScopeDefault
+			if strings.Contains(strings.ToLower(x.Name.String()+"."+x.Qualifier.Name.String()), "session.") ||
+				strings.Contains(strings.ToLower(x.Name.String()), "local.") {
+				s = ScopeSession
+			}
+			return SelectItem{Kind: ItemSysVar, Name: name, Scope: s}, nil
+		case sqlparser.SetScope_Global:
+			return SelectItem{Kind: ItemSysVar, Name: name, Scope: ScopeGlobal}, nil
+		case sqlparser.SetScope_None:
+			return SelectItem{}, newError(ErrBadField, "42S22", "Unknown column '%s' in 'field list'", x.Name.String())
+		}
+	}
+	return SelectItem{}, errNotSupported("expression '" + sqlparser.String(e) + "'")
+}
+
+func literal(v *sqlparser.SQLVal) (any, *Error) {
+	s := string(v.Val)
+	switch v.Type {
+	case sqlparser.StrVal, sqlparser.FloatVal:
+		return s, nil
+	case sqlparser.IntVal:
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return n, nil
+		}
+		if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+			return n, nil
+		}
+		return s, nil
+	case sqlparser.HexVal:
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			return nil, errSyntax("x'" + s + "'")
+		}
+		return string(b), nil
+	case sqlparser.HexNum:
+		n, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(s), "0x"), 16, 64)
+		if err != nil {
+			return nil, errSyntax(s)
+		}
+		return n, nil
+	}
+	return nil, errNotSupported("literal " + s)
+}
+
+func fromSet(st *sqlparser.Set) (Command, *Error) {
+	out := Set{}
+	for _, e := range st.Exprs {
+		if e == nil || e.Name == nil {
+			return nil, errSyntax("")
+		}
+		name := strings.ToLower(e.Name.Name.String())
+		if e.Scope == sqlparser.SetScope_User {
+			a, err := assignmentValue(Assignment{Name: name, User: true}, e.Expr)
+			if err != nil {
+				return nil, err
+			}
+			out.Assignments = append(out.Assignments, a)
+			continue
+		}
+		scope := ScopeDefault
+		switch e.Scope {
+		case sqlparser.SetScope_Global, sqlparser.SetScope_Persist, sqlparser.SetScope_PersistOnly:
+			scope = ScopeGlobal
+		case sqlparser.SetScope_Session:
+			scope = ScopeSession
+		}
+		switch name {
+		case "names", "charset", "character set":
+			a, err := assignmentValue(Assignment{Scope: ScopeSession}, e.Expr)
+			if err != nil {
+				return nil, err
+			}
+			targets := []string{"character_set_client", "character_set_connection", "character_set_results"}
+			if name != "names" {
+				targets = []string{"character_set_client", "character_set_results"}
+			}
+			for _, t := range targets {
+				a.Name = t
+				out.Assignments = append(out.Assignments, a)
+			}
+			continue
+		case sqlparser.TransactionStr:
+			as, err := transactionAssignments(scope, e.Expr)
+			if err != nil {
+				return nil, err
+			}
+			out.Assignments = append(out.Assignments, as...)
+			continue
+		}
+		a, err := assignmentValue(Assignment{Name: name, Scope: scope}, e.Expr)
+		if err != nil {
+			return nil, err
+		}
+		out.Assignments = append(out.Assignments, a)
+	}
+	return out, nil
+}
+
+func assignmentValue(a Assignment, e sqlparser.Expr) (Assignment, *Error) {
+	switch x := e.(type) {
+	case *sqlparser.SQLVal:
+		v, err := literal(x)
+		if err != nil {
+			return a, err
+		}
+		switch n := v.(type) {
+		case string:
+			a.Value = n
+		case int64:
+			a.Value = strconv.FormatInt(n, 10)
+		case uint64:
+			a.Value = strconv.FormatUint(n, 10)
+		}
+	case sqlparser.BoolVal:
+		a.Value = "0"
+		if x {
+			a.Value = "1"
+		}
+	case *sqlparser.NullVal:
+		a.Null = true
+	case *sqlparser.Default:
+		a.Default = true
+	case *sqlparser.ColName:
+		// SET sql_mode = TRADITIONAL, SET autocommit = ON: bare words are values.
+		if !x.Qualifier.IsEmpty() || strings.HasPrefix(x.Name.String(), "@") {
+			return a, errNotSupported("SET with an expression value")
+		}
+		a.Value = x.Name.String()
+	case *sqlparser.UnaryExpr:
+		if v, ok := x.Expr.(*sqlparser.SQLVal); ok && x.Operator == "-" && v.Type == sqlparser.IntVal {
+			a.Value = "-" + string(v.Val)
+			return a, nil
+		}
+		return a, errNotSupported("SET with an expression value")
+	default:
+		return a, errNotSupported("SET with an expression value")
+	}
+	return a, nil
+}
+
+// transactionAssignments maps SET [SESSION] TRANSACTION ISOLATION LEVEL ... /
+// READ ONLY / READ WRITE onto the session variables MySQL changes.
+func transactionAssignments(scope VarScope, e sqlparser.Expr) ([]Assignment, *Error) {
+	v, ok := e.(*sqlparser.SQLVal)
+	if !ok {
+		return nil, errNotSupported("SET TRANSACTION")
+	}
+	var out []Assignment
+	for _, part := range strings.Split(strings.ToLower(string(v.Val)), ",") {
+		part = strings.Join(strings.Fields(part), " ")
+		switch {
+		case strings.HasPrefix(part, "isolation level "):
+			level := strings.ToUpper(strings.ReplaceAll(strings.TrimPrefix(part, "isolation level "), " ", "-"))
+			out = append(out,
+				Assignment{Name: "transaction_isolation", Scope: scope, Value: level},
+				Assignment{Name: "tx_isolation", Scope: scope, Value: level})
+		case part == "read only" || part == "read write":
+			val := "OFF"
+			if part == "read only" {
+				val = "ON"
+			}
+			out = append(out,
+				Assignment{Name: "transaction_read_only", Scope: scope, Value: val},
+				Assignment{Name: "tx_read_only", Scope: scope, Value: val})
+		default:
+			return nil, errNotSupported("SET TRANSACTION " + strings.ToUpper(part))
+		}
+	}
+	return out, nil
+}

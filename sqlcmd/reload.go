@@ -1,0 +1,60 @@
+package sqlcmd
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ssld/ssld/tlsctx"
+)
+
+// reloadTrigger is what tlsctx logs as the trigger of SQL-initiated reloads.
+const reloadTrigger = "sql"
+
+// reload runs SSL_RELOAD / ALTER INSTANCE RELOAD TLS / FLUSH SSL.
+//
+// On success the result is an OK packet whose warnings are tlsctx's
+// non-fatal findings (level Warning, code 3888, as MySQL uses
+// ER_DA_SSL_LIBRARY_ERROR for TLS warnings). On failure the previous contexts
+// stay in use (tlsctx is all-or-nothing) and the error is 3888 with the
+// ReloadError's text, or, when the change needs a restart, 3888 with a
+// message naming the setting.
+func (x *Executor) reload(ctx context.Context, c Reload) (*Result, *Error) {
+	if x.env.Reloader == nil {
+		return nil, newError(ErrSSLLibrary, StateGeneral,
+			"Failed to set up SSL because of the following SSL library error: TLS reloading is not configured; the previous TLS contexts remain in use")
+	}
+	opts := []tlsctx.ReloadOption{tlsctx.WithTrigger(reloadTrigger)}
+	if c.Channel != "" {
+		opts = append(opts, tlsctx.ForChannel(c.Channel))
+	}
+	res, err := x.env.Reloader.Reload(ctx, opts...)
+	if err != nil {
+		return nil, reloadError(err)
+	}
+	out := &Result{}
+	for _, w := range res.Warnings {
+		out.Warnings = append(out.Warnings, Warning{Level: "Warning", Code: ErrSSLLibrary, Message: w})
+	}
+	if c.NoRollback {
+		out.Warnings = append(out.Warnings, Warning{Level: "Note", Code: ErrNotSupported,
+			Message: "NO ROLLBACK ON ERROR is accepted but has no effect: ssld always keeps the previous TLS contexts when a reload fails"})
+	}
+	return out, nil
+}
+
+// reloadError maps a Reload failure to the SQL error.
+func reloadError(err error) *Error {
+	var re *tlsctx.ReloadError
+	if errors.As(err, &re) && re.RestartRequired {
+		setting := re.Setting
+		if setting == "" {
+			setting = "a setting"
+		}
+		return newError(ErrRestartRequired, StateGeneral,
+			"Failed to reload TLS: %s cannot change on reload (%s); restart ssld to apply it; the previous TLS contexts remain in use",
+			setting, re.Error())
+	}
+	return newError(ErrSSLLibrary, StateGeneral,
+		"Failed to set up SSL because of the following SSL library error: %s; the previous TLS contexts remain in use",
+		err.Error())
+}

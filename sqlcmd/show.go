@@ -1,0 +1,298 @@
+package sqlcmd
+
+import (
+	"crypto/tls"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ssld/ssld/sysvars"
+	"github.com/ssld/ssld/tlsctx"
+)
+
+var nameValueColumns = []Column{{Name: "Variable_name"}, {Name: "Value"}}
+
+// match applies f to one name/value row.
+func (f Filter) match(name, value string) bool {
+	subject := name
+	if strings.EqualFold(f.Column, "Value") {
+		subject = value
+	}
+	var ok bool
+	switch f.Kind {
+	case FilterNone:
+		return true
+	case FilterLike:
+		ok = len(f.Patterns) > 0 && sysvars.Like(f.Patterns[0], subject)
+	case FilterEqual, FilterIn:
+		for _, p := range f.Patterns {
+			if strings.EqualFold(p, subject) {
+				ok = true
+				break
+			}
+		}
+	}
+	return ok != f.Negate
+}
+
+// showVariables lists variables with their values. SESSION (the default)
+// shows session overrides; GLOBAL omits session-only variables and ignores
+// overrides.
+func (x *Executor) showVariables(s *Session, c ShowVariables) (*Result, *Error) {
+	res := &Result{Columns: nameValueColumns, Rows: [][]any{}}
+	pattern := ""
+	if c.Filter.Kind == FilterLike && !c.Filter.Negate && !strings.EqualFold(c.Filter.Column, "Value") && len(c.Filter.Patterns) == 1 {
+		pattern = c.Filter.Patterns[0]
+		if pattern == "" {
+			return res, nil // LIKE '' matches nothing
+		}
+	}
+	for _, v := range x.env.Vars.Match(pattern) {
+		if c.Global && v.Scope == sysvars.ScopeSession {
+			continue
+		}
+		val := v.Value()
+		if !c.Global && v.Scope != sysvars.ScopeGlobal {
+			if o, ok := s.Vars[v.Name]; ok {
+				val = o
+			}
+		}
+		if c.Filter.match(v.Name, val) {
+			res.Rows = append(res.Rows, []any{v.Name, val})
+		}
+	}
+	return res, nil
+}
+
+// statusTimeFormat is how MySQL (OpenSSL's ASN1_TIME_print) renders
+// Ssl_server_not_before/after, kept so that existing scripts parse them.
+const statusTimeFormat = "Jan _2 15:04:05 2006 GMT"
+
+// showStatus lists status variables. Ssl_cipher and Ssl_version describe
+// this session's connection (empty without TLS and under GLOBAL);
+// Ssl_server_not_* and Current_tls_* describe the live client-channel
+// snapshot.
+func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
+	var rows [][2]string
+	add := func(name, value string) { rows = append(rows, [2]string{name, value}) }
+
+	cipher, version := "", ""
+	if !c.Global && s.TLS != nil {
+		cipher = tls.CipherSuiteName(s.TLS.CipherSuite)
+		version = tlsVersionName(s.TLS.Version)
+	}
+	add("Ssl_cipher", cipher)
+	add("Ssl_version", version)
+
+	var snap *tlsctx.Snapshot
+	if x.env.Certs != nil {
+		snap = x.env.Certs.Current(tlsctx.ChannelClient)
+	}
+	notBefore, notAfter := "", ""
+	if snap.Enabled() {
+		notBefore = snap.NotBefore().UTC().Format(statusTimeFormat)
+		notAfter = snap.NotAfter().UTC().Format(statusTimeFormat)
+	}
+	add("Ssl_server_not_before", notBefore)
+	add("Ssl_server_not_after", notAfter)
+	if snap != nil {
+		add("Current_tls_cert", snap.CertFile)
+		add("Current_tls_key", snap.KeyFile)
+		add("Current_tls_ca", snap.CAFile)
+		add("Current_tls_capath", snap.CAPath)
+	}
+	if v, ok := x.env.Vars.Get("tls_version"); ok {
+		add("Current_tls_version", v.Value())
+	}
+	uptime := int64(0)
+	if !x.env.Started.IsZero() {
+		uptime = int64(x.now().Sub(x.env.Started) / time.Second)
+	}
+	add("Uptime", strconv.FormatInt(uptime, 10))
+	if x.env.ThreadsConnected != nil {
+		add("Threads_connected", strconv.Itoa(x.env.ThreadsConnected()))
+	}
+	sort.Slice(rows, func(i, j int) bool { return strings.ToLower(rows[i][0]) < strings.ToLower(rows[j][0]) })
+
+	res := &Result{Columns: nameValueColumns, Rows: [][]any{}}
+	for _, r := range rows {
+		if c.Filter.match(r[0], r[1]) {
+			res.Rows = append(res.Rows, []any{r[0], r[1]})
+		}
+	}
+	return res, nil
+}
+
+// tlsVersionName renders a TLS version the way MySQL's Ssl_version does.
+func tlsVersionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS10:
+		return "TLSv1"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	}
+	return tls.VersionName(v)
+}
+
+// showSSLStatus returns one row per channel describing the live snapshot.
+// Certificate columns are NULL for a channel with TLS off.
+func (x *Executor) showSSLStatus() *Result {
+	res := &Result{
+		Columns: []Column{
+			{Name: "Channel"}, {Name: "Generation", Int: true}, {Name: "Cert_file"}, {Name: "Subject"},
+			{Name: "SANs"}, {Name: "Serial"}, {Name: "Fingerprint_SHA256"}, {Name: "Not_before"},
+			{Name: "Not_after"}, {Name: "CA_count", Int: true}, {Name: "Loaded_at"},
+		},
+		Rows: [][]any{},
+	}
+	if x.env.Certs == nil {
+		return res
+	}
+	for _, ch := range []tlsctx.Channel{tlsctx.ChannelClient, tlsctx.ChannelCluster} {
+		snap := x.env.Certs.Current(ch)
+		if snap == nil {
+			continue
+		}
+		row := []any{string(ch), snap.Generation, nullIfEmpty(snap.CertFile)}
+		if snap.Enabled() {
+			row = append(row, snap.Subject(), strings.Join(snap.SANs(), ","), snap.Serial(), snap.Fingerprint(),
+				sysvars.FormatTime(snap.NotBefore()), sysvars.FormatTime(snap.NotAfter()))
+		} else {
+			row = append(row, nil, nil, nil, nil, nil, nil)
+		}
+		row = append(row, int64(snap.CACount), nullIfEmpty(sysvars.FormatTime(snap.LoadedAt)))
+		res.Rows = append(res.Rows, row)
+	}
+	return res
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func (x *Executor) topology() (aggs, leaves []Node) {
+	if x.env.Topology == nil {
+		return nil, nil
+	}
+	return x.env.Topology()
+}
+
+func nodeState(n Node) string {
+	if n.State == "" {
+		return "online"
+	}
+	return n.State
+}
+
+func isMasterRole(role string) bool {
+	switch strings.ToLower(strings.TrimSpace(role)) {
+	case "master", "leader", "master_aggregator", "master aggregator", "ma":
+		return true
+	}
+	return false
+}
+
+// showAggregators mirrors SingleStore's SHOW AGGREGATORS columns. ssld does
+// not track connections or latency, so those are NULL. The master aggregator
+// is the node whose Role says so, or, when no node does, the first one listed
+// (SingleStore lists the master first). NodeID numbers nodes from 1 in
+// listing order, aggregators first.
+func (x *Executor) showAggregators() *Result {
+	aggs, _ := x.topology()
+	res := &Result{
+		Columns: []Column{
+			{Name: "Host"}, {Name: "Port", Int: true}, {Name: "State"}, {Name: "Opened_Connections", Int: true},
+			{Name: "Average_Roundtrip_Latency_ms"}, {Name: "Master_Aggregator", Int: true}, {Name: "Role"},
+			{Name: "NodeID", Int: true}, {Name: "Runtime_State"},
+		},
+		Rows: [][]any{},
+	}
+	explicit := false
+	for _, n := range aggs {
+		if isMasterRole(n.Role) {
+			explicit = true
+		}
+	}
+	for i, n := range aggs {
+		master := isMasterRole(n.Role) || (!explicit && i == 0)
+		m, role := int64(0), "Follower"
+		if master {
+			m, role = 1, "Leader"
+		}
+		res.Rows = append(res.Rows, []any{n.Host, int64(n.Port), nodeState(n), nil, nil, m, role, int64(i + 1), nodeState(n)})
+	}
+	return res
+}
+
+// showLeaves mirrors SingleStore's SHOW LEAVES columns; ssld has no
+// availability groups or pairs, so those are 1 and NULL.
+func (x *Executor) showLeaves() *Result {
+	aggs, leaves := x.topology()
+	res := &Result{
+		Columns: []Column{
+			{Name: "Host"}, {Name: "Port", Int: true}, {Name: "Availability_Group", Int: true}, {Name: "Pair_Host"},
+			{Name: "Pair_Port", Int: true}, {Name: "State"}, {Name: "Opened_Connections", Int: true},
+			{Name: "Average_Roundtrip_Latency_ms"}, {Name: "NodeId", Int: true}, {Name: "Grace_Period_in_Seconds", Int: true},
+			{Name: "Runtime_State"},
+		},
+		Rows: [][]any{},
+	}
+	for i, n := range leaves {
+		res.Rows = append(res.Rows, []any{n.Host, int64(n.Port), int64(1), nil, nil, nodeState(n), nil, nil,
+			int64(len(aggs) + i + 1), nil, nodeState(n)})
+	}
+	return res
+}
+
+// showGrants lists a user's grants. Another user's grants need SUPER (MySQL
+// needs SELECT on the mysql schema and answers 1044 without it).
+func (x *Executor) showGrants(s *Session, c ShowGrants) (*Result, *Error) {
+	user, host := c.User, c.Host
+	self := user == "" || user == s.User
+	if user == "" {
+		user = s.User
+	}
+	if host == "" {
+		host = "%"
+	}
+	if !self && !s.HasPrivilege("SUPER") {
+		return nil, newError(ErrDBAccessDenied, StateSyntaxOrAuth,
+			"Access denied for user '%s'@'%s' to database 'mysql'", s.User, s.Host)
+	}
+	var grants []string
+	switch {
+	case x.env.Grants != nil:
+		grants = x.env.Grants(user)
+	case self:
+		grants = grantsFor(user, host, s.Privileges)
+	}
+	if grants == nil && self {
+		grants = grantsFor(user, host, s.Privileges)
+	}
+	res := &Result{Columns: []Column{{Name: "Grants for " + user + "@" + host}}, Rows: [][]any{}}
+	for _, g := range grants {
+		res.Rows = append(res.Rows, []any{g})
+	}
+	return res, nil
+}
+
+// grantsFor renders MySQL-style GRANT lines for a privilege list.
+func grantsFor(user, host string, privs []string) []string {
+	list := "USAGE"
+	if len(privs) > 0 {
+		up := make([]string, len(privs))
+		for i, p := range privs {
+			up[i] = strings.ToUpper(p)
+		}
+		list = strings.Join(up, ", ")
+	}
+	return []string{"GRANT " + list + " ON *.* TO `" + user + "`@`" + host + "`"}
+}

@@ -1,0 +1,213 @@
+package sqlcmd
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/ssld/ssld/sysvars"
+)
+
+// varValue returns the value of a system variable for s at the given scope,
+// or an *Error (1193 unknown, 1238 wrong scope).
+func (x *Executor) varValue(s *Session, name string, scope VarScope) (sysvars.Var, string, *Error) {
+	v, ok := x.env.Vars.Get(name)
+	if !ok {
+		return v, "", errUnknownVar(name)
+	}
+	switch scope {
+	case ScopeGlobal:
+		if v.Scope == sysvars.ScopeSession {
+			return v, "", newError(ErrIncorrectGlobalLocal, StateGeneral, "Variable '%s' is a SESSION variable", v.Name)
+		}
+		return v, v.Value(), nil
+	case ScopeSession:
+		if v.Scope == sysvars.ScopeGlobal {
+			return v, "", newError(ErrIncorrectGlobalLocal, StateGeneral, "Variable '%s' is a GLOBAL variable", v.Name)
+		}
+	}
+	if v.Scope != sysvars.ScopeGlobal && s.Vars != nil {
+		if val, ok := s.Vars[v.Name]; ok {
+			return v, val, nil
+		}
+	}
+	return v, v.Value(), nil
+}
+
+// typedValue converts a variable's text to what SELECT @@v returns: BIGINT
+// for KindInt and KindBool (1/0), VARCHAR otherwise.
+func typedValue(v sysvars.Var, val string) (any, bool) {
+	switch v.Kind {
+	case sysvars.KindBool:
+		if boolOn(val) {
+			return int64(1), true
+		}
+		return int64(0), true
+	case sysvars.KindInt:
+		if n, err := strconv.ParseInt(val, 10, 64); err == nil {
+			return n, true
+		}
+		if n, err := strconv.ParseUint(val, 10, 64); err == nil {
+			return n, true
+		}
+		return val, false
+	}
+	return val, false
+}
+
+func boolOn(val string) bool {
+	switch strings.ToUpper(strings.TrimSpace(val)) {
+	case "ON", "1", "TRUE", "YES":
+		return true
+	}
+	return false
+}
+
+// normaliseBool maps the accepted spellings of a boolean to ON/OFF.
+func normaliseBool(val string) (string, bool) {
+	switch strings.ToUpper(strings.TrimSpace(val)) {
+	case "ON", "1", "TRUE":
+		return "ON", true
+	case "OFF", "0", "FALSE":
+		return "OFF", true
+	}
+	return "", false
+}
+
+// set executes SET: session variables go into s.Vars; ssld's global values
+// come from the config file, so SET GLOBAL is refused (1238 for read-only
+// variables, 1235 otherwise). All assignments are validated before any is
+// applied, so a failing SET changes nothing.
+func (x *Executor) set(s *Session, c Set) (*Result, *Error) {
+	type change struct {
+		key   string
+		value string
+		del   bool
+	}
+	var changes []change
+	for _, a := range c.Assignments {
+		if a.User {
+			if a.Null {
+				changes = append(changes, change{key: "@" + a.Name, del: true})
+			} else {
+				changes = append(changes, change{key: "@" + a.Name, value: a.Value})
+			}
+			continue
+		}
+		v, ok := x.env.Vars.Get(a.Name)
+		if !ok {
+			return nil, errUnknownVar(a.Name)
+		}
+		if v.ReadOnly {
+			return nil, errReadOnly(v.Name)
+		}
+		switch {
+		case a.Scope == ScopeGlobal:
+			return nil, errNotSupported("SET GLOBAL " + v.Name + " (global values come from the ssld config file)")
+		case v.Scope == sysvars.ScopeGlobal:
+			return nil, newError(ErrGlobalVariable, StateGeneral,
+				"Variable '%s' is a GLOBAL variable and should be set with SET GLOBAL", v.Name)
+		}
+		if a.Default {
+			changes = append(changes, change{key: v.Name, del: true})
+			continue
+		}
+		val := a.Value
+		switch {
+		case a.Null:
+			// MySQL allows NULL for character_set_results (clients send it to
+			// disable conversion); it reads back as empty.
+			if v.Kind != sysvars.KindString {
+				return nil, newError(ErrWrongValueForVar, StateSyntaxOrAuth,
+					"Variable '%s' can't be set to the value of 'NULL'", v.Name)
+			}
+			val = ""
+		case v.Kind == sysvars.KindBool:
+			b, ok := normaliseBool(val)
+			if !ok {
+				return nil, newError(ErrWrongValueForVar, StateSyntaxOrAuth,
+					"Variable '%s' can't be set to the value of '%s'", v.Name, val)
+			}
+			val = b
+		case v.Kind == sysvars.KindInt:
+			if _, err := strconv.ParseInt(val, 10, 64); err != nil {
+				if _, err := strconv.ParseUint(val, 10, 64); err != nil {
+					return nil, newError(ErrWrongTypeForVar, StateSyntaxOrAuth,
+						"Incorrect argument type to variable '%s'", v.Name)
+				}
+			}
+		}
+		changes = append(changes, change{key: v.Name, value: val})
+	}
+	for _, ch := range changes {
+		if ch.del {
+			delete(s.Vars, ch.key)
+			continue
+		}
+		if s.Vars == nil {
+			s.Vars = make(map[string]string)
+		}
+		s.Vars[ch.key] = ch.value
+	}
+	return &Result{}, nil
+}
+
+// selectCmd executes a FROM-less SELECT: one row, or none under LIMIT 0 /
+// OFFSET >= 1.
+func (x *Executor) selectCmd(s *Session, c Select) (*Result, *Error) {
+	res := &Result{Rows: [][]any{}}
+	row := make([]any, 0, len(c.Items))
+	for _, it := range c.Items {
+		col := Column{Name: it.Column}
+		var val any
+		switch it.Kind {
+		case ItemLiteral:
+			val = it.Value
+			switch val.(type) {
+			case int64, uint64:
+				col.Int = true
+			}
+		case ItemUserVar:
+			if v, ok := s.Vars["@"+it.Name]; ok {
+				val = v
+			}
+		case ItemSysVar:
+			v, text, err := x.varValue(s, it.Name, it.Scope)
+			if err != nil {
+				return nil, err
+			}
+			val, col.Int = typedValue(v, text)
+		case ItemFunc:
+			val, col.Int = x.function(s, it.Name)
+		}
+		res.Columns = append(res.Columns, col)
+		row = append(row, val)
+	}
+	if (c.Limit == nil || *c.Limit > 0) && c.Offset == 0 {
+		res.Rows = append(res.Rows, row)
+	}
+	return res, nil
+}
+
+func (x *Executor) function(s *Session, name string) (any, bool) {
+	switch name {
+	case "version":
+		if v, ok := x.env.Vars.Get("version"); ok {
+			return v.Value(), false
+		}
+		return "", false
+	case "database", "schema":
+		if s.DB == "" {
+			return nil, false
+		}
+		return s.DB, false
+	case "user", "session_user", "system_user":
+		return s.User + "@" + s.Host, false
+	case "current_user":
+		// ssld accounts are not host-qualified, so the matched account is
+		// user@'%', as MySQL would print it.
+		return s.User + "@%", false
+	case "connection_id":
+		return uint64(s.ConnectionID), true
+	}
+	return nil, false
+}

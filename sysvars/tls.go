@@ -1,0 +1,137 @@
+package sysvars
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/ssld/ssld/tlsctx"
+)
+
+// TimeFormat is how ssld renders timestamps in system variables: MySQL's
+// DATETIME(6) text form, always in UTC.
+const TimeFormat = "2006-01-02 15:04:05.000000"
+
+// redacted replaces ssl_key_passphrase whenever one is configured.
+const redacted = "[redacted]"
+
+// defaultTLSVersion is what tlsctx uses when tls_version is empty.
+const defaultTLSVersion = "TLSv1.2,TLSv1.3"
+
+// tlsState is the part of *tlsctx.Manager the TLS variables read. It is an
+// interface only so that tests can drive the variables without a Manager.
+type tlsState interface {
+	Current(ch tlsctx.Channel) *tlsctx.Snapshot
+	Status() tlsctx.Status
+}
+
+// FormatTime renders t in TimeFormat (UTC), or "" for the zero time, which
+// stands for "never" (for example no reload attempted yet).
+func FormatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(TimeFormat)
+}
+
+// AddTLS registers every TLS variable: ssl_cert, ssl_key, ssl_ca, ssl_capath,
+// ssl_key_passphrase, cluster_ssl_cert|key|ca|capath, have_ssl, tls_version,
+// ssl_last_reload_attempt_time, ssl_last_successful_reload_time,
+// ssl_last_reload_error, ssl_reload_generation and ssl_server_serial|
+// fingerprint|not_before|not_after. All are global and read-only (they change
+// through the config file and a reload, never through SET).
+//
+// Each value is computed on read from m.Current / m.Status, so it always
+// describes the snapshot being served; in particular a failed reload leaves
+// ssl_cert and ssl_server_* describing the previous, still-served material
+// while ssl_last_reload_error explains the failure. The value functions are
+// safe for concurrent use (the Manager's reads are lock-free).
+//
+// AddTLS fails on a nil manager or a duplicate name.
+func AddTLS(r *Registry, m *tlsctx.Manager) error {
+	if m == nil {
+		return errNilManager
+	}
+	return addTLS(r, m)
+}
+
+func addTLS(r *Registry, m tlsState) error {
+	snap := func(ch tlsctx.Channel, f func(*tlsctx.Snapshot) string) func() string {
+		return func() string {
+			s := m.Current(ch)
+			if s == nil {
+				return ""
+			}
+			return f(s)
+		}
+	}
+	status := func(f func(tlsctx.Status) string) func() string {
+		return func() string { return f(m.Status()) }
+	}
+	ro := func(name string, k Kind, f func() string) Var {
+		return Var{Name: name, Scope: ScopeGlobal, Kind: k, ReadOnly: true, Value: f}
+	}
+	certFile := func(s *tlsctx.Snapshot) string { return s.CertFile }
+	keyFile := func(s *tlsctx.Snapshot) string { return s.KeyFile }
+	caFile := func(s *tlsctx.Snapshot) string { return s.CAFile }
+	caPath := func(s *tlsctx.Snapshot) string { return s.CAPath }
+	client, cluster := tlsctx.ChannelClient, tlsctx.ChannelCluster
+
+	vars := []Var{
+		ro("ssl_cert", KindString, snap(client, certFile)),
+		ro("ssl_key", KindString, snap(client, keyFile)),
+		ro("ssl_ca", KindString, snap(client, caFile)),
+		ro("ssl_capath", KindString, snap(client, caPath)),
+		// The passphrase itself is never shown. ARCHITECTURE says "always
+		// [redacted]"; we show "" when none is configured so an operator can
+		// tell "no passphrase" from "passphrase set" without learning it.
+		ro("ssl_key_passphrase", KindString, status(func(st tlsctx.Status) string {
+			if st.Settings.SSLKeyPassphrase == "" {
+				return ""
+			}
+			return redacted
+		})),
+		// cluster_ssl_* report the files the cluster channel actually serves,
+		// i.e. after the fall-back to ssl_* when cluster_ssl_* is unset.
+		ro("cluster_ssl_cert", KindString, snap(cluster, certFile)),
+		ro("cluster_ssl_key", KindString, snap(cluster, keyFile)),
+		ro("cluster_ssl_ca", KindString, snap(cluster, caFile)),
+		ro("cluster_ssl_capath", KindString, snap(cluster, caPath)),
+		ro("have_ssl", KindString, func() string {
+			if s := m.Current(client); s != nil && s.Enabled() {
+				return "YES"
+			}
+			return "DISABLED"
+		}),
+		ro("tls_version", KindString, status(func(st tlsctx.Status) string {
+			if st.Settings.TLSVersion == "" {
+				return defaultTLSVersion
+			}
+			return st.Settings.TLSVersion
+		})),
+		ro("ssl_last_reload_attempt_time", KindString, status(func(st tlsctx.Status) string {
+			return FormatTime(st.LastAttempt)
+		})),
+		ro("ssl_last_successful_reload_time", KindString, status(func(st tlsctx.Status) string {
+			return FormatTime(st.LastSuccess)
+		})),
+		ro("ssl_last_reload_error", KindString, status(func(st tlsctx.Status) string { return st.LastError })),
+		ro("ssl_reload_generation", KindInt, status(func(st tlsctx.Status) string {
+			return strconv.FormatUint(st.Generation, 10)
+		})),
+		ro("ssl_server_serial", KindString, snap(client, func(s *tlsctx.Snapshot) string { return s.Serial() })),
+		ro("ssl_server_fingerprint", KindString, snap(client, func(s *tlsctx.Snapshot) string { return s.Fingerprint() })),
+		ro("ssl_server_not_before", KindString, snap(client, func(s *tlsctx.Snapshot) string {
+			if !s.Enabled() {
+				return ""
+			}
+			return FormatTime(s.NotBefore())
+		})),
+		ro("ssl_server_not_after", KindString, snap(client, func(s *tlsctx.Snapshot) string {
+			if !s.Enabled() {
+				return ""
+			}
+			return FormatTime(s.NotAfter())
+		})),
+	}
+	return r.addAll(vars)
+}
