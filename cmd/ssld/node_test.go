@@ -26,7 +26,7 @@ import (
 
 // testNode is one in-process ssld node with its own PKI and config file.
 type testNode struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	ca     *pki.CA
 	leaf   *pki.Leaf
@@ -70,7 +70,7 @@ users:
 ` + extra
 }
 
-func newTestNode(t *testing.T, extraConfig string) *testNode {
+func newTestNode(t testing.TB, extraConfig string) *testNode {
 	t.Helper()
 	// A short folder: Unix socket paths are limited to 108 bytes.
 	dir, err := os.MkdirTemp("", "ssld")
@@ -151,9 +151,17 @@ func (s *serials) last() string {
 	return s.list[len(s.list)-1]
 }
 
-// db opens a go-sql-driver pool with one connection to the node.
+// db opens a go-sql-driver pool with one connection to the node, closed
+// when the test ends.
 func (tn *testNode) db(user, pw, tlsParam string) *sql.DB {
 	tn.t.Helper()
+	db := tn.openDB(user, pw, tlsParam)
+	tn.t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// openDB opens a go-sql-driver pool with one connection; the caller closes it.
+func (tn *testNode) openDB(user, pw, tlsParam string) *sql.DB {
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, pw, "tcp", tn.addr
 	cfg.TLSConfig = tlsParam
@@ -165,7 +173,6 @@ func (tn *testNode) db(user, pw, tlsParam string) *sql.DB {
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
-	tn.t.Cleanup(func() { db.Close() })
 	return db
 }
 

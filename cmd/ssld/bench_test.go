@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ssld/ssld/internal/pki"
+)
+
+// BenchmarkReloadLatency measures the SSL_RELOAD round trip (statement sent
+// to OK received, over TLS with go-sql-driver) on an idle node and while 8
+// loops open new TLS connections (handshake + login + ping + close). Every
+// reload swaps between two valid certificates, so each one really builds and
+// stores new snapshots. Run:
+//
+//	go test -run '^$' -bench ReloadLatency -benchtime 200x ./cmd/ssld/
+func BenchmarkReloadLatency(b *testing.B) {
+	tn := newTestNode(b, "")
+	ctx := context.Background()
+	admin := tn.db("admin", adminPW, tn.tlsName(nil))
+	if err := admin.PingContext(ctx); err != nil {
+		b.Fatal(err)
+	}
+	leaves := []*pki.Leaf{
+		tn.ca.MustIssue(b, pki.DevServerOptions()),
+		tn.ca.MustIssue(b, pki.DevServerOptions()),
+	}
+	measure := func(n int) []time.Duration {
+		out := make([]time.Duration, 0, n)
+		for i := 0; i < n; i++ {
+			l := leaves[i%2]
+			must(b, pki.WriteFile(filepath.Join(tn.dir, "certs/server.crt"), l.CertPEM, 0o644))
+			must(b, pki.WriteFile(filepath.Join(tn.dir, "certs/server.key"), l.KeyPEM, 0o600))
+			start := time.Now()
+			if _, err := admin.ExecContext(ctx, "SSL_RELOAD"); err != nil {
+				b.Fatal(err)
+			}
+			out = append(out, time.Since(start))
+		}
+		return out
+	}
+	b.ResetTimer()
+	idle := measure(b.N)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var conns, failures atomic.Int64
+	tlsName := tn.tlsName(nil)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				db := tn.openDB("admin", adminPW, tlsName)
+				if err := db.PingContext(ctx); err != nil {
+					failures.Add(1)
+				} else {
+					conns.Add(1)
+				}
+				db.Close()
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // let the load loops reach steady state
+	loaded := measure(b.N)
+	close(stop)
+	wg.Wait()
+	b.StopTimer()
+
+	p := func(d []time.Duration, q float64) float64 {
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return float64(d[min(len(d)-1, int(q*float64(len(d))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(p(idle, 0.50), "idle-p50-ms")
+	b.ReportMetric(p(idle, 0.99), "idle-p99-ms")
+	b.ReportMetric(p(loaded, 0.50), "load-p50-ms")
+	b.ReportMetric(p(loaded, 0.99), "load-p99-ms")
+	b.ReportMetric(float64(conns.Load()), "load-conns")
+	b.ReportMetric(float64(failures.Load()), "load-failed-conns")
+	if failures.Load() > 0 {
+		b.Errorf("%d connections failed during reloads", failures.Load())
+	}
+}
+
+func must(b *testing.B, err error) {
+	b.Helper()
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+

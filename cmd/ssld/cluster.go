@@ -1,0 +1,234 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ssld/ssld/cluster"
+)
+
+// clusterFlags are the flags shared by `ssld cluster reload` and `status`.
+type clusterFlags struct {
+	topology, master         string
+	user, password           string
+	sslCA, sslCert, sslKey   string
+	insecure, verifyIdentity bool
+	scope, dialect           string
+	parallel                 int
+	rolling                  bool
+	timeout                  time.Duration
+	retries                  int
+	expectSerial, expectCert string
+	dryRun                   bool
+	format                   string
+}
+
+func newClusterCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "Reload TLS on every node of a cluster and verify what each one serves",
+		Long: `Fan-out over a cluster of MySQL-protocol nodes (ssld, SingleStore, MySQL, MariaDB).
+
+'reload' runs each node's reload statement (SSL_RELOAD, ALTER INSTANCE RELOAD TLS or FLUSH SSL),
+then opens a fresh, non-resumed TLS connection and reads the certificate the node now serves.
+Leaves go first, then child aggregators, then the master aggregator. 'status' only reads.
+Exit code: 0 when every node is ok or unchanged, 1 otherwise, 2 for usage or topology errors.
+See docs/cluster.md.`,
+	}
+	cmd.AddCommand(newClusterSubCmd("reload"), newClusterSubCmd("status"))
+	return cmd
+}
+
+func newClusterSubCmd(name string) *cobra.Command {
+	var f clusterFlags
+	c := &cobra.Command{
+		Use:  name + " (--topology FILE | --master HOST:PORT) --user USER",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCluster(cmd, name, &f)
+		},
+	}
+	if name == "reload" {
+		c.Short = "Reload TLS on every node (leaves, child aggregators, master last) and verify each"
+		c.Example = `  ssld cluster reload --master 10.0.0.1:3307 --user admin --ssl-ca ca.crt
+  SSLD_PASSWORD=... ssld cluster reload --topology cluster.yaml --user admin --ssl-ca ca.crt --rolling --format json
+  ssld cluster reload --master db1:3306 --user root --ssl-ca ca.crt --expect-cert new.crt --parallel 64 --timeout 5s`
+	} else {
+		c.Short = "Show the certificate every node serves; reload nothing"
+		c.Example = `  ssld cluster status --master 10.0.0.1:3307 --user admin --ssl-ca ca.crt`
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.topology, "topology", "", "topology file (YAML: aggregators, leaves)")
+	fl.StringVar(&f.master, "master", "", "discover the topology from this master aggregator (SHOW AGGREGATORS, SHOW LEAVES)")
+	fl.StringVarP(&f.user, "user", "u", "", "user with the SUPER (or RELOAD) privilege on every node")
+	fl.StringVarP(&f.password, "password", "p", "", "password (prefer the SSLD_PASSWORD environment variable)")
+	fl.StringVar(&f.sslCA, "ssl-ca", "", "CA certificates (PEM) that verify the nodes' certificates; default: system roots")
+	fl.BoolVar(&f.insecure, "insecure-skip-verify", false, "do not verify the nodes' certificates (still TLS)")
+	fl.BoolVar(&f.verifyIdentity, "ssl-verify-identity", false, "also check that each certificate names the node's host")
+	fl.StringVar(&f.sslCert, "ssl-cert", "", "client certificate (PEM) for nodes that want one")
+	fl.StringVar(&f.sslKey, "ssl-key", "", "client key (PEM) for --ssl-cert")
+	fl.StringVar(&f.scope, "scope", "all", "client (aggregators only), cluster or all (every node)")
+	fl.StringVar(&f.dialect, "dialect", "auto", "dialect of nodes without one in the topology: auto, ssld, singlestore, mysql, mariadb")
+	fl.IntVar(&f.parallel, "parallel", cluster.DefaultParallel, "nodes worked on at once")
+	fl.DurationVar(&f.timeout, "timeout", cluster.DefaultTimeout, "bound on each dial, handshake and query")
+	fl.IntVar(&f.retries, "retries", 2, "retries, with backoff, of a refused or reset connection")
+	fl.StringVar(&f.expectSerial, "expect-serial", "", "every node must serve this serial (hex) afterwards, else stale")
+	fl.StringVar(&f.expectCert, "expect-cert", "", "every node must serve this certificate (PEM) afterwards, else stale")
+	fl.StringVar(&f.format, "format", "table", "output: table or json")
+	if name == "reload" {
+		fl.BoolVar(&f.rolling, "rolling", false, "one node at a time; stop at the first failure, skip the rest")
+		fl.BoolVar(&f.dryRun, "dry-run", false, "connect and read what each node serves; reload nothing")
+	}
+	return c
+}
+
+// clusterFailed is the error for a run whose report was printed but where
+// some node was not ok; exit code 1.
+type clusterFailed struct{ bad, total int }
+
+func (e clusterFailed) Error() string {
+	return fmt.Sprintf("%d of %d nodes not ok", e.bad, e.total)
+}
+
+func runCluster(cmd *cobra.Command, name string, f *clusterFlags) error {
+	opts, err := f.options(cmd)
+	if err != nil {
+		return usageError{err}
+	}
+	if f.format != "table" && f.format != "json" {
+		return usageError{fmt.Errorf("--format %q: want table or json", f.format)}
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	var topo cluster.Topology
+	switch {
+	case f.topology != "" && f.master != "":
+		return usageError{errors.New("--topology and --master are exclusive")}
+	case f.topology != "":
+		if topo, err = cluster.LoadTopology(f.topology); err != nil {
+			return usageError{err}
+		}
+	case f.master != "":
+		if topo, err = cluster.Discover(ctx, f.master, opts); err != nil {
+			return usageError{err}
+		}
+	default:
+		return usageError{errors.New("--topology FILE or --master HOST:PORT is required")}
+	}
+
+	var rows []cluster.NodeResult
+	if name == "status" {
+		rows = cluster.Status(ctx, topo, opts)
+	} else {
+		rows = cluster.Reload(ctx, topo, opts)
+	}
+	rep := cluster.Report{Command: name, DryRun: opts.DryRun, Nodes: rows}
+	if err := writeReport(cmd.OutOrStdout(), f.format, rep); err != nil {
+		return err
+	}
+	if cluster.ExitCode(rows) != 0 {
+		bad := 0
+		for _, r := range rows {
+			if !r.Status.Good() {
+				bad++
+			}
+		}
+		return clusterFailed{bad, len(rows)}
+	}
+	return nil
+}
+
+func writeReport(w io.Writer, format string, rep cluster.Report) error {
+	if format == "json" {
+		return cluster.WriteJSON(w, rep)
+	}
+	return cluster.WriteTable(w, rep)
+}
+
+// options turns flags into cluster.Options; every error is a usage error.
+func (f *clusterFlags) options(cmd *cobra.Command) (cluster.Options, error) {
+	o := cluster.Options{
+		User: f.user, Password: f.password, InsecureSkipVerify: f.insecure, VerifyIdentity: f.verifyIdentity,
+		Parallel: f.parallel, Rolling: f.rolling, Timeout: f.timeout, Retries: f.retries,
+		ExpectSerial: f.expectSerial, DryRun: f.dryRun,
+	}
+	if !cmd.Flags().Changed("password") {
+		o.Password = os.Getenv("SSLD_PASSWORD")
+	}
+	if f.user == "" {
+		return o, errors.New("--user is required")
+	}
+	if f.parallel < 1 {
+		return o, errors.New("--parallel must be 1 or more")
+	}
+	if f.timeout <= 0 {
+		return o, errors.New("--timeout must be positive")
+	}
+	if f.rolling && cmd.Flags().Changed("parallel") {
+		return o, errors.New("--rolling and --parallel are exclusive")
+	}
+	if f.expectSerial != "" && f.expectCert != "" {
+		return o, errors.New("--expect-serial and --expect-cert are exclusive")
+	}
+	if f.insecure && f.sslCA != "" {
+		return o, errors.New("--insecure-skip-verify and --ssl-ca are exclusive")
+	}
+	var err error
+	if o.Scope, err = cluster.ParseScope(f.scope); err != nil {
+		return o, err
+	}
+	if o.Dialect, err = cluster.ParseDialect(f.dialect); err != nil {
+		return o, err
+	}
+	if f.sslCA != "" {
+		pemBytes, err := os.ReadFile(f.sslCA)
+		if err != nil {
+			return o, fmt.Errorf("--ssl-ca: %w", err)
+		}
+		o.RootCAs = x509.NewCertPool()
+		if !o.RootCAs.AppendCertsFromPEM(pemBytes) {
+			return o, fmt.Errorf("--ssl-ca %s: no PEM certificates in it", f.sslCA)
+		}
+	}
+	if (f.sslCert == "") != (f.sslKey == "") {
+		return o, errors.New("--ssl-cert and --ssl-key go together")
+	}
+	if f.sslCert != "" {
+		c, err := tls.LoadX509KeyPair(f.sslCert, f.sslKey)
+		if err != nil {
+			return o, fmt.Errorf("--ssl-cert/--ssl-key: %w", err)
+		}
+		o.Certificates = []tls.Certificate{c}
+	}
+	if f.expectCert != "" {
+		pemBytes, err := os.ReadFile(f.expectCert)
+		if err != nil {
+			return o, fmt.Errorf("--expect-cert: %w", err)
+		}
+		var leaf *x509.Certificate
+		for rest := pemBytes; leaf == nil; {
+			var blk *pem.Block
+			if blk, rest = pem.Decode(rest); blk == nil {
+				return o, fmt.Errorf("--expect-cert %s: no PEM certificate in it", f.expectCert)
+			}
+			if blk.Type == "CERTIFICATE" {
+				if leaf, err = x509.ParseCertificate(blk.Bytes); err != nil {
+					return o, fmt.Errorf("--expect-cert %s: %w", f.expectCert, err)
+				}
+			}
+		}
+		o.ExpectFingerprint = cluster.ServedBy(leaf).Fingerprint
+	}
+	return o, nil
+}
