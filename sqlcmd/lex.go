@@ -112,6 +112,11 @@ func lexQuoted(q string, i int) (string, int, bool) {
 		c := q[j]
 		switch {
 		case c == '\\' && quote != '`' && j+1 < len(q):
+			// As in MySQL, \% and \_ keep their backslash so that LIKE
+			// patterns can escape wildcards.
+			if q[j+1] == '%' || q[j+1] == '_' {
+				b.WriteByte('\\')
+			}
 			b.WriteByte(q[j+1])
 			j += 2
 		case c == quote && j+1 < len(q) && q[j+1] == quote:

@@ -212,7 +212,11 @@ func statementName(toks []token) string {
 func fromVitess(stmt sqlparser.Statement, toks []token) (Command, *Error) {
 	switch st := stmt.(type) {
 	case *sqlparser.Show:
-		return fromShow(st)
+		cmd, err := fromShow(st)
+		if err != nil {
+			return nil, err
+		}
+		return withLexedLike(cmd, toks), nil
 	case *sqlparser.ShowGrants:
 		g := ShowGrants{}
 		if st.For != nil && !st.CurrentUser {
@@ -233,6 +237,37 @@ func fromVitess(stmt sqlparser.Statement, toks []token) (Command, *Error) {
 		return Nop{Statement: "ROLLBACK"}, nil
 	}
 	return nil, errNotSupported(statementName(toks))
+}
+
+// withLexedLike replaces a SHOW ... LIKE pattern by the one ssld's lexer
+// read: vitess drops the backslash of \_ and \%, which would turn an escaped
+// underscore back into a wildcard.
+func withLexedLike(cmd Command, toks []token) Command {
+	pattern, ok := "", false
+	for i := len(toks) - 2; i >= 0; i-- {
+		if toks[i].kind == tokWord && toks[i].upper() == "LIKE" && toks[i+1].kind == tokQuoted {
+			pattern, ok = toks[i+1].text, true
+			break
+		}
+	}
+	if !ok {
+		return cmd
+	}
+	fix := func(f Filter) Filter {
+		if f.Kind == FilterLike && len(f.Patterns) == 1 {
+			f.Patterns = []string{pattern}
+		}
+		return f
+	}
+	switch c := cmd.(type) {
+	case ShowVariables:
+		c.Filter = fix(c.Filter)
+		return c
+	case ShowStatus:
+		c.Filter = fix(c.Filter)
+		return c
+	}
+	return cmd
 }
 
 func fromShow(st *sqlparser.Show) (Command, *Error) {
@@ -425,7 +460,7 @@ func selectItem(e sqlparser.Expr) (SelectItem, *Error) {
 		}
 		return SelectItem{}, errNotSupported("function " + strings.ToUpper(x.Name.String()) + "()")
 	case *sqlparser.ColName:
-		col, scope, _, err := sqlparser.VarScopeForColName(x)
+		col, scope, specified, err := sqlparser.VarScopeForColName(x)
 		if err != nil {
 			return SelectItem{}, errSyntax(sqlparser.String(x))
 		}
@@ -434,9 +469,10 @@ func selectItem(e sqlparser.Expr) (SelectItem, *Error) {
 		case sqlparser.SetScope_User:
 			return SelectItem{Kind: ItemUserVar, Name: name}, nil
 		case sqlparser.SetScope_Session:
+			// @@x (nothing specified) means "session value if any, else
+			// global"; @@session.x / @@local.x insist on the session scope.
 			s := ScopeDefault
-			if strings.Contains(strings.ToLower(x.Name.String()+"."+x.Qualifier.Name.String()), "session.") ||
-				strings.Contains(strings.ToLower(x.Name.String()), "local.") {
+			if specified != "" {
 				s = ScopeSession
 			}
 			return SelectItem{Kind: ItemSysVar, Name: name, Scope: s}, nil

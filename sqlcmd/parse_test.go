@@ -183,3 +183,20 @@ func TestRequiresSuper(t *testing.T) {
 		assert.False(t, cmd.RequiresSuper(), q)
 	}
 }
+
+func TestParseLocalScope(t *testing.T) {
+	got, err := Parse("SELECT @@local.sql_mode, @@sql_mode")
+	require.NoError(t, err)
+	sel := got.(Select)
+	assert.Equal(t, ScopeSession, sel.Items[0].Scope)
+	assert.Equal(t, ScopeDefault, sel.Items[1].Scope)
+}
+
+func TestParseLikeEscapeKept(t *testing.T) {
+	got, err := Parse(`SHOW VARIABLES LIKE 'ssl\_c%'`)
+	require.NoError(t, err)
+	assert.Equal(t, []string{`ssl\_c%`}, got.(ShowVariables).Filter.Patterns)
+	got, err = Parse(`SHOW STATUS WHERE Variable_name LIKE 'Ssl\_%'`)
+	require.NoError(t, err)
+	assert.Equal(t, []string{`Ssl\_%`}, got.(ShowStatus).Filter.Patterns)
+}

@@ -145,7 +145,7 @@ type fakeState struct {
 }
 
 func (f fakeState) Current(tlsctx.Channel) *tlsctx.Snapshot { return f.snap }
-func (f fakeState) Status() tlsctx.Status                  { return f.status }
+func (f fakeState) Status() tlsctx.Status                   { return f.status }
 
 func TestFormatTime(t *testing.T) {
 	assert.Equal(t, "", FormatTime(time.Time{}))
