@@ -98,4 +98,3 @@ func must(b *testing.B, err error) {
 		b.Fatal(err)
 	}
 }
-

@@ -69,18 +69,19 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	if err := sysvars.AddServer(vars, info); err != nil {
 		return nil, err
 	}
-	exec := sqlcmd.NewExecutor(&sqlcmd.Env{
+	env := &sqlcmd.Env{
 		Reloader: mgr,
 		Certs:    mgr,
 		Vars:     vars,
 		Topology: topology(cfg),
 		Grants:   grants(cfg),
 		Started:  started,
-	})
-	srv, err := protocol.New(cfg.protocolConfig(version), exec, mgr, log)
+	}
+	srv, err := protocol.New(cfg.protocolConfig(version), sqlcmd.NewExecutor(env), mgr, log)
 	if err != nil {
 		return nil, err
 	}
+	env.ThreadsConnected = srv.ActiveConnections
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}
