@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/ssld/ssld/tlsctx"
 )
@@ -76,4 +77,75 @@ func BenchmarkHandshake(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkHandshakeRatio interleaves static and dynamic handshakes in one
+// loop, so both see the same machine load, and reports the dynamic path's
+// throughput relative to the static one ("dynamic/static", 1.0 = equal;
+// the target is >= 0.97). Run:
+//
+//	go test -run '^$' -bench HandshakeRatio -benchtime 2000x ./tlsctx/
+func BenchmarkHandshakeRatio(b *testing.B) {
+	c := newCerts(b)
+	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(c.settings()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	snap := m.Current(tlsctx.ChannelClient)
+	static := &tls.Config{
+		Certificates: []tls.Certificate{*snap.Certificate},
+		MinVersion:   tls.VersionTLS12,
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    snap.CAs,
+	}
+	client := &tls.Config{RootCAs: c.pool(), ServerName: "localhost"}
+	serve := func(cfg *tls.Config) (string, func()) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		go func() {
+			for {
+				raw, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					_ = tls.Server(raw, cfg).Handshake()
+					_ = raw.Close()
+				}()
+			}
+		}()
+		return ln.Addr().String(), func() { ln.Close() }
+	}
+	staticAddr, stopS := serve(static)
+	defer stopS()
+	dynAddr, stopD := serve(m.ServerTLSConfig(tlsctx.ChannelClient))
+	defer stopD()
+	handshake := func(addr string) time.Duration {
+		start := time.Now()
+		raw, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer raw.Close()
+		if err := tls.Client(raw, client).Handshake(); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	var tStatic, tDynamic time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 { // alternate the order too
+			tStatic += handshake(staticAddr)
+			tDynamic += handshake(dynAddr)
+		} else {
+			tDynamic += handshake(dynAddr)
+			tStatic += handshake(staticAddr)
+		}
+	}
+	b.ReportMetric(float64(tStatic)/float64(tDynamic), "dynamic/static")
+	b.ReportMetric(float64(tStatic.Microseconds())/float64(b.N), "static-µs/hs")
+	b.ReportMetric(float64(tDynamic.Microseconds())/float64(b.N), "dynamic-µs/hs")
 }
