@@ -19,9 +19,10 @@ import (
 // Manager owns the TLS snapshots of every channel and their reload
 // bookkeeping. Create it with New. All methods are safe for concurrent use.
 type Manager struct {
-	src    Source
-	logger *slog.Logger
-	sem    chan struct{} // serialises Reload; a channel so waiting honours ctx
+	src      Source
+	logger   *slog.Logger
+	observer func(ReloadEvent) // nil when none; see WithObserver
+	sem      chan struct{}     // serialises Reload; a channel so waiting honours ctx
 
 	// Seams, set by New and replaced only by tests before use.
 	now       func() time.Time
@@ -71,7 +72,8 @@ type Result struct {
 type Option func(*options)
 
 type options struct {
-	logger *slog.Logger
+	logger   *slog.Logger
+	observer func(ReloadEvent)
 }
 
 // WithLogger makes the Manager log every reload (result ok, unchanged or
@@ -108,6 +110,7 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 	m := &Manager{
 		src:       src,
 		logger:    o.logger,
+		observer:  o.observer,
 		sem:       make(chan struct{}, 1),
 		now:       time.Now,
 		readFile:  readBounded,
@@ -202,7 +205,9 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 		}
 		for _, want := range ro.channels {
 			if !want.valid() {
-				return Result{}, &ReloadError{Channel: want, Setting: "channel", Reason: fmt.Sprintf("unknown channel %q", want)}
+				err := &ReloadError{Channel: want, Setting: "channel", Reason: fmt.Sprintf("unknown channel %q", want)}
+				m.notify(ReloadEvent{Trigger: ro.trigger, Result: ResultFailed, Err: err, Generation: m.state.Load().generation, Channels: ro.channels})
+				return Result{}, err
 			}
 		}
 	}
@@ -210,7 +215,9 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 	select {
 	case m.sem <- struct{}{}:
 	case <-ctx.Done():
-		return Result{}, &ReloadError{Setting: "reload", Reason: "cancelled while waiting for another reload: " + ctx.Err().Error(), Err: ctx.Err()}
+		err := &ReloadError{Setting: "reload", Reason: "cancelled while waiting for another reload: " + ctx.Err().Error(), Err: ctx.Err()}
+		m.notify(ReloadEvent{Trigger: ro.trigger, Result: ResultFailed, Err: err, Generation: m.state.Load().generation, Channels: chans})
+		return Result{}, err
 	}
 	defer func() { <-m.sem }()
 
@@ -224,13 +231,14 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 		failed.lastError = err.Error()
 		m.state.Store(&failed)
 		m.logFailure(err, res.Duration, ro.trigger)
+		m.notify(ReloadEvent{Trigger: ro.trigger, Result: ResultFailed, Err: err, Duration: res.Duration, Generation: failed.generation, Channels: chans})
 		return Result{}, err
 	}
 	next.lastAttempt, next.lastSuccess, next.lastError = start, start, ""
 	m.state.Store(next)
-	result := "ok"
+	result := ResultOK
 	if !res.Changed {
-		result = "unchanged"
+		result = ResultUnchanged
 	}
 	for _, ch := range chans {
 		m.logSnapshot(result, ch, next.snaps[ch], res.Duration, ro.trigger)
@@ -238,6 +246,7 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 	for _, w := range res.Warnings {
 		m.log(slog.LevelWarn, "tls material warning", "warning", w, "trigger", ro.trigger)
 	}
+	m.notify(ReloadEvent{Trigger: ro.trigger, Result: result, Duration: res.Duration, Generation: res.Generation, Channels: chans})
 	return res, nil
 }
 

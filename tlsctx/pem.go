@@ -7,6 +7,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"strings"
+
+	"github.com/youmark/pkcs8"
 )
 
 // reasonError is an error whose text is already an operator-facing reason.
@@ -66,14 +68,12 @@ func parseCertificates(data []byte) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
-var (
-	errKeyEncryptedNoPass = reasonError("key is encrypted and ssl_key_passphrase is empty")
-	errPKCS8Encrypted     = reasonError("encrypted PKCS#8 key not supported; decrypt it with `openssl pkey` or use a legacy PEM-encrypted key")
-)
+var errKeyEncryptedNoPass = reasonError("key is encrypted and ssl_key_passphrase is empty")
 
 // parsePrivateKey finds the first private key block in data and parses it
-// as PKCS#1 (RSA), SEC 1 (EC) or PKCS#8, decrypting legacy PEM encryption
-// (Proc-Type: 4,ENCRYPTED) with passphrase.
+// as PKCS#1 (RSA), SEC 1 (EC) or PKCS#8, decrypting encrypted PKCS#8
+// ("ENCRYPTED PRIVATE KEY", PBES2) and legacy PEM encryption (Proc-Type:
+// 4,ENCRYPTED) with passphrase. No error text contains the passphrase.
 func parsePrivateKey(data []byte, passphrase string) (crypto.Signer, error) {
 	blocks, err := pemBlocks(data)
 	if err != nil {
@@ -94,7 +94,7 @@ func parsePrivateKey(data []byte, passphrase string) (crypto.Signer, error) {
 		if passphrase == "" {
 			return nil, errKeyEncryptedNoPass
 		}
-		return nil, errPKCS8Encrypted
+		return decryptPKCS8(der, passphrase)
 	}
 	//lint:ignore SA1019 legacy PEM encryption is insecure but still what many deployments ship; we only read it.
 	if x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck
@@ -128,6 +128,35 @@ func parsePrivateKey(data []byte, passphrase string) (crypto.Signer, error) {
 		return nil, reasonError(fmt.Sprintf("unsupported private key type %T", key))
 	}
 	return signer, nil
+}
+
+// decryptPKCS8 decrypts and parses an encrypted PKCS#8 key (RFC 5958,
+// PBES2 with PBKDF2 or scrypt and AES or 3DES: what `openssl pkcs8
+// -topk8` and `openssl genpkey -aes256` write) with youmark/pkcs8, so no
+// key derivation or cipher code is ours.
+func decryptPKCS8(der []byte, passphrase string) (signer crypto.Signer, err error) {
+	// The library decrypts CBC without checking that the ciphertext is a
+	// whole number of blocks, which panics in crypto/cipher on a damaged
+	// file; a bad file must fail the reload, not the process.
+	defer func() {
+		if r := recover(); r != nil {
+			signer, err = nil, reasonError("encrypted PKCS#8 key is malformed (ciphertext is not a whole number of cipher blocks)")
+		}
+	}()
+	key, err := pkcs8.ParsePKCS8PrivateKey(der, []byte(passphrase))
+	if err != nil {
+		// The library has no sentinel errors; "incorrect password" is what
+		// it returns when the decrypted bytes are not a PKCS#8 key.
+		if strings.Contains(err.Error(), "incorrect password") {
+			return nil, reasonError("cannot decrypt encrypted PKCS#8 key (wrong ssl_key_passphrase?)")
+		}
+		return nil, reasonError("encrypted PKCS#8 key cannot be read: " + strings.TrimPrefix(err.Error(), "pkcs8: "))
+	}
+	s, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, reasonError(fmt.Sprintf("unsupported private key type %T", key))
+	}
+	return s, nil
 }
 
 // keyMatches reports whether key is the private half of cert's public key.

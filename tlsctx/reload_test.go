@@ -106,10 +106,10 @@ func TestReloadRejectsBadInput(t *testing.T) {
 			f.write("server.key", legacyEncrypted(t, l, "s3cret"), 0o600)
 			f.set(func(s *Settings) { s.SSLKeyPassphrase = "wrong" })
 		}, setting: "ssl_key", file: "server.key", reason: "wrong ssl_key_passphrase"},
-		{name: "encrypted PKCS#8 key", setup: func(t *testing.T, f *fixture, m *Manager) {
+		{name: "encrypted PKCS#8 key malformed", setup: func(t *testing.T, f *fixture, m *Manager) {
 			f.write("server.key", pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{0x30, 0}}), 0o600)
 			f.set(func(s *Settings) { s.SSLKeyPassphrase = "x" })
-		}, setting: "ssl_key", file: "server.key", reason: "encrypted PKCS#8 key not supported"},
+		}, setting: "ssl_key", file: "server.key", reason: "encrypted PKCS#8 key cannot be read"},
 		{name: "CA file garbage", setup: func(t *testing.T, f *fixture, m *Manager) {
 			f.write("ca.crt", []byte("garbage"), 0o644)
 		}, setting: "ssl_ca", file: "ca.crt", reason: "no PEM data"},

@@ -1,0 +1,88 @@
+package metrics
+
+import (
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ssld/ssld/tlsctx"
+)
+
+var (
+	descNotAfter = prometheus.NewDesc("ssld_tls_certificate_not_after_seconds",
+		"End of the validity of the served certificate, in seconds since the epoch.", []string{"channel"}, nil)
+	descNotBefore = prometheus.NewDesc("ssld_tls_certificate_not_before_seconds",
+		"Start of the validity of the served certificate, in seconds since the epoch.", []string{"channel"}, nil)
+	descLoaded = prometheus.NewDesc("ssld_tls_certificate_loaded_timestamp_seconds",
+		"When the served material of the channel was loaded (a reload of unchanged files keeps it), in seconds since the epoch.", []string{"channel"}, nil)
+	descFileModified = prometheus.NewDesc("ssld_tls_file_modified_timestamp_seconds",
+		"Modification time of each configured file of the channel (file: cert, key, ca, capath; symlinks followed), read at scrape time.", []string{"channel", "file"}, nil)
+	descGeneration = prometheus.NewDesc("ssld_tls_reload_generation",
+		"Generation of the live TLS material: 1 after startup, +1 per reload that changed anything.", nil, nil)
+	descLastAttempt = prometheus.NewDesc("ssld_tls_last_reload_attempt_timestamp_seconds",
+		"Start of the last reload attempt, in seconds since the epoch; 0 before the first.", nil, nil)
+	descLastSuccess = prometheus.NewDesc("ssld_tls_last_reload_success_timestamp_seconds",
+		"Start of the last successful reload (ok or unchanged), in seconds since the epoch; 0 before the first.", nil, nil)
+	descLastFailed = prometheus.NewDesc("ssld_tls_last_reload_failed",
+		"1 if the last reload failed (the previous material is still served), else 0.", nil, nil)
+)
+
+var channels = []tlsctx.Channel{tlsctx.ChannelClient, tlsctx.ChannelCluster}
+
+// liveCollector reads the Source on every scrape.
+type liveCollector struct{ m *Metrics }
+
+func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descNotAfter, descNotBefore, descLoaded, descFileModified,
+		descGeneration, descLastAttempt, descLastSuccess, descLastFailed} {
+		ch <- d
+	}
+}
+
+func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.m.src.Status()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	gauge(descGeneration, float64(st.Generation))
+	gauge(descLastAttempt, seconds(st.LastAttempt))
+	gauge(descLastSuccess, seconds(st.LastSuccess))
+	failed := 0.0
+	if st.LastError != "" {
+		failed = 1
+	}
+	gauge(descLastFailed, failed)
+
+	for _, name := range channels {
+		snap := c.m.src.Current(name)
+		if snap == nil {
+			continue
+		}
+		if snap.Enabled() {
+			gauge(descNotAfter, seconds(snap.NotAfter()), string(name))
+			gauge(descNotBefore, seconds(snap.NotBefore()), string(name))
+		}
+		gauge(descLoaded, seconds(snap.LoadedAt), string(name))
+		for _, f := range []struct{ kind, path string }{
+			{"cert", snap.CertFile}, {"key", snap.KeyFile}, {"ca", snap.CAFile}, {"capath", snap.CAPath},
+		} {
+			if f.path == "" {
+				continue
+			}
+			// A file that cannot be stat'ed has no sample: its absence
+			// is not a timestamp, and the next reload reports why.
+			if fi, err := os.Stat(f.path); err == nil {
+				gauge(descFileModified, seconds(fi.ModTime()), string(name), f.kind)
+			}
+		}
+	}
+}
+
+// seconds converts t to fractional seconds since the epoch, 0 for the zero
+// time ("never").
+func seconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
+}

@@ -1,0 +1,40 @@
+package metrics
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/ssld/ssld/tlsctx"
+)
+
+// health returns "" when the client channel serves a certificate that is
+// valid now, else the reason it does not. A failed last reload alone is
+// not unhealthy: the previous certificate is still served, and
+// ssld_tls_last_reload_failed is the signal for that.
+func (m *Metrics) health() string {
+	snap := m.src.Current(tlsctx.ChannelClient)
+	if snap == nil || !snap.Enabled() {
+		return "client channel has no certificate loaded"
+	}
+	now := m.now()
+	if now.After(snap.NotAfter()) {
+		return fmt.Sprintf("client certificate (serial %s) expired at %s", snap.Serial(), snap.NotAfter().UTC().Format(time.RFC3339))
+	}
+	if now.Before(snap.NotBefore()) {
+		return fmt.Sprintf("client certificate (serial %s) is not valid before %s", snap.Serial(), snap.NotBefore().UTC().Format(time.RFC3339))
+	}
+	return ""
+}
+
+// serveHealth answers 200 "ok" or 503 with the reason, as plain text.
+func (m *Metrics) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if reason := m.health(); reason != "" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, reason)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}

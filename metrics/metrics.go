@@ -1,0 +1,154 @@
+// Package metrics exposes ssld's TLS state and traffic counters in the
+// Prometheus text format, plus a health check.
+//
+// Values that describe the live TLS material (expiry, generation, reload
+// timestamps) are read from the Source on every scrape, never copied, so a
+// scrape always agrees with SHOW VARIABLES. Counters (reloads, handshakes,
+// connections) are updated by the daemon through methods on Metrics; the
+// reload counter is fed by a tlsctx observer:
+//
+//	var met *metrics.Metrics
+//	mgr, err := tlsctx.New(ctx, src, tlsctx.WithObserver(func(ev tlsctx.ReloadEvent) { met.ObserveReload(ev) }))
+//	met = metrics.New(mgr) // before the first Reload: New does not report its load
+//
+// Every metric is documented in docs/metrics.md.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/ssld/ssld/tlsctx"
+)
+
+// Source is where the live TLS state comes from; *tlsctx.Manager
+// satisfies it. Both methods are called on every scrape and health check
+// and must be safe for concurrent use.
+type Source interface {
+	Status() tlsctx.Status
+	Current(ch tlsctx.Channel) *tlsctx.Snapshot
+}
+
+var _ Source = (*tlsctx.Manager)(nil)
+
+// Known reload triggers and results; their counters exist from the start
+// at zero, so rate() and increase() work before the first reload.
+var (
+	knownTriggers = []string{"sql", "signal", "watch"}
+	knownResults  = []string{tlsctx.ResultOK, tlsctx.ResultUnchanged, tlsctx.ResultFailed}
+)
+
+// Metrics holds ssld's Prometheus metrics in a registry of its own (not
+// the global one, so embedding programs and tests do not collide). Create
+// it with New. All methods are safe for concurrent use, and the counter
+// methods are safe on a nil *Metrics, where they do nothing, so callers
+// need no check when metrics are off.
+type Metrics struct {
+	src Source
+	now func() time.Time // seam for the health check's expiry test
+	reg *prometheus.Registry
+
+	reloads           *prometheus.CounterVec
+	handshakes        *prometheus.CounterVec
+	handshakeFailures *prometheus.CounterVec
+	connections       *prometheus.GaugeVec
+}
+
+// New creates the metrics for src and registers them, with the Go runtime
+// and process collectors, in a new registry.
+func New(src Source) *Metrics {
+	m := &Metrics{
+		src: src,
+		now: time.Now,
+		reg: prometheus.NewRegistry(),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ssld_tls_reloads_total",
+			Help: "TLS reloads by trigger (sql, signal, watch, api) and result (ok, unchanged, failed).",
+		}, []string{"trigger", "result"}),
+		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ssld_handshakes_total",
+			Help: "Completed TLS handshakes by listener.",
+		}, []string{"listener"}),
+		handshakeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ssld_handshake_failures_total",
+			Help: "Failed TLS handshakes by listener.",
+		}, []string{"listener"}),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ssld_connections",
+			Help: "Open connections by listener.",
+		}, []string{"listener"}),
+	}
+	for _, t := range knownTriggers {
+		for _, r := range knownResults {
+			m.reloads.WithLabelValues(t, r)
+		}
+	}
+	m.reg.MustRegister(
+		&liveCollector{m: m},
+		m.reloads, m.handshakes, m.handshakeFailures, m.connections,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// ObserveReload counts one reload in ssld_tls_reloads_total. Its signature
+// fits tlsctx.WithObserver; it does not block.
+func (m *Metrics) ObserveReload(ev tlsctx.ReloadEvent) {
+	if m == nil {
+		return
+	}
+	trigger := ev.Trigger
+	if trigger == "" {
+		trigger = "api"
+	}
+	m.reloads.WithLabelValues(trigger, ev.Result).Inc()
+}
+
+// HandshakeOK counts a completed TLS handshake on listener (e.g. "client",
+// "cluster").
+func (m *Metrics) HandshakeOK(listener string) {
+	if m != nil {
+		m.handshakes.WithLabelValues(listener).Inc()
+	}
+}
+
+// HandshakeFailed counts a failed TLS handshake on listener.
+func (m *Metrics) HandshakeFailed(listener string) {
+	if m != nil {
+		m.handshakeFailures.WithLabelValues(listener).Inc()
+	}
+}
+
+// ConnOpened counts an accepted connection on listener as open.
+func (m *Metrics) ConnOpened(listener string) {
+	if m != nil {
+		m.connections.WithLabelValues(listener).Inc()
+	}
+}
+
+// ConnClosed counts a connection on listener as closed; call it exactly
+// once for every ConnOpened.
+func (m *Metrics) ConnClosed(listener string) {
+	if m != nil {
+		m.connections.WithLabelValues(listener).Dec()
+	}
+}
+
+// Registry returns the registry behind Handler, for registering more
+// collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves /metrics (Prometheus text format, from this Metrics'
+// registry only) and /healthz (see health). Any other path is 404. Safe
+// for concurrent use; mount it on the metrics_listen server.
+func (m *Metrics) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(m.reg,
+		promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})))
+	mux.HandleFunc("GET /healthz", m.serveHealth)
+	return mux
+}

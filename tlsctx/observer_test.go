@@ -1,0 +1,84 @@
+package tlsctx
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type recorder struct {
+	mu     sync.Mutex
+	events []ReloadEvent
+}
+
+func (r *recorder) observe(ev ReloadEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
+}
+
+func (r *recorder) take() []ReloadEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ev := r.events
+	r.events = nil
+	return ev
+}
+
+func TestObserver(t *testing.T) {
+	f := newFixture(t)
+	var rec recorder
+	m := f.manager(WithObserver(rec.observe))
+	assert.Empty(t, rec.take(), "the initial load is not reported")
+	ctx := context.Background()
+
+	_, err := m.Reload(ctx, WithTrigger("sql"))
+	require.NoError(t, err)
+	ev := rec.take()
+	require.Len(t, ev, 1)
+	assert.Equal(t, "sql", ev[0].Trigger)
+	assert.Equal(t, ResultUnchanged, ev[0].Result)
+	assert.NoError(t, ev[0].Err)
+	assert.Equal(t, uint64(1), ev[0].Generation)
+	assert.Equal(t, []Channel{ChannelClient, ChannelCluster}, ev[0].Channels)
+
+	f.writeLeaf("server", f.issue(pki.LeafOptions{}))
+	_, err = m.Reload(ctx, WithTrigger("watch"), ForChannel(ChannelClient))
+	require.NoError(t, err)
+	ev = rec.take()
+	require.Len(t, ev, 1)
+	assert.Equal(t, ReloadEvent{Trigger: "watch", Result: ResultOK, Duration: ev[0].Duration, Generation: 2, Channels: []Channel{ChannelClient}}, ev[0])
+
+	f.write("server.crt", []byte("garbage"), 0o644)
+	_, err = m.Reload(ctx, WithTrigger("signal"))
+	require.Error(t, err)
+	ev = rec.take()
+	require.Len(t, ev, 1)
+	assert.Equal(t, ResultFailed, ev[0].Result)
+	assert.Equal(t, "signal", ev[0].Trigger)
+	assert.Equal(t, uint64(2), ev[0].Generation)
+	var re *ReloadError
+	require.True(t, errors.As(ev[0].Err, &re))
+	assert.Equal(t, "ssl_cert", re.Setting)
+
+	// Calls that fail before they start are reported too.
+	_, err = m.Reload(ctx, ForChannel("bogus"))
+	require.Error(t, err)
+	ev = rec.take()
+	require.Len(t, ev, 1)
+	assert.Equal(t, ResultFailed, ev[0].Result)
+	assert.Equal(t, "api", ev[0].Trigger)
+
+	// Mutating the event's Channels must not affect the Manager.
+	_, _ = m.Reload(ctx)
+	ev = rec.take()
+	require.Len(t, ev, 1)
+	ev[0].Channels[0] = "mutated"
+	_, _ = m.Reload(ctx)
+	assert.Equal(t, ChannelClient, rec.take()[0].Channels[0])
+}

@@ -1,0 +1,159 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/stretchr/testify/require"
+)
+
+// layout writes a certificate and key pair the way one kind of operator
+// tooling does.
+type layout interface {
+	name() string
+	cert() string // path of the certificate, as configured
+	key() string  // path of the key, as configured
+	write(t testing.TB, crt, key []byte)
+}
+
+// plainLayout rewrites the files in place (truncate, write), like cp or
+// an editor without backup files.
+type plainLayout struct{ dir string }
+
+func (l plainLayout) name() string { return "plain rewrite" }
+func (l plainLayout) cert() string { return filepath.Join(l.dir, "server.crt") }
+func (l plainLayout) key() string  { return filepath.Join(l.dir, "server.key") }
+func (l plainLayout) write(t testing.TB, crt, key []byte) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(l.cert(), crt, 0o600))
+	require.NoError(t, os.WriteFile(l.key(), key, 0o600))
+}
+
+// renameLayout writes a temporary file and renames it over the target,
+// like certbot, acme.sh --install-cert and pki.WriteFile.
+type renameLayout struct{ dir string }
+
+func (l renameLayout) name() string { return "atomic rename" }
+func (l renameLayout) cert() string { return filepath.Join(l.dir, "server.crt") }
+func (l renameLayout) key() string  { return filepath.Join(l.dir, "server.key") }
+func (l renameLayout) write(t testing.TB, crt, key []byte) {
+	t.Helper()
+	require.NoError(t, pki.WriteFile(l.cert(), crt, 0o600))
+	require.NoError(t, pki.WriteFile(l.key(), key, 0o600))
+}
+
+// k8sLayout is a Kubernetes Secret volume as the kubelet's atomic writer
+// lays it out:
+//
+//	..2026_11_23_10_00_00.1/tls.crt, tls.key
+//	..data -> ..2026_11_23_10_00_00.1
+//	tls.crt -> ..data/tls.crt
+//	tls.key -> ..data/tls.key
+//
+// An update writes a new timestamped folder, points a ..data_tmp symlink at
+// it, renames ..data_tmp over ..data and removes the old folder.
+type k8sLayout struct {
+	dir string
+	gen *int
+}
+
+func newK8sLayout(dir string) k8sLayout { return k8sLayout{dir: dir, gen: new(int)} }
+
+func (l k8sLayout) name() string { return "kubernetes ..data swap" }
+func (l k8sLayout) cert() string { return filepath.Join(l.dir, "tls.crt") }
+func (l k8sLayout) key() string  { return filepath.Join(l.dir, "tls.key") }
+func (l k8sLayout) write(t testing.TB, crt, key []byte) {
+	t.Helper()
+	old := fmt.Sprintf("..2026_11_23_10_00_00.%d", *l.gen)
+	*l.gen++
+	ts := fmt.Sprintf("..2026_11_23_10_00_00.%d", *l.gen)
+	require.NoError(t, os.Mkdir(filepath.Join(l.dir, ts), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(l.dir, ts, "tls.crt"), crt, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(l.dir, ts, "tls.key"), key, 0o600))
+	require.NoError(t, os.Symlink(ts, filepath.Join(l.dir, "..data_tmp")))
+	require.NoError(t, os.Rename(filepath.Join(l.dir, "..data_tmp"), filepath.Join(l.dir, "..data")))
+	for _, n := range []string{"tls.crt", "tls.key"} {
+		if _, err := os.Lstat(filepath.Join(l.dir, n)); os.IsNotExist(err) {
+			require.NoError(t, os.Symlink(filepath.Join("..data", n), filepath.Join(l.dir, n)))
+		}
+	}
+	if *l.gen > 1 {
+		require.NoError(t, os.RemoveAll(filepath.Join(l.dir, old)))
+	}
+}
+
+func layouts(t *testing.T) []layout {
+	return []layout{plainLayout{t.TempDir()}, renameLayout{t.TempDir()}, newK8sLayout(t.TempDir())}
+}
+
+// recorder is an Options.Reload that counts calls, records what the
+// certificate file held at each call, and fails while failures > 0.
+type recorder struct {
+	path string
+
+	mu       sync.Mutex
+	calls    int
+	seen     []string
+	times    []time.Time
+	failures int
+}
+
+func (r *recorder) reload(ctx context.Context) error {
+	data, _ := os.ReadFile(r.path)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	r.seen = append(r.seen, string(data))
+	r.times = append(r.times, time.Now())
+	if r.failures > 0 {
+		r.failures--
+		return fmt.Errorf("bad file (%d failures to go)", r.failures)
+	}
+	return nil
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls
+}
+
+func (r *recorder) lastSeen() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.seen) == 0 {
+		return ""
+	}
+	return r.seen[len(r.seen)-1]
+}
+
+// eventually polls cond every 10ms and fails t if it is still false after
+// within.
+func eventually(t testing.TB, within time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: "+format, append([]any{within}, args...)...)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// start creates and starts a Watcher and stops it when the test ends.
+func start(t testing.TB, o Options) *Watcher {
+	t.Helper()
+	w, err := New(o)
+	require.NoError(t, err)
+	w.Start()
+	t.Cleanup(w.Stop)
+	return w
+}
+
+func staticPaths(p ...string) func() []string { return func() []string { return p } }
