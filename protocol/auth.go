@@ -35,12 +35,13 @@ type authServer struct {
 	transport     string // "tcp", "unix", "cluster"
 	requireSecure bool
 	methods       []mysql.AuthMethod
+	hooks         Hooks
 }
 
 var _ mysql.AuthServer = (*authServer)(nil)
 
-func newAuthServer(u users, transport string, requireSecure bool) *authServer {
-	a := &authServer{users: u, transport: transport, requireSecure: requireSecure}
+func newAuthServer(u users, transport string, requireSecure bool, hooks Hooks) *authServer {
+	a := &authServer{users: u, transport: transport, requireSecure: requireSecure, hooks: hooks}
 	a.methods = []mysql.AuthMethod{
 		checkedMethod{mysql.NewMysqlNativeAuthMethod(a, pluginValidator{a, PluginNative}), a},
 		checkedMethod{mysql.NewSha2CachingAuthMethod(a, a, pluginValidator{a, PluginCachingSHA}), a},
@@ -170,6 +171,7 @@ func (m checkedMethod) HandleAuthPluginData(c *mysql.Conn, user string, serverDa
 		return nil, accessDenied(user, addr)
 	}
 	markAuthenticated(c.Conn)
+	m.a.hooks.HandshakeOK(m.a.transport)
 	return id, nil
 }
 

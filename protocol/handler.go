@@ -29,12 +29,16 @@ type Handler struct {
 	exec      *sqlcmd.Executor
 	transport string
 	log       *slog.Logger
+	hooks     Hooks
 }
 
 var _ mysql.Handler = (*Handler)(nil)
 
-func newHandler(exec *sqlcmd.Executor, transport string, log *slog.Logger) *Handler {
-	return &Handler{exec: exec, transport: transport, log: log}
+func newHandler(exec *sqlcmd.Executor, transport string, log *slog.Logger, hooks Hooks) *Handler {
+	if hooks == nil {
+		hooks = noHooks{}
+	}
+	return &Handler{exec: exec, transport: transport, log: log, hooks: hooks}
 }
 
 // session returns the connection's session, creating it after login.
@@ -82,14 +86,18 @@ func sqlError(err error) error {
 }
 
 // NewConnection implements mysql.Handler.
-func (h *Handler) NewConnection(c *mysql.Conn) {}
+func (h *Handler) NewConnection(c *mysql.Conn) { h.hooks.ConnOpened(h.transport) }
 
 // ConnectionClosed implements mysql.Handler.
-func (h *Handler) ConnectionClosed(c *mysql.Conn) { c.ClientData = nil }
+func (h *Handler) ConnectionClosed(c *mysql.Conn) {
+	c.ClientData = nil
+	h.hooks.ConnClosed(h.transport)
+}
 
 // ConnectionAborted implements mysql.Handler.
 func (h *Handler) ConnectionAborted(c *mysql.Conn, reason string) error {
 	h.log.Debug("connection aborted", "transport", h.transport, "remote", remoteString(c), "reason", reason)
+	h.hooks.HandshakeFailed(h.transport)
 	return nil
 }
 

@@ -54,7 +54,27 @@ type Config struct {
 	ReadTimeout    time.Duration // idle time allowed between packets after login
 	WriteTimeout   time.Duration
 	ServerVersion  string
+
+	// Hooks, if set, is told about connections and logins (for metrics).
+	Hooks Hooks
 }
+
+// Hooks receives connection events; listener is "tcp", "unix" or
+// "cluster". Implementations must be safe for concurrent use and must not
+// block: they run on the connection's goroutine.
+type Hooks interface {
+	ConnOpened(listener string)
+	ConnClosed(listener string)
+	HandshakeOK(listener string)
+	HandshakeFailed(listener string)
+}
+
+type noHooks struct{}
+
+func (noHooks) ConnOpened(string)      {}
+func (noHooks) ConnClosed(string)      {}
+func (noHooks) HandshakeOK(string)     {}
+func (noHooks) HandshakeFailed(string) {}
 
 // Server owns the listeners. Start binds them all or none; Shutdown stops
 // accepting, lets open connections finish until its context ends, then
@@ -95,6 +115,9 @@ func New(cfg Config, exec *sqlcmd.Executor, tp TLSProvider, log *slog.Logger) (*
 	}
 	if cfg.ServerVersion == "" {
 		cfg.ServerVersion = DefaultServerVersion
+	}
+	if cfg.Hooks == nil {
+		cfg.Hooks = noHooks{}
 	}
 	if cfg.ClusterListen != "" && tp.ServerTLSConfig(tlsctx.ChannelCluster) == nil {
 		return nil, errors.New("cluster_listen: set, but the cluster channel has no certificate (cluster_ssl_cert/ssl_cert)")
@@ -224,8 +247,8 @@ func (s *Server) listenUnix(u users) error {
 func (s *Server) newListener(nl net.Listener, transport string, u users) (*mysql.Listener, error) {
 	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
 		Listener:           nl,
-		AuthServer:         newAuthServer(u, transport, s.cfg.RequireSecureTransport),
-		Handler:            newHandler(s.exec, transport, s.log),
+		AuthServer:         newAuthServer(u, transport, s.cfg.RequireSecureTransport, s.cfg.Hooks),
+		Handler:            newHandler(s.exec, transport, s.log, s.cfg.Hooks),
 		ConnReadBufferSize: mysql.DefaultConnBufferSize,
 	})
 	if err != nil {

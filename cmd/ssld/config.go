@@ -36,6 +36,7 @@ type fileConfig struct {
 	TLSVersion             string        `mapstructure:"tls_version"`
 	RequireSecureTransport bool          `mapstructure:"require_secure_transport"`
 	Watch                  bool          `mapstructure:"watch"`
+	WatchRecheck           time.Duration `mapstructure:"watch_recheck"`
 	MaxConnections         int           `mapstructure:"max_connections"`
 	ConnectTimeout         time.Duration `mapstructure:"connect_timeout"`
 	ReadTimeout            time.Duration `mapstructure:"read_timeout"`
@@ -81,6 +82,7 @@ var defaults = map[string]any{
 	"tls_version":              "TLSv1.2,TLSv1.3",
 	"require_secure_transport": false,
 	"watch":                    false,
+	"watch_recheck":            5 * time.Minute,
 	"max_connections":          protocol.DefaultMaxConnections,
 	"connect_timeout":          protocol.DefaultConnectTimeout,
 	"read_timeout":             protocol.DefaultReadTimeout,

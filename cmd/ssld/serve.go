@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -14,10 +15,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ssld/ssld/metrics"
 	"github.com/ssld/ssld/protocol"
 	"github.com/ssld/ssld/sqlcmd"
 	"github.com/ssld/ssld/sysvars"
 	"github.com/ssld/ssld/tlsctx"
+	"github.com/ssld/ssld/watch"
 )
 
 // version is the server version string the node reports (@@version).
@@ -26,10 +29,14 @@ const version = protocol.DefaultServerVersion
 // node is one running ssld: the TLS manager, the variables, the executor
 // and the listeners, wired together.
 type node struct {
-	cfg    *fileConfig
-	tls    *tlsctx.Manager
-	server *protocol.Server
-	log    *slog.Logger
+	cfg     *fileConfig
+	tls     *tlsctx.Manager
+	server  *protocol.Server
+	metrics *metrics.Metrics
+	httpSrv *http.Server // metrics_listen, or nil
+	httpLn  net.Listener
+	watcher *watch.Watcher // watch: true, or nil
+	log     *slog.Logger
 }
 
 type serveOptions struct {
@@ -51,10 +58,15 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		cfg.Socket = o.socket
 	}
 	src := fileSource{path: cfg.path, listenOverride: o.listen}
-	mgr, err := tlsctx.New(ctx, src, tlsctx.WithLogger(log))
+	// The observer is called only for reloads after New, by which time met
+	// is set; every trigger (sql, signal, watch) goes through it.
+	var met *metrics.Metrics
+	mgr, err := tlsctx.New(ctx, src, tlsctx.WithLogger(log),
+		tlsctx.WithObserver(func(ev tlsctx.ReloadEvent) { met.ObserveReload(ev) }))
 	if err != nil {
 		return nil, fmt.Errorf("TLS material: %w", err)
 	}
+	met = metrics.New(mgr)
 	port := 0
 	if _, p, err := net.SplitHostPort(cfg.Listen); err == nil {
 		port, _ = strconv.Atoi(p)
@@ -77,7 +89,9 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		Grants:   grants(cfg),
 		Started:  started,
 	}
-	srv, err := protocol.New(cfg.protocolConfig(version), sqlcmd.NewExecutor(env), mgr, log)
+	pcfg := cfg.protocolConfig(version)
+	pcfg.Hooks = met
+	srv, err := protocol.New(pcfg, sqlcmd.NewExecutor(env), mgr, log)
 	if err != nil {
 		return nil, err
 	}
@@ -85,9 +99,59 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}
+	n := &node{cfg: cfg, tls: mgr, server: srv, metrics: met, log: log}
+	if cfg.MetricsListen != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			n.shutdown(0)
+			return nil, fmt.Errorf("metrics_listen %s: %w", cfg.MetricsListen, err)
+		}
+		n.httpLn = ln
+		n.httpSrv = &http.Server{Handler: met.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = n.httpSrv.Serve(ln) }()
+	}
+	if cfg.Watch {
+		w, err := watch.New(watch.Options{
+			Paths: func() []string { return watchedPaths(cfg.path, mgr.Status().Settings) },
+			Reload: func(ctx context.Context) error {
+				_, err := mgr.Reload(ctx, tlsctx.WithTrigger("watch"))
+				return err
+			},
+			Recheck: cfg.WatchRecheck,
+			Logger:  log,
+		})
+		if err != nil {
+			n.shutdown(0)
+			return nil, fmt.Errorf("watch: %w", err)
+		}
+		w.Start()
+		n.watcher = w
+	}
 	log.Info("ssld ready", "listen", srv.Addr().String(), "socket", cfg.Socket, "cluster_listen", addrString(srv.ClusterAddr()),
+		"metrics_listen", addrString(n.metricsAddr()), "watch", cfg.Watch,
 		"role", cfg.Role, "config", cfg.path, "serial", mgr.Current(tlsctx.ChannelClient).Serial())
-	return &node{cfg: cfg, tls: mgr, server: srv, log: log}, nil
+	return n, nil
+}
+
+// metricsAddr is the bound address of metrics_listen, or nil.
+func (n *node) metricsAddr() net.Addr {
+	if n.httpLn == nil {
+		return nil
+	}
+	return n.httpLn.Addr()
+}
+
+// watchedPaths is what watch: true follows: the config file and every
+// configured TLS file or folder.
+func watchedPaths(config string, s tlsctx.Settings) []string {
+	out := []string{config}
+	for _, p := range []string{s.SSLCert, s.SSLKey, s.SSLCA, s.SSLCAPath,
+		s.ClusterSSLCert, s.ClusterSSLKey, s.ClusterSSLCA, s.ClusterSSLCAPath} {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func addrString(a net.Addr) string {
@@ -105,9 +169,15 @@ func (n *node) reload(ctx context.Context, trigger string) error {
 
 // shutdown stops accepting and gives open connections grace to finish.
 func (n *node) shutdown(grace time.Duration) {
+	if n.watcher != nil {
+		n.watcher.Stop()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	n.server.Shutdown(ctx)
+	if n.httpSrv != nil {
+		_ = n.httpSrv.Shutdown(ctx)
+	}
 }
 
 func topology(cfg *fileConfig) func() (aggs, leaves []sqlcmd.Node) {

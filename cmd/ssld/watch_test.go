@@ -1,0 +1,86 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestWatchAndMetrics: with watch: true, new files on disk are served with
+// no statement sent, a bad file keeps the old certificate and sets
+// ssl_last_reload_error, fixing it recovers; /metrics follows along.
+func TestWatchAndMetrics(t *testing.T) {
+	tn := newTestNode(t, "watch: true\nmetrics_listen: 127.0.0.1:0\n")
+	require.NotNil(t, tn.n.watcher)
+	metricsURL := "http://" + tn.n.metricsAddr().String() + "/metrics"
+	db := tn.db("admin", adminPW, tn.tlsName(nil))
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	newSerial := tn.rotate()
+	waitFor("the new certificate to be served", func() bool { return tn.servedSerial() == newSerial })
+	assert.Equal(t, newSerial, opensslOrDriverSerial(t, tn))
+
+	crt := filepath.Join(tn.dir, "certs/server.crt")
+	require.NoError(t, os.WriteFile(crt, []byte("-----BEGIN CERTIFICATE-----\ngarbage\n"), 0o644))
+	waitFor("the reload error", func() bool { return variable(t, db, "ssl_last_reload_error") != "" })
+	assert.Contains(t, variable(t, db, "ssl_last_reload_error"), crt)
+	assert.Equal(t, newSerial, tn.servedSerial())
+
+	fixed := tn.rotate()
+	waitFor("recovery", func() bool { return tn.servedSerial() == fixed })
+	waitFor("the error to clear", func() bool { return variable(t, db, "ssl_last_reload_error") == "" })
+
+	resp, err := http.Get(metricsURL)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+	require.NoError(t, err)
+	reloads := fams["ssld_tls_reloads_total"]
+	require.NotNil(t, reloads, string(body))
+	var okWatch, failedWatch float64
+	for _, m := range reloads.Metric {
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["trigger"] == "watch" && labels["result"] == "ok" {
+			okWatch += m.Counter.GetValue()
+		}
+		if labels["trigger"] == "watch" && labels["result"] == "failed" {
+			failedWatch += m.Counter.GetValue()
+		}
+	}
+	assert.GreaterOrEqual(t, okWatch, 2.0)
+	assert.GreaterOrEqual(t, failedWatch, 1.0)
+	require.NotNil(t, fams["ssld_handshakes_total"])
+}
+
+// opensslOrDriverSerial reads the served serial on a new go-sql-driver
+// connection.
+func opensslOrDriverSerial(t *testing.T, tn *testNode) string {
+	var seen serials
+	db := tn.db("admin", adminPW, tn.tlsName(&seen))
+	require.NoError(t, db.Ping())
+	return seen.last()
+}
