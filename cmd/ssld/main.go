@@ -31,6 +31,8 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	root.AddCommand(newServeCmd())
+	root.AddCommand(newReloadCmd())
+	root.AddCommand(newStatusCmd())
 	root.AddCommand(newClusterCmd())
 	return root
 }
@@ -61,6 +63,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	err := root.Execute()
 	if err == nil {
 		return 0
+	}
+	var sf silentFailure
+	if errors.As(err, &sf) {
+		return 1
 	}
 	fmt.Fprintln(stderr, "ssld:", err)
 	var ue usageError

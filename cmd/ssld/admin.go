@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/spf13/cobra"
+)
+
+// adminOptions select the local node and the account for `ssld reload` and
+// `ssld status`.
+type adminOptions struct {
+	config   string
+	socket   string
+	host     string
+	port     int
+	user     string
+	password string
+	sslCA    string
+	timeout  time.Duration
+}
+
+func (o *adminOptions) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVarP(&o.config, "config", "c", "", "the node's config file: its socket is used")
+	f.StringVarP(&o.socket, "socket", "S", "", "Unix socket of the node (no TLS needed)")
+	f.StringVarP(&o.host, "host", "H", "", "connect over TCP+TLS to this host instead of the socket")
+	f.IntVarP(&o.port, "port", "P", 3307, "TCP port, with --host")
+	f.StringVarP(&o.user, "user", "u", "admin", "account with SUPER")
+	f.StringVarP(&o.password, "password", "p", "", "password (default: $SSLD_PASSWORD)")
+	f.StringVar(&o.sslCA, "ssl-ca", "", "CA file that verifies the node's certificate, with --host")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "bound on connecting and on the statement")
+}
+
+// open connects to the node: the Unix socket when one is known, otherwise
+// TCP with verified TLS.
+func (o *adminOptions) open() (*sql.DB, error) {
+	if o.password == "" {
+		o.password = os.Getenv("SSLD_PASSWORD")
+	}
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd = o.user, o.password
+	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = o.timeout, o.timeout, o.timeout
+	switch {
+	case o.host != "":
+		if o.sslCA == "" {
+			return nil, usageError{errors.New("--host needs --ssl-ca to verify the node's certificate")}
+		}
+		pem, err := os.ReadFile(o.sslCA)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--ssl-ca: %w", err)}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usageError{fmt.Errorf("--ssl-ca %s: no PEM certificate found", o.sslCA)}
+		}
+		cfg.Net, cfg.Addr = "tcp", fmt.Sprintf("%s:%d", o.host, o.port)
+		cfg.TLS = &tls.Config{RootCAs: pool, ServerName: o.host, MinVersion: tls.VersionTLS12}
+	default:
+		sock := o.socket
+		if sock == "" && o.config != "" {
+			c, err := loadConfig(o.config)
+			if err != nil {
+				return nil, err
+			}
+			sock = c.Socket
+		}
+		if sock == "" {
+			return nil, usageError{errors.New("give --socket, --config (with a socket: key) or --host")}
+		}
+		cfg.Net, cfg.Addr = "unix", sock
+	}
+	c, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(c)
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// nodeStatus is what `ssld status` prints, read from the node's variables.
+type nodeStatus struct {
+	Serial, Fingerprint, NotAfter       string
+	LastAttempt, LastSuccess, LastError string
+	Generation                          string
+	DaysLeft                            float64
+}
+
+func readStatus(ctx context.Context, db *sql.DB) (*nodeStatus, error) {
+	rows, err := db.QueryContext(ctx, "SHOW GLOBAL VARIABLES LIKE 'ssl%'")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	v := map[string]string{}
+	for rows.Next() {
+		var k, val string
+		if err := rows.Scan(&k, &val); err != nil {
+			return nil, err
+		}
+		v[k] = val
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	st := &nodeStatus{Serial: v["ssl_server_serial"], Fingerprint: v["ssl_server_fingerprint"], NotAfter: v["ssl_server_not_after"],
+		LastAttempt: v["ssl_last_reload_attempt_time"], LastSuccess: v["ssl_last_successful_reload_time"],
+		LastError: v["ssl_last_reload_error"], Generation: v["ssl_reload_generation"]}
+	if t, err := time.Parse("2006-01-02 15:04:05.000000", st.NotAfter); err == nil {
+		st.DaysLeft = time.Until(t).Hours() / 24
+	}
+	return st, nil
+}
+
+// oneLine shortens a multi-line error to one line for cron and hooks.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+func newReloadCmd() *cobra.Command {
+	var o adminOptions
+	cmd := &cobra.Command{
+		Use:   "reload",
+		Short: "Reload the local node's TLS material (SSL_RELOAD) and print one line",
+		Long: `Run SSL_RELOAD on a node, by default over its Unix socket, and print one line:
+"ok ..." with the served serial and expiry, or "failed: <reason>". Exit 0 on success, 1 when the
+reload failed (the node keeps its previous certificate), 2 on usage errors. Fit for certbot's
+--deploy-hook and acme.sh's --reloadcmd.`,
+		Example: `  SSLD_PASSWORD=... ssld reload --config /etc/ssld/ssld.yaml
+  ssld reload --host db1.example.com --port 3307 --ssl-ca /etc/ssld/ca.crt -u admin -p ...`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, err := o.open()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+			defer cancel()
+			out := cmd.OutOrStdout()
+			start := time.Now()
+			if _, err := db.ExecContext(ctx, "SSL_RELOAD"); err != nil {
+				fmt.Fprintf(out, "failed: %s\n", oneLine(err))
+				return silentFailure{}
+			}
+			st, err := readStatus(ctx, db)
+			if err != nil {
+				fmt.Fprintf(out, "failed: reload ok but status unreadable: %s\n", oneLine(err))
+				return silentFailure{}
+			}
+			fmt.Fprintf(out, "ok: generation %s, serial %s, not_after %s UTC (%.0f days left), %s\n",
+				st.Generation, st.Serial, st.NotAfter, st.DaysLeft, time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	o.flags(cmd)
+	return cmd
+}
+
+func newStatusCmd() *cobra.Command {
+	var (
+		o       adminOptions
+		minDays float64
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show what the local node serves and how its last reload went",
+		Long: `Print the served certificate (serial, SHA-256 fingerprint, not_after, days left) and the last
+reload attempt, success and error. Exit 0 when healthy; 1 when the last reload failed or the
+certificate has fewer than --min-days left; 2 on usage errors or when the node is unreachable.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, err := o.open()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+			defer cancel()
+			st, err := readStatus(ctx, db)
+			if err != nil {
+				return usageError{fmt.Errorf("node unreachable: %s", oneLine(err))}
+			}
+			printStatus(cmd.OutOrStdout(), st)
+			switch {
+			case st.LastError != "":
+				fmt.Fprintf(cmd.OutOrStdout(), "unhealthy: last reload failed: %s\n", st.LastError)
+				return silentFailure{}
+			case st.DaysLeft < minDays:
+				fmt.Fprintf(cmd.OutOrStdout(), "unhealthy: certificate has %.1f days left (< %.0f)\n", st.DaysLeft, minDays)
+				return silentFailure{}
+			}
+			return nil
+		},
+	}
+	o.flags(cmd)
+	cmd.Flags().Float64Var(&minDays, "min-days", 0, "exit 1 when the served certificate expires within this many days")
+	return cmd
+}
+
+func printStatus(w io.Writer, st *nodeStatus) {
+	fmt.Fprintf(w, "serial:        %s\n", st.Serial)
+	fmt.Fprintf(w, "fingerprint:   %s\n", st.Fingerprint)
+	fmt.Fprintf(w, "not_after:     %s UTC (%.1f days left)\n", st.NotAfter, st.DaysLeft)
+	fmt.Fprintf(w, "generation:    %s\n", st.Generation)
+	fmt.Fprintf(w, "last_attempt:  %s\n", dash(st.LastAttempt))
+	fmt.Fprintf(w, "last_success:  %s\n", dash(st.LastSuccess))
+	fmt.Fprintf(w, "last_error:    %s\n", dash(st.LastError))
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// silentFailure exits 1 after the command printed its own one-line reason.
+type silentFailure struct{}
+
+func (silentFailure) Error() string { return "" }
