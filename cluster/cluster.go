@@ -1,0 +1,418 @@
+// Package cluster reloads TLS certificates across a cluster of
+// MySQL-protocol nodes (ssld, SingleStore, MySQL, MariaDB) and proves, node
+// by node, that each one now serves the new certificate.
+//
+// For every node, Reload reads the certificate served on a fresh,
+// non-resumed TLS handshake, connects with go-sql-driver/mysql, runs the
+// reload statement of the node's dialect, and reads the served certificate
+// again on another fresh handshake. One NodeResult per node says what
+// happened. Leaves go first, then child aggregators, then the master
+// aggregator; Options chooses bounded parallelism or a rolling run that
+// stops at the first failure.
+//
+// It is a library first: an embedding server calls Reload or Status; the
+// `ssld cluster` command only parses flags and formats the results.
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults for the zero values of Options.
+const (
+	DefaultParallel = 16
+	DefaultTimeout  = 10 * time.Second
+	DefaultBackoff  = 250 * time.Millisecond
+	maxBackoff      = 5 * time.Second
+)
+
+// Options control a run. The zero value is usable apart from User. A run
+// only reads its Options; one value may serve concurrent runs.
+type Options struct {
+	User     string
+	Password string // never printed, logged or put in an error
+
+	// RootCAs verify the certificate chain each node serves (nil = the
+	// system roots). The host name is checked only with VerifyIdentity, as
+	// with mysql --ssl-mode=VERIFY_CA vs. VERIFY_IDENTITY.
+	RootCAs            *x509.CertPool
+	VerifyIdentity     bool
+	InsecureSkipVerify bool              // no verification at all (still TLS)
+	Certificates       []tls.Certificate // client certificate for mutual TLS
+
+	Scope Scope // default ScopeAll
+	// Dialect is used for nodes whose topology entry has none ("" = auto).
+	Dialect Dialect
+
+	// Parallel bounds how many nodes are worked on at once (default
+	// DefaultParallel). Rolling works on one node at a time and stops at the
+	// first node that is not ok or unchanged; the rest are skipped.
+	Parallel int
+	Rolling  bool
+
+	// Timeout bounds each step with a node: dial + greeting + TLS handshake,
+	// connect + authenticate, and each query (default DefaultTimeout).
+	Timeout time.Duration
+	// Retries is how many times a step that failed in a way that may pass
+	// (refused, reset, too many connections) is tried again, with
+	// exponential backoff from Backoff (default DefaultBackoff). Timeouts
+	// are not retried: a hung node costs one Timeout, not several.
+	Retries int
+	Backoff time.Duration
+
+	// ExpectSerial (hex, any case, colons allowed) and ExpectFingerprint
+	// (SHA-256 hex of the leaf DER) make a node that serves anything else
+	// after its reload stale.
+	ExpectSerial      string
+	ExpectFingerprint string
+
+	// DryRun connects, authenticates and reads what each node serves, and
+	// reloads nothing.
+	DryRun bool
+
+	// Progress, when set, is called with each node's result as soon as it
+	// is final, from the goroutine that worked on the node: in parallel
+	// runs it is called concurrently and must be safe for that.
+	Progress func(NodeResult)
+}
+
+// Validate reports options that cannot work.
+func (o Options) Validate() error {
+	switch {
+	case o.User == "":
+		return errors.New("a user is required")
+	case o.Parallel < 0:
+		return errors.New("parallel must be 1 or more")
+	case o.Timeout < 0:
+		return errors.New("timeout must be positive")
+	case o.Retries < 0:
+		return errors.New("retries must be 0 or more")
+	}
+	if _, err := ParseScope(string(o.Scope)); err != nil {
+		return err
+	}
+	if _, err := ParseDialect(string(o.Dialect)); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Parallel == 0 {
+		o.Parallel = DefaultParallel
+	}
+	if o.Rolling {
+		o.Parallel = 1
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Backoff == 0 {
+		o.Backoff = DefaultBackoff
+	}
+	if o.Scope == "" {
+		o.Scope = ScopeAll
+	}
+	o.ExpectSerial = normalizeHex(o.ExpectSerial, true)
+	o.ExpectFingerprint = strings.ToLower(normalizeHex(o.ExpectFingerprint, false))
+	return o
+}
+
+func normalizeHex(s string, trimZeros bool) string {
+	s = strings.ToUpper(strings.NewReplacer(":", "", " ", "").Replace(strings.TrimSpace(s)))
+	s = strings.TrimPrefix(s, "0X")
+	if trimZeros {
+		s = strings.TrimLeft(s, "0")
+		if s == "" && trimZeros {
+			return ""
+		}
+	}
+	return s
+}
+
+// Reload reloads every node of topo in scope and verifies what each one
+// serves afterwards. It returns one result per node in plan order (leaves,
+// child aggregators, master), never fails as a whole, and is safe for
+// concurrent use. Invalid options make every row failed. Cancelling ctx
+// stops the run: nodes not yet started are skipped.
+func Reload(ctx context.Context, topo Topology, opts Options) []NodeResult {
+	return run(ctx, topo, opts, false)
+}
+
+// Status reads what every node of topo in scope serves and reloads
+// nothing: the same rows as Reload, with Before filled. A node is stale
+// when it reports a loaded fingerprint (ssld) other than the one served, or
+// what it serves does not match ExpectSerial/ExpectFingerprint.
+func Status(ctx context.Context, topo Topology, opts Options) []NodeResult {
+	return run(ctx, topo, opts, true)
+}
+
+func run(ctx context.Context, topo Topology, opts Options, readOnly bool) []NodeResult {
+	plan := topo.Plan(opts.Scope)
+	if opts.Scope == "" {
+		plan = topo.Plan(ScopeAll)
+	}
+	results := make([]NodeResult, len(plan))
+	for i, n := range plan {
+		results[i] = NodeResult{Addr: n.Addr, Role: n.Role, Dialect: nodeDialect(n, opts.Dialect)}
+	}
+	if err := opts.Validate(); err != nil {
+		for i := range results {
+			results[i].Status, results[i].Error = StatusFailed, "invalid options: "+err.Error()
+		}
+		return results
+	}
+	r := &runner{opts: opts.withDefaults(), readOnly: readOnly}
+	r.tv = &tlsVerifier{roots: opts.RootCAs, certs: opts.Certificates,
+		insecure: opts.InsecureSkipVerify, verifyIdentity: opts.VerifyIdentity}
+	done := func(i int, res NodeResult) {
+		results[i] = res
+		if r.opts.Progress != nil {
+			r.opts.Progress(res)
+		}
+	}
+
+	if r.opts.Rolling && !readOnly {
+		for i, n := range plan {
+			if ctx.Err() != nil {
+				skipRest(results[i:], "not attempted: cancelled", done, i)
+				break
+			}
+			done(i, r.node(ctx, n))
+			if !results[i].Status.Good() {
+				skipRest(results[i+1:], fmt.Sprintf("not attempted: rolling reload stopped at %s (%s)",
+					n.Addr, results[i].Status), done, i+1)
+				break
+			}
+		}
+		return results
+	}
+
+	// Parallel: everything but the master through a bounded pool, in plan
+	// order; then the master, once every other node has finished.
+	last := len(plan)
+	if last > 0 && plan[last-1].Role == RoleMaster {
+		last--
+	}
+	r.pool(ctx, plan, 0, last, results, done)
+	r.pool(ctx, plan, last, len(plan), results, done)
+	return results
+}
+
+func skipRest(rs []NodeResult, why string, done func(int, NodeResult), from int) {
+	for j := range rs {
+		res := rs[j]
+		res.Status, res.Error = StatusSkipped, why
+		done(from+j, res)
+	}
+}
+
+func nodeDialect(n Node, def Dialect) Dialect {
+	if n.Dialect != "" {
+		return n.Dialect
+	}
+	if def != "" {
+		return def
+	}
+	return DialectAuto
+}
+
+type runner struct {
+	opts     Options
+	tv       *tlsVerifier
+	readOnly bool
+}
+
+// pool works on plan[from:to] with at most opts.Parallel goroutines.
+func (r *runner) pool(ctx context.Context, plan []Node, from, to int, results []NodeResult, done func(int, NodeResult)) {
+	sem := make(chan struct{}, r.opts.Parallel)
+	var wg sync.WaitGroup
+	for i := from; i < to; i++ {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			res := results[i]
+			res.Status, res.Error = StatusSkipped, "not attempted: cancelled"
+			done(i, res)
+			continue
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			done(i, r.node(ctx, plan[i]))
+		}(i)
+	}
+	wg.Wait()
+}
+
+// node works on one node and never panics or blocks past its timeouts.
+func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
+	start := time.Now()
+	res = NodeResult{Addr: n.Addr, Role: n.Role, Dialect: nodeDialect(n, r.opts.Dialect)}
+	defer func() { res.Duration = time.Since(start) }()
+	fail := func(err error) NodeResult {
+		res.Status, res.Error, _ = classify(err)
+		return res
+	}
+
+	// 1. What does a new client get now?
+	var greetingVersion string
+	var before Served
+	err := r.retry(ctx, &res, func() error {
+		leaf, v, err := probe(ctx, n.Addr, r.opts.Timeout, r.tv)
+		if leaf != nil {
+			before = ServedBy(leaf)
+		}
+		greetingVersion = v
+		return err
+	})
+	res.Before = before
+	if err != nil {
+		return fail(err)
+	}
+
+	// 2. Log in (TLS, verified like the probe).
+	var conn *sqlConn
+	err = r.retry(ctx, &res, func() (err error) {
+		conn, err = connect(ctx, n.Addr, r.opts.User, r.opts.Password, r.opts.Timeout, r.tv)
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+
+	// 3. Which dialect?
+	if res.Dialect == DialectAuto {
+		version, comment := greetingVersion, ""
+		if _, rows, err := conn.query(ctx, "SELECT @@version, @@version_comment"); err == nil && len(rows) == 1 && len(rows[0]) == 2 {
+			version, comment = rows[0][0], rows[0][1]
+		} else if err != nil && isTimeout(err) {
+			return fail(&stepError{"SELECT @@version", err})
+		}
+		res.Dialect = DetectDialect(version, comment)
+	}
+	res.Statement = res.Dialect.ReloadStatement()
+	reported := func() error {
+		if res.Dialect != DialectSSLD {
+			return nil
+		}
+		fp, err := conn.variable(ctx, "ssl_server_fingerprint")
+		if err != nil {
+			return &stepError{"SHOW GLOBAL VARIABLES", err}
+		}
+		res.Reported = strings.ToLower(fp)
+		return nil
+	}
+
+	// Read-only: status and dry runs stop here.
+	if r.readOnly || r.opts.DryRun {
+		if err := reported(); err != nil {
+			return fail(err)
+		}
+		res.Status = StatusOK
+		if res.Reported != "" && res.Reported != res.Before.Fingerprint {
+			res.Status = StatusStale
+			res.Error = fmt.Sprintf("node reports it loaded %s but serves %s", short(res.Reported), short(res.Before.Fingerprint))
+		} else if r.readOnly {
+			if msg := r.expectMismatch(res.Before); msg != "" {
+				res.Status, res.Error = StatusStale, msg
+			}
+		}
+		return res
+	}
+
+	// 4. Reload.
+	if err := conn.exec(ctx, res.Statement); err != nil {
+		res = fail(&stepError{res.Statement, err})
+		// Show what is served now (the old certificate, normally).
+		if leaf, _, perr := probe(ctx, n.Addr, r.opts.Timeout, r.tv); perr == nil && leaf != nil {
+			res.After = ServedBy(leaf)
+		}
+		return res
+	}
+	if err := reported(); err != nil {
+		return fail(err)
+	}
+	conn.Close()
+	conn = nil
+
+	// 5. What does a new client get now?
+	var after Served
+	err = r.retry(ctx, &res, func() error {
+		leaf, _, err := probe(ctx, n.Addr, r.opts.Timeout, r.tv)
+		if leaf != nil {
+			after = ServedBy(leaf)
+		}
+		return err
+	})
+	res.After = after
+	if err != nil {
+		return fail(&stepError{"verify after reload", err})
+	}
+	switch {
+	case r.expectMismatch(after) != "":
+		res.Status, res.Error = StatusStale, r.expectMismatch(after)
+	case res.Reported != "" && res.Reported != after.Fingerprint:
+		res.Status = StatusStale
+		res.Error = fmt.Sprintf("reload said OK and the node reports it loaded %s, but a new handshake still gets %s (serial %s)",
+			short(res.Reported), short(after.Fingerprint), after.Serial)
+	case after.Fingerprint == res.Before.Fingerprint:
+		res.Status = StatusUnchanged
+	default:
+		res.Status = StatusOK
+	}
+	return res
+}
+
+func (r *runner) expectMismatch(s Served) string {
+	if e := r.opts.ExpectSerial; e != "" && strings.TrimLeft(s.Serial, "0") != e {
+		return fmt.Sprintf("serves serial %s, expected %s", s.Serial, e)
+	}
+	if e := r.opts.ExpectFingerprint; e != "" && s.Fingerprint != e {
+		return fmt.Sprintf("serves fingerprint %s, expected %s", short(s.Fingerprint), short(e))
+	}
+	return ""
+}
+
+// retry runs step, and again after a backoff while it fails in a way that
+// may pass, at most opts.Retries more times.
+func (r *runner) retry(ctx context.Context, res *NodeResult, step func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := step()
+		if err == nil {
+			return nil
+		}
+		if _, _, retryable := classify(err); !retryable || attempt >= r.opts.Retries {
+			return err
+		}
+		d := r.opts.Backoff << attempt
+		if d > maxBackoff || d <= 0 {
+			d = maxBackoff
+		}
+		d = d/2 + rand.N(d/2+1) // jitter: a fleet does not retry in lockstep
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		res.Retries++
+	}
+}

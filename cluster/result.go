@@ -1,0 +1,224 @@
+package cluster
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Outcome is the status of one node (NodeResult.Status).
+type Outcome string
+
+const (
+	// StatusOK: the node reloaded and now serves a different certificate
+	// (matching --expect-* when given). For status and dry runs: the node
+	// answered and serves what it reports.
+	StatusOK Outcome = "ok"
+	// StatusUnchanged: the reload succeeded and the node serves the same
+	// certificate as before because its files did not change.
+	StatusUnchanged Outcome = "unchanged"
+	// StatusStale: the reload said OK but the node still serves its old
+	// certificate while its files changed (ssld nodes report the
+	// fingerprint they loaded), or what it serves does not match --expect-*.
+	StatusStale Outcome = "stale"
+	// StatusFailed: the node refused the reload (its error is in Error) or
+	// anything else went wrong (TLS verification, protocol).
+	StatusFailed Outcome = "failed"
+	// StatusUnreachable: the connection was refused, reset or not routable.
+	StatusUnreachable Outcome = "unreachable"
+	// StatusTimeout: a dial, handshake or query took longer than the timeout.
+	StatusTimeout Outcome = "timeout"
+	// StatusAuthFailed: the node rejected the user or password, or the user
+	// lacks the privilege to reload.
+	StatusAuthFailed Outcome = "auth_failed"
+	// StatusSkipped: not attempted (rolling run stopped earlier, or the run
+	// was cancelled).
+	StatusSkipped Outcome = "skipped"
+)
+
+// Good reports whether s counts as success for the exit code.
+func (s Outcome) Good() bool { return s == StatusOK || s == StatusUnchanged }
+
+// Served is what a node served on one fresh TLS handshake.
+type Served struct {
+	Serial      string    // upper-case hex of the leaf's serial number
+	Fingerprint string    // lower-case hex SHA-256 of the leaf DER
+	NotAfter    time.Time // the leaf's expiry
+}
+
+// ServedBy describes a leaf certificate.
+func ServedBy(leaf *x509.Certificate) Served {
+	sum := sha256.Sum256(leaf.Raw)
+	return Served{
+		Serial:      fmt.Sprintf("%X", leaf.SerialNumber),
+		Fingerprint: hex.EncodeToString(sum[:]),
+		NotAfter:    leaf.NotAfter.UTC(),
+	}
+}
+
+// MarshalJSON writes {"serial","fingerprint","not_after"}; not_after is
+// RFC 3339 UTC, and every field is "" when nothing was read.
+func (s Served) MarshalJSON() ([]byte, error) {
+	na := ""
+	if !s.NotAfter.IsZero() {
+		na = s.NotAfter.UTC().Format(time.RFC3339)
+	}
+	return json.Marshal(struct {
+		Serial      string `json:"serial"`
+		Fingerprint string `json:"fingerprint"`
+		NotAfter    string `json:"not_after"`
+	}{s.Serial, s.Fingerprint, na})
+}
+
+// NodeResult is one node's row.
+type NodeResult struct {
+	Addr    string
+	Role    Role
+	Dialect Dialect // resolved; "auto" when the node was never reached
+	Status  Outcome
+	// Error is the node's own error text (e.g. "ERROR 3889 (HY000): ...") or
+	// what went wrong talking to it; "" on success. Never holds a password.
+	Error string
+	// Statement is the reload statement run, or that a dry run would run.
+	Statement string
+	// Before and After are what fresh TLS handshakes read before the reload
+	// and after it. Status and dry runs fill Before only.
+	Before, After Served
+	// Reported is the fingerprint the node itself reports as loaded
+	// (ssl_server_fingerprint; ssld nodes only), read after the reload.
+	Reported string
+	Duration time.Duration
+	// Retries counts the retries (after backoff) this node needed.
+	Retries int
+}
+
+type nodeJSON struct {
+	Address    string  `json:"address"`
+	Role       Role    `json:"role"`
+	Dialect    Dialect `json:"dialect"`
+	Status     Outcome `json:"status"`
+	Error      string  `json:"error"`
+	Statement  string  `json:"statement"`
+	Before     Served  `json:"before"`
+	After      Served  `json:"after"`
+	Reported   string  `json:"reported_fingerprint"`
+	DurationMS int64   `json:"duration_ms"`
+	Retries    int     `json:"retries"`
+}
+
+// MarshalJSON writes the documented, stable row shape (docs/cluster.md):
+// every key is always present, in a fixed order.
+func (r NodeResult) MarshalJSON() ([]byte, error) {
+	return json.Marshal(nodeJSON{
+		Address: r.Addr, Role: r.Role, Dialect: r.Dialect, Status: r.Status, Error: r.Error,
+		Statement: r.Statement, Before: r.Before, After: r.After, Reported: r.Reported,
+		DurationMS: r.Duration.Milliseconds(), Retries: r.Retries,
+	})
+}
+
+// Report is the whole output of a run, as the CLI prints it.
+type Report struct {
+	Command string // "reload" or "status"
+	DryRun  bool
+	Nodes   []NodeResult
+}
+
+// ExitCode is 0 when every node is ok or unchanged, else 1. (2, for usage
+// and topology errors, is decided before a Report exists.)
+func ExitCode(rs []NodeResult) int {
+	for _, r := range rs {
+		if !r.Status.Good() {
+			return 1
+		}
+	}
+	return 0
+}
+
+// Summary counts the nodes per status.
+func Summary(rs []NodeResult) map[Outcome]int {
+	m := map[Outcome]int{}
+	for _, r := range rs {
+		m[r.Status]++
+	}
+	return m
+}
+
+// WriteJSON writes rep as one indented JSON document:
+//
+//	{"command":"reload","dry_run":false,"ok":true,"summary":{"ok":4},"nodes":[...]}
+//
+// Map keys are sorted by encoding/json, so the output is stable.
+func WriteJSON(w io.Writer, rep Report) error {
+	nodes := rep.Nodes
+	if nodes == nil {
+		nodes = []NodeResult{}
+	}
+	doc := struct {
+		Command string          `json:"command"`
+		DryRun  bool            `json:"dry_run"`
+		OK      bool            `json:"ok"`
+		Summary map[Outcome]int `json:"summary"`
+		Nodes   []NodeResult    `json:"nodes"`
+	}{rep.Command, rep.DryRun, ExitCode(nodes) == 0, Summary(nodes), nodes}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
+
+// WriteTable writes one aligned row per node and a summary line. Serials
+// are printed in full; fingerprints are shortened to 16 hex digits.
+func WriteTable(w io.Writer, rep Report) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tROLE\tDIALECT\tSTATUS\tSERIAL BEFORE\tSERIAL AFTER\tFINGERPRINT AFTER\tNOT AFTER\tDURATION\tERROR")
+	for _, r := range rep.Nodes {
+		after := r.After
+		if rep.Command == "status" || rep.DryRun {
+			after = r.Before
+		}
+		na := "-"
+		if !after.NotAfter.IsZero() {
+			na = after.NotAfter.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			r.Addr, r.Role, r.Dialect, r.Status, dash(r.Before.Serial), dash(after.Serial),
+			dash(short(after.Fingerprint)), na, r.Duration.Round(time.Millisecond), oneLine(r.Error))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	sum := Summary(rep.Nodes)
+	var parts []string
+	for _, s := range []Outcome{StatusOK, StatusUnchanged, StatusStale, StatusFailed, StatusUnreachable, StatusTimeout, StatusAuthFailed, StatusSkipped} {
+		if sum[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", sum[s], s))
+		}
+	}
+	what := rep.Command
+	if rep.DryRun {
+		what += " (dry run: nothing reloaded)"
+	}
+	_, err := fmt.Fprintf(w, "%s: %d nodes: %s\n", what, len(rep.Nodes), strings.Join(parts, ", "))
+	return err
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func short(fp string) string {
+	if len(fp) > 16 {
+		return fp[:16]
+	}
+	return fp
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,0 +1,761 @@
+package main
+
+// Process-level tests of `ssld cluster`: real `ssld serve` processes on
+// loopback, driven by the real `ssld cluster` binary.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dolthub/vitess/go/mysql"
+	"github.com/dolthub/vitess/go/sqltypes"
+	querypb "github.com/dolthub/vitess/go/vt/proto/query"
+	"github.com/dolthub/vitess/go/vt/sqlparser"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/testenv"
+)
+
+const fleetPW = "fleet-secret-pw"
+
+var (
+	ssldBinOnce sync.Once
+	ssldBinPath string
+	ssldBinErr  error
+)
+
+// ssldBinary builds ./cmd/ssld once per test binary. It lives at a fixed
+// path under the temp folder (replaced atomically on each build), so runs do
+// not leave one binary each behind.
+func ssldBinary(t testing.TB) string {
+	t.Helper()
+	ssldBinOnce.Do(func() {
+		dir := filepath.Join(os.TempDir(), "ssld-cluster-test")
+		if ssldBinErr = os.MkdirAll(dir, 0o755); ssldBinErr != nil {
+			return
+		}
+		tmp, err := os.CreateTemp(dir, "ssld-*")
+		if err != nil {
+			ssldBinErr = err
+			return
+		}
+		tmp.Close()
+		out, err := exec.Command("go", "build", "-o", tmp.Name(), ".").CombinedOutput()
+		if err != nil {
+			os.Remove(tmp.Name())
+			ssldBinErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		ssldBinPath = filepath.Join(dir, "ssld")
+		ssldBinErr = os.Rename(tmp.Name(), ssldBinPath)
+	})
+	require.NoError(t, ssldBinErr)
+	return ssldBinPath
+}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// lockedBuffer collects a child's stderr for failure messages.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// fleetMember is one `ssld serve` process.
+type fleetMember struct {
+	role string // master, child, leaf
+	addr string
+	dir  string
+	leaf *pki.Leaf // what is on disk
+	log  *lockedBuffer
+	cmd  *exec.Cmd
+}
+
+// fleet is a cluster of ssld processes sharing one CA.
+type fleet struct {
+	t       *testing.T
+	ca      *pki.CA
+	caFile  string
+	members []*fleetMember
+}
+
+// startFleet starts one ssld process per role ("master", "child", "leaf");
+// every node's config lists the whole cluster, master first.
+func startFleet(t *testing.T, roles ...string) *fleet {
+	t.Helper()
+	bin := ssldBinary(t)
+	f := &fleet{t: t, ca: pki.MustCA(t, "fleet CA")}
+	base := t.TempDir()
+	f.caFile = filepath.Join(base, "ca.crt")
+	require.NoError(t, os.WriteFile(f.caFile, f.ca.CertPEM, 0o644))
+	var aggs, leaves []string
+	for i, role := range roles {
+		m := &fleetMember{role: role, addr: freeAddr(t), dir: filepath.Join(base, fmt.Sprintf("n%d", i)), log: &lockedBuffer{}}
+		require.NoError(t, os.MkdirAll(m.dir, 0o700))
+		f.members = append(f.members, m)
+		if role == "leaf" {
+			leaves = append(leaves, m.addr)
+		} else {
+			aggs = append(aggs, m.addr)
+		}
+	}
+	for _, m := range f.members {
+		f.rotate(m)
+		cfgRole := "aggregator"
+		if m.role == "leaf" {
+			cfgRole = "leaf"
+		}
+		cfg := fmt.Sprintf(`role: %s
+ssl_cert: server.crt
+ssl_key: server.key
+ssl_ca: %s
+users:
+  - name: admin
+    password: %s
+    privileges: [SUPER]
+    require_ssl: true
+  - name: monitor
+    password: %s
+    privileges: []
+cluster:
+  aggregators: [%s]
+  leaves: [%s]
+`, cfgRole, f.caFile, fleetPW, fleetPW, strings.Join(aggs, ", "), strings.Join(leaves, ", "))
+		config := filepath.Join(m.dir, "ssld.yaml")
+		require.NoError(t, os.WriteFile(config, []byte(cfg), 0o600))
+		m.cmd = exec.Command(bin, "serve", "--config", config, "--listen", m.addr, "--shutdown-grace", "100ms")
+		m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
+		require.NoError(t, m.cmd.Start())
+		cmd := m.cmd
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	}
+	for _, m := range f.members {
+		f.waitUp(m)
+	}
+	return f
+}
+
+func (f *fleet) waitUp(m *fleetMember) {
+	f.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", m.addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if m.cmd.ProcessState != nil || time.Now().After(deadline) {
+			f.t.Fatalf("ssld %s on %s did not come up: %v\n%s", m.role, m.addr, err, m.log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// rotate writes a new certificate and key for m and returns the serial.
+func (f *fleet) rotate(m *fleetMember) string {
+	f.t.Helper()
+	leaf := f.ca.MustIssue(f.t, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
+		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	require.NoError(f.t, pki.WriteFile(filepath.Join(m.dir, "server.crt"), leaf.CertPEM, 0o644))
+	require.NoError(f.t, pki.WriteFile(filepath.Join(m.dir, "server.key"), leaf.KeyPEM, 0o600))
+	m.leaf = leaf
+	return fmt.Sprintf("%X", leaf.Cert.SerialNumber)
+}
+
+// breakFiles writes a certificate that does not match the key on disk.
+func (f *fleet) breakFiles(m *fleetMember) {
+	f.t.Helper()
+	other := f.ca.MustIssue(f.t, pki.LeafOptions{CN: "other", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	require.NoError(f.t, pki.WriteFile(filepath.Join(m.dir, "server.crt"), other.CertPEM, 0o644))
+}
+
+func (f *fleet) master() *fleetMember {
+	for _, m := range f.members {
+		if m.role == "master" {
+			return m
+		}
+	}
+	f.t.Fatal("no master in fleet")
+	return nil
+}
+
+// topologyFile writes a topology file of the members plus extra leaves.
+func (f *fleet) topologyFile(extraLeaves ...string) string {
+	f.t.Helper()
+	var aggs, leaves []string
+	for _, m := range f.members {
+		if m.role == "leaf" {
+			leaves = append(leaves, m.addr)
+		} else {
+			aggs = append(aggs, m.addr)
+		}
+	}
+	leaves = append(leaves, extraLeaves...)
+	doc := fmt.Sprintf("aggregators: [%s]\nleaves: [%s]\n", strings.Join(aggs, ", "), strings.Join(leaves, ", "))
+	p := filepath.Join(f.t.TempDir(), "topology.yaml")
+	require.NoError(f.t, os.WriteFile(p, []byte(doc), 0o644))
+	return p
+}
+
+// clusterReport is the JSON document of `ssld cluster ... --format json`.
+type clusterReport struct {
+	Command string         `json:"command"`
+	DryRun  bool           `json:"dry_run"`
+	OK      bool           `json:"ok"`
+	Summary map[string]int `json:"summary"`
+	Nodes   []struct {
+		Address   string `json:"address"`
+		Role      string `json:"role"`
+		Dialect   string `json:"dialect"`
+		Status    string `json:"status"`
+		Error     string `json:"error"`
+		Statement string `json:"statement"`
+		Before    struct {
+			Serial, Fingerprint string
+			NotAfter            string `json:"not_after"`
+		} `json:"before"`
+		After struct {
+			Serial, Fingerprint string
+			NotAfter            string `json:"not_after"`
+		} `json:"after"`
+		Reported   string `json:"reported_fingerprint"`
+		DurationMS int64  `json:"duration_ms"`
+	} `json:"nodes"`
+}
+
+// ssldCluster runs the built binary: `ssld cluster ARGS...`.
+func ssldCluster(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ssldBinary(t), append([]string{"cluster"}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("ssld cluster: %v", err)
+	}
+	return code, out.String(), errb.String()
+}
+
+func (f *fleet) reloadJSON(args ...string) (int, clusterReport, string) {
+	f.t.Helper()
+	base := []string{"--user", "admin", "--password", fleetPW, "--ssl-ca", f.caFile, "--format", "json", "--timeout", "3s"}
+	// The command's own args come after the defaults so that they win.
+	code, out, errOut := ssldCluster(f.t, append(append(args[:1:1], base...), args[1:]...)...)
+	var rep clusterReport
+	require.NoError(f.t, json.Unmarshal([]byte(out), &rep), "stdout: %s\nstderr: %s", out, errOut)
+	assert.NotContains(f.t, out+errOut, fleetPW, "password must never be printed")
+	return code, rep, errOut
+}
+
+func (f *fleet) row(rep clusterReport, addr string) int {
+	for i, n := range rep.Nodes {
+		if n.Address == addr {
+			return i
+		}
+	}
+	f.t.Fatalf("no row for %s in %+v", addr, rep)
+	return -1
+}
+
+func TestClusterReloadFleet(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, "master", "child", "leaf", "leaf")
+	old := map[string]string{}
+	fresh := map[string]string{}
+	for _, m := range f.members {
+		old[m.addr] = fmt.Sprintf("%X", m.leaf.Cert.SerialNumber)
+		fresh[m.addr] = f.rotate(m)
+	}
+	code, rep, stderr := f.reloadJSON("reload", "--master", f.master().addr)
+	require.Equal(t, 0, code, "stderr: %s\nreport: %+v", stderr, rep)
+	assert.True(t, rep.OK)
+	require.Len(t, rep.Nodes, 4)
+	// Leaves first, then the child aggregator, the master last.
+	assert.Equal(t, []string{"leaf", "leaf", "child", "master"},
+		[]string{rep.Nodes[0].Role, rep.Nodes[1].Role, rep.Nodes[2].Role, rep.Nodes[3].Role})
+	assert.Equal(t, f.master().addr, rep.Nodes[3].Address)
+	for _, n := range rep.Nodes {
+		assert.Equal(t, "ok", n.Status, "%s: %s", n.Address, n.Error)
+		assert.Equal(t, "ssld", n.Dialect)
+		assert.Equal(t, "SSL_RELOAD", n.Statement)
+		assert.Equal(t, old[n.Address], n.Before.Serial, n.Address)
+		assert.Equal(t, fresh[n.Address], n.After.Serial, "%s serves the new certificate", n.Address)
+		assert.Equal(t, n.After.Fingerprint, n.Reported)
+		assert.NotEmpty(t, n.After.NotAfter)
+	}
+
+	// Nothing changed on disk since: every node is unchanged, exit 0.
+	code, rep, stderr = f.reloadJSON("reload", "--topology", f.topologyFile())
+	require.Equal(t, 0, code, stderr)
+	for _, n := range rep.Nodes {
+		assert.Equal(t, "unchanged", n.Status, n.Address)
+		assert.Equal(t, fresh[n.Address], n.After.Serial)
+	}
+
+	// status: the table shows every new serial; --expect-serial of one
+	// node's serial makes the others stale.
+	code, out, stderr := ssldCluster(t, "status", "--master", f.master().addr, "--user", "monitor",
+		"--password", fleetPW, "--ssl-ca", f.caFile)
+	require.Equal(t, 0, code, stderr)
+	for addr, serial := range fresh {
+		assert.Regexp(t, regexpQuote(addr)+`\s+\w+\s+ssld\s+ok\s+`+serial+`\s+`+serial, out)
+	}
+	assert.Contains(t, out, "status: 4 nodes: 4 ok")
+	code, rep, _ = f.reloadJSON("status", "--master", f.master().addr, "--expect-serial", fresh[f.master().addr])
+	assert.Equal(t, 1, code)
+	assert.Equal(t, map[string]int{"ok": 1, "stale": 3}, rep.Summary)
+}
+
+func regexpQuote(s string) string {
+	return strings.NewReplacer(".", `\.`, "[", `\[`, "]", `\]`).Replace(s)
+}
+
+func TestClusterReloadNodeDown(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, "master", "leaf")
+	for _, m := range f.members {
+		f.rotate(m)
+	}
+	down := freeAddr(t)
+	code, rep, _ := f.reloadJSON("reload", "--topology", f.topologyFile(down), "--retries", "1")
+	assert.Equal(t, 1, code)
+	require.Len(t, rep.Nodes, 3)
+	r := rep.Nodes[f.row(rep, down)]
+	assert.Equal(t, "unreachable", r.Status)
+	assert.Contains(t, r.Error, "connection refused")
+	for _, m := range f.members {
+		assert.Equal(t, "ok", rep.Nodes[f.row(rep, m.addr)].Status, m.addr)
+	}
+}
+
+func TestClusterReloadHungNode(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, "master")
+	f.rotate(f.members[0])
+	// Accepts TCP, never says a word.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { <-done; c.Close() }()
+		}
+	}()
+	start := time.Now()
+	code, rep, _ := f.reloadJSON("reload", "--topology", f.topologyFile(l.Addr().String()), "--timeout", "1s")
+	elapsed := time.Since(start)
+	assert.Equal(t, 1, code)
+	r := rep.Nodes[f.row(rep, l.Addr().String())]
+	assert.Equal(t, "timeout", r.Status)
+	assert.Contains(t, r.Error, "greeting")
+	assert.Less(t, r.DurationMS, int64(1900), "a hung node costs at most --timeout")
+	assert.Less(t, elapsed, 8*time.Second)
+	assert.Equal(t, "ok", rep.Nodes[f.row(rep, f.members[0].addr)].Status)
+}
+
+func TestClusterReloadWrongPassword(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, "master", "leaf")
+	const wrong = "not-the-password"
+	code, out, stderr := ssldCluster(t, "reload", "--topology", f.topologyFile(), "--user", "admin",
+		"--password", wrong, "--ssl-ca", f.caFile, "--format", "json", "--timeout", "3s")
+	assert.Equal(t, 1, code, stderr)
+	var rep clusterReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
+	for _, n := range rep.Nodes {
+		assert.Equal(t, "auth_failed", n.Status)
+		assert.Contains(t, n.Error, "1045")
+		assert.NotEmpty(t, n.Before.Serial, "what is served is read before logging in")
+	}
+	assert.NotContains(t, out+stderr, wrong)
+
+	// Discovery with bad credentials is a topology error: exit 2.
+	code, out, stderr = ssldCluster(t, "reload", "--master", f.master().addr, "--user", "admin",
+		"--password", wrong, "--ssl-ca", f.caFile, "--timeout", "3s")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "1045")
+	assert.NotContains(t, out+stderr, wrong)
+
+	// A user without SUPER cannot reload.
+	code, rep, _ = f.reloadJSON("reload", "--topology", f.topologyFile(), "--user", "monitor")
+	assert.Equal(t, 1, code)
+	for _, n := range rep.Nodes {
+		assert.Equal(t, "auth_failed", n.Status)
+		assert.Contains(t, n.Error, "1227")
+	}
+}
+
+// badFleet is a master, a child and two leaves where the second leaf's new
+// files do not match; every node has new files on disk.
+func badFleet(t *testing.T) (*fleet, *fleetMember, map[string]string, map[string]string) {
+	f := startFleet(t, "master", "child", "leaf", "leaf")
+	old, fresh := map[string]string{}, map[string]string{}
+	for _, m := range f.members {
+		old[m.addr] = fmt.Sprintf("%X", m.leaf.Cert.SerialNumber)
+		fresh[m.addr] = f.rotate(m)
+	}
+	bad := f.members[3]
+	f.breakFiles(bad)
+	return f, bad, old, fresh
+}
+
+func TestClusterReloadBadFiles(t *testing.T) {
+	t.Parallel()
+	f, bad, old, fresh := badFleet(t)
+	code, rep, _ := f.reloadJSON("reload", "--master", f.master().addr)
+	assert.Equal(t, 1, code)
+	require.Len(t, rep.Nodes, 4)
+	for _, n := range rep.Nodes {
+		if n.Address == bad.addr {
+			assert.Equal(t, "failed", n.Status)
+			assert.Contains(t, n.Error, "Failed to set up SSL")
+			assert.Contains(t, n.Error, "private key does not match")
+			assert.Contains(t, n.Error, "previous TLS contexts remain in use")
+			assert.Equal(t, old[n.Address], n.After.Serial, "the old certificate is still served")
+			continue
+		}
+		assert.Equal(t, "ok", n.Status, "%s: %s", n.Address, n.Error)
+		assert.Equal(t, fresh[n.Address], n.After.Serial)
+	}
+}
+
+func TestClusterReloadRollingStops(t *testing.T) {
+	t.Parallel()
+	f, bad, old, fresh := badFleet(t)
+	code, rep, _ := f.reloadJSON("reload", "--master", f.master().addr, "--rolling")
+	assert.Equal(t, 1, code)
+	require.Len(t, rep.Nodes, 4)
+	assert.Equal(t, "ok", rep.Nodes[0].Status, rep.Nodes[0].Error)
+	assert.Equal(t, fresh[rep.Nodes[0].Address], rep.Nodes[0].After.Serial)
+	assert.Equal(t, bad.addr, rep.Nodes[1].Address)
+	assert.Equal(t, "failed", rep.Nodes[1].Status)
+	for _, n := range rep.Nodes[2:] {
+		assert.Equal(t, "skipped", n.Status)
+		assert.Contains(t, n.Error, "rolling reload stopped at "+bad.addr)
+	}
+	// The skipped nodes were not touched: they still serve the old serial.
+	_, st, _ := f.reloadJSON("status", "--master", f.master().addr)
+	for _, n := range st.Nodes {
+		if n.Address == rep.Nodes[0].Address {
+			assert.Equal(t, fresh[n.Address], n.Before.Serial)
+		} else {
+			assert.Equal(t, old[n.Address], n.Before.Serial, n.Address)
+		}
+	}
+}
+
+func TestClusterReloadDryRun(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, "master", "leaf")
+	old := map[string]string{}
+	for _, m := range f.members {
+		old[m.addr] = fmt.Sprintf("%X", m.leaf.Cert.SerialNumber)
+		f.rotate(m)
+	}
+	code, rep, stderr := f.reloadJSON("reload", "--master", f.master().addr, "--dry-run")
+	assert.Equal(t, 0, code, stderr)
+	assert.True(t, rep.DryRun)
+	for _, n := range rep.Nodes {
+		assert.Equal(t, "ok", n.Status, n.Error)
+		assert.Equal(t, "SSL_RELOAD", n.Statement)
+		assert.Equal(t, old[n.Address], n.Before.Serial)
+		assert.Empty(t, n.After.Serial)
+	}
+	_, st, _ := f.reloadJSON("status", "--master", f.master().addr)
+	for _, n := range st.Nodes {
+		assert.Equal(t, old[n.Address], n.Before.Serial, "dry run reloaded nothing")
+	}
+}
+
+func TestClusterUsageErrors(t *testing.T) {
+	t.Parallel()
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("leaves: [a:1, a:1]\n"), 0o644))
+	tests := []struct {
+		name     string
+		args     []string
+		expected string
+	}{
+		{"no topology", []string{"reload", "--user", "u"}, "--topology FILE or --master"},
+		{"no user", []string{"reload", "--master", "127.0.0.1:1"}, "--user is required"},
+		{"both", []string{"reload", "--user", "u", "--master", "a:1", "--topology", bad}, "exclusive"},
+		{"bad topology", []string{"reload", "--user", "u", "--topology", bad}, "listed twice"},
+		{"bad format", []string{"status", "--user", "u", "--topology", bad, "--format", "xml"}, "--format"},
+		{"bad scope", []string{"reload", "--user", "u", "--topology", bad, "--scope", "x"}, "unknown scope"},
+		{"rolling and parallel", []string{"reload", "--user", "u", "--topology", bad, "--rolling", "--parallel", "3"}, "exclusive"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := ssldCluster(t, tc.args...)
+			assert.Equal(t, 2, code, stderr)
+			assert.Contains(t, stderr, tc.expected)
+		})
+	}
+}
+
+// staleNode is a MySQL-protocol node that calls itself ssld, answers OK to
+// SSL_RELOAD and from then on reports the fingerprint of its new
+// certificate, but keeps serving the old one: the field failure that
+// "stale" exists for.
+type staleNode struct {
+	newFP    string
+	mu       sync.Mutex
+	reloaded bool
+}
+
+var _ mysql.Handler = (*staleNode)(nil)
+
+func startStaleNode(t *testing.T, served, onDisk *pki.Leaf) string {
+	t.Helper()
+	nl, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	sum := sha256.Sum256(onDisk.Cert.Raw)
+	h := &staleNode{newFP: hex.EncodeToString(sum[:])}
+	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{Listener: nl, AuthServer: mysql.NewAuthServerNone(),
+		Handler: h, ConnReadTimeout: 5 * time.Second, ConnWriteTimeout: 5 * time.Second, ConnReadBufferSize: mysql.DefaultConnBufferSize})
+	require.NoError(t, err)
+	cert, err := tls.X509KeyPair(served.CertPEM, served.KeyPEM)
+	require.NoError(t, err)
+	l.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	l.ServerVersion = "8.0.35-ssld"
+	go l.Accept()
+	t.Cleanup(l.Close)
+	return nl.Addr().String()
+}
+
+func (h *staleNode) ComQuery(_ context.Context, _ *mysql.Conn, query string, cb mysql.ResultSpoolFn) error {
+	q := strings.ToLower(query)
+	col := func(n string) *querypb.Field { return &querypb.Field{Name: n, Type: querypb.Type_VARCHAR} }
+	row := func(vs ...string) []sqltypes.Value {
+		var out []sqltypes.Value
+		for _, v := range vs {
+			out = append(out, sqltypes.NewVarChar(v))
+		}
+		return out
+	}
+	switch {
+	case strings.Contains(q, "@@version"):
+		return cb(&sqltypes.Result{Fields: []*querypb.Field{col("@@version"), col("@@version_comment")},
+			Rows: [][]sqltypes.Value{row("8.0.35-ssld", "ssld TLS reload daemon (stale fake)")}}, false)
+	case strings.Contains(q, "ssl_server_fingerprint"):
+		h.mu.Lock()
+		fp := ""
+		if h.reloaded {
+			fp = h.newFP
+		}
+		h.mu.Unlock()
+		if fp == "" {
+			return cb(&sqltypes.Result{Fields: []*querypb.Field{col("Variable_name"), col("Value")}}, false)
+		}
+		return cb(&sqltypes.Result{Fields: []*querypb.Field{col("Variable_name"), col("Value")},
+			Rows: [][]sqltypes.Value{row("ssl_server_fingerprint", fp)}}, false)
+	case q == "ssl_reload":
+		h.mu.Lock()
+		h.reloaded = true
+		h.mu.Unlock()
+	}
+	return cb(&sqltypes.Result{}, false)
+}
+
+func (h *staleNode) NewConnection(*mysql.Conn)                   {}
+func (h *staleNode) ConnectionClosed(*mysql.Conn)                {}
+func (h *staleNode) ConnectionAborted(*mysql.Conn, string) error { return nil }
+func (h *staleNode) ComInitDB(*mysql.Conn, string) error         { return nil }
+func (h *staleNode) WarningCount(*mysql.Conn) uint16             { return 0 }
+func (h *staleNode) ComResetConnection(*mysql.Conn) error        { return nil }
+func (h *staleNode) ComMultiQuery(ctx context.Context, c *mysql.Conn, q string, cb mysql.ResultSpoolFn) (string, error) {
+	return "", h.ComQuery(ctx, c, q, cb)
+}
+func (h *staleNode) ComPrepare(context.Context, *mysql.Conn, string, *mysql.PrepareData) ([]*querypb.Field, error) {
+	return nil, errors.New("not supported")
+}
+func (h *staleNode) ComStmtExecute(context.Context, *mysql.Conn, *mysql.PrepareData, func(*sqltypes.Result) error) error {
+	return errors.New("not supported")
+}
+func (h *staleNode) ParserOptionsForConnection(*mysql.Conn) (sqlparser.ParserOptions, error) {
+	return sqlparser.ParserOptions{}, nil
+}
+
+func TestClusterReloadStale(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, "master")
+	real := f.members[0]
+	newSerial := f.rotate(real)
+	oldLeaf := f.ca.MustIssue(t, pki.LeafOptions{CN: "stale", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	newLeaf := f.ca.MustIssue(t, pki.LeafOptions{CN: "stale", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	stale := startStaleNode(t, oldLeaf, newLeaf)
+
+	code, rep, _ := f.reloadJSON("reload", "--topology", f.topologyFile(stale))
+	assert.Equal(t, 1, code)
+	r := rep.Nodes[f.row(rep, stale)]
+	assert.Equal(t, "stale", r.Status)
+	assert.Equal(t, "ssld", r.Dialect)
+	assert.Contains(t, r.Error, "still gets")
+	assert.Equal(t, fmt.Sprintf("%X", oldLeaf.Cert.SerialNumber), r.After.Serial)
+	assert.Equal(t, r.Before.Fingerprint, r.After.Fingerprint)
+	ok := rep.Nodes[f.row(rep, real.addr)]
+	assert.Equal(t, "ok", ok.Status, ok.Error)
+	assert.Equal(t, newSerial, ok.After.Serial)
+
+	// A node that reloads fine but serves something other than --expect-cert
+	// is stale as well.
+	expect := filepath.Join(t.TempDir(), "expect.crt")
+	require.NoError(t, os.WriteFile(expect, newLeaf.CertPEM, 0o644))
+	code, rep, _ = f.reloadJSON("reload", "--topology", f.topologyFile(), "--expect-cert", expect)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "stale", rep.Nodes[0].Status)
+	assert.Contains(t, rep.Nodes[0].Error, "expected")
+}
+
+// startMariaDB starts a real mariadbd on a free loopback port with TLS from
+// certDir (server.crt, server.key, ca.crt) and an 'admin' user (RELOAD,
+// SUPER, REQUIRE SSL) with fleetPW. It is killed when the test ends.
+func startMariaDB(t *testing.T, certDir string) string {
+	t.Helper()
+	mariadbd := "/usr/sbin/mariadbd" // Debian puts it outside a normal user's PATH
+	if _, err := os.Stat(mariadbd); err != nil {
+		mariadbd = testenv.LookPath(t, "mariadbd")
+	}
+	installDB := testenv.LookPath(t, "mariadb-install-db")
+	dir, err := os.MkdirTemp("", "mdb") // short: the socket path is limited
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	data := filepath.Join(dir, "data")
+	small := []string{"--innodb-log-file-size=4M", "--innodb-buffer-pool-size=8M"}
+	var asRoot []string
+	if os.Geteuid() == 0 {
+		asRoot = []string{"--user=root"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	args := append([]string{"--no-defaults", "--datadir=" + data, "--auth-root-authentication-method=normal",
+		"--skip-test-db"}, append(asRoot, small...)...)
+	out, err := exec.CommandContext(ctx, installDB, args...).CombinedOutput()
+	require.NoError(t, err, "mariadb-install-db: %s", out)
+
+	initFile := filepath.Join(dir, "init.sql")
+	require.NoError(t, os.WriteFile(initFile, []byte(fmt.Sprintf(
+		"CREATE USER IF NOT EXISTS 'admin'@'%%' IDENTIFIED BY '%s' REQUIRE SSL;\n"+
+			"GRANT RELOAD, SUPER ON *.* TO 'admin'@'%%';\n", fleetPW)), 0o600))
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	errLog := filepath.Join(dir, "error.log")
+	cmd := exec.Command(mariadbd, append(append([]string{"--no-defaults", "--datadir=" + data,
+		"--port=" + port, "--bind-address=127.0.0.1", "--socket=" + filepath.Join(dir, "m.sock"),
+		"--pid-file=" + filepath.Join(dir, "m.pid"), "--log-error=" + errLog, "--skip-name-resolve",
+		"--skip-log-bin", "--performance-schema=OFF", "--init-file=" + initFile,
+		"--ssl-cert=" + filepath.Join(certDir, "server.crt"), "--ssl-key=" + filepath.Join(certDir, "server.key"),
+		"--ssl-ca=" + filepath.Join(certDir, "ca.crt")}, asRoot...), small...)...)
+	require.NoError(t, cmd.Start())
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(errLog)
+			t.Fatalf("mariadbd exited before listening:\n%s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(errLog)
+			t.Fatalf("mariadbd did not listen on %s within 30s:\n%s", addr, log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestClusterReloadMariaDB(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, "master")
+	// The MariaDB member: its files live in a fleet-like member folder so
+	// that the fleet's rotate works on it.
+	mdb := &fleetMember{role: "leaf", dir: t.TempDir(), log: &lockedBuffer{}}
+	require.NoError(t, os.WriteFile(filepath.Join(mdb.dir, "ca.crt"), f.ca.CertPEM, 0o644))
+	oldSerial := f.rotate(mdb)
+	mdb.addr = startMariaDB(t, mdb.dir)
+	newSerial := f.rotate(mdb)
+	masterNew := f.rotate(f.members[0])
+
+	topo := filepath.Join(t.TempDir(), "topology.yaml")
+	require.NoError(t, os.WriteFile(topo, []byte(fmt.Sprintf(
+		"aggregators: [%s]\nleaves:\n  - {address: %q, dialect: mariadb}\n", f.members[0].addr, mdb.addr)), 0o644))
+	code, rep, stderr := f.reloadJSON("reload", "--topology", topo)
+	require.Len(t, rep.Nodes, 2)
+	m := rep.Nodes[0]
+	assert.Equal(t, mdb.addr, m.Address, "leaves first")
+	assert.Equal(t, "mariadb", m.Dialect)
+	assert.Equal(t, "FLUSH SSL", m.Statement)
+	assert.Equal(t, "ok", m.Status, m.Error)
+	assert.Equal(t, oldSerial, m.Before.Serial)
+	assert.Equal(t, newSerial, m.After.Serial, "MariaDB serves the new certificate on a fresh handshake")
+	assert.Empty(t, m.Reported, "MariaDB has no ssl_server_fingerprint")
+	assert.Equal(t, "ok", rep.Nodes[1].Status, rep.Nodes[1].Error)
+	assert.Equal(t, masterNew, rep.Nodes[1].After.Serial)
+	assert.Equal(t, 0, code, stderr)
+
+	// auto detects MariaDB from its version string.
+	code, rep, stderr = f.reloadJSON("status", "--topology", f.topologyFile(mdb.addr))
+	assert.Equal(t, 0, code, stderr)
+	m = rep.Nodes[f.row(rep, mdb.addr)]
+	assert.Equal(t, "mariadb", m.Dialect)
+	assert.Equal(t, newSerial, m.Before.Serial)
+}
