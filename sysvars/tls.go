@@ -81,15 +81,9 @@ func addTLS(r *Registry, m tlsState) error {
 		ro("ssl_key", KindString, snap(client, keyFile)),
 		ro("ssl_ca", KindString, snap(client, caFile)),
 		ro("ssl_capath", KindString, snap(client, caPath)),
-		// The passphrase itself is never shown. ARCHITECTURE says "always
-		// [redacted]"; we show "" when none is configured so an operator can
-		// tell "no passphrase" from "passphrase set" without learning it.
-		ro("ssl_key_passphrase", KindString, status(func(st tlsctx.Status) string {
-			if st.Settings.SSLKeyPassphrase == "" {
-				return ""
-			}
-			return redacted
-		})),
+		// Always "[redacted]", set or not: not even whether a passphrase is
+		// configured is revealed.
+		ro("ssl_key_passphrase", KindString, func() string { return redacted }),
 		// cluster_ssl_* report the files the cluster channel actually serves,
 		// i.e. after the fall-back to ssl_* when cluster_ssl_* is unset.
 		ro("cluster_ssl_cert", KindString, snap(cluster, certFile)),

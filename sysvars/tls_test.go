@@ -77,7 +77,7 @@ func TestAddTLSFollowsManager(t *testing.T) {
 		"ssl_key":                         f.set.SSLKey,
 		"ssl_ca":                          f.set.SSLCA,
 		"ssl_capath":                      "",
-		"ssl_key_passphrase":              "",
+		"ssl_key_passphrase":              "[redacted]",
 		"cluster_ssl_cert":                f.set.SSLCert, // falls back to ssl_*
 		"have_ssl":                        "YES",
 		"tls_version":                     "TLSv1.2,TLSv1.3",

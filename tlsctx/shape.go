@@ -9,7 +9,7 @@ import "fmt"
 func checkShape(prev, next Settings, prevVersions versionRange, chans []Channel) error {
 	restart := func(ch Channel, setting, what string) error {
 		return &ReloadError{Channel: ch, Setting: setting, RestartRequired: true,
-			Reason: what + "; this change requires a restart (the previous TLS contexts remain in use)"}
+			Reason: what + "; this change requires a restart"}
 	}
 	v, err := parseTLSVersion(next.TLSVersion)
 	if err != nil {
