@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ssld/ssld/internal/pki"
@@ -20,7 +21,9 @@ import (
 type devState struct {
 	Dir        string
 	ConfigPath string
-	ClientCnf  string // [client] options file for the mysql CLI (mode 0600)
+	ClientCnf  string // [client] options for the mysql CLI over TCP+TLS (mode 0600)
+	SocketCnf  string // [client] options for the mysql CLI over the Unix socket (mode 0600)
+	PIDFile    string
 	Password   string // only set when the state was created by this call
 	Created    bool
 }
@@ -35,7 +38,8 @@ func prepareDev(dir, listen string) (*devState, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &devState{Dir: abs, ConfigPath: filepath.Join(abs, "ssld.yaml"), ClientCnf: filepath.Join(abs, "client.cnf")}
+	st := &devState{Dir: abs, ConfigPath: filepath.Join(abs, "ssld.yaml"), ClientCnf: filepath.Join(abs, "client.cnf"),
+		SocketCnf: filepath.Join(abs, "socket.cnf"), PIDFile: filepath.Join(abs, "ssld.pid")}
 	if _, err := os.Stat(st.ConfigPath); err == nil {
 		return st, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -95,14 +99,33 @@ users:
 	if err := pki.WriteFile(st.ConfigPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen %q: %w", listen, err)
-	}
-	cnf := fmt.Sprintf("[client]\nuser=admin\npassword=%s\nhost=%s\nport=%s\nssl\nssl-ca=%s\nssl-verify-server-cert\n",
-		st.Password, host, port, filepath.Join(abs, "certs/ca.crt"))
-	if err := pki.WriteFile(st.ClientCnf, []byte(cnf), 0o600); err != nil {
+	if err := pki.WriteFile(filepath.Join(abs, "admin.password"), []byte(st.Password+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	return st, nil
+}
+
+// writeClientFiles writes the mysql option files for the running node, with
+// the address it really listens on (a reused state folder may have been
+// started with another --listen) and the password from the state folder.
+func writeClientFiles(st *devState, addr net.Addr, socket string) error {
+	pw, err := os.ReadFile(filepath.Join(st.Dir, "admin.password"))
+	if err != nil {
+		return fmt.Errorf("dev state %s: %w (remove the folder to start over)", st.Dir, err)
+	}
+	password := strings.TrimSpace(string(pw))
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return err
+	}
+	cnf := fmt.Sprintf("[client]\nuser=admin\npassword=%s\nprotocol=tcp\nhost=%s\nport=%s\nssl\nssl-ca=%s\nssl-verify-server-cert\n",
+		password, host, port, filepath.Join(st.Dir, "certs/ca.crt"))
+	if err := pki.WriteFile(st.ClientCnf, []byte(cnf), 0o600); err != nil {
+		return err
+	}
+	if socket == "" {
+		return nil
+	}
+	sock := fmt.Sprintf("[client]\nuser=admin\npassword=%s\nprotocol=socket\nsocket=%s\n", password, socket)
+	return pki.WriteFile(st.SocketCnf, []byte(sock), 0o600)
 }

@@ -77,7 +77,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		return nil, err
 	}
 	info := sysvars.ServerInfo{Version: version, VersionComment: "ssld TLS reload daemon", Role: cfg.Role,
-		Port: port, RequireSecureTransport: cfg.RequireSecureTransport, Started: started}
+		Port: port, Socket: cfg.Socket, RequireSecureTransport: cfg.RequireSecureTransport, Started: started}
 	if err := sysvars.AddServer(vars, info); err != nil {
 		return nil, err
 	}
@@ -249,6 +249,7 @@ func newServeCmd() *cobra.Command {
 		o        serveOptions
 		dev      bool
 		stateDir string
+		pidFile  string
 		grace    time.Duration
 	)
 	cmd := &cobra.Command{
@@ -293,7 +294,21 @@ random password in --state-dir (once), and prints the mysql command to connect.`
 				return err
 			}
 			if st != nil {
+				if err := writeClientFiles(st, n.server.Addr(), n.cfg.Socket); err != nil {
+					n.shutdown(0)
+					return err
+				}
+				if pidFile == "" {
+					pidFile = st.PIDFile
+				}
 				printDevHelp(out, st, n)
+			}
+			if pidFile != "" {
+				if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+					n.shutdown(0)
+					return fmt.Errorf("--pid-file: %w", err)
+				}
+				defer os.Remove(pidFile)
 			}
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
@@ -319,19 +334,21 @@ random password in --state-dir (once), and prints the mysql command to connect.`
 	f.StringVar(&o.socket, "socket", "", "override 'socket' (Unix socket path)")
 	f.BoolVar(&dev, "dev", false, "development mode: generate certificates, a config and an admin user in --state-dir")
 	f.StringVar(&stateDir, "state-dir", ".ssld-dev", "folder for --dev state")
+	f.StringVar(&pidFile, "pid-file", "", "write the process id here (with --dev: STATE-DIR/ssld.pid)")
 	f.DurationVar(&grace, "shutdown-grace", 10*time.Second, "how long open connections may finish after SIGTERM")
 	return cmd
 }
 
 func printDevHelp(w io.Writer, st *devState, n *node) {
 	host, port, _ := net.SplitHostPort(n.server.Addr().String())
-	fmt.Fprintf(w, "ssld dev node listening on %s (config %s)\n", n.server.Addr(), st.ConfigPath)
+	fmt.Fprintf(w, "ssld dev node (pid %d) listening on %s, config %s\n", os.Getpid(), n.server.Addr(), st.ConfigPath)
 	if st.Created {
-		fmt.Fprintf(w, "dev admin password (shown once; also in %s): %s\n", st.ClientCnf, st.Password)
+		fmt.Fprintf(w, "dev admin password (shown once; kept in %s, mode 0600): %s\n", st.ClientCnf, st.Password)
 	}
-	fmt.Fprintf(w, "connect:\n  mysql --defaults-extra-file=%s -h %s -P %s -e 'SSL_RELOAD'\n", st.ClientCnf, host, port)
+	fmt.Fprintf(w, "connect:\n  mysql --defaults-extra-file=%s -e 'SSL_RELOAD'\n", st.ClientCnf)
 	fmt.Fprintf(w, "  mysql -h %s -P %s -u admin -p --ssl --ssl-ca=%s/certs/ca.crt -e \"SHOW VARIABLES LIKE 'ssl%%'\"\n", host, port, st.Dir)
 	if n.cfg.Socket != "" {
-		fmt.Fprintf(w, "  mysql --defaults-extra-file=%s -S %s -e 'SHOW SSL STATUS'   # Unix socket, no TLS\n", st.ClientCnf, n.cfg.Socket)
+		fmt.Fprintf(w, "  mysql --defaults-extra-file=%s -e 'SHOW SSL STATUS'   # Unix socket, no TLS\n", st.SocketCnf)
 	}
+	fmt.Fprintf(w, "  kill -HUP $(cat %s)   # same reload as SSL_RELOAD\n", st.PIDFile)
 }

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/testenv"
+)
+
+// TestServeDev runs the README's first command as a process (ssld serve
+// --dev), then the commands it prints: SSL_RELOAD over TLS with the mysql
+// CLI, SHOW SSL STATUS over the Unix socket, SIGHUP through the pid file,
+// `ssld reload` with the kept password, and SIGTERM.
+func TestServeDev(t *testing.T) {
+	mysqlBin := testenv.LookPath(t, "mysql")
+	bin := ssldBinary(t)
+	dir, err := os.MkdirTemp("", "ssld-dev")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	state := filepath.Join(dir, "st")
+
+	var out lockedBuffer
+	cmd := exec.Command(bin, "serve", "--dev", "--state-dir", state, "--listen", "127.0.0.1:0")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+
+	pidFile := filepath.Join(state, "ssld.pid")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(pidFile); err == nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no pid file; output:\n%s", out.String())
+		time.Sleep(20 * time.Millisecond)
+	}
+	pid, err := os.ReadFile(pidFile)
+	require.NoError(t, err)
+	assert.Equal(t, strconv.Itoa(cmd.Process.Pid), strings.TrimSpace(string(pid)))
+	printed := out.String()
+	assert.Contains(t, printed, "dev admin password (shown once")
+	assert.Contains(t, printed, "mysql --defaults-extra-file="+filepath.Join(state, "client.cnf")+" -e 'SSL_RELOAD'")
+
+	mysql := func(cnf string, args ...string) string {
+		t.Helper()
+		b, err := exec.Command(mysqlBin, append([]string{"--defaults-extra-file=" + filepath.Join(state, cnf), "--batch", "--skip-column-names"}, args...)...).CombinedOutput()
+		require.NoError(t, err, string(b))
+		return string(b)
+	}
+	mysql("client.cnf", "-e", "SSL_RELOAD")
+	assert.Contains(t, mysql("client.cnf", "-e", "SHOW STATUS LIKE 'Ssl_version'"), "TLSv1.")
+	assert.Contains(t, mysql("socket.cnf", "-e", "SHOW SSL STATUS"), "client")
+	assert.Contains(t, mysql("socket.cnf", "-e", "SELECT USER()"), "admin@localhost")
+
+	require.NoError(t, syscall.Kill(cmd.Process.Pid, syscall.SIGHUP))
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "trigger=signal") {
+		require.True(t, time.Now().Before(deadline), "SIGHUP not logged:\n%s", out.String())
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	pw, err := os.ReadFile(filepath.Join(state, "admin.password"))
+	require.NoError(t, err)
+	rc := exec.Command(bin, "reload", "--socket", filepath.Join(state, "ssld.sock"))
+	rc.Env = append(os.Environ(), "SSLD_PASSWORD="+strings.TrimSpace(string(pw)))
+	b, err := rc.CombinedOutput()
+	require.NoError(t, err, string(b))
+	assert.True(t, strings.HasPrefix(string(b), "ok: "), string(b))
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, out.String())
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no exit after SIGTERM:\n%s", out.String())
+	}
+	_, err = os.Stat(pidFile)
+	assert.True(t, os.IsNotExist(err), "pid file removed on exit")
+	assert.Contains(t, out.String(), "msg=stopped")
+}
