@@ -284,13 +284,15 @@ func fuzzSeeds() [][]byte {
 	add(1, packet(0, []byte{0x02, 'x'}))                     // COM_INIT_DB
 	add(1, packet(0, []byte{0x16}), packet(0, []byte{0x17})) // COM_STMT_PREPARE, COM_STMT_EXECUTE without bodies
 	add(1, packet(0, []byte{0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0}))
-	add(1, packet(0, []byte{0x11}))                          // COM_CHANGE_USER without body
-	add(1, packet(0, []byte{0x1f}))                          // COM_RESET_CONNECTION
-	add(1, packet(0, []byte{0xfe, 0x00}))                    // unknown command
-	add(1, packet(0, nil))                                   // empty packet
-	add(1, packet(7, []byte{0x03, 'S'}))                     // wrong sequence id
-	add(1, []byte{0xff, 0xff, 0xff, 0x00, 0x03})             // 16 MiB query that never comes
-	add(1, query("SELECT '"+strings.Repeat("\xff", 40)+"'")) // invalid UTF-8
+	add(1, packet(0, []byte{0x11}))                                                                                                // COM_CHANGE_USER without body
+	add(1, packet(0, []byte{0x1f}))                                                                                                // COM_RESET_CONNECTION
+	add(1, packet(0, []byte{0x1e}), query("SELECT 1"))                                                                             // COM_BINLOG_DUMP_GTID without body, then a query
+	add(1, packet(0, append([]byte{0x15, 1, 0, 0, 0, 1, 'h', 1, 'u', 1, 'p', 0xea, 0x0c}, make([]byte, 8)...)), query("SELECT 1")) // COM_REGISTER_SLAVE
+	add(1, packet(0, []byte{0xfe, 0x00}))                                                                                          // unknown command
+	add(1, packet(0, nil))                                                                                                         // empty packet
+	add(1, packet(7, []byte{0x03, 'S'}))                                                                                           // wrong sequence id
+	add(1, []byte{0xff, 0xff, 0xff, 0x00, 0x03})                                                                                   // 16 MiB query that never comes
+	add(1, query("SELECT '"+strings.Repeat("\xff", 40)+"'"))                                                                       // invalid UTF-8
 	add(1, query("/*"))
 	add(1, packet(0, []byte{0x03}))
 	return seeds

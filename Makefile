@@ -1,0 +1,29 @@
+# Test entry points. `make test` is the whole suite (what CI runs); `make soak`
+# and `make fuzz` are the long reliability runs described in
+# docs/reliability.md.
+
+GO       ?= go
+FUZZTIME ?= 2m
+SOAKTIMEOUT ?= 3h
+
+.PHONY: test soak fuzz compare-mariadb
+
+test:
+	./scripts/test
+
+# The long variants of the storm, torn-write, concurrent-reload and memory
+# tests: >= 10,000 reloads under load, 5,000 torn-write reloads per writer,
+# 600 rounds of 20 simultaneous reloads, 10,000 reloads for the heap check.
+soak:
+	$(GO) test -race -count=1 -timeout $(SOAKTIMEOUT) -v -run 'TestStorm|TestTornWrites' ./cmd/ssld/ -soak
+
+# Each fuzz target for FUZZTIME (default 2m). New failing inputs land in the
+# target's testdata/fuzz folder and then run with every `go test`.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./sqlcmd/
+	$(GO) test -run '^$$' -fuzz '^FuzzListenerPackets$$' -fuzztime $(FUZZTIME) ./protocol/
+
+# MariaDB's FLUSH SSL and ssld's SSL_RELOAD side by side under the same
+# torn-write load (starts its own mariadbd on a free loopback port).
+compare-mariadb:
+	$(GO) test -count=1 -timeout 10m -v -run 'TestTornCompareMariaDB' ./cmd/ssld/ -mariadb-compare

@@ -1,0 +1,362 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/x509"
+	"database/sql"
+	"encoding/binary"
+	"encoding/pem"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+)
+
+const hostileLimits = "max_connections: 5\nconnect_timeout: 500ms\n"
+
+// restart shuts the node down and starts a new one on the same config file
+// (a process restart, in-process), logging to log (nil: discard).
+func (tn *testNode) restart(log *slog.Logger) {
+	tn.t.Helper()
+	tn.n.shutdown(2 * time.Second)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	n, err := startNode(context.Background(), serveOptions{config: tn.config}, log)
+	require.NoError(tn.t, err)
+	tn.t.Cleanup(func() { n.shutdown(2 * time.Second) })
+	tn.n = n
+	tn.addr = n.server.Addr().String()
+}
+
+// readServerPacket reads one MySQL packet and returns its payload.
+func readServerPacket(c net.Conn) ([]byte, error) {
+	var h [4]byte
+	if _, err := io.ReadFull(c, h[:]); err != nil {
+		return nil, err
+	}
+	p := make([]byte, int(h[0])|int(h[1])<<8|int(h[2])<<16)
+	_, err := io.ReadFull(c, p)
+	return p, err
+}
+
+// errPacket decodes an ERR packet: number and message.
+func errPacket(p []byte) (uint16, string, bool) {
+	if len(p) < 9 || p[0] != 0xff {
+		return 0, "", false
+	}
+	return binary.LittleEndian.Uint16(p[1:3]), string(p[9:]), true
+}
+
+// TestHostileConnectionFlood: with max_connections 5, the connections over
+// the limit get MySQL's error 1040 "Too many connections" in place of the
+// greeting (go-sql-driver and raw sockets alike), the Unix socket keeps
+// working (SSL_RELOAD included), and once connections close new ones are
+// served again.
+func TestHostileConnectionFlood(t *testing.T) {
+	tn := newTestNode(t, hostileLimits)
+	ctx := ctxT(t)
+	name := tn.tlsName(nil)
+	var held []*sql.Conn
+	var pools []*sql.DB
+	for i := 0; i < 5; i++ {
+		db := tn.db("monitor", monitorPW, name)
+		c, err := db.Conn(ctx)
+		require.NoError(t, err)
+		held, pools = append(held, c), append(pools, db)
+	}
+
+	// go-sql-driver sees the error packet.
+	me := sqlErr(t, tn.db("monitor", monitorPW, name).PingContext(ctx))
+	assert.Equal(t, uint16(1040), me.Number)
+	assert.Equal(t, "Too many connections", me.Message)
+
+	// A raw flood: every connection over the limit is answered and closed.
+	var wg sync.WaitGroup
+	refused := make(chan uint16, 50)
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", tn.addr, 2*time.Second)
+			if err != nil {
+				t.Errorf("dial: %v", err)
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			p, err := readServerPacket(c)
+			if err != nil {
+				t.Errorf("read: %v", err)
+				return
+			}
+			num, msg, ok := errPacket(p)
+			if ok && msg == "Too many connections" {
+				refused <- num
+			}
+		}()
+	}
+	// The admin socket is not limited: reload while the flood runs.
+	sock := tn.socketDB("admin", adminPW)
+	_, err := sock.ExecContext(ctx, "SSL_RELOAD")
+	require.NoError(t, err, "SSL_RELOAD on the Unix socket during the flood")
+	wg.Wait()
+	close(refused)
+	n := 0
+	for num := range refused {
+		assert.Equal(t, uint16(1040), num)
+		n++
+	}
+	assert.Equal(t, 50, n, "every flooding connection got 1040")
+	assert.Equal(t, 5, tn.n.server.ActiveConnections(), "the refused connections are not counted")
+
+	// The held connections still work; closing one frees a slot.
+	for _, c := range held {
+		require.NoError(t, c.PingContext(ctx))
+	}
+	held[0].Close()
+	pools[0].Close() // Conn.Close only returns it to the pool
+	require.Eventually(t, func() bool { return tn.db("monitor", monitorPW, name).PingContext(ctx) == nil },
+		5*time.Second, 20*time.Millisecond)
+}
+
+// TestHostileSlowLoris: with connect_timeout 500ms, a client that sends
+// nothing, half a header, half a packet, or trickles one byte every 100 ms
+// (which a per-read timeout would never cut) is disconnected about 500 ms
+// after accept; silent clients filling every slot lock others out for no
+// longer than that.
+func TestHostileSlowLoris(t *testing.T) {
+	tn := newTestNode(t, hostileLimits)
+	for _, tc := range []struct {
+		name string
+		send func(c net.Conn) // after the greeting was read
+	}{
+		{"sends nothing", func(c net.Conn) {}},
+		{"half a header", func(c net.Conn) { c.Write([]byte{0x20, 0x00}) }},
+		{"half a packet", func(c net.Conn) { c.Write([]byte{0x20, 0x00, 0x00, 0x01, 0x85, 0xa6}) }},
+		{"TLS request then silence", func(c net.Conn) {
+			c.Write([]byte{0x20, 0, 0, 1, 0x05, 0xae, 0x0f, 0x00, 0, 0, 0, 1, 0x21})
+			c.Write(make([]byte, 23))
+		}},
+		{"one byte every 100ms", func(c net.Conn) {
+			c.Write([]byte{0x40, 0, 0, 1}) // a 64-byte packet, then its body byte by byte
+			for i := 0; i < 30; i++ {
+				if _, err := c.Write([]byte{0}); err != nil {
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t0 := time.Now()
+			c, err := net.DialTimeout("tcp", tn.addr, 2*time.Second)
+			require.NoError(t, err)
+			defer c.Close()
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err = readServerPacket(c)
+			require.NoError(t, err, "greeting")
+			go tc.send(c)
+			_, err = io.Copy(io.Discard, c) // until the server closes
+			took := time.Since(t0)
+			var ne net.Error
+			require.False(t, errors.As(err, &ne) && ne.Timeout(), "not cut off within 5s")
+			assert.GreaterOrEqual(t, took, 400*time.Millisecond)
+			assert.Less(t, took, 2*time.Second, "cut off by connect_timeout (500ms)")
+		})
+	}
+
+	t.Run("silent clients fill every slot", func(t *testing.T) {
+		ctx := ctxT(t)
+		require.Eventually(t, func() bool { return tn.n.server.ActiveConnections() == 0 }, 3*time.Second, 10*time.Millisecond)
+		for i := 0; i < 5; i++ {
+			c, err := net.Dial("tcp", tn.addr)
+			require.NoError(t, err)
+			defer c.Close()
+		}
+		require.Eventually(t, func() bool { return tn.n.server.ActiveConnections() == 5 }, 3*time.Second, 10*time.Millisecond)
+		name := tn.tlsName(nil)
+		me := sqlErr(t, tn.db("monitor", monitorPW, name).PingContext(ctx))
+		assert.Equal(t, uint16(1040), me.Number)
+		t0 := time.Now()
+		require.Eventually(t, func() bool { return tn.db("monitor", monitorPW, name).PingContext(ctx) == nil },
+			3*time.Second, 20*time.Millisecond, "the slots free up after connect_timeout")
+		t.Logf("locked out for %v by 5 silent clients", time.Since(t0).Round(time.Millisecond))
+	})
+}
+
+// TestHostileLoginErrorsIdentical: a wrong password and an unknown user get
+// the same error (1045, 28000) with the same text except for the name, on
+// every transport and for both auth plugins.
+func TestHostileLoginErrorsIdentical(t *testing.T) {
+	tn := newTestNode(t, "")
+	ctx := ctxT(t)
+	name := tn.tlsName(nil)
+	shape := func(err error, user string) string {
+		me := sqlErr(t, err)
+		assert.Equal(t, uint16(1045), me.Number)
+		assert.Equal(t, "28000", string(me.SQLState[:]))
+		return strings.Replace(me.Message, "'"+user+"'", "'USER'", 1)
+	}
+	sock := func(user, pw string) error {
+		db := tn.socketDB(user, pw)
+		return db.PingContext(ctx)
+	}
+	for _, tc := range []struct {
+		name       string
+		known, pw  string
+		connect    func(user, pw string) error
+		wantPrefix string
+	}{
+		{"TLS native", "admin", adminPW, func(u, p string) error { return tn.db(u, p, name).PingContext(ctx) }, "Access denied for user 'USER'@'127.0.0.1'"},
+		{"TLS caching_sha2", "sha", shaPW, func(u, p string) error { return tn.db(u, p, name).PingContext(ctx) }, "Access denied for user 'USER'@'127.0.0.1'"},
+		{"plain TCP", "plain", plainPW, func(u, p string) error { return tn.db(u, p, "false").PingContext(ctx) }, "Access denied for user 'USER'@'127.0.0.1'"},
+		{"Unix socket", "admin", adminPW, sock, "Access denied for user 'USER'@'localhost'"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, tc.connect(tc.known, tc.pw), "the right password works")
+			wrong := shape(tc.connect(tc.known, "wrong-"+tc.pw), tc.known)
+			ghost := shape(tc.connect("ghost", "wrong-"+tc.pw), "ghost")
+			assert.Equal(t, wrong, ghost, "wrong password and unknown user must look the same")
+			assert.True(t, strings.HasPrefix(wrong, tc.wantPrefix), wrong)
+			assert.NotContains(t, wrong, tc.pw)
+		})
+	}
+}
+
+// encryptedKey returns l's key as a legacy PEM-encrypted block (what many
+// deployments still ship with ssl_key_passphrase).
+func encryptedKey(t *testing.T, l *pki.Leaf, pass string) []byte {
+	t.Helper()
+	der, err := x509.MarshalECPrivateKey(l.Key.(*ecdsa.PrivateKey))
+	require.NoError(t, err)
+	//lint:ignore SA1019 the test must produce what operators deploy.
+	b, err := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", der, []byte(pass), x509.PEMCipherAES256) //nolint:staticcheck
+	require.NoError(t, err)
+	return pem.EncodeToMemory(b)
+}
+
+// logSink is a concurrency-safe log sink.
+type logSink struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logSink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logSink) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestHostileSecretsNeverLeak: with an encrypted key and a passphrase in
+// the config, nothing the server says (its log at debug level, error
+// packets of failed logins and failed reloads, SHOW VARIABLES, SELECT
+// @@ssl_key_passphrase, SHOW SSL STATUS, SHOW GRANTS, SHOW WARNINGS)
+// contains a password, an attempted password or a passphrase.
+func TestHostileSecretsNeverLeak(t *testing.T) {
+	const passphrase, wrongPassphrase, tried = "pass-phrase-s3cret", "wrong-phrase-s3cret", "tried-password-s3cret"
+	tn := newTestNode(t, "ssl_key_passphrase: "+passphrase+"\n")
+	logs := &logSink{}
+	tn.restart(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	ctx := ctxT(t)
+	var said []string // everything the server said
+
+	l := tn.issueLeaf()
+	require.NoError(t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.crt"), l.CertPEM, 0o644))
+	require.NoError(t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.key"), encryptedKey(t, l, passphrase), 0o600))
+	admin := tn.adminConn(t, ctx)
+	_, err := admin.ExecContext(ctx, "SSL_RELOAD")
+	require.NoError(t, err, "the encrypted key loads with ssl_key_passphrase")
+	require.Equal(t, serialOf(l.Cert), tn.servedSerial())
+
+	name := tn.tlsName(nil)
+	for _, u := range []string{"admin", "sha", "monitor", "ghost"} {
+		err := tn.db(u, tried, name).PingContext(ctx)
+		require.Error(t, err)
+		said = append(said, err.Error())
+	}
+	for _, q := range []string{"SHOW VARIABLES", "SHOW GLOBAL VARIABLES LIKE '%pass%'", "SELECT @@ssl_key_passphrase",
+		"SELECT @@global.ssl_key_passphrase", "SHOW SSL STATUS", "SHOW GRANTS", "SHOW STATUS", "SHOW WARNINGS"} {
+		said = append(said, queryText(t, admin, q)...)
+	}
+	assert.Equal(t, []string{"[redacted]"}, queryText(t, admin, "SELECT @@ssl_key_passphrase"))
+
+	// A reload with the wrong passphrase fails; its error must not echo it.
+	require.NoError(t, os.WriteFile(tn.config, []byte(configYAML("ssl_key_passphrase: "+wrongPassphrase+"\n")), 0o600))
+	_, err = admin.ExecContext(ctx, "SSL_RELOAD")
+	me := sqlErr(t, err)
+	assert.Contains(t, me.Message, "ssl_key")
+	said = append(said, me.Message, variable(t, tn.db("admin", adminPW, name), "ssl_last_reload_error"))
+	said = append(said, queryText(t, admin, "SHOW VARIABLES")...)
+	said = append(said, logs.String())
+
+	all := strings.Join(said, "\n")
+	require.Contains(t, all, "Access denied", "the check saw the login errors")
+	require.Contains(t, all, "tls reload", "the check saw the reload log")
+	for _, secret := range []string{passphrase, wrongPassphrase, tried, adminPW, shaPW, monitorPW, plainPW} {
+		assert.NotContains(t, all, secret)
+	}
+}
+
+// queryText runs q and returns every cell as text.
+func queryText(t *testing.T, c *sql.Conn, q string) []string {
+	t.Helper()
+	rows, err := c.QueryContext(context.Background(), q)
+	require.NoError(t, err, q)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	require.NoError(t, err)
+	var out []string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		require.NoError(t, rows.Scan(ptrs...))
+		for _, v := range vals {
+			out = append(out, v.String)
+		}
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// TestHostileKeyModeWarning: a key file readable by group or others loads,
+// with a warning that SHOW WARNINGS returns right after SSL_RELOAD.
+func TestHostileKeyModeWarning(t *testing.T) {
+	tn := newTestNode(t, "")
+	ctx := ctxT(t)
+	key := filepath.Join(tn.dir, "certs/server.key")
+	require.NoError(t, os.Chmod(key, 0o644))
+	admin := tn.adminConn(t, ctx)
+	_, err := admin.ExecContext(ctx, "SSL_RELOAD")
+	require.NoError(t, err)
+	w := strings.Join(queryText(t, admin, "SHOW WARNINGS"), " | ")
+	contains(t, w, "Warning", key, "readable by group or others (mode 0644)")
+
+	require.NoError(t, os.Chmod(key, 0o600))
+	_, err = admin.ExecContext(ctx, "SSL_RELOAD")
+	require.NoError(t, err)
+	assert.Empty(t, queryText(t, admin, "SHOW WARNINGS"), "no warning once the key is 0600")
+}
