@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -111,11 +112,15 @@ func caDesc(m material) string {
 	return strings.Join(parts, " + ")
 }
 
-// loadPair reads cert and key, parses them and checks that they match. A
-// mismatch is re-read up to pairTries times, pairWait apart: a writer that
+// loadPair reads cert and key, parses them and checks that they match.
+// A pair that does not parse or does not match is re-read up to pairTries
+// times, pairWait apart, before the last error is returned: a writer that
 // replaces the certificate and then the key (certbot, cp, kubelet without
-// the ..data swap) leaves a short window in which the two files disagree,
-// and that window must not be reported as a bad certificate.
+// the ..data swap), or rewrites a file in place (truncate, then write),
+// leaves a short window in which a file is empty, cut short, or disagrees
+// with the other, and that window must not be reported as a bad
+// certificate. A file that cannot be read at all (missing, a folder,
+// permission) fails at once.
 func (b *builder) loadPair(ctx context.Context, ch Channel, m material) (*tls.Certificate, *x509.Certificate, []byte, []byte, []string, error) {
 	tries := b.pairTries
 	if tries < 1 {
@@ -130,29 +135,39 @@ func (b *builder) loadPair(ctx context.Context, ch Channel, m material) (*tls.Ce
 		if err != nil {
 			return nil, nil, nil, nil, nil, err
 		}
+		var last *ReloadError
 		chain, err := parseCertificates(certPEM)
 		if err != nil {
-			return nil, nil, nil, nil, nil, &ReloadError{Channel: ch, Setting: m.certSetting, File: m.cert, Reason: err.Error(), Err: err}
+			last = &ReloadError{Channel: ch, Setting: m.certSetting, File: m.cert, Reason: err.Error(), Err: err}
 		}
-		key, err := parsePrivateKey(keyPEM, m.passphrase)
-		if err != nil {
-			return nil, nil, nil, nil, nil, &ReloadError{Channel: ch, Setting: m.keySetting, File: m.key, Reason: err.Error(), Err: err}
-		}
-		if keyMatches(chain[0], key) {
-			var warnings []string
-			if runtime.GOOS != "windows" && mode.Perm()&0o077 != 0 {
-				warnings = append(warnings, fmt.Sprintf("%s %q is readable by group or others (mode %04o); chmod 600 it", m.keySetting, m.key, mode.Perm()))
+		var key crypto.Signer
+		if last == nil {
+			key, err = parsePrivateKey(keyPEM, m.passphrase)
+			if err != nil {
+				last = &ReloadError{Channel: ch, Setting: m.keySetting, File: m.key, Reason: err.Error(), Err: err}
+				if errors.Is(err, errKeyEncryptedNoPass) {
+					return nil, nil, nil, nil, nil, last // a setting problem, not a torn write
+				}
 			}
-			return newCertificate(chain, key), chain[0], certPEM, keyPEM, warnings, nil
+		}
+		if last == nil {
+			if keyMatches(chain[0], key) {
+				var warnings []string
+				if runtime.GOOS != "windows" && mode.Perm()&0o077 != 0 {
+					warnings = append(warnings, fmt.Sprintf("%s %q is readable by group or others (mode %04o); chmod 600 it", m.keySetting, m.key, mode.Perm()))
+				}
+				return newCertificate(chain, key), chain[0], certPEM, keyPEM, warnings, nil
+			}
+			last = &ReloadError{Channel: ch, Setting: m.keySetting, File: m.key,
+				Reason: fmt.Sprintf("private key does not match the certificate in %s %q (read %d times)", m.certSetting, m.cert, attempt)}
 		}
 		if attempt >= tries {
-			return nil, nil, nil, nil, nil, &ReloadError{Channel: ch, Setting: m.keySetting, File: m.key,
-				Reason: fmt.Sprintf("private key does not match the certificate in %s %q (read %d times)", m.certSetting, m.cert, attempt)}
+			return nil, nil, nil, nil, nil, last
 		}
 		select {
 		case <-ctx.Done():
-			return nil, nil, nil, nil, nil, &ReloadError{Channel: ch, Setting: m.keySetting, File: m.key,
-				Reason: "private key does not match the certificate and the reload was cancelled: " + ctx.Err().Error(), Err: ctx.Err()}
+			last.Reason += "; the reload was cancelled while re-reading: " + ctx.Err().Error()
+			return nil, nil, nil, nil, nil, last
 		case <-time.After(b.pairWait):
 		}
 	}

@@ -144,14 +144,14 @@ func TestTornWrites(t *testing.T) {
 			rate := float64(res.failures) / float64(res.reloads)
 			t.Logf("%d reloads, %d failed (%.2f%%), %d pair writes, %d handshakes, 0 served a bad pair; SSL_RELOAD latency %v; failures: %v",
 				res.reloads, res.failures, 100*rate, res.writes, res.handshakes, &res.lat, res.failureReasons)
-			if rate >= 0.01 && onlyTransient(res.failureReasons) && tc.name == inPlace {
-				// Known gap in tlsctx (see docs/reliability.md): loadPair
-				// re-reads a mismatched pair but fails at once on a file
-				// that is empty or ends mid-PEM, which is what a
-				// truncate-and-rewrite writer leaves for a moment. The
-				// assertion below becomes live by itself once tlsctx
-				// re-reads those too.
-				t.Skipf("KNOWN GAP: %.1f%% of reloads failed on an empty/partial file (tlsctx does not re-read it); want < 1%%", 100*rate)
+			if raceEnabled && rate >= 0.01 && onlyTransient(res.failureReasons) {
+				// tlsctx re-reads an empty, partial or mismatched pair for
+				// pairTries*pairWait (~200 ms). Under the race detector on
+				// two cores the writer goroutine can stall between its
+				// truncate and its write for longer than that, so the rate
+				// is only asserted without -race: scripts/test runs this
+				// test a second time without it.
+				t.Skipf("under -race: %.1f%% of reloads failed on a file caught mid-write; the < 1%% check runs without -race", 100*rate)
 			}
 			assert.Less(t, rate, 0.01, "reload failure rate; reasons: %v", res.failureReasons)
 			assert.Positive(t, res.handshakes)
