@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssld/ssld/internal/mariadbtest"
+)
+
+// TestMain lets the test binary play the bare TLS server, as the bench
+// binary does: the bench re-executes os.Executable(), which here is the
+// test binary.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == bareFlag {
+		os.Exit(bareServerMain(os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}
+
+var (
+	buildOnce sync.Once
+	ssldBin   string
+	buildErr  error
+)
+
+// builtSSLD builds ./cmd/ssld once for every test in the package.
+func builtSSLD(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ssld-bench-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		ssldBin, buildErr = buildSSLD(ctx, dir)
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return ssldBin
+}
+
+// quickRun runs the bench in quick mode end to end and checks that every
+// figure is there and no connection or reload failed. It asserts no
+// timing: CI machines vary too much for that.
+func quickRun(t *testing.T, mariadb bool) *Report {
+	o := defaultOptions()
+	o.quick, o.mariadb = true, mariadb
+	o.applyQuick()
+	o.idleConns = 50 // enough to exercise the measurement, and quick under -race
+	o.ssldBin = builtSSLD(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, log bytes.Buffer
+	rep, err := run(ctx, o, &out, &log)
+	if err != nil {
+		t.Fatalf("run: %v\nprogress:\n%s", err, log.String())
+	}
+	t.Logf("\n%s", out.String())
+
+	servers := []string{"ssld", "bare-tls"}
+	if mariadb {
+		servers = []string{"ssld", "mariadb", "bare-tls"}
+	}
+	if len(rep.KeyTypes) != 1 || rep.KeyTypes[0].KeyType != keyECDSA {
+		t.Fatalf("key types: got %+v, want only %s", rep.KeyTypes, keyECDSA)
+	}
+	k := rep.KeyTypes[0]
+	for _, name := range servers {
+		s := k.server(name)
+		if s == nil {
+			t.Errorf("no figures for %s", name)
+			continue
+		}
+		checkLoad(t, name+" without reload", s.Without)
+		if s.Handshake == nil || s.Handshake.KeyAlg != "ECDSA" || !strings.HasPrefix(s.Handshake.Version, "TLS") {
+			t.Errorf("%s: handshake %+v, want TLS with an ECDSA key", name, s.Handshake)
+		}
+		if name == "bare-tls" {
+			continue
+		}
+		if s.WithReload == nil || s.ReloadIdle == nil || s.ReloadLoaded == nil {
+			t.Errorf("%s: reload figures missing: %+v", name, s)
+			continue
+		}
+		checkLoad(t, name+" with reload", *s.WithReload)
+		if s.WithReload.Reloads == 0 || s.WithReload.ReloadFailed > 0 {
+			t.Errorf("%s: %d reloads under load, %d failed", name, s.WithReload.Reloads, s.WithReload.ReloadFailed)
+		}
+		for what, l := range map[string]*Latency{"idle": s.ReloadIdle, "loaded": s.ReloadLoaded} {
+			if l.N == 0 || l.Failed > 0 || l.P50Ms <= 0 || l.P99Ms < l.P50Ms || l.MaxMs < l.P99Ms {
+				t.Errorf("%s: reload latency %s: %+v", name, what, l)
+			}
+		}
+	}
+	if len(rep.Memory) != len(servers)-1 {
+		t.Errorf("memory figures for %d servers, want %d", len(rep.Memory), len(servers)-1)
+	}
+	for _, m := range rep.Memory {
+		if m.IdleRSSKB <= 0 || m.WithConnsRSSKB <= 0 || m.IdleAfterLoadRSSKB <= 0 || m.IdleConns != 50 {
+			t.Errorf("memory of %s: %+v", m.Server, m)
+		}
+	}
+	wantRatios := 2 // ssld/bare, ssld with/without
+	if mariadb {
+		wantRatios = 6
+	}
+	if len(rep.Ratios) != wantRatios {
+		t.Errorf("%d ratios, want %d: %+v", len(rep.Ratios), wantRatios, rep.Ratios)
+	}
+	for _, r := range rep.Ratios {
+		if !(r.Value > 0) {
+			t.Errorf("ratio %q = %v", r.Name, r.Value)
+		}
+	}
+	if !strings.Contains(out.String(), "ssld / bare crypto/tls") {
+		t.Errorf("the printed table lacks the ratios:\n%s", out.String())
+	}
+
+	// The JSON round-trips.
+	p := filepath.Join(t.TempDir(), "bench.json")
+	if err := writeJSON(p, rep); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Targets) != len(rep.Targets) || len(back.Targets) == 0 {
+		t.Errorf("JSON targets: %d, want %d", len(back.Targets), len(rep.Targets))
+	}
+	return rep
+}
+
+func checkLoad(t *testing.T, what string, l LoadResult) {
+	t.Helper()
+	if l.Conns == 0 || l.Seconds <= 0 || l.ServerCPUSeconds <= 0 || l.CPUPerConnMs <= 0 || l.ConnsPerSec <= 0 {
+		t.Errorf("%s: missing figures: %+v", what, l)
+	}
+	if l.Failed > 0 {
+		t.Errorf("%s: %d connections failed, first: %s", what, l.Failed, l.FirstError)
+	}
+}
+
+// TestQuickBench runs the CI smoke mode against ssld and the bare TLS
+// server.
+func TestQuickBench(t *testing.T) {
+	quickRun(t, false)
+}
+
+// TestQuickBenchMariaDB adds the MariaDB side. Under CI=true a missing
+// mariadbd fails the test instead of skipping it.
+func TestQuickBenchMariaDB(t *testing.T) {
+	mariadbtest.Require(t)
+	rep := quickRun(t, true)
+	if rep.Machine.MariaDB == "" {
+		t.Errorf("MariaDB version not recorded")
+	}
+}
+
+func TestLatencyPercentiles(t *testing.T) {
+	var d []time.Duration
+	for i := 100; i >= 1; i-- {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	l := latency(d, 2)
+	if l.N != 100 || l.Failed != 2 || l.P50Ms != 50 || l.P99Ms != 99 || l.MaxMs != 100 {
+		t.Errorf("latency: %+v", l)
+	}
+	if l := latency(nil, 0); l.N != 0 || l.P99Ms != 0 {
+		t.Errorf("empty latency: %+v", l)
+	}
+}
+
+func TestCPUTimeAndRSSOfSelf(t *testing.T) {
+	if _, err := cpuTime(os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	kb, err := rssKB(os.Getpid())
+	if err != nil || kb <= 0 {
+		t.Fatalf("rss: %d, %v", kb, err)
+	}
+}
+
+func TestNativePasswordHash(t *testing.T) {
+	// SELECT PASSWORD('admin') in MySQL 5.7 / MariaDB.
+	if got := nativePasswordHash("admin"); got != "*4ACFE3202A5FF5CF467898FC58AAB1D615029441" {
+		t.Errorf("nativePasswordHash(admin) = %s", got)
+	}
+}

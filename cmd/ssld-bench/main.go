@@ -1,0 +1,144 @@
+// Command ssld-bench measures ssld side by side with MariaDB and with the
+// limit set by a bare Go crypto/tls server, on loopback, in one run.
+//
+// Each server runs as its own process, so the figure that matters is read
+// from the kernel's accounting of that process: server CPU time per new TLS
+// connection (utime+stime from /proc/PID/stat over a fixed load, divided by
+// the connections made). On a small machine the load generator competes with
+// the server for the cores, so connections per second mostly measure the
+// client; they are reported as context.
+//
+//	go run ./cmd/ssld-bench                     # ssld and bare TLS, ECDSA P-256 and RSA-2048
+//	go run ./cmd/ssld-bench --mariadb --json bench.json
+//	go run ./cmd/ssld-bench --quick             # CI: ~1 s per phase, ECDSA only
+//
+// The load is N loops (--loops) each opening new connections with
+// go-sql-driver: TLS handshake, login, ping, close. For the bare TLS server
+// it is TLS dial, handshake, close. Every phase stops by itself after
+// --duration. See docs/performance.md for a measured run.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the command line of ssld-bench.
+type options struct {
+	mariadb        bool
+	quick          bool
+	duration       time.Duration // per configuration, split over rounds
+	rounds         int
+	warmup         time.Duration
+	loops          int
+	reloadInterval time.Duration
+	idleReloads    int
+	idleConns      int
+	keyTypes       []string
+	ssldBin        string
+	ssldEnv        []string // extra KEY=VALUE for the ssld child
+	x25519         bool     // clients offer X25519 only
+	jsonOut        string
+}
+
+func defaultOptions() options {
+	return options{
+		duration:       10 * time.Second,
+		rounds:         2,
+		warmup:         time.Second,
+		loops:          8,
+		reloadInterval: 50 * time.Millisecond,
+		idleReloads:    40,
+		idleConns:      200,
+		keyTypes:       []string{keyECDSA, keyRSA},
+	}
+}
+
+// quickOptions shrinks o to a smoke run: ~1 s per phase, ECDSA only.
+func (o *options) applyQuick() {
+	o.duration = time.Second
+	o.rounds = 1
+	o.warmup = 200 * time.Millisecond
+	o.idleReloads = 10
+	o.keyTypes = []string{keyECDSA}
+}
+
+func main() {
+	// The bench re-executes itself as the bare TLS server so that its CPU
+	// time can be read by PID. The flag is handled before flag parsing to
+	// keep it out of --help, and so the test binary can do the same.
+	if len(os.Args) > 1 && os.Args[1] == bareFlag {
+		os.Exit(bareServerMain(os.Args[2:]))
+	}
+	o := defaultOptions()
+	fs := flag.NewFlagSet("ssld-bench", flag.ExitOnError)
+	fs.BoolVar(&o.mariadb, "mariadb", false, "also start a throw-away MariaDB (Debian mariadb-server) with the same certificate")
+	fs.BoolVar(&o.quick, "quick", false, "smoke run for CI: ~1 s per phase, ECDSA only, one round")
+	fs.DurationVar(&o.duration, "duration", o.duration, "load time per server and configuration (split over --rounds)")
+	fs.IntVar(&o.rounds, "rounds", o.rounds, "interleaved rounds per configuration (servers take turns, so drift hits all alike)")
+	fs.IntVar(&o.loops, "loops", o.loops, "client loops opening new connections")
+	fs.DurationVar(&o.reloadInterval, "reload-interval", o.reloadInterval, "reload period in the with-reload phases")
+	fs.IntVar(&o.idleConns, "idle-conns", o.idleConns, "idle TLS connections opened for the per-connection memory figure")
+	keys := fs.String("keys", strings.Join(o.keyTypes, ","), "certificate key types: "+keyECDSA+","+keyRSA)
+	fs.StringVar(&o.ssldBin, "ssld-bin", "", "ssld binary to measure (default: go build ./cmd/ssld into a temporary folder)")
+	fs.Func("ssld-env", "extra KEY=VALUE in ssld's environment, repeatable (e.g. GOGC=400, to try runtime settings)", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("want KEY=VALUE, got %q", v)
+		}
+		o.ssldEnv = append(o.ssldEnv, v)
+		return nil
+	})
+	fs.BoolVar(&o.x25519, "x25519", false, "clients offer only X25519 (Go's default also offers X25519MLKEM768, which MariaDB 10.11 with OpenSSL 3.0 cannot pick)")
+	fs.StringVar(&o.jsonOut, "json", "", "write every figure as JSON to this file")
+	_ = fs.Parse(os.Args[1:])
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "ssld-bench: unexpected arguments %q\n", fs.Args())
+		os.Exit(2)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.quick {
+		d := o.duration
+		o.applyQuick()
+		if set["duration"] {
+			o.duration = d
+		}
+	}
+	if set["keys"] {
+		o.keyTypes = strings.Split(*keys, ",")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := run(ctx, o, os.Stdout, os.Stderr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ssld-bench: %v\n", err)
+		os.Exit(1)
+	}
+	if o.jsonOut != "" {
+		if err := writeJSON(o.jsonOut, rep); err != nil {
+			fmt.Fprintf(os.Stderr, "ssld-bench: %v\n", err)
+			os.Exit(1)
+		}
+	}
+}
+
+func writeJSON(path string, rep *Report) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// progress prints one line of progress to w.
+func progress(w io.Writer, format string, args ...any) {
+	fmt.Fprintf(w, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}

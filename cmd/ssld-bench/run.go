@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ssld/ssld/internal/mariadbtest"
+)
+
+// server is one measured target as the load generator sees it.
+type server struct {
+	name       string // "ssld", "mariadb", "bare-tls"
+	pid        int
+	connect    func(context.Context) error
+	connector  driver.Connector // MySQL targets: for idle connections
+	admin      *sql.DB          // MySQL targets: runs reloadStmt
+	reloadStmt string
+	seen       atomic.Pointer[handshakeInfo]
+}
+
+// reloader installs the other leaf of key type k and times the reload
+// statement alone (the file writes are not part of the latency).
+func (s *server) reloader(m *material, k string) func(context.Context) (time.Duration, error) {
+	return func(ctx context.Context) (time.Duration, error) {
+		if err := m.install(k, m.cur^1); err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		_, err := s.admin.ExecContext(ctx, s.reloadStmt)
+		return time.Since(start), err
+	}
+}
+
+func newMySQLTarget(ctx context.Context, o options, name, addr string, pid int, m *material, stmt string) (*server, error) {
+	s := &server{name: name, pid: pid, reloadStmt: stmt}
+	c, err := mysqlConnector(addr, clientTLS(m.pool, o.x25519, &s.seen))
+	if err != nil {
+		return nil, err
+	}
+	s.connector, s.connect = c, mysqlConnect(c)
+	var dummy atomic.Pointer[handshakeInfo] // the admin connection's handshake is not a sample
+	if s.admin, err = adminDB(ctx, addr, clientTLS(m.pool, o.x25519, &dummy)); err != nil {
+		return nil, fmt.Errorf("%s: admin login: %w", name, err)
+	}
+	return s, nil
+}
+
+// run is the whole benchmark. Progress goes to logw, the table to out.
+func run(ctx context.Context, o options, out, logw io.Writer) (*Report, error) {
+	if o.loops < 1 || o.rounds < 1 || o.duration <= 0 || o.reloadInterval <= 0 || len(o.keyTypes) == 0 {
+		return nil, errors.New("--loops, --rounds, --duration, --reload-interval and --keys must be positive")
+	}
+	for _, k := range o.keyTypes {
+		if _, err := pkiKeyType(k); err != nil {
+			return nil, err
+		}
+	}
+	rep := &Report{Command: commandLine(), Machine: machine(), Settings: settingsOf(o)}
+	dir, err := os.MkdirTemp("", "ssld-bench")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	m, err := newMaterial(filepath.Join(dir, "certs"), o.keyTypes)
+	if err != nil {
+		return nil, err
+	}
+
+	bin := o.ssldBin
+	if bin == "" {
+		progress(logw, "building ./cmd/ssld")
+		if bin, err = buildSSLD(ctx, dir); err != nil {
+			return nil, err
+		}
+	}
+	sp, err := startSSLD(ctx, bin, dir, m, o.idleConns+100, o.ssldEnv)
+	if err != nil {
+		return nil, err
+	}
+	defer sp.stop()
+	ssld, err := newMySQLTarget(ctx, o, "ssld", sp.addr, sp.pid(), m, "SSL_RELOAD")
+	if err != nil {
+		return nil, fmt.Errorf("%w\n%s", err, sp.logTail())
+	}
+	defer ssld.admin.Close()
+	progress(logw, "ssld pid %d on %s", sp.pid(), sp.addr)
+	mysqlTargets := []*server{ssld}
+
+	if o.mariadb {
+		progress(logw, "starting MariaDB")
+		mdb, err := mariadbtest.Start(ctx, mariadbtest.Options{CertFile: m.certFile(), KeyFile: m.keyFile(),
+			CAFile: m.caFile(), User: benchUser, Password: benchPassword, RequireSSL: true,
+			MaxConnections: o.idleConns + 100})
+		if err != nil {
+			return nil, err
+		}
+		defer mdb.Stop()
+		t, err := newMySQLTarget(ctx, o, "mariadb", mdb.Addr, mdb.PID(), m, "FLUSH SSL")
+		if err != nil {
+			return nil, fmt.Errorf("%w\n%s", err, mdb.ErrorLog())
+		}
+		defer t.admin.Close()
+		_ = t.admin.QueryRowContext(ctx, "SELECT VERSION()").Scan(&rep.Machine.MariaDB)
+		progress(logw, "MariaDB %s pid %d on %s", rep.Machine.MariaDB, mdb.PID(), mdb.Addr)
+		mysqlTargets = append(mysqlTargets, t)
+	}
+
+	// Memory first, while the servers are fresh and idle.
+	for _, s := range mysqlTargets {
+		mr, err := measureMemory(ctx, s, o.idleConns)
+		if err != nil {
+			return nil, err
+		}
+		progress(logw, "%s: idle RSS %d KiB, %.1f KiB per idle TLS connection", s.name, mr.IdleRSSKB, mr.PerConnKB)
+		rep.Memory = append(rep.Memory, mr)
+	}
+
+	for _, k := range o.keyTypes {
+		kr, err := runKeyType(ctx, o, logw, dir, m, k, mysqlTargets)
+		if err != nil {
+			return nil, err
+		}
+		rep.KeyTypes = append(rep.KeyTypes, kr)
+	}
+
+	// The same servers, idle again after every phase.
+	time.Sleep(500 * time.Millisecond)
+	for i, s := range mysqlTargets {
+		if rep.Memory[i].IdleAfterLoadRSSKB, err = rssKB(s.pid); err != nil {
+			return nil, err
+		}
+	}
+
+	rep.evaluate()
+	rep.print(out)
+	return rep, nil
+}
+
+// runKeyType installs the key type's certificate everywhere and runs every
+// phase for it. Servers take turns within each round, so a slow drift of
+// the machine affects all of them alike.
+func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *material, k string,
+	mysqlTargets []*server) (KeyResult, error) {
+	kr := KeyResult{KeyType: k}
+	if err := m.install(k, 0); err != nil {
+		return kr, err
+	}
+	for _, s := range mysqlTargets {
+		if _, err := s.admin.ExecContext(ctx, s.reloadStmt); err != nil {
+			return kr, fmt.Errorf("%s: %s to switch to %s: %w", s.name, s.reloadStmt, k, err)
+		}
+	}
+	bp, err := startBare(ctx, dir, m)
+	if err != nil {
+		return kr, err
+	}
+	defer bp.stop()
+	bare := &server{name: "bare-tls", pid: bp.pid()}
+	bare.connect = tlsConnect(bp.addr, clientTLS(m.pool, o.x25519, &bare.seen))
+	all := append(append([]*server(nil), mysqlTargets...), bare)
+
+	// One connection to each: the certificate of k must be served.
+	want := map[string]string{keyECDSA: "ECDSA", keyRSA: "RSA"}[k]
+	for _, s := range all {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := s.connect(cctx)
+		cancel()
+		if err != nil {
+			return kr, fmt.Errorf("%s: first %s connection: %w", s.name, k, err)
+		}
+		if got := s.seen.Load(); got == nil || got.KeyAlg != want {
+			return kr, fmt.Errorf("%s: serves a %v key after switching to %s", s.name, got, k)
+		}
+	}
+
+	res := map[*server]*ServerResult{}
+	for _, s := range all {
+		res[s] = &ServerResult{Server: s.name}
+		progress(logw, "%s %s: warm-up %s", k, s.name, o.warmup)
+		if _, _, err := (load{pid: s.pid, loops: o.loops, duration: o.warmup, connect: s.connect}).run(ctx); err != nil {
+			return kr, err
+		}
+	}
+	for _, s := range mysqlTargets {
+		lat, failed := reloadEvery(ctx, s.reloader(m, k), o.reloadInterval,
+			time.Now().Add(time.Duration(o.idleReloads)*o.reloadInterval))
+		l := latency(lat, failed)
+		res[s].ReloadIdle = &l
+		progress(logw, "%s %s: idle %s p50 %.2f ms p99 %.2f ms", k, s.name, s.reloadStmt, l.P50Ms, l.P99Ms)
+	}
+	loaded := map[*server][]time.Duration{}
+	loadedFailed := map[*server]int{}
+	phase := o.duration / time.Duration(o.rounds)
+	for r := 0; r < o.rounds; r++ {
+		for _, s := range all {
+			lr, _, err := load{pid: s.pid, loops: o.loops, duration: phase, connect: s.connect}.run(ctx)
+			if err != nil {
+				return kr, err
+			}
+			res[s].Without.add(lr)
+			progress(logw, "%s %s round %d: %.3f ms CPU/conn, %.0f conn/s, %d failed", k, s.name, r+1,
+				lr.CPUPerConnMs, lr.ConnsPerSec, lr.Failed)
+			if s.admin == nil {
+				continue
+			}
+			lr, lat, err := load{pid: s.pid, loops: o.loops, duration: phase, connect: s.connect,
+				reload: s.reloader(m, k), interval: o.reloadInterval}.run(ctx)
+			if err != nil {
+				return kr, err
+			}
+			if res[s].WithReload == nil {
+				res[s].WithReload = &LoadResult{}
+			}
+			res[s].WithReload.add(lr)
+			loaded[s] = append(loaded[s], lat...)
+			loadedFailed[s] += lr.ReloadFailed
+			progress(logw, "%s %s round %d with reload: %.3f ms CPU/conn, %.0f conn/s, %d failed, %d reloads",
+				k, s.name, r+1, lr.CPUPerConnMs, lr.ConnsPerSec, lr.Failed, lr.Reloads)
+		}
+	}
+	for _, s := range all {
+		sr := res[s]
+		sr.Handshake = s.seen.Load()
+		if s.admin != nil {
+			l := latency(loaded[s], loadedFailed[s])
+			sr.ReloadLoaded = &l
+		}
+		kr.Servers = append(kr.Servers, *sr)
+	}
+	return kr, nil
+}
+
+// MemoryResult is the resident size of a server idle, and with n idle TLS
+// connections open (logged in, then left alone).
+type MemoryResult struct {
+	Server             string  `json:"server"`
+	IdleRSSKB          int64   `json:"idle_rss_kib"`
+	IdleConns          int     `json:"idle_conns"`
+	WithConnsRSSKB     int64   `json:"rss_with_idle_conns_kib"`
+	PerConnKB          float64 `json:"kib_per_idle_conn"`
+	IdleAfterLoadRSSKB int64   `json:"idle_rss_after_load_kib"`
+}
+
+func measureMemory(ctx context.Context, s *server, n int) (MemoryResult, error) {
+	mr := MemoryResult{Server: s.name, IdleConns: n}
+	time.Sleep(300 * time.Millisecond) // let start-up garbage settle
+	var err error
+	if mr.IdleRSSKB, err = rssKB(s.pid); err != nil {
+		return mr, err
+	}
+	conns := make([]driver.Conn, n)
+	errs := make([]error, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				conns[i], errs[i] = s.connector.Connect(cctx)
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	if err := errors.Join(errs...); err != nil {
+		return mr, fmt.Errorf("%s: opening %d idle connections: %w", s.name, n, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if mr.WithConnsRSSKB, err = rssKB(s.pid); err != nil {
+		return mr, err
+	}
+	mr.PerConnKB = float64(mr.WithConnsRSSKB-mr.IdleRSSKB) / float64(n)
+	return mr, nil
+}
