@@ -33,6 +33,9 @@ const (
 	DefaultServerVersion  = "8.0.35-ssld"
 )
 
+// connReadBufferSize is the per-connection read buffer.
+const connReadBufferSize = 4096
+
 // TLSProvider hands out the server *tls.Config of a channel. *tlsctx.Manager
 // implements it; the returned config must be dynamic (GetConfigForClient),
 // because it is set once on the listener and never reassigned.
@@ -246,10 +249,13 @@ func (s *Server) listenUnix(u users) error {
 
 func (s *Server) newListener(nl net.Listener, transport string, u users) (*mysql.Listener, error) {
 	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
-		Listener:           nl,
-		AuthServer:         newAuthServer(u, transport, s.cfg.RequireSecureTransport, s.cfg.Hooks),
-		Handler:            newHandler(s.exec, transport, s.log, s.cfg.Hooks),
-		ConnReadBufferSize: mysql.DefaultConnBufferSize,
+		Listener:   nl,
+		AuthServer: newAuthServer(u, transport, s.cfg.RequireSecureTransport, s.cfg.Hooks),
+		Handler:    newHandler(s.exec, transport, s.log, s.cfg.Hooks),
+		// 4 KiB instead of vitess's 16 KiB default: admin statements are
+		// small, and the buffer is per connection (memory per idle TLS
+		// connection is one of ssld's budgets, docs/performance.md).
+		ConnReadBufferSize: connReadBufferSize,
 	})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/viper"
@@ -181,12 +183,30 @@ func (c *fileConfig) protocolConfig(version string) protocol.Config {
 // file, as SingleStore's SSL_RELOAD rereads its config. The listen address
 // given on the command line (if any) overrides the file, at every load, so
 // it never looks like a restart-only change.
+//
+// Decoding through viper is a good part of a reload's CPU, so when the
+// file's bytes are the same as at the last successful load, the settings
+// decoded then are returned (the environment is the process's own and does
+// not change). Load is called under tlsctx's reload lock; the mutex only
+// keeps the race detector and future callers honest.
 type fileSource struct {
 	path           string
 	listenOverride string
+
+	mu       sync.Mutex
+	lastRaw  []byte
+	lastSets tlsctx.Settings
 }
 
-func (s fileSource) Load(ctx context.Context) (tlsctx.Settings, error) {
+func (s *fileSource) Load(ctx context.Context) (tlsctx.Settings, error) {
+	raw, rerr := os.ReadFile(s.path)
+	s.mu.Lock()
+	if rerr == nil && s.lastRaw != nil && bytes.Equal(raw, s.lastRaw) {
+		st := s.lastSets
+		s.mu.Unlock()
+		return st, nil
+	}
+	s.mu.Unlock()
 	c, err := loadConfig(s.path)
 	if err != nil {
 		return tlsctx.Settings{}, err
@@ -194,6 +214,11 @@ func (s fileSource) Load(ctx context.Context) (tlsctx.Settings, error) {
 	st := c.tlsSettings()
 	if s.listenOverride != "" {
 		st.Listen = s.listenOverride
+	}
+	if rerr == nil {
+		s.mu.Lock()
+		s.lastRaw, s.lastSets = raw, st
+		s.mu.Unlock()
 	}
 	return st, nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -50,7 +51,22 @@ func newLogger(w io.Writer) *slog.Logger {
 }
 
 func main() {
+	tuneGC()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// tuneGC trades a little memory for CPU. ssld's live heap is tiny (a few
+// MiB), so the default GOGC=100 collects after every few handshakes; the
+// profile in docs/performance.md showed the collector as the largest cost
+// of a new connection after the handshake crypto. A soft memory limit keeps
+// the heap bounded anyway. GOGC and GOMEMLIMIT in the environment win.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(256 << 20)
+	}
 }
 
 // run executes the CLI and returns the process exit code: 0 success, 1
