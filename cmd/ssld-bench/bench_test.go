@@ -85,8 +85,27 @@ func quickRun(t *testing.T, mariadb bool) *Report {
 		if s.Handshake == nil || s.Handshake.KeyAlg != "ECDSA" || !strings.HasPrefix(s.Handshake.Version, "TLS") {
 			t.Errorf("%s: handshake %+v, want TLS with an ECDSA key", name, s.Handshake)
 		}
+		if s.Resumption == nil {
+			t.Errorf("%s: no session-cache figures", name)
+		} else {
+			checkLoad(t, name+" with a session cache", *s.Resumption)
+		}
 		if name == "bare-tls" {
 			continue
+		}
+		if name == "ssld" && s.Resumption != nil && s.ResumptionReloading != nil {
+			// ssld issues tickets, and every reload that swaps the
+			// certificate invalidates them: some connections must resume
+			// and, while reloading, some must not.
+			if s.Resumption.Resumed == 0 {
+				t.Errorf("ssld: no connection resumed a session: %+v", s.Resumption)
+			}
+			rr := s.ResumptionReloading
+			checkLoad(t, "ssld with a session cache, with reload", *rr)
+			if rr.Reloads == 0 || rr.ReloadFailed > 0 || rr.Resumed >= rr.Conns {
+				t.Errorf("ssld: %d reloads (%d failed) and still %d of %d connections resumed",
+					rr.Reloads, rr.ReloadFailed, rr.Resumed, rr.Conns)
+			}
 		}
 		if s.WithReload == nil || s.ReloadIdle == nil || s.ReloadLoaded == nil {
 			t.Errorf("%s: reload figures missing: %+v", name, s)
@@ -110,9 +129,9 @@ func quickRun(t *testing.T, mariadb bool) *Report {
 			t.Errorf("memory of %s: %+v", m.Server, m)
 		}
 	}
-	wantRatios := 2 // ssld/bare, ssld with/without
+	wantRatios := 3 // ssld/bare, ssld with/without reload, ssld with/without session cache
 	if mariadb {
-		wantRatios = 6
+		wantRatios = 9
 	}
 	if len(rep.Ratios) != wantRatios {
 		t.Errorf("%d ratios, want %d: %+v", len(rep.Ratios), wantRatios, rep.Ratios)

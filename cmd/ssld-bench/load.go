@@ -20,6 +20,8 @@ type LoadResult struct {
 	CPUPerConnMs       float64 `json:"server_cpu_ms_per_conn"`
 	ConnsPerSec        float64 `json:"conns_per_sec"`
 	ClientCPUPerConnMs float64 `json:"client_cpu_ms_per_conn"`
+	Resumed            int64   `json:"resumed_connections,omitempty"`
+	ResumedShare       float64 `json:"resumed_share,omitempty"`
 	Reloads            int     `json:"reloads,omitempty"`
 	ReloadFailed       int     `json:"reload_failures,omitempty"`
 	FirstError         string  `json:"first_error,omitempty"`
@@ -34,6 +36,7 @@ func (l *LoadResult) add(r LoadResult) {
 	l.Failed += r.Failed
 	l.ServerCPUSeconds += r.ServerCPUSeconds
 	l.clientCPUSeconds += r.clientCPUSeconds
+	l.Resumed += r.Resumed
 	l.Reloads += r.Reloads
 	l.ReloadFailed += r.ReloadFailed
 	if l.FirstError == "" {
@@ -42,6 +45,7 @@ func (l *LoadResult) add(r LoadResult) {
 	if l.Conns > 0 {
 		l.CPUPerConnMs = l.ServerCPUSeconds * 1000 / float64(l.Conns)
 		l.ClientCPUPerConnMs = l.clientCPUSeconds * 1000 / float64(l.Conns)
+		l.ResumedShare = float64(l.Resumed) / float64(l.Conns)
 	}
 	if l.Seconds > 0 {
 		l.ConnsPerSec = float64(l.Conns) / l.Seconds
@@ -57,6 +61,7 @@ type load struct {
 	connect  func(context.Context) error
 	reload   func(context.Context) (time.Duration, error) // nil: no reloads
 	interval time.Duration
+	resumed  *atomic.Int64 // counts resumed sessions of connect; nil: not counted
 }
 
 // run measures the phase. Every wait is bounded: the loops stop at the
@@ -67,6 +72,10 @@ func (p load) run(ctx context.Context) (LoadResult, []time.Duration, error) {
 		return LoadResult{}, nil, err
 	}
 	self0, _ := cpuTime(os.Getpid())
+	var resumed0 int64
+	if p.resumed != nil {
+		resumed0 = p.resumed.Load()
+	}
 	start := time.Now()
 	deadline := start.Add(p.duration)
 	var conns, failed atomic.Int64
@@ -102,8 +111,12 @@ func (p load) run(ctx context.Context) (LoadResult, []time.Duration, error) {
 		return LoadResult{}, nil, err
 	}
 	self1, _ := cpuTime(os.Getpid())
+	var resumed int64
+	if p.resumed != nil {
+		resumed = p.resumed.Load() - resumed0
+	}
 	var r LoadResult
-	r.add(LoadResult{Seconds: elapsed.Seconds(), Conns: conns.Load(), Failed: failed.Load(),
+	r.add(LoadResult{Resumed: resumed, Seconds: elapsed.Seconds(), Conns: conns.Load(), Failed: failed.Load(),
 		ServerCPUSeconds: (cpu1 - cpu0).Seconds(), clientCPUSeconds: (self1 - self0).Seconds(),
 		Reloads: len(lat) + reloadFailed, ReloadFailed: reloadFailed})
 	if s := firstErr.Load(); s != nil {

@@ -58,6 +58,9 @@ type ServerResult struct {
 	WithReload   *LoadResult    `json:"with_reload,omitempty"`
 	ReloadIdle   *Latency       `json:"reload_latency_idle,omitempty"`
 	ReloadLoaded *Latency       `json:"reload_latency_loaded,omitempty"`
+	// The same load from clients with a TLS session cache.
+	Resumption          *LoadResult `json:"session_cache,omitempty"`
+	ResumptionReloading *LoadResult `json:"session_cache_with_reload,omitempty"`
 }
 
 func (k *KeyResult) server(name string) *ServerResult {
@@ -115,7 +118,18 @@ func (r *Report) evaluate() {
 		if m != nil {
 			ratio("MariaDB reloading every interval / not, CPU per connection", m.WithReload.CPUPerConnMs, m.Without.CPUPerConnMs, 0)
 		}
-		target("ssld failed connections while reloading", k.KeyType, float64(s.WithReload.Failed)+float64(s.WithReload.ReloadFailed), 0, "")
+		if s.Resumption != nil {
+			ratio("ssld with session cache / without, CPU per connection", s.Resumption.CPUPerConnMs, s.Without.CPUPerConnMs, 0)
+			if m != nil && m.Resumption != nil {
+				ratio("MariaDB with session cache / without, CPU per connection", m.Resumption.CPUPerConnMs, m.Without.CPUPerConnMs, 0)
+				ratio("ssld / MariaDB, CPU per connection, session cache", s.Resumption.CPUPerConnMs, m.Resumption.CPUPerConnMs, 0)
+			}
+		}
+		failed := float64(s.WithReload.Failed) + float64(s.WithReload.ReloadFailed)
+		if rr := s.ResumptionReloading; rr != nil {
+			failed += float64(rr.Failed) + float64(rr.ReloadFailed)
+		}
+		target("ssld failed connections while reloading", k.KeyType, failed, 0, "")
 		target("ssld reload p99 under load", k.KeyType, s.ReloadLoaded.P99Ms, 10, "ms")
 	}
 	for _, mr := range r.Memory {
@@ -149,6 +163,24 @@ func (r *Report) print(w io.Writer) {
 				fmt.Fprint(tw, "\t-\t-\t-\t-")
 			}
 			fmt.Fprintf(tw, "\t%s\t%s\n", latencyString(s.ReloadIdle), latencyString(s.ReloadLoaded))
+		}
+	}
+	tw.Flush()
+
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nsession cache\tserver\tCPU ms/conn\tconn/s\tresumed\tfailed\tCPU ms/conn reloading\tconn/s\tresumed\tfailed")
+	for _, k := range r.KeyTypes {
+		for _, s := range k.Servers {
+			if s.Resumption == nil {
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.0f\t%.1f%%\t%d", k.KeyType, s.Server, s.Resumption.CPUPerConnMs,
+				s.Resumption.ConnsPerSec, 100*s.Resumption.ResumedShare, s.Resumption.Failed)
+			if rr := s.ResumptionReloading; rr != nil {
+				fmt.Fprintf(tw, "\t%.3f\t%.0f\t%.1f%%\t%d\n", rr.CPUPerConnMs, rr.ConnsPerSec, 100*rr.ResumedShare, rr.Failed+int64(rr.ReloadFailed))
+			} else {
+				fmt.Fprint(tw, "\t-\t-\t-\t-\n")
+			}
 		}
 	}
 	tw.Flush()

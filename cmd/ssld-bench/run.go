@@ -18,13 +18,17 @@ import (
 
 // server is one measured target as the load generator sees it.
 type server struct {
-	name       string // "ssld", "mariadb", "bare-tls"
-	pid        int
-	connect    func(context.Context) error
-	connector  driver.Connector // MySQL targets: for idle connections
-	admin      *sql.DB          // MySQL targets: runs reloadStmt
-	reloadStmt string
-	seen       atomic.Pointer[handshakeInfo]
+	name      string // "ssld", "mariadb", "bare-tls"
+	pid       int
+	connect   func(context.Context) error
+	connector driver.Connector // MySQL targets: for idle connections
+	// connectResumed is connect with a client session cache; resumed
+	// counts its connections that resumed a session.
+	connectResumed func(context.Context) error
+	resumed        atomic.Int64
+	admin          *sql.DB // MySQL targets: runs reloadStmt
+	reloadStmt     string
+	seen           atomic.Pointer[handshakeInfo]
 }
 
 // reloader installs the other leaf of key type k and times the reload
@@ -47,6 +51,11 @@ func newMySQLTarget(ctx context.Context, o options, name, addr string, pid int, 
 		return nil, err
 	}
 	s.connector, s.connect = c, mysqlConnect(c)
+	rc, err := mysqlConnector(addr, withResumption(clientTLS(m.pool, o.x25519, &s.seen), &s.resumed))
+	if err != nil {
+		return nil, err
+	}
+	s.connectResumed = mysqlConnect(rc)
 	var dummy atomic.Pointer[handshakeInfo] // the admin connection's handshake is not a sample
 	if s.admin, err = adminDB(ctx, addr, clientTLS(m.pool, o.x25519, &dummy)); err != nil {
 		return nil, fmt.Errorf("%s: admin login: %w", name, err)
@@ -166,6 +175,7 @@ func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *m
 	defer bp.stop()
 	bare := &server{name: "bare-tls", pid: bp.pid()}
 	bare.connect = tlsConnect(bp.addr, clientTLS(m.pool, o.x25519, &bare.seen))
+	bare.connectResumed = tlsConnect(bp.addr, withResumption(clientTLS(m.pool, o.x25519, &bare.seen), &bare.resumed))
 	all := append(append([]*server(nil), mysqlTargets...), bare)
 
 	// One connection to each: the certificate of k must be served.
@@ -225,6 +235,35 @@ func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *m
 			loadedFailed[s] += lr.ReloadFailed
 			progress(logw, "%s %s round %d with reload: %.3f ms CPU/conn, %.0f conn/s, %d failed, %d reloads",
 				k, s.name, r+1, lr.CPUPerConnMs, lr.ConnsPerSec, lr.Failed, lr.Reloads)
+		}
+		// The same load from clients that keep a session cache, without
+		// and (MySQL targets) with the reloads.
+		for _, s := range all {
+			lr, _, err := load{pid: s.pid, loops: o.loops, duration: phase, connect: s.connectResumed,
+				resumed: &s.resumed}.run(ctx)
+			if err != nil {
+				return kr, err
+			}
+			if res[s].Resumption == nil {
+				res[s].Resumption = &LoadResult{}
+			}
+			res[s].Resumption.add(lr)
+			progress(logw, "%s %s round %d, session cache: %.3f ms CPU/conn, %.0f conn/s, %.0f%% resumed, %d failed",
+				k, s.name, r+1, lr.CPUPerConnMs, lr.ConnsPerSec, 100*lr.ResumedShare, lr.Failed)
+			if s.admin == nil {
+				continue
+			}
+			lr, _, err = load{pid: s.pid, loops: o.loops, duration: phase, connect: s.connectResumed,
+				resumed: &s.resumed, reload: s.reloader(m, k), interval: o.reloadInterval}.run(ctx)
+			if err != nil {
+				return kr, err
+			}
+			if res[s].ResumptionReloading == nil {
+				res[s].ResumptionReloading = &LoadResult{}
+			}
+			res[s].ResumptionReloading.add(lr)
+			progress(logw, "%s %s round %d, session cache, with reload: %.3f ms CPU/conn, %.0f conn/s, %.0f%% resumed, %d failed, %d reloads",
+				k, s.name, r+1, lr.CPUPerConnMs, lr.ConnsPerSec, 100*lr.ResumedShare, lr.Failed, lr.Reloads)
 		}
 	}
 	for _, s := range all {

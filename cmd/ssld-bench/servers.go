@@ -341,6 +341,22 @@ func clientTLS(pool *x509.CertPool, x25519 bool, seen *atomic.Pointer[handshakeI
 	}
 }
 
+// withResumption returns a copy of tc whose clients keep a session cache
+// (as a pooled application's driver does) and count the connections that
+// resumed a session instead of doing a full handshake.
+func withResumption(tc *tls.Config, resumed *atomic.Int64) *tls.Config {
+	c := tc.Clone()
+	c.ClientSessionCache = tls.NewLRUClientSessionCache(64)
+	verify := c.VerifyConnection
+	c.VerifyConnection = func(cs tls.ConnectionState) error { // also called on resumption
+		if cs.DidResume {
+			resumed.Add(1)
+		}
+		return verify(cs)
+	}
+	return c
+}
+
 func mysqlConnector(addr string, tc *tls.Config) (driver.Connector, error) {
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = benchUser, benchPassword, "tcp", addr

@@ -55,17 +55,25 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// tuneGC trades a little memory for CPU. ssld's live heap is tiny (a few
-// MiB), so the default GOGC=100 collects after every few handshakes; the
-// profile in docs/performance.md showed the collector as the largest cost
-// of a new connection after the handshake crypto. A soft memory limit keeps
-// the heap bounded anyway. GOGC and GOMEMLIMIT in the environment win.
+// Runtime defaults for the daemon, chosen with ssld-bench (see
+// docs/performance.md, "Garbage collector setting"). ssld's live heap is
+// tiny (a few MiB) while every new TLS connection leaves ~60 KiB of
+// handshake garbage, so Go's default GOGC=100 collects many times per
+// second under a connection storm. 200 halves that at the price of about
+// 20 KiB more resident memory per idle connection; 400 saves a little more
+// CPU but costs ~90 KiB per idle connection. The soft memory limit bounds
+// the heap whatever GOGC is. GOGC and GOMEMLIMIT in the environment win.
+const (
+	defaultGCPercent   = 200
+	defaultMemoryLimit = 256 << 20
+)
+
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
+		debug.SetGCPercent(defaultGCPercent)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(256 << 20)
+		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 }
 
