@@ -128,6 +128,10 @@ func quickRun(t *testing.T, mariadb bool) *Report {
 		if m.IdleRSSKB <= 0 || m.WithConnsRSSKB <= 0 || m.IdleAfterLoadRSSKB <= 0 || m.IdleConns != 50 {
 			t.Errorf("memory of %s: %+v", m.Server, m)
 		}
+		// Every idle connection holds a goroutine, so ssld's stacks grow.
+		if m.Server == "ssld" && (m.StackPerConnKB <= 0 || m.HeapPerConnKB <= 0) {
+			t.Errorf("ssld's Go stack/heap per idle connection missing: %+v", m)
+		}
 	}
 	wantRatios := 3 // ssld/bare, ssld with/without reload, ssld with/without session cache
 	if mariadb {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -82,4 +84,53 @@ func machine() Machine {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
 	return m
+}
+
+// goMemory is what a Go server's Prometheus Go collector reports about
+// its memory, in bytes.
+type goMemory struct{ stack, heap float64 }
+
+// scrapeGoMemory reads go_memstats_stack_inuse_bytes and
+// go_memstats_heap_inuse_bytes from a /metrics page in the Prometheus text
+// format.
+func scrapeGoMemory(ctx context.Context, url string) (goMemory, error) {
+	var g goMemory
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return g, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return g, fmt.Errorf("reading %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return g, fmt.Errorf("reading %s: %s", url, resp.Status)
+	}
+	found := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		var dst *float64
+		switch name {
+		case "go_memstats_stack_inuse_bytes":
+			dst = &g.stack
+		case "go_memstats_heap_inuse_bytes":
+			dst = &g.heap
+		}
+		if !ok || dst == nil {
+			continue
+		}
+		if *dst, err = strconv.ParseFloat(strings.TrimSpace(value), 64); err != nil {
+			return g, fmt.Errorf("%s: %s: %w", url, name, err)
+		}
+		found++
+	}
+	if err := sc.Err(); err != nil {
+		return g, err
+	}
+	if found != 2 {
+		return g, fmt.Errorf("%s: go_memstats_stack_inuse_bytes or go_memstats_heap_inuse_bytes missing", url)
+	}
+	return g, nil
 }

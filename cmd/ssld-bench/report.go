@@ -197,9 +197,13 @@ func (r *Report) print(w io.Writer) {
 	tw.Flush()
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nmemory\tidle RSS KiB\tRSS with idle conns KiB\tidle conns\tKiB per idle conn\tidle RSS after load KiB")
+	fmt.Fprintln(tw, "\nmemory\tidle RSS KiB\tRSS with idle conns KiB\tidle conns\tKiB per idle conn\tof which Go stacks/heap in use\tidle RSS after load KiB")
 	for _, m := range r.Memory {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%d\n", m.Server, m.IdleRSSKB, m.WithConnsRSSKB, m.IdleConns, m.PerConnKB, m.IdleAfterLoadRSSKB)
+		split := "-"
+		if m.StackPerConnKB > 0 {
+			split = fmt.Sprintf("%.1f / %.1f", m.StackPerConnKB, m.HeapPerConnKB)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%s\t%d\n", m.Server, m.IdleRSSKB, m.WithConnsRSSKB, m.IdleConns, m.PerConnKB, split, m.IdleAfterLoadRSSKB)
 	}
 	tw.Flush()
 

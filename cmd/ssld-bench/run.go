@@ -26,6 +26,7 @@ type server struct {
 	// counts its connections that resumed a session.
 	connectResumed func(context.Context) error
 	resumed        atomic.Int64
+	metricsURL     string  // ssld: its /metrics, for the Go runtime's memory figures
 	admin          *sql.DB // MySQL targets: runs reloadStmt
 	reloadStmt     string
 	seen           atomic.Pointer[handshakeInfo]
@@ -101,6 +102,7 @@ func run(ctx context.Context, o options, out, logw io.Writer) (*Report, error) {
 		return nil, fmt.Errorf("%w\n%s", err, sp.logTail())
 	}
 	defer ssld.admin.Close()
+	ssld.metricsURL = sp.metrics
 	progress(logw, "ssld pid %d on %s", sp.pid(), sp.addr)
 	mysqlTargets := []*server{ssld}
 
@@ -281,11 +283,16 @@ func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *m
 // MemoryResult is the resident size of a server idle, and with n idle TLS
 // connections open (logged in, then left alone).
 type MemoryResult struct {
-	Server             string  `json:"server"`
-	IdleRSSKB          int64   `json:"idle_rss_kib"`
-	IdleConns          int     `json:"idle_conns"`
-	WithConnsRSSKB     int64   `json:"rss_with_idle_conns_kib"`
-	PerConnKB          float64 `json:"kib_per_idle_conn"`
+	Server         string  `json:"server"`
+	IdleRSSKB      int64   `json:"idle_rss_kib"`
+	IdleConns      int     `json:"idle_conns"`
+	WithConnsRSSKB int64   `json:"rss_with_idle_conns_kib"`
+	PerConnKB      float64 `json:"kib_per_idle_conn"`
+	// From the Go runtime (ssld only): how the per-connection figure
+	// splits into goroutine stacks and heap spans in use. The heap part
+	// includes handshake garbage not yet collected, which depends on GOGC.
+	StackPerConnKB     float64 `json:"go_stack_kib_per_idle_conn,omitempty"`
+	HeapPerConnKB      float64 `json:"go_heap_inuse_kib_per_idle_conn,omitempty"`
 	IdleAfterLoadRSSKB int64   `json:"idle_rss_after_load_kib"`
 }
 
@@ -295,6 +302,12 @@ func measureMemory(ctx context.Context, s *server, n int) (MemoryResult, error) 
 	var err error
 	if mr.IdleRSSKB, err = rssKB(s.pid); err != nil {
 		return mr, err
+	}
+	var rt0 goMemory
+	if s.metricsURL != "" {
+		if rt0, err = scrapeGoMemory(ctx, s.metricsURL); err != nil {
+			return mr, err
+		}
 	}
 	conns := make([]driver.Conn, n)
 	errs := make([]error, n)
@@ -327,5 +340,13 @@ func measureMemory(ctx context.Context, s *server, n int) (MemoryResult, error) 
 		return mr, err
 	}
 	mr.PerConnKB = float64(mr.WithConnsRSSKB-mr.IdleRSSKB) / float64(n)
+	if s.metricsURL != "" {
+		rt1, err := scrapeGoMemory(ctx, s.metricsURL)
+		if err != nil {
+			return mr, err
+		}
+		mr.StackPerConnKB = (rt1.stack - rt0.stack) / 1024 / float64(n)
+		mr.HeapPerConnKB = (rt1.heap - rt0.heap) / 1024 / float64(n)
+	}
 	return mr, nil
 }

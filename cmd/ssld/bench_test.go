@@ -98,3 +98,25 @@ func must(b *testing.B, err error) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkConnect opens a new TLS connection (handshake, login, ping,
+// close) per iteration against an in-process node. Client and server share
+// the process, so B/op counts both sides; the server's share comes from the
+// memory profile (docs/performance.md):
+//
+//	go test -run '^$' -bench Connect -benchtime 2000x -memprofile mem.out ./cmd/ssld/
+//	go tool pprof -sample_index=alloc_space -top -focus 'Listener..handle' mem.out
+func BenchmarkConnect(b *testing.B) {
+	tn := newTestNode(b, "")
+	ctx := context.Background()
+	tlsName := tn.tlsName(nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		db := tn.openDB("admin", adminPW, tlsName)
+		if err := db.PingContext(ctx); err != nil {
+			b.Fatal(err)
+		}
+		db.Close()
+	}
+}
