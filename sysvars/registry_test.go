@@ -79,6 +79,7 @@ func TestAddServer(t *testing.T) {
 		{"transaction_isolation", "REPEATABLE-READ", KindString, ScopeBoth, false},
 		{"lower_case_table_names", "0", KindInt, ScopeGlobal, true},
 		{"sql_select_limit", "18446744073709551615", KindInt, ScopeBoth, false},
+		{"max_connections", "151", KindInt, ScopeGlobal, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,6 +91,22 @@ func TestAddServer(t *testing.T) {
 			assert.Equal(t, tc.readOnly, v.ReadOnly)
 		})
 	}
+}
+
+func TestAddServerLimitsAndBoundPort(t *testing.T) {
+	r := NewRegistry()
+	bound := 0
+	require.NoError(t, AddServer(r, ServerInfo{Version: "v", Port: 0, MaxConnections: 20,
+		BoundPort: func() int { return bound }}))
+	get := func(name string) string {
+		v, ok := r.Get(name)
+		require.True(t, ok, name)
+		return v.Value()
+	}
+	assert.Equal(t, "20", get("max_connections"))
+	assert.Equal(t, "0", get("port"), "not bound yet: the configured port")
+	bound = 40123
+	assert.Equal(t, "40123", get("port"), "the port the listener picked")
 }
 
 func TestRegistryConcurrentReads(t *testing.T) {

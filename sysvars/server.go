@@ -1,6 +1,7 @@
 package sysvars
 
 import (
+	"cmp"
 	"os"
 	"runtime"
 	"strconv"
@@ -19,6 +20,12 @@ type ServerInfo struct {
 	Started                time.Time
 	Socket                 string // Unix socket path, "" when none
 	License                string
+	// MaxConnections is the TCP connection limit; 0 reports MySQL's
+	// default, 151.
+	MaxConnections int
+	// BoundPort, when set, is asked for @@port instead of Port, so a node
+	// started with port 0 reports the port it picked.
+	BoundPort func() int
 }
 
 // Defaults reported for the session variables that drivers and the mysql CLI
@@ -38,6 +45,9 @@ const (
 	defaultNetReadTimeout = "30"
 	defaultNetWriteTimout = "60"
 )
+
+// defaultMaxConnections is MySQL's default max_connections.
+const defaultMaxConnections = 151
 
 func constant(s string) func() string { return func() string { return s } }
 
@@ -66,7 +76,14 @@ func AddServer(r *Registry, info ServerInfo) error {
 	vars := []Var{
 		ro("version", KindString, constant(info.Version)),
 		ro("version_comment", KindString, constant(info.VersionComment)),
-		ro("port", KindInt, constant(strconv.Itoa(info.Port))),
+		ro("port", KindInt, func() string {
+			if info.BoundPort != nil {
+				if p := info.BoundPort(); p > 0 {
+					return strconv.Itoa(p)
+				}
+			}
+			return strconv.Itoa(info.Port)
+		}),
 		ro("role", KindString, constant(info.Role)),
 		ro("require_secure_transport", KindBool, constant(onOff(info.RequireSecureTransport))),
 		ro("socket", KindString, constant(info.Socket)),
@@ -95,7 +112,7 @@ func AddServer(r *Registry, info ServerInfo) error {
 		ro("query_cache_size", KindInt, constant("0")),
 		ro("query_cache_type", KindString, constant("OFF")),
 		ro("default_authentication_plugin", KindString, constant(defaultAuthPlugin)),
-		ro("max_connections", KindInt, constant("151")),
+		ro("max_connections", KindInt, constant(strconv.Itoa(cmp.Or(info.MaxConnections, defaultMaxConnections)))),
 
 		both("autocommit", KindBool, "ON"),
 		both("max_allowed_packet", KindInt, defaultMaxPacket),

@@ -71,6 +71,16 @@ func TestHostileConnectionFlood(t *testing.T) {
 	tn := newTestNode(t, hostileLimits)
 	ctx := ctxT(t)
 	name := tn.tlsName(nil)
+
+	// The variables tell the truth about the limit and the picked port
+	// (asked on the Unix socket, which the limit does not count).
+	var maxConns, port string
+	require.NoError(t, tn.socketDB("admin", adminPW).QueryRowContext(ctx,
+		"SELECT @@max_connections, @@port").Scan(&maxConns, &port))
+	assert.Equal(t, "5", maxConns)
+	_, wantPort, _ := net.SplitHostPort(tn.addr)
+	assert.Equal(t, wantPort, port)
+
 	var held []*sql.Conn
 	var pools []*sql.DB
 	for i := 0; i < 5; i++ {

@@ -77,7 +77,15 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		return nil, err
 	}
 	info := sysvars.ServerInfo{Version: version, VersionComment: "ssld TLS reload daemon", Role: cfg.Role,
-		Port: port, Socket: cfg.Socket, RequireSecureTransport: cfg.RequireSecureTransport, Started: started}
+		Port: port, Socket: cfg.Socket, RequireSecureTransport: cfg.RequireSecureTransport, Started: started,
+		MaxConnections: cfg.MaxConnections}
+	var srv *protocol.Server // set below, before the first connection can ask for @@port
+	info.BoundPort = func() int {
+		if a, ok := srv.Addr().(*net.TCPAddr); ok {
+			return a.Port
+		}
+		return 0
+	}
 	if err := sysvars.AddServer(vars, info); err != nil {
 		return nil, err
 	}
@@ -91,7 +99,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	}
 	pcfg := cfg.protocolConfig(version)
 	pcfg.Hooks = met
-	srv, err := protocol.New(pcfg, sqlcmd.NewExecutor(env), mgr, log)
+	srv, err = protocol.New(pcfg, sqlcmd.NewExecutor(env), mgr, log)
 	if err != nil {
 		return nil, err
 	}
