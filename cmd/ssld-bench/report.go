@@ -54,7 +54,7 @@ type KeyResult struct {
 type ServerResult struct {
 	Server       string         `json:"server"`
 	Handshake    *handshakeInfo `json:"handshake,omitempty"`
-	Without      LoadResult     `json:"without_reload"`
+	Without      *LoadResult    `json:"without_reload"`
 	WithReload   *LoadResult    `json:"with_reload,omitempty"`
 	ReloadIdle   *Latency       `json:"reload_latency_idle,omitempty"`
 	ReloadLoaded *Latency       `json:"reload_latency_loaded,omitempty"`

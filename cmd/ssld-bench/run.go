@@ -212,60 +212,55 @@ func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *m
 	loaded := map[*server][]time.Duration{}
 	loadedFailed := map[*server]int{}
 	phase := o.duration / time.Duration(o.rounds)
+	// The phases of a round, in order. Each runs on every server, or on
+	// the MySQL targets only when it reloads; the last two use clients
+	// that keep a session cache.
+	phases := []struct {
+		label          string
+		reload, cached bool
+		result         func(*ServerResult) **LoadResult
+	}{
+		{"", false, false, func(sr *ServerResult) **LoadResult { return &sr.Without }},
+		{" with reload", true, false, func(sr *ServerResult) **LoadResult { return &sr.WithReload }},
+		{", session cache", false, true, func(sr *ServerResult) **LoadResult { return &sr.Resumption }},
+		{", session cache, with reload", true, true, func(sr *ServerResult) **LoadResult { return &sr.ResumptionReloading }},
+	}
 	for r := 0; r < o.rounds; r++ {
-		for _, s := range all {
-			lr, _, err := load{pid: s.pid, loops: o.loops, duration: phase, connect: s.connect}.run(ctx)
-			if err != nil {
-				return kr, err
+		for _, ph := range phases {
+			for _, s := range all {
+				if ph.reload && s.admin == nil {
+					continue
+				}
+				l := load{pid: s.pid, loops: o.loops, duration: phase, connect: s.connect}
+				if ph.cached {
+					l.connect, l.resumed = s.connectResumed, &s.resumed
+				}
+				if ph.reload {
+					l.reload, l.interval = s.reloader(m, k), o.reloadInterval
+				}
+				lr, lat, err := l.run(ctx)
+				if err != nil {
+					return kr, err
+				}
+				dst := ph.result(res[s])
+				if *dst == nil {
+					*dst = &LoadResult{}
+				}
+				(*dst).add(lr)
+				line := fmt.Sprintf("%s %s round %d%s: %.3f ms CPU/conn, %.0f conn/s, %d failed", k, s.name, r+1,
+					ph.label, lr.CPUPerConnMs, lr.ConnsPerSec, lr.Failed)
+				if ph.cached {
+					line += fmt.Sprintf(", %.0f%% resumed", 100*lr.ResumedShare)
+				}
+				if ph.reload {
+					line += fmt.Sprintf(", %d reloads", lr.Reloads)
+					if !ph.cached { // the reload latency under load comes from full handshakes
+						loaded[s] = append(loaded[s], lat...)
+						loadedFailed[s] += lr.ReloadFailed
+					}
+				}
+				progress(logw, "%s", line)
 			}
-			res[s].Without.add(lr)
-			progress(logw, "%s %s round %d: %.3f ms CPU/conn, %.0f conn/s, %d failed", k, s.name, r+1,
-				lr.CPUPerConnMs, lr.ConnsPerSec, lr.Failed)
-			if s.admin == nil {
-				continue
-			}
-			lr, lat, err := load{pid: s.pid, loops: o.loops, duration: phase, connect: s.connect,
-				reload: s.reloader(m, k), interval: o.reloadInterval}.run(ctx)
-			if err != nil {
-				return kr, err
-			}
-			if res[s].WithReload == nil {
-				res[s].WithReload = &LoadResult{}
-			}
-			res[s].WithReload.add(lr)
-			loaded[s] = append(loaded[s], lat...)
-			loadedFailed[s] += lr.ReloadFailed
-			progress(logw, "%s %s round %d with reload: %.3f ms CPU/conn, %.0f conn/s, %d failed, %d reloads",
-				k, s.name, r+1, lr.CPUPerConnMs, lr.ConnsPerSec, lr.Failed, lr.Reloads)
-		}
-		// The same load from clients that keep a session cache, without
-		// and (MySQL targets) with the reloads.
-		for _, s := range all {
-			lr, _, err := load{pid: s.pid, loops: o.loops, duration: phase, connect: s.connectResumed,
-				resumed: &s.resumed}.run(ctx)
-			if err != nil {
-				return kr, err
-			}
-			if res[s].Resumption == nil {
-				res[s].Resumption = &LoadResult{}
-			}
-			res[s].Resumption.add(lr)
-			progress(logw, "%s %s round %d, session cache: %.3f ms CPU/conn, %.0f conn/s, %.0f%% resumed, %d failed",
-				k, s.name, r+1, lr.CPUPerConnMs, lr.ConnsPerSec, 100*lr.ResumedShare, lr.Failed)
-			if s.admin == nil {
-				continue
-			}
-			lr, _, err = load{pid: s.pid, loops: o.loops, duration: phase, connect: s.connectResumed,
-				resumed: &s.resumed, reload: s.reloader(m, k), interval: o.reloadInterval}.run(ctx)
-			if err != nil {
-				return kr, err
-			}
-			if res[s].ResumptionReloading == nil {
-				res[s].ResumptionReloading = &LoadResult{}
-			}
-			res[s].ResumptionReloading.add(lr)
-			progress(logw, "%s %s round %d, session cache, with reload: %.3f ms CPU/conn, %.0f conn/s, %.0f%% resumed, %d failed, %d reloads",
-				k, s.name, r+1, lr.CPUPerConnMs, lr.ConnsPerSec, 100*lr.ResumedShare, lr.Failed, lr.Reloads)
 		}
 	}
 	for _, s := range all {
