@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ssld/ssld/tlsctx"
 )
 
 // Outcome is the status of one node (NodeResult.Status).
@@ -47,7 +49,7 @@ func (s Outcome) Good() bool { return s == StatusOK || s == StatusUnchanged }
 
 // Served is what a node served on one fresh TLS handshake.
 type Served struct {
-	Serial      string    // upper-case hex of the leaf's serial number
+	Serial      string    // the leaf's serial as openssl prints it (tlsctx.FormatSerial)
 	Fingerprint string    // lower-case hex SHA-256 of the leaf DER
 	NotAfter    time.Time // the leaf's expiry
 }
@@ -56,7 +58,7 @@ type Served struct {
 func ServedBy(leaf *x509.Certificate) Served {
 	sum := sha256.Sum256(leaf.Raw)
 	return Served{
-		Serial:      fmt.Sprintf("%X", leaf.SerialNumber),
+		Serial:      tlsctx.FormatSerial(leaf.SerialNumber),
 		Fingerprint: hex.EncodeToString(sum[:]),
 		NotAfter:    leaf.NotAfter.UTC(),
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -102,7 +101,7 @@ func colNames(r *Result) []string {
 
 func TestExecResults(t *testing.T) {
 	te := newTestEnv(t)
-	serial := fmt.Sprintf("%X", te.leaf.Cert.SerialNumber)
+	serial := tlsctx.FormatSerial(te.leaf.Cert.SerialNumber)
 	tests := []struct {
 		name    string
 		query   string

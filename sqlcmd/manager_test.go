@@ -3,7 +3,6 @@ package sqlcmd
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -42,17 +41,17 @@ func TestRealManager(t *testing.T) {
 	serial := func() any {
 		return run(t, x, admin, "SELECT @@ssl_server_serial").Rows[0][0]
 	}
-	assert.Equal(t, fmt.Sprintf("%X", first.Cert.SerialNumber), serial())
+	assert.Equal(t, tlsctx.FormatSerial(first.Cert.SerialNumber), serial())
 
 	second := write("second")
 	res := run(t, x, admin, "/* deploy hook */ SSL_RELOAD;")
 	assert.Empty(t, res.Columns)
-	assert.Equal(t, fmt.Sprintf("%X", second.Cert.SerialNumber), serial())
+	assert.Equal(t, tlsctx.FormatSerial(second.Cert.SerialNumber), serial())
 	st := run(t, x, admin, "SHOW SSL STATUS")
 	require.Len(t, st.Rows, 2)
 	assert.Equal(t, "client", st.Rows[0][0])
 	assert.Equal(t, uint64(2), st.Rows[0][1])
-	assert.Equal(t, fmt.Sprintf("%X", second.Cert.SerialNumber), st.Rows[0][5])
+	assert.Equal(t, tlsctx.FormatSerial(second.Cert.SerialNumber), st.Rows[0][5])
 
 	require.NoError(t, os.WriteFile(keyPath, []byte("not a key"), 0o600))
 	_, err = x.Run(context.Background(), admin, "ALTER INSTANCE RELOAD TLS")
@@ -64,7 +63,7 @@ func TestRealManager(t *testing.T) {
 	assert.Contains(t, e.Msg, "the previous TLS contexts remain in use")
 
 	// Still serving the second certificate; the error is queryable.
-	assert.Equal(t, fmt.Sprintf("%X", second.Cert.SerialNumber), serial())
+	assert.Equal(t, tlsctx.FormatSerial(second.Cert.SerialNumber), serial())
 	lastErr := run(t, x, admin, "SHOW GLOBAL VARIABLES LIKE 'ssl_last_reload_error'")
 	require.Len(t, lastErr.Rows, 1)
 	assert.NotEmpty(t, lastErr.Rows[0][1])

@@ -2,7 +2,6 @@ package sysvars
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -85,7 +84,7 @@ func TestAddTLSFollowsManager(t *testing.T) {
 		"ssl_last_successful_reload_time": "",
 		"ssl_last_reload_error":           "",
 		"ssl_reload_generation":           "1",
-		"ssl_server_serial":               fmt.Sprintf("%X", leaf.Cert.SerialNumber),
+		"ssl_server_serial":               tlsctx.FormatSerial(leaf.Cert.SerialNumber),
 		"ssl_server_not_after":            leaf.Cert.NotAfter.UTC().Format(TimeFormat),
 		"ssl_server_not_before":           leaf.Cert.NotBefore.UTC().Format(TimeFormat),
 	}
@@ -102,7 +101,7 @@ func TestAddTLSFollowsManager(t *testing.T) {
 	leaf2 := f.writeLeaf(t, "server-2")
 	_, err := f.m.Reload(context.Background(), tlsctx.WithTrigger("test"))
 	require.NoError(t, err)
-	assert.Equal(t, fmt.Sprintf("%X", leaf2.Cert.SerialNumber), value(t, r, "ssl_server_serial"))
+	assert.Equal(t, tlsctx.FormatSerial(leaf2.Cert.SerialNumber), value(t, r, "ssl_server_serial"))
 	assert.Equal(t, "2", value(t, r, "ssl_reload_generation"))
 	attempt := value(t, r, "ssl_last_reload_attempt_time")
 	_, err = time.Parse(TimeFormat, attempt)
@@ -114,7 +113,7 @@ func TestAddTLSFollowsManager(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(f.dir, "server.crt"), []byte("garbage"), 0o644))
 	_, err = f.m.Reload(context.Background())
 	require.Error(t, err)
-	assert.Equal(t, fmt.Sprintf("%X", leaf2.Cert.SerialNumber), value(t, r, "ssl_server_serial"))
+	assert.Equal(t, tlsctx.FormatSerial(leaf2.Cert.SerialNumber), value(t, r, "ssl_server_serial"))
 	assert.NotEmpty(t, value(t, r, "ssl_last_reload_error"))
 	assert.Equal(t, "2", value(t, r, "ssl_reload_generation"))
 	assert.Equal(t, attempt, value(t, r, "ssl_last_successful_reload_time"))

@@ -64,7 +64,7 @@ func Example() {
 			log.Fatal(err)
 		}
 		defer conn.Close()
-		return fmt.Sprintf("%X", conn.ConnectionState().PeerCertificates[0].SerialNumber) == m.Current(tlsctx.ChannelClient).Serial()
+		return tlsctx.FormatSerial(conn.ConnectionState().PeerCertificates[0].SerialNumber) == m.Current(tlsctx.ChannelClient).Serial()
 	}
 	fmt.Println("serving current certificate:", served())
 

@@ -6,7 +6,6 @@ import (
 	"encoding/asn1"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"testing"
 
 	"github.com/ssld/ssld/internal/pki"
@@ -54,7 +53,7 @@ func TestEncryptedPKCS8Key(t *testing.T) {
 			_, err := m.Reload(context.Background())
 			if tc.expectedErr == "" {
 				require.NoError(t, err)
-				assert.Equal(t, fmt.Sprintf("%X", l.Cert.SerialNumber), m.Current(ChannelClient).Serial())
+				assert.Equal(t, FormatSerial(l.Cert.SerialNumber), m.Current(ChannelClient).Serial())
 				return
 			}
 			require.Error(t, err)
@@ -100,7 +99,7 @@ func TestEncryptedPKCS8KeyClusterChannel(t *testing.T) {
 	f.set(func(s *Settings) { s.SSLKeyPassphrase = "pw-one" })
 	_, err = m.Reload(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, fmt.Sprintf("%X", l.Cert.SerialNumber), m.Current(ChannelCluster).Serial())
+	assert.Equal(t, FormatSerial(l.Cert.SerialNumber), m.Current(ChannelCluster).Serial())
 }
 
 // TestEncryptedPKCS8KeyDamaged feeds ciphertexts the library cannot

@@ -366,7 +366,7 @@ func TestReloadTornPairIsRetried(t *testing.T) {
 	<-done
 	require.NoError(t, err)
 	assert.True(t, res.Changed)
-	assert.Equal(t, fmt.Sprintf("%X", next.Cert.SerialNumber), m.Current(ChannelClient).Serial())
+	assert.Equal(t, FormatSerial(next.Cert.SerialNumber), m.Current(ChannelClient).Serial())
 	n, _ := keyReads.Load(f.path("server.key"))
 	assert.Greater(t, *n.(*int), 1, "the mismatched pair was re-read")
 }
@@ -454,7 +454,7 @@ func TestKeyFormatsAndPassphrase(t *testing.T) {
 			f.set(func(s *Settings) { s.SSLKeyPassphrase = tc.pass })
 			_, err := m.Reload(context.Background())
 			require.NoError(t, err)
-			assert.Equal(t, fmt.Sprintf("%X", tc.leaf.Cert.SerialNumber), m.Current(ChannelClient).Serial())
+			assert.Equal(t, FormatSerial(tc.leaf.Cert.SerialNumber), m.Current(ChannelClient).Serial())
 		})
 	}
 }

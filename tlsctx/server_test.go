@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"net"
 	"path/filepath"
 	"sync"
@@ -46,7 +45,7 @@ func (c *certs) rotate(base string) string {
 	l := c.ca.MustIssue(c.t, pki.DevServerOptions())
 	c.write(base+".crt", l.CertPEM)
 	c.write(base+".key", l.KeyPEM)
-	return fmt.Sprintf("%X", l.Cert.SerialNumber)
+	return tlsctx.FormatSerial(l.Cert.SerialNumber)
 }
 
 func (c *certs) pool() *x509.CertPool {
@@ -109,7 +108,7 @@ func echo(t *testing.T, conn *tls.Conn, msg string) {
 }
 
 func servedSerial(conn *tls.Conn) string {
-	return fmt.Sprintf("%X", conn.ConnectionState().PeerCertificates[0].SerialNumber)
+	return tlsctx.FormatSerial(conn.ConnectionState().PeerCertificates[0].SerialNumber)
 }
 
 func TestReloadSwapsServedCertificate(t *testing.T) {
@@ -181,7 +180,7 @@ func TestClusterMutualTLSFollowsCARotation(t *testing.T) {
 	require.NoError(t, err)
 	conn = dial(t, addr, clientCfg)
 	echo(t, conn, "two")
-	assert.Equal(t, fmt.Sprintf("%X", l.Cert.SerialNumber), servedSerial(conn))
+	assert.Equal(t, tlsctx.FormatSerial(l.Cert.SerialNumber), servedSerial(conn))
 	assert.Equal(t, 2, m.Current(tlsctx.ChannelCluster).CACount)
 
 	// Wrong name is refused by the live verification.

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"fmt"
 	"time"
 )
 
@@ -31,13 +30,13 @@ type Snapshot struct {
 // Enabled reports whether the channel has a certificate (TLS on).
 func (s *Snapshot) Enabled() bool { return s != nil && s.Certificate != nil }
 
-// Serial returns the leaf serial number as upper-case hex without
-// separators, or "" when TLS is off.
+// Serial returns the leaf serial number as openssl prints it (see
+// FormatSerial), or "" when TLS is off.
 func (s *Snapshot) Serial() string {
 	if !s.Enabled() {
 		return ""
 	}
-	return fmt.Sprintf("%X", s.Leaf.SerialNumber)
+	return FormatSerial(s.Leaf.SerialNumber)
 }
 
 // Fingerprint returns the lower-case hex SHA-256 of the leaf DER, or "" when

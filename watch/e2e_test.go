@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"net"
 	"path/filepath"
 	"sync"
@@ -48,7 +47,7 @@ func servedSerial(t *testing.T, addr string, roots *x509.CertPool) string {
 	conn, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{RootCAs: roots, ServerName: "localhost"})
 	require.NoError(t, err)
 	defer conn.Close()
-	return fmt.Sprintf("%X", conn.ConnectionState().PeerCertificates[0].SerialNumber)
+	return tlsctx.FormatSerial(conn.ConnectionState().PeerCertificates[0].SerialNumber)
 }
 
 // settingsPaths is what the daemon's Options.Paths returns: every file
@@ -68,7 +67,7 @@ func TestEndToEndWithManager(t *testing.T) {
 			require.NoError(t, pki.WriteFile(caFile, ca.CertPEM, 0o644))
 			issue := func() (*pki.Leaf, string) {
 				leaf := ca.MustIssue(t, pki.DevServerOptions())
-				return leaf, fmt.Sprintf("%X", leaf.Cert.SerialNumber)
+				return leaf, tlsctx.FormatSerial(leaf.Cert.SerialNumber)
 			}
 			leaf, serial1 := issue()
 			l.write(t, leaf.CertPEM, leaf.KeyPEM)

@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
+	"math/big"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -10,6 +14,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
@@ -70,4 +77,56 @@ func TestReloadAndStatusCommands(t *testing.T) {
 	code, out, errOut = runCLI(t, "status", "--socket", filepath.Join(tn.dir, "nope.sock"))
 	assert.Equal(t, 2, code)
 	assert.NotContains(t, out+errOut, adminPW)
+}
+
+// TestSerialAsOpenSSLPrintsIt: for a serial with a leading zero nibble,
+// `ssld reload`, `ssld status`, @@ssl_server_serial and SHOW SSL STATUS all
+// print what `openssl x509 -serial` prints for the served file.
+func TestSerialAsOpenSSLPrintsIt(t *testing.T) {
+	openssl := testenv.LookPath(t, "openssl")
+	tn := newTestNode(t, "")
+	serial, ok := new(big.Int).SetString("0FF5A87636FC54E8", 16)
+	require.True(t, ok)
+	leaf := tn.ca.MustIssue(t, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
+		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Serial: serial})
+	crt := filepath.Join(tn.dir, "certs/server.crt")
+	require.NoError(t, pki.WriteFile(crt, leaf.CertPEM, 0o644))
+	require.NoError(t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.key"), leaf.KeyPEM, 0o600))
+	o, err := exec.Command(openssl, "x509", "-in", crt, "-noout", "-serial").CombinedOutput()
+	require.NoError(t, err, string(o))
+	want := strings.TrimPrefix(strings.TrimSpace(string(o)), "serial=")
+	require.Equal(t, "0FF5A87636FC54E8", want)
+
+	t.Setenv("SSLD_PASSWORD", adminPW)
+	code, out, errOut := runCLI(t, "reload", "--config", tn.config)
+	require.Equal(t, 0, code, out+errOut)
+	assert.Contains(t, out, "serial "+want+",")
+	code, out, errOut = runCLI(t, "status", "--config", tn.config)
+	require.Equal(t, 0, code, out+errOut)
+	assert.Contains(t, out, "serial:        "+want+"\n")
+
+	db := tn.socketDB("plain", plainPW)
+	assert.Equal(t, want, variable(t, db, "ssl_server_serial"))
+	rows, err := db.Query("SHOW SSL STATUS")
+	require.NoError(t, err)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	require.NoError(t, err)
+	n := 0
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		require.NoError(t, rows.Scan(ptrs...))
+		for i, c := range cols {
+			if c == "Serial" {
+				assert.Equal(t, want, vals[i].String, "SHOW SSL STATUS row %d", n)
+			}
+		}
+		n++
+	}
+	require.NoError(t, rows.Err())
+	assert.Positive(t, n)
 }

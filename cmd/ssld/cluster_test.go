@@ -30,6 +30,7 @@ import (
 
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/testenv"
+	"github.com/ssld/ssld/tlsctx"
 )
 
 const fleetPW = "fleet-secret-pw"
@@ -195,7 +196,7 @@ func (f *fleet) rotate(m *fleetMember) string {
 	require.NoError(f.t, pki.WriteFile(filepath.Join(m.dir, "server.crt"), leaf.CertPEM, 0o644))
 	require.NoError(f.t, pki.WriteFile(filepath.Join(m.dir, "server.key"), leaf.KeyPEM, 0o600))
 	m.leaf = leaf
-	return fmt.Sprintf("%X", leaf.Cert.SerialNumber)
+	return tlsctx.FormatSerial(leaf.Cert.SerialNumber)
 }
 
 // breakFiles writes a certificate that does not match the key on disk.
@@ -306,7 +307,7 @@ func TestClusterReloadFleet(t *testing.T) {
 	old := map[string]string{}
 	fresh := map[string]string{}
 	for _, m := range f.members {
-		old[m.addr] = fmt.Sprintf("%X", m.leaf.Cert.SerialNumber)
+		old[m.addr] = tlsctx.FormatSerial(m.leaf.Cert.SerialNumber)
 		fresh[m.addr] = f.rotate(m)
 	}
 	code, rep, stderr := f.reloadJSON("reload", "--master", f.master().addr)
@@ -440,7 +441,7 @@ func badFleet(t *testing.T) (*fleet, *fleetMember, map[string]string, map[string
 	f := startFleet(t, "master", "child", "leaf", "leaf")
 	old, fresh := map[string]string{}, map[string]string{}
 	for _, m := range f.members {
-		old[m.addr] = fmt.Sprintf("%X", m.leaf.Cert.SerialNumber)
+		old[m.addr] = tlsctx.FormatSerial(m.leaf.Cert.SerialNumber)
 		fresh[m.addr] = f.rotate(m)
 	}
 	bad := f.members[3]
@@ -498,7 +499,7 @@ func TestClusterReloadDryRun(t *testing.T) {
 	f := startFleet(t, "master", "leaf")
 	old := map[string]string{}
 	for _, m := range f.members {
-		old[m.addr] = fmt.Sprintf("%X", m.leaf.Cert.SerialNumber)
+		old[m.addr] = tlsctx.FormatSerial(m.leaf.Cert.SerialNumber)
 		f.rotate(m)
 	}
 	code, rep, stderr := f.reloadJSON("reload", "--master", f.master().addr, "--dry-run")
@@ -640,7 +641,7 @@ func TestClusterReloadStale(t *testing.T) {
 	assert.Equal(t, "stale", r.Status)
 	assert.Equal(t, "ssld", r.Dialect)
 	assert.Contains(t, r.Error, "still gets")
-	assert.Equal(t, fmt.Sprintf("%X", oldLeaf.Cert.SerialNumber), r.After.Serial)
+	assert.Equal(t, tlsctx.FormatSerial(oldLeaf.Cert.SerialNumber), r.After.Serial)
 	assert.Equal(t, r.Before.Fingerprint, r.After.Fingerprint)
 	ok := rep.Nodes[f.row(rep, real.addr)]
 	assert.Equal(t, "ok", ok.Status, ok.Error)

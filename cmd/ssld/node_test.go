@@ -106,7 +106,7 @@ func (tn *testNode) rotate() string {
 	return serialOf(leaf.Cert)
 }
 
-func serialOf(c *x509.Certificate) string { return fmt.Sprintf("%X", c.SerialNumber) }
+func serialOf(c *x509.Certificate) string { return tlsctx.FormatSerial(c.SerialNumber) }
 
 func (tn *testNode) servedSerial() string {
 	return tn.n.tls.Current(tlsctx.ChannelClient).Serial()
