@@ -108,6 +108,10 @@ users:
 // writeClientFiles writes the mysql option files for the running node, with
 // the address it really listens on (a reused state folder may have been
 // started with another --listen) and the password from the state folder.
+// ssl-verify-server-cert is written with "=1": libmariadb's option-file
+// reader (Python MySQLdb's read_default_file, Ruby mysql2's default_file,
+// Perl DBD::MariaDB's mariadb_read_default_file) ignores the bare form and
+// would silently skip host-name checking.
 func writeClientFiles(st *devState, addr net.Addr, socket string) error {
 	pw, err := os.ReadFile(filepath.Join(st.Dir, "admin.password"))
 	if err != nil {
@@ -118,7 +122,7 @@ func writeClientFiles(st *devState, addr net.Addr, socket string) error {
 	if err != nil {
 		return err
 	}
-	cnf := fmt.Sprintf("[client]\nuser=admin\npassword=%s\nprotocol=tcp\nhost=%s\nport=%s\nssl\nssl-ca=%s\nssl-verify-server-cert\n",
+	cnf := fmt.Sprintf("[client]\nuser=admin\npassword=%s\nprotocol=tcp\nhost=%s\nport=%s\nssl\nssl-ca=%s\nssl-verify-server-cert=1\n",
 		password, host, port, filepath.Join(st.Dir, "certs/ca.crt"))
 	if err := pki.WriteFile(st.ClientCnf, []byte(cnf), 0o600); err != nil {
 		return err

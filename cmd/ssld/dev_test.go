@@ -50,6 +50,10 @@ func TestServeDev(t *testing.T) {
 	assert.Contains(t, printed, "dev admin password (shown once")
 	assert.Contains(t, printed, "mysql --defaults-extra-file="+filepath.Join(state, "client.cnf")+" -e 'SSL_RELOAD'")
 
+	cnfText, err := os.ReadFile(filepath.Join(state, "client.cnf"))
+	require.NoError(t, err)
+	assert.Contains(t, string(cnfText), "\nssl-verify-server-cert=1\n", "libmariadb's option reader ignores the bare form")
+
 	mysql := func(cnf string, args ...string) string {
 		t.Helper()
 		b, err := exec.Command(mysqlBin, append([]string{"--defaults-extra-file=" + filepath.Join(state, cnf), "--batch", "--skip-column-names"}, args...)...).CombinedOutput()
