@@ -10,13 +10,16 @@ import (
 	"encoding/binary"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 const hostileLimits = "max_connections: 5\nconnect_timeout: 500ms\n"
@@ -369,4 +373,76 @@ func TestHostileKeyModeWarning(t *testing.T) {
 	_, err = admin.ExecContext(ctx, "SSL_RELOAD")
 	require.NoError(t, err)
 	assert.Empty(t, queryText(t, admin, "SHOW WARNINGS"), "no warning once the key is 0600")
+}
+
+// TestHostileOpenSSLStartTLS: `openssl s_client -starttls mysql` (the
+// operator's check after a rotation, docs/operations.md) reads the greeting
+// with one read(2), so the greeting must leave in one write. 200 runs, four
+// at a time; every one must show the served certificate.
+func TestHostileOpenSSLStartTLS(t *testing.T) {
+	testenv.LookPath(t, "openssl")
+	tn := newTestNode(t, "")
+	want := tn.servedSerial()
+
+	// The greeting arrives whole in the first read of a raw socket.
+	c, err := net.DialTimeout("tcp", tn.addr, 2*time.Second)
+	require.NoError(t, err)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	require.NoError(t, err)
+	c.Close()
+	require.GreaterOrEqual(t, n, 4)
+	assert.Equal(t, 4+(int(buf[0])|int(buf[1])<<8|int(buf[2])<<16), n, "header and payload in one segment")
+
+	const runs, workers = 200, 4
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	next := make(chan int, runs)
+	for i := 0; i < runs; i++ {
+		next <- i
+	}
+	close(next)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				got, err := opensslServedSerial(tn.addr)
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				if got != want {
+					t.Errorf("s_client saw serial %s, served %s", got, want)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, int64(runs), ok.Load(), "s_client runs that read the certificate")
+}
+
+// opensslServedSerial is opensslSerial without testing.T, for goroutines.
+func opensslServedSerial(addr string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sc := exec.CommandContext(ctx, "openssl", "s_client", "-starttls", "mysql", "-connect", addr, "-servername", "localhost")
+	sc.Stdin = strings.NewReader("")
+	var stderr bytes.Buffer
+	sc.Stderr = &stderr
+	out, err := sc.Output()
+	if err != nil {
+		return "", fmt.Errorf("openssl s_client: %v: %s", err, stderr.String())
+	}
+	x := exec.CommandContext(ctx, "openssl", "x509", "-noout", "-serial")
+	x.Stdin = bytes.NewReader(out)
+	ser, err := x.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("openssl x509: %v: %s", err, ser)
+	}
+	s := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(ser)), "serial="))
+	return strings.TrimLeft(s, "0"), nil
 }
