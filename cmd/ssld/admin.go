@@ -96,7 +96,12 @@ type nodeStatus struct {
 	DaysLeft                            float64
 }
 
-func readStatus(ctx context.Context, db *sql.DB) (*nodeStatus, error) {
+// querier is what readStatus needs: a *sql.DB or one *sql.Conn.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func readStatus(ctx context.Context, db querier) (*nodeStatus, error) {
 	rows, err := db.QueryContext(ctx, "SHOW GLOBAL VARIABLES LIKE 'ssl%'")
 	if err != nil {
 		return nil, err
@@ -127,16 +132,48 @@ func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
+// Exit codes of `ssld reload` and `ssld status`, for hooks, cron and
+// systemd's ExecReload=.
+const (
+	exitOK      = 0 // reloaded, or nothing changed; status healthy
+	exitRefused = 1 // the node refused the files (it keeps serving the old ones); status unhealthy
+	exitNoNode  = 2 // node unreachable, login failed, no privilege, or a usage error
+)
+
+// refusedByNode reports whether err is the node refusing the reload itself
+// (bad files, restart required), as opposed to not being able to ask: a
+// lost connection, a timeout, a failed login or a missing privilege.
+func refusedByNode(err error) bool {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return false
+	}
+	switch me.Number {
+	case 1045, 1227, 1044, 1130, 1251: // access denied, no SUPER, no db access, host not allowed, auth plugin
+		return false
+	}
+	return true
+}
+
+const adminExitCodes = `Exit codes: 0 the node reloaded ("ok: reloaded ...") or had nothing to change ("ok: unchanged
+..."); 1 the node refused the files and keeps serving its previous certificate ("failed: <the
+node's reason>"); 2 the node could not be reached, the login failed or was not allowed, or a
+usage error.`
+
 func newReloadCmd() *cobra.Command {
 	var o adminOptions
 	cmd := &cobra.Command{
 		Use:   "reload",
 		Short: "Reload the local node's TLS material (SSL_RELOAD) and print one line",
 		Long: `Run SSL_RELOAD on a node, by default over its Unix socket, and print one line:
-"ok ..." with the served serial and expiry, or "failed: <reason>". Exit 0 on success, 1 when the
-reload failed (the node keeps its previous certificate), 2 on usage errors. Fit for certbot's
---deploy-hook and acme.sh's --reloadcmd.`,
-		Example: `  SSLD_PASSWORD=... ssld reload --config /etc/ssld/ssld.yaml
+"ok: reloaded ..." or "ok: unchanged ..." with the served serial and expiry, or "failed: <reason>".
+` + adminExitCodes + `
+
+Over the Unix socket with no password given, ssld logs in as the current operating-system user
+(an account with plugin: unix_socket), so certbot's deploy hook, cron and systemd's ExecReload=
+need no secret.`,
+		Example: `  ssld reload --config /etc/ssld/ssld.yaml
+  SSLD_PASSWORD=... ssld reload --socket /run/ssld/ssld.sock -u admin
   ssld reload --host db1.example.com --port 3307 --ssl-ca /etc/ssld/ca.crt -u admin -p ...`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -149,17 +186,37 @@ reload failed (the node keeps its previous certificate), 2 on usage errors. Fit 
 			defer cancel()
 			out := cmd.OutOrStdout()
 			start := time.Now()
-			if _, err := db.ExecContext(ctx, "SSL_RELOAD"); err != nil {
-				fmt.Fprintf(out, "failed: %s\n", oneLine(err))
-				return silentFailure{}
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				fmt.Fprintf(out, "failed: cannot log in to the node: %s\n", oneLine(err))
+				return exitError(exitNoNode)
 			}
-			st, err := readStatus(ctx, db)
+			defer conn.Close()
+			before, err := readStatus(ctx, conn)
+			if err != nil {
+				fmt.Fprintf(out, "failed: cannot read the node's status: %s\n", oneLine(err))
+				return exitError(exitNoNode)
+			}
+			if _, err := conn.ExecContext(ctx, "SSL_RELOAD"); err != nil {
+				fmt.Fprintf(out, "failed: %s\n", oneLine(err))
+				if refusedByNode(err) {
+					return exitError(exitRefused)
+				}
+				return exitError(exitNoNode)
+			}
+			st, err := readStatus(ctx, conn)
 			if err != nil {
 				fmt.Fprintf(out, "failed: reload ok but status unreadable: %s\n", oneLine(err))
-				return silentFailure{}
+				return exitError(exitNoNode)
 			}
-			fmt.Fprintf(out, "ok: generation %s, serial %s, not_after %s UTC (%.0f days left), %s\n",
-				st.Generation, st.Serial, st.NotAfter, st.DaysLeft, time.Since(start).Round(time.Millisecond))
+			// The generation only moves when something changed (byte-identical
+			// files keep the snapshot).
+			what := "reloaded"
+			if st.Generation == before.Generation {
+				what = "unchanged"
+			}
+			fmt.Fprintf(out, "ok: %s, generation %s, serial %s, not_after %s UTC (%.0f days left), %s\n",
+				what, st.Generation, st.Serial, st.NotAfter, st.DaysLeft, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	}
@@ -175,10 +232,12 @@ func newStatusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show what the local node serves and how its last reload went",
-		Long: `Print the served certificate (serial, SHA-256 fingerprint, not_after, days left) and the last
-reload attempt, success and error. Exit 0 when healthy; 1 when the last reload failed or the
-certificate has fewer than --min-days left; 2 on usage errors or when the node is unreachable.`,
-		Args: cobra.NoArgs,
+		Long: `Print the served certificate (serial as openssl prints it, SHA-256 fingerprint, not_after, days
+left) and the last reload attempt, success and error. Exit codes: 0 healthy; 1 the last reload
+failed (the node refused the files) or the certificate has fewer than --min-days left; 2 the node
+could not be reached, the login failed, or a usage error.`,
+		Example: `  ssld status --config /etc/ssld/ssld.yaml --min-days 14`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			db, err := o.open()
 			if err != nil {
@@ -187,18 +246,20 @@ certificate has fewer than --min-days left; 2 on usage errors or when the node i
 			defer db.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 			defer cancel()
+			out := cmd.OutOrStdout()
 			st, err := readStatus(ctx, db)
 			if err != nil {
-				return usageError{fmt.Errorf("node unreachable: %s", oneLine(err))}
+				fmt.Fprintf(out, "failed: cannot read the node's status: %s\n", oneLine(err))
+				return exitError(exitNoNode)
 			}
-			printStatus(cmd.OutOrStdout(), st)
+			printStatus(out, st)
 			switch {
 			case st.LastError != "":
-				fmt.Fprintf(cmd.OutOrStdout(), "unhealthy: last reload failed: %s\n", st.LastError)
-				return silentFailure{}
+				fmt.Fprintf(out, "unhealthy: last reload failed: %s\n", st.LastError)
+				return exitError(exitRefused)
 			case st.DaysLeft < minDays:
-				fmt.Fprintf(cmd.OutOrStdout(), "unhealthy: certificate has %.1f days left (< %.0f)\n", st.DaysLeft, minDays)
-				return silentFailure{}
+				fmt.Fprintf(out, "unhealthy: certificate has %.1f days left (< %.0f)\n", st.DaysLeft, minDays)
+				return exitError(exitRefused)
 			}
 			return nil
 		},
@@ -225,7 +286,8 @@ func dash(s string) string {
 	return s
 }
 
-// silentFailure exits 1 after the command printed its own one-line reason.
-type silentFailure struct{}
+// exitError ends the command with this exit code after it printed its own
+// one-line reason.
+type exitError int
 
-func (silentFailure) Error() string { return "" }
+func (e exitError) Error() string { return "" }

@@ -35,7 +35,7 @@ func TestReloadAndStatusCommands(t *testing.T) {
 	newSerial := tn.rotate()
 	code, out, errOut := runCLI(t, "reload", "--config", tn.config)
 	require.Equal(t, 0, code, out+errOut)
-	assert.True(t, strings.HasPrefix(out, "ok: "), out)
+	assert.True(t, strings.HasPrefix(out, "ok: reloaded, "), out)
 	assert.Contains(t, out, newSerial)
 	assert.Equal(t, newSerial, tn.servedSerial())
 
@@ -50,19 +50,6 @@ func TestReloadAndStatusCommands(t *testing.T) {
 	code, out, errOut = runCLI(t, "reload", "--host", host, "--port", strconv.Itoa(p), "--ssl-ca", filepath.Join(tn.dir, "certs/ca.crt"))
 	require.Equal(t, 0, code, out+errOut)
 
-	// A bad file: exit 1 with a one-line reason; status says unhealthy.
-	crt := filepath.Join(tn.dir, "certs/server.crt")
-	require.NoError(t, os.WriteFile(crt, []byte("not a certificate"), 0o644))
-	code, out, _ = runCLI(t, "reload", "--socket", tn.socket)
-	assert.Equal(t, 1, code)
-	assert.True(t, strings.HasPrefix(out, "failed: "), out)
-	assert.Equal(t, 1, strings.Count(out, "\n"), "one line: %q", out)
-	assert.Contains(t, out, crt)
-	code, out, _ = runCLI(t, "status", "--socket", tn.socket)
-	assert.Equal(t, 1, code)
-	assert.Contains(t, out, "unhealthy: last reload failed")
-	assert.Equal(t, newSerial, tn.servedSerial())
-
 	// Certificate closer to expiry than --min-days.
 	tn.rotate()
 	code, _, _ = runCLI(t, "reload", "--socket", tn.socket)
@@ -70,13 +57,60 @@ func TestReloadAndStatusCommands(t *testing.T) {
 	code, out, _ = runCLI(t, "status", "--socket", tn.socket, "--min-days", "30")
 	assert.Equal(t, 1, code, out)
 	assert.Contains(t, out, "days left")
+}
 
-	// Usage errors and an unreachable node exit 2; the password is never printed.
-	code, _, errOut = runCLI(t, "reload")
-	assert.Equal(t, 2, code, errOut)
-	code, out, errOut = runCLI(t, "status", "--socket", filepath.Join(tn.dir, "nope.sock"))
-	assert.Equal(t, 2, code)
-	assert.NotContains(t, out+errOut, adminPW)
+// TestReloadExitCodes pins every exit code of `ssld reload` and `ssld
+// status` (0 reloaded/unchanged, 1 refused by the node, 2 unreachable,
+// login failed, usage), each with the line that says which.
+func TestReloadExitCodes(t *testing.T) {
+	tn := newTestNode(t, "")
+	t.Setenv("SSLD_PASSWORD", adminPW)
+	gone := filepath.Join(tn.dir, "nope.sock")
+	crt := filepath.Join(tn.dir, "certs/server.crt")
+
+	steps := []struct {
+		name    string
+		prepare func()
+		args    []string
+		env     map[string]string
+		code    int
+		prefix  string // of stdout
+		want    string // in stdout+stderr
+	}{
+		{name: "reloaded", prepare: func() { tn.rotate() }, args: []string{"reload", "--socket", tn.socket}, code: 0, prefix: "ok: reloaded, "},
+		{name: "unchanged", args: []string{"reload", "--socket", tn.socket}, code: 0, prefix: "ok: unchanged, "},
+		{name: "status healthy", args: []string{"status", "--socket", tn.socket}, code: 0, prefix: "serial:"},
+		{name: "refused files", prepare: func() { require.NoError(t, os.WriteFile(crt, []byte("not a certificate"), 0o644)) },
+			args: []string{"reload", "--socket", tn.socket}, code: 1, prefix: "failed: ", want: crt},
+		{name: "status after refused reload", args: []string{"status", "--socket", tn.socket}, code: 1, want: "unhealthy: last reload failed"},
+		{name: "reload unreachable", args: []string{"reload", "--socket", gone}, code: 2, prefix: "failed: cannot log in"},
+		{name: "status unreachable", args: []string{"status", "--socket", gone}, code: 2, prefix: "failed: "},
+		{name: "reload wrong password", args: []string{"reload", "--socket", tn.socket}, env: map[string]string{"SSLD_PASSWORD": "wrong"},
+			code: 2, prefix: "failed: cannot log in", want: "1045"},
+		{name: "status wrong password", args: []string{"status", "--socket", tn.socket}, env: map[string]string{"SSLD_PASSWORD": "wrong"},
+			code: 2, want: "1045"},
+		{name: "reload without SUPER", args: []string{"reload", "--socket", tn.socket, "-u", "monitor"}, env: map[string]string{"SSLD_PASSWORD": monitorPW},
+			code: 2, prefix: "failed: ", want: "1227"},
+		{name: "reload usage", args: []string{"reload"}, code: 2, want: "give --socket"},
+		{name: "status usage", args: []string{"status", "extra"}, code: 2},
+	}
+	for _, st := range steps {
+		if st.prepare != nil {
+			st.prepare()
+		}
+		for k, v := range st.env {
+			t.Setenv(k, v)
+		}
+		code, out, errOut := runCLI(t, st.args...)
+		assert.Equal(t, st.code, code, "%s: %s%s", st.name, out, errOut)
+		assert.True(t, strings.HasPrefix(out, st.prefix), "%s: %q", st.name, out)
+		assert.Contains(t, out+errOut, st.want, st.name)
+		if code != 0 && strings.HasPrefix(out, "failed: ") {
+			assert.Equal(t, 1, strings.Count(out, "\n"), "%s: one line: %q", st.name, out)
+		}
+		assert.NotContains(t, out+errOut, adminPW, st.name)
+		t.Setenv("SSLD_PASSWORD", adminPW)
+	}
 }
 
 // TestSerialAsOpenSSLPrintsIt: for a serial with a leading zero nibble,

@@ -88,9 +88,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	var sf silentFailure
-	if errors.As(err, &sf) {
-		return 1
+	var ee exitError
+	if errors.As(err, &ee) {
+		return int(ee)
 	}
 	fmt.Fprintln(stderr, "ssld:", err)
 	var ue usageError
