@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 )
@@ -72,10 +71,6 @@ func (a *account) learnSHA2(password string) {
 // in constant time.
 func (a *account) checkPassword(password string) bool {
 	return subtle.ConstantTimeCompare(doubleSHA1(password), a.nativeHash) == 1
-}
-
-func (a *account) hasPrivilege(p string) bool {
-	return slices.Contains(a.privileges, p) || slices.Contains(a.privileges, "ALL") || slices.Contains(a.privileges, "ALL PRIVILEGES")
 }
 
 func doubleSHA1(password string) []byte {

@@ -463,10 +463,12 @@ func TestCAPathAndWarnings(t *testing.T) {
 	f := newFixture(t)
 	m := f.manager()
 	other := pki.MustCA(t, "other root")
+	hashed := pki.MustCA(t, "hashed root")
 	require.NoError(t, os.Mkdir(f.path("cas"), 0o755))
 	f.write("cas/root.pem", f.ca.CertPEM, 0o644)
 	require.NoError(t, os.Symlink("root.pem", f.path("cas/1a2b3c4d.0"))) // c_rehash link: counted once
 	f.write("cas/other.crt", other.CertPEM, 0o644)
+	f.write("cas/5e6f7a8b.0", hashed.CertPEM, 0o644) // only reachable through its c_rehash name
 	f.write("cas/README.txt", []byte("notes"), 0o644)
 	f.write("cas/broken.pem", []byte("junk"), 0o644)
 	f.write("server.key", mustRead(t, f.path("server.key")), 0o644) // group/other readable
@@ -475,7 +477,7 @@ func TestCAPathAndWarnings(t *testing.T) {
 	res, err := m.Reload(context.Background())
 	require.NoError(t, err)
 	snap := m.Current(ChannelClient)
-	assert.Equal(t, 2, snap.CACount, "ssl_ca root + other; the hash link duplicates root")
+	assert.Equal(t, 3, snap.CACount, "ssl_ca root + other + hashed; the hash link duplicates root")
 	joined := strings.Join(res.Warnings, "\n")
 	assert.Contains(t, joined, `skipped "README.txt"`)
 	assert.Contains(t, joined, `skipped "broken.pem": not a certificate`)

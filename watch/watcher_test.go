@@ -197,12 +197,32 @@ func TestStopIsPromptAndLeaksNothing(t *testing.T) {
 		"goroutines: %d before, %d after Stop", before, runtime.NumGoroutine())
 }
 
+// TestStopWithoutStart: Stop returns at once without Start, and a Start
+// after Stop neither watches nor re-checks: a change that a running watcher
+// would reload within a few re-check periods is left alone.
 func TestStopWithoutStart(t *testing.T) {
-	w, err := New(Options{Paths: staticPaths(), Reload: func(context.Context) error { return nil }})
+	l := renameLayout{t.TempDir()}
+	l.write(t, []byte("c"), []byte("k"))
+	rec := &recorder{path: l.cert()}
+	before := runtime.NumGoroutine()
+	w, err := New(Options{Paths: staticPaths(l.cert(), l.key()), Reload: rec.reload,
+		Debounce: testDebounce, Recheck: 20 * time.Millisecond})
 	require.NoError(t, err)
-	w.Stop()
+
+	stopped := make(chan struct{})
+	go func() { w.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(time.Second):
+		t.Fatal("Stop without Start did not return within 1s")
+	}
 	w.Start() // after Stop: does nothing
+	l.write(t, []byte("c2"), []byte("k2"))
+	time.Sleep(testDebounce + 10*20*time.Millisecond)
+	assert.Equal(t, 0, rec.count(), "a Start after Stop must not watch or re-check")
 	w.Stop()
+	eventually(t, bound, func() bool { return runtime.NumGoroutine() <= before },
+		"goroutines: %d before, %d after Stop", before, runtime.NumGoroutine())
 }
 
 func TestNewRejectsBadOptions(t *testing.T) {

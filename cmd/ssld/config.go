@@ -95,10 +95,6 @@ var defaults = map[string]any{
 	"cluster.leaves":           []string{},
 }
 
-// pathKeys are resolved against the config file's folder when relative.
-var pathKeys = []string{"socket", "ssl_cert", "ssl_key", "ssl_ca", "ssl_capath",
-	"cluster_ssl_cert", "cluster_ssl_key", "cluster_ssl_ca", "cluster_ssl_capath"}
-
 // loadConfig reads the file at path (YAML, TOML, or my.cnf-style INI, chosen
 // by extension), applies SSLD_* environment overrides and defaults, and
 // resolves relative paths against the file's folder. It reads the file anew

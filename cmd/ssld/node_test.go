@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -220,4 +219,3 @@ func contains(t *testing.T, s string, subs ...string) {
 	}
 }
 
-var _ = strings.Contains
