@@ -94,6 +94,14 @@ func NativePasswordHash(password string) string {
 // users is the immutable account table, keyed by name.
 type users map[string]*account
 
+// ValidateUsers checks list as Start (and SetUsers) would, without
+// building a server: names, plugins and password hashes. The error names
+// the entry and the reason.
+func ValidateUsers(list []User) error {
+	_, err := newUsers(list)
+	return err
+}
+
 func newUsers(list []User) (users, error) {
 	out := make(users, len(list))
 	for i, u := range list {

@@ -28,6 +28,33 @@ type builder struct {
 	versions  versionRange
 }
 
+// expiryWarning returns the warning for a leaf that expires within
+// s.ExpiryWarning, or "".
+func (b *builder) expiryWarning(ch Channel, m material, leaf *x509.Certificate, within time.Duration) string {
+	if within <= 0 {
+		return ""
+	}
+	left := leaf.NotAfter.Sub(b.now())
+	if left > within {
+		return ""
+	}
+	return fmt.Sprintf("channel %s: %s %q: certificate expires at %s (in %s, within ssl_expiry_warning %s); renew it",
+		ch, m.certSetting, m.cert, leaf.NotAfter.UTC().Format(time.RFC3339), roundDays(left), roundDays(within))
+}
+
+// roundDays renders d as whole days and hours ("3d4h", "14d", "5h").
+func roundDays(d time.Duration) string {
+	d = d.Round(time.Hour)
+	days, hours := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
+	switch {
+	case days == 0:
+		return fmt.Sprintf("%dh", hours)
+	case hours == 0:
+		return fmt.Sprintf("%dd", days)
+	}
+	return fmt.Sprintf("%dd%dh", days, hours)
+}
+
 // built is one channel's new snapshot plus the warnings found on the way.
 type built struct {
 	snap     *Snapshot
@@ -76,6 +103,9 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 		out.warnings = append(out.warnings, warnings...)
 		if err := b.checkLeaf(ch, m, leaf); err != nil {
 			return built{}, err
+		}
+		if w := b.expiryWarning(ch, m, leaf, s.ExpiryWarning); w != "" {
+			out.warnings = append(out.warnings, w)
 		}
 		if ch == ChannelCluster && snap.CAs != nil {
 			inter := x509.NewCertPool()

@@ -12,9 +12,16 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 )
+
+// Defaults of the Manager's seams, shared with Check.
+var timeNow = time.Now
+
+// defaultPairWait is the wait between re-reads of a mismatched pair.
+const defaultPairWait = 50 * time.Millisecond
 
 // Manager owns the TLS snapshots of every channel and their reload
 // bookkeeping. Create it with New. All methods are safe for concurrent use.
@@ -45,6 +52,11 @@ type state struct {
 	lastAttempt time.Time
 	lastSuccess time.Time
 	lastError   string
+	lastTrigger string // "startup", "sql admin@localhost", "signal", "watch", ...
+	// unavailable holds the channels that a degraded start (see
+	// WithDegradedStart) could not build, with the reason, until a reload
+	// of that channel succeeds. nil or empty in normal operation.
+	unavailable map[Channel]*ReloadError
 }
 
 // Status is the reload bookkeeping of a Manager.
@@ -53,7 +65,14 @@ type Status struct {
 	// initial load in New is not an attempt.
 	LastAttempt, LastSuccess time.Time
 	LastError                string // "" after a success
-	Generation               uint64 // 1 after New; +1 per reload that changed anything
+	// LastTrigger is what caused the last load: "startup" after New, then
+	// the trigger of the last Reload, followed by who asked when known
+	// ("sql admin@localhost", "signal", "watch"; see WithTrigger, WithUser).
+	LastTrigger string
+	// Unavailable lists the channels a degraded start could not build and
+	// that no reload has repaired yet (empty in normal operation).
+	Unavailable []Channel
+	Generation  uint64 // 1 after New; +1 per reload that changed anything
 	// Settings are the settings behind the live snapshots, passphrase
 	// included: callers must redact it before showing it.
 	Settings Settings
@@ -74,7 +93,16 @@ type Option func(*options)
 type options struct {
 	logger   *slog.Logger
 	observer func(ReloadEvent)
+	degraded bool
 }
+
+// WithDegradedStart makes New succeed when a channel's material is
+// invalid (expired, missing, mismatched, unreadable): that channel starts
+// without a certificate, Unavailable reports why, Status().LastError holds
+// the reason, and the first Reload that builds it brings it up. Settings
+// that cannot be loaded at all (Source error, bad tls_version) still fail
+// New. Without this option New fails on any invalid material.
+func WithDegradedStart() Option { return func(o *options) { o.degraded = true } }
 
 // WithLogger makes the Manager log every reload (result ok, unchanged or
 // failed; channel, serial, not_after, duration, trigger, error) to l.
@@ -86,6 +114,15 @@ type ReloadOption func(*reloadOptions)
 type reloadOptions struct {
 	channels []Channel
 	trigger  string
+	user     string
+}
+
+// describe is the trigger as recorded in Status.LastTrigger and the log.
+func (o reloadOptions) describe() string {
+	if o.user == "" {
+		return o.trigger
+	}
+	return o.trigger + " " + o.user
 }
 
 // ForChannel limits a reload to ch; the other channel keeps its snapshot.
@@ -98,10 +135,18 @@ func ForChannel(ch Channel) ReloadOption {
 // "api") in the log.
 func WithTrigger(t string) ReloadOption { return func(o *reloadOptions) { o.trigger = t } }
 
+// WithUser records who asked for the reload (e.g. "admin@localhost" for a
+// SQL statement). It appears after the trigger in Status.LastTrigger and in
+// the log line; ReloadEvent.Trigger (and so metrics labels) keeps only the
+// trigger, so the set of label values stays bounded.
+func WithUser(u string) ReloadOption { return func(o *reloadOptions) { o.user = u } }
+
 // New loads the settings from src and every channel's material with the
 // same strict validation as Reload. On failure it returns a *ReloadError and
-// no Manager. The initial load does not count as a reload attempt: Status
-// reports zero LastAttempt and LastSuccess until the first Reload.
+// no Manager, unless WithDegradedStart is given (see there). The initial
+// load does not count as a reload attempt: Status reports zero LastAttempt
+// and LastSuccess until the first Reload, except after a degraded start,
+// where LastAttempt is the start and LastError says why.
 func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 	var o options
 	for _, opt := range opts {
@@ -112,12 +157,12 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 		logger:    o.logger,
 		observer:  o.observer,
 		sem:       make(chan struct{}, 1),
-		now:       time.Now,
+		now:       timeNow,
 		readFile:  readBounded,
 		pairTries: 5,
-		pairWait:  50 * time.Millisecond,
+		pairWait:  defaultPairWait,
 	}
-	s, err := src.Load(ctx)
+	s, srcWarnings, err := loadSettings(ctx, src)
 	if err != nil {
 		return nil, &ReloadError{Setting: "config", Reason: err.Error(), Err: err}
 	}
@@ -126,12 +171,25 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 		return nil, &ReloadError{Setting: "tls_version", Reason: err.Error(), Err: err}
 	}
 	m.versions = v
+	start := m.now()
 	b := m.builder()
-	st := &state{snaps: map[Channel]*Snapshot{}, settings: s, generation: 1}
+	st := &state{snaps: map[Channel]*Snapshot{}, settings: s, generation: 1, lastTrigger: "startup"}
+	for _, w := range srcWarnings {
+		m.log(slog.LevelWarn, "config warning", "warning", w, "trigger", "startup")
+	}
 	for _, ch := range allChannels {
 		out, err := b.build(ctx, ch, s)
 		if err != nil {
-			return nil, err
+			if !o.degraded {
+				return nil, err
+			}
+			re := asReloadError(ch, err)
+			if st.unavailable == nil {
+				st.unavailable = map[Channel]*ReloadError{}
+			}
+			st.unavailable[ch] = re
+			st.snaps[ch] = placeholder(ch, s)
+			continue
 		}
 		out.snap.Generation = 1
 		st.snaps[ch] = out.snap
@@ -139,17 +197,63 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 			m.log(slog.LevelWarn, "tls material warning", "channel", string(ch), "warning", w)
 		}
 	}
+	if len(st.unavailable) > 0 {
+		st.lastAttempt = start
+		st.lastError = st.unavailableError()
+	}
 	m.serverConfigs = map[Channel]*tls.Config{}
 	for _, ch := range allChannels {
-		if st.snaps[ch].Enabled() {
+		if st.snaps[ch].Enabled() || (st.unavailable[ch] != nil && channelMaterial(s, ch).hasPair()) {
 			m.serverConfigs[ch] = m.newServerTLSConfig(ch)
 		}
 	}
 	m.state.Store(st)
 	for _, ch := range allChannels {
+		if re := st.unavailable[ch]; re != nil {
+			m.log(slog.LevelError, "tls reload", "result", "failed", "channel", string(ch), "trigger", "startup",
+				"error", re.Error(), "degraded", true)
+			continue
+		}
 		m.logSnapshot("loaded", ch, st.snaps[ch], 0, "startup")
 	}
 	return m, nil
+}
+
+// placeholder is the snapshot of a channel a degraded start could not
+// build: the configured paths, no certificate, a zero digest (so any
+// successful build replaces it).
+func placeholder(ch Channel, s Settings) *Snapshot {
+	mat := channelMaterial(s, ch)
+	return &Snapshot{Channel: ch, CertFile: mat.cert, KeyFile: mat.key, CAFile: mat.ca, CAPath: mat.capath}
+}
+
+func asReloadError(ch Channel, err error) *ReloadError {
+	if re, ok := err.(*ReloadError); ok {
+		return re
+	}
+	return &ReloadError{Channel: ch, Setting: "reload", Reason: err.Error(), Err: err}
+}
+
+// unavailableError joins the reasons of the unavailable channels, in
+// channel order.
+func (st *state) unavailableError() string {
+	var parts []string
+	for _, ch := range allChannels {
+		if re := st.unavailable[ch]; re != nil {
+			parts = append(parts, re.Error())
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Unavailable returns why ch has no certificate although one is
+// configured (a degraded start that no reload has repaired yet), or nil.
+// It takes no lock and is safe to call on every accepted connection.
+func (m *Manager) Unavailable(ch Channel) error {
+	if re := m.state.Load().unavailable[ch]; re != nil {
+		return re
+	}
+	return nil
 }
 
 func (m *Manager) builder() *builder {
@@ -167,13 +271,20 @@ func (m *Manager) Current(ch Channel) *Snapshot {
 // consistent with each other (one reload's result).
 func (m *Manager) Status() Status {
 	st := m.state.Load()
-	return Status{
+	out := Status{
 		LastAttempt: st.lastAttempt,
 		LastSuccess: st.lastSuccess,
 		LastError:   st.lastError,
+		LastTrigger: st.lastTrigger,
 		Generation:  st.generation,
 		Settings:    st.settings,
 	}
+	for _, ch := range allChannels {
+		if st.unavailable[ch] != nil {
+			out.Unavailable = append(out.Unavailable, ch)
+		}
+	}
+	return out
 }
 
 // Reload rereads the settings from the Source and the files of every
@@ -225,26 +336,33 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 	cur := m.state.Load()
 	res, next, err := m.reload(ctx, cur, chans)
 	res.Duration = m.now().Sub(start)
+	trigger := ro.describe()
 	if err != nil {
 		failed := *cur
 		failed.lastAttempt = start
 		failed.lastError = err.Error()
+		failed.lastTrigger = trigger
 		m.state.Store(&failed)
-		m.logFailure(err, res.Duration, ro.trigger)
+		m.logFailure(err, res.Duration, trigger)
 		m.notify(ReloadEvent{Trigger: ro.trigger, Result: ResultFailed, Err: err, Duration: res.Duration, Generation: failed.generation, Channels: chans})
 		return Result{}, err
 	}
-	next.lastAttempt, next.lastSuccess, next.lastError = start, start, ""
+	next.lastAttempt, next.lastSuccess, next.lastError, next.lastTrigger = start, start, "", trigger
+	if len(next.unavailable) > 0 {
+		// Channels a degraded start left down and this reload did not
+		// build: still down, and still the reason to report.
+		next.lastError = next.unavailableError()
+	}
 	m.state.Store(next)
 	result := ResultOK
 	if !res.Changed {
 		result = ResultUnchanged
 	}
 	for _, ch := range chans {
-		m.logSnapshot(result, ch, next.snaps[ch], res.Duration, ro.trigger)
+		m.logSnapshot(result, ch, next.snaps[ch], res.Duration, trigger)
 	}
 	for _, w := range res.Warnings {
-		m.log(slog.LevelWarn, "tls material warning", "warning", w, "trigger", ro.trigger)
+		m.log(slog.LevelWarn, "tls reload warning", "warning", w, "trigger", trigger)
 	}
 	m.notify(ReloadEvent{Trigger: ro.trigger, Result: result, Duration: res.Duration, Generation: res.Generation, Channels: chans})
 	return res, nil
@@ -252,7 +370,7 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 
 // reload builds the next state from cur without publishing anything.
 func (m *Manager) reload(ctx context.Context, cur *state, chans []Channel) (Result, *state, error) {
-	s, err := m.src.Load(ctx)
+	s, srcWarnings, err := loadSettings(ctx, m.src)
 	if err != nil {
 		return Result{}, nil, &ReloadError{Channel: single(chans), Setting: "config", Reason: err.Error(), Err: err}
 	}
@@ -265,6 +383,13 @@ func (m *Manager) reload(ctx context.Context, cur *state, chans []Channel) (Resu
 		next.snaps[ch] = snap
 	}
 	var res Result
+	res.Warnings = append(res.Warnings, srcWarnings...)
+	for ch, re := range cur.unavailable {
+		if next.unavailable == nil {
+			next.unavailable = map[Channel]*ReloadError{}
+		}
+		next.unavailable[ch] = re
+	}
 	changed := false
 	for _, ch := range chans {
 		if err := ctx.Err(); err != nil {
@@ -279,9 +404,10 @@ func (m *Manager) reload(ctx context.Context, cur *state, chans []Channel) (Resu
 			next.snaps[ch] = out.snap
 			changed = true
 		}
+		delete(next.unavailable, ch)
 	}
 	next.settings = mergeSettings(cur.settings, s, chans)
-	if next.settings != cur.settings {
+	if !sameMaterial(next.settings, cur.settings) {
 		changed = true
 	}
 	if changed {

@@ -1,6 +1,9 @@
 package tlsctx
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Settings is the TLS configuration a Source returns. Paths are absolute
 // (the Source resolves relative ones); an empty string means unset.
@@ -18,6 +21,12 @@ type Settings struct {
 	// Listen and ClusterListen are only compared: changing either requires
 	// a restart.
 	Listen, ClusterListen string
+	// ExpiryWarning makes a load whose leaf certificate expires within
+	// this long succeed with a warning naming the channel and the date
+	// (ssld's ssl_expiry_warning, 14 days by default). Zero or negative: no
+	// warning. It is not part of any channel's material: changing it alone
+	// does not bump the generation.
+	ExpiryWarning time.Duration
 }
 
 // Source supplies Settings. The Manager calls Load once in New and once per
@@ -25,6 +34,25 @@ type Settings struct {
 // reload with Setting "config" and leaves the live snapshots untouched.
 type Source interface {
 	Load(ctx context.Context) (Settings, error)
+}
+
+// WarningSource is a Source that also reports non-fatal findings about
+// the configuration it loaded (keys a reload does not apply, accounts that
+// cannot log in, ...). The Manager calls LoadWithWarnings instead of Load
+// and adds the warnings to those of the reload (Result.Warnings, the log)
+// and of New (the log). The contract of Load applies.
+type WarningSource interface {
+	Source
+	LoadWithWarnings(ctx context.Context) (Settings, []string, error)
+}
+
+// loadSettings calls src.LoadWithWarnings when src has it, else src.Load.
+func loadSettings(ctx context.Context, src Source) (Settings, []string, error) {
+	if ws, ok := src.(WarningSource); ok {
+		return ws.LoadWithWarnings(ctx)
+	}
+	s, err := src.Load(ctx)
+	return s, nil, err
 }
 
 // SourceFunc adapts a function to Source.
@@ -79,6 +107,7 @@ func channelMaterial(s Settings, ch Channel) material {
 func mergeSettings(prev, next Settings, chans []Channel) Settings {
 	out := prev
 	out.TLSVersion, out.Listen, out.ClusterListen = next.TLSVersion, next.Listen, next.ClusterListen
+	out.ExpiryWarning = next.ExpiryWarning
 	for _, ch := range chans {
 		switch ch {
 		case ChannelClient:
@@ -90,4 +119,11 @@ func mergeSettings(prev, next Settings, chans []Channel) Settings {
 		}
 	}
 	return out
+}
+
+// sameMaterial reports whether a and b are equal apart from ExpiryWarning,
+// which only changes what is reported, not what is served.
+func sameMaterial(a, b Settings) bool {
+	a.ExpiryWarning, b.ExpiryWarning = 0, 0
+	return a == b
 }

@@ -73,6 +73,14 @@ func (s *Snapshot) Subject() string {
 	return s.Leaf.Subject.String()
 }
 
+// Issuer returns the leaf issuer (RFC 2253 style), "" when TLS is off.
+func (s *Snapshot) Issuer() string {
+	if !s.Enabled() {
+		return ""
+	}
+	return s.Leaf.Issuer.String()
+}
+
 // SANs returns the leaf's subject alternative names: DNS names, IP
 // addresses, URIs and e-mail addresses, in that order. nil when TLS is off.
 func (s *Snapshot) SANs() []string {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,7 @@ type fileConfig struct {
 	ClusterSSLCA           string        `mapstructure:"cluster_ssl_ca"`
 	ClusterSSLCAPath       string        `mapstructure:"cluster_ssl_capath"`
 	TLSVersion             string        `mapstructure:"tls_version"`
+	SSLExpiryWarning       time.Duration `mapstructure:"ssl_expiry_warning"`
 	RequireSecureTransport bool          `mapstructure:"require_secure_transport"`
 	Watch                  bool          `mapstructure:"watch"`
 	WatchRecheck           time.Duration `mapstructure:"watch_recheck"`
@@ -82,6 +84,7 @@ var defaults = map[string]any{
 	"cluster_ssl_ca":           "",
 	"cluster_ssl_capath":       "",
 	"tls_version":              "TLSv1.2,TLSv1.3",
+	"ssl_expiry_warning":       14 * 24 * time.Hour,
 	"require_secure_transport": false,
 	"watch":                    false,
 	"watch_recheck":            5 * time.Minute,
@@ -157,22 +160,28 @@ func (c *fileConfig) tlsSettings() tlsctx.Settings {
 		ClusterSSLCert: c.ClusterSSLCert, ClusterSSLKey: c.ClusterSSLKey,
 		ClusterSSLCA: c.ClusterSSLCA, ClusterSSLCAPath: c.ClusterSSLCAPath,
 		TLSVersion: c.TLSVersion, Listen: c.Listen, ClusterListen: c.ClusterListen,
+		ExpiryWarning: c.SSLExpiryWarning,
 	}
 }
 
 // protocolConfig is the part of the config the listeners use (startup only).
 func (c *fileConfig) protocolConfig(version string) protocol.Config {
+	return protocol.Config{
+		Listen: c.Listen, Socket: c.Socket, ClusterListen: c.ClusterListen,
+		Users: c.protocolUsers(), RequireSecureTransport: c.RequireSecureTransport,
+		MaxConnections: c.MaxConnections, ConnectTimeout: c.ConnectTimeout,
+		ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout, ServerVersion: version,
+	}
+}
+
+// protocolUsers is users: as the protocol layer takes it.
+func (c *fileConfig) protocolUsers() []protocol.User {
 	users := make([]protocol.User, 0, len(c.Users))
 	for _, u := range c.Users {
 		users = append(users, protocol.User{Name: u.Name, PasswordHash: u.PasswordHash, Password: u.Password,
 			Plugin: u.Plugin, Privileges: u.Privileges, RequireSSL: u.RequireSSL, RequireX509: u.RequireX509})
 	}
-	return protocol.Config{
-		Listen: c.Listen, Socket: c.Socket, ClusterListen: c.ClusterListen,
-		Users: users, RequireSecureTransport: c.RequireSecureTransport,
-		MaxConnections: c.MaxConnections, ConnectTimeout: c.ConnectTimeout,
-		ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout, ServerVersion: version,
-	}
+	return users
 }
 
 // fileSource is the tlsctx.Source of ssld: every Load rereads the config
@@ -180,41 +189,159 @@ func (c *fileConfig) protocolConfig(version string) protocol.Config {
 // given on the command line (if any) overrides the file, at every load, so
 // it never looks like a restart-only change.
 //
+// It is a tlsctx.WarningSource: every load compares the whole file with
+// the configuration the process runs on (running) and names each changed
+// start-up-only key in a warning, and warns about require_x509 accounts
+// that cannot log in because no CA is configured. running is nil for
+// `ssld check`, which has no process to compare with.
+//
 // Decoding through viper is a good part of a reload's CPU, so when the
-// file's bytes are the same as at the last successful load, the settings
-// decoded then are returned (the environment is the process's own and does
-// not change). Load is called under tlsctx's reload lock; the mutex only
-// keeps the race detector and future callers honest.
+// file's bytes are the same as at the last successful load, the config
+// decoded then is reused (the environment is the process's own and does
+// not change). Load is called under tlsctx's reload lock; the mutex keeps
+// FLUSH PRIVILEGES (setRunningUsers) and the race detector honest.
 type fileSource struct {
 	path           string
 	listenOverride string
+	socketOverride string
 
-	mu       sync.Mutex
-	lastRaw  []byte
-	lastSets tlsctx.Settings
+	mu      sync.Mutex
+	running *fileConfig // what the process applied at start-up (users: after FLUSH PRIVILEGES)
+	lastRaw []byte
+	lastCfg *fileConfig
 }
 
+// Load implements tlsctx.Source.
 func (s *fileSource) Load(ctx context.Context) (tlsctx.Settings, error) {
-	raw, rerr := os.ReadFile(s.path)
-	s.mu.Lock()
-	if rerr == nil && s.lastRaw != nil && bytes.Equal(raw, s.lastRaw) {
-		st := s.lastSets
-		s.mu.Unlock()
-		return st, nil
-	}
-	s.mu.Unlock()
-	c, err := loadConfig(s.path)
+	st, _, err := s.LoadWithWarnings(ctx)
+	return st, err
+}
+
+// LoadWithWarnings implements tlsctx.WarningSource.
+func (s *fileSource) LoadWithWarnings(context.Context) (tlsctx.Settings, []string, error) {
+	c, err := s.config()
 	if err != nil {
-		return tlsctx.Settings{}, err
+		return tlsctx.Settings{}, nil, err
 	}
 	st := c.tlsSettings()
 	if s.listenOverride != "" {
 		st.Listen = s.listenOverride
 	}
+	s.mu.Lock()
+	running := s.running
+	s.mu.Unlock()
+	return st, s.warnings(running, c), nil
+}
+
+// config returns the file's config, decoded anew only when its bytes
+// changed since the last successful decode.
+func (s *fileSource) config() (*fileConfig, error) {
+	raw, rerr := os.ReadFile(s.path)
+	s.mu.Lock()
+	if rerr == nil && s.lastRaw != nil && bytes.Equal(raw, s.lastRaw) {
+		c := s.lastCfg
+		s.mu.Unlock()
+		return c, nil
+	}
+	s.mu.Unlock()
+	c, err := loadConfig(s.path)
+	if err != nil {
+		return nil, err
+	}
 	if rerr == nil {
 		s.mu.Lock()
-		s.lastRaw, s.lastSets = raw, st
+		s.lastRaw, s.lastCfg = raw, c
 		s.mu.Unlock()
 	}
-	return st, nil
+	return c, nil
+}
+
+// setRunningUsers records that users were applied (FLUSH PRIVILEGES), so
+// later reloads stop warning about them.
+func (s *fileSource) setRunningUsers(u []userConfig) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running == nil {
+		return
+	}
+	next := *s.running
+	next.Users = u
+	s.running = &next
+}
+
+// warnings are the findings about next: changed start-up-only keys
+// (against running, when set) and require_x509 accounts without a CA.
+func (s *fileSource) warnings(running, next *fileConfig) []string {
+	var out []string
+	if running != nil {
+		out = append(out, startupChanges(running, next, s.path, s.socketOverride != "")...)
+	}
+	out = append(out, x509Warnings(next)...)
+	return out
+}
+
+// startupChanges names every start-up-only key whose value in next differs
+// from running. listen, cluster_listen and tls_version are not here: tlsctx
+// refuses those reloads (restart required).
+func startupChanges(running, next *fileConfig, path string, socketOverridden bool) []string {
+	type key struct {
+		name      string
+		was, now  any
+		secret    bool // do not print the values
+		flushable bool // FLUSH PRIVILEGES applies it
+	}
+	keys := []key{
+		{name: "users", was: running.Users, now: next.Users, secret: true, flushable: true},
+		{name: "metrics_listen", was: running.MetricsListen, now: next.MetricsListen},
+		{name: "role", was: running.Role, now: next.Role},
+		{name: "require_secure_transport", was: running.RequireSecureTransport, now: next.RequireSecureTransport},
+		{name: "watch", was: running.Watch, now: next.Watch},
+		{name: "watch_recheck", was: running.WatchRecheck, now: next.WatchRecheck},
+		{name: "max_connections", was: running.MaxConnections, now: next.MaxConnections},
+		{name: "connect_timeout", was: running.ConnectTimeout, now: next.ConnectTimeout},
+		{name: "read_timeout", was: running.ReadTimeout, now: next.ReadTimeout},
+		{name: "write_timeout", was: running.WriteTimeout, now: next.WriteTimeout},
+		{name: "cluster.aggregators", was: running.Cluster.Aggregators, now: next.Cluster.Aggregators},
+		{name: "cluster.leaves", was: running.Cluster.Leaves, now: next.Cluster.Leaves},
+	}
+	if !socketOverridden {
+		keys = append(keys, key{name: "socket", was: running.Socket, now: next.Socket})
+	}
+	var out []string
+	for _, k := range keys {
+		if reflect.DeepEqual(k.was, k.now) || (isEmptyList(k.was) && isEmptyList(k.now)) {
+			continue
+		}
+		what := fmt.Sprintf("%s changed in %s", k.name, path)
+		if !k.secret {
+			what = fmt.Sprintf("%s changed from %v to %v in %s", k.name, k.was, k.now, path)
+		}
+		how := "restart ssld to apply it"
+		if k.flushable {
+			how = "run FLUSH PRIVILEGES (mariadb-admin reload) to apply it to new logins, or restart ssld"
+		}
+		out = append(out, fmt.Sprintf("%s but is read only at start-up: not applied by this reload; %s", what, how))
+	}
+	return out
+}
+
+func isEmptyList(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Slice && rv.Len() == 0
+}
+
+// x509Warnings warns about require_x509 accounts when the client channel
+// has no CA: no client certificate is then requested, so they can never
+// log in.
+func x509Warnings(c *fileConfig) []string {
+	if c.SSLCA != "" || c.SSLCAPath != "" {
+		return nil
+	}
+	var out []string
+	for _, u := range c.Users {
+		if u.RequireX509 {
+			out = append(out, fmt.Sprintf("users: %q has require_x509 but neither ssl_ca nor ssl_capath is set in %s: no client certificate is requested, so this account cannot log in", u.Name, c.path))
+		}
+	}
+	return out
 }

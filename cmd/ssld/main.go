@@ -32,6 +32,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	root.AddCommand(newServeCmd())
+	root.AddCommand(newCheckCmd())
 	root.AddCommand(newReloadCmd())
 	root.AddCommand(newStatusCmd())
 	root.AddCommand(newClusterCmd())
