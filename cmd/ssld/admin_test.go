@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -51,7 +52,7 @@ func TestReloadAndStatusCommands(t *testing.T) {
 	require.Equal(t, 0, code, out+errOut)
 
 	// Certificate closer to expiry than --min-days.
-	tn.rotate()
+	tn.rotateFor(24 * time.Hour)
 	code, _, _ = runCLI(t, "reload", "--socket", tn.socket)
 	require.Equal(t, 0, code)
 	code, out, _ = runCLI(t, "status", "--socket", tn.socket, "--min-days", "30")

@@ -162,7 +162,7 @@ Exit status: 0 all valid; 1 something is invalid, or a certificate expires withi
 				printCheckText(cmd.OutOrStdout(), cmd.ErrOrStderr(), rep)
 			}
 			if !rep.OK {
-				return silentFailure{}
+				return exitError(1)
 			}
 			return nil
 		},

@@ -95,11 +95,18 @@ func newTestNode(t testing.TB, extraConfig string) *testNode {
 
 // rotate writes a new server certificate and key (atomically each) and
 // returns the new serial.
+// The certificate is valid for 90 days: outside ssl_expiry_warning, so
+// reloads carry no warning.
 func (tn *testNode) rotate() string {
 	tn.t.Helper()
-	// 90 days: outside ssl_expiry_warning, so reloads carry no warning.
+	return tn.rotateFor(90 * 24 * time.Hour)
+}
+
+// rotateFor is rotate with a certificate valid for d.
+func (tn *testNode) rotateFor(d time.Duration) string {
+	tn.t.Helper()
 	leaf := tn.ca.MustIssue(tn.t, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
-		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotAfter: time.Now().Add(90 * 24 * time.Hour)})
+		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotAfter: time.Now().Add(d)})
 	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.crt"), leaf.CertPEM, 0o644))
 	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.key"), leaf.KeyPEM, 0o600))
 	tn.leaf = leaf
@@ -219,4 +226,3 @@ func contains(t *testing.T, s string, subs ...string) {
 		require.Contains(t, s, sub)
 	}
 }
-
