@@ -35,6 +35,7 @@ func classify(err error) (st Outcome, msg string, retryable bool) {
 	var ce x509.CertificateInvalidError
 	var he x509.HostnameError
 	var tv *tls.CertificateVerificationError
+	var ve *verifyError
 	switch {
 	case errors.As(err, &me):
 		msg = stepPrefix(err) + fmt.Sprintf("ERROR %d (%s): %s", me.Number, string(me.SQLState[:]), me.Message)
@@ -51,7 +52,7 @@ func classify(err error) (st Outcome, msg string, retryable bool) {
 		return StatusTimeout, msg, false
 	case errors.Is(err, context.Canceled):
 		return StatusSkipped, msg, false
-	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &he), errors.As(err, &tv):
+	case errors.As(err, &ve), errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &he), errors.As(err, &tv):
 		return StatusFailed, msg, false
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),

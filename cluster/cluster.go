@@ -40,12 +40,17 @@ type Options struct {
 	User     string
 	Password string // never printed, logged or put in an error
 
-	// RootCAs verify the certificate chain each node serves (nil = the
-	// system roots). The host name is checked only with VerifyIdentity, as
-	// with mysql --ssl-mode=VERIFY_CA vs. VERIFY_IDENTITY.
-	RootCAs            *x509.CertPool
-	VerifyIdentity     bool
-	InsecureSkipVerify bool              // no verification at all (still TLS)
+	// RootCAs verify the certificate chain each node serves. With RootCAs
+	// nil the system roots are used and the certificate must also name the
+	// host or IP the node was reached at. With RootCAs set, the name is
+	// checked only with VerifyIdentity, as with mysql --ssl-mode=VERIFY_CA
+	// vs. VERIFY_IDENTITY. A node whose certificate does not verify is
+	// failed without a login attempt.
+	RootCAs        *x509.CertPool
+	VerifyIdentity bool
+	// InsecureSkipVerify turns verification off (still TLS); every row then
+	// has Verified false.
+	InsecureSkipVerify bool
 	Certificates       []tls.Certificate // client certificate for mutual TLS
 
 	Scope Scope // default ScopeAll
@@ -281,6 +286,7 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 	if err != nil {
 		return fail(err)
 	}
+	res.Verified = !r.opts.InsecureSkipVerify
 
 	// 2. Log in (TLS, verified like the probe).
 	var conn *sqlConn

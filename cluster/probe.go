@@ -161,9 +161,18 @@ func writeSSLRequest(w io.Writer) error {
 	return err
 }
 
-// tlsVerifier builds client TLS configs that verify like mysql
-// --ssl-mode=VERIFY_CA (chain against the given roots), plus the host name
-// when verifyIdentity is set (VERIFY_IDENTITY). Safe for concurrent use.
+// tlsVerifier builds client TLS configs that verify the node's certificate
+// before anything else is sent on the connection (the login included):
+//
+//   - roots == nil (no --ssl-ca): the system roots, and the certificate must
+//     name the host or IP the node was reached at. The system roots trust
+//     far too many issuers for a chain check alone to mean anything.
+//   - roots != nil (--ssl-ca): the chain against those roots, like mysql
+//     --ssl-mode=VERIFY_CA; verifyIdentity adds the name check
+//     (VERIFY_IDENTITY).
+//   - insecure: no verification at all (still TLS); every row says so.
+//
+// Safe for concurrent use.
 type tlsVerifier struct {
 	roots          *x509.CertPool // nil = system roots
 	certs          []tls.Certificate
@@ -205,7 +214,7 @@ func (v *tlsVerifier) config(addr string, seen func(*x509.Certificate)) *tls.Con
 				opts.Intermediates.AddCert(c)
 				key += "\x00" + string(c.Raw)
 			}
-			if v.verifyIdentity {
+			if v.checksName() {
 				opts.DNSName = host
 				key += "\x00" + host
 			}
@@ -213,7 +222,7 @@ func (v *tlsVerifier) config(addr string, seen func(*x509.Certificate)) *tls.Con
 				return nil
 			}
 			if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
-				return err
+				return &verifyError{err: err, names: certNames(cs.PeerCertificates[0])}
 			}
 			v.verified.Store(key, struct{}{})
 			return nil
@@ -224,3 +233,36 @@ func (v *tlsVerifier) config(addr string, seen func(*x509.Certificate)) *tls.Con
 	}
 	return cfg
 }
+
+// checksName reports whether the host name (or IP) is part of verification.
+func (v *tlsVerifier) checksName() bool { return v.roots == nil || v.verifyIdentity }
+
+// verifyError is a certificate that did not verify. The conversation with
+// the node stops at the handshake: no login is attempted.
+type verifyError struct {
+	err   error
+	names []string // what the certificate names (SANs), for the row
+}
+
+func (e *verifyError) Error() string {
+	msg := "certificate not verified, no login attempted: " + e.err.Error()
+	var he x509.HostnameError
+	if errors.As(e.err, &he) {
+		if len(e.names) == 0 {
+			msg += " (the certificate names no DNS name or IP)"
+		} else {
+			msg += " (the certificate names " + strings.Join(e.names, ", ") + ")"
+		}
+	}
+	return msg
+}
+
+// certNames lists a certificate's DNS and IP subject alternative names.
+func certNames(c *x509.Certificate) []string {
+	names := append([]string(nil), c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return names
+}
+func (e *verifyError) Unwrap() error { return e.err }

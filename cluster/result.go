@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ssld/ssld/tlsctx"
 )
@@ -98,6 +101,10 @@ type NodeResult struct {
 	Duration time.Duration
 	// Retries counts the retries (after backoff) this node needed.
 	Retries int
+	// Verified is true when the node's certificate verified (chain, and the
+	// name where that is checked); false with InsecureSkipVerify, and for a
+	// node never reached or whose certificate did not verify.
+	Verified bool
 }
 
 type nodeJSON struct {
@@ -112,6 +119,7 @@ type nodeJSON struct {
 	Reported   string  `json:"reported_fingerprint"`
 	DurationMS int64   `json:"duration_ms"`
 	Retries    int     `json:"retries"`
+	Verified   bool    `json:"verified"`
 }
 
 // MarshalJSON writes the documented, stable row shape (docs/cluster.md):
@@ -121,6 +129,7 @@ func (r NodeResult) MarshalJSON() ([]byte, error) {
 		Address: r.Addr, Role: r.Role, Dialect: r.Dialect, Status: r.Status, Error: r.Error,
 		Statement: r.Statement, Before: r.Before, After: r.After, Reported: r.Reported,
 		DurationMS: r.Duration.Milliseconds(), Retries: r.Retries,
+		Verified: r.Verified,
 	})
 }
 
@@ -177,7 +186,7 @@ func WriteJSON(w io.Writer, rep Report) error {
 // are printed in full; fingerprints are shortened to 16 hex digits.
 func WriteTable(w io.Writer, rep Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tROLE\tDIALECT\tSTATUS\tSERIAL BEFORE\tSERIAL AFTER\tFINGERPRINT AFTER\tNOT AFTER\tDURATION\tERROR")
+	fmt.Fprintln(tw, "ADDRESS\tROLE\tDIALECT\tSTATUS\tVERIFIED\tSERIAL BEFORE\tSERIAL AFTER\tFINGERPRINT AFTER\tNOT AFTER\tDURATION\tERROR")
 	for _, r := range rep.Nodes {
 		after := r.After
 		if rep.Command == "status" || rep.DryRun {
@@ -187,8 +196,8 @@ func WriteTable(w io.Writer, rep Report) error {
 		if !after.NotAfter.IsZero() {
 			na = after.NotAfter.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			r.Addr, r.Role, r.Dialect, r.Status, dash(r.Before.Serial), dash(after.Serial),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			Escape(r.Addr), r.Role, Escape(string(r.Dialect)), r.Status, yesNo(r.Verified), dash(r.Before.Serial), dash(after.Serial),
 			dash(short(after.Fingerprint)), na, r.Duration.Round(time.Millisecond), oneLine(r.Error))
 	}
 	if err := tw.Flush(); err != nil {
@@ -209,6 +218,13 @@ func WriteTable(w io.Writer, rep Report) error {
 	return err
 }
 
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -223,4 +239,38 @@ func short(fp string) string {
 	return fp
 }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+// oneLine is s on one line, escaped for a terminal (see Escape).
+func oneLine(s string) string { return Escape(strings.Join(strings.Fields(s), " ")) }
+
+// Escape makes text that came from a node (error messages, host names)
+// safe to print on a terminal: control characters, invalid UTF-8 and other
+// non-printable runes become Go escapes (\x1b, \u200b), everything else,
+// quotes and backslashes included, is kept as it is. JSON output needs no
+// such step: encoding/json escapes control characters itself.
+func Escape(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case !unicode.IsPrint(r):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}

@@ -22,7 +22,7 @@ func sampleReport() Report {
 		{Addr: "10.0.0.2:3307", Role: RoleLeaf, Dialect: DialectSSLD, Status: StatusOK, Statement: "SSL_RELOAD",
 			Before:   Served{Serial: "0A", Fingerprint: "aa", NotAfter: na},
 			After:    Served{Serial: "0B", Fingerprint: "bb", NotAfter: na.Add(time.Hour)},
-			Reported: "bb", Duration: 12 * time.Millisecond},
+			Reported: "bb", Duration: 12 * time.Millisecond, Verified: true},
 		{Addr: "10.0.0.1:3307", Role: RoleMaster, Dialect: DialectAuto, Status: StatusUnreachable,
 			Error: "dial: connect: connection refused", Duration: time.Second, Retries: 2},
 	}}
@@ -59,7 +59,8 @@ func TestWriteJSONStable(t *testing.T) {
       },
       "reported_fingerprint": "bb",
       "duration_ms": 12,
-      "retries": 0
+      "retries": 0,
+      "verified": true
     },
     {
       "address": "10.0.0.1:3307",
@@ -80,7 +81,8 @@ func TestWriteJSONStable(t *testing.T) {
       },
       "reported_fingerprint": "",
       "duration_ms": 1000,
-      "retries": 2
+      "retries": 2,
+      "verified": false
     }
   ]
 }
@@ -97,9 +99,32 @@ func TestWriteTable(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, WriteTable(&buf, sampleReport()))
 	out := buf.String()
-	assert.Regexp(t, `10\.0\.0\.2:3307\s+leaf\s+ssld\s+ok\s+0A\s+0B\s+bb\s+2030-01-02T04:04:05Z\s+12ms`, out)
-	assert.Regexp(t, `10\.0\.0\.1:3307\s+master\s+auto\s+unreachable\s+-\s+-\s+-\s+-\s+1s\s+dial: connect: connection refused`, out)
+	assert.Regexp(t, `10\.0\.0\.2:3307\s+leaf\s+ssld\s+ok\s+yes\s+0A\s+0B\s+bb\s+2030-01-02T04:04:05Z\s+12ms`, out)
+	assert.Regexp(t, `10\.0\.0\.1:3307\s+master\s+auto\s+unreachable\s+no\s+-\s+-\s+-\s+-\s+1s\s+dial: connect: connection refused`, out)
 	assert.Contains(t, out, "reload: 2 nodes: 1 ok, 1 unreachable\n")
+
+	// Text from nodes cannot drive the terminal.
+	buf.Reset()
+	rep := sampleReport()
+	rep.Nodes[1].Error = "ERROR 1105: \x1b]0;owned\x07\x1b[2Jgone\xff"
+	require.NoError(t, WriteTable(&buf, rep))
+	assert.NotContains(t, buf.String(), "\x1b")
+	assert.NotContains(t, buf.String(), "\x07")
+	assert.Contains(t, buf.String(), `ERROR 1105: \x1b]0;owned\a\x1b[2Jgone\xff`)
+}
+
+func TestEscape(t *testing.T) {
+	tests := []struct{ in, expected string }{
+		{"plain 'quoted' \"text\" C:\\x", "plain 'quoted' \"text\" C:\\x"},
+		{"bell\a", `bell\a`},
+		{"esc\x1b[31m", `esc\x1b[31m`},
+		{"zero\u200bwidth", `zero\u200bwidth`},
+		{"bad\xffutf8", `bad\xffutf8`},
+		{"né ✓", "né ✓"},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.expected, Escape(tc.in), "%q", tc.in)
+	}
 }
 
 func TestExitCode(t *testing.T) {

@@ -9,10 +9,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/ssld/ssld/cluster"
 )
@@ -21,6 +23,7 @@ import (
 type clusterFlags struct {
 	topology, master         string
 	user, password           string
+	passwordFile             string
 	sslCA, sslCert, sslKey   string
 	insecure, verifyIdentity bool
 	scope, dialect           string
@@ -71,7 +74,9 @@ func newClusterSubCmd(name string) *cobra.Command {
 	fl.StringVar(&f.topology, "topology", "", "topology file (YAML: aggregators, leaves)")
 	fl.StringVar(&f.master, "master", "", "discover the topology from this master aggregator (SHOW AGGREGATORS, SHOW LEAVES)")
 	fl.StringVarP(&f.user, "user", "u", "", "user with the SUPER (or RELOAD) privilege on every node")
-	fl.StringVarP(&f.password, "password", "p", "", "password (prefer the SSLD_PASSWORD environment variable)")
+	fl.StringVarP(&f.password, "password", "p", "", "password; -p alone prompts without echo (a value here shows in ps: prefer the prompt, --password-file or SSLD_PASSWORD)")
+	fl.Lookup("password").NoOptDefVal = promptPassword
+	fl.StringVar(&f.passwordFile, "password-file", "", "read the password from this file (first line)")
 	fl.StringVar(&f.sslCA, "ssl-ca", "", "CA certificates (PEM) that verify the nodes' certificates; default: system roots")
 	fl.BoolVar(&f.insecure, "insecure-skip-verify", false, "do not verify the nodes' certificates (still TLS)")
 	fl.BoolVar(&f.verifyIdentity, "ssl-verify-identity", false, "also check that each certificate names the node's host")
@@ -121,7 +126,7 @@ func runCluster(cmd *cobra.Command, name string, f *clusterFlags) error {
 		}
 	case f.master != "":
 		if topo, err = cluster.Discover(ctx, f.master, opts); err != nil {
-			return usageError{err}
+			return usageError{errors.New(cluster.Escape(err.Error()))}
 		}
 	default:
 		return usageError{errors.New("--topology FILE or --master HOST:PORT is required")}
@@ -163,9 +168,6 @@ func (f *clusterFlags) options(cmd *cobra.Command) (cluster.Options, error) {
 		Parallel: f.parallel, Rolling: f.rolling, Timeout: f.timeout, Retries: f.retries,
 		ExpectSerial: f.expectSerial, DryRun: f.dryRun,
 	}
-	if !cmd.Flags().Changed("password") {
-		o.Password = os.Getenv("SSLD_PASSWORD")
-	}
 	if f.user == "" {
 		return o, errors.New("--user is required")
 	}
@@ -185,6 +187,13 @@ func (f *clusterFlags) options(cmd *cobra.Command) (cluster.Options, error) {
 		return o, errors.New("--insecure-skip-verify and --ssl-ca are exclusive")
 	}
 	var err error
+	if o.Password, err = f.resolvePassword(cmd); err != nil {
+		return o, err
+	}
+	if f.insecure {
+		fmt.Fprintln(cmd.ErrOrStderr(), "ssld cluster: Warning: --insecure-skip-verify: no node's certificate is verified, "+
+			"so the password goes to whoever answers at each address; every row is marked verified=no")
+	}
 	if o.Scope, err = cluster.ParseScope(f.scope); err != nil {
 		return o, err
 	}
@@ -231,4 +240,77 @@ func (f *clusterFlags) options(cmd *cobra.Command) (cluster.Options, error) {
 		o.ExpectFingerprint = cluster.ServedBy(leaf).Fingerprint
 	}
 	return o, nil
+}
+
+// promptPassword is the value pflag gives --password/-p when it has none
+// (NoOptDefVal): then the password is read from the terminal, like mysql -p.
+// As with mysql, a value must be attached (-pSECRET, --password=SECRET).
+const promptPassword = "\x00prompt"
+
+// resolvePassword picks the password: --password-file, -p (prompt),
+// --password VALUE (with a warning: it shows in ps and /proc), else
+// SSLD_PASSWORD.
+func (f *clusterFlags) resolvePassword(cmd *cobra.Command) (string, error) {
+	given := cmd.Flags().Changed("password")
+	switch {
+	case given && f.passwordFile != "":
+		return "", errors.New("--password and --password-file are exclusive")
+	case f.passwordFile != "":
+		return readPasswordFile(cmd.ErrOrStderr(), f.passwordFile)
+	case given && f.password == promptPassword:
+		return readPasswordTerminal(cmd.ErrOrStderr())
+	case given:
+		fmt.Fprintln(cmd.ErrOrStderr(), "ssld cluster: Warning: a password on the command line can be read by other users (ps, /proc); "+
+			"use -p to be prompted, --password-file FILE or SSLD_PASSWORD")
+		return f.password, nil
+	}
+	return os.Getenv("SSLD_PASSWORD"), nil
+}
+
+// readPasswordFile returns the first line of path (without its line end).
+// A file that others can read draws a warning.
+func readPasswordFile(stderr io.Writer, path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("--password-file: %w", err)
+	}
+	if !fi.Mode().IsRegular() && fi.Mode()&os.ModeNamedPipe == 0 {
+		return "", fmt.Errorf("--password-file %s: not a regular file", path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--password-file: %w", err)
+	}
+	if fi.Mode().IsRegular() && fi.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(stderr, "ssld cluster: Warning: --password-file %s is readable by group or others (mode %04o); chmod 600 it\n",
+			path, fi.Mode().Perm())
+	}
+	pw, _, _ := strings.Cut(string(b), "\n")
+	pw = strings.TrimSuffix(pw, "\r")
+	if pw == "" {
+		return "", fmt.Errorf("--password-file %s: the first line is empty", path)
+	}
+	return pw, nil
+}
+
+// readPasswordTerminal prompts on the controlling terminal and reads a line
+// with echo off. Standard input is used when it is the terminal; otherwise
+// /dev/tty, so that `-p` works with piped input as mysql -p does.
+func readPasswordTerminal(stderr io.Writer) (string, error) {
+	in := os.Stdin
+	if !term.IsTerminal(int(in.Fd())) {
+		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+		if err != nil {
+			return "", errors.New("-p without a value prompts on a terminal, and there is none; use --password-file FILE or SSLD_PASSWORD")
+		}
+		defer tty.Close()
+		in, stderr = tty, tty
+	}
+	fmt.Fprint(stderr, "Enter password: ")
+	b, err := term.ReadPassword(int(in.Fd()))
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return "", fmt.Errorf("reading the password: %w", err)
+	}
+	return string(b), nil
 }

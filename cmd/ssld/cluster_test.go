@@ -100,12 +100,13 @@ func (l *lockedBuffer) String() string {
 
 // fleetMember is one `ssld serve` process.
 type fleetMember struct {
-	role string // master, child, leaf
-	addr string
-	dir  string
-	leaf *pki.Leaf // what is on disk
-	log  *lockedBuffer
-	cmd  *exec.Cmd
+	role  string // master, child, leaf
+	index int    // position in startFleet's roles
+	addr  string
+	dir   string
+	leaf  *pki.Leaf // what is on disk
+	log   *lockedBuffer
+	cmd   *exec.Cmd
 }
 
 // fleet is a cluster of ssld processes sharing one CA.
@@ -114,20 +115,35 @@ type fleet struct {
 	ca      *pki.CA
 	caFile  string
 	members []*fleetMember
+	opts    fleetOptions
 }
 
 // startFleet starts one ssld process per role ("master", "child", "leaf");
 // every node's config lists the whole cluster, master first.
 func startFleet(t *testing.T, roles ...string) *fleet {
 	t.Helper()
+	return startFleetWith(t, fleetOptions{}, roles...)
+}
+
+// fleetOptions change how startFleet sets members up.
+type fleetOptions struct {
+	// leaf, when set, gives the certificate options of member i (default:
+	// localhost and 127.0.0.1).
+	leaf func(i int) pki.LeafOptions
+	// extraConfig is appended to every member's config.
+	extraConfig func(m *fleetMember) string
+}
+
+func startFleetWith(t *testing.T, o fleetOptions, roles ...string) *fleet {
+	t.Helper()
 	bin := ssldBinary(t)
-	f := &fleet{t: t, ca: pki.MustCA(t, "fleet CA")}
+	f := &fleet{t: t, ca: pki.MustCA(t, "fleet CA"), opts: o}
 	base := t.TempDir()
 	f.caFile = filepath.Join(base, "ca.crt")
 	require.NoError(t, os.WriteFile(f.caFile, f.ca.CertPEM, 0o644))
 	var aggs, leaves []string
 	for i, role := range roles {
-		m := &fleetMember{role: role, addr: freeAddr(t), dir: filepath.Join(base, fmt.Sprintf("n%d", i)), log: &lockedBuffer{}}
+		m := &fleetMember{role: role, index: i, addr: freeAddr(t), dir: filepath.Join(base, fmt.Sprintf("n%d", i)), log: &lockedBuffer{}}
 		require.NoError(t, os.MkdirAll(m.dir, 0o700))
 		f.members = append(f.members, m)
 		if role == "leaf" {
@@ -158,6 +174,9 @@ cluster:
   aggregators: [%s]
   leaves: [%s]
 `, cfgRole, f.caFile, fleetPW, fleetPW, strings.Join(aggs, ", "), strings.Join(leaves, ", "))
+		if o.extraConfig != nil {
+			cfg += o.extraConfig(m)
+		}
 		config := filepath.Join(m.dir, "ssld.yaml")
 		require.NoError(t, os.WriteFile(config, []byte(cfg), 0o600))
 		m.cmd = exec.Command(bin, "serve", "--config", config, "--listen", m.addr, "--shutdown-grace", "100ms")
@@ -191,8 +210,11 @@ func (f *fleet) waitUp(m *fleetMember) {
 // rotate writes a new certificate and key for m and returns the serial.
 func (f *fleet) rotate(m *fleetMember) string {
 	f.t.Helper()
-	leaf := f.ca.MustIssue(f.t, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
-		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	lo := pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	if f.opts.leaf != nil {
+		lo = f.opts.leaf(m.index)
+	}
+	leaf := f.ca.MustIssue(f.t, lo)
 	require.NoError(f.t, pki.WriteFile(filepath.Join(m.dir, "server.crt"), leaf.CertPEM, 0o644))
 	require.NoError(f.t, pki.WriteFile(filepath.Join(m.dir, "server.key"), leaf.KeyPEM, 0o600))
 	m.leaf = leaf
@@ -257,15 +279,24 @@ type clusterReport struct {
 		} `json:"after"`
 		Reported   string `json:"reported_fingerprint"`
 		DurationMS int64  `json:"duration_ms"`
+		Verified   bool   `json:"verified"`
 	} `json:"nodes"`
 }
 
 // ssldCluster runs the built binary: `ssld cluster ARGS...`.
 func ssldCluster(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return ssldClusterEnv(t, nil, args...)
+}
+
+// ssldClusterEnv runs `ssld cluster ARGS...` with env added to the
+// test's environment.
+func ssldClusterEnv(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, ssldBinary(t), append([]string{"cluster"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -282,9 +313,17 @@ func ssldCluster(t *testing.T, args ...string) (code int, stdout, stderr string)
 
 func (f *fleet) reloadJSON(args ...string) (int, clusterReport, string) {
 	f.t.Helper()
-	base := []string{"--user", "admin", "--password", fleetPW, "--ssl-ca", f.caFile, "--format", "json", "--timeout", "3s"}
+	return f.reloadJSONEnv(nil, args...)
+}
+
+// reloadJSONEnv runs `ssld cluster CMD --user admin --ssl-ca CA --format
+// json ARGS...` with SSLD_PASSWORD set and env added, and parses the report.
+func (f *fleet) reloadJSONEnv(env []string, args ...string) (int, clusterReport, string) {
+	f.t.Helper()
+	base := []string{"--user", "admin", "--ssl-ca", f.caFile, "--format", "json", "--timeout", "3s"}
 	// The command's own args come after the defaults so that they win.
-	code, out, errOut := ssldCluster(f.t, append(append(args[:1:1], base...), args[1:]...)...)
+	env = append([]string{"SSLD_PASSWORD=" + fleetPW}, env...)
+	code, out, errOut := ssldClusterEnv(f.t, env, append(append(args[:1:1], base...), args[1:]...)...)
 	var rep clusterReport
 	require.NoError(f.t, json.Unmarshal([]byte(out), &rep), "stdout: %s\nstderr: %s", out, errOut)
 	assert.NotContains(f.t, out+errOut, fleetPW, "password must never be printed")
@@ -338,11 +377,11 @@ func TestClusterReloadFleet(t *testing.T) {
 
 	// status: the table shows every new serial; --expect-serial of one
 	// node's serial makes the others stale.
-	code, out, stderr := ssldCluster(t, "status", "--master", f.master().addr, "--user", "monitor",
-		"--password", fleetPW, "--ssl-ca", f.caFile)
+	code, out, stderr := ssldClusterEnv(t, []string{"SSLD_PASSWORD=" + fleetPW}, "status", "--master", f.master().addr,
+		"--user", "monitor", "--ssl-ca", f.caFile)
 	require.Equal(t, 0, code, stderr)
 	for addr, serial := range fresh {
-		assert.Regexp(t, regexpQuote(addr)+`\s+\w+\s+ssld\s+ok\s+`+serial+`\s+`+serial, out)
+		assert.Regexp(t, regexpQuote(addr)+`\s+\w+\s+ssld\s+ok\s+yes\s+`+serial+`\s+`+serial, out)
 	}
 	assert.Contains(t, out, "status: 4 nodes: 4 ok")
 	code, rep, _ = f.reloadJSON("status", "--master", f.master().addr, "--expect-serial", fresh[f.master().addr])
@@ -408,7 +447,7 @@ func TestClusterReloadWrongPassword(t *testing.T) {
 	f := startFleet(t, "master", "leaf")
 	const wrong = "not-the-password"
 	code, out, stderr := ssldCluster(t, "reload", "--topology", f.topologyFile(), "--user", "admin",
-		"--password", wrong, "--ssl-ca", f.caFile, "--format", "json", "--timeout", "3s")
+		"--password="+wrong, "--ssl-ca", f.caFile, "--format", "json", "--timeout", "3s")
 	assert.Equal(t, 1, code, stderr)
 	var rep clusterReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
@@ -421,7 +460,7 @@ func TestClusterReloadWrongPassword(t *testing.T) {
 
 	// Discovery with bad credentials is a topology error: exit 2.
 	code, out, stderr = ssldCluster(t, "reload", "--master", f.master().addr, "--user", "admin",
-		"--password", wrong, "--ssl-ca", f.caFile, "--timeout", "3s")
+		"--password="+wrong, "--ssl-ca", f.caFile, "--timeout", "3s")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "1045")
 	assert.NotContains(t, out+stderr, wrong)
