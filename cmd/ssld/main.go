@@ -29,8 +29,8 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	root.PersistentFlags().StringVar(&logLevel, "log-level", "", "log level: debug, info, warn, error (default: the config's log_level, info)")
+	root.PersistentFlags().StringVar(&logFormat, "log-format", "", "log format: text or json (default: the config's log_format, text)")
 	root.AddCommand(newServeCmd())
 	root.AddCommand(newCheckCmd())
 	root.AddCommand(newReloadCmd())
@@ -39,16 +39,21 @@ func newRootCmd() *cobra.Command {
 	return root
 }
 
-func newLogger(w io.Writer) *slog.Logger {
+// newLogger builds the daemon's logger; level and format are log_level and
+// log_format (or the flags that override them).
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-		lvl = slog.LevelInfo
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log_level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
-	if strings.EqualFold(logFormat, "json") {
-		return slog.New(slog.NewJSONHandler(w, opts))
+	switch strings.ToLower(format) {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return nil, fmt.Errorf("log_format %q: want text or json", format)
 }
 
 func main() {
@@ -82,10 +87,16 @@ func tuneGC() {
 // failure, 2 usage.
 func run(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
+	markUsageErrors(root)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.Execute()
+	var err error
+	if _, _, err = root.Find(args); err != nil {
+		err = usageError{err} // an unknown command
+	} else {
+		err = root.Execute()
+	}
 	if err == nil {
 		return 0
 	}
@@ -95,8 +106,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "ssld:", err)
 	var ue usageError
-	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "flag") {
+	if errors.As(err, &ue) {
 		return 2
 	}
 	return 1
+}
+
+// markUsageErrors makes cobra's own errors, a bad flag or a wrong number of
+// arguments, usageErrors (exit 2) for c and every command below it.
+func markUsageErrors(c *cobra.Command) {
+	c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	if validate := c.Args; validate != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := validate(cmd, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		markUsageErrors(sub)
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -43,13 +44,25 @@ type serveOptions struct {
 	config string
 	listen string // overrides the file's listen when set
 	socket string // overrides the file's socket when set
+
+	// With a nil logger, startNode logs to logOut at the file's log_level
+	// and log_format, unless logLevel / logFormat (the flags) are set.
+	logOut              io.Writer
+	logLevel, logFormat string
 }
 
 // startNode loads the config, builds every part and starts the listeners.
+// log may be nil: see serveOptions.logOut.
 func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, error) {
 	cfg, err := loadConfig(o.config)
 	if err != nil {
 		return nil, err
+	}
+	if log == nil {
+		level, format := cmp.Or(o.logLevel, cfg.LogLevel), cmp.Or(o.logFormat, cfg.LogFormat)
+		if log, err = newLogger(o.logOut, level, format); err != nil {
+			return nil, err
+		}
 	}
 	if o.listen != "" {
 		cfg.Listen = o.listen
@@ -275,7 +288,7 @@ random password in --state-dir (once), and prints the mysql command to connect.`
   SSLD_SSL_CERT=/etc/ssl/new.crt ssld serve --config ssld.toml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := newLogger(cmd.ErrOrStderr())
+			o.logOut, o.logLevel, o.logFormat = cmd.ErrOrStderr(), logLevel, logFormat
 			out := cmd.OutOrStdout()
 			var st *devState
 			if dev {
@@ -297,7 +310,7 @@ random password in --state-dir (once), and prints the mysql command to connect.`
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			n, err := startNode(ctx, o, log)
+			n, err := startNode(ctx, o, nil)
 			if err != nil {
 				return err
 			}
