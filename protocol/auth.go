@@ -31,7 +31,7 @@ func (i *identity) Get() *querypb.VTGateCallerID {
 // use: the account table is immutable and the caching_sha2 cache is locked
 // per account.
 type authServer struct {
-	users         users
+	users         *accounts
 	transport     string // "tcp", "unix", "cluster"
 	requireSecure bool
 	methods       []mysql.AuthMethod
@@ -40,7 +40,7 @@ type authServer struct {
 
 var _ mysql.AuthServer = (*authServer)(nil)
 
-func newAuthServer(u users, transport string, requireSecure bool, hooks Hooks) *authServer {
+func newAuthServer(u *accounts, transport string, requireSecure bool, hooks Hooks) *authServer {
 	a := &authServer{users: u, transport: transport, requireSecure: requireSecure, hooks: hooks}
 	a.methods = []mysql.AuthMethod{
 		checkedMethod{mysql.NewMysqlNativeAuthMethod(a, pluginValidator{a, PluginNative}), a},
@@ -68,7 +68,7 @@ type pluginValidator struct {
 }
 
 func (v pluginValidator) HandleUser(user string, _ net.Addr) bool {
-	acct, ok := v.a.users[user]
+	acct, ok := v.a.users.get(user)
 	return !ok || acct.plugin == v.plugin
 }
 
@@ -97,7 +97,7 @@ var dummyHash = doubleSHA1("ssld-no-such-user")
 
 // UserEntryWithHash implements mysql.HashStorage (mysql_native_password).
 func (a *authServer) UserEntryWithHash(_ []*x509.Certificate, salt []byte, user string, authResponse []byte, addr net.Addr) (mysql.Getter, error) {
-	acct, ok := a.users[user]
+	acct, ok := a.users.get(user)
 	if !ok {
 		mysql.VerifyHashedMysqlNativePassword(authResponse, salt, dummyHash)
 		return nil, accessDenied(user, addr)
@@ -111,7 +111,7 @@ func (a *authServer) UserEntryWithHash(_ []*x509.Certificate, salt []byte, user 
 // UserEntryWithCacheHash implements mysql.CachingStorage (the fast path of
 // caching_sha2_password).
 func (a *authServer) UserEntryWithCacheHash(_ []*x509.Certificate, salt []byte, user string, authResponse []byte, addr net.Addr) (mysql.Getter, mysql.CacheState, error) {
-	acct, ok := a.users[user]
+	acct, ok := a.users.get(user)
 	if !ok {
 		return nil, mysql.AuthRejected, accessDenied(user, addr)
 	}
@@ -128,7 +128,7 @@ func (a *authServer) UserEntryWithCacheHash(_ []*x509.Certificate, salt []byte, 
 // UserEntryWithPassword implements mysql.PlainTextStorage (the full path of
 // caching_sha2_password, only reached over TLS or the Unix socket).
 func (a *authServer) UserEntryWithPassword(_ []*x509.Certificate, user string, password string, addr net.Addr) (mysql.Getter, error) {
-	acct, ok := a.users[user]
+	acct, ok := a.users.get(user)
 	if !ok || !acct.checkPassword(password) {
 		return nil, accessDenied(user, addr)
 	}

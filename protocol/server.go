@@ -88,6 +88,8 @@ type Server struct {
 	tls  TLSProvider
 	log  *slog.Logger
 
+	accts accounts // the live account table of every listener; see SetUsers
+
 	mu        sync.Mutex
 	listeners []*mysql.Listener
 	guarded   []*guardedListener
@@ -155,10 +157,12 @@ func (s *Server) Start() (err error) {
 			s.listeners, s.guarded = nil, nil
 		}
 	}()
-	users, err := newUsers(s.cfg.Users)
+	table, err := newUsers(s.cfg.Users)
 	if err != nil {
 		return err
 	}
+	s.accts.p.Store(&table)
+	users := &s.accts
 
 	tcp, err := s.listenTCP("listen", s.cfg.Listen, "tcp", users, s.tls.ServerTLSConfig(tlsctx.ChannelClient))
 	if err != nil {
@@ -189,7 +193,7 @@ func (s *Server) Start() (err error) {
 	return nil
 }
 
-func (s *Server) listenTCP(setting, addr, transport string, u users, tc *tls.Config) (*mysql.Listener, error) {
+func (s *Server) listenTCP(setting, addr, transport string, u *accounts, tc *tls.Config) (*mysql.Listener, error) {
 	raw, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", setting, addr, err)
@@ -216,7 +220,7 @@ func (s *Server) listenTCP(setting, addr, transport string, u users, tc *tls.Con
 // and caching_sha2_password's full login needs it. The socket is local to
 // root or the daemon's user, so it has no connection limit: that is what
 // keeps it usable when the TCP listener is flooded.
-func (s *Server) listenUnix(u users) error {
+func (s *Server) listenUnix(u *accounts) error {
 	path := s.cfg.Socket
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&fs.ModeSocket == 0 {
@@ -247,7 +251,7 @@ func (s *Server) listenUnix(u users) error {
 	return nil
 }
 
-func (s *Server) newListener(nl net.Listener, transport string, u users) (*mysql.Listener, error) {
+func (s *Server) newListener(nl net.Listener, transport string, u *accounts) (*mysql.Listener, error) {
 	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
 		Listener:   nl,
 		AuthServer: newAuthServer(u, transport, s.cfg.RequireSecureTransport, s.cfg.Hooks),
@@ -262,6 +266,20 @@ func (s *Server) newListener(nl net.Listener, transport string, u users) (*mysql
 	}
 	l.ServerVersion = s.cfg.ServerVersion
 	return l, nil
+}
+
+// SetUsers replaces the accounts of every listener at once (FLUSH
+// PRIVILEGES). list is validated as in Start first; on error nothing
+// changes. New logins see the new table; sessions already logged in keep
+// the account they logged in with. Calling it before Start has no effect
+// (Start builds the table from Config.Users). Safe for concurrent use.
+func (s *Server) SetUsers(list []User) error {
+	table, err := newUsers(list)
+	if err != nil {
+		return err
+	}
+	s.accts.p.Store(&table)
+	return nil
 }
 
 // Addr is the bound address of the client listener (useful with port 0).

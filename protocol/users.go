@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Auth plugin names a user may be configured with.
@@ -93,6 +94,20 @@ func NativePasswordHash(password string) string {
 
 // users is the immutable account table, keyed by name.
 type users map[string]*account
+
+// accounts holds the live account table, shared by every listener of a
+// Server. Server.SetUsers swaps it whole, so a login sees the old table or
+// the new one, never a mix. The zero value has no accounts.
+type accounts struct{ p atomic.Pointer[users] }
+
+func (a *accounts) get(name string) (*account, bool) {
+	t := a.p.Load()
+	if t == nil {
+		return nil, false
+	}
+	acct, ok := (*t)[name]
+	return acct, ok
+}
 
 // ValidateUsers checks list as Start (and SetUsers) would, without
 // building a server: names, plugins and password hashes. The error names

@@ -31,6 +31,13 @@ type Reload struct {
 	NoRollback bool           // NO ROLLBACK ON ERROR was given (accepted, see Exec)
 }
 
+// FlushPrivileges is FLUSH PRIVILEGES (what mariadb-admin reload and
+// mysqladmin reload send): reread the accounts from the config file.
+type FlushPrivileges struct{}
+
+// RequiresSuper implements Command.
+func (FlushPrivileges) RequiresSuper() bool { return true }
+
 // FilterKind selects how a Filter matches.
 type FilterKind uint8
 

@@ -338,7 +338,7 @@ func TestReloadOptionsPassed(t *testing.T) {
 	s := &Session{Privileges: []string{"SUPER"}}
 	run(t, x, s, "SSL_RELOAD")
 	run(t, x, s, "ALTER INSTANCE RELOAD TLS FOR CHANNEL cluster")
-	assert.Equal(t, []int{1, 2}, got, "trigger always, channel only when given")
+	assert.Equal(t, []int{2, 3}, got, "trigger and user always, channel only when given")
 }
 
 type reloaderFunc func(ctx context.Context, opts ...tlsctx.ReloadOption) (tlsctx.Result, error)

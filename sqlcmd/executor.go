@@ -46,6 +46,15 @@ type Certs interface {
 	Current(ch tlsctx.Channel) *tlsctx.Snapshot
 }
 
+// UsersReloader rereads the accounts (FLUSH PRIVILEGES). ReloadUsers must
+// apply all of them or none, be safe for concurrent use, and return an
+// error naming the file, the entry and the reason when it applies none;
+// by is who asked ("admin@localhost"), for the log. Warnings are non-fatal
+// findings.
+type UsersReloader interface {
+	ReloadUsers(ctx context.Context, by string) (warnings []string, err error)
+}
+
 // Node is one cluster member for SHOW AGGREGATORS / SHOW LEAVES.
 type Node struct {
 	Host  string
@@ -67,6 +76,9 @@ type Env struct {
 	Topology func() (aggregators, leaves []Node)
 	Grants   func(user string) []string
 	Started  time.Time
+	// Users, if set, is what FLUSH PRIVILEGES runs; nil makes it fail
+	// with 1105.
+	Users UsersReloader
 
 	// ThreadsConnected, if set, reports the number of open connections for
 	// SHOW STATUS (an addition to the shared contract).
@@ -179,7 +191,9 @@ func (x *Executor) Exec(ctx context.Context, s *Session, cmd Command) (res *Resu
 func (x *Executor) exec(ctx context.Context, s *Session, cmd Command) (*Result, *Error) {
 	switch c := cmd.(type) {
 	case Reload:
-		return x.reload(ctx, c)
+		return x.reload(ctx, s, c)
+	case FlushPrivileges:
+		return x.flushPrivileges(ctx, s)
 	case ShowVariables:
 		return x.showVariables(s, c)
 	case ShowStatus:

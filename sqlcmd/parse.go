@@ -92,6 +92,9 @@ func parseOwn(query string, toks []token) (cmd Command, handled bool, err *Error
 		if word(1) == "SSL" {
 			return end(2, Reload{Syntax: SyntaxFlushSSL})
 		}
+		if word(1) == "PRIVILEGES" {
+			return end(2, FlushPrivileges{})
+		}
 	case "SHOW":
 		switch word(1) {
 		case "SSL":

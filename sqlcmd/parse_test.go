@@ -36,6 +36,7 @@ func TestParseGood(t *testing.T) {
 		{"multi-line comment", "/* a\n * b\n */\nSSL_RELOAD/**/", reload},
 
 		{"flush ssl", "FLUSH SSL", Reload{Syntax: SyntaxFlushSSL}},
+		{"flush privileges", "flush privileges", FlushPrivileges{}},
 		{"flush ssl lower semicolon", "flush ssl;", Reload{Syntax: SyntaxFlushSSL}},
 		{"alter instance", "ALTER INSTANCE RELOAD TLS", Reload{Syntax: SyntaxAlterInstance}},
 		{"alter instance lower", "alter instance reload tls;", Reload{Syntax: SyntaxAlterInstance}},
@@ -172,7 +173,7 @@ func TestParseBad(t *testing.T) {
 }
 
 func TestRequiresSuper(t *testing.T) {
-	for _, q := range []string{"SSL_RELOAD", "FLUSH SSL", "ALTER INSTANCE RELOAD TLS"} {
+	for _, q := range []string{"SSL_RELOAD", "FLUSH SSL", "ALTER INSTANCE RELOAD TLS", "FLUSH PRIVILEGES"} {
 		cmd, err := Parse(q)
 		require.NoError(t, err)
 		assert.True(t, cmd.RequiresSuper(), q)

@@ -18,12 +18,12 @@ const reloadTrigger = "sql"
 // stay in use (tlsctx is all-or-nothing) and the error is 3888 with the
 // ReloadError's text, or, when the change needs a restart, 3888 with a
 // message naming the setting.
-func (x *Executor) reload(ctx context.Context, c Reload) (*Result, *Error) {
+func (x *Executor) reload(ctx context.Context, s *Session, c Reload) (*Result, *Error) {
 	if x.env.Reloader == nil {
 		return nil, newError(ErrSSLLibrary, StateGeneral,
 			"Failed to set up SSL because of the following SSL library error: TLS reloading is not configured; the previous TLS contexts remain in use")
 	}
-	opts := []tlsctx.ReloadOption{tlsctx.WithTrigger(reloadTrigger)}
+	opts := []tlsctx.ReloadOption{tlsctx.WithTrigger(reloadTrigger), tlsctx.WithUser(s.account())}
 	if c.Channel != "" {
 		opts = append(opts, tlsctx.ForChannel(c.Channel))
 	}
@@ -57,4 +57,32 @@ func reloadError(err error) *Error {
 	return newError(ErrSSLLibrary, StateGeneral,
 		"Failed to set up SSL because of the following SSL library error: %s; the previous TLS contexts remain in use",
 		err.Error())
+}
+
+// account is the session's user@host, as ssl_last_reload_trigger and the
+// log name who asked.
+func (s *Session) account() string {
+	host := s.Host
+	if host == "" {
+		host = "localhost"
+	}
+	return s.User + "@" + host
+}
+
+// flushPrivileges runs FLUSH PRIVILEGES: the accounts are reread from the
+// config file and replace the live ones for new logins, all or none. As in
+// MySQL, sessions already logged in keep their account and privileges.
+func (x *Executor) flushPrivileges(ctx context.Context, s *Session) (*Result, *Error) {
+	if x.env.Users == nil {
+		return nil, newError(ErrUnknown, StateGeneral, "FLUSH PRIVILEGES: accounts cannot be reloaded here")
+	}
+	warnings, err := x.env.Users.ReloadUsers(ctx, s.account())
+	if err != nil {
+		return nil, newError(ErrUnknown, StateGeneral, "FLUSH PRIVILEGES failed: %v; the previous accounts remain in use", err)
+	}
+	out := &Result{}
+	for _, w := range warnings {
+		out.Warnings = append(out.Warnings, Warning{Level: "Warning", Code: ErrUnknown, Message: w})
+	}
+	return out, nil
 }

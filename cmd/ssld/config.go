@@ -256,6 +256,19 @@ func (s *fileSource) config() (*fileConfig, error) {
 	return c, nil
 }
 
+// setRunningUsers records that users were applied (FLUSH PRIVILEGES), so
+// later reloads stop warning about them.
+func (s *fileSource) setRunningUsers(u []userConfig) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running == nil {
+		return
+	}
+	next := *s.running
+	next.Users = u
+	s.running = &next
+}
+
 // warnings are the findings about next: changed start-up-only keys
 // (against running, when set) and require_x509 accounts without a CA.
 func (s *fileSource) warnings(running, next *fileConfig) []string {

@@ -102,12 +102,14 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	if err := sysvars.AddServer(vars, info); err != nil {
 		return nil, err
 	}
+	privs := newPrivileges(cfg, src, log)
 	env := &sqlcmd.Env{
 		Reloader: mgr,
 		Certs:    mgr,
 		Vars:     vars,
 		Topology: topology(cfg),
-		Grants:   grants(cfg),
+		Grants:   grants(privs.users),
+		Users:    privs,
 		Started:  started,
 	}
 	pcfg := cfg.protocolConfig(version)
@@ -116,6 +118,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	if err != nil {
 		return nil, err
 	}
+	privs.srv = srv
 	env.ThreadsConnected = srv.ActiveConnections
 	if err := srv.Start(); err != nil {
 		return nil, err
@@ -226,9 +229,9 @@ func hostPortNode(addr, role string) sqlcmd.Node {
 	return sqlcmd.Node{Host: host, Port: port, Role: role, State: "online"}
 }
 
-func grants(cfg *fileConfig) func(user string) []string {
+func grants(users func() []userConfig) func(user string) []string {
 	return func(user string) []string {
-		for _, u := range cfg.Users {
+		for _, u := range users() {
 			if u.Name != user {
 				continue
 			}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/ssld/ssld/protocol"
+)
+
+// privileges implements sqlcmd.UsersReloader (FLUSH PRIVILEGES) and holds
+// the users: list behind SHOW GRANTS. FLUSH PRIVILEGES rereads the config
+// file and swaps the accounts of every listener at once, or changes nothing
+// when any entry is invalid. Sessions already logged in keep their account,
+// as in MySQL.
+type privileges struct {
+	path string
+	src  *fileSource
+	srv  *protocol.Server // set before the first connection
+	log  *slog.Logger
+	live atomic.Pointer[[]userConfig]
+}
+
+func newPrivileges(cfg *fileConfig, src *fileSource, log *slog.Logger) *privileges {
+	p := &privileges{path: cfg.path, src: src, log: log}
+	users := cfg.Users
+	p.live.Store(&users)
+	return p
+}
+
+// ReloadUsers implements sqlcmd.UsersReloader.
+func (p *privileges) ReloadUsers(_ context.Context, by string) ([]string, error) {
+	c, err := loadConfig(p.path)
+	if err != nil {
+		p.log.Error("users reload", "result", "failed", "trigger", "sql "+by, "error", err.Error())
+		return nil, err
+	}
+	if err := p.srv.SetUsers(c.protocolUsers()); err != nil {
+		err = fmt.Errorf("config file %s: %w", c.path, err)
+		p.log.Error("users reload", "result", "failed", "trigger", "sql "+by, "error", err.Error())
+		return nil, err
+	}
+	users := c.Users
+	p.live.Store(&users)
+	p.src.setRunningUsers(c.Users)
+	p.log.Info("users reload", "result", "ok", "trigger", "sql "+by, "users", len(c.Users))
+	warnings := x509Warnings(c)
+	for _, w := range warnings {
+		p.log.Warn("users reload warning", "warning", w)
+	}
+	return warnings, nil
+}
+
+// users returns the accounts now in use.
+func (p *privileges) users() []userConfig { return *p.live.Load() }

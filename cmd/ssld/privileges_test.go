@@ -1,0 +1,103 @@
+package main
+
+import (
+	"database/sql"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/testenv"
+)
+
+// warningMessages returns the Message column of SHOW WARNINGS on c.
+func warningMessages(t *testing.T, c *sql.Conn) []string {
+	t.Helper()
+	cells := queryText(t, c, "SHOW WARNINGS")
+	require.Zero(t, len(cells)%3, "%q", cells)
+	var out []string
+	for i := 2; i < len(cells); i += 3 {
+		out = append(out, cells[i])
+	}
+	return out
+}
+
+// TestUsersChangeWarnsAndFlushPrivileges: an edited users: is named in
+// a warning by SSL_RELOAD (SHOW WARNINGS); FLUSH PRIVILEGES, sent by
+// mariadb-admin reload, applies it: the old password is refused with 1045,
+// the new one accepted, and a session logged in before goes on.
+func TestUsersChangeWarnsAndFlushPrivileges(t *testing.T) {
+	mysqlBin := testenv.LookPath(t, "mysql")
+	adminBin := testenv.LookPath(t, "mariadb-admin")
+	tn := newTestNode(t, "")
+	ctx := ctxT(t)
+	before, err := tn.socketDB("admin", adminPW).Conn(ctx)
+	require.NoError(t, err)
+	defer before.Close()
+	require.NoError(t, before.PingContext(ctx))
+
+	const newPW = "admin-rotated"
+	cfg, err := os.ReadFile(tn.config)
+	require.NoError(t, err)
+	edited := strings.Replace(string(cfg), "password: "+adminPW, "password: "+newPW, 1)
+	require.NotEqual(t, string(cfg), edited)
+	edited += "max_connections: 50\n"
+	require.NoError(t, os.WriteFile(tn.config, []byte(edited), 0o600))
+
+	// SSL_RELOAD succeeds and names every start-up-only key that changed.
+	_, err = before.ExecContext(ctx, "SSL_RELOAD")
+	require.NoError(t, err)
+	warnings := warningMessages(t, before)
+	require.Len(t, warnings, 2, "%q", warnings)
+	assert.Contains(t, warnings[0], "users changed in "+tn.config+" but is read only at start-up: not applied by this reload; run FLUSH PRIVILEGES")
+	assert.NotContains(t, warnings[0], newPW, "users values are never printed")
+	assert.Contains(t, warnings[1], "max_connections changed from 151 to 50 in "+tn.config)
+	assert.Contains(t, warnings[1], "restart ssld to apply it")
+
+	sockCLI := func(pw string, args ...string) (string, error) {
+		out, err := exec.Command(mysqlBin, append([]string{"-S", tn.socket, "-u", "admin", "-p" + pw, "--batch", "--skip-column-names"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	// Not applied yet: the old password still works.
+	out, err := sockCLI(adminPW, "-e", "SELECT 1")
+	require.NoError(t, err, out)
+
+	// A non-SUPER account may not flush.
+	monitor, err := tn.socketDB("monitor", monitorPW).Conn(ctx)
+	require.NoError(t, err)
+	defer monitor.Close()
+	_, err = monitor.ExecContext(ctx, "FLUSH PRIVILEGES")
+	assert.Equal(t, uint16(1227), sqlErr(t, err).Number)
+
+	// mariadb-admin reload sends FLUSH PRIVILEGES.
+	ad, err := exec.Command(adminBin, "-S", tn.socket, "-u", "admin", "-p"+adminPW, "reload").CombinedOutput()
+	require.NoError(t, err, string(ad))
+
+	out, err = sockCLI(adminPW, "-e", "SELECT 1")
+	require.Error(t, err, out)
+	assert.Contains(t, out, "ERROR 1045 (28000): Access denied for user 'admin'@'localhost'")
+	out, err = sockCLI(newPW, "-e", "SELECT CURRENT_USER()")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "admin@")
+
+	// The session from before goes on, and the users warning is gone;
+	// max_connections still needs a restart.
+	_, err = before.ExecContext(ctx, "SSL_RELOAD")
+	require.NoError(t, err)
+	warnings = warningMessages(t, before)
+	require.Len(t, warnings, 1, "%q", warnings)
+	assert.Contains(t, warnings[0], "max_connections changed")
+
+	// All or nothing: a broken entry changes nothing.
+	require.NoError(t, os.WriteFile(tn.config, []byte(strings.Replace(edited, "users:\n", "users:\n  - name: broken\n    password_hash: nope\n", 1)), 0o600))
+	_, err = before.ExecContext(ctx, "FLUSH PRIVILEGES")
+	me := sqlErr(t, err)
+	assert.Equal(t, uint16(1105), me.Number)
+	assert.Contains(t, me.Message, "FLUSH PRIVILEGES failed: config file "+tn.config+": users[0] (broken): password_hash must be")
+	assert.Contains(t, me.Message, "the previous accounts remain in use")
+	out, err = sockCLI(newPW, "-e", "SELECT 1")
+	require.NoError(t, err, out)
+}
