@@ -301,6 +301,8 @@ func startupChanges(running, next *fileConfig, path string, socketOverridden boo
 		{name: "connect_timeout", was: running.ConnectTimeout, now: next.ConnectTimeout},
 		{name: "read_timeout", was: running.ReadTimeout, now: next.ReadTimeout},
 		{name: "write_timeout", was: running.WriteTimeout, now: next.WriteTimeout},
+		{name: "log_level", was: running.LogLevel, now: next.LogLevel},
+		{name: "log_format", was: running.LogFormat, now: next.LogFormat},
 		{name: "cluster.aggregators", was: running.Cluster.Aggregators, now: next.Cluster.Aggregators},
 		{name: "cluster.leaves", was: running.Cluster.Leaves, now: next.Cluster.Leaves},
 	}
