@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssld/ssld/internal/mariadbtest"
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 // TestMain lets the test binary play the bare TLS server, as the bench
@@ -187,7 +187,7 @@ func TestQuickBench(t *testing.T) {
 // TestQuickBenchMariaDB adds the MariaDB side. Under CI=true a missing
 // mariadbd fails the test instead of skipping it.
 func TestQuickBenchMariaDB(t *testing.T) {
-	mariadbtest.Require(t)
+	testenv.RequireMariaDB(t)
 	rep := quickRun(t, true)
 	if rep.Machine.MariaDB == "" {
 		t.Errorf("MariaDB version not recorded")

@@ -5,11 +5,8 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -17,50 +14,12 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/mariadbtest"
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
 var mariadbCompare = flag.Bool("mariadb-compare", false, "run MariaDB's FLUSH SSL side by side with ssld under torn writes (make compare-mariadb)")
-
-// startTornMariaDB starts mariadbd with its own datadir on a free loopback port,
-// TLS from dir/certs, and returns the socket path and TCP address. It is
-// stopped when the test ends.
-func startTornMariaDB(t *testing.T, dir string) (socket, addr string) {
-	mariadbd := "/usr/sbin/mariadbd"
-	if _, err := os.Stat(mariadbd); err != nil {
-		mariadbd = testenv.LookPath(t, "mariadbd")
-	}
-	install := testenv.LookPath(t, "mariadb-install-db")
-	data := filepath.Join(dir, "data")
-	out, err := exec.Command(install, "--no-defaults", "--user=root", "--datadir="+data,
-		"--auth-root-authentication-method=normal", "--skip-test-db").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	socket = filepath.Join(dir, "m.sock")
-	cmd := exec.Command(mariadbd, "--no-defaults", "--user=root", "--datadir="+data,
-		"--bind-address=127.0.0.1", "--port="+strconv.Itoa(port), "--socket="+socket,
-		"--pid-file="+filepath.Join(dir, "m.pid"), "--log-error="+filepath.Join(dir, "m.err"),
-		"--skip-name-resolve", "--max-connections=500", "--innodb-buffer-pool-size=16M",
-		"--ssl-cert="+filepath.Join(dir, "certs/server.crt"), "--ssl-key="+filepath.Join(dir, "certs/server.key"),
-		"--ssl-ca="+filepath.Join(dir, "certs/ca.crt"))
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	require.Eventually(t, func() bool {
-		db := tornMariaRoot(socket)
-		defer db.Close()
-		return db.Ping() == nil
-	}, 60*time.Second, 100*time.Millisecond, "mariadbd did not start; see %s", filepath.Join(dir, "m.err"))
-	return socket, addr
-}
 
 func tornMariaRoot(socket string) *sql.DB {
 	cfg := mysql.NewConfig()
@@ -89,12 +48,13 @@ func TestTornCompareMariaDB(t *testing.T) {
 		t.Run(w.name, func(t *testing.T) {
 			// MariaDB: a test node's folder and CA, served by mariadbd.
 			tn := newTestNode(t, "")
-			socket, addr := startTornMariaDB(t, tn.dir)
-			root := tornMariaRoot(socket)
+			certs := filepath.Join(tn.dir, "certs")
+			mdb := testenv.MariaDB(t, mariadbtest.Options{CertFile: filepath.Join(certs, "server.crt"),
+				KeyFile: filepath.Join(certs, "server.key"), CAFile: filepath.Join(certs, "ca.crt"),
+				User: "monitor", Password: monitorPW, MaxConnections: 500})
+			root := tornMariaRoot(mdb.Socket)
 			defer root.Close()
-			_, err := root.Exec("CREATE USER 'monitor'@'%' IDENTIFIED BY '" + monitorPW + "'")
-			require.NoError(t, err)
-			m := &testNode{t: t, dir: tn.dir, ca: tn.ca, addr: addr}
+			m := &testNode{t: t, dir: tn.dir, ca: tn.ca, addr: mdb.Addr}
 			r := runFlushSSL(t, m, root, w.write, d)
 			t.Logf("MariaDB FLUSH SSL: %s", r)
 

@@ -5,8 +5,8 @@
 //
 // It serves tests that drive a real MariaDB (as a cluster member, as a
 // comparison point) and the ssld-bench command, which measures MariaDB side
-// by side with ssld. It therefore does not depend on "testing"; StartT in
-// testing.go is the test-side wrapper.
+// by side with ssld. It therefore does not depend on "testing";
+// testenv.MariaDB is the test-side wrapper.
 //
 // Debian's mariadb-server installs mariadbd in /usr/sbin, outside a normal
 // user's PATH; Binaries looks there too.
@@ -58,6 +58,9 @@ type Server struct {
 	// Dir holds the data folder, socket, init file and error log; Stop
 	// removes it.
 	Dir string
+	// Socket is the Unix socket, where root logs in without a password
+	// (unix_socket authentication as the process's user).
+	Socket string
 
 	cmd      *exec.Cmd
 	exited   chan struct{}
@@ -158,8 +161,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}
 		initFile = []string{"--init-file=" + p}
 	}
+	socket := filepath.Join(dir, "m.sock")
 	base := []string{"--no-defaults", "--datadir=" + data, "--bind-address=127.0.0.1", "--skip-networking=0",
-		"--socket=" + filepath.Join(dir, "m.sock"), "--pid-file=" + filepath.Join(dir, "m.pid"),
+		"--socket=" + socket, "--pid-file=" + filepath.Join(dir, "m.pid"),
 		"--log-error=" + filepath.Join(dir, "error.log"),
 		// A reverse DNS lookup per connection would measure the resolver,
 		// not the server; production setups turn it off as well.
@@ -186,7 +190,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir, exited: make(chan struct{})}
+		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir, Socket: socket, exited: make(chan struct{})}
 		s.cmd = exec.Command(mariadbd, append(base, "--port="+strconv.Itoa(port))...)
 		s.cmd.Stdout, s.cmd.Stderr = io.Discard, io.Discard // everything goes to error.log
 		if err := s.cmd.Start(); err != nil {

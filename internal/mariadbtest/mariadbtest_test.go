@@ -1,4 +1,4 @@
-package mariadbtest
+package mariadbtest_test
 
 import (
 	"context"
@@ -14,7 +14,9 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/ssld/ssld/internal/mariadbtest"
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 // TestStartTLSUserFlushSSL starts a server with TLS and a REQUIRE SSL user,
@@ -30,7 +32,7 @@ func TestStartTLSUserFlushSSL(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := StartT(t, Options{CertFile: filepath.Join(dir, "server.crt"), KeyFile: filepath.Join(dir, "server.key"),
+	s := testenv.MariaDB(t, mariadbtest.Options{CertFile: filepath.Join(dir, "server.crt"), KeyFile: filepath.Join(dir, "server.key"),
 		CAFile: filepath.Join(dir, "ca.crt"), User: "bench", Password: "it's-secret", RequireSSL: true})
 
 	pool := x509.NewCertPool()
@@ -79,14 +81,5 @@ func TestStartTLSUserFlushSSL(t *testing.T) {
 	}
 	if _, err := os.Stat(s.Dir); !os.IsNotExist(err) {
 		t.Errorf("%s still exists after Stop: %v", s.Dir, err)
-	}
-}
-
-func TestInitSQLQuotes(t *testing.T) {
-	got := initSQL(Options{User: "a'b", Password: `p\'`, RequireSSL: true})
-	want := "CREATE USER IF NOT EXISTS 'a\\'b'@'%' IDENTIFIED BY 'p\\\\\\'' REQUIRE SSL;\n" +
-		"GRANT ALL PRIVILEGES ON *.* TO 'a\\'b'@'%';\n"
-	if got != want {
-		t.Errorf("initSQL:\n got %q\nwant %q", got, want)
 	}
 }
