@@ -78,6 +78,19 @@ type Options struct {
 	// after its reload stale.
 	ExpectSerial      string
 	ExpectFingerprint string
+	// ExpectIssuer (a DN: "CN=ca2,O=Example" or "/CN=ca2/O=Example") is the
+	// issuer the served leaf must have: every attribute given must be in the
+	// leaf's issuer (order and case do not matter; attributes not given are
+	// not compared). The proof of the second phase of a CA rotation.
+	ExpectIssuer string
+	// MinValidity is how long, from now, the served leaf must stay valid.
+	MinValidity time.Duration
+	// RequireChange makes a node that serves the same leaf (SHA-256) after
+	// its reload as before it stale instead of unchanged: the proof that a
+	// renewed certificate was really loaded, for any mix of certificates.
+	RequireChange bool
+	// Every failed check above makes the node stale, with every reason in
+	// its row; the checks compose.
 
 	// DryRun connects, authenticates and reads what each node serves, and
 	// reloads nothing.
@@ -100,6 +113,13 @@ func (o Options) Validate() error {
 		return errors.New("timeout must be positive")
 	case o.Retries < 0:
 		return errors.New("retries must be 0 or more")
+	case o.MinValidity < 0:
+		return errors.New("min validity must be positive")
+	}
+	if o.ExpectIssuer != "" {
+		if _, err := parseDN(o.ExpectIssuer); err != nil {
+			return fmt.Errorf("expect issuer %w", err)
+		}
 	}
 	if _, err := ParseScope(string(o.Scope)); err != nil {
 		return err
@@ -175,7 +195,11 @@ func run(ctx context.Context, topo Topology, opts Options, readOnly bool) []Node
 		}
 		return results
 	}
-	r := &runner{opts: opts.withDefaults(), readOnly: readOnly}
+	r := &runner{opts: opts.withDefaults(), readOnly: readOnly, now: time.Now}
+	r.expectIssuer, _ = parseDN(opts.ExpectIssuer)
+	if opts.ExpectIssuer == "" {
+		r.expectIssuer = nil
+	}
 	r.tv = &tlsVerifier{roots: opts.RootCAs, certs: opts.Certificates,
 		insecure: opts.InsecureSkipVerify, verifyIdentity: opts.VerifyIdentity}
 	done := func(i int, res NodeResult) {
@@ -231,9 +255,11 @@ func nodeDialect(n Node, def Dialect) Dialect {
 }
 
 type runner struct {
-	opts     Options
-	tv       *tlsVerifier
-	readOnly bool
+	opts         Options
+	tv           *tlsVerifier
+	readOnly     bool
+	now          func() time.Time
+	expectIssuer []rdn // parsed ExpectIssuer; nil when not set
 }
 
 // pool works on plan[from:to] with at most opts.Parallel goroutines.
@@ -336,8 +362,8 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 			res.Status = StatusStale
 			res.Error = fmt.Sprintf("node reports it loaded %s but serves %s", short(res.Reported), short(res.Before.Fingerprint))
 		} else if r.readOnly {
-			if msg := r.expectMismatch(res.Before); msg != "" {
-				res.Status, res.Error = StatusStale, msg
+			if why := r.proofFailures(res.Before, nil); len(why) > 0 {
+				res.Status, res.Error = StatusStale, strings.Join(why, "; ")
 			}
 		}
 		return res
@@ -371,29 +397,21 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 	if err != nil {
 		return fail(&stepError{"verify after reload", err})
 	}
+	var why []string
+	if res.Reported != "" && res.Reported != after.Fingerprint {
+		why = append(why, fmt.Sprintf("reload said OK and the node reports it loaded %s, but a new handshake still gets %s (serial %s)",
+			short(res.Reported), short(after.Fingerprint), after.Serial))
+	}
+	why = append(why, r.proofFailures(after, &res.Before)...)
 	switch {
-	case r.expectMismatch(after) != "":
-		res.Status, res.Error = StatusStale, r.expectMismatch(after)
-	case res.Reported != "" && res.Reported != after.Fingerprint:
-		res.Status = StatusStale
-		res.Error = fmt.Sprintf("reload said OK and the node reports it loaded %s, but a new handshake still gets %s (serial %s)",
-			short(res.Reported), short(after.Fingerprint), after.Serial)
+	case len(why) > 0:
+		res.Status, res.Error = StatusStale, strings.Join(why, "; ")
 	case after.Fingerprint == res.Before.Fingerprint:
 		res.Status = StatusUnchanged
 	default:
 		res.Status = StatusOK
 	}
 	return res
-}
-
-func (r *runner) expectMismatch(s Served) string {
-	if e := r.opts.ExpectSerial; e != "" && strings.TrimLeft(s.Serial, "0") != e {
-		return fmt.Sprintf("serves serial %s, expected %s", s.Serial, e)
-	}
-	if e := r.opts.ExpectFingerprint; e != "" && s.Fingerprint != e {
-		return fmt.Sprintf("serves fingerprint %s, expected %s", short(s.Fingerprint), short(e))
-	}
-	return ""
 }
 
 // retry runs step, and again after a backoff while it fails in a way that

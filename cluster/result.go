@@ -55,6 +55,9 @@ type Served struct {
 	Serial      string    // the leaf's serial as openssl prints it (tlsctx.FormatSerial)
 	Fingerprint string    // lower-case hex SHA-256 of the leaf DER
 	NotAfter    time.Time // the leaf's expiry
+	Issuer      string    // the leaf's issuer DN, RFC 4514 ("CN=ca2,O=Example")
+
+	issuerDN []rdn // Issuer, normalised for --expect-issuer
 }
 
 // ServedBy describes a leaf certificate.
@@ -64,11 +67,13 @@ func ServedBy(leaf *x509.Certificate) Served {
 		Serial:      tlsctx.FormatSerial(leaf.SerialNumber),
 		Fingerprint: hex.EncodeToString(sum[:]),
 		NotAfter:    leaf.NotAfter.UTC(),
+		Issuer:      leaf.Issuer.String(),
+		issuerDN:    dnFromName(leaf.Issuer),
 	}
 }
 
-// MarshalJSON writes {"serial","fingerprint","not_after"}; not_after is
-// RFC 3339 UTC, and every field is "" when nothing was read.
+// MarshalJSON writes {"serial","fingerprint","not_after","issuer"};
+// not_after is RFC 3339 UTC, and every field is "" when nothing was read.
 func (s Served) MarshalJSON() ([]byte, error) {
 	na := ""
 	if !s.NotAfter.IsZero() {
@@ -78,7 +83,8 @@ func (s Served) MarshalJSON() ([]byte, error) {
 		Serial      string `json:"serial"`
 		Fingerprint string `json:"fingerprint"`
 		NotAfter    string `json:"not_after"`
-	}{s.Serial, s.Fingerprint, na})
+		Issuer      string `json:"issuer"`
+	}{s.Serial, s.Fingerprint, na, s.Issuer})
 }
 
 // NodeResult is one node's row.
@@ -95,6 +101,10 @@ type NodeResult struct {
 	// Before and After are what fresh TLS handshakes read before the reload
 	// and after it. Status and dry runs fill Before only.
 	Before, After Served
+	// WouldServe is, for a dry run on an ssld node, the certificate its
+	// files hold now: what it would serve after a reload (from the node's
+	// own validation). Empty otherwise.
+	WouldServe Served
 	// Reported is the fingerprint the node itself reports as loaded
 	// (ssl_server_fingerprint; ssld nodes only), read after the reload.
 	Reported string
@@ -116,6 +126,7 @@ type nodeJSON struct {
 	Statement  string  `json:"statement"`
 	Before     Served  `json:"before"`
 	After      Served  `json:"after"`
+	WouldServe Served  `json:"would_serve"`
 	Reported   string  `json:"reported_fingerprint"`
 	DurationMS int64   `json:"duration_ms"`
 	Retries    int     `json:"retries"`
@@ -127,7 +138,7 @@ type nodeJSON struct {
 func (r NodeResult) MarshalJSON() ([]byte, error) {
 	return json.Marshal(nodeJSON{
 		Address: r.Addr, Role: r.Role, Dialect: r.Dialect, Status: r.Status, Error: r.Error,
-		Statement: r.Statement, Before: r.Before, After: r.After, Reported: r.Reported,
+		Statement: r.Statement, Before: r.Before, After: r.After, WouldServe: r.WouldServe, Reported: r.Reported,
 		DurationMS: r.Duration.Milliseconds(), Retries: r.Retries,
 		Verified: r.Verified,
 	})

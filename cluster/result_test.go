@@ -50,12 +50,20 @@ func TestWriteJSONStable(t *testing.T) {
       "before": {
         "serial": "0A",
         "fingerprint": "aa",
-        "not_after": "2030-01-02T03:04:05Z"
+        "not_after": "2030-01-02T03:04:05Z",
+        "issuer": ""
       },
       "after": {
         "serial": "0B",
         "fingerprint": "bb",
-        "not_after": "2030-01-02T04:04:05Z"
+        "not_after": "2030-01-02T04:04:05Z",
+        "issuer": ""
+      },
+      "would_serve": {
+        "serial": "",
+        "fingerprint": "",
+        "not_after": "",
+        "issuer": ""
       },
       "reported_fingerprint": "bb",
       "duration_ms": 12,
@@ -72,12 +80,20 @@ func TestWriteJSONStable(t *testing.T) {
       "before": {
         "serial": "",
         "fingerprint": "",
-        "not_after": ""
+        "not_after": "",
+        "issuer": ""
       },
       "after": {
         "serial": "",
         "fingerprint": "",
-        "not_after": ""
+        "not_after": "",
+        "issuer": ""
+      },
+      "would_serve": {
+        "serial": "",
+        "fingerprint": "",
+        "not_after": "",
+        "issuer": ""
       },
       "reported_fingerprint": "",
       "duration_ms": 1000,

@@ -32,6 +32,8 @@ type clusterFlags struct {
 	timeout                  time.Duration
 	retries                  int
 	expectSerial, expectCert string
+	expectIssuer, minValidity string
+	requireChange             bool
 	dryRun                   bool
 	format                   string
 }
@@ -89,9 +91,12 @@ func newClusterSubCmd(name string) *cobra.Command {
 	fl.IntVar(&f.retries, "retries", 2, "retries, with backoff, of a refused or reset connection")
 	fl.StringVar(&f.expectSerial, "expect-serial", "", "every node must serve this serial (hex) afterwards, else stale")
 	fl.StringVar(&f.expectCert, "expect-cert", "", "every node must serve this certificate (PEM) afterwards, else stale")
+	fl.StringVar(&f.expectIssuer, "expect-issuer", "", "every node's certificate must be issued by this DN (e.g. CN=ca2), else stale")
+	fl.StringVar(&f.minValidity, "min-validity", "", "every node's certificate must stay valid this long from now (e.g. 30d, 720h), else stale")
 	fl.StringVar(&f.format, "format", "table", "output: table or json")
 	if name == "reload" {
 		fl.BoolVar(&f.rolling, "rolling", false, "one node at a time; stop at the first failure, skip the rest")
+		fl.BoolVar(&f.requireChange, "require-change", false, "a node that serves the same certificate after its reload as before is stale")
 		fl.BoolVar(&f.dryRun, "dry-run", false, "connect and read what each node serves; reload nothing")
 	}
 	return c
@@ -167,6 +172,7 @@ func (f *clusterFlags) options(cmd *cobra.Command) (cluster.Options, error) {
 		User: f.user, Password: f.password, InsecureSkipVerify: f.insecure, VerifyIdentity: f.verifyIdentity,
 		Parallel: f.parallel, Rolling: f.rolling, Timeout: f.timeout, Retries: f.retries,
 		ExpectSerial: f.expectSerial, DryRun: f.dryRun,
+		ExpectIssuer: f.expectIssuer, RequireChange: f.requireChange,
 	}
 	if f.user == "" {
 		return o, errors.New("--user is required")
@@ -187,6 +193,16 @@ func (f *clusterFlags) options(cmd *cobra.Command) (cluster.Options, error) {
 		return o, errors.New("--insecure-skip-verify and --ssl-ca are exclusive")
 	}
 	var err error
+	if f.minValidity != "" {
+		if o.MinValidity, err = cluster.ParseValidity(f.minValidity); err != nil {
+			return o, fmt.Errorf("--min-validity %w", err)
+		}
+	}
+	if f.expectIssuer != "" {
+		if err := cluster.ParseDN(f.expectIssuer); err != nil {
+			return o, fmt.Errorf("--expect-issuer %w", err)
+		}
+	}
 	if o.Password, err = f.resolvePassword(cmd); err != nil {
 		return o, err
 	}

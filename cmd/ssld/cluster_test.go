@@ -269,18 +269,25 @@ type clusterReport struct {
 		Status    string `json:"status"`
 		Error     string `json:"error"`
 		Statement string `json:"statement"`
-		Before    struct {
-			Serial, Fingerprint string
-			NotAfter            string `json:"not_after"`
-		} `json:"before"`
-		After struct {
-			Serial, Fingerprint string
-			NotAfter            string `json:"not_after"`
-		} `json:"after"`
+		Before     servedJSON `json:"before"`
+		After      servedJSON `json:"after"`
+		WouldServe servedJSON `json:"would_serve"`
 		Reported   string `json:"reported_fingerprint"`
 		DurationMS int64  `json:"duration_ms"`
 		Verified   bool   `json:"verified"`
 	} `json:"nodes"`
+}
+
+type servedJSON struct {
+	Serial, Fingerprint, Issuer string
+	NotAfter                    string `json:"not_after"`
+}
+
+// reloadJSON2 is reloadJSON for runs that fail before printing a report.
+func (f *fleet) reloadJSON2(args ...string) (int, string, string) {
+	f.t.Helper()
+	base := []string{"--user", "admin", "--ssl-ca", f.caFile, "--format", "json", "--timeout", "3s"}
+	return ssldClusterEnv(f.t, []string{"SSLD_PASSWORD=" + fleetPW}, append(append(args[:1:1], base...), args[1:]...)...)
 }
 
 // ssldCluster runs the built binary: `ssld cluster ARGS...`.
@@ -798,4 +805,70 @@ func TestClusterReloadMariaDB(t *testing.T) {
 	m = rep.Nodes[f.row(rep, mdb.addr)]
 	assert.Equal(t, "mariadb", m.Dialect)
 	assert.Equal(t, newSerial, m.Before.Serial)
+}
+
+// TestClusterProofFlags: --require-change, --min-validity and
+// --expect-issuer make a node stale, with the reason, for any mix of
+// certificates, and compose with --expect-serial.
+func TestClusterProofFlags(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, "master", "leaf")
+	master, leaf := f.members[0], f.members[1]
+
+	// Only the leaf got new files: with --require-change the master, which
+	// serves what it served before, is stale (without it: unchanged).
+	newLeaf := f.rotate(leaf)
+	code, rep, _ := f.reloadJSON("reload", "--topology", f.topologyFile(), "--require-change")
+	assert.Equal(t, 1, code)
+	m := rep.Nodes[f.row(rep, master.addr)]
+	assert.Equal(t, "stale", m.Status)
+	assert.Contains(t, m.Error, "serves the same certificate as before the reload")
+	assert.Contains(t, m.Error, "--require-change")
+	l := rep.Nodes[f.row(rep, leaf.addr)]
+	assert.Equal(t, "ok", l.Status, l.Error)
+	assert.Equal(t, newLeaf, l.After.Serial)
+	code, rep, _ = f.reloadJSON("reload", "--topology", f.topologyFile())
+	assert.Equal(t, 0, code)
+	assert.Equal(t, "unchanged", rep.Nodes[f.row(rep, master.addr)].Status)
+
+	// The fleet's leaves are valid for a day.
+	code, rep, _ = f.reloadJSON("reload", "--topology", f.topologyFile(), "--min-validity", "30d")
+	assert.Equal(t, 1, code)
+	for _, n := range rep.Nodes {
+		assert.Equal(t, "stale", n.Status, n.Address)
+		assert.Contains(t, n.Error, "less than --min-validity 30d")
+	}
+	code, _, stderr := f.reloadJSON("reload", "--topology", f.topologyFile(), "--min-validity", "12h")
+	assert.Equal(t, 0, code, stderr)
+
+	// The issuer: the fleet CA is "CN=fleet CA,O=ssld".
+	code, rep, _ = f.reloadJSON("status", "--topology", f.topologyFile(), "--expect-issuer", "CN=fleet CA")
+	assert.Equal(t, 0, code)
+	assert.Equal(t, "CN=fleet CA,O=ssld", rep.Nodes[0].Before.Issuer)
+	code, rep, _ = f.reloadJSON("reload", "--topology", f.topologyFile(), "--expect-issuer", "CN=ca2")
+	assert.Equal(t, 1, code)
+	for _, n := range rep.Nodes {
+		assert.Equal(t, "stale", n.Status)
+		assert.Contains(t, n.Error, `issuer is "CN=fleet CA,O=ssld", expected "CN=ca2"`)
+	}
+
+	// They compose: every reason is in the row.
+	code, rep, _ = f.reloadJSON("status", "--topology", f.topologyFile(), "--expect-issuer", "CN=ca2",
+		"--min-validity", "30d", "--expect-serial", newLeaf)
+	assert.Equal(t, 1, code)
+	m = rep.Nodes[f.row(rep, master.addr)]
+	assert.Equal(t, "stale", m.Status)
+	for _, want := range []string{"expected " + strings.TrimLeft(newLeaf, "0"), `expected "CN=ca2"`, "--min-validity"} {
+		assert.Contains(t, m.Error, want)
+	}
+	l = rep.Nodes[f.row(rep, leaf.addr)]
+	assert.NotContains(t, l.Error, "serves serial")
+
+	// Bad values are usage errors.
+	code, _, stderr = f.reloadJSON2("reload", "--topology", f.topologyFile(), "--min-validity", "a month")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--min-validity")
+	code, _, stderr = f.reloadJSON2("reload", "--topology", f.topologyFile(), "--expect-issuer", "ca2")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--expect-issuer")
 }

@@ -1,0 +1,95 @@
+package cluster
+
+import (
+	"crypto/x509/pkix"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseValidity(t *testing.T) {
+	tests := []struct {
+		in          string
+		expected    time.Duration
+		expectedErr string
+	}{
+		{"30d", 30 * 24 * time.Hour, ""},
+		{"1.5d", 36 * time.Hour, ""},
+		{"1d12h", 36 * time.Hour, ""},
+		{"720h", 720 * time.Hour, ""},
+		{" 90m ", 90 * time.Minute, ""},
+		{"0d", 0, "must be positive"},
+		{"-1h", 0, "must be positive"},
+		{"30 days", 0, "want a duration like 30d"},
+		{"d", 0, "want a duration like 30d"},
+		{"", 0, "want a duration like 30d"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			d, err := ParseValidity(tc.in)
+			if tc.expectedErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.expectedErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.expected, d)
+		})
+	}
+}
+
+func TestMatchDN(t *testing.T) {
+	issuer := dnFromName(pkix.Name{CommonName: "ca2, rotated", Organization: []string{"Example"}, Country: []string{"DE"}})
+	tests := []struct {
+		want        string
+		match       bool
+		expectedErr string
+	}{
+		{`CN=ca2\, rotated`, true, ""},
+		{`cn=CA2\, ROTATED,o=example`, true, ""},
+		{`O=Example,CN=ca2\, rotated,C=DE`, true, ""},
+		{`/CN=ca2, rotated/O=Example`, true, ""},
+		{`commonName = ca2\, rotated`, true, ""},
+		{`CN=ca1`, false, ""},
+		{`CN=ca2\, rotated,O=Other`, false, ""},
+		{`CN=ca2\, rotated,OU=x`, false, ""},
+		{`ca2`, false, "want a distinguished name"},
+		{`CN=`, false, "want a distinguished name"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			want, err := parseDN(tc.want)
+			if tc.expectedErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.expectedErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.match, matchDN(want, issuer))
+		})
+	}
+}
+
+func TestProofFailuresCompose(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := Served{Serial: "0A", Fingerprint: "aa", NotAfter: now.Add(10 * 24 * time.Hour), Issuer: "CN=ca1,O=ssld",
+		issuerDN: dnFromName(pkix.Name{CommonName: "ca1", Organization: []string{"ssld"}})}
+	opts := Options{ExpectSerial: "0B", ExpectIssuer: "CN=ca2", MinValidity: 30 * 24 * time.Hour, RequireChange: true}
+	r := &runner{opts: opts.withDefaults(), now: func() time.Time { return now }}
+	r.expectIssuer, _ = parseDN(opts.ExpectIssuer)
+	why := r.proofFailures(s, &Served{Fingerprint: "aa"})
+	require.Len(t, why, 4, "%q", why)
+	assert.Contains(t, why[0], "serves serial 0A, expected B")
+	assert.Contains(t, why[1], `issuer is "CN=ca1,O=ssld", expected "CN=ca2"`)
+	assert.Contains(t, why[2], "valid until 2030-01-11T00:00:00Z, 10d from now, less than --min-validity 30d")
+	assert.Contains(t, why[3], "same certificate as before the reload")
+
+	// No reload (status): --require-change has nothing to compare.
+	assert.Len(t, r.proofFailures(s, nil), 3)
+	// Everything satisfied.
+	r.opts = Options{ExpectIssuer: "CN=ca1", MinValidity: 24 * time.Hour, RequireChange: true}.withDefaults()
+	r.expectIssuer, _ = parseDN("CN=ca1")
+	assert.Empty(t, r.proofFailures(s, &Served{Fingerprint: "bb"}))
+}
