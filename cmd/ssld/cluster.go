@@ -21,21 +21,21 @@ import (
 
 // clusterFlags are the flags shared by `ssld cluster reload` and `status`.
 type clusterFlags struct {
-	topology, master         string
-	user, password           string
-	passwordFile             string
-	sslCA, sslCert, sslKey   string
-	insecure, verifyIdentity bool
-	scope, dialect           string
-	parallel                 int
-	rolling                  bool
-	timeout                  time.Duration
-	retries                  int
-	expectSerial, expectCert string
+	topology, master          string
+	user, password            string
+	passwordFile              string
+	sslCA, sslCert, sslKey    string
+	insecure, verifyIdentity  bool
+	scope, dialect            string
+	parallel                  int
+	rolling                   bool
+	timeout                   time.Duration
+	retries                   int
+	expectSerial, expectCert  string
 	expectIssuer, minValidity string
 	requireChange             bool
-	dryRun                   bool
-	format                   string
+	dryRun                    bool
+	format                    string
 }
 
 func newClusterCmd() *cobra.Command {

@@ -263,18 +263,18 @@ type clusterReport struct {
 	OK      bool           `json:"ok"`
 	Summary map[string]int `json:"summary"`
 	Nodes   []struct {
-		Address   string `json:"address"`
-		Role      string `json:"role"`
-		Dialect   string `json:"dialect"`
-		Status    string `json:"status"`
-		Error     string `json:"error"`
-		Statement string `json:"statement"`
+		Address    string     `json:"address"`
+		Role       string     `json:"role"`
+		Dialect    string     `json:"dialect"`
+		Status     string     `json:"status"`
+		Error      string     `json:"error"`
+		Statement  string     `json:"statement"`
 		Before     servedJSON `json:"before"`
 		After      servedJSON `json:"after"`
 		WouldServe servedJSON `json:"would_serve"`
-		Reported   string `json:"reported_fingerprint"`
-		DurationMS int64  `json:"duration_ms"`
-		Verified   bool   `json:"verified"`
+		Reported   string     `json:"reported_fingerprint"`
+		DurationMS int64      `json:"duration_ms"`
+		Verified   bool       `json:"verified"`
 	} `json:"nodes"`
 }
 
