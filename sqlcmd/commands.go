@@ -8,7 +8,11 @@
 // sockets.
 package sqlcmd
 
-import "github.com/ssld/ssld/tlsctx"
+import (
+	"github.com/dolthub/vitess/go/vt/sqlparser"
+
+	"github.com/ssld/ssld/tlsctx"
+)
 
 // Command is a parsed statement. Commands are plain values, safe to share.
 type Command interface {
@@ -105,6 +109,7 @@ const (
 	ItemSysVar                  // @@[global.|session.]Name
 	ItemUserVar                 // @Name
 	ItemFunc                    // Name() without arguments: VERSION, DATABASE, ...
+	ItemExpr                    // an expression the evaluator knows (Expr)
 )
 
 // VarScope says which value of a variable a statement means.
@@ -120,9 +125,10 @@ const (
 type SelectItem struct {
 	Column string // result column name (alias, or the expression as typed)
 	Kind   ItemKind
-	Name   string   // variable or function name, lower-case
-	Scope  VarScope // for ItemSysVar
-	Value  any      // for ItemLiteral
+	Name   string         // variable or function name, lower-case
+	Scope  VarScope       // for ItemSysVar
+	Value  any            // for ItemLiteral
+	Expr   sqlparser.Expr // for ItemExpr; never modified after Parse
 }
 
 // Select is a FROM-less SELECT of literals, variables and the session
@@ -141,6 +147,10 @@ type Assignment struct {
 	Value   string
 	Null    bool // value is NULL
 	Default bool // value is DEFAULT
+	// Expr, when set, is evaluated when the statement runs (it reads
+	// variables: SET sql_mode = CONCAT(@@sql_mode, ',X')); Value, Null and
+	// Default are then unused. It is never modified after Parse.
+	Expr sqlparser.Expr
 }
 
 // Set is SET ..., SET NAMES ..., SET [SESSION] TRANSACTION ...

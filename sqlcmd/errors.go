@@ -35,6 +35,10 @@ const (
 	ErrWrongTypeForVar      uint16 = 1232 // ER_WRONG_TYPE_FOR_VAR, 42000
 	ErrNotSupported         uint16 = 1235 // ER_NOT_SUPPORTED_YET, 42000
 	ErrIncorrectGlobalLocal uint16 = 1238 // ER_INCORRECT_GLOBAL_LOCAL_VAR, HY000 (read-only / wrong scope)
+	ErrUnknownCharset       uint16 = 1115 // ER_UNKNOWN_CHARACTER_SET, 42000
+	ErrUnknownCollation     uint16 = 1273 // ER_UNKNOWN_COLLATION, HY000
+	ErrUnknownTimeZone      uint16 = 1298 // ER_UNKNOWN_TIME_ZONE, HY000
+	ErrWrongParamCount      uint16 = 1582 // ER_WRONG_PARAMCOUNT_TO_NATIVE_FCT, 42000
 
 	// ErrSSLLibrary is MySQL's ER_DA_SSL_LIBRARY_ERROR, which MySQL returns
 	// when ALTER INSTANCE RELOAD TLS cannot build the new contexts. MySQL's

@@ -172,7 +172,9 @@ func TestSessionState(t *testing.T) {
 	run(t, te.x, s, "SET NAMES latin1")
 	run(t, te.x, s, "SET autocommit = OFF, SESSION sql_mode = 'ANSI'")
 	res := run(t, te.x, s, "SELECT @@character_set_client, @@autocommit, @@sql_mode, @@global.autocommit")
-	assert.Equal(t, []any{"latin1", int64(0), "ANSI", int64(1)}, res.Rows[0])
+	// MySQL stores a combination mode with the flags it stands for.
+	ansi := "REAL_AS_FLOAT,PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ONLY_FULL_GROUP_BY,ANSI"
+	assert.Equal(t, []any{"latin1", int64(0), ansi, int64(1)}, res.Rows[0])
 
 	res = run(t, te.x, s, "SHOW SESSION VARIABLES LIKE 'autocommit'")
 	assert.Equal(t, [][]any{{"autocommit", "OFF"}}, res.Rows)
@@ -195,7 +197,7 @@ func TestSessionState(t *testing.T) {
 	_, err := te.x.Run(context.Background(), s, "SET sql_mode = 'X', autocommit = 'maybe'")
 	require.Error(t, err)
 	res = run(t, te.x, s, "SELECT @@sql_mode")
-	assert.Equal(t, "ANSI", res.Rows[0][0])
+	assert.Equal(t, ansi, res.Rows[0][0])
 }
 
 func TestSessionTLSStatus(t *testing.T) {
@@ -359,4 +361,105 @@ func TestNilEnvPieces(t *testing.T) {
 	assert.Equal(t, ErrSSLLibrary, e.Num)
 	_, err = x.Run(context.Background(), nil, "SELECT 1")
 	require.Error(t, err)
+}
+
+// TestSessionVariables covers what drivers send on connect and read back:
+// each value as MySQL 8 stores it, per session, with the expressions drivers
+// use.
+func TestSessionVariables(t *testing.T) {
+	te := newTestEnv(t)
+	sel := func(s *Session, q string) []any {
+		t.Helper()
+		res := run(t, te.x, s, q)
+		require.Len(t, res.Rows, 1, q)
+		return res.Rows[0]
+	}
+	s := te.viewer
+	// Perl DBD::MariaDB after SET NAMES.
+	run(t, te.x, s, "SET NAMES 'utf8mb4'")
+	run(t, te.x, s, "SET character_set_server = 'utf8mb4'")
+	run(t, te.x, s, "SET character_set_server = 'latin1'")
+	assert.Equal(t, []any{"latin1", "latin1_swedish_ci"}, sel(s, "SELECT @@character_set_server, @@collation_server"))
+	assert.Equal(t, []any{"utf8mb4", "utf8mb4_0900_ai_ci"}, sel(s, "SELECT @@global.character_set_server, @@global.collation_server"))
+	// Connector/J 2.7 with default settings.
+	run(t, te.x, s, "set autocommit=1, sql_mode = concat(@@sql_mode,',STRICT_TRANS_TABLES')")
+	assert.Equal(t, []any{int64(1), "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"},
+		sel(s, "SELECT @@autocommit, @@sql_mode"))
+	// mariadb-dump's first statements, as executable comments.
+	run(t, te.x, s, "/*!40100 SET @@SQL_MODE='' */")
+	run(t, te.x, s, "/*!40103 SET TIME_ZONE='+00:00' */")
+	assert.Equal(t, []any{"", "+00:00"}, sel(s, "SELECT @@sql_mode, @@time_zone"))
+	run(t, te.x, s, "/*!99999 SET TIME_ZONE='+01:00' */ SELECT 1")
+	assert.Equal(t, []any{"+00:00"}, sel(s, "SELECT @@time_zone"))
+
+	// Order: later assignments see earlier ones; @user variables round-trip.
+	run(t, te.x, s, "SET @old = @@sql_mode, sql_mode = 'traditional,ansi_quotes', @new = @@sql_mode")
+	assert.Equal(t, []any{"", "ANSI_QUOTES,STRICT_TRANS_TABLES,STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,TRADITIONAL,NO_ENGINE_SUBSTITUTION"},
+		sel(s, "SELECT @old, @new"))
+	run(t, te.x, s, "SET sql_mode = @old")
+	assert.Equal(t, []any{""}, sel(s, "SELECT @@sql_mode"))
+	run(t, te.x, s, "SET sql_mode = IF(@@sql_mode = '', IFNULL(NULL, 'ANSI_QUOTES'), 'NO_ZERO_DATE')")
+	assert.Equal(t, []any{"ANSI_QUOTES"}, sel(s, "SELECT @@session.sql_mode"))
+	run(t, te.x, s, "SET sql_mode = DEFAULT, time_zone = DEFAULT")
+	assert.Equal(t, []any{"ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION", "SYSTEM"},
+		sel(s, "SELECT @@sql_mode, @@time_zone"))
+
+	// Coupled variables.
+	run(t, te.x, s, "SET collation_connection = 'utf8_general_ci'")
+	assert.Equal(t, []any{"utf8mb3", "utf8mb3_general_ci"}, sel(s, "SELECT @@character_set_connection, @@collation_connection"))
+	run(t, te.x, s, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+	run(t, te.x, s, "SET tx_read_only = 1")
+	assert.Equal(t, []any{"READ-COMMITTED", "READ-COMMITTED", int64(1)}, sel(s, "SELECT @@transaction_isolation, @@tx_isolation, @@transaction_read_only"))
+	run(t, te.x, s, "SET transaction_isolation = 'serializable', time_zone = 'Europe/Berlin'")
+	assert.Equal(t, []any{"SERIALIZABLE", "Europe/Berlin"}, sel(s, "SELECT @@tx_isolation, @@time_zone"))
+	run(t, te.x, s, "SET character_set_results = NULL")
+	assert.Equal(t, []any{""}, sel(s, "SELECT @@character_set_results"))
+	assert.Equal(t, []any{"a,b", "x-y", nil, "AB", int64(1), nil},
+		sel(s, "SELECT CONCAT('a', ',', 'b'), CONCAT_WS('-', 'x', NULL, 'y'), CONCAT('a', NULL), UPPER('ab'), 'a' = 'A', NULLIF(1, 1)"))
+
+	// Another session is untouched.
+	assert.Equal(t, []any{"utf8mb4", "SYSTEM", "REPEATABLE-READ"}, sel(te.admin, "SELECT @@character_set_server, @@time_zone, @@transaction_isolation"))
+
+	// A failing SET changes nothing, not even the assignments before it.
+	before := sel(s, "SELECT @@autocommit, @@time_zone")
+	for _, tc := range []struct {
+		query string
+		num   uint16
+		msg   string
+	}{
+		{"SET autocommit = 0, sql_mode = 'NO_SUCH_MODE'", ErrWrongValueForVar, "Variable 'sql_mode' can't be set to the value of 'NO_SUCH_MODE'"},
+		{"SET autocommit = 0, time_zone = '+15:00'", ErrUnknownTimeZone, "Unknown or incorrect time zone: '+15:00'"},
+		{"SET autocommit = 0, character_set_server = 'klingon'", ErrUnknownCharset, "Unknown character set: 'klingon'"},
+		{"SET autocommit = 0, collation_server = 'utf8mb4_klingon'", ErrUnknownCollation, "Unknown collation: 'utf8mb4_klingon'"},
+		{"SET autocommit = 0, transaction_isolation = 'SNAPSHOT'", ErrWrongValueForVar, ""},
+		{"SET autocommit = 0, sql_mode = NULL", ErrWrongValueForVar, "Variable 'sql_mode' can't be set to the value of 'NULL'"},
+		{"SET autocommit = 0, time_zone = CONCAT(@@nope, 'x')", ErrUnknownSysVar, "Unknown system variable 'nope'"},
+		{"SET autocommit = 0, sql_mode = SUBSTRING('x', 1)", ErrNotSupported, ""},
+	} {
+		_, err := te.x.Run(context.Background(), s, tc.query)
+		var e *Error
+		require.True(t, errors.As(err, &e), tc.query)
+		assert.Equal(t, tc.num, e.Num, tc.query+": "+e.Msg)
+		if tc.msg != "" {
+			assert.Equal(t, tc.msg, e.Msg)
+		}
+		assert.Equal(t, before, sel(s, "SELECT @@autocommit, @@time_zone"), tc.query)
+	}
+}
+
+func TestOptimizerSwitch(t *testing.T) {
+	te := newTestEnv(t)
+	s := te.viewer
+	run(t, te.x, s, "set optimizer_switch='semijoin=off'") // mariadb-dump
+	res := run(t, te.x, s, "SELECT @@optimizer_switch, @@global.optimizer_switch")
+	assert.Contains(t, res.Rows[0][0], ",semijoin=off,")
+	assert.Contains(t, res.Rows[0][1], ",semijoin=on,")
+	run(t, te.x, s, "set optimizer_switch='semijoin=default,mrr=off'")
+	res = run(t, te.x, s, "SELECT @@optimizer_switch")
+	assert.Contains(t, res.Rows[0][0], ",semijoin=on,")
+	assert.Contains(t, res.Rows[0][0], ",mrr=off,")
+	_, err := te.x.Run(context.Background(), s, "set optimizer_switch='warp_drive=on'")
+	var e *Error
+	require.True(t, errors.As(err, &e))
+	assert.Equal(t, ErrWrongValueForVar, e.Num)
 }

@@ -2,6 +2,7 @@ package sqlcmd
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -130,4 +131,73 @@ func lexQuoted(q string, i int) (string, int, bool) {
 		}
 	}
 	return "", len(q), false
+}
+
+// versionNumber is the MySQL version ssld answers as, in the form of
+// executable comments (/*!80035 ... */): major*10000 + minor*100 + patch.
+const versionNumber = 80035
+
+// expandExecutable applies MySQL's executable comments: the text of
+// /*! ... */ and of /*!NNNNN ... */ with NNNNN <= version is kept as part of
+// the statement, a versioned comment for a later version is a comment. Both
+// become spaces in place of their markers, so byte offsets (and with them
+// the "near '...'" of syntax errors) stay those of the query as sent.
+// MariaDB's /*M!NNNNN ... */ is an ordinary comment, as in MySQL 8. Quotes
+// and other comments are skipped; an unterminated one leaves the rest as it
+// is, for lex to report. A query without "/*!" is returned unchanged.
+func expandExecutable(q string, version int) string {
+	if !strings.Contains(q, "/*!") {
+		return q
+	}
+	b := []byte(q)
+	blank := func(from, to int) {
+		for k := from; k < to; k++ {
+			b[k] = ' '
+		}
+	}
+	i := 0
+	for i < len(q) {
+		c := q[i]
+		switch {
+		case c == '#':
+			i = skipLine(q, i)
+		case c == '-' && i+1 < len(q) && q[i+1] == '-' && (i+2 == len(q) || isSpaceOrCtl(q[i+2])):
+			i = skipLine(q, i)
+		case c == '\'' || c == '"' || c == '`':
+			_, next, ok := lexQuoted(q, i)
+			if !ok {
+				return string(b)
+			}
+			i = next
+		case c == '/' && i+1 < len(q) && q[i+1] == '*':
+			end := strings.Index(q[i+2:], "*/")
+			if end < 0 {
+				return string(b)
+			}
+			closeAt := i + 2 + end
+			if i+2 < len(q) && q[i+2] == '!' {
+				body := i + 3
+				digits := 0
+				for body+digits < closeAt && digits < 5 && '0' <= q[body+digits] && q[body+digits] <= '9' {
+					digits++
+				}
+				applies := true
+				if digits == 5 {
+					n, _ := strconv.Atoi(q[body : body+5])
+					applies = n <= version
+					body += 5
+				}
+				if applies {
+					blank(i, body)
+					blank(closeAt, closeAt+2)
+				} else {
+					blank(i, closeAt+2)
+				}
+			}
+			i = closeAt + 2
+		default:
+			i++
+		}
+	}
+	return string(b)
 }

@@ -16,7 +16,8 @@ import (
 const ErrBadField uint16 = 1054
 
 // Parse turns one statement into a Command. Leading and trailing whitespace,
-// comments and semicolons are ignored. The error is always an *Error: 1065
+// comments and semicolons are ignored; executable comments (/*!40100 ... */)
+// whose version is not above 8.0.35 are part of the statement, as in MySQL. The error is always an *Error: 1065
 // for an empty statement, 1064 for a syntax error, 1235 for valid SQL that
 // ssld does not support, 1210 for an unknown TLS channel. Parse is safe for
 // concurrent use and never panics.
@@ -36,6 +37,7 @@ func Parse(query string) (cmd Command, err error) {
 }
 
 func parse(query string) (Command, *Error) {
+	query = expandExecutable(query, versionNumber)
 	toks, lexErr := lex(query)
 	// Drop trailing semicolons: "SSL_RELOAD;" and "select 1;;" are one
 	// statement each.
@@ -461,7 +463,10 @@ func selectItem(e sqlparser.Expr) (SelectItem, *Error) {
 		if x.Qualifier.IsEmpty() && len(x.Exprs) == 0 && sessionFuncs[name] {
 			return SelectItem{Kind: ItemFunc, Name: name}, nil
 		}
-		return SelectItem{}, errNotSupported("function " + strings.ToUpper(x.Name.String()) + "()")
+		if err := evaluable(x, 0); err != nil {
+			return SelectItem{}, err
+		}
+		return SelectItem{Kind: ItemExpr, Expr: x}, nil
 	case *sqlparser.ColName:
 		col, scope, specified, err := sqlparser.VarScopeForColName(x)
 		if err != nil {
@@ -485,7 +490,10 @@ func selectItem(e sqlparser.Expr) (SelectItem, *Error) {
 			return SelectItem{}, newError(ErrBadField, "42S22", "Unknown column '%s' in 'field list'", x.Name.String())
 		}
 	}
-	return SelectItem{}, errNotSupported("expression '" + sqlparser.String(e) + "'")
+	if err := evaluable(e, 0); err != nil {
+		return SelectItem{}, err
+	}
+	return SelectItem{Kind: ItemExpr, Expr: e}, nil
 }
 
 func literal(v *sqlparser.SQLVal) (any, *Error) {
@@ -578,38 +586,37 @@ func assignmentValue(a Assignment, e sqlparser.Expr) (Assignment, *Error) {
 		if err != nil {
 			return a, err
 		}
-		switch n := v.(type) {
-		case string:
-			a.Value = n
-		case int64:
-			a.Value = strconv.FormatInt(n, 10)
-		case uint64:
-			a.Value = strconv.FormatUint(n, 10)
-		}
+		a.Value = text(v)
+		return a, nil
 	case sqlparser.BoolVal:
 		a.Value = "0"
 		if x {
 			a.Value = "1"
 		}
+		return a, nil
 	case *sqlparser.NullVal:
 		a.Null = true
+		return a, nil
 	case *sqlparser.Default:
 		a.Default = true
+		return a, nil
 	case *sqlparser.ColName:
-		// SET sql_mode = TRADITIONAL, SET autocommit = ON: bare words are values.
-		if !x.Qualifier.IsEmpty() || strings.HasPrefix(x.Name.String(), "@") {
-			return a, errNotSupported("SET with an expression value")
+		// SET sql_mode = TRADITIONAL, SET autocommit = ON: bare words are
+		// values; @@var and @var are read when the statement runs.
+		if x.Qualifier.IsEmpty() && !strings.HasPrefix(x.Name.String(), "@") {
+			a.Value = x.Name.String()
+			return a, nil
 		}
-		a.Value = x.Name.String()
 	case *sqlparser.UnaryExpr:
 		if v, ok := x.Expr.(*sqlparser.SQLVal); ok && x.Operator == "-" && v.Type == sqlparser.IntVal {
 			a.Value = "-" + string(v.Val)
 			return a, nil
 		}
-		return a, errNotSupported("SET with an expression value")
-	default:
-		return a, errNotSupported("SET with an expression value")
 	}
+	if err := evaluable(e, 0); err != nil {
+		return a, err
+	}
+	a.Expr = e
 	return a, nil
 }
 

@@ -27,7 +27,10 @@ func TestParseGood(t *testing.T) {
 		{"semicolons and space", "  SSL_RELOAD ; ; \n", reload},
 		{"leading block comment", "/* certbot */ SSL_RELOAD", reload},
 		{"trailing block comment", "SSL_RELOAD /* done */;", reload},
-		{"executable comment before", "/*!50000 hint */SSL_RELOAD", reload},
+		{"executable comment for a later version", "/*!90000 hint */SSL_RELOAD", reload},
+		{"executable comment is the statement", "/*!40100 SSL_RELOAD */", reload},
+		{"unversioned executable comment", "/*! SSL_RELOAD */;", reload},
+		{"MariaDB-only comment is a comment", "/*M!100100 hint */ SSL_RELOAD", reload},
 		{"dash comment after", "SSL_RELOAD -- reload now", reload},
 		{"dash comment after semicolon", "SSL_RELOAD; -- x", reload},
 		{"dash comment line before", "-- deploy hook\nSSL_RELOAD", reload},
@@ -155,7 +158,11 @@ func TestParseBad(t *testing.T) {
 		{"bare column", "SELECT foo", ErrBadField, "Unknown column 'foo'"},
 		{"where or", "SHOW VARIABLES WHERE Variable_name = 'a' OR Variable_name = 'b'", ErrNotSupported, "WHERE"},
 		{"where unknown column", "SHOW VARIABLES WHERE foo = 'a'", ErrBadField, "foo"},
-		{"set expression", "SET @@session.sql_mode = concat(@@sql_mode, 'x')", ErrNotSupported, "expression"},
+		{"set unsupported function", "SET @@session.sql_mode = SUBSTRING(@@sql_mode, 2)", ErrNotSupported, "SUBSTRING()"},
+		{"set bare column in expression", "SET sql_mode = CONCAT(foo, 'x')", ErrBadField, "Unknown column 'foo'"},
+		{"set wrong argument count", "SET sql_mode = IFNULL('x')", ErrWrongParamCount, "'IFNULL'"},
+		{"executable comment with a syntax error", "/*!40100 SET @@SQL_MODE= */", ErrParse, ""},
+		{"only a later version's comment", "/*!99999 SET @@SQL_MODE='' */", ErrEmptyQuery, "Query was empty"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -75,21 +75,29 @@ func normaliseBool(val string) (string, bool) {
 
 // set executes SET: session variables go into s.Vars; ssld's global values
 // come from the config file, so SET GLOBAL is refused (1238 for read-only
-// variables, 1235 otherwise). All assignments are validated before any is
-// applied, so a failing SET changes nothing.
+// variables, 1235 otherwise). Assignments run in order, each seeing the ones
+// before it (SET @a = @@sql_mode, sql_mode = 'ANSI'), on a copy of the session's
+// variables that replaces them only when every assignment succeeded: a
+// failing SET changes nothing.
 func (x *Executor) set(s *Session, c Set) (*Result, *Error) {
-	type change struct {
-		key   string
-		value string
-		del   bool
+	staged := *s
+	staged.Vars = make(map[string]string, len(s.Vars)+len(c.Assignments))
+	for k, v := range s.Vars {
+		staged.Vars[k] = v
 	}
-	var changes []change
 	for _, a := range c.Assignments {
+		if a.Expr != nil {
+			v, err := x.eval(&staged, a.Expr)
+			if err != nil {
+				return nil, err
+			}
+			a.Null, a.Value = v == nil, text(v)
+		}
 		if a.User {
 			if a.Null {
-				changes = append(changes, change{key: "@" + a.Name, del: true})
+				delete(staged.Vars, "@"+a.Name)
 			} else {
-				changes = append(changes, change{key: "@" + a.Name, value: a.Value})
+				staged.Vars["@"+a.Name] = a.Value
 			}
 			continue
 		}
@@ -108,46 +116,21 @@ func (x *Executor) set(s *Session, c Set) (*Result, *Error) {
 				"Variable '%s' is a GLOBAL variable and should be set with SET GLOBAL", v.Name)
 		}
 		if a.Default {
-			changes = append(changes, change{key: v.Name, del: true})
+			for _, name := range append([]string{v.Name}, coupled(v.Name)...) {
+				delete(staged.Vars, name)
+			}
 			continue
 		}
-		val := a.Value
-		switch {
-		case a.Null:
-			// MySQL allows NULL for character_set_results (clients send it to
-			// disable conversion); it reads back as empty.
-			if v.Kind != sysvars.KindString {
-				return nil, newError(ErrWrongValueForVar, StateSyntaxOrAuth,
-					"Variable '%s' can't be set to the value of 'NULL'", v.Name)
-			}
-			val = ""
-		case v.Kind == sysvars.KindBool:
-			b, ok := normaliseBool(val)
-			if !ok {
-				return nil, newError(ErrWrongValueForVar, StateSyntaxOrAuth,
-					"Variable '%s' can't be set to the value of '%s'", v.Name, val)
-			}
-			val = b
-		case v.Kind == sysvars.KindInt:
-			if _, err := strconv.ParseInt(val, 10, 64); err != nil {
-				if _, err := strconv.ParseUint(val, 10, 64); err != nil {
-					return nil, newError(ErrWrongTypeForVar, StateSyntaxOrAuth,
-						"Incorrect argument type to variable '%s'", v.Name)
-				}
-			}
+		_, current, _ := x.varValue(&staged, v.Name, ScopeDefault)
+		vals, err := sessionValue(v, current, a.Value, a.Null)
+		if err != nil {
+			return nil, err
 		}
-		changes = append(changes, change{key: v.Name, value: val})
+		for name, val := range vals {
+			staged.Vars[name] = val
+		}
 	}
-	for _, ch := range changes {
-		if ch.del {
-			delete(s.Vars, ch.key)
-			continue
-		}
-		if s.Vars == nil {
-			s.Vars = make(map[string]string)
-		}
-		s.Vars[ch.key] = ch.value
-	}
+	s.Vars = staged.Vars
 	return &Result{}, nil
 }
 
@@ -171,13 +154,23 @@ func (x *Executor) selectCmd(s *Session, c Select) (*Result, *Error) {
 				val = v
 			}
 		case ItemSysVar:
-			v, text, err := x.varValue(s, it.Name, it.Scope)
+			v, raw, err := x.varValue(s, it.Name, it.Scope)
 			if err != nil {
 				return nil, err
 			}
-			val, col.Int = typedValue(v, text)
+			val, col.Int = typedValue(v, raw)
 		case ItemFunc:
 			val, col.Int = x.function(s, it.Name)
+		case ItemExpr:
+			v, err := x.eval(s, it.Expr)
+			if err != nil {
+				return nil, err
+			}
+			val = v
+			switch v.(type) {
+			case int64, uint64:
+				col.Int = true
+			}
 		}
 		res.Columns = append(res.Columns, col)
 		row = append(row, val)

@@ -46,6 +46,15 @@ const (
 	defaultNetWriteTimout = "60"
 )
 
+// OptimizerSwitchDefault is MySQL 8.0's optimizer_switch: ssld plans no
+// queries, but mariadb-dump and some drivers set flags in it.
+const OptimizerSwitchDefault = "index_merge=on,index_merge_union=on,index_merge_sort_union=on,index_merge_intersection=on," +
+	"engine_condition_pushdown=on,index_condition_pushdown=on,mrr=on,mrr_cost_based=on,block_nested_loop=on," +
+	"batched_key_access=off,materialization=on,semijoin=on,loosescan=on,firstmatch=on,duplicateweedout=on," +
+	"subquery_materialization_cost_based=on,use_index_extensions=on,condition_fanout_filter=on,derived_merge=on," +
+	"use_invisible_indexes=off,skip_scan=on,hash_join=on,subquery_to_derived=off,prefer_ordering_index=on," +
+	"hypergraph_optimizer=off,derived_condition_pushdown=on"
+
 // defaultMaxConnections is MySQL's default max_connections.
 const defaultMaxConnections = 151
 
@@ -99,9 +108,7 @@ func AddServer(r *Registry, info ServerInfo) error {
 		ro("version_compile_machine", KindString, constant(runtime.GOARCH)),
 		ro("protocol_version", KindInt, constant(protocolVersion)),
 		ro("lower_case_table_names", KindInt, constant("0")),
-		ro("character_set_server", KindString, constant(defaultCharset)),
 		ro("character_set_system", KindString, constant("utf8mb3")),
-		ro("collation_server", KindString, constant(defaultCollation)),
 		ro("system_time_zone", KindString, func() string {
 			name, _ := time.Now().Zone()
 			return name
@@ -122,6 +129,37 @@ func AddServer(r *Registry, info ServerInfo) error {
 		both("character_set_database", KindString, defaultCharset),
 		both("collation_connection", KindString, defaultCollation),
 		both("collation_database", KindString, defaultCollation),
+		both("character_set_server", KindString, defaultCharset),
+		both("collation_server", KindString, defaultCollation),
+		both("character_set_filesystem", KindString, "binary"),
+		both("default_storage_engine", KindString, "InnoDB"),
+		both("default_tmp_storage_engine", KindString, "InnoDB"),
+		both("sql_quote_show_create", KindBool, "ON"),
+		both("sql_big_selects", KindBool, "ON"),
+		both("sql_buffer_result", KindBool, "OFF"),
+		both("sql_log_off", KindBool, "OFF"),
+		both("big_tables", KindBool, "OFF"),
+		both("explicit_defaults_for_timestamp", KindBool, "ON"),
+		both("end_markers_in_json", KindBool, "OFF"),
+		both("old_alter_table", KindBool, "OFF"),
+		both("completion_type", KindString, "NO_CHAIN"),
+		both("lc_time_names", KindString, "en_US"),
+		both("div_precision_increment", KindInt, "4"),
+		both("default_week_format", KindInt, "0"),
+		both("max_sort_length", KindInt, "1024"),
+		both("max_join_size", KindInt, maxUint64),
+		both("max_error_count", KindInt, "1024"),
+		both("lock_wait_timeout", KindInt, "31536000"),
+		both("innodb_lock_wait_timeout", KindInt, "50"),
+		both("cte_max_recursion_depth", KindInt, "1000"),
+		both("information_schema_stats_expiry", KindInt, "86400"),
+		both("session_track_gtids", KindString, "OFF"),
+		both("session_track_state_change", KindBool, "OFF"),
+		both("session_track_system_variables", KindString, "time_zone,autocommit,character_set_client,character_set_results,character_set_connection"),
+		both("session_track_transaction_info", KindString, "OFF"),
+		both("transaction_prealloc_size", KindInt, "4096"),
+		both("sql_require_primary_key", KindBool, "OFF"),
+		both("optimizer_switch", KindString, OptimizerSwitchDefault),
 		both("sql_mode", KindString, defaultSQLMode),
 		both("time_zone", KindString, "SYSTEM"),
 		both("transaction_isolation", KindString, defaultIsolation),
