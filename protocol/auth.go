@@ -1,8 +1,11 @@
 package protocol
 
 import (
+	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
 
 	"github.com/dolthub/vitess/go/mysql"
@@ -11,6 +14,8 @@ import (
 
 // MySQL error numbers and states used at connect time.
 const (
+	erHandshake               = 1043 // ER_HANDSHAKE_ERROR
+	ssHandshake               = "08S01"
 	erSecureTransportRequired = 3159 // ER_SECURE_TRANSPORT_REQUIRED
 	ssGeneral                 = "HY000"
 )
@@ -91,6 +96,10 @@ func accessDenied(user string, addr net.Addr) error {
 		"Access denied for user '%s'@'%s' (using password: YES)", user, hostOf(addr))
 }
 
+func badHandshake() error {
+	return mysql.NewSQLError(erHandshake, ssHandshake, "Bad handshake")
+}
+
 // dummyHash is compared against for unknown users so that a wrong name and a
 // wrong password cost the same.
 var dummyHash = doubleSHA1("ssld-no-such-user")
@@ -98,6 +107,12 @@ var dummyHash = doubleSHA1("ssld-no-such-user")
 // UserEntryWithHash implements mysql.HashStorage (mysql_native_password).
 func (a *authServer) UserEntryWithHash(_ []*x509.Certificate, salt []byte, user string, authResponse []byte, addr net.Addr) (mysql.Getter, error) {
 	acct, ok := a.users.get(user)
+	if len(authResponse) != sha1.Size {
+		// vitess indexes the reply up to the hash size: a shorter one
+		// would panic, a longer one is not a mysql_native_password
+		// scramble. Either way a wrong password, known user or not.
+		return nil, accessDenied(user, addr)
+	}
 	if !ok {
 		mysql.VerifyHashedMysqlNativePassword(authResponse, salt, dummyHash)
 		return nil, accessDenied(user, addr)
@@ -112,7 +127,7 @@ func (a *authServer) UserEntryWithHash(_ []*x509.Certificate, salt []byte, user 
 // caching_sha2_password).
 func (a *authServer) UserEntryWithCacheHash(_ []*x509.Certificate, salt []byte, user string, authResponse []byte, addr net.Addr) (mysql.Getter, mysql.CacheState, error) {
 	acct, ok := a.users.get(user)
-	if !ok {
+	if !ok || len(authResponse) != sha256.Size { // a short reply would panic in vitess
 		return nil, mysql.AuthRejected, accessDenied(user, addr)
 	}
 	cached := acct.cachedSHA2()
@@ -157,6 +172,13 @@ func (m checkedMethod) HandleAuthPluginData(c *mysql.Conn, user string, serverDa
 	}
 	g, err := m.AuthMethod.HandleAuthPluginData(c, user, serverData, clientData, addr)
 	if err != nil {
+		var se *mysql.SQLError
+		if !errors.As(err, &se) {
+			// A malformed packet inside the exchange (caching_sha2's
+			// full-auth password without its terminator, say): MySQL's
+			// "Bad handshake", not vitess's generic 1105.
+			return nil, badHandshake()
+		}
 		return nil, err
 	}
 	id, ok := g.(*identity)

@@ -276,6 +276,15 @@ func fuzzSeeds() [][]byte {
 	add(2, packet(1, append(binary.LittleEndian.AppendUint32(nil, 0x00000800), 0, 0, 0, 0)))                    // SSL request, then no TLS
 	add(2, packet(1, []byte("\x8d\xa6\x0f\x00\x00\x00\x00\x01\x21"+strings.Repeat("\x00", 23)+"fuzz\x00\x14"))) // auth response length past the end
 	add(0, []byte{0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00})                                  // a TLS ClientHello first
+	// Handshake responses with auth data of every awkward length: vitess's
+	// password checks index the reply up to the hash size.
+	for _, n := range []int{1, 19, 21} {
+		add(2, packet(1, handshakeResponse(fuzzUser, bytes.Repeat([]byte{0xa5}, n), "mysql_native_password")))
+		add(2, packet(1, handshakeResponse("ghost", bytes.Repeat([]byte{0xa5}, n), "mysql_native_password")))
+	}
+	for _, n := range []int{1, 31} { // an auth switch answered short
+		add(2, packet(1, handshakeResponse(fuzzUser, nil, "caching_sha2_password")), packet(3, bytes.Repeat([]byte{0x5a}, n)))
+	}
 	// After login.
 	add(1, query("SELECT 1"))
 	add(1, query("SSL_RELOAD"))
@@ -296,6 +305,18 @@ func fuzzSeeds() [][]byte {
 	add(1, query("/*"))
 	add(1, packet(0, []byte{0x03}))
 	return seeds
+}
+
+// handshakeResponse is a HandshakeResponse41 without TLS.
+func handshakeResponse(user string, auth []byte, plugin string) []byte {
+	const flags = 0x00000001 | 0x00000200 | 0x00008000 | 0x00080000 // LONG_PASSWORD, PROTOCOL_41, SECURE_CONNECTION, PLUGIN_AUTH
+	p := binary.LittleEndian.AppendUint32(nil, flags)
+	p = binary.LittleEndian.AppendUint32(p, 1<<24)
+	p = append(p, 0x21)
+	p = append(p, make([]byte, 23)...)
+	p = append(append(p, user...), 0)
+	p = append(append(p, byte(len(auth))), auth...)
+	return append(append(p, plugin...), 0)
 }
 
 var writeSeeds = flag.Bool("write-seeds", false, "rewrite testdata/fuzz/FuzzListenerPackets from fuzzSeeds")

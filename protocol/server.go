@@ -14,7 +14,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dolthub/vitess/go/mysql"
@@ -131,14 +133,32 @@ func New(cfg Config, exec *sqlcmd.Executor, tp TLSProvider, log *slog.Logger) (*
 	return &Server{cfg: cfg, exec: exec, tls: tp, log: log}, nil
 }
 
-var routeOnce sync.Once
+var (
+	routeOnce       sync.Once
+	recoveredPanics atomic.Int64
+)
+
+// RecoveredPanics is the number of panics vitess recovered in connection
+// goroutines since the process started (each one closed its connection).
+// It is safe for concurrent use; metrics export it and the listener fuzz
+// target fails when it moves.
+func RecoveredPanics() int64 { return recoveredPanics.Load() }
 
 // routeVitessLogs sends vitess's own log lines (connection errors and the
-// like) to slog at debug level instead of the standard logger.
+// like) to slog at debug level instead of the standard logger. A recovered
+// panic is logged at error and counted.
 func routeVitessLogs(log *slog.Logger) {
 	routeOnce.Do(func() {
-		f := func(format string, args ...any) { log.Debug("mysql: " + fmt.Sprintf(format, args...)) }
-		p := func(args ...any) { log.Debug("mysql: " + fmt.Sprint(args...)) }
+		f := func(format string, args ...any) {
+			msg := fmt.Sprintf(format, args...)
+			if strings.Contains(msg, "caught panic") {
+				recoveredPanics.Add(1)
+				log.Error("mysql: connection goroutine panicked; connection closed", "panic", msg)
+				return
+			}
+			log.Debug("mysql: " + msg)
+		}
+		p := func(args ...any) { f("%s", fmt.Sprint(args...)) }
 		vtlog.Infof, vtlog.Warningf, vtlog.Errorf = f, f, f
 		vtlog.Info, vtlog.Warning, vtlog.Error = p, p, p
 	})

@@ -3,6 +3,7 @@ package sqlcmd
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -20,15 +21,10 @@ const ErrBadField uint16 = 1054
 // whose version is not above 8.0.35 are part of the statement, as in MySQL. The error is always an *Error: 1065
 // for an empty statement, 1064 for a syntax error, 1235 for valid SQL that
 // ssld does not support, 1210 for an unknown TLS channel. Parse is safe for
-// concurrent use and never panics.
+// concurrent use. A panic in vitess's parser is reported as a syntax error
+// (see vitessParse); a panic in ssld's own parsing is not hidden, so the
+// statement fuzz target finds it.
 func Parse(query string) (cmd Command, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			// vitess's parser is generated code; a panic there must not take
-			// the connection down. Report it as a syntax error.
-			cmd, err = nil, errSyntax(query)
-		}
-	}()
 	c, e := parse(query)
 	if e != nil {
 		return nil, e
@@ -58,11 +54,23 @@ func parse(query string) (Command, *Error) {
 		offset = toks[0].start
 		core = query[offset:toks[len(toks)-1].end]
 	}
-	stmt, err := sqlparser.ParseWithOptions(context.Background(), core, sqlparser.ParserOptions{})
+	stmt, err := vitessParse(core)
 	if err != nil {
 		return nil, vitessSyntaxError(query, offset, core, err)
 	}
 	return fromVitess(stmt, toks)
+}
+
+// vitessParse is the one call into vitess's parser. It is generated code; a
+// panic there must not take the connection down, so it becomes an error
+// (reported as a syntax error by the caller).
+func vitessParse(sql string) (stmt sqlparser.Statement, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			stmt, err = nil, fmt.Errorf("syntax error (parser panic: %v)", r)
+		}
+	}()
+	return sqlparser.ParseWithOptions(context.Background(), sql, sqlparser.ParserOptions{})
 }
 
 // parseOwn recognises the statements vitess does not know. handled is false
