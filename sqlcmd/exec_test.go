@@ -141,7 +141,7 @@ func TestExecResults(t *testing.T) {
 			{"10.0.0.2", int64(3307), int64(1), nil, nil, "offline", nil, nil, int64(3), nil, "offline"},
 		}},
 		{"show databases", "SHOW DATABASES", []string{"Database"}, [][]any{{"information_schema"}}},
-		{"show grants", "SHOW GRANTS FOR CURRENT_USER()", []string{"Grants for admin@%"}, [][]any{{"GRANT SUPER ON *.* TO `admin`@`%`"}}},
+		{"show grants", "SHOW GRANTS FOR CURRENT_USER()", []string{"Grants for admin@%"}, [][]any{{"GRANT SUPER ON *.* TO 'admin'@'%'"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -462,4 +462,34 @@ func TestOptimizerSwitch(t *testing.T) {
 	var e *Error
 	require.True(t, errors.As(err, &e))
 	assert.Equal(t, ErrWrongValueForVar, e.Num)
+}
+
+// TestShowGrantsFromAccounts: SHOW GRANTS renders the configured account
+// (privileges upper-case, REQUIRE clause, quoted names), falls back to the
+// session's privileges for a user no longer configured, and shows nothing
+// for another unknown user.
+func TestShowGrantsFromAccounts(t *testing.T) {
+	accounts := map[string]Account{
+		"admin": {Privileges: []string{"super"}, RequireSSL: true},
+		"o'x":   {RequireX509: true},
+	}
+	x := NewExecutor(&Env{Accounts: func(u string) (Account, bool) { a, ok := accounts[u]; return a, ok }})
+	admin := &Session{User: "admin", Host: "127.0.0.1", Privileges: []string{"SUPER"}}
+	gone := &Session{User: "gone", Host: "127.0.0.1", Privileges: []string{"SUPER"}}
+	cases := []struct {
+		name     string
+		s        *Session
+		q        string
+		expected [][]any
+	}{
+		{"own", admin, "SHOW GRANTS", [][]any{{"GRANT SUPER ON *.* TO 'admin'@'%' REQUIRE SSL"}}},
+		{"other, quoted", admin, `SHOW GRANTS FOR 'o\'x'@'h'`, [][]any{{`GRANT USAGE ON *.* TO 'o\'x'@'h' REQUIRE X509`}}},
+		{"own, no longer configured", gone, "SHOW GRANTS", [][]any{{"GRANT SUPER ON *.* TO 'gone'@'%'"}}},
+		{"other, unknown", admin, "SHOW GRANTS FOR nobody", [][]any{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.expected, run(t, x, tc.s, tc.q).Rows)
+		})
+	}
 }

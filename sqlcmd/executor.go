@@ -67,14 +67,15 @@ type Node struct {
 // and must not be modified after NewExecutor; every function in it must be
 // safe for concurrent use. Nil fields disable what needs them: a nil
 // Reloader makes reloads fail with 3888, nil Topology gives empty
-// SHOW AGGREGATORS / LEAVES, nil Grants derives grants from the session's
-// privileges, nil ThreadsConnected omits Threads_connected.
+// SHOW AGGREGATORS / LEAVES, nil Accounts makes SHOW GRANTS describe only
+// the session's own privileges, nil ThreadsConnected omits Threads_connected.
 type Env struct {
 	Reloader Reloader
 	Certs    Certs
 	Vars     *sysvars.Registry
 	Topology func() (aggregators, leaves []Node)
-	Grants   func(user string) []string
+	// Accounts looks up the account SHOW GRANTS describes.
+	Accounts func(user string) (Account, bool)
 	Started  time.Time
 	// Users, if set, is what FLUSH PRIVILEGES runs; nil makes it fail
 	// with 1105.

@@ -267,15 +267,15 @@ func (x *Executor) showGrants(s *Session, c ShowGrants) (*Result, *Error) {
 		return nil, newError(ErrDBAccessDenied, StateSyntaxOrAuth,
 			"Access denied for user '%s'@'%s' to database 'mysql'", s.User, s.Host)
 	}
-	var grants []string
-	switch {
-	case x.env.Grants != nil:
-		grants = x.env.Grants(user)
-	case self:
-		grants = grantsFor(user, host, s.Privileges)
+	acct, found := Account{Privileges: s.Privileges}, self
+	if x.env.Accounts != nil {
+		if a, ok := x.env.Accounts(user); ok {
+			acct, found = a, true
+		}
 	}
-	if grants == nil && self {
-		grants = grantsFor(user, host, s.Privileges)
+	var grants []string
+	if found {
+		grants = grantsFor(user, host, acct)
 	}
 	res := &Result{Columns: []Column{{Name: "Grants for " + user + "@" + host}}, Rows: [][]any{}}
 	for _, g := range grants {
@@ -284,15 +284,34 @@ func (x *Executor) showGrants(s *Session, c ShowGrants) (*Result, *Error) {
 	return res, nil
 }
 
-// grantsFor renders MySQL-style GRANT lines for a privilege list.
-func grantsFor(user, host string, privs []string) []string {
+// Account is what SHOW GRANTS shows of a user.
+type Account struct {
+	Privileges              []string // as configured; rendered upper-case
+	RequireSSL, RequireX509 bool
+}
+
+// grantsFor renders the GRANT line of an account, with its REQUIRE clause
+// (as MySQL 5.7 printed it; MySQL 8 shows that only in SHOW CREATE USER).
+func grantsFor(user, host string, a Account) []string {
 	list := "USAGE"
-	if len(privs) > 0 {
-		up := make([]string, len(privs))
-		for i, p := range privs {
+	if len(a.Privileges) > 0 {
+		up := make([]string, len(a.Privileges))
+		for i, p := range a.Privileges {
 			up[i] = strings.ToUpper(p)
 		}
 		list = strings.Join(up, ", ")
 	}
-	return []string{"GRANT " + list + " ON *.* TO `" + user + "`@`" + host + "`"}
+	g := "GRANT " + list + " ON *.* TO " + quoteString(user) + "@" + quoteString(host)
+	switch {
+	case a.RequireX509:
+		g += " REQUIRE X509"
+	case a.RequireSSL:
+		g += " REQUIRE SSL"
+	}
+	return []string{g}
+}
+
+// quoteString quotes s as a MySQL string literal.
+func quoteString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ssld/ssld/protocol"
+	"github.com/ssld/ssld/sqlcmd"
 )
 
 // privileges implements sqlcmd.UsersReloader (FLUSH PRIVILEGES) and holds
@@ -54,3 +55,13 @@ func (p *privileges) ReloadUsers(_ context.Context, by string) ([]string, error)
 
 // users returns the accounts now in use.
 func (p *privileges) users() []userConfig { return *p.live.Load() }
+
+// account is sqlcmd.Env.Accounts: the SHOW GRANTS view of a user now in use.
+func (p *privileges) account(name string) (sqlcmd.Account, bool) {
+	for _, u := range p.users() {
+		if u.Name == name {
+			return sqlcmd.Account{Privileges: u.Privileges, RequireSSL: u.RequireSSL, RequireX509: u.RequireX509}, true
+		}
+	}
+	return sqlcmd.Account{}, false
+}

@@ -108,7 +108,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		Certs:    mgr,
 		Vars:     vars,
 		Topology: topology(cfg),
-		Grants:   grants(privs.users),
+		Accounts: privs.account,
 		Users:    privs,
 		Started:  started,
 	}
@@ -227,45 +227,6 @@ func hostPortNode(addr, role string) sqlcmd.Node {
 	}
 	port, _ := strconv.Atoi(p)
 	return sqlcmd.Node{Host: host, Port: port, Role: role, State: "online"}
-}
-
-func grants(users func() []userConfig) func(user string) []string {
-	return func(user string) []string {
-		for _, u := range users() {
-			if u.Name != user {
-				continue
-			}
-			privs := "USAGE"
-			if len(u.Privileges) > 0 {
-				privs = joinUpper(u.Privileges)
-			}
-			g := fmt.Sprintf("GRANT %s ON *.* TO '%s'@'%%'", privs, u.Name)
-			switch {
-			case u.RequireX509:
-				g += " REQUIRE X509"
-			case u.RequireSSL:
-				g += " REQUIRE SSL"
-			}
-			return []string{g}
-		}
-		return nil
-	}
-}
-
-func joinUpper(ps []string) string {
-	out := ""
-	for i, p := range ps {
-		if i > 0 {
-			out += ", "
-		}
-		for _, r := range p {
-			if r >= 'a' && r <= 'z' {
-				r -= 'a' - 'A'
-			}
-			out += string(r)
-		}
-	}
-	return out
 }
 
 func newServeCmd() *cobra.Command {
