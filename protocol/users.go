@@ -23,7 +23,10 @@ const (
 type User struct {
 	Name string
 	// PasswordHash is the mysql_native_password hash: "*" followed by 40 hex
-	// digits of SHA1(SHA1(password)), as MySQL's PASSWORD() printed it.
+	// digits of SHA1(SHA1(password)), as MySQL's PASSWORD() printed it. A
+	// caching_sha2_password account may instead have MySQL 8's
+	// authentication_string ("$A$005$" + salt + SHA-256 crypt), what `ssld
+	// passwd --plugin caching_sha2_password` prints.
 	PasswordHash string
 	// Password is a plain-text password, accepted for development only.
 	Password string
@@ -44,7 +47,8 @@ type User struct {
 type account struct {
 	name        string
 	plugin      string
-	nativeHash  []byte // SHA1(SHA1(password))
+	nativeHash  []byte         // SHA1(SHA1(password)); nil when sha2Crypt is set
+	sha2Crypt   *sha2CryptHash // caching_sha2_password authentication_string, or nil
 	privileges  []string
 	requireSSL  bool
 	requireX509 bool
@@ -71,6 +75,9 @@ func (a *account) learnSHA2(password string) {
 // checkPassword compares a plain-text password with the stored native hash
 // in constant time.
 func (a *account) checkPassword(password string) bool {
+	if a.sha2Crypt != nil {
+		return a.sha2Crypt.matches(password)
+	}
 	return subtle.ConstantTimeCompare(doubleSHA1(password), a.nativeHash) == 1
 }
 
@@ -138,11 +145,20 @@ func newUsers(list []User) (users, error) {
 		switch {
 		case u.PasswordHash != "" && u.Password != "":
 			return nil, fmt.Errorf("users[%d] (%s): set password_hash or password, not both", i, u.Name)
+		case strings.HasPrefix(u.PasswordHash, sha2CryptPrefix):
+			if a.plugin != PluginCachingSHA {
+				return nil, fmt.Errorf("users[%d] (%s): password_hash \"$A$...\" is a caching_sha2_password hash; set plugin: %s or use a mysql_native_password hash (\"*\" + 40 hex digits, ssld passwd)", i, u.Name, PluginCachingSHA)
+			}
+			h, err := parseSHA2Crypt(u.PasswordHash)
+			if err != nil {
+				return nil, fmt.Errorf("users[%d] (%s): password_hash: %v", i, u.Name, err)
+			}
+			a.sha2Crypt = h
 		case u.PasswordHash != "":
 			h := strings.TrimPrefix(u.PasswordHash, "*")
 			raw, err := hex.DecodeString(h)
 			if err != nil || len(raw) != sha1.Size || !strings.HasPrefix(u.PasswordHash, "*") {
-				return nil, fmt.Errorf("users[%d] (%s): password_hash must be \"*\" followed by 40 hex digits (mysql_native_password)", i, u.Name)
+				return nil, fmt.Errorf("users[%d] (%s): password_hash must be \"*\" followed by 40 hex digits (mysql_native_password; ssld passwd prints one)", i, u.Name)
 			}
 			a.nativeHash = raw
 		case u.Password != "":

@@ -43,11 +43,14 @@ var (
 
 // ssldBinary builds ./cmd/ssld once per test binary. It lives at a fixed
 // path under the temp folder (replaced atomically on each build), so runs do
-// not leave one binary each behind.
+// not leave one binary each behind; the path is per checkout, so test runs
+// in two checkouts never run each other's binary.
 func ssldBinary(t testing.TB) string {
 	t.Helper()
 	ssldBinOnce.Do(func() {
-		dir := filepath.Join(os.TempDir(), "ssld-cluster-test")
+		wd, _ := os.Getwd()
+		sum := sha256.Sum256([]byte(wd))
+		dir := filepath.Join(os.TempDir(), "ssld-test-"+hex.EncodeToString(sum[:6]))
 		if ssldBinErr = os.MkdirAll(dir, 0o755); ssldBinErr != nil {
 			return
 		}

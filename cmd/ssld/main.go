@@ -35,6 +35,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newCheckCmd())
 	root.AddCommand(newReloadCmd())
 	root.AddCommand(newStatusCmd())
+	root.AddCommand(newPasswdCmd())
 	root.AddCommand(newClusterCmd())
 	return root
 }
@@ -86,9 +87,15 @@ func tuneGC() {
 // run executes the CLI and returns the process exit code: 0 success, 1
 // failure, 2 usage.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runIn(args, os.Stdin, stdout, stderr)
+}
+
+// runIn is run with stdin given (ssld passwd reads it).
+func runIn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	markUsageErrors(root)
 	root.SetArgs(args)
+	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	var err error
