@@ -1,7 +1,6 @@
 package sysvars
 
 import (
-	"cmp"
 	"os"
 	"runtime"
 	"strconv"
@@ -20,8 +19,7 @@ type ServerInfo struct {
 	Started                time.Time
 	Socket                 string // Unix socket path, "" when none
 	License                string
-	// MaxConnections is the TCP connection limit; 0 reports MySQL's
-	// default, 151.
+	// MaxConnections is the TCP connection limit in force.
 	MaxConnections int
 	// BoundPort, when set, is asked for @@port instead of Port, so a node
 	// started with port 0 reports the port it picked.
@@ -55,10 +53,12 @@ const OptimizerSwitchDefault = "index_merge=on,index_merge_union=on,index_merge_
 	"use_invisible_indexes=off,skip_scan=on,hash_join=on,subquery_to_derived=off,prefer_ordering_index=on," +
 	"hypergraph_optimizer=off,derived_condition_pushdown=on"
 
-// defaultMaxConnections is MySQL's default max_connections.
-const defaultMaxConnections = 151
-
 func constant(s string) func() string { return func() string { return s } }
+
+// ro is a read-only global variable.
+func ro(name string, k Kind, f func() string) Var {
+	return Var{Name: name, Scope: ScopeGlobal, Kind: k, ReadOnly: true, Value: f}
+}
 
 func onOff(b bool) string {
 	if b {
@@ -76,9 +76,6 @@ func onOff(b bool) string {
 // AddServer is meant to be called once from main; it fails on a duplicate
 // name (for example when called twice on the same registry).
 func AddServer(r *Registry, info ServerInfo) error {
-	ro := func(name string, k Kind, f func() string) Var {
-		return Var{Name: name, Scope: ScopeGlobal, Kind: k, ReadOnly: true, Value: f}
-	}
 	both := func(name string, k Kind, val string) Var {
 		return Var{Name: name, Scope: ScopeBoth, Kind: k, Value: constant(val)}
 	}
@@ -119,7 +116,7 @@ func AddServer(r *Registry, info ServerInfo) error {
 		ro("query_cache_size", KindInt, constant("0")),
 		ro("query_cache_type", KindString, constant("OFF")),
 		ro("default_authentication_plugin", KindString, constant(defaultAuthPlugin)),
-		ro("max_connections", KindInt, constant(strconv.Itoa(cmp.Or(info.MaxConnections, defaultMaxConnections)))),
+		ro("max_connections", KindInt, constant(strconv.Itoa(info.MaxConnections))),
 
 		both("autocommit", KindBool, "ON"),
 		both("max_allowed_packet", KindInt, defaultMaxPacket),

@@ -14,9 +14,6 @@ const TimeFormat = "2006-01-02 15:04:05.000000"
 // redacted replaces ssl_key_passphrase whenever one is configured.
 const redacted = "[redacted]"
 
-// defaultTLSVersion is what tlsctx uses when tls_version is empty.
-const defaultTLSVersion = "TLSv1.2,TLSv1.3"
-
 // tlsState is the part of *tlsctx.Manager the TLS variables read. It is an
 // interface only so that tests can drive the variables without a Manager.
 type tlsState interface {
@@ -67,9 +64,6 @@ func addTLS(r *Registry, m tlsState) error {
 	status := func(f func(tlsctx.Status) string) func() string {
 		return func() string { return f(m.Status()) }
 	}
-	ro := func(name string, k Kind, f func() string) Var {
-		return Var{Name: name, Scope: ScopeGlobal, Kind: k, ReadOnly: true, Value: f}
-	}
 	certFile := func(s *tlsctx.Snapshot) string { return s.CertFile }
 	keyFile := func(s *tlsctx.Snapshot) string { return s.KeyFile }
 	caFile := func(s *tlsctx.Snapshot) string { return s.CAFile }
@@ -98,7 +92,7 @@ func addTLS(r *Registry, m tlsState) error {
 		}),
 		ro("tls_version", KindString, status(func(st tlsctx.Status) string {
 			if st.Settings.TLSVersion == "" {
-				return defaultTLSVersion
+				return tlsctx.DefaultTLSVersion
 			}
 			return st.Settings.TLSVersion
 		})),

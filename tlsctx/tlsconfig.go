@@ -17,12 +17,16 @@ var versionNames = map[string]uint16{
 	"tlsv1.1": tls.VersionTLS11, "tlsv1.2": tls.VersionTLS12, "tlsv1.3": tls.VersionTLS13,
 }
 
-// parseTLSVersion parses "TLSv1.2,TLSv1.3" (MySQL's tls_version syntax).
+// DefaultTLSVersion is the tls_version used when it is empty.
+const DefaultTLSVersion = "TLSv1.2,TLSv1.3"
+
+// parseTLSVersion parses "TLSv1.2,TLSv1.3" (MySQL's tls_version syntax); ""
+// means DefaultTLSVersion.
 // The allowed range spans the lowest to the highest listed version: Go
 // cannot leave a gap in the middle.
 func parseTLSVersion(s string) (versionRange, error) {
 	if strings.TrimSpace(s) == "" {
-		return versionRange{tls.VersionTLS12, tls.VersionTLS13}, nil
+		s = DefaultTLSVersion
 	}
 	var r versionRange
 	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == ':' }) {

@@ -83,7 +83,7 @@ var defaults = map[string]any{
 	"cluster_ssl_key":          "",
 	"cluster_ssl_ca":           "",
 	"cluster_ssl_capath":       "",
-	"tls_version":              "TLSv1.2,TLSv1.3",
+	"tls_version":              tlsctx.DefaultTLSVersion,
 	"ssl_expiry_warning":       14 * 24 * time.Hour,
 	"require_secure_transport": false,
 	"watch":                    false,
@@ -148,6 +148,9 @@ func loadConfig(path string) (*fileConfig, error) {
 	case "aggregator", "leaf":
 	default:
 		return nil, fmt.Errorf("config file %s: role %q: must be aggregator or leaf", abs, c.Role)
+	}
+	if c.MaxConnections < 1 {
+		return nil, fmt.Errorf("config file %s: max_connections %d: must be at least 1", abs, c.MaxConnections)
 	}
 	return &c, nil
 }

@@ -98,6 +98,7 @@ require_ssl = true
 		{"missing.yaml", "", "does not exist"},
 		{"bad.yaml", "listen: [unclosed\n", "cannot parse"},
 		{"role.yaml", "role: boss\n", "role"},
+		{"maxconn.yaml", "max_connections: 0\n", "max_connections 0: must be at least 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(dir, tc.name)
