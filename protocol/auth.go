@@ -17,7 +17,6 @@ const (
 	erHandshake               = 1043 // ER_HANDSHAKE_ERROR
 	ssHandshake               = "08S01"
 	erSecureTransportRequired = 3159 // ER_SECURE_TRANSPORT_REQUIRED
-	ssGeneral                 = "HY000"
 )
 
 // identity is what a successful login leaves on the connection
@@ -162,11 +161,11 @@ type checkedMethod struct {
 func (m checkedMethod) HandleAuthPluginData(c *mysql.Conn, user string, serverData, clientData []byte, addr net.Addr) (mysql.Getter, error) {
 	if m.a.transport != "unix" && !c.TLSEnabled() {
 		if m.a.transport == "cluster" {
-			return nil, mysql.NewSQLError(erSecureTransportRequired, ssGeneral,
+			return nil, mysql.NewSQLError(erSecureTransportRequired, mysql.SSUnknownSQLState,
 				"Connections to the cluster port must use TLS with a client certificate")
 		}
 		if m.a.requireSecure {
-			return nil, mysql.NewSQLError(erSecureTransportRequired, ssGeneral,
+			return nil, mysql.NewSQLError(erSecureTransportRequired, mysql.SSUnknownSQLState,
 				"Connections using insecure transport are prohibited while --require_secure_transport=ON.")
 		}
 	}

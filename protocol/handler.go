@@ -110,7 +110,7 @@ func remoteString(c *mysql.Conn) string {
 
 // ComInitDB implements mysql.Handler: COM_INIT_DB is USE.
 func (h *Handler) ComInitDB(c *mysql.Conn, schemaName string) error {
-	_, err := h.exec.Run(context.Background(), h.session(c), "USE "+sqlparser.String(sqlparser.NewTableIdent(schemaName)))
+	_, err := h.exec.Exec(context.Background(), h.session(c), sqlcmd.Use{DB: schemaName})
 	return sqlError(err)
 }
 
@@ -124,7 +124,7 @@ func (h *Handler) ComQuery(ctx context.Context, c *mysql.Conn, query string, cal
 func (h *Handler) ComMultiQuery(ctx context.Context, c *mysql.Conn, query string, callback mysql.ResultSpoolFn) (string, error) {
 	first, rest, err := sqlparser.SplitStatement(query)
 	if err != nil {
-		return "", sqlError(&sqlcmd.Error{Num: 1064, State: "42000", Msg: fmt.Sprintf("You have an error in your SQL syntax: %v", err)})
+		return "", sqlError(&sqlcmd.Error{Num: mysql.ERParseError, State: mysql.SSClientError, Msg: fmt.Sprintf("You have an error in your SQL syntax: %v", err)})
 	}
 	return rest, h.run(ctx, c, first, callback, rest != "")
 }

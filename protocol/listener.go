@@ -7,11 +7,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-)
 
-// erConCount is ER_CON_COUNT_ERROR, what MySQL sends to the connection that
-// exceeds max_connections.
-const erConCount = 1040
+	"github.com/dolthub/vitess/go/mysql"
+)
 
 // guardedListener wraps a net.Listener with the connection limit and the
 // timeouts. Connections over the limit get MySQL's "Too many connections"
@@ -53,7 +51,7 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 		}
 		l.mu.Unlock()
 		if over {
-			go refuse(c, erConCount, "08004", "Too many connections")
+			go refuse(c, mysql.ERConCount, "08004", "Too many connections") // MySQL's state for 1040
 			if l.onRefuse != nil {
 				l.onRefuse(c.RemoteAddr())
 			}

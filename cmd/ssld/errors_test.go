@@ -2,11 +2,14 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 // TestErrorNumbersOverWire pins the error numbers, SQLSTATEs and texts that
@@ -104,4 +107,24 @@ func TestRestartRequiredOverWire(t *testing.T) {
 			assert.Contains(t, variable(t, db, "ssl_last_reload_error"), tc.setting)
 		})
 	}
+}
+
+// TestInitDBOverWire: the mysql CLI's `use` sends COM_INIT_DB, which goes
+// through the same USE as the statement: information_schema is accepted,
+// any other database is 1049.
+func TestInitDBOverWire(t *testing.T) {
+	tn := newTestNode(t, "")
+	mysqlBin := testenv.LookPath(t, "mysql")
+	cli := func(script string) (string, error) {
+		out, err := exec.Command(mysqlBin, "-S", tn.socket, "-u", "plain", "-p"+plainPW, "--batch", "--skip-column-names",
+			"-e", script).CombinedOutput()
+		return string(out), err
+	}
+	out, err := cli("use information_schema\nSELECT DATABASE()")
+	require.NoError(t, err, out)
+	assert.Equal(t, "information_schema", strings.TrimSpace(out))
+	out, err = cli("use mysql")
+	require.Error(t, err)
+	assert.Contains(t, out, "ERROR 1049 (42000)")
+	assert.Contains(t, out, "Unknown database 'mysql'")
 }
