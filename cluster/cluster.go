@@ -352,7 +352,12 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 		return nil
 	}
 
-	// Read-only: status and dry runs stop here.
+	// Pre-flight: an ssld node validates its files without swapping.
+	if r.opts.DryRun && !r.readOnly && res.Dialect == DialectSSLD {
+		return r.preflight(ctx, conn, res)
+	}
+
+	// Read-only: status and dry runs of other dialects stop here.
 	if r.readOnly || r.opts.DryRun {
 		if err := reported(); err != nil {
 			return fail(err)

@@ -42,13 +42,21 @@ const (
 	// StatusAuthFailed: the node rejected the user or password, or the user
 	// lacks the privilege to reload.
 	StatusAuthFailed Outcome = "auth_failed"
+	// StatusReady (dry run, ssld nodes): the node validated its files the
+	// way SSL_RELOAD would and a reload would succeed; WouldServe is what
+	// it would then serve.
+	StatusReady Outcome = "ready"
+	// StatusWouldFail (dry run, ssld nodes): a reload would fail (the
+	// node's reason is in Error), or would serve a certificate that fails
+	// a proof check.
+	StatusWouldFail Outcome = "would_fail"
 	// StatusSkipped: not attempted (rolling run stopped earlier, or the run
 	// was cancelled).
 	StatusSkipped Outcome = "skipped"
 )
 
 // Good reports whether s counts as success for the exit code.
-func (s Outcome) Good() bool { return s == StatusOK || s == StatusUnchanged }
+func (s Outcome) Good() bool { return s == StatusOK || s == StatusUnchanged || s == StatusReady }
 
 // Served is what a node served on one fresh TLS handshake.
 type Served struct {
@@ -200,7 +208,10 @@ func WriteTable(w io.Writer, rep Report) error {
 	fmt.Fprintln(tw, "ADDRESS\tROLE\tDIALECT\tSTATUS\tVERIFIED\tSERIAL BEFORE\tSERIAL AFTER\tFINGERPRINT AFTER\tNOT AFTER\tDURATION\tERROR")
 	for _, r := range rep.Nodes {
 		after := r.After
-		if rep.Command == "status" || rep.DryRun {
+		switch {
+		case rep.DryRun && r.WouldServe.Fingerprint != "":
+			after = r.WouldServe // what a reload would serve
+		case rep.Command == "status" || rep.DryRun:
 			after = r.Before
 		}
 		na := "-"
@@ -216,7 +227,7 @@ func WriteTable(w io.Writer, rep Report) error {
 	}
 	sum := Summary(rep.Nodes)
 	var parts []string
-	for _, s := range []Outcome{StatusOK, StatusUnchanged, StatusStale, StatusFailed, StatusUnreachable, StatusTimeout, StatusAuthFailed, StatusSkipped} {
+	for _, s := range []Outcome{StatusOK, StatusUnchanged, StatusReady, StatusWouldFail, StatusStale, StatusFailed, StatusUnreachable, StatusTimeout, StatusAuthFailed, StatusSkipped} {
 		if sum[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", sum[s], s))
 		}

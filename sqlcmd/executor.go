@@ -195,6 +195,8 @@ func (x *Executor) exec(ctx context.Context, s *Session, cmd Command) (*Result, 
 		return x.reload(ctx, s, c)
 	case FlushPrivileges:
 		return x.flushPrivileges(ctx, s)
+	case CheckTLS:
+		return x.checkTLS(ctx, c)
 	case ShowVariables:
 		return x.showVariables(s, c)
 	case ShowStatus:

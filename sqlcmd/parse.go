@@ -121,6 +121,8 @@ func parseOwn(query string, toks []token) (cmd Command, handled bool, err *Error
 		case "LEAVES":
 			return end(2, ShowLeaves{})
 		}
+	case "CHECK":
+		return parseCheck(query, toks, word, near, end)
 	case "ALTER":
 		if word(1) == "INSTANCE" {
 			return parseAlterInstance(query, toks, word, near, end)

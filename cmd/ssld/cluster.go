@@ -97,7 +97,7 @@ func newClusterSubCmd(name string) *cobra.Command {
 	if name == "reload" {
 		fl.BoolVar(&f.rolling, "rolling", false, "one node at a time; stop at the first failure, skip the rest")
 		fl.BoolVar(&f.requireChange, "require-change", false, "a node that serves the same certificate after its reload as before is stale")
-		fl.BoolVar(&f.dryRun, "dry-run", false, "connect and read what each node serves; reload nothing")
+		fl.BoolVar(&f.dryRun, "dry-run", false, "pre-flight: every ssld node validates its files (CHECK TLS) and swaps nothing; other nodes are only read")
 	}
 	return c
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	"github.com/dolthub/vitess/go/sqltypes"
 	querypb "github.com/dolthub/vitess/go/vt/proto/query"
 	"github.com/dolthub/vitess/go/vt/sqlparser"
+	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -543,27 +545,92 @@ func TestClusterReloadRollingStops(t *testing.T) {
 	}
 }
 
+// TestClusterReloadDryRun: --dry-run has every ssld node validate its new
+// files (CHECK TLS); a mismatched pair is would_fail with the node's reason,
+// the rest ready with the would-be serial, and no node reloads or moves
+// its reload timestamps.
 func TestClusterReloadDryRun(t *testing.T) {
 	t.Parallel()
-	f := startFleet(t, "master", "leaf")
-	old := map[string]string{}
+	f := startFleet(t, "master", "child", "leaf", "leaf")
+	// One real (unchanged) reload first, so the timestamps have a value
+	// that a dry run could move.
+	code, _, stderr := f.reloadJSON("reload", "--topology", f.topologyFile())
+	require.Equal(t, 0, code, stderr)
+	stamps := map[string][]string{}
 	for _, m := range f.members {
-		old[m.addr] = tlsctx.FormatSerial(m.leaf.Cert.SerialNumber)
-		f.rotate(m)
+		stamps[m.addr] = f.vars(m, "ssl_last_reload_attempt_time", "ssl_last_successful_reload_time", "ssl_reload_generation")
+		require.NotEmpty(t, stamps[m.addr][0])
 	}
+	old, fresh := map[string]string{}, map[string]string{}
+	for _, m := range f.members {
+		old[m.addr] = serialOf(m.leaf.Cert)
+		fresh[m.addr] = f.rotate(m)
+	}
+	bad := f.members[3]
+	f.breakFiles(bad)
+
 	code, rep, stderr := f.reloadJSON("reload", "--master", f.master().addr, "--dry-run")
-	assert.Equal(t, 0, code, stderr)
+	assert.Equal(t, 1, code, stderr)
 	assert.True(t, rep.DryRun)
+	assert.Equal(t, map[string]int{"ready": 3, "would_fail": 1}, rep.Summary)
 	for _, n := range rep.Nodes {
-		assert.Equal(t, "ok", n.Status, n.Error)
-		assert.Equal(t, "SSL_RELOAD", n.Statement)
+		assert.Equal(t, "CHECK TLS", n.Statement)
 		assert.Equal(t, old[n.Address], n.Before.Serial)
-		assert.Empty(t, n.After.Serial)
+		assert.Empty(t, n.After.Serial, "nothing reloaded")
+		if n.Address == bad.addr {
+			assert.Equal(t, "would_fail", n.Status)
+			assert.Contains(t, n.Error, "channel client: ")
+			assert.Contains(t, n.Error, "private key does not match")
+			assert.Empty(t, n.WouldServe.Serial)
+			continue
+		}
+		assert.Equal(t, "ready", n.Status, n.Error)
+		assert.Equal(t, fresh[n.Address], n.WouldServe.Serial)
+		assert.NotEmpty(t, n.WouldServe.NotAfter)
+		assert.Equal(t, "CN=fleet CA,O=ssld", n.WouldServe.Issuer)
+	}
+	for _, m := range f.members {
+		assert.Equal(t, stamps[m.addr], f.vars(m, "ssl_last_reload_attempt_time", "ssl_last_successful_reload_time",
+			"ssl_reload_generation"), "%s: a dry run moves no timestamp", m.addr)
 	}
 	_, st, _ := f.reloadJSON("status", "--master", f.master().addr)
 	for _, n := range st.Nodes {
 		assert.Equal(t, old[n.Address], n.Before.Serial, "dry run reloaded nothing")
 	}
+
+	// The proof flags apply to the would-be certificate.
+	code, rep, _ = f.reloadJSON("reload", "--topology", f.topologyFile(), "--dry-run", "--min-validity", "30d")
+	assert.Equal(t, 1, code)
+	assert.Equal(t, map[string]int{"would_fail": 4}, rep.Summary)
+	assert.Contains(t, rep.Nodes[f.row(rep, f.master().addr)].Error, "would serve a certificate that valid until")
+
+	// The table shows the would-be serial.
+	code, out, _ := ssldClusterEnv(t, []string{"SSLD_PASSWORD=" + fleetPW}, "reload", "--dry-run", "--topology",
+		f.topologyFile(), "--user", "admin", "--ssl-ca", f.caFile)
+	assert.Equal(t, 1, code)
+	m := f.master()
+	assert.Regexp(t, regexpQuote(m.addr)+`\s+master\s+ssld\s+ready\s+yes\s+`+old[m.addr]+`\s+`+fresh[m.addr], out)
+	assert.Contains(t, out, "reload (dry run: nothing reloaded): 4 nodes: 3 ready, 1 would_fail")
+}
+
+// vars reads global variables of m over TLS as admin.
+func (f *fleet) vars(m *fleetMember, names ...string) []string {
+	f.t.Helper()
+	cfg := mysqldrv.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = "admin", fleetPW, "tcp", m.addr
+	cfg.TLSConfig = "skip-verify"
+	cfg.Timeout, cfg.ReadTimeout = 5*time.Second, 5*time.Second
+	c, err := mysqldrv.NewConnector(cfg)
+	require.NoError(f.t, err)
+	db := sql.OpenDB(c)
+	defer db.Close()
+	var out []string
+	for _, n := range names {
+		var k, v string
+		require.NoError(f.t, db.QueryRow("SHOW GLOBAL VARIABLES LIKE '"+n+"'").Scan(&k, &v), n)
+		out = append(out, v)
+	}
+	return out
 }
 
 func TestClusterUsageErrors(t *testing.T) {

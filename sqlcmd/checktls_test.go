@@ -1,0 +1,93 @@
+package sqlcmd
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/sysvars"
+	"github.com/ssld/ssld/tlsctx"
+)
+
+// TestCheckTLS drives CHECK TLS against a real tlsctx.Manager: new files
+// are reported ready with the would-be certificate, a mismatched pair
+// would_fail with the reload's reason, and neither moves the served
+// certificate, the generation or the reload timestamps.
+func TestCheckTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := pki.MustCA(t, "check CA")
+	certPath, keyPath := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	write := func(cn string) *pki.Leaf {
+		leaf := ca.MustIssue(t, pki.LeafOptions{CN: cn, DNSNames: []string{"localhost"}})
+		require.NoError(t, pki.WriteFile(certPath, leaf.CertPEM, 0o644))
+		require.NoError(t, pki.WriteFile(keyPath, leaf.KeyPEM, 0o600))
+		return leaf
+	}
+	first := write("first")
+	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(tlsctx.Settings{SSLCert: certPath, SSLKey: keyPath}))
+	require.NoError(t, err)
+	reg := sysvars.NewRegistry()
+	require.NoError(t, sysvars.AddTLS(reg, m))
+	x := NewExecutor(&Env{Reloader: m, Certs: m, Vars: reg})
+	admin := &Session{User: "admin", Privileges: []string{"SUPER"}}
+	bookkeeping := func() []any {
+		r := run(t, x, admin, "SELECT @@ssl_last_reload_attempt_time, @@ssl_last_successful_reload_time, @@ssl_reload_generation, @@ssl_server_serial")
+		return r.Rows[0]
+	}
+	run(t, x, admin, "SSL_RELOAD") // timestamps set once, so "did not move" means something
+	before := bookkeeping()
+
+	// Unchanged files: ready, Changed NO.
+	res := run(t, x, admin, "CHECK TLS")
+	require.Len(t, res.Rows, 2)
+	assert.Equal(t, []any{"client", CheckReady, tlsctx.FormatSerial(first.Cert.SerialNumber)}, res.Rows[0][:3])
+	assert.Equal(t, "NO", res.Rows[0][6])
+
+	// New files: ready with the would-be serial and not_after.
+	second := write("second")
+	res = run(t, x, admin, "check tls for channel client;")
+	require.Len(t, res.Rows, 1)
+	assert.Equal(t, "Channel", res.Columns[0].Name)
+	assert.Equal(t, CheckReady, res.Rows[0][1])
+	assert.Equal(t, tlsctx.FormatSerial(second.Cert.SerialNumber), res.Rows[0][2])
+	assert.Equal(t, sysvars.FormatTime(second.Cert.NotAfter), res.Rows[0][4])
+	assert.Equal(t, "CN=check CA,O=ssld", res.Rows[0][5])
+	assert.Equal(t, "YES", res.Rows[0][6])
+	assert.Equal(t, before, bookkeeping(), "CHECK TLS swaps nothing and records nothing")
+
+	// A mismatched pair: would_fail with the reason SSL_RELOAD would give.
+	other := ca.MustIssue(t, pki.LeafOptions{CN: "other"})
+	require.NoError(t, pki.WriteFile(certPath, other.CertPEM, 0o644))
+	res = run(t, x, admin, "CHECK TLS")
+	require.Len(t, res.Rows, 2)
+	for _, row := range res.Rows {
+		assert.Equal(t, CheckWouldFail, row[1], row)
+		assert.Nil(t, row[2])
+	}
+	assert.Contains(t, res.Rows[0][7], "private key does not match")
+	assert.Equal(t, before, bookkeeping())
+	assert.Empty(t, run(t, x, admin, "SELECT @@ssl_last_reload_error").Rows[0][0])
+
+	// SUPER is required; CHECK TABLE is not ours; bad channel is 1210.
+	_, err = x.Run(context.Background(), &Session{User: "monitor"}, "CHECK TLS")
+	var e *Error
+	require.True(t, errors.As(err, &e))
+	assert.Equal(t, ErrSpecificAccessDenied, e.Num)
+	for q, num := range map[string]uint16{"CHECK TABLE t": ErrNotSupported, "CHECK TLS FOR CHANNEL x": ErrWrongArguments,
+		"CHECK TLS now": ErrParse} {
+		_, err = x.Run(context.Background(), admin, q)
+		require.True(t, errors.As(err, &e), q)
+		assert.Equal(t, num, e.Num, q)
+	}
+
+	// Without a Validator (a plain Reloader): a clear error.
+	_, err = NewExecutor(&Env{}).Run(context.Background(), admin, "CHECK TLS")
+	require.True(t, errors.As(err, &e))
+	assert.True(t, strings.Contains(e.Msg, "not configured"), e.Msg)
+}
