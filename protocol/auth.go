@@ -49,6 +49,7 @@ func newAuthServer(u *accounts, transport string, requireSecure bool, hooks Hook
 	a.methods = []mysql.AuthMethod{
 		checkedMethod{mysql.NewMysqlNativeAuthMethod(a, pluginValidator{a, PluginNative}), a},
 		checkedMethod{mysql.NewSha2CachingAuthMethod(a, a, pluginValidator{a, PluginCachingSHA}), a},
+		checkedMethod{unixSocketMethod{a}, a},
 	}
 	return a
 }

@@ -31,7 +31,9 @@ type User struct {
 	// Password is a plain-text password, accepted for development only.
 	Password string
 	// Plugin is the authentication plugin the server asks this user's client
-	// to use: mysql_native_password (default) or caching_sha2_password.
+	// to use: mysql_native_password (default) or caching_sha2_password; or
+	// unix_socket (no password: the Unix socket only, for the
+	// operating-system user of the same name).
 	Plugin string
 	// Privileges are upper-case privilege names, e.g. "SUPER".
 	Privileges []string
@@ -139,10 +141,16 @@ func newUsers(list []User) (users, error) {
 			a.plugin = PluginNative
 		case PluginCachingSHA:
 			a.plugin = PluginCachingSHA
+		case PluginUnixSocket:
+			a.plugin = PluginUnixSocket
 		default:
-			return nil, fmt.Errorf("users[%d] (%s): plugin %q is not supported (use %s or %s)", i, u.Name, u.Plugin, PluginNative, PluginCachingSHA)
+			return nil, fmt.Errorf("users[%d] (%s): plugin %q is not supported (use %s, %s or %s)", i, u.Name, u.Plugin, PluginNative, PluginCachingSHA, PluginUnixSocket)
 		}
 		switch {
+		case a.plugin == PluginUnixSocket:
+			if u.PasswordHash != "" || u.Password != "" {
+				return nil, fmt.Errorf("users[%d] (%s): plugin %s accounts have no password (the peer's operating-system user must be %q); remove password/password_hash", i, u.Name, PluginUnixSocket, u.Name)
+			}
 		case u.PasswordHash != "" && u.Password != "":
 			return nil, fmt.Errorf("users[%d] (%s): set password_hash or password, not both", i, u.Name)
 		case strings.HasPrefix(u.PasswordHash, sha2CryptPrefix):

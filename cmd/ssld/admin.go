@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"strings"
 	"time"
 
@@ -35,7 +36,7 @@ func (o *adminOptions) flags(cmd *cobra.Command) {
 	f.StringVarP(&o.socket, "socket", "S", "", "Unix socket of the node (no TLS needed)")
 	f.StringVarP(&o.host, "host", "H", "", "connect over TCP+TLS to this host instead of the socket")
 	f.IntVarP(&o.port, "port", "P", 3307, "TCP port, with --host")
-	f.StringVarP(&o.user, "user", "u", "admin", "account with SUPER")
+	f.StringVarP(&o.user, "user", "u", "", "account with SUPER (default: over the socket with no password, the current OS user, a unix_socket account; otherwise admin)")
 	f.StringVarP(&o.password, "password", "p", "", "password (default: $SSLD_PASSWORD)")
 	f.StringVar(&o.sslCA, "ssl-ca", "", "CA file that verifies the node's certificate, with --host")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "bound on connecting and on the statement")
@@ -46,6 +47,17 @@ func (o *adminOptions) flags(cmd *cobra.Command) {
 func (o *adminOptions) open() (*sql.DB, error) {
 	if o.password == "" {
 		o.password = os.Getenv("SSLD_PASSWORD")
+	}
+	if o.user == "" {
+		o.user = "admin"
+		if o.host == "" && o.password == "" {
+			// unix_socket: the node checks the peer's OS user, no secret needed.
+			me, err := user.Current()
+			if err != nil {
+				return nil, usageError{fmt.Errorf("no --user given and the current OS user is unknown: %w", err)}
+			}
+			o.user = me.Username
+		}
 	}
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd = o.user, o.password

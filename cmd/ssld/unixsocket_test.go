@@ -1,0 +1,81 @@
+package main
+
+import (
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/testenv"
+)
+
+// unixSocketNode is a test node with a unix_socket account named after the
+// OS user running the tests (root under CI), and one named after nobody.
+func unixSocketNode(t *testing.T) (*testNode, string) {
+	me, err := user.Current()
+	require.NoError(t, err)
+	tn := newTestNode(t, `  - name: `+me.Username+`
+    plugin: unix_socket
+    privileges: [SUPER]
+  - name: not-this-os-user
+    plugin: unix_socket
+    privileges: [SUPER]
+`)
+	return tn, me.Username
+}
+
+// TestUnixSocketAuth: a unix_socket account logs in over the socket when
+// the peer's OS user has its name, with the mariadb CLI, go-sql-driver and
+// ssld reload/status with no password anywhere; never over TCP, and never
+// for another OS user.
+func TestUnixSocketAuth(t *testing.T) {
+	mariadb := testenv.LookPath(t, "mariadb")
+	tn, me := unixSocketNode(t)
+	t.Setenv("SSLD_PASSWORD", "")
+	host, port := splitAddr(t, tn.addr)
+
+	// The mariadb CLI, as in MariaDB: `mariadb -S SOCKET -u root`.
+	out, err := exec.Command(mariadb, "--no-defaults", "-S", tn.socket, "-u", me, "--batch", "--skip-column-names",
+		"-e", "SELECT CURRENT_USER(); SSL_RELOAD").CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), me+"@")
+
+	// ssld reload and status pick the OS user with no password.
+	newSerial := tn.rotate()
+	code, stdout, stderr := runCLI(t, "reload", "--config", tn.config)
+	require.Equal(t, 0, code, stdout+stderr)
+	assert.True(t, strings.HasPrefix(stdout, "ok: reloaded, "), stdout)
+	assert.Equal(t, newSerial, tn.servedSerial())
+	code, stdout, stderr = runCLI(t, "status", "--socket", tn.socket)
+	require.Equal(t, 0, code, stdout+stderr)
+
+	// Another account name over the socket: MariaDB's 1698.
+	out, err = exec.Command(mariadb, "--no-defaults", "-S", tn.socket, "-u", "not-this-os-user", "-e", "SELECT 1").CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "ERROR 1698")
+	code, stdout, _ = runCLI(t, "reload", "--socket", tn.socket, "-u", "not-this-os-user")
+	assert.Equal(t, 2, code, stdout)
+	me2 := sqlErr(t, tn.socketDB("not-this-os-user", "").Ping())
+	assert.Equal(t, uint16(1698), me2.Number)
+
+	// Never over TCP, TLS or not, with or without a password: 1045 like a
+	// wrong password.
+	for _, args := range [][]string{
+		{"--protocol=TCP", "-h", host, "-P", port, "-u", me, "--ssl", "--ssl-ca=" + filepath.Join(tn.dir, "certs/ca.crt")},
+		{"--protocol=TCP", "-h", host, "-P", port, "-u", me, "-pwhatever", "--ssl", "--ssl-ca=" + filepath.Join(tn.dir, "certs/ca.crt")},
+		{"--protocol=TCP", "-h", host, "-P", port, "-u", me, "--skip-ssl"},
+	} {
+		out, err := exec.Command(mariadb, append(append([]string{"--no-defaults"}, args...), "-e", "SELECT 1")...).CombinedOutput()
+		require.Error(t, err, "%v: %s", args, out)
+		assert.Contains(t, string(out), "ERROR 1045", "%v", args)
+	}
+	db := tn.openDB(me, "", tn.tlsName(nil))
+	defer db.Close()
+	assert.Equal(t, uint16(1045), sqlErr(t, db.Ping()).Number)
+	code, stdout, _ = runCLI(t, "reload", "--host", host, "--port", port, "--ssl-ca", filepath.Join(tn.dir, "certs/ca.crt"), "-u", me)
+	assert.Equal(t, 2, code, stdout)
+}
