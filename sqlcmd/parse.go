@@ -163,7 +163,7 @@ func parseAlterInstance(query string, toks []token, word func(int) string,
 		ch, err := tlsctx.ParseChannel(name)
 		if err != nil {
 			return nil, true, newError(ErrWrongArguments, StateGeneral,
-				"Incorrect arguments to ALTER INSTANCE RELOAD TLS: unknown TLS channel '%s' (known: client, cluster, mysql_main, mysql_admin)", name)
+				"Incorrect arguments to ALTER INSTANCE RELOAD TLS: %v", err)
 		}
 		r.Channel = ch
 		i += 3

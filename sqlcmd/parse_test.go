@@ -143,7 +143,7 @@ func TestParseBad(t *testing.T) {
 		{"alter instance other", "ALTER INSTANCE ROTATE INNODB MASTER KEY", ErrNotSupported, "ALTER INSTANCE ROTATE INNODB"},
 		{"alter instance bad for", "ALTER INSTANCE RELOAD TLS FOR mysql_main", ErrParse, "near 'mysql_main'"},
 		{"alter instance no channel", "ALTER INSTANCE RELOAD TLS FOR CHANNEL", ErrParse, ""},
-		{"alter instance unknown channel", "ALTER INSTANCE RELOAD TLS FOR CHANNEL replication", ErrWrongArguments, "unknown TLS channel 'replication'"},
+		{"alter instance unknown channel", "ALTER INSTANCE RELOAD TLS FOR CHANNEL replication", ErrWrongArguments, "Incorrect arguments to ALTER INSTANCE RELOAD TLS: unknown TLS channel 'replication' (want client, cluster, mysql_main or mysql_admin)"},
 		{"alter instance half no rollback", "ALTER INSTANCE RELOAD TLS NO ROLLBACK", ErrParse, ""},
 		{"show ssl typo", "SHOW SSL STATE", ErrParse, "near 'STATE'"},
 		{"show leaves extra", "SHOW LEAVES x", ErrParse, "near 'x'"},

@@ -31,7 +31,7 @@ func ParseChannel(s string) (Channel, error) {
 	case "cluster":
 		return ChannelCluster, nil
 	default:
-		return "", fmt.Errorf("unknown TLS channel %q (want client, cluster, mysql_main or mysql_admin)", s)
+		return "", fmt.Errorf("unknown TLS channel '%s' (want client, cluster, mysql_main or mysql_admin)", s)
 	}
 }
 
