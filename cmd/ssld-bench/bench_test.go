@@ -218,9 +218,3 @@ func TestCPUTimeAndRSSOfSelf(t *testing.T) {
 	}
 }
 
-func TestNativePasswordHash(t *testing.T) {
-	// SELECT PASSWORD('admin') in MySQL 5.7 / MariaDB.
-	if got := nativePasswordHash("admin"); got != "*4ACFE3202A5FF5CF467898FC58AAB1D615029441" {
-		t.Errorf("nativePasswordHash(admin) = %s", got)
-	}
-}

@@ -3,12 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +22,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/protocol"
 )
 
 const (
@@ -205,14 +204,6 @@ func buildSSLD(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// nativePasswordHash is MySQL's mysql_native_password stored form,
-// "*" + HEX(SHA1(SHA1(password))), as ssld's password_hash takes it.
-func nativePasswordHash(pw string) string {
-	h1 := sha1.Sum([]byte(pw))
-	h2 := sha1.Sum(h1[:])
-	return "*" + strings.ToUpper(hex.EncodeToString(h2[:]))
-}
-
 // ssldConfig is the config of the measured node: the documented defaults
 // plus a user for the load and room for the idle-connection measurement.
 func ssldConfig(m *material, maxConns int, metricsAddr string) string {
@@ -228,7 +219,7 @@ users:
     password_hash: %q
     privileges: [SUPER]
     require_ssl: true
-`, m.certFile(), m.keyFile(), m.caFile(), maxConns, metricsAddr, benchUser, nativePasswordHash(benchPassword))
+`, m.certFile(), m.keyFile(), m.caFile(), maxConns, metricsAddr, benchUser, protocol.NativePasswordHash(benchPassword))
 }
 
 // startSSLD starts `ssld serve` with a generated config in dir.
