@@ -217,4 +217,3 @@ func TestCPUTimeAndRSSOfSelf(t *testing.T) {
 		t.Fatalf("rss: %d, %v", kb, err)
 	}
 }
-
