@@ -15,6 +15,10 @@ import (
 func (m *Metrics) health() string {
 	snap := m.src.Current(tlsctx.ChannelClient)
 	if snap == nil || !snap.Enabled() {
+		if st := m.src.Status(); len(st.Unavailable) > 0 {
+			// A degraded start: say why, so the probe's log is the runbook.
+			return "client channel has no certificate loaded: " + st.LastError
+		}
 		return "client channel has no certificate loaded"
 	}
 	now := m.now()

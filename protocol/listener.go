@@ -11,6 +11,10 @@ import (
 	"github.com/dolthub/vitess/go/mysql"
 )
 
+// erSSLLibrary is ER_DA_SSL_LIBRARY_ERROR, what a TCP listener answers
+// while its channel has no certificate (see Server docs).
+const erSSLLibrary = 3888
+
 // guardedListener wraps a net.Listener with the connection limit and the
 // timeouts. Connections over the limit get MySQL's "Too many connections"
 // error packet in place of the greeting and are closed; they never reach the
@@ -22,6 +26,10 @@ type guardedListener struct {
 	readTimeout    time.Duration
 	writeTimeout   time.Duration
 	onRefuse       func(net.Addr)
+	// unavailable, if set, returns the error message every new connection
+	// gets in place of the greeting while the listener's TLS channel has
+	// no certificate (a degraded start), or "" in normal operation.
+	unavailable func() string
 
 	mu     sync.Mutex
 	active map[*guardedConn]struct{}
@@ -38,6 +46,12 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
+		}
+		if l.unavailable != nil {
+			if msg := l.unavailable(); msg != "" {
+				go refuse(c, erSSLLibrary, "HY000", msg)
+				continue
+			}
 		}
 		l.mu.Lock()
 		over := l.limit > 0 && len(l.active) >= l.limit

@@ -222,6 +222,11 @@ func (s *Server) listenTCP(setting, addr, transport string, u *accounts, tc *tls
 	g.onRefuse = func(a net.Addr) {
 		s.log.Warn("connection refused: too many connections", "listener", setting, "remote", a.String(), "max_connections", s.cfg.MaxConnections)
 	}
+	ch := tlsctx.ChannelClient
+	if transport == "cluster" {
+		ch = tlsctx.ChannelCluster
+	}
+	g.unavailable = s.unavailable(ch)
 	l, err := s.newListener(g, transport, u)
 	if err != nil {
 		raw.Close()
@@ -286,6 +291,41 @@ func (s *Server) newListener(nl net.Listener, transport string, u *accounts) (*m
 	}
 	l.ServerVersion = s.cfg.ServerVersion
 	return l, nil
+}
+
+// TLSGate is implemented by a TLSProvider that can run with a channel
+// that has no certificate although one is configured (*tlsctx.Manager
+// after a degraded start). While Unavailable returns an error for a
+// channel, its TCP listener answers every new connection with error 3888
+// naming the problem and the way out, in place of the greeting: no
+// certificate is served and nobody logs in, so no require_ssl account can
+// be let in over plain text. The Unix socket is not affected. Unavailable
+// is called once per accepted connection and must not block.
+type TLSGate interface {
+	Unavailable(ch tlsctx.Channel) error
+}
+
+// unavailable returns the gate of ch's listener, or nil when the
+// TLSProvider is not a TLSGate.
+func (s *Server) unavailable(ch tlsctx.Channel) func() string {
+	gate, ok := s.tls.(TLSGate)
+	if !ok {
+		return nil
+	}
+	// The way out comes before the problem: clients cut long messages
+	// (MariaDB's client keeps about 400 bytes of an error it receives in
+	// place of a TLS handshake).
+	way := "fix the files, then send the node SIGHUP (no Unix socket is configured)"
+	if s.cfg.Socket != "" {
+		way = fmt.Sprintf("fix the files, then run SSL_RELOAD over the Unix socket %s (or send SIGHUP)", s.cfg.Socket)
+	}
+	return func() string {
+		err := gate.Unavailable(ch)
+		if err == nil {
+			return ""
+		}
+		return fmt.Sprintf("ssld has no valid TLS certificate and refuses every connection on this port; %s. Problem: %v", way, err)
+	}
 }
 
 // SetUsers replaces the accounts of every listener at once (FLUSH

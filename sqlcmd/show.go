@@ -147,11 +147,18 @@ func (x *Executor) showSSLStatus() *Result {
 			{Name: "Channel"}, {Name: "Generation", Int: true}, {Name: "Cert_file"}, {Name: "Subject"},
 			{Name: "SANs"}, {Name: "Serial"}, {Name: "Fingerprint_SHA256"}, {Name: "Not_before"},
 			{Name: "Not_after"}, {Name: "CA_count", Int: true}, {Name: "Loaded_at"},
+			{Name: "Last_reload_trigger"},
 		},
 		Rows: [][]any{},
 	}
 	if x.env.Certs == nil {
 		return res
+	}
+	// The trigger is the Manager's (one per reload, all channels); Certs
+	// fakes in tests may not have it.
+	trigger := ""
+	if st, ok := x.env.Certs.(interface{ Status() tlsctx.Status }); ok {
+		trigger = st.Status().LastTrigger
 	}
 	for _, ch := range []tlsctx.Channel{tlsctx.ChannelClient, tlsctx.ChannelCluster} {
 		snap := x.env.Certs.Current(ch)
@@ -165,7 +172,7 @@ func (x *Executor) showSSLStatus() *Result {
 		} else {
 			row = append(row, nil, nil, nil, nil, nil, nil)
 		}
-		row = append(row, int64(snap.CACount), nullIfEmpty(sysvars.FormatTime(snap.LoadedAt)))
+		row = append(row, int64(snap.CACount), nullIfEmpty(sysvars.FormatTime(snap.LoadedAt)), nullIfEmpty(trigger))
 		res.Rows = append(res.Rows, row)
 	}
 	return res

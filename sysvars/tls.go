@@ -33,7 +33,7 @@ func FormatTime(t time.Time) string {
 // AddTLS registers every TLS variable: ssl_cert, ssl_key, ssl_ca, ssl_capath,
 // ssl_key_passphrase, cluster_ssl_cert|key|ca|capath, have_ssl, tls_version,
 // ssl_last_reload_attempt_time, ssl_last_successful_reload_time,
-// ssl_last_reload_error, ssl_reload_generation and ssl_server_serial|
+// ssl_last_reload_error, ssl_last_reload_trigger, ssl_reload_generation and ssl_server_serial|
 // fingerprint|not_before|not_after. All are global and read-only (they change
 // through the config file and a reload, never through SET).
 //
@@ -103,6 +103,8 @@ func addTLS(r *Registry, m tlsState) error {
 			return FormatTime(st.LastSuccess)
 		})),
 		ro("ssl_last_reload_error", KindString, status(func(st tlsctx.Status) string { return st.LastError })),
+		// What caused the last load: startup, "sql user@host", signal, watch.
+		ro("ssl_last_reload_trigger", KindString, status(func(st tlsctx.Status) string { return st.LastTrigger })),
 		ro("ssl_reload_generation", KindInt, status(func(st tlsctx.Status) string {
 			return strconv.FormatUint(st.Generation, 10)
 		})),

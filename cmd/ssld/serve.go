@@ -44,6 +44,9 @@ type serveOptions struct {
 	config string
 	listen string // overrides the file's listen when set
 	socket string // overrides the file's socket when set
+	// strict refuses to start when the TLS material is invalid; without
+	// it the node starts degraded (see startNode).
+	strict bool
 
 	// With a nil logger, startNode logs to logOut at the file's log_level
 	// and log_format, unless logLevel / logFormat (the flags) are set.
@@ -74,8 +77,17 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	// The observer is called only for reloads after New, by which time met
 	// is set; every trigger (sql, signal, watch) goes through it.
 	var met *metrics.Metrics
-	mgr, err := tlsctx.New(ctx, src, tlsctx.WithLogger(log),
-		tlsctx.WithObserver(func(ev tlsctx.ReloadEvent) { met.ObserveReload(ev) }))
+	//
+	// Invalid TLS material (expired, missing, mismatched, unreadable) is a
+	// degraded start unless --strict: the socket and metrics work, the TCP
+	// and cluster listeners answer every client with an error naming the
+	// problem (protocol.TLSGate), and the first good reload brings TLS up.
+	mopts := []tlsctx.Option{tlsctx.WithLogger(log),
+		tlsctx.WithObserver(func(ev tlsctx.ReloadEvent) { met.ObserveReload(ev) })}
+	if !o.strict {
+		mopts = append(mopts, tlsctx.WithDegradedStart())
+	}
+	mgr, err := tlsctx.New(ctx, src, mopts...)
 	if err != nil {
 		return nil, fmt.Errorf("TLS material: %w", err)
 	}
@@ -154,6 +166,14 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	log.Info("ssld ready", "listen", srv.Addr().String(), "socket", cfg.Socket, "cluster_listen", addrString(srv.ClusterAddr()),
 		"metrics_listen", addrString(n.metricsAddr()), "watch", cfg.Watch,
 		"role", cfg.Role, "config", cfg.path, "serial", mgr.Current(tlsctx.ChannelClient).Serial())
+	if st := mgr.Status(); len(st.Unavailable) > 0 {
+		way := "fix the files, then run SSL_RELOAD over the Unix socket " + cfg.Socket + " or send SIGHUP"
+		if cfg.Socket == "" {
+			way = "no socket is configured: fix the files, then send SIGHUP (or restart)"
+		}
+		log.Error("ssld started degraded: TLS is off and the TCP listeners refuse every connection until a reload succeeds",
+			"channels", fmt.Sprint(st.Unavailable), "error", st.LastError, "repair", way)
+	}
 	return n, nil
 }
 
@@ -245,6 +265,12 @@ optionally on a Unix socket (no TLS, so an expired certificate never locks you o
 'cluster_listen' (mutual TLS). SSL_RELOAD, ALTER INSTANCE RELOAD TLS, FLUSH SSL and SIGHUP all
 reread the config file and swap the TLS contexts atomically; open connections are untouched.
 
+If the TLS material is invalid at start-up (expired, missing, mismatched, unreadable), ssld
+starts degraded: the Unix socket and metrics work, ssl_last_reload_error says why, /healthz
+fails, and the TCP and cluster listeners answer every client with an error naming the problem.
+The first successful reload (SSL_RELOAD over the socket, SIGHUP, the watcher) brings TLS up.
+--strict exits instead.
+
 With --dev, ssld creates a CA, a server certificate, a config file and an 'admin' user with a
 random password in --state-dir (once), and prints the mysql command to connect.`,
 		Example: `  ssld serve --dev
@@ -317,6 +343,7 @@ random password in --state-dir (once), and prints the mysql command to connect.`
 	f.StringVarP(&o.config, "config", "c", "", "config file (YAML, TOML, or my.cnf-style INI by extension)")
 	f.StringVar(&o.listen, "listen", "", "override 'listen' (host:port; port 0 picks a free port)")
 	f.StringVar(&o.socket, "socket", "", "override 'socket' (Unix socket path)")
+	f.BoolVar(&o.strict, "strict", false, "exit 1 when the TLS material is invalid at start-up instead of starting degraded")
 	f.BoolVar(&dev, "dev", false, "development mode: generate certificates, a config and an admin user in --state-dir")
 	f.StringVar(&stateDir, "state-dir", ".ssld-dev", "folder for --dev state")
 	f.StringVar(&pidFile, "pid-file", "", "write the process id here (with --dev: STATE-DIR/ssld.pid)")

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/testenv"
+)
+
+// degradedNode is an `ssld serve` process whose files a test controls.
+type degradedNode struct {
+	dir, config, socket, addr, metrics string
+	ca                                 *pki.CA
+	log                                *lockedBuffer
+	cmd                                *exec.Cmd
+}
+
+func newDegradedNode(t *testing.T, leaf func(ca *pki.CA) *pki.Leaf) *degradedNode {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ssld") // short: socket paths are limited to 108 bytes
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	n := &degradedNode{dir: dir, config: filepath.Join(dir, "ssld.yaml"), socket: filepath.Join(dir, "ssld.sock"),
+		addr: freeAddr(t), metrics: freeAddr(t), ca: pki.MustCA(t, "degraded CA"), log: &lockedBuffer{}}
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "certs/ca.crt"), n.ca.CertPEM, 0o644))
+	n.write(t, leaf(n.ca))
+	require.NoError(t, os.WriteFile(n.config, []byte(configYAML("metrics_listen: "+n.metrics+"\n")), 0o600))
+	return n
+}
+
+func (n *degradedNode) write(t *testing.T, l *pki.Leaf) {
+	t.Helper()
+	require.NoError(t, pki.WriteFile(filepath.Join(n.dir, "certs/server.crt"), l.CertPEM, 0o644))
+	require.NoError(t, pki.WriteFile(filepath.Join(n.dir, "certs/server.key"), l.KeyPEM, 0o600))
+}
+
+func (n *degradedNode) start(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(ssldBinary(t), append([]string{"serve", "--config", n.config, "--listen", n.addr, "--shutdown-grace", "100ms"}, args...)...)
+	cmd.Stdout, cmd.Stderr = n.log, n.log
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	n.cmd = cmd
+	return cmd
+}
+
+// waitSocket waits until the node answers on its Unix socket.
+func (n *degradedNode) waitSocket(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("unix", n.socket, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "node did not come up: %v\n%s", err, n.log.String())
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+func expiredLeaf(ca *pki.CA) *pki.Leaf {
+	l, err := ca.Issue(pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+// TestDegradedStartRepairedOverSocket: a node started on an expired
+// certificate serves nothing over TCP (every client gets an error naming
+// the problem and the way out, openssl sees no certificate), answers on its
+// Unix socket and /metrics, fails /healthz; SSL_RELOAD over the socket
+// after the files are fixed brings TLS up with no restart.
+func TestDegradedStartRepairedOverSocket(t *testing.T) {
+	mysqlBin := testenv.LookPath(t, "mysql")
+	opensslBin := testenv.LookPath(t, "openssl")
+	n := newDegradedNode(t, expiredLeaf)
+	n.start(t)
+	n.waitSocket(t)
+
+	host, port := splitAddr(t, n.addr)
+	tcp := func(user, pw string, extra ...string) (string, error) {
+		args := append([]string{"--protocol=TCP", "-h", host, "-P", port, "-u", user, "-p" + pw, "--batch", "--skip-column-names", "--connect-timeout=5"}, extra...)
+		out, err := exec.Command(mysqlBin, append(args, "-e", "SELECT 1")...).CombinedOutput()
+		return string(out), err
+	}
+	sock := func(q string) (string, error) {
+		out, err := exec.Command(mysqlBin, "-S", n.socket, "-u", "admin", "-p"+adminPW, "--batch", "--skip-column-names", "-e", q).CombinedOutput()
+		return string(out), err
+	}
+	for _, c := range []struct {
+		user, pw string
+		args     []string
+	}{
+		{"admin", adminPW, []string{"--ssl", "--ssl-ca=" + filepath.Join(n.dir, "certs/ca.crt")}},
+		{"admin", adminPW, []string{"--skip-ssl"}}, // require_ssl: never let in over plain text
+		{"plain", plainPW, []string{"--skip-ssl"}},
+	} {
+		out, err := tcp(c.user, c.pw, c.args...)
+		require.Error(t, err, out)
+		// Over TLS the MariaDB client wraps it: "ERROR 2002 (HY000): Received
+		// error packet before completion of TLS handshake. ... 3888 - ...".
+		assert.Regexp(t, `ERROR 3888 \(HY000\)|3888 - `, out, "%s %v", c.user, c.args)
+		assert.Contains(t, out, "ssld has no valid TLS certificate and refuses every connection on this port; fix the files, then run SSL_RELOAD over the Unix socket "+n.socket+" (or send SIGHUP). Problem: channel client: ssl_cert")
+		assert.Contains(t, out, "certificate expired at")
+	}
+	sc := exec.Command(opensslBin, "s_client", "-starttls", "mysql", "-connect", n.addr, "-servername", "localhost")
+	sc.Stdin = strings.NewReader("")
+	out, _ := sc.CombinedOutput()
+	assert.NotContains(t, string(out), "BEGIN CERTIFICATE", "no certificate is served")
+
+	vars, err := sock("SHOW VARIABLES WHERE Variable_name IN ('have_ssl','ssl_last_reload_error','ssl_last_reload_trigger')")
+	require.NoError(t, err, vars)
+	assert.Regexp(t, `(?m)^have_ssl\tDISABLED$`, vars)
+	assert.Regexp(t, `(?m)^ssl_last_reload_error\tchannel client: ssl_cert ".*server.crt": certificate expired at `, vars)
+	assert.Regexp(t, `(?m)^ssl_last_reload_trigger\tstartup$`, vars)
+
+	code, body := httpGet(t, "http://"+n.metrics+"/healthz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, body, "certificate expired at")
+	code, body = httpGet(t, "http://"+n.metrics+"/metrics")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "ssld_tls_reloads_total")
+
+	// Repair: new files, SSL_RELOAD over the socket. No restart.
+	good := n.ca.MustIssue(t, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotAfter: time.Now().Add(90 * 24 * time.Hour)})
+	n.write(t, good)
+	out2, err := sock("SSL_RELOAD")
+	require.NoError(t, err, out2)
+
+	assert.Equal(t, strings.TrimLeft(serialOf(good.Cert), "0"), opensslSerial(t, n.addr), "the new certificate is served")
+	res, err := tcp("admin", adminPW, "--ssl", "--ssl-ca="+filepath.Join(n.dir, "certs/ca.crt"), "--ssl-verify-server-cert")
+	require.NoError(t, err, res)
+	vars, err = sock("SHOW VARIABLES WHERE Variable_name IN ('have_ssl','ssl_last_reload_error','ssl_last_reload_trigger')")
+	require.NoError(t, err, vars)
+	assert.Regexp(t, `(?m)^have_ssl\tYES$`, vars)
+	assert.Regexp(t, `(?m)^ssl_last_reload_error\t$`, vars)
+	assert.Regexp(t, `(?m)^ssl_last_reload_trigger\tsql admin@localhost$`, vars)
+	code, body = httpGet(t, "http://"+n.metrics+"/healthz")
+	assert.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, n.log.String(), "ssld started degraded")
+	assert.Nil(t, n.cmd.ProcessState, "the same process, never restarted")
+}
+
+// TestDegradedStartStrict: with --strict an expired certificate still
+// stops start-up (exit 1, the reason named).
+func TestDegradedStartStrict(t *testing.T) {
+	n := newDegradedNode(t, expiredLeaf)
+	cmd := n.start(t, "--strict")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, n.log.String())
+		assert.Equal(t, 1, ee.ExitCode())
+		assert.Contains(t, n.log.String(), "certificate expired at")
+	case <-time.After(15 * time.Second):
+		t.Fatalf("ssld serve --strict did not exit on an expired certificate:\n%s", n.log.String())
+	}
+	assert.NoFileExists(t, n.socket)
+}
