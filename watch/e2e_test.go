@@ -14,6 +14,8 @@ import (
 	"github.com/ssld/ssld/tlsctx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 // tlsServer accepts TLS connections with cfg, completes the handshake and
@@ -98,20 +100,20 @@ func TestEndToEndWithManager(t *testing.T) {
 			// Reload call from the test.
 			leaf, serial2 := issue()
 			l.write(t, leaf.CertPEM, leaf.KeyPEM)
-			eventually(t, bound, func() bool { return servedSerial(t, addr, roots) == serial2 },
+			testenv.Eventually(t, bound, func() bool { return servedSerial(t, addr, roots) == serial2 },
 				"still serving %s, want %s", servedSerial(t, addr, roots), serial2)
 			assert.Empty(t, m.Status().LastError)
 
 			// A bad certificate: the old one stays and the error is recorded.
 			l.write(t, []byte("-----BEGIN CERTIFICATE-----\ngarbage\n"), leaf.KeyPEM)
-			eventually(t, bound, func() bool { return m.Status().LastError != "" }, "no reload error recorded")
+			testenv.Eventually(t, bound, func() bool { return m.Status().LastError != "" }, "no reload error recorded")
 			assert.Contains(t, m.Status().LastError, l.cert())
 			assert.Equal(t, serial2, servedSerial(t, addr, roots), "the previous certificate stays in use")
 
 			// Fixing the files recovers without any command.
 			leaf, serial3 := issue()
 			l.write(t, leaf.CertPEM, leaf.KeyPEM)
-			eventually(t, bound, func() bool {
+			testenv.Eventually(t, bound, func() bool {
 				return m.Status().LastError == "" && servedSerial(t, addr, roots) == serial3
 			}, "not recovered: serving %s, last error %q", servedSerial(t, addr, roots), m.Status().LastError)
 

@@ -133,19 +133,6 @@ func (r *recorder) lastSeen() string {
 	return r.seen[len(r.seen)-1]
 }
 
-// eventually polls cond every 10ms and fails t if it is still false after
-// within.
-func eventually(t testing.TB, within time.Duration, cond func() bool, format string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: "+format, append([]any{within}, args...)...)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // start creates and starts a Watcher and stops it when the test ends.
 func start(t testing.TB, o Options) *Watcher {
 	t.Helper()

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 const (
@@ -34,7 +36,7 @@ func TestReloadOnChange(t *testing.T) {
 			// first rename or ..data swap.
 			for i, content := range []string{"cert 2", "cert 3"} {
 				l.write(t, []byte(content), []byte("key"))
-				eventually(t, bound, func() bool { return rec.count() > i }, "no reload after write #%d", i+1)
+				testenv.Eventually(t, bound, func() bool { return rec.count() > i }, "no reload after write #%d", i+1)
 				settle()
 				assert.Equal(t, i+1, rec.count(), "one debounced reload per write of cert and key")
 				assert.Equal(t, content, rec.lastSeen(), "the reload ran after the write finished")
@@ -57,7 +59,7 @@ func TestIgnoresUnrelatedFiles(t *testing.T) {
 
 	// The same folder still works for the files that matter.
 	l.write(t, []byte("c2"), []byte("k2"))
-	eventually(t, bound, func() bool { return rec.count() == 1 }, "no reload")
+	testenv.Eventually(t, bound, func() bool { return rec.count() == 1 }, "no reload")
 }
 
 func TestCAFolder(t *testing.T) {
@@ -70,17 +72,17 @@ func TestCAFolder(t *testing.T) {
 
 	// Any new file in a CA folder counts.
 	require.NoError(t, os.WriteFile(filepath.Join(capath, "b.pem"), []byte("b"), 0o644))
-	eventually(t, bound, func() bool { return rec.count() == 1 }, "no reload after adding a CA")
+	testenv.Eventually(t, bound, func() bool { return rec.count() == 1 }, "no reload after adding a CA")
 
 	// Replacing the whole folder is seen, and the new one is watched.
 	fresh := filepath.Join(dir, "cas.new")
 	require.NoError(t, os.Mkdir(fresh, 0o755))
 	require.NoError(t, os.RemoveAll(capath))
 	require.NoError(t, os.Rename(fresh, capath))
-	eventually(t, bound, func() bool { return rec.count() == 2 }, "no reload after replacing the folder")
+	testenv.Eventually(t, bound, func() bool { return rec.count() == 2 }, "no reload after replacing the folder")
 	settle()
 	require.NoError(t, os.WriteFile(filepath.Join(capath, "c.pem"), []byte("c"), 0o644))
-	eventually(t, bound, func() bool { return rec.count() >= 3 }, "the replaced folder is not watched")
+	testenv.Eventually(t, bound, func() bool { return rec.count() >= 3 }, "the replaced folder is not watched")
 }
 
 func TestFailedReloadIsRetriedWithBackoff(t *testing.T) {
@@ -92,7 +94,7 @@ func TestFailedReloadIsRetriedWithBackoff(t *testing.T) {
 		Recheck: -1, BackoffMin: minB, BackoffMax: maxB})
 
 	l.write(t, []byte("c2"), []byte("k2"))
-	eventually(t, bound, func() bool { return rec.count() == 5 }, "4 failures then a success: got %d calls", rec.count())
+	testenv.Eventually(t, bound, func() bool { return rec.count() == 5 }, "4 failures then a success: got %d calls", rec.count())
 	time.Sleep(3 * maxB)
 	assert.Equal(t, 5, rec.count(), "no retries after the success")
 
@@ -122,7 +124,7 @@ func TestRecheckCatchesMissedEvents(t *testing.T) {
 	assert.Equal(t, 0, rec.count(), "unchanged files are not reloaded by the re-check")
 
 	l.write(t, []byte("c2"), []byte("k2"))
-	eventually(t, bound, func() bool { return rec.count() == 1 }, "the re-check did not reload")
+	testenv.Eventually(t, bound, func() bool { return rec.count() == 1 }, "the re-check did not reload")
 	assert.Equal(t, "c2", rec.lastSeen())
 	time.Sleep(4 * 50 * time.Millisecond)
 	assert.Equal(t, 1, rec.count(), "the re-check reloads a change once")
@@ -150,11 +152,11 @@ func TestPathsAreReevaluatedAfterReload(t *testing.T) {
 	paths = []string{b.cert(), b.key()}
 	mu.Unlock()
 	a.write(t, []byte("a2"), []byte("a2"))
-	eventually(t, bound, func() bool { return rec.count() == 1 }, "no reload")
+	testenv.Eventually(t, bound, func() bool { return rec.count() == 1 }, "no reload")
 	settle()
 
 	b.write(t, []byte("b2"), []byte("b2"))
-	eventually(t, bound, func() bool { return rec.count() == 2 }, "the new path is not watched")
+	testenv.Eventually(t, bound, func() bool { return rec.count() == 2 }, "the new path is not watched")
 	settle()
 	a.write(t, []byte("a3"), []byte("a3"))
 	settle()
@@ -193,7 +195,7 @@ func TestStopIsPromptAndLeaksNothing(t *testing.T) {
 	}
 	w.Stop() // idempotent
 
-	eventually(t, bound, func() bool { return runtime.NumGoroutine() <= before },
+	testenv.Eventually(t, bound, func() bool { return runtime.NumGoroutine() <= before },
 		"goroutines: %d before, %d after Stop", before, runtime.NumGoroutine())
 }
 
@@ -221,7 +223,7 @@ func TestStopWithoutStart(t *testing.T) {
 	time.Sleep(testDebounce + 10*20*time.Millisecond)
 	assert.Equal(t, 0, rec.count(), "a Start after Stop must not watch or re-check")
 	w.Stop()
-	eventually(t, bound, func() bool { return runtime.NumGoroutine() <= before },
+	testenv.Eventually(t, bound, func() bool { return runtime.NumGoroutine() <= before },
 		"goroutines: %d before, %d after Stop", before, runtime.NumGoroutine())
 }
 

@@ -35,14 +35,8 @@ func TestServeDev(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
 
 	pidFile := filepath.Join(state, "ssld.pid")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(pidFile); err == nil {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "no pid file; output:\n%s", out.String())
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 20*time.Second, func() bool { _, err := os.Stat(pidFile); return err == nil },
+		"no pid file; output:\n%s", &out)
 	pid, err := os.ReadFile(pidFile)
 	require.NoError(t, err)
 	assert.Equal(t, strconv.Itoa(cmd.Process.Pid), strings.TrimSpace(string(pid)))
@@ -66,11 +60,8 @@ func TestServeDev(t *testing.T) {
 	assert.Contains(t, mysql("socket.cnf", "-e", "SELECT USER()"), "admin@localhost")
 
 	require.NoError(t, syscall.Kill(cmd.Process.Pid, syscall.SIGHUP))
-	deadline = time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "trigger=signal") {
-		require.True(t, time.Now().Before(deadline), "SIGHUP not logged:\n%s", out.String())
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return strings.Contains(out.String(), "trigger=signal") },
+		"SIGHUP not logged:\n%s", &out)
 
 	pw, err := os.ReadFile(filepath.Join(state, "admin.password"))
 	require.NoError(t, err)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/tlsctx"
+
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 // heapInuse returns HeapInuse after two full collections.
@@ -96,11 +98,6 @@ func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 // admin session(s) the test holds.
 func waitIdle(t *testing.T, tn *testNode) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for tn.n.server.ActiveConnections() > 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections still open", tn.n.server.ActiveConnections())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return tn.n.server.ActiveConnections() <= 1 },
+		"connections still open (%d when the wait began)", tn.n.server.ActiveConnections())
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 // TestWatchAndMetrics: with watch: true, new files on disk are served with
@@ -25,13 +27,7 @@ func TestWatchAndMetrics(t *testing.T) {
 	db := tn.db("admin", adminPW, tn.tlsName(nil))
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		testenv.Eventually(t, 10*time.Second, cond, "waiting for %s", what)
 	}
 
 	newSerial := tn.rotate()
