@@ -84,6 +84,11 @@ type Env struct {
 	// ThreadsConnected, if set, reports the number of open connections for
 	// SHOW STATUS (an addition to the shared contract).
 	ThreadsConnected func() int
+
+	// Processes, if set, is the connection table of SHOW PROCESSLIST and
+	// KILL, and counts Questions; nil gives an empty process list and
+	// 1094 for every KILL.
+	Processes Processes
 }
 
 // Session is the per-connection state. The protocol layer serialises calls
@@ -225,6 +230,20 @@ func (x *Executor) exec(ctx context.Context, s *Session, cmd Command) (*Result, 
 		return x.set(s, c)
 	case Nop:
 		return &Result{}, nil
+	case ShowProcesslist:
+		return x.showProcesslist(s, c), nil
+	case Kill:
+		return x.kill(s, c)
+	case Flush:
+		return &Result{}, nil
+	case ShowTables:
+		return x.showTables(s, c)
+	case SelectEmpty:
+		res := &Result{Rows: [][]any{}}
+		for _, name := range c.Columns {
+			res.Columns = append(res.Columns, Column{Name: name})
+		}
+		return res, nil
 	}
 	return nil, errNotSupported(fmt.Sprintf("%T", cmd))
 }

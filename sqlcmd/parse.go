@@ -105,6 +105,9 @@ func parseOwn(query string, toks []token) (cmd Command, handled bool, err *Error
 		if word(1) == "PRIVILEGES" {
 			return end(2, FlushPrivileges{})
 		}
+		if f, ok := parseFlush(toks); ok {
+			return f, true, nil
+		}
 	case "SHOW":
 		switch word(1) {
 		case "SSL":
@@ -244,6 +247,8 @@ func fromVitess(stmt sqlparser.Statement, toks []token) (Command, *Error) {
 		return fromSet(st)
 	case *sqlparser.Use:
 		return Use{DB: st.DBName.String()}, nil
+	case *sqlparser.Kill:
+		return fromKill(st)
 	case *sqlparser.Begin:
 		return Nop{Statement: "BEGIN"}, nil
 	case *sqlparser.Commit:
@@ -302,6 +307,14 @@ func fromShow(st *sqlparser.Show) (Command, *Error) {
 		return ShowWarnings{ErrorsOnly: typ == "errors", Count: st.CountStar}, nil
 	case "databases", "schemas":
 		return ShowDatabases{}, nil
+	case "processlist":
+		return ShowProcesslist{Full: st.Full}, nil
+	case "tables":
+		t := ShowTables{Full: st.Full}
+		if st.ShowTablesOpt != nil {
+			t.DB = st.ShowTablesOpt.DbName
+		}
+		return t, nil
 	}
 	return nil, errNotSupported("SHOW " + strings.ToUpper(typ))
 }
@@ -365,6 +378,9 @@ func fromShowFilter(sf *sqlparser.ShowFilter) (Filter, *Error) {
 }
 
 func fromSelect(st *sqlparser.Select) (Command, *Error) {
+	if cmd, ok := fromInfoSchemaSelect(st); ok {
+		return cmd, nil
+	}
 	if len(st.From) > 1 {
 		return nil, errNotSupported("SELECT ... FROM")
 	}

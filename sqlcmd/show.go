@@ -113,6 +113,9 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 	if x.env.ThreadsConnected != nil {
 		add("Threads_connected", strconv.Itoa(x.env.ThreadsConnected()))
 	}
+	if x.env.Processes != nil {
+		add("Questions", strconv.FormatUint(x.env.Processes.Questions(), 10))
+	}
 	sort.Slice(rows, func(i, j int) bool { return strings.ToLower(rows[i][0]) < strings.ToLower(rows[j][0]) })
 
 	res := &Result{Columns: nameValueColumns, Rows: [][]any{}}
