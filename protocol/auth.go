@@ -40,6 +40,7 @@ type authServer struct {
 	requireSecure bool
 	methods       []mysql.AuthMethod
 	hooks         Hooks
+	onLogin       func(c *mysql.Conn, user string) // after every successful login; may be nil
 }
 
 var _ mysql.AuthServer = (*authServer)(nil)
@@ -194,6 +195,9 @@ func (m checkedMethod) HandleAuthPluginData(c *mysql.Conn, user string, serverDa
 	}
 	markAuthenticated(c.Conn)
 	m.a.hooks.HandshakeOK(m.a.transport)
+	if m.a.onLogin != nil {
+		m.a.onLogin(c, user)
+	}
 	return id, nil
 }
 

@@ -92,7 +92,8 @@ func startFuzzServer(tb testing.TB, log *slog.Logger) *protocol.Server {
 	if err := sysvars.AddServer(vars, sysvars.ServerInfo{Version: protocol.DefaultServerVersion, Role: "aggregator", Started: started}); err != nil {
 		tb.Fatal(err)
 	}
-	exec := sqlcmd.NewExecutor(&sqlcmd.Env{Reloader: mgr, Certs: mgr, Vars: vars, Started: started})
+	env := &sqlcmd.Env{Reloader: mgr, Certs: mgr, Vars: vars, Started: started}
+	exec := sqlcmd.NewExecutor(env)
 	srv, err := protocol.New(protocol.Config{
 		Listen:         "127.0.0.1:0",
 		Users:          []protocol.User{{Name: fuzzUser, Password: fuzzPW, Privileges: []string{"SUPER"}}},
@@ -102,6 +103,7 @@ func startFuzzServer(tb testing.TB, log *slog.Logger) *protocol.Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	env.Processes = srv.Processes() // as in cmd/ssld/serve.go
 	if err := srv.Start(); err != nil {
 		tb.Fatal(err)
 	}

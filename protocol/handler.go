@@ -30,15 +30,19 @@ type Handler struct {
 	transport string
 	log       *slog.Logger
 	hooks     Hooks
+	procs     *procList // the server's connection table, shared by its listeners
 }
 
 var _ mysql.Handler = (*Handler)(nil)
 
-func newHandler(exec *sqlcmd.Executor, transport string, log *slog.Logger, hooks Hooks) *Handler {
+func newHandler(exec *sqlcmd.Executor, transport string, log *slog.Logger, hooks Hooks, procs *procList) *Handler {
 	if hooks == nil {
 		hooks = noHooks{}
 	}
-	return &Handler{exec: exec, transport: transport, log: log, hooks: hooks}
+	if procs == nil {
+		procs = newProcList()
+	}
+	return &Handler{exec: exec, transport: transport, log: log, hooks: hooks, procs: procs}
 }
 
 // session returns the connection's session, creating it after login.
@@ -86,11 +90,31 @@ func sqlError(err error) error {
 }
 
 // NewConnection implements mysql.Handler.
-func (h *Handler) NewConnection(c *mysql.Conn) { h.hooks.ConnOpened(h.transport) }
+// The connection enters the process list; autocommit is on, as the OK
+// packets' status flags tell drivers.
+func (h *Handler) NewConnection(c *mysql.Conn) {
+	h.procs.add(c)
+	c.StatusFlags |= mysql.ServerStatusAutocommit
+	h.hooks.ConnOpened(h.transport)
+}
+
+// loggedIn is called by the auth server after a successful login, before
+// the first command is read: the process list learns the user, and the
+// commands vitess does not dispatch are hooked (see commands.go).
+func (h *Handler) loggedIn(c *mysql.Conn, user string) {
+	if p := h.procs.get(c.ConnectionID); p != nil {
+		p.loggedIn(user)
+	}
+	if !hookCommands(c, h) {
+		h.log.Debug("COM_STATISTICS, COM_PROCESS_INFO, COM_REFRESH and COM_PROCESS_KILL not hooked on this connection",
+			"transport", h.transport, "remote", remoteString(c))
+	}
+}
 
 // ConnectionClosed implements mysql.Handler.
 func (h *Handler) ConnectionClosed(c *mysql.Conn) {
 	c.ClientData = nil
+	h.procs.remove(c.ConnectionID)
 	h.hooks.ConnClosed(h.transport)
 }
 
@@ -131,7 +155,22 @@ func (h *Handler) ComMultiQuery(ctx context.Context, c *mysql.Conn, query string
 
 func (h *Handler) run(ctx context.Context, c *mysql.Conn, query string, callback mysql.ResultSpoolFn, more bool) error {
 	s := h.session(c)
+	h.procs.questions.Add(1)
+	if p := h.procs.get(c.ConnectionID); p != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = p.begin(ctx, query)
+		defer func() {
+			cancel()
+			p.end(s.DB)
+		}()
+	}
 	res, err := h.exec.Run(ctx, s, query)
+	// SET autocommit shows in the status flags of this and later packets.
+	if v, ok := s.Vars["autocommit"]; ok && v == "OFF" {
+		c.StatusFlags &^= mysql.ServerStatusAutocommit
+	} else {
+		c.StatusFlags |= mysql.ServerStatusAutocommit
+	}
 	if err != nil {
 		return sqlError(err)
 	}

@@ -91,6 +91,7 @@ type Server struct {
 	log  *slog.Logger
 
 	accts accounts // the live account table of every listener; see SetUsers
+	procs *procList // the connections of every listener (SHOW PROCESSLIST, KILL)
 
 	mu        sync.Mutex
 	listeners []*mysql.Listener
@@ -130,7 +131,7 @@ func New(cfg Config, exec *sqlcmd.Executor, tp TLSProvider, log *slog.Logger) (*
 		return nil, errors.New("cluster_listen: set, but the cluster channel has no certificate (cluster_ssl_cert/ssl_cert)")
 	}
 	routeVitessLogs(log)
-	return &Server{cfg: cfg, exec: exec, tls: tp, log: log}, nil
+	return &Server{cfg: cfg, exec: exec, tls: tp, log: log, procs: newProcList()}, nil
 }
 
 var (
@@ -277,10 +278,13 @@ func (s *Server) listenUnix(u *accounts) error {
 }
 
 func (s *Server) newListener(nl net.Listener, transport string, u *accounts) (*mysql.Listener, error) {
+	h := newHandler(s.exec, transport, s.log, s.cfg.Hooks, s.procs)
+	auth := newAuthServer(u, transport, s.cfg.RequireSecureTransport, s.cfg.Hooks)
+	auth.onLogin = h.loggedIn
 	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
 		Listener:   nl,
-		AuthServer: newAuthServer(u, transport, s.cfg.RequireSecureTransport, s.cfg.Hooks),
-		Handler:    newHandler(s.exec, transport, s.log, s.cfg.Hooks),
+		AuthServer: auth,
+		Handler:    h,
 		// 4 KiB instead of vitess's 16 KiB default: admin statements are
 		// small, and the buffer is per connection (memory per idle TLS
 		// connection is one of ssld's budgets, docs/performance.md).
@@ -341,6 +345,10 @@ func (s *Server) SetUsers(list []User) error {
 	s.accts.p.Store(&table)
 	return nil
 }
+
+// Processes is the table of every listener's connections, for SHOW
+// PROCESSLIST and KILL (sqlcmd.Env.Processes). Safe for concurrent use.
+func (s *Server) Processes() sqlcmd.Processes { return s.procs }
 
 // Addr is the bound address of the client listener (useful with port 0).
 func (s *Server) Addr() net.Addr {

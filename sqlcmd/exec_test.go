@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -491,5 +493,85 @@ func TestShowGrantsFromAccounts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.expected, run(t, x, tc.s, tc.q).Rows)
 		})
+	}
+}
+
+// fakeProcs is a connection table.
+type fakeProcs struct {
+	list   []Process
+	killed []string
+}
+
+func (f *fakeProcs) List() []Process { return f.list }
+func (f *fakeProcs) Kill(id uint32, q bool) bool {
+	for _, p := range f.list {
+		if p.ID == id {
+			f.killed = append(f.killed, fmt.Sprint(id, q))
+			return true
+		}
+	}
+	return false
+}
+func (f *fakeProcs) Questions() uint64 { return 42 }
+
+func TestAdminStatements(t *testing.T) {
+	te := newTestEnv(t)
+	procs := &fakeProcs{list: []Process{
+		{ID: 7, User: "admin", Host: "127.0.0.1:5000", Command: "Query", Info: "SHOW FULL PROCESSLIST " + strings.Repeat("x", 120)},
+		{ID: 8, User: "monitor", Host: "localhost", Command: "Sleep", Time: 3, DB: "information_schema"},
+	}}
+	te.x.env.Processes = procs
+
+	res := run(t, te.x, te.admin, "SHOW FULL PROCESSLIST")
+	assert.Equal(t, []string{"Id", "User", "Host", "db", "Command", "Time", "State", "Info"}, colNames(res))
+	require.Len(t, res.Rows, 2)
+	assert.Equal(t, []any{int64(8), "monitor", "localhost", "information_schema", "Sleep", int64(3), nil, nil}, res.Rows[1])
+	assert.Len(t, res.Rows[0][7], 142)
+	res = run(t, te.x, te.admin, "SHOW PROCESSLIST")
+	assert.Len(t, res.Rows[0][7], 100, "Info is cut at 100 characters without FULL")
+	res = run(t, te.x, te.viewer, "SHOW PROCESSLIST")
+	require.Len(t, res.Rows, 1, "without SUPER only the user's own connections")
+	assert.Equal(t, "monitor", res.Rows[0][1])
+
+	run(t, te.x, te.admin, "KILL QUERY 8")
+	run(t, te.x, te.admin, "KILL 8")
+	run(t, te.x, te.viewer, "KILL CONNECTION 8")
+	assert.Equal(t, []string{"8 true", "8 false", "8 false"}, procs.killed)
+
+	res = run(t, te.x, te.viewer, "SELECT LOGFILE_GROUP_NAME, FILE_NAME FROM INFORMATION_SCHEMA.FILES WHERE FILE_TYPE = 'UNDO LOG' GROUP BY LOGFILE_GROUP_NAME ORDER BY LOGFILE_GROUP_NAME")
+	assert.Equal(t, []string{"LOGFILE_GROUP_NAME", "FILE_NAME"}, colNames(res))
+	assert.Empty(t, res.Rows)
+	run(t, te.x, te.viewer, "USE information_schema")
+	res = run(t, te.x, te.viewer, "SHOW FULL TABLES")
+	assert.Equal(t, []string{"Tables_in_information_schema", "Table_type"}, colNames(res))
+	assert.Empty(t, res.Rows)
+	for _, q := range []string{"FLUSH STATUS", "flush tables", "FLUSH LOCAL LOGS, HOSTS", "FLUSH BINARY LOGS", "FLUSH THREADS"} {
+		run(t, te.x, te.admin, q)
+	}
+	res = run(t, te.x, te.viewer, "SHOW STATUS LIKE 'Questions'")
+	assert.Equal(t, [][]any{{"Questions", "42"}}, res.Rows)
+
+	for _, tc := range []struct {
+		sess  *Session
+		query string
+		num   uint16
+		msg   string
+	}{
+		{te.viewer, "KILL 7", ErrKillDenied, "You are not owner of thread 7"},
+		{te.admin, "KILL 99", ErrNoSuchThread, "Unknown thread id: 99"},
+		{te.viewer, "FLUSH STATUS", ErrSpecificAccessDenied, ""},
+		{te.admin, "FLUSH TABLES WITH READ LOCK", ErrNotSupported, ""},
+		{te.admin, "FLUSH STATUS,", ErrParse, ""},
+		{te.admin, "SHOW TABLES FROM mysql", ErrBadDB, "Unknown database 'mysql'"},
+		{&Session{User: "x"}, "SHOW TABLES", ErrNoDBSelected, "No database selected"},
+		{te.admin, "SELECT * FROM information_schema.FILES", ErrNotSupported, ""},
+	} {
+		_, err := te.x.Run(context.Background(), tc.sess, tc.query)
+		var e *Error
+		require.True(t, errors.As(err, &e), tc.query)
+		assert.Equal(t, tc.num, e.Num, tc.query+": "+e.Msg)
+		if tc.msg != "" {
+			assert.Equal(t, tc.msg, e.Msg)
+		}
 	}
 }

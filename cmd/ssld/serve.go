@@ -132,6 +132,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	}
 	privs.srv = srv
 	env.ThreadsConnected = srv.ActiveConnections
+	env.Processes = srv.Processes()
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}
