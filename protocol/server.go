@@ -90,7 +90,7 @@ type Server struct {
 	tls  TLSProvider
 	log  *slog.Logger
 
-	accts accounts // the live account table of every listener; see SetUsers
+	accts accounts  // the live account table of every listener; see SetUsers
 	procs *procList // the connections of every listener (SHOW PROCESSLIST, KILL)
 
 	mu        sync.Mutex
