@@ -24,18 +24,7 @@ func poolOf(certs ...*x509.Certificate) *x509.CertPool {
 // GetConfigForClient loads the live snapshot ("dynamic"). The ratio is the
 // cost of reloadability per handshake (dial and accept are in both).
 func BenchmarkHandshake(b *testing.B) {
-	c := newCerts(b)
-	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(c.settings()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	snap := m.Current(tlsctx.ChannelClient)
-	static := &tls.Config{
-		Certificates: []tls.Certificate{*snap.Certificate},
-		MinVersion:   tls.VersionTLS12,
-		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    snap.CAs,
-	}
+	c, m, static := staticAndDynamic(b)
 	client := &tls.Config{RootCAs: c.pool(), ServerName: "localhost"} // no session cache: full handshakes
 	for _, bc := range []struct {
 		name string
@@ -86,18 +75,7 @@ func BenchmarkHandshake(b *testing.B) {
 //
 //	go test -run '^$' -bench HandshakeRatio -benchtime 2000x ./tlsctx/
 func BenchmarkHandshakeRatio(b *testing.B) {
-	c := newCerts(b)
-	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(c.settings()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	snap := m.Current(tlsctx.ChannelClient)
-	static := &tls.Config{
-		Certificates: []tls.Certificate{*snap.Certificate},
-		MinVersion:   tls.VersionTLS12,
-		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    snap.CAs,
-	}
+	c, m, static := staticAndDynamic(b)
 	client := &tls.Config{RootCAs: c.pool(), ServerName: "localhost"}
 	serve := func(cfg *tls.Config) (string, func()) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -148,4 +126,22 @@ func BenchmarkHandshakeRatio(b *testing.B) {
 	b.ReportMetric(float64(tStatic)/float64(tDynamic), "dynamic/static")
 	b.ReportMetric(float64(tStatic.Microseconds())/float64(b.N), "static-µs/hs")
 	b.ReportMetric(float64(tDynamic.Microseconds())/float64(b.N), "dynamic-µs/hs")
+}
+
+// staticAndDynamic makes a Manager over fresh certificates and the static
+// *tls.Config that serves its current snapshot, the baseline of the
+// handshake benchmarks.
+func staticAndDynamic(b *testing.B) (*certs, *tlsctx.Manager, *tls.Config) {
+	c := newCerts(b)
+	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(c.settings()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	snap := m.Current(tlsctx.ChannelClient)
+	return c, m, &tls.Config{
+		Certificates: []tls.Certificate{*snap.Certificate},
+		MinVersion:   tls.VersionTLS12,
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    snap.CAs,
+	}
 }

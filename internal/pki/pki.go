@@ -114,46 +114,40 @@ func NewCA(cn string, opts ...Option) (*CA, error) {
 	if o.notAfter.IsZero() {
 		o.notAfter = now.AddDate(10, 0, 0)
 	}
-	key, err := newKey(o.keyType)
+	key, tmpl, err := caTemplate(cn, o.keyType, o.notBefore, o.notAfter)
 	if err != nil {
 		return nil, err
-	}
-	serial, err := randomSerial()
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"ssld"}},
-		NotBefore:             o.notBefore,
-		NotAfter:              o.notAfter,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		SubjectKeyId:          keyID(key.Public()),
 	}
 	return sign(tmpl, tmpl, key, key)
 }
 
-// Intermediate mints an intermediate CA signed by ca, valid as long as ca.
-func (ca *CA) Intermediate(cn string) (*CA, error) {
-	key, err := newKey(ECDSAP256)
+// caTemplate makes a CA's key and certificate template.
+func caTemplate(cn string, kt KeyType, notBefore, notAfter time.Time) (crypto.Signer, *x509.Certificate, error) {
+	key, err := newKey(kt)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	serial, err := randomSerial()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	tmpl := &x509.Certificate{
+	return key, &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: cn, Organization: []string{"ssld"}},
-		NotBefore:             ca.Cert.NotBefore,
-		NotAfter:              ca.Cert.NotAfter,
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		SubjectKeyId:          keyID(key.Public()),
+	}, nil
+}
+
+// Intermediate mints an intermediate CA signed by ca, valid as long as ca.
+func (ca *CA) Intermediate(cn string) (*CA, error) {
+	key, tmpl, err := caTemplate(cn, ECDSAP256, ca.Cert.NotBefore, ca.Cert.NotAfter)
+	if err != nil {
+		return nil, err
 	}
 	return sign(tmpl, ca.Cert, key, ca.Key)
 }
