@@ -59,9 +59,15 @@ type Options struct {
 
 	// Parallel bounds how many nodes are worked on at once (default
 	// DefaultParallel). Rolling works on one node at a time and stops at the
-	// first node that is not ok or unchanged; the rest are skipped.
+	// first node that is not ok or unchanged; the rest are skipped. Either
+	// way the roles go in phases: all leaves finish before the first child
+	// aggregator starts, all child aggregators before the master.
 	Parallel int
 	Rolling  bool
+	// MaxFailures stops starting new nodes once that many have failed
+	// (0 = no limit; rolling defaults to 1); the rest are skipped. Nodes in
+	// flight finish. Status runs ignore it.
+	MaxFailures int
 
 	// Timeout bounds each step with a node: dial + greeting + TLS handshake,
 	// connect + authenticate, and each query (default DefaultTimeout).
@@ -113,6 +119,8 @@ func (o Options) Validate() error {
 		return errors.New("timeout must be positive")
 	case o.Retries < 0:
 		return errors.New("retries must be 0 or more")
+	case o.MaxFailures < 0:
+		return errors.New("max failures must be 0 or more")
 	case o.MinValidity < 0:
 		return errors.New("min validity must be positive")
 	}
@@ -181,6 +189,12 @@ func Status(ctx context.Context, topo Topology, opts Options) []NodeResult {
 }
 
 func run(ctx context.Context, topo Topology, opts Options, readOnly bool) []NodeResult {
+	return runWith(ctx, topo, opts, readOnly, nil)
+}
+
+// runWith is run with the per-node work replaced (tests of the ordering
+// and failure policy); nil means the real conversation with the node.
+func runWith(ctx context.Context, topo Topology, opts Options, readOnly bool, work func(context.Context, Node) NodeResult) []NodeResult {
 	plan := topo.Plan(opts.Scope)
 	if opts.Scope == "" {
 		plan = topo.Plan(ScopeAll)
@@ -209,31 +223,71 @@ func run(ctx context.Context, topo Topology, opts Options, readOnly bool) []Node
 		}
 	}
 
-	if r.opts.Rolling && !readOnly {
-		for i, n := range plan {
-			if ctx.Err() != nil {
-				skipRest(results[i:], "not attempted: cancelled", done, i)
-				break
-			}
-			done(i, r.node(ctx, n))
-			if !results[i].Status.Good() {
-				skipRest(results[i+1:], fmt.Sprintf("not attempted: rolling reload stopped at %s (%s)",
-					n.Addr, results[i].Status), done, i+1)
-				break
-			}
-		}
-		return results
+	r.work = r.node
+	if work != nil {
+		r.work = work
 	}
+	return r.phases(ctx, plan, results, done)
+}
 
-	// Parallel: everything but the master through a bounded pool, in plan
-	// order; then the master, once every other node has finished.
-	last := len(plan)
-	if last > 0 && plan[last-1].Role == RoleMaster {
-		last--
+// phases works on plan one role at a time: every leaf finishes before the
+// first child aggregator starts, and every child aggregator before the
+// master. Within a phase, nodes go through a pool of opts.Parallel (1 when
+// rolling). After MaxFailures nodes failed (1 when rolling and not set),
+// no new node starts: the rest are skipped. Nodes whose discovered state
+// is not online are skipped without being contacted.
+func (r *runner) phases(ctx context.Context, plan []Node, results []NodeResult, done func(int, NodeResult)) []NodeResult {
+	limit := r.opts.MaxFailures
+	if r.opts.Rolling && limit == 0 {
+		limit = 1
 	}
-	r.pool(ctx, plan, 0, last, results, done)
-	r.pool(ctx, plan, last, len(plan), results, done)
+	if r.readOnly {
+		limit = 0 // status reads everything
+	}
+	st := &failState{limit: limit, rolling: r.opts.Rolling}
+	for from := 0; from < len(plan); {
+		to := from
+		for to < len(plan) && plan[to].Role == plan[from].Role {
+			to++
+		}
+		r.pool(ctx, plan, from, to, results, done, st)
+		from = to
+	}
 	return results
+}
+
+// failState counts failures across the phases of one run.
+type failState struct {
+	mu      sync.Mutex
+	limit   int // 0 = no limit
+	rolling bool
+	count   int
+	first   string // address and status of the first failure
+}
+
+func (f *failState) record(res NodeResult) {
+	if !res.Failed() {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.count++
+	if f.first == "" {
+		f.first = fmt.Sprintf("%s (%s)", res.Addr, res.Status)
+	}
+}
+
+// stop says why no new node may start, or "".
+func (f *failState) stop() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.limit == 0 || f.count < f.limit:
+		return ""
+	case f.rolling && f.limit == 1:
+		return "not attempted: rolling reload stopped at " + f.first
+	}
+	return fmt.Sprintf("not attempted: --max-failures %d reached (%d failed, the first %s)", f.limit, f.count, f.first)
 }
 
 func skipRest(rs []NodeResult, why string, done func(int, NodeResult), from int) {
@@ -255,6 +309,8 @@ func nodeDialect(n Node, def Dialect) Dialect {
 }
 
 type runner struct {
+	work         func(context.Context, Node) NodeResult // r.node, or testWork
+	testWork     func(context.Context, Node) NodeResult // seam for tests
 	opts         Options
 	tv           *tlsVerifier
 	readOnly     bool
@@ -263,17 +319,33 @@ type runner struct {
 }
 
 // pool works on plan[from:to] with at most opts.Parallel goroutines.
-func (r *runner) pool(ctx context.Context, plan []Node, from, to int, results []NodeResult, done func(int, NodeResult)) {
+func (r *runner) pool(ctx context.Context, plan []Node, from, to int, results []NodeResult, done func(int, NodeResult), st *failState) {
 	sem := make(chan struct{}, r.opts.Parallel)
 	var wg sync.WaitGroup
 	for i := from; i < to; i++ {
+		if !Online(plan[i].State) {
+			res := results[i]
+			res.State = plan[i].State
+			res.Status, res.Error = StatusSkipped, "not attempted: the cluster reports this node "+plan[i].State
+			done(i, res)
+			continue
+		}
+		acquired := false
 		select {
 		case sem <- struct{}{}:
+			acquired = true
 		case <-ctx.Done():
 		}
+		why := st.stop()
 		if ctx.Err() != nil {
+			why = "not attempted: cancelled"
+		}
+		if why != "" {
+			if acquired {
+				<-sem
+			}
 			res := results[i]
-			res.Status, res.Error = StatusSkipped, "not attempted: cancelled"
+			res.Status, res.Error = StatusSkipped, why
 			done(i, res)
 			continue
 		}
@@ -281,7 +353,10 @@ func (r *runner) pool(ctx context.Context, plan []Node, from, to int, results []
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			done(i, r.node(ctx, plan[i]))
+			res := r.work(ctx, plan[i])
+			res.State = plan[i].State
+			st.record(res)
+			done(i, res)
 		}(i)
 	}
 	wg.Wait()

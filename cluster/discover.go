@@ -11,7 +11,10 @@ import (
 // with SHOW AGGREGATORS and SHOW LEAVES, as SingleStore answers them and
 // ssld answers them from its `cluster:` config. It uses opts for
 // credentials, TLS, timeout and retries. Columns are found by name (Host,
-// Port, and Master_Aggregator or Role), case-insensitively.
+// Port, State, and Master_Aggregator or Role), case-insensitively; the
+// other columns of SingleStore's output (Availability_Group, Pair_Host,
+// Pair_Port, Opened_Connections, ...) are not needed. A node whose State is
+// not online is kept in the topology and skipped by the run.
 //
 // The master is the row marked master (Master_Aggregator = 1 or Role =
 // master), listed at the address the operator gave, since that is where it
@@ -50,7 +53,7 @@ func Discover(ctx context.Context, master string, opts Options) (Topology, error
 			_, msg, _ := classify(err)
 			return fmt.Errorf("discover from %s: %s: %s", master, stmt, msg)
 		}
-		hostI, portI, masterI, roleI := -1, -1, -1, -1
+		hostI, portI, masterI, roleI, stateI := -1, -1, -1, -1, -1
 		for i, c := range cols {
 			switch strings.ToLower(c) {
 			case "host":
@@ -61,6 +64,8 @@ func Discover(ctx context.Context, master string, opts Options) (Topology, error
 				masterI = i
 			case "role":
 				roleI = i
+			case "state":
+				stateI = i
 			}
 		}
 		if hostI < 0 || portI < 0 {
@@ -72,12 +77,17 @@ func Discover(ctx context.Context, master string, opts Options) (Topology, error
 				return fmt.Errorf("discover from %s: %s: %v", master, stmt, err)
 			}
 			n := Node{Addr: addr, Role: RoleLeaf, Dialect: d}
+			if stateI >= 0 {
+				n.State = strings.ToLower(strings.TrimSpace(row[stateI]))
+			}
 			if !leaf {
 				n.Role = RoleChild
 				isMaster := (masterI >= 0 && truthy(row[masterI])) ||
-					(roleI >= 0 && strings.Contains(strings.ToLower(row[roleI]), "master"))
+					(roleI >= 0 && isMasterRole(row[roleI]))
 				if isMaster && !haveMaster {
-					n.Role, n.Addr, haveMaster = RoleMaster, master, true
+					// Reached at the given address: it is online, whatever
+					// the row says.
+					n.Role, n.Addr, n.State, haveMaster = RoleMaster, master, "", true
 				}
 			}
 			if seen[n.Addr] {
@@ -102,7 +112,7 @@ func Discover(ctx context.Context, master string, opts Options) (Topology, error
 		found := false
 		for i := range t.Aggregators {
 			if t.Aggregators[i].Addr == master {
-				t.Aggregators[i].Role, found = RoleMaster, true
+				t.Aggregators[i].Role, t.Aggregators[i].State, found = RoleMaster, "", true
 			}
 		}
 		if !found {
@@ -110,6 +120,13 @@ func Discover(ctx context.Context, master string, opts Options) (Topology, error
 		}
 	}
 	return t, nil
+}
+
+// isMasterRole reads SHOW AGGREGATORS' Role column: SingleStore says
+// "Leader" for the master aggregator (older releases "Master").
+func isMasterRole(role string) bool {
+	r := strings.ToLower(role)
+	return strings.Contains(r, "master") || strings.Contains(r, "leader")
 }
 
 func truthy(s string) bool {

@@ -119,6 +119,10 @@ type NodeResult struct {
 	Duration time.Duration
 	// Retries counts the retries (after backoff) this node needed.
 	Retries int
+	// State is the node's state as the cluster reported it ("" = online
+	// or not reported). A node skipped because it is not online is not a
+	// failure (see Failed).
+	State string
 	// Verified is true when the node's certificate verified (chain, and the
 	// name where that is checked); false with InsecureSkipVerify, and for a
 	// node never reached or whose certificate did not verify.
@@ -139,6 +143,7 @@ type nodeJSON struct {
 	DurationMS int64   `json:"duration_ms"`
 	Retries    int     `json:"retries"`
 	Verified   bool    `json:"verified"`
+	State      string  `json:"state"`
 }
 
 // MarshalJSON writes the documented, stable row shape (docs/cluster.md):
@@ -148,7 +153,7 @@ func (r NodeResult) MarshalJSON() ([]byte, error) {
 		Address: r.Addr, Role: r.Role, Dialect: r.Dialect, Status: r.Status, Error: r.Error,
 		Statement: r.Statement, Before: r.Before, After: r.After, WouldServe: r.WouldServe, Reported: r.Reported,
 		DurationMS: r.Duration.Milliseconds(), Retries: r.Retries,
-		Verified: r.Verified,
+		Verified: r.Verified, State: r.State,
 	})
 }
 
@@ -159,11 +164,21 @@ type Report struct {
 	Nodes   []NodeResult
 }
 
-// ExitCode is 0 when every node is ok or unchanged, else 1. (2, for usage
+// Failed reports whether r counts against the run: any status but ok,
+// unchanged and ready, except a node skipped because the cluster reports
+// it offline, detached, ... (not a member right now: nothing to reload).
+func (r NodeResult) Failed() bool {
+	if r.Status.Good() {
+		return false
+	}
+	return !(r.Status == StatusSkipped && !Online(r.State))
+}
+
+// ExitCode is 0 when no node failed (see Failed), else 1. (2, for usage
 // and topology errors, is decided before a Report exists.)
 func ExitCode(rs []NodeResult) int {
 	for _, r := range rs {
-		if !r.Status.Good() {
+		if r.Failed() {
 			return 1
 		}
 	}

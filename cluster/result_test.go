@@ -68,7 +68,8 @@ func TestWriteJSONStable(t *testing.T) {
       "reported_fingerprint": "bb",
       "duration_ms": 12,
       "retries": 0,
-      "verified": true
+      "verified": true,
+      "state": ""
     },
     {
       "address": "10.0.0.1:3307",
@@ -98,7 +99,8 @@ func TestWriteJSONStable(t *testing.T) {
       "reported_fingerprint": "",
       "duration_ms": 1000,
       "retries": 2,
-      "verified": false
+      "verified": false,
+      "state": ""
     }
   ]
 }

@@ -30,6 +30,18 @@ type Node struct {
 	Role Role
 	// Dialect is the node's dialect; "" or DialectAuto means detect it.
 	Dialect Dialect
+	// State is what the cluster says about the node (SHOW LEAVES /
+	// SHOW AGGREGATORS State, or state: in a topology file); "" means
+	// online. Nodes that are not online are skipped, not contacted.
+	State string
+}
+
+// Online reports whether a node state means "work on it": "" or online
+// (any case). SingleStore's other states (offline, detached, attaching,
+// unknown, ...) all mean the node is not serving as a member right now.
+func Online(state string) bool {
+	s := strings.ToLower(strings.TrimSpace(state))
+	return s == "" || s == "online"
 }
 
 // Topology is the set of nodes of one cluster. Exactly one aggregator has
@@ -98,6 +110,7 @@ type nodeEntry struct {
 	Port    int    `yaml:"port"`
 	Dialect string `yaml:"dialect"`
 	Master  bool   `yaml:"master"`
+	State   string `yaml:"state"`
 }
 
 // UnmarshalYAML accepts a plain "host:port" scalar as well as a mapping.
@@ -184,7 +197,7 @@ func ParseTopology(doc []byte) (Topology, error) {
 			role = RoleMaster
 			masters++
 		}
-		return Node{Addr: addr, Role: role, Dialect: d}, nil
+		return Node{Addr: addr, Role: role, Dialect: d, State: strings.ToLower(strings.TrimSpace(e.State))}, nil
 	}
 	for _, e := range f.Aggregators {
 		n, err := conv(e, RoleChild)

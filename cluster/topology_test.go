@@ -18,8 +18,8 @@ func TestParseTopology(t *testing.T) {
 			name: "strings; first aggregator is master",
 			doc:  "aggregators: [10.0.0.1:3307, 10.0.0.4:3307]\nleaves: [10.0.0.2:3307, 10.0.0.3]\n",
 			expected: Topology{
-				Aggregators: []Node{{"10.0.0.1:3307", RoleMaster, DialectAuto}, {"10.0.0.4:3307", RoleChild, DialectAuto}},
-				Leaves:      []Node{{"10.0.0.2:3307", RoleLeaf, DialectAuto}, {"10.0.0.3:3306", RoleLeaf, DialectAuto}},
+				Aggregators: []Node{{"10.0.0.1:3307", RoleMaster, DialectAuto, ""}, {"10.0.0.4:3307", RoleChild, DialectAuto, ""}},
+				Leaves:      []Node{{"10.0.0.2:3307", RoleLeaf, DialectAuto, ""}, {"10.0.0.3:3306", RoleLeaf, DialectAuto, ""}},
 			},
 		},
 		{
@@ -31,16 +31,17 @@ aggregators:
 leaves:
   - {host: "::1", port: 3310, dialect: mysql}
   - host: leaf2
+  - {address: "leaf3:3306", state: Offline}
 `,
 			expected: Topology{
-				Aggregators: []Node{{"10.0.0.1:3307", RoleChild, DialectSSLD}, {"db4:3306", RoleMaster, DialectMariaDB}},
-				Leaves:      []Node{{"[::1]:3310", RoleLeaf, DialectMySQL}, {"leaf2:3306", RoleLeaf, DialectSSLD}},
+				Aggregators: []Node{{"10.0.0.1:3307", RoleChild, DialectSSLD, ""}, {"db4:3306", RoleMaster, DialectMariaDB, ""}},
+				Leaves:      []Node{{"[::1]:3310", RoleLeaf, DialectMySQL, ""}, {"leaf2:3306", RoleLeaf, DialectSSLD, ""}, {"leaf3:3306", RoleLeaf, DialectSSLD, "offline"}},
 			},
 		},
 		{
 			name:     "leaves only",
 			doc:      "leaves: [a:1]\n",
-			expected: Topology{Leaves: []Node{{"a:1", RoleLeaf, DialectAuto}}},
+			expected: Topology{Leaves: []Node{{"a:1", RoleLeaf, DialectAuto, ""}}},
 		},
 		{name: "empty", doc: "aggregators: []\n", expectedErr: "no nodes"},
 		{name: "duplicate", doc: "aggregators: [a:1]\nleaves: [a:1]\n", expectedErr: "listed twice"},

@@ -27,7 +27,7 @@ type clusterFlags struct {
 	sslCA, sslCert, sslKey    string
 	insecure, verifyIdentity  bool
 	scope, dialect            string
-	parallel                  int
+	parallel, maxFailures     int
 	rolling                   bool
 	timeout                   time.Duration
 	retries                   int
@@ -96,6 +96,7 @@ func newClusterSubCmd(name string) *cobra.Command {
 	fl.StringVar(&f.format, "format", "table", "output: table or json")
 	if name == "reload" {
 		fl.BoolVar(&f.rolling, "rolling", false, "one node at a time; stop at the first failure, skip the rest")
+		fl.IntVar(&f.maxFailures, "max-failures", 0, "stop starting new nodes after this many failed; the rest are skipped (0 = no limit; --rolling: 1)")
 		fl.BoolVar(&f.requireChange, "require-change", false, "a node that serves the same certificate after its reload as before is stale")
 		fl.BoolVar(&f.dryRun, "dry-run", false, "pre-flight: every ssld node validates its files (CHECK TLS) and swaps nothing; other nodes are only read")
 	}
@@ -150,7 +151,7 @@ func runCluster(cmd *cobra.Command, name string, f *clusterFlags) error {
 	if cluster.ExitCode(rows) != 0 {
 		bad := 0
 		for _, r := range rows {
-			if !r.Status.Good() {
+			if r.Failed() {
 				bad++
 			}
 		}
@@ -172,13 +173,16 @@ func (f *clusterFlags) options(cmd *cobra.Command) (cluster.Options, error) {
 		User: f.user, Password: f.password, InsecureSkipVerify: f.insecure, VerifyIdentity: f.verifyIdentity,
 		Parallel: f.parallel, Rolling: f.rolling, Timeout: f.timeout, Retries: f.retries,
 		ExpectSerial: f.expectSerial, DryRun: f.dryRun,
-		ExpectIssuer: f.expectIssuer, RequireChange: f.requireChange,
+		ExpectIssuer: f.expectIssuer, RequireChange: f.requireChange, MaxFailures: f.maxFailures,
 	}
 	if f.user == "" {
 		return o, errors.New("--user is required")
 	}
 	if f.parallel < 1 {
 		return o, errors.New("--parallel must be 1 or more")
+	}
+	if f.maxFailures < 0 {
+		return o, errors.New("--max-failures must be 0 or more")
 	}
 	if f.timeout <= 0 {
 		return o, errors.New("--timeout must be positive")

@@ -137,6 +137,9 @@ type fleetOptions struct {
 	leaf func(i int) pki.LeafOptions
 	// extraConfig is appended to every member's config.
 	extraConfig func(m *fleetMember) string
+	// extraLeaves are added to every member's cluster.leaves (entries as
+	// written: "host:port" or "host:port state").
+	extraLeaves []string
 }
 
 func startFleetWith(t *testing.T, o fleetOptions, roles ...string) *fleet {
@@ -157,6 +160,7 @@ func startFleetWith(t *testing.T, o fleetOptions, roles ...string) *fleet {
 			aggs = append(aggs, m.addr)
 		}
 	}
+	leaves = append(leaves, o.extraLeaves...)
 	for _, m := range f.members {
 		f.rotate(m)
 		cfgRole := "aggregator"
@@ -280,6 +284,7 @@ type clusterReport struct {
 		Reported   string     `json:"reported_fingerprint"`
 		DurationMS int64      `json:"duration_ms"`
 		Verified   bool       `json:"verified"`
+		State      string     `json:"state"`
 	} `json:"nodes"`
 }
 
@@ -941,4 +946,70 @@ func TestClusterProofFlags(t *testing.T) {
 	code, _, stderr = f.reloadJSON2("reload", "--topology", f.topologyFile(), "--expect-issuer", "ca2")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "--expect-issuer")
+}
+
+// TestClusterPhasesAndOffline: in parallel mode the nodes reload leaves
+// first, then child aggregators, then the master (the nodes' own reload
+// timestamps say so); a leaf that the master's SHOW LEAVES reports offline
+// is skipped with its state and does not fail the run; --max-failures
+// stops starting nodes.
+func TestClusterPhasesAndOffline(t *testing.T) {
+	t.Parallel()
+	offline := freeAddr(t)
+	f := startFleetWith(t, fleetOptions{extraLeaves: []string{`"` + offline + ` offline"`}},
+		"master", "child", "child", "leaf", "leaf", "leaf")
+	for _, m := range f.members {
+		f.rotate(m)
+	}
+	code, rep, stderr := f.reloadJSON("reload", "--master", f.master().addr, "--parallel", "16")
+	require.Equal(t, 0, code, "stderr: %s\n%+v", stderr, rep)
+	assert.Equal(t, map[string]int{"ok": 6, "skipped": 1}, rep.Summary)
+	off := rep.Nodes[f.row(rep, offline)]
+	assert.Equal(t, "skipped", off.Status)
+	assert.Equal(t, "offline", off.State)
+	assert.Equal(t, "leaf", off.Role)
+	assert.Contains(t, off.Error, "the cluster reports this node offline")
+
+	// Each node's own ssl_last_successful_reload_time: every leaf's is
+	// before every child's, every child's before the master's.
+	at := map[string][]time.Time{}
+	for _, m := range f.members {
+		v := f.vars(m, "ssl_last_successful_reload_time")[0]
+		ts, err := time.Parse("2006-01-02 15:04:05.000000", v)
+		require.NoError(t, err, v)
+		at[m.role] = append(at[m.role], ts)
+	}
+	latest := func(ts []time.Time) time.Time {
+		l := ts[0]
+		for _, x := range ts {
+			if x.After(l) {
+				l = x
+			}
+		}
+		return l
+	}
+	earliest := func(ts []time.Time) time.Time {
+		e := ts[0]
+		for _, x := range ts {
+			if x.Before(e) {
+				e = x
+			}
+		}
+		return e
+	}
+	assert.True(t, latest(at["leaf"]).Before(earliest(at["child"])), "leaves %v, children %v", at["leaf"], at["child"])
+	assert.True(t, latest(at["child"]).Before(at["master"][0]), "children %v, master %v", at["child"], at["master"])
+
+	// --max-failures 1: the first unreachable leaf stops the run.
+	down1, down2 := freeAddr(t), freeAddr(t)
+	topo := filepath.Join(t.TempDir(), "topology.yaml")
+	require.NoError(t, os.WriteFile(topo, []byte(fmt.Sprintf("aggregators: [%s]\nleaves: [%s, %s, %s]\n",
+		f.master().addr, down1, down2, f.members[3].addr)), 0o644))
+	code, rep, _ = f.reloadJSON("reload", "--topology", topo, "--parallel", "1", "--max-failures", "1", "--retries", "0")
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "unreachable", rep.Nodes[0].Status)
+	for _, n := range rep.Nodes[1:] {
+		assert.Equal(t, "skipped", n.Status, n.Address)
+		assert.Contains(t, n.Error, "--max-failures 1 reached")
+	}
 }

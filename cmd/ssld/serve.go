@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -241,13 +242,20 @@ func topology(cfg *fileConfig) func() (aggs, leaves []sqlcmd.Node) {
 	}
 }
 
-func hostPortNode(addr, role string) sqlcmd.Node {
+// hostPortNode reads one cluster: entry, "host:port" or "host:port state"
+// (state as SHOW LEAVES reports it: online, offline, detached, ...;
+// default online).
+func hostPortNode(entry, role string) sqlcmd.Node {
+	addr, state := entry, "online"
+	if f := strings.Fields(entry); len(f) == 2 {
+		addr, state = f[0], strings.ToLower(f[1])
+	}
 	host, p, err := net.SplitHostPort(addr)
 	if err != nil {
-		return sqlcmd.Node{Host: addr, Port: 3306, Role: role, State: "online"}
+		return sqlcmd.Node{Host: addr, Port: 3306, Role: role, State: state}
 	}
 	port, _ := strconv.Atoi(p)
-	return sqlcmd.Node{Host: host, Port: port, Role: role, State: "online"}
+	return sqlcmd.Node{Host: host, Port: port, Role: role, State: state}
 }
 
 func newServeCmd() *cobra.Command {
