@@ -290,14 +290,6 @@ func (f *failState) stop() string {
 	return fmt.Sprintf("not attempted: --max-failures %d reached (%d failed, the first %s)", f.limit, f.count, f.first)
 }
 
-func skipRest(rs []NodeResult, why string, done func(int, NodeResult), from int) {
-	for j := range rs {
-		res := rs[j]
-		res.Status, res.Error = StatusSkipped, why
-		done(from+j, res)
-	}
-}
-
 func nodeDialect(n Node, def Dialect) Dialect {
 	if n.Dialect != "" {
 		return n.Dialect
@@ -309,8 +301,7 @@ func nodeDialect(n Node, def Dialect) Dialect {
 }
 
 type runner struct {
-	work         func(context.Context, Node) NodeResult // r.node, or testWork
-	testWork     func(context.Context, Node) NodeResult // seam for tests
+	work         func(context.Context, Node) NodeResult // r.node, or a test's (runWith)
 	opts         Options
 	tv           *tlsVerifier
 	readOnly     bool
