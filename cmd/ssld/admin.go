@@ -82,7 +82,8 @@ func (o *adminOptions) open() (*sql.DB, error) {
 		if sock == "" && o.config != "" {
 			c, err := loadConfig(o.config)
 			if err != nil {
-				return nil, err
+				// No config, no socket to reach: exit 2 like an unreachable node.
+				return nil, usageError{err}
 			}
 			sock = c.Socket
 		}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/testenv"
+)
+
+// acmeEnv is Debian's pebble (an ACME test CA) and a certbot with its own
+// config, work and logs folders, all under one temp folder.
+type acmeEnv struct {
+	t                            *testing.T
+	dir, configDir, server, port string
+	certbot                      string
+	env                          []string
+	domain                       string
+}
+
+func startPebble(t *testing.T) *acmeEnv {
+	pebble := testenv.LookPath(t, "pebble")
+	certbot := testenv.LookPath(t, "certbot")
+	testenv.LookPath(t, "openssl")
+	dir, err := os.MkdirTemp("", "ssld-acme")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+
+	// pebble's own HTTPS certificate, from a CA made here.
+	ca := pki.MustCA(t, "pebble test CA")
+	leaf := ca.MustIssue(t, pki.DevServerOptions())
+	for name, b := range map[string][]byte{"ca.pem": ca.CertPEM, "cert.pem": leaf.CertPEM, "key.pem": leaf.KeyPEM} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o600))
+	}
+	listen := freeAddr(t)
+	cfg, err := json.Marshal(map[string]any{"pebble": map[string]any{
+		"listenAddress": listen, "managementListenAddress": "",
+		"certificate": filepath.Join(dir, "cert.pem"), "privateKey": filepath.Join(dir, "key.pem"),
+		"httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "", "externalAccountBindingRequired": false,
+	}})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "pebble.json"), cfg, 0o600))
+
+	logs := &lockedBuffer{}
+	cmd := exec.Command(pebble, "-config", filepath.Join(dir, "pebble.json"))
+	cmd.Env = append(os.Environ(), "PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_VA_NOSLEEP=1")
+	cmd.Stdout, cmd.Stderr = logs, logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "Listening on") {
+		require.True(t, time.Now().Before(deadline), "pebble did not start: %s", logs.String())
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, port := splitAddr(t, freeAddr(t))
+	return &acmeEnv{
+		t: t, dir: dir, configDir: filepath.Join(dir, "letsencrypt"), certbot: certbot,
+		server: "https://" + listen + "/dir", port: port, domain: "db1.ssld.test",
+		env: append(os.Environ(), "REQUESTS_CA_BUNDLE="+filepath.Join(dir, "ca.pem")),
+	}
+}
+
+// run runs certbot with the temp folders and pebble as the server.
+func (a *acmeEnv) run(extraEnv []string, args ...string) string {
+	a.t.Helper()
+	base := []string{"--non-interactive", "--config-dir", a.configDir,
+		"--work-dir", filepath.Join(a.dir, "work"), "--logs-dir", filepath.Join(a.dir, "logs"),
+		"--server", a.server, "--standalone", "--http-01-address", "127.0.0.1", "--http-01-port", a.port}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, a.certbot, append(args, base...)...)
+	cmd.Env = append(append([]string{}, a.env...), extraEnv...)
+	out, err := cmd.CombinedOutput()
+	require.NoError(a.t, err, "certbot %v: %s", args, out)
+	return string(out)
+}
+
+func (a *acmeEnv) issue() {
+	a.run(nil, "certonly", "--agree-tos", "--register-unsafely-without-email", "-d", a.domain)
+}
+
+func (a *acmeEnv) renew(extraEnv ...string) string {
+	return a.run(extraEnv, "renew", "--force-renewal", "--no-random-sleep-on-renew")
+}
+
+// hookLines are the lines of certbot's log that the deploy hook wrote.
+func (a *acmeEnv) hookLines() string {
+	b, err := os.ReadFile(filepath.Join(a.dir, "logs", "letsencrypt.log"))
+	require.NoError(a.t, err)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "ssld reload --config") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func (a *acmeEnv) live(name string) string { return filepath.Join(a.configDir, "live", a.domain, name) }
+
+// fileSerial is what `openssl x509 -serial` prints for a PEM file.
+func fileSerial(t *testing.T, path string) string {
+	out, err := exec.Command("openssl", "x509", "-in", path, "-noout", "-serial").CombinedOutput()
+	require.NoError(t, err, string(out))
+	return strings.TrimPrefix(strings.TrimSpace(string(out)), "serial=")
+}
+
+// acmeNode starts ssld on certbot's live/ symlinks. Its only account is a
+// unix_socket one for the OS user running the test: no password anywhere.
+func acmeNode(t *testing.T, a *acmeEnv, watch bool) (*node, string) {
+	me, err := user.Current()
+	require.NoError(t, err)
+	cfgPath := filepath.Join(a.dir, "ssld.yaml")
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+socket: %s
+ssl_cert: %s
+ssl_key: %s
+watch: %v
+users:
+  - name: %s
+    plugin: unix_socket
+    privileges: [SUPER]
+`, filepath.Join(a.dir, "ssld.sock"), a.live("fullchain.pem"), a.live("privkey.pem"), watch, me.Username)
+	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := startNode(context.Background(), serveOptions{config: cfgPath}, log)
+	require.NoError(t, err)
+	t.Cleanup(func() { n.shutdown(2 * time.Second) })
+	return n, cfgPath
+}
+
+// TestACMECertbotDeployHook: pebble issues a certificate through certbot,
+// ssld serves it from live/, deploy/certbot/deploy-hook is installed where
+// certbot looks for it, and `certbot renew --force-renewal` ends with the
+// renewed serial served. No password anywhere (unix_socket). A failing hook
+// leaves certbot's exit status at 0, as docs/operations.md says.
+func TestACMECertbotDeployHook(t *testing.T) {
+	a := startPebble(t)
+	a.issue()
+	n, cfgPath := acmeNode(t, a, false)
+	addr := n.server.Addr().String()
+	first := fileSerial(t, a.live("cert.pem"))
+	require.Equal(t, first, opensslSerial(t, addr))
+
+	hooks := filepath.Join(a.configDir, "renewal-hooks", "deploy")
+	require.NoError(t, os.MkdirAll(hooks, 0o755))
+	hook, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy/certbot/deploy-hook"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(hooks, "ssld"), hook, 0o755))
+
+	a.renew("SSLD_CONFIG="+cfgPath, "SSLD="+ssldBinary(t))
+	renewed := fileSerial(t, a.live("cert.pem"))
+	require.NotEqual(t, first, renewed)
+	assert.Equal(t, renewed, opensslSerial(t, addr), "hook: %s", a.hookLines())
+	assert.Regexp(t, `ssld reload --config `+regexp.QuoteMeta(cfgPath)+` \(renewed .*/live/db1.ssld.test\): exit 0: ok: reloaded, `, a.hookLines())
+
+	// The hook fails (no such config): it exits non-zero and says why, yet
+	// certbot exits 0, and the node keeps serving the previous renewal.
+	out := a.renew("SSLD_CONFIG="+filepath.Join(a.dir, "missing.yaml"), "SSLD="+ssldBinary(t))
+	assert.Contains(t, out, "missing.yaml", "certbot shows the hook's error output")
+	assert.NotEqual(t, renewed, fileSerial(t, a.live("cert.pem")))
+	assert.Equal(t, renewed, opensslSerial(t, addr))
+	assert.Regexp(t, `missing.yaml \(renewed .*\): exit 2: ssld: config file .*missing.yaml: does not exist`, a.hookLines())
+}
+
+// TestACMECertbotWatch: with watch: true and no hook, certbot's renewal
+// (new files in archive/, live/ symlinks swapped) is served on its own.
+func TestACMECertbotWatch(t *testing.T) {
+	a := startPebble(t)
+	a.issue()
+	n, _ := acmeNode(t, a, true)
+	addr := n.server.Addr().String()
+	first := fileSerial(t, a.live("cert.pem"))
+	require.Equal(t, first, opensslSerial(t, addr))
+
+	a.renew()
+	renewed := fileSerial(t, a.live("cert.pem"))
+	require.NotEqual(t, first, renewed)
+	require.Eventually(t, func() bool { return n.tls.Current("client").Serial() == renewed }, 20*time.Second, 50*time.Millisecond)
+	assert.Equal(t, renewed, opensslSerial(t, addr))
+}
