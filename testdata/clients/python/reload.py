@@ -1,5 +1,6 @@
 """Connects to ssld over verified TLS with PyMySQL, runs SSL_RELOAD and prints
-the served serial from SHOW VARIABLES. Settings come from the environment:
+the served serial from SHOW VARIABLES and
+@@ssl_last_successful_reload_time. Settings come from the environment:
 SSLD_HOST, SSLD_PORT, SSLD_USER, SSLD_PASSWORD, SSLD_CA."""
 import os
 import sys
@@ -21,6 +22,8 @@ try:
         cur.execute("SSL_RELOAD")
         cur.execute("SHOW VARIABLES LIKE 'ssl_server_serial'")
         print("serial=" + cur.fetchone()[1])
+        cur.execute("SELECT @@ssl_last_successful_reload_time")
+        print("reload_time=" + cur.fetchone()[0])
         cur.execute("SHOW STATUS LIKE 'Ssl_cipher'")
         print("cipher=" + cur.fetchone()[1])
     conn.close()
