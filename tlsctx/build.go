@@ -26,6 +26,8 @@ type builder struct {
 	pairTries int           // reads of a mismatched cert/key pair before failing
 	pairWait  time.Duration // wait between those reads
 	versions  versionRange
+	backend   CryptoBackend
+	prev      map[Channel]*Snapshot // live snapshots; nil in New
 }
 
 // expiryWarning returns the warning for a leaf that expires within
@@ -126,6 +128,23 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 		snap.Certificate, snap.Leaf = cert, leaf
 	}
 	copy(snap.digest[:], h.Sum(nil))
+	if p := b.prev[ch]; p != nil && p.digest == snap.digest {
+		// Unchanged: the caller keeps p, so build no second signer (a
+		// libcrypto key and its probe signature) and config for nothing.
+		out.snap = p
+		out.warnings = append(out.warnings, p.keyWarnings...)
+		return out, nil
+	}
+	if snap.Certificate != nil {
+		// The Go key has been parsed, checked and matched to the leaf;
+		// only now is it handed to the backend that signs handshakes.
+		signer, used, warning := keySigner(b.backend, snap.Certificate.PrivateKey.(crypto.Signer))
+		snap.Certificate.PrivateKey, snap.KeyBackend = signer, used
+		if warning != "" {
+			snap.keyWarnings = []string{fmt.Sprintf("%s %q: %s", m.keySetting, m.key, warning)}
+			out.warnings = append(out.warnings, snap.keyWarnings...)
+		}
+	}
 	snap.serverConfig = serverConfig(snap, b.versions)
 	out.snap = snap
 	return out, nil

@@ -108,7 +108,7 @@ func (m *Manager) Validate(ctx context.Context, opts ...ReloadOption) (CheckRepo
 	if err := checkShape(m.state.Load().settings, s, m.versions, chans); err != nil {
 		return CheckReport{}, err
 	}
-	b := m.builder()
+	b := m.builder(m.state.Load().snaps)
 	rep := CheckReport{Settings: s, Warnings: warnings}
 	for _, ch := range chans {
 		rep.Channels = append(rep.Channels, buildCheck(ctx, b, ch, s))

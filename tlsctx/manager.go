@@ -37,7 +37,9 @@ type Manager struct {
 	pairTries int
 	pairWait  time.Duration
 
-	versions      versionRange // fixed at New: tls_version is restart-only
+	versions      versionRange  // fixed at New: tls_version is restart-only
+	backend       CryptoBackend // resolved at New: BackendOpenSSL or BackendGo
+	backendInfo   string
 	serverConfigs map[Channel]*tls.Config
 
 	state atomic.Pointer[state]
@@ -76,6 +78,8 @@ type Status struct {
 	// Settings are the settings behind the live snapshots, passphrase
 	// included: callers must redact it before showing it.
 	Settings Settings
+	// CryptoBackend is the backend resolved in New (see WithCryptoBackend).
+	CryptoBackend CryptoBackend
 }
 
 // Result describes a successful Reload.
@@ -94,6 +98,7 @@ type options struct {
 	logger   *slog.Logger
 	observer func(ReloadEvent)
 	degraded bool
+	backend  CryptoBackend
 }
 
 // WithDegradedStart makes New succeed when a channel's material is
@@ -171,8 +176,12 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 		return nil, &ReloadError{Setting: "tls_version", Reason: err.Error(), Err: err}
 	}
 	m.versions = v
+	if m.backend, m.backendInfo, err = resolveBackend(o.backend); err != nil {
+		return nil, &ReloadError{Setting: "crypto_backend", Reason: err.Error(), Err: err}
+	}
+	m.log(slog.LevelInfo, "crypto backend", "crypto_backend", string(m.backend), "detail", m.backendInfo)
 	start := m.now()
-	b := m.builder()
+	b := m.builder(nil)
 	st := &state{snaps: map[Channel]*Snapshot{}, settings: s, generation: 1, lastTrigger: "startup"}
 	for _, w := range srcWarnings {
 		m.log(slog.LevelWarn, "config warning", "warning", w, "trigger", "startup")
@@ -256,8 +265,12 @@ func (m *Manager) Unavailable(ch Channel) error {
 	return nil
 }
 
-func (m *Manager) builder() *builder {
-	return &builder{now: m.now, readFile: m.readFile, pairTries: m.pairTries, pairWait: m.pairWait, versions: m.versions}
+// builder returns a builder for one New or Reload; prev are the live
+// snapshots (nil in New), whose digests let unchanged material skip the
+// work of a new signer and config.
+func (m *Manager) builder(prev map[Channel]*Snapshot) *builder {
+	return &builder{now: m.now, readFile: m.readFile, pairTries: m.pairTries, pairWait: m.pairWait,
+		versions: m.versions, backend: m.backend, prev: prev}
 }
 
 // Current returns the live snapshot of ch. It never returns nil for a
@@ -272,12 +285,13 @@ func (m *Manager) Current(ch Channel) *Snapshot {
 func (m *Manager) Status() Status {
 	st := m.state.Load()
 	out := Status{
-		LastAttempt: st.lastAttempt,
-		LastSuccess: st.lastSuccess,
-		LastError:   st.lastError,
-		LastTrigger: st.lastTrigger,
-		Generation:  st.generation,
-		Settings:    st.settings,
+		LastAttempt:   st.lastAttempt,
+		LastSuccess:   st.lastSuccess,
+		LastError:     st.lastError,
+		LastTrigger:   st.lastTrigger,
+		Generation:    st.generation,
+		Settings:      st.settings,
+		CryptoBackend: m.backend,
 	}
 	for _, ch := range allChannels {
 		if st.unavailable[ch] != nil {
@@ -377,7 +391,7 @@ func (m *Manager) reload(ctx context.Context, cur *state, chans []Channel) (Resu
 	if err := checkShape(cur.settings, s, m.versions, chans); err != nil {
 		return Result{}, nil, err
 	}
-	b := m.builder()
+	b := m.builder(cur.snaps)
 	next := &state{snaps: map[Channel]*Snapshot{}, generation: cur.generation}
 	for ch, snap := range cur.snaps {
 		next.snaps[ch] = snap

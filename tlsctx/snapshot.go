@@ -22,9 +22,14 @@ type Snapshot struct {
 	CAs                               *x509.CertPool    // nil when no CA is configured
 	CACount                           int               // distinct CA certificates in CAs
 	LoadedAt                          time.Time
+	// KeyBackend is what signs handshakes with this snapshot's key:
+	// BackendOpenSSL or BackendGo ("" when TLS off). It is BackendGo
+	// under BackendOpenSSL when libcrypto could not take the key.
+	KeyBackend CryptoBackend
 
 	digest       [32]byte    // hash of paths, settings and file bytes: equal digest = unchanged
 	serverConfig *tls.Config // per-snapshot server config with its own session-ticket key; nil when TLS off
+	keyWarnings  []string    // the backend fallback warning, repeated on unchanged reloads
 }
 
 // Enabled reports whether the channel has a certificate (TLS on).

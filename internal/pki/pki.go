@@ -12,6 +12,7 @@ package pki
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -36,6 +37,8 @@ const (
 	ECDSAP256 KeyType = iota
 	// RSA2048 is a 2048-bit RSA key.
 	RSA2048
+	// Ed25519 is an Ed25519 key.
+	Ed25519
 )
 
 // String returns a short name for the key type.
@@ -45,6 +48,8 @@ func (k KeyType) String() string {
 		return "ECDSA-P256"
 	case RSA2048:
 		return "RSA-2048"
+	case Ed25519:
+		return "Ed25519"
 	default:
 		return fmt.Sprintf("KeyType(%d)", int(k))
 	}
@@ -264,6 +269,9 @@ func newKey(k KeyType) (crypto.Signer, error) {
 		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	case RSA2048:
 		return rsa.GenerateKey(rand.Reader, 2048)
+	case Ed25519:
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		return k, err
 	default:
 		return nil, fmt.Errorf("pki: unknown key type %d", int(k))
 	}
