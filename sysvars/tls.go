@@ -33,8 +33,9 @@ func FormatTime(t time.Time) string {
 // AddTLS registers every TLS variable: ssl_cert, ssl_key, ssl_ca, ssl_capath,
 // ssl_key_passphrase, cluster_ssl_cert|key|ca|capath, have_ssl, tls_version,
 // ssl_last_reload_attempt_time, ssl_last_successful_reload_time,
-// ssl_last_reload_error, ssl_last_reload_trigger, ssl_reload_generation and ssl_server_serial|
-// fingerprint|not_before|not_after. All are global and read-only (they change
+// ssl_last_reload_error, ssl_last_reload_trigger, ssl_reload_generation,
+// ssl_crypto_backend and ssl_server_serial|fingerprint|not_before|not_after.
+// All are global and read-only (they change
 // through the config file and a reload, never through SET).
 //
 // Each value is computed on read from m.Current / m.Status, so it always
@@ -108,6 +109,14 @@ func addTLS(r *Registry, m tlsState) error {
 		ro("ssl_reload_generation", KindInt, status(func(st tlsctx.Status) string {
 			return strconv.FormatUint(st.Generation, 10)
 		})),
+		// What signs new handshakes on the client channel: openssl or go
+		// (go also when OpenSSL could not take the key; the reload warned).
+		ro("ssl_crypto_backend", KindString, func() string {
+			if s := m.Current(client); s != nil && s.KeyBackend != "" {
+				return string(s.KeyBackend)
+			}
+			return string(m.Status().CryptoBackend)
+		}),
 		ro("ssl_server_serial", KindString, snap(client, func(s *tlsctx.Snapshot) string { return s.Serial() })),
 		ro("ssl_server_fingerprint", KindString, snap(client, func(s *tlsctx.Snapshot) string { return s.Fingerprint() })),
 		ro("ssl_server_not_before", KindString, snap(client, func(s *tlsctx.Snapshot) string {

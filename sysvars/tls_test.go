@@ -92,6 +92,8 @@ func TestAddTLSFollowsManager(t *testing.T) {
 		assert.Equal(t, want, value(t, r, name), name)
 	}
 	assert.Len(t, value(t, r, "ssl_server_fingerprint"), 64)
+	assert.Contains(t, []string{"openssl", "go"}, value(t, r, "ssl_crypto_backend"))
+	assert.Equal(t, string(f.m.Current(tlsctx.ChannelClient).KeyBackend), value(t, r, "ssl_crypto_backend"))
 	for _, v := range r.All() {
 		assert.Equal(t, ScopeGlobal, v.Scope, v.Name)
 		assert.True(t, v.ReadOnly, v.Name)

@@ -37,6 +37,7 @@ type fileConfig struct {
 	ClusterSSLCA           string        `mapstructure:"cluster_ssl_ca"`
 	ClusterSSLCAPath       string        `mapstructure:"cluster_ssl_capath"`
 	TLSVersion             string        `mapstructure:"tls_version"`
+	CryptoBackend          string        `mapstructure:"crypto_backend"`
 	SSLExpiryWarning       time.Duration `mapstructure:"ssl_expiry_warning"`
 	RequireSecureTransport bool          `mapstructure:"require_secure_transport"`
 	Watch                  bool          `mapstructure:"watch"`
@@ -84,6 +85,7 @@ var defaults = map[string]any{
 	"cluster_ssl_ca":           "",
 	"cluster_ssl_capath":       "",
 	"tls_version":              tlsctx.DefaultTLSVersion,
+	"crypto_backend":           "auto",
 	"ssl_expiry_warning":       14 * 24 * time.Hour,
 	"require_secure_transport": false,
 	"watch":                    false,
@@ -151,6 +153,9 @@ func loadConfig(path string) (*fileConfig, error) {
 	}
 	if c.MaxConnections < 1 {
 		return nil, fmt.Errorf("config file %s: max_connections %d: must be at least 1", abs, c.MaxConnections)
+	}
+	if _, err := tlsctx.ParseCryptoBackend(c.CryptoBackend); err != nil {
+		return nil, fmt.Errorf("config file %s: crypto_backend: %v", abs, err)
 	}
 	return &c, nil
 }
@@ -306,6 +311,7 @@ func startupChanges(running, next *fileConfig, path string, socketOverridden boo
 		{name: "write_timeout", was: running.WriteTimeout, now: next.WriteTimeout},
 		{name: "log_level", was: running.LogLevel, now: next.LogLevel},
 		{name: "log_format", was: running.LogFormat, now: next.LogFormat},
+		{name: "crypto_backend", was: running.CryptoBackend, now: next.CryptoBackend},
 		{name: "cluster.aggregators", was: running.Cluster.Aggregators, now: next.Cluster.Aggregators},
 		{name: "cluster.leaves", was: running.Cluster.Leaves, now: next.Cluster.Leaves},
 	}

@@ -83,7 +83,8 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	// degraded start unless --strict: the socket and metrics work, the TCP
 	// and cluster listeners answer every client with an error naming the
 	// problem (protocol.TLSGate), and the first good reload brings TLS up.
-	mopts := []tlsctx.Option{tlsctx.WithLogger(log),
+	backend, _ := tlsctx.ParseCryptoBackend(cfg.CryptoBackend) // checked by loadConfig
+	mopts := []tlsctx.Option{tlsctx.WithLogger(log), tlsctx.WithCryptoBackend(backend),
 		tlsctx.WithObserver(func(ev tlsctx.ReloadEvent) { met.ObserveReload(ev) })}
 	if !o.strict {
 		mopts = append(mopts, tlsctx.WithDegradedStart())
@@ -167,7 +168,8 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	}
 	log.Info("ssld ready", "listen", srv.Addr().String(), "socket", cfg.Socket, "cluster_listen", addrString(srv.ClusterAddr()),
 		"metrics_listen", addrString(n.metricsAddr()), "watch", cfg.Watch,
-		"role", cfg.Role, "config", cfg.path, "serial", mgr.Current(tlsctx.ChannelClient).Serial())
+		"role", cfg.Role, "config", cfg.path, "serial", mgr.Current(tlsctx.ChannelClient).Serial(),
+		"crypto_backend", string(mgr.CryptoBackend()), "crypto", mgr.CryptoBackendInfo())
 	if st := mgr.Status(); len(st.Unavailable) > 0 {
 		way := "fix the files, then run SSL_RELOAD over the Unix socket " + cfg.Socket + " or send SIGHUP"
 		if cfg.Socket == "" {

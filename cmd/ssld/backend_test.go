@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/testenv"
+)
+
+// rotateKeyType writes a new localhost pair with a key of type kt and
+// returns its serial.
+func (tn *testNode) rotateKeyType(kt pki.KeyType) string {
+	tn.t.Helper()
+	leaf := tn.ca.MustIssue(tn.t, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
+		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotAfter: time.Now().Add(90 * 24 * time.Hour), KeyType: kt})
+	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.crt"), leaf.CertPEM, 0o644))
+	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.key"), leaf.KeyPEM, 0o600))
+	tn.leaf = leaf
+	return serialOf(leaf.Cert)
+}
+
+// sClientSerial is opensslSerial with extra s_client arguments (a TLS
+// version, signature algorithms).
+func sClientSerial(t *testing.T, addr string, args ...string) string {
+	t.Helper()
+	bin := testenv.LookPath(t, "openssl")
+	sc := exec.Command(bin, append([]string{"s_client", "-starttls", "mysql", "-connect", addr, "-servername", "localhost"}, args...)...)
+	sc.Stdin = strings.NewReader("")
+	out, err := sc.CombinedOutput()
+	require.NoError(t, err, "openssl s_client %v: %s", args, out)
+	x := exec.Command(bin, "x509", "-noout", "-serial")
+	x.Stdin = strings.NewReader(string(out))
+	ser, err := x.CombinedOutput()
+	require.NoError(t, err, string(ser))
+	return strings.TrimLeft(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(ser)), "serial=")), "0")
+}
+
+// TestCryptoBackendClients serves RSA-2048, then ECDSA P-256, then RSA
+// again (one SSL_RELOAD each) with crypto_backend openssl and go, and has
+// go-sql-driver, the mysql CLI and openssl s_client (TLS 1.3, and TLS 1.2
+// with PKCS#1 v1.5 or ECDSA signatures) complete handshakes on every key.
+func TestCryptoBackendClients(t *testing.T) {
+	mysqlBin := testenv.LookPath(t, "mysql")
+	testenv.LookPath(t, "openssl")
+	for _, backend := range []string{"openssl", "go"} {
+		t.Run(backend, func(t *testing.T) {
+			tn := newTestNode(t, "crypto_backend: "+backend+"\n")
+			host, port := splitAddr(t, tn.addr)
+			seen := &serials{}
+			admin := tn.db("admin", adminPW, tn.tlsName(seen))
+			ctx := ctxT(t)
+			for i, kt := range []pki.KeyType{pki.RSA2048, pki.ECDSAP256, pki.RSA2048} {
+				serial := tn.rotateKeyType(kt)
+				_, err := admin.ExecContext(ctx, "SSL_RELOAD")
+				require.NoError(t, err, "reload %d to %s", i, kt)
+				assert.Equal(t, backend, variable(t, admin, "ssl_crypto_backend"), kt.String())
+
+				// go-sql-driver: a new connection, full handshake.
+				fresh := tn.openDB("monitor", monitorPW, tn.tlsName(seen))
+				var one int
+				require.NoError(t, fresh.QueryRowContext(ctx, "SELECT 1").Scan(&one), kt.String())
+				require.NoError(t, fresh.Close())
+				assert.Equal(t, serial, seen.last(), "go-sql-driver after reload to %s", kt)
+
+				// The mysql CLI, verifying the server certificate.
+				out, err := exec.CommandContext(ctx, mysqlBin, "--protocol=TCP", "-h", host, "-P", port, "-u", "monitor", "-p"+monitorPW,
+					"--ssl", "--ssl-ca="+filepath.Join(tn.dir, "certs/ca.crt"), "--ssl-verify-server-cert", "--batch", "--skip-column-names",
+					"-e", "SELECT @@ssl_crypto_backend, @@ssl_server_serial").CombinedOutput()
+				require.NoError(t, err, "mysql CLI on %s: %s", kt, out)
+				assert.Equal(t, backend+"\t"+serial, strings.TrimSpace(string(out)), kt.String())
+
+				// openssl s_client: TLS 1.3 (RSA-PSS or ECDSA), then TLS 1.2 with
+				// the PKCS#1 v1.5 scheme for RSA.
+				want := strings.TrimLeft(serial, "0")
+				assert.Equal(t, want, sClientSerial(t, tn.addr, "-tls1_3"), kt.String())
+				sigalgs := "ECDSA+SHA256"
+				if kt == pki.RSA2048 {
+					sigalgs = "RSA+SHA256"
+				}
+				assert.Equal(t, want, sClientSerial(t, tn.addr, "-tls1_2", "-sigalgs", sigalgs), kt.String())
+			}
+		})
+	}
+}
+
+// TestCryptoBackendConfig: an unknown crypto_backend is refused with the
+// file and the accepted values; the choice is logged at start-up.
+func TestCryptoBackendConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ssld.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("crypto_backend: boringssl\n"), 0o600))
+	_, err := loadConfig(path)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "config file "+path+": crypto_backend: unknown crypto backend \"boringssl\" (want auto, openssl or go)")
+
+	tn := newTestNode(t, "crypto_backend: go\n")
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	n, err := startNode(context.Background(), serveOptions{config: tn.config, listen: "127.0.0.1:0", socket: filepath.Join(tn.dir, "b.sock")}, log)
+	require.NoError(t, err)
+	n.shutdown(time.Second)
+	assert.Contains(t, buf.String(), `msg="ssld ready"`)
+	assert.Contains(t, buf.String(), "crypto_backend=go")
+}
