@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/tlsctx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -32,7 +33,7 @@ type node struct {
 
 func newNode(t *testing.T) *node {
 	t.Helper()
-	n := &node{dir: t.TempDir(), ca: pki.MustCA(t, "metrics root")}
+	n := &node{dir: t.TempDir(), ca: pkitest.MustCA(t, "metrics root")}
 	require.NoError(t, pki.WriteFile(n.path("ca.crt"), n.ca.CertPEM, 0o644))
 	n.rotate(t)
 	var met *Metrics
@@ -57,7 +58,7 @@ func (n *node) path(name string) string { return filepath.Join(n.dir, name) }
 // rotate writes a new server pair and returns its leaf.
 func (n *node) rotate(t *testing.T) *pki.Leaf {
 	t.Helper()
-	l := n.ca.MustIssue(t, pki.DevServerOptions())
+	l := pkitest.MustIssue(t, n.ca, pki.DevServerOptions())
 	require.NoError(t, pki.WriteFile(n.path("server.crt"), l.CertPEM, 0o644))
 	require.NoError(t, pki.WriteFile(n.path("server.key"), l.KeyPEM, 0o600))
 	return l

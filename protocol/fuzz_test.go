@@ -22,6 +22,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/protocol"
 	"github.com/ssld/ssld/sqlcmd"
 	"github.com/ssld/ssld/sysvars"
@@ -69,8 +70,8 @@ func (p *panicLog) take() []string {
 // manager, variable registry, executor, protocol server) on 127.0.0.1:0.
 func startFuzzServer(tb testing.TB, log *slog.Logger) *protocol.Server {
 	dir := tb.TempDir()
-	ca := pki.MustCA(tb, "fuzz CA")
-	leaf := ca.MustIssue(tb, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	ca := pkitest.MustCA(tb, "fuzz CA")
+	leaf := pkitest.MustIssue(tb, ca, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	for name, data := range map[string][]byte{"ca.crt": ca.CertPEM, "server.crt": leaf.CertPEM, "server.key": leaf.KeyPEM} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			tb.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/sysvars"
 	"github.com/ssld/ssld/tlsctx"
 )
@@ -21,10 +22,10 @@ import (
 // certificate, the generation or the reload timestamps.
 func TestCheckTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca := pki.MustCA(t, "check CA")
+	ca := pkitest.MustCA(t, "check CA")
 	certPath, keyPath := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
 	write := func(cn string) *pki.Leaf {
-		leaf := ca.MustIssue(t, pki.LeafOptions{CN: cn, DNSNames: []string{"localhost"}})
+		leaf := pkitest.MustIssue(t, ca, pki.LeafOptions{CN: cn, DNSNames: []string{"localhost"}})
 		require.NoError(t, pki.WriteFile(certPath, leaf.CertPEM, 0o644))
 		require.NoError(t, pki.WriteFile(keyPath, leaf.KeyPEM, 0o600))
 		return leaf
@@ -62,7 +63,7 @@ func TestCheckTLS(t *testing.T) {
 	assert.Equal(t, before, bookkeeping(), "CHECK TLS swaps nothing and records nothing")
 
 	// A mismatched pair: would_fail with the reason SSL_RELOAD would give.
-	other := ca.MustIssue(t, pki.LeafOptions{CN: "other"})
+	other := pkitest.MustIssue(t, ca, pki.LeafOptions{CN: "other"})
 	require.NoError(t, pki.WriteFile(certPath, other.CertPEM, 0o644))
 	res = run(t, x, admin, "CHECK TLS")
 	require.Len(t, res.Rows, 2)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/sysvars"
 	"github.com/ssld/ssld/tlsctx"
 )
@@ -40,8 +41,8 @@ func (f fakeCerts) Current(ch tlsctx.Channel) *tlsctx.Snapshot { return f[ch] }
 
 func snapshotFor(t *testing.T, ch tlsctx.Channel, gen uint64) (*tlsctx.Snapshot, *pki.Leaf) {
 	t.Helper()
-	ca := pki.MustCA(t, "exec test CA")
-	leaf := ca.MustIssue(t, pki.LeafOptions{CN: "node-1", DNSNames: []string{"node-1.example"}})
+	ca := pkitest.MustCA(t, "exec test CA")
+	leaf := pkitest.MustIssue(t, ca, pki.LeafOptions{CN: "node-1", DNSNames: []string{"node-1.example"}})
 	return &tlsctx.Snapshot{
 		Channel: ch, Generation: gen, CertFile: "/etc/ssld/server.crt", KeyFile: "/etc/ssld/server.key",
 		Certificate: &tls.Certificate{Certificate: [][]byte{leaf.Cert.Raw}, PrivateKey: leaf.Key, Leaf: leaf.Cert},

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/sysvars"
 	"github.com/ssld/ssld/tlsctx"
 )
@@ -20,10 +21,10 @@ import (
 // fails with 3888 and leaves the served certificate in place.
 func TestRealManager(t *testing.T) {
 	dir := t.TempDir()
-	ca := pki.MustCA(t, "sqlcmd test CA")
+	ca := pkitest.MustCA(t, "sqlcmd test CA")
 	certPath, keyPath := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
 	write := func(cn string) *pki.Leaf {
-		leaf := ca.MustIssue(t, pki.LeafOptions{CN: cn, DNSNames: []string{"localhost"}})
+		leaf := pkitest.MustIssue(t, ca, pki.LeafOptions{CN: cn, DNSNames: []string{"localhost"}})
 		require.NoError(t, pki.WriteFile(certPath, leaf.CertPEM, 0o644))
 		require.NoError(t, pki.WriteFile(keyPath, leaf.KeyPEM, 0o600))
 		return leaf

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/tlsctx"
 )
 
@@ -33,7 +34,7 @@ func (f *tlsFixture) settings() tlsctx.Settings {
 
 func (f *tlsFixture) writeLeaf(t *testing.T, cn string) *pki.Leaf {
 	t.Helper()
-	leaf := f.ca.MustIssue(t, pki.LeafOptions{CN: cn, DNSNames: []string{"localhost"}})
+	leaf := pkitest.MustIssue(t, f.ca, pki.LeafOptions{CN: cn, DNSNames: []string{"localhost"}})
 	require.NoError(t, pki.WriteFile(filepath.Join(f.dir, "server.crt"), leaf.CertPEM, 0o644))
 	require.NoError(t, pki.WriteFile(filepath.Join(f.dir, "server.key"), leaf.KeyPEM, 0o600))
 	return leaf
@@ -41,7 +42,7 @@ func (f *tlsFixture) writeLeaf(t *testing.T, cn string) *pki.Leaf {
 
 func newTLSFixture(t *testing.T) (*tlsFixture, *pki.Leaf) {
 	t.Helper()
-	f := &tlsFixture{dir: t.TempDir(), ca: pki.MustCA(t, "sysvars test CA")}
+	f := &tlsFixture{dir: t.TempDir(), ca: pkitest.MustCA(t, "sysvars test CA")}
 	leaf := f.writeLeaf(t, "server-1")
 	require.NoError(t, pki.WriteFile(filepath.Join(f.dir, "ca.crt"), f.ca.CertPEM, 0o644))
 	f.set = tlsctx.Settings{

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -26,7 +27,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{t: t, dir: t.TempDir(), ca: pki.MustCA(t, "test root")}
+	f := &fixture{t: t, dir: t.TempDir(), ca: pkitest.MustCA(t, "test root")}
 	f.write("ca.crt", f.ca.CertPEM, 0o644)
 	f.writeLeaf("server", f.issue(pki.LeafOptions{}))
 	f.settings = Settings{
@@ -71,7 +72,7 @@ func (f *fixture) issue(o pki.LeafOptions) *pki.Leaf {
 		o.DNSNames = []string{"localhost"}
 		o.IPs = []net.IP{net.IPv4(127, 0, 0, 1)}
 	}
-	return f.ca.MustIssue(f.t, o)
+	return pkitest.MustIssue(f.t, f.ca, o)
 }
 
 // writeLeaf writes <base>.crt and <base>.key (mode 0600).

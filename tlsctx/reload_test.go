@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -149,7 +150,7 @@ func TestReloadRejectsBadInput(t *testing.T) {
 			f.set(func(s *Settings) { s.TLSVersion = "TLSv9" })
 		}, setting: "tls_version", reason: "unknown TLS version"},
 		{name: "cluster leaf does not verify against cluster CA", setup: func(t *testing.T, f *fixture, m *Manager) {
-			f.write("other-ca.crt", pki.MustCA(t, "other").CertPEM, 0o644)
+			f.write("other-ca.crt", pkitest.MustCA(t, "other").CertPEM, 0o644)
 			f.set(func(s *Settings) { s.ClusterSSLCA = f.path("other-ca.crt") })
 		}, channel: ChannelCluster, setting: "ssl_cert", file: "server.crt", reason: "does not verify against the cluster CA set (cluster_ssl_ca)"},
 		{name: "cluster cert missing", setup: func(t *testing.T, f *fixture, m *Manager) {
@@ -462,8 +463,8 @@ func TestKeyFormatsAndPassphrase(t *testing.T) {
 func TestCAPathAndWarnings(t *testing.T) {
 	f := newFixture(t)
 	m := f.manager()
-	other := pki.MustCA(t, "other root")
-	hashed := pki.MustCA(t, "hashed root")
+	other := pkitest.MustCA(t, "other root")
+	hashed := pkitest.MustCA(t, "hashed root")
 	require.NoError(t, os.Mkdir(f.path("cas"), 0o755))
 	f.write("cas/root.pem", f.ca.CertPEM, 0o644)
 	require.NoError(t, os.Symlink("root.pem", f.path("cas/1a2b3c4d.0"))) // c_rehash link: counted once

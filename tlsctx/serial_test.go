@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
 	"github.com/ssld/ssld/tlsctx"
 )
@@ -46,10 +47,10 @@ func TestFormatSerial(t *testing.T) {
 // the same certificates, a serial with a leading zero among them.
 func TestFormatSerialMatchesOpenSSL(t *testing.T) {
 	openssl := testenv.LookPath(t, "openssl")
-	ca := pki.MustCA(t, "serial CA")
+	ca := pkitest.MustCA(t, "serial CA")
 	dir := t.TempDir()
 	for _, s := range []string{"FF5A87636FC54E8", "0ABCDEF", "80AB", "1", "7F", "00FF"} {
-		leaf := ca.MustIssue(t, pki.LeafOptions{CN: "localhost", Serial: hexInt(t, s)})
+		leaf := pkitest.MustIssue(t, ca, pki.LeafOptions{CN: "localhost", Serial: hexInt(t, s)})
 		path := filepath.Join(dir, s+".crt")
 		require.NoError(t, os.WriteFile(path, leaf.CertPEM, 0o644))
 		out, err := exec.Command(openssl, "x509", "-in", path, "-noout", "-serial").CombinedOutput()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/tlsctx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,7 +26,7 @@ type certs struct {
 }
 
 func newCerts(t testing.TB) *certs {
-	c := &certs{t: t, dir: t.TempDir(), ca: pki.MustCA(t, "root")}
+	c := &certs{t: t, dir: t.TempDir(), ca: pkitest.MustCA(t, "root")}
 	c.write("ca.crt", c.ca.CertPEM)
 	c.rotate("server")
 	return c
@@ -42,7 +43,7 @@ func (c *certs) write(n string, b []byte) {
 // serial in ssld's format.
 func (c *certs) rotate(base string) string {
 	c.t.Helper()
-	l := c.ca.MustIssue(c.t, pki.DevServerOptions())
+	l := pkitest.MustIssue(c.t, c.ca, pki.DevServerOptions())
 	c.write(base+".crt", l.CertPEM)
 	c.write(base+".key", l.KeyPEM)
 	return tlsctx.FormatSerial(l.Cert.SerialNumber)
@@ -167,8 +168,8 @@ func TestClusterMutualTLSFollowsCARotation(t *testing.T) {
 
 	// Rotate to a new CA with an overlap bundle, then reload: the same
 	// client config keeps working because it reads the live snapshot.
-	newCA := pki.MustCA(t, "root 2")
-	l := newCA.MustIssue(t, pki.DevServerOptions())
+	newCA := pkitest.MustCA(t, "root 2")
+	l := pkitest.MustIssue(t, newCA, pki.DevServerOptions())
 	c.write("cluster.crt", l.CertPEM)
 	c.write("cluster.key", l.KeyPEM)
 	c.write("cluster-ca.crt", append(append([]byte{}, c.ca.CertPEM...), newCA.CertPEM...))

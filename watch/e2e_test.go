@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/tlsctx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -62,13 +63,13 @@ func settingsPaths(s tlsctx.Settings) []string {
 func TestEndToEndWithManager(t *testing.T) {
 	for _, l := range layouts(t) {
 		t.Run(l.name(), func(t *testing.T) {
-			ca := pki.MustCA(t, "e2e root")
+			ca := pkitest.MustCA(t, "e2e root")
 			roots := x509.NewCertPool()
 			roots.AddCert(ca.Cert)
 			caFile := filepath.Join(t.TempDir(), "ca.crt")
 			require.NoError(t, pki.WriteFile(caFile, ca.CertPEM, 0o644))
 			issue := func() (*pki.Leaf, string) {
-				leaf := ca.MustIssue(t, pki.DevServerOptions())
+				leaf := pkitest.MustIssue(t, ca, pki.DevServerOptions())
 				return leaf, tlsctx.FormatSerial(leaf.Cert.SerialNumber)
 			}
 			leaf, serial1 := issue()

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
@@ -41,8 +42,8 @@ func startPebble(t *testing.T) *acmeEnv {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 
 	// pebble's own HTTPS certificate, from a CA made here.
-	ca := pki.MustCA(t, "pebble test CA")
-	leaf := ca.MustIssue(t, pki.DevServerOptions())
+	ca := pkitest.MustCA(t, "pebble test CA")
+	leaf := pkitest.MustIssue(t, ca, pki.DevServerOptions())
 	for name, b := range map[string][]byte{"ca.pem": ca.CertPEM, "cert.pem": leaf.CertPEM, "key.pem": leaf.KeyPEM} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o600))
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
@@ -122,7 +123,7 @@ func TestSerialAsOpenSSLPrintsIt(t *testing.T) {
 	tn := newTestNode(t, "")
 	serial, ok := new(big.Int).SetString("0FF5A87636FC54E8", 16)
 	require.True(t, ok)
-	leaf := tn.ca.MustIssue(t, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
+	leaf := pkitest.MustIssue(t, tn.ca, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
 		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Serial: serial})
 	crt := filepath.Join(tn.dir, "certs/server.crt")
 	require.NoError(t, pki.WriteFile(crt, leaf.CertPEM, 0o644))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 )
 
 // BenchmarkReloadLatency measures the SSL_RELOAD round trip (statement sent
@@ -27,8 +28,8 @@ func BenchmarkReloadLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	leaves := []*pki.Leaf{
-		tn.ca.MustIssue(b, pki.DevServerOptions()),
-		tn.ca.MustIssue(b, pki.DevServerOptions()),
+		pkitest.MustIssue(b, tn.ca, pki.DevServerOptions()),
+		pkitest.MustIssue(b, tn.ca, pki.DevServerOptions()),
 	}
 	measure := func(n int) []time.Duration {
 		out := make([]time.Duration, 0, n)

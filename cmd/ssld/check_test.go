@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 )
 
 // checkDir writes a CA, a server pair valid for validity and a config file
@@ -24,8 +25,8 @@ func checkDir(t *testing.T, validity time.Duration) (string, string, *pki.CA) {
 	t.Helper()
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
-	ca := pki.MustCA(t, "check CA")
-	leaf := ca.MustIssue(t, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
+	ca := pkitest.MustCA(t, "check CA")
+	leaf := pkitest.MustIssue(t, ca, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
 		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotAfter: time.Now().Add(validity)})
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "certs/ca.crt"), ca.CertPEM, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "certs/server.crt"), leaf.CertPEM, 0o644))
@@ -90,7 +91,7 @@ func TestCheckCommand(t *testing.T) {
 	assert.Empty(t, rep.Problems)
 
 	// A key that belongs to another certificate: exit 1, the key file named.
-	other := ca.MustIssue(t, pki.LeafOptions{CN: "other"})
+	other := pkitest.MustIssue(t, ca, pki.LeafOptions{CN: "other"})
 	keyFile := filepath.Join(dir, "certs/server.key")
 	require.NoError(t, os.WriteFile(keyFile, other.KeyPEM, 0o600))
 	code, out, errOut = runBin(t, "check", "--config", cfg, "--format", "json")

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
@@ -113,7 +113,7 @@ func TestClients(t *testing.T) {
 			// The same client with a CA that did not sign the server's
 			// certificate must refuse to talk: verification is really on.
 			other := filepath.Join(t.TempDir(), "other-ca.crt")
-			require.NoError(t, os.WriteFile(other, pki.MustCA(t, "other CA").CertPEM, 0o644))
+			require.NoError(t, os.WriteFile(other, pkitest.MustCA(t, "other CA").CertPEM, 0o644))
 			cmd = tc.cmd(t)
 			cmd.Env = env(other)
 			out, err = cmd.CombinedOutput()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ssld/ssld/cluster"
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 )
 
 // BenchmarkClusterReload starts 100 in-process ssld nodes on loopback and
@@ -27,14 +28,14 @@ func BenchmarkClusterReload(b *testing.B) {
 	leaves := make([][2]*pki.Leaf, n)
 	// One CA for the fleet, as in production. (100 CAs with one subject
 	// would make every client verification try all 100 signatures.)
-	ca := pki.MustCA(b, "fleet CA")
+	ca := pkitest.MustCA(b, "fleet CA")
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)
 	var topo cluster.Topology
 	for i := range nodes {
 		tn := newTestNode(b, "")
 		nodes[i] = tn
-		leaves[i] = [2]*pki.Leaf{ca.MustIssue(b, pki.DevServerOptions()), ca.MustIssue(b, pki.DevServerOptions())}
+		leaves[i] = [2]*pki.Leaf{pkitest.MustIssue(b, ca, pki.DevServerOptions()), pkitest.MustIssue(b, ca, pki.DevServerOptions())}
 		if i == 0 {
 			topo.Aggregators = []cluster.Node{{Addr: tn.addr, Role: cluster.RoleMaster, Dialect: cluster.DialectSSLD}}
 		} else {

@@ -31,6 +31,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
 	"github.com/ssld/ssld/tlsctx"
 )
@@ -145,7 +146,7 @@ type fleetOptions struct {
 func startFleetWith(t *testing.T, o fleetOptions, roles ...string) *fleet {
 	t.Helper()
 	bin := ssldBinary(t)
-	f := &fleet{t: t, ca: pki.MustCA(t, "fleet CA"), opts: o}
+	f := &fleet{t: t, ca: pkitest.MustCA(t, "fleet CA"), opts: o}
 	base := t.TempDir()
 	f.caFile = filepath.Join(base, "ca.crt")
 	require.NoError(t, os.WriteFile(f.caFile, f.ca.CertPEM, 0o644))
@@ -223,7 +224,7 @@ func (f *fleet) rotate(m *fleetMember) string {
 	if f.opts.leaf != nil {
 		lo = f.opts.leaf(m.index)
 	}
-	leaf := f.ca.MustIssue(f.t, lo)
+	leaf := pkitest.MustIssue(f.t, f.ca, lo)
 	require.NoError(f.t, pki.WriteFile(filepath.Join(m.dir, "server.crt"), leaf.CertPEM, 0o644))
 	require.NoError(f.t, pki.WriteFile(filepath.Join(m.dir, "server.key"), leaf.KeyPEM, 0o600))
 	m.leaf = leaf
@@ -233,7 +234,7 @@ func (f *fleet) rotate(m *fleetMember) string {
 // breakFiles writes a certificate that does not match the key on disk.
 func (f *fleet) breakFiles(m *fleetMember) {
 	f.t.Helper()
-	other := f.ca.MustIssue(f.t, pki.LeafOptions{CN: "other", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	other := pkitest.MustIssue(f.t, f.ca, pki.LeafOptions{CN: "other", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	require.NoError(f.t, pki.WriteFile(filepath.Join(m.dir, "server.crt"), other.CertPEM, 0o644))
 }
 
@@ -752,8 +753,8 @@ func TestClusterReloadStale(t *testing.T) {
 	f := startFleet(t, "master")
 	real := f.members[0]
 	newSerial := f.rotate(real)
-	oldLeaf := f.ca.MustIssue(t, pki.LeafOptions{CN: "stale", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
-	newLeaf := f.ca.MustIssue(t, pki.LeafOptions{CN: "stale", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	oldLeaf := pkitest.MustIssue(t, f.ca, pki.LeafOptions{CN: "stale", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	newLeaf := pkitest.MustIssue(t, f.ca, pki.LeafOptions{CN: "stale", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	stale := startStaleNode(t, oldLeaf, newLeaf)
 
 	code, rep, _ := f.reloadJSON("reload", "--topology", f.topologyFile(stale))

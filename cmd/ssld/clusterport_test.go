@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/tlsctx"
 )
 
@@ -51,15 +52,15 @@ func TestClusterListenRequiresClientCert(t *testing.T) {
 	require.Error(t, err)
 
 	// A client certificate from another CA: refused.
-	other := pki.MustCA(t, "other CA")
-	stranger := other.MustIssue(t, pki.LeafOptions{CN: "stranger"})
+	other := pkitest.MustCA(t, "other CA")
+	stranger := pkitest.MustIssue(t, other, pki.LeafOptions{CN: "stranger"})
 	sc, err := tls.X509KeyPair(stranger.CertPEM, stranger.KeyPEM)
 	require.NoError(t, err)
 	err = open(fmt.Sprintf("stranger-%d", tlsSeq.Add(1)), &tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: []tls.Certificate{sc}}).PingContext(ctx)
 	require.Error(t, err)
 
 	// A certificate from the cluster CA: accepted, and SSL_RELOAD works there.
-	member := tn.ca.MustIssue(t, pki.LeafOptions{CN: "member"})
+	member := pkitest.MustIssue(t, tn.ca, pki.LeafOptions{CN: "member"})
 	mc, err := tls.X509KeyPair(member.CertPEM, member.KeyPEM)
 	require.NoError(t, err)
 	db := open(fmt.Sprintf("member-%d", tlsSeq.Add(1)), &tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: []tls.Certificate{mc}})

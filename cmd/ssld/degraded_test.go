@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
@@ -32,7 +33,7 @@ func newDegradedNode(t *testing.T, leaf func(ca *pki.CA) *pki.Leaf) *degradedNod
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	n := &degradedNode{dir: dir, config: filepath.Join(dir, "ssld.yaml"), socket: filepath.Join(dir, "ssld.sock"),
-		addr: freeAddr(t), metrics: freeAddr(t), ca: pki.MustCA(t, "degraded CA"), log: &lockedBuffer{}}
+		addr: freeAddr(t), metrics: freeAddr(t), ca: pkitest.MustCA(t, "degraded CA"), log: &lockedBuffer{}}
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "certs/ca.crt"), n.ca.CertPEM, 0o644))
 	n.write(t, leaf(n.ca))
@@ -148,7 +149,7 @@ func TestDegradedStartRepairedOverSocket(t *testing.T) {
 	assert.Contains(t, body, "ssld_tls_reloads_total")
 
 	// Repair: new files, SSL_RELOAD over the socket. No restart.
-	good := n.ca.MustIssue(t, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
+	good := pkitest.MustIssue(t, n.ca, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotAfter: time.Now().Add(90 * 24 * time.Hour)})
 	n.write(t, good)
 	out2, err := sock("SSL_RELOAD")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,4 +78,20 @@ func TestLogSettings(t *testing.T) {
 			assert.Equal(t, tc.expectInfo, strings.Contains(out, "INFO"), out)
 		})
 	}
+}
+
+// TestBinaryLinksNoTestCode: the ssld binary carries no test code. Test
+// helpers live in packages only tests import (internal/pkitest,
+// internal/testenv); `go tool nm` finds no symbol of package testing.
+func TestBinaryLinksNoTestCode(t *testing.T) {
+	out, err := exec.Command("go", "tool", "nm", ssldBinary(t)).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	var found []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && strings.HasPrefix(f[len(f)-1], "testing.") {
+			found = append(found, f[len(f)-1])
+		}
+	}
+	assert.Empty(t, found, "symbols of package testing in the ssld binary")
+	assert.Contains(t, string(out), "main.main", "nm read the binary")
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/tlsctx"
 )
 
@@ -76,7 +77,7 @@ func newTestNode(t testing.TB, extraConfig string) *testNode {
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
-	tn := &testNode{t: t, dir: dir, ca: pki.MustCA(t, "test CA"), config: filepath.Join(dir, "ssld.yaml")}
+	tn := &testNode{t: t, dir: dir, ca: pkitest.MustCA(t, "test CA"), config: filepath.Join(dir, "ssld.yaml")}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "certs/ca.crt"), tn.ca.CertPEM, 0o644))
 	tn.rotate()
 	require.NoError(t, os.WriteFile(tn.config, []byte(configYAML(extraConfig)), 0o600))
@@ -105,7 +106,7 @@ func (tn *testNode) rotate() string {
 // rotateFor is rotate with a certificate valid for d.
 func (tn *testNode) rotateFor(d time.Duration) string {
 	tn.t.Helper()
-	leaf := tn.ca.MustIssue(tn.t, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
+	leaf := pkitest.MustIssue(tn.t, tn.ca, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
 		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotAfter: time.Now().Add(d)})
 	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.crt"), leaf.CertPEM, 0o644))
 	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.key"), leaf.KeyPEM, 0o600))

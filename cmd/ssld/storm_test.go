@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 )
 
 // soak switches the storm, torn-write, concurrent-reload and memory tests to
@@ -30,7 +31,7 @@ var soak = flag.Bool("soak", false, "run the long (soak) variants of the reliabi
 // without writing it.
 func (tn *testNode) issueLeaf() *pki.Leaf {
 	tn.t.Helper()
-	return tn.ca.MustIssue(tn.t, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
+	return pkitest.MustIssue(tn.t, tn.ca, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
 		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 }
 

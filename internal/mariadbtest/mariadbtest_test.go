@@ -16,6 +16,7 @@ import (
 
 	"github.com/ssld/ssld/internal/mariadbtest"
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
@@ -24,8 +25,8 @@ import (
 // process and removes its folder.
 func TestStartTLSUserFlushSSL(t *testing.T) {
 	dir := t.TempDir()
-	ca := pki.MustCA(t, "mariadbtest CA")
-	leaf := ca.MustIssue(t, pki.DevServerOptions())
+	ca := pkitest.MustCA(t, "mariadbtest CA")
+	leaf := pkitest.MustIssue(t, ca, pki.DevServerOptions())
 	files := map[string][]byte{"ca.crt": ca.CertPEM, "server.crt": leaf.CertPEM, "server.key": leaf.KeyPEM}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {

@@ -2,8 +2,9 @@
 //
 // It serves two callers: tests, which need fresh CAs, leaves, expired and
 // not-yet-valid certificates without checking any in, and `ssld serve --dev`,
-// which mints a throw-away CA and a server certificate for localhost. It is
-// therefore not a test-only package and does not import "testing".
+// which mints a throw-away CA and a server certificate for localhost (and
+// ssld-bench). It is therefore not a test-only package and does not import
+// "testing"; internal/pkitest wraps it for tests.
 //
 // All functions are safe for concurrent use; a *CA may issue certificates
 // from several goroutines at once (it holds no mutable state).

@@ -1,4 +1,4 @@
-package pki
+package pki_test
 
 import (
 	"crypto/tls"
@@ -11,15 +11,18 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 )
 
 func TestIssueVerifiesAgainstCA(t *testing.T) {
-	for _, kt := range []KeyType{ECDSAP256, RSA2048} {
+	for _, kt := range []pki.KeyType{pki.ECDSAP256, pki.RSA2048} {
 		t.Run(kt.String(), func(t *testing.T) {
-			ca := MustCA(t, "root", WithKeyType(kt))
+			ca := pkitest.MustCA(t, "root", pki.WithKeyType(kt))
 			inter, err := ca.Intermediate("inter")
 			require.NoError(t, err)
-			leaf := inter.MustIssue(t, LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, KeyType: kt, Serial: big.NewInt(0xABC)})
+			leaf := pkitest.MustIssue(t, inter, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, KeyType: kt, Serial: big.NewInt(0xABC)})
 			assert.Equal(t, int64(0xABC), leaf.Cert.SerialNumber.Int64())
 
 			roots := x509.NewCertPool()
@@ -37,18 +40,18 @@ func TestIssueVerifiesAgainstCA(t *testing.T) {
 }
 
 func TestLeafDefaultsAndOptions(t *testing.T) {
-	ca := MustCA(t, "root")
-	l := ca.MustIssue(t, LeafOptions{CN: "x"})
+	ca := pkitest.MustCA(t, "root")
+	l := pkitest.MustIssue(t, ca, pki.LeafOptions{CN: "x"})
 	assert.ElementsMatch(t, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, l.Cert.ExtKeyUsage)
 	assert.WithinDuration(t, time.Now().Add(24*time.Hour), l.Cert.NotAfter, time.Minute)
 	assert.False(t, l.Cert.IsCA)
 
 	past := time.Now().Add(-48 * time.Hour)
-	expired := ca.MustIssue(t, LeafOptions{CN: "old", NotBefore: past, NotAfter: past.Add(time.Hour), IsCA: true})
+	expired := pkitest.MustIssue(t, ca, pki.LeafOptions{CN: "old", NotBefore: past, NotAfter: past.Add(time.Hour), IsCA: true})
 	assert.True(t, expired.Cert.NotAfter.Before(time.Now()))
 	assert.True(t, expired.Cert.IsCA)
 
-	dev := ca.MustIssue(t, DevServerOptions())
+	dev := pkitest.MustIssue(t, ca, pki.DevServerOptions())
 	assert.Equal(t, []string{"localhost"}, dev.Cert.DNSNames)
 	assert.Len(t, dev.Cert.IPAddresses, 2)
 }
@@ -56,8 +59,8 @@ func TestLeafDefaultsAndOptions(t *testing.T) {
 func TestWriteFileAtomic(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "k.pem")
-	require.NoError(t, WriteFile(p, []byte("one"), 0o600))
-	require.NoError(t, WriteFile(p, []byte("two"), 0o640))
+	require.NoError(t, pki.WriteFile(p, []byte("one"), 0o600))
+	require.NoError(t, pki.WriteFile(p, []byte("two"), 0o640))
 	b, err := os.ReadFile(p)
 	require.NoError(t, err)
 	assert.Equal(t, "two", string(b))
