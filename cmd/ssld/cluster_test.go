@@ -86,7 +86,8 @@ func freeAddr(t testing.TB) string {
 	return addr
 }
 
-// lockedBuffer collects a child's stderr for failure messages.
+// lockedBuffer is a bytes.Buffer safe for concurrent writers: a child's
+// output, a node's log.
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

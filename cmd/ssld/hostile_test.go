@@ -264,24 +264,6 @@ func encryptedKey(t *testing.T, l *pki.Leaf, pass string) []byte {
 	return pem.EncodeToMemory(b)
 }
 
-// logSink is a concurrency-safe log sink.
-type logSink struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logSink) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logSink) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestHostileSecretsNeverLeak: with an encrypted key and a passphrase in
 // the config, nothing the server says (its log at debug level, error
 // packets of failed logins and failed reloads, SHOW VARIABLES, SELECT
@@ -290,7 +272,7 @@ func (l *logSink) String() string {
 func TestHostileSecretsNeverLeak(t *testing.T) {
 	const passphrase, wrongPassphrase, tried = "pass-phrase-s3cret", "wrong-phrase-s3cret", "tried-password-s3cret"
 	tn := newTestNode(t, "ssl_key_passphrase: "+passphrase+"\n")
-	logs := &logSink{}
+	logs := &lockedBuffer{}
 	tn.restart(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx := ctxT(t)
 	var said []string // everything the server said

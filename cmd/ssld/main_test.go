@@ -65,7 +65,7 @@ func TestLogSettings(t *testing.T) {
 			cfg := filepath.Join(tn.dir, fmt.Sprintf("log%d.yaml", i))
 			body := strings.Replace(configYAML(tc.file), "socket: ssld.sock", fmt.Sprintf("socket: log%d.sock", i), 1)
 			require.NoError(t, os.WriteFile(cfg, []byte(body), 0o600))
-			var buf logSink
+			var buf lockedBuffer
 			n, err := startNode(context.Background(), serveOptions{config: cfg, logOut: &buf, logLevel: tc.level, logFormat: tc.format}, nil)
 			if tc.expectedErr != "" {
 				require.ErrorContains(t, err, tc.expectedErr)
