@@ -190,7 +190,9 @@ func (m checkedMethod) HandleAuthPluginData(c *mysql.Conn, user string, serverDa
 	if id.acct.requireSSL && !secure {
 		return nil, accessDenied(user, addr)
 	}
-	if id.acct.requireX509 && m.a.transport != "unix" && !hasVerifiedPeer(c) {
+	// As in MySQL, REQUIRE X509 needs a TLS connection with a verified client
+	// certificate, so such an account cannot log in over the Unix socket.
+	if id.acct.requireX509 && !hasVerifiedPeer(c) {
 		return nil, accessDenied(user, addr)
 	}
 	markAuthenticated(c.Conn)
