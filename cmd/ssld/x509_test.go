@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
@@ -30,8 +31,8 @@ func TestRequireX509(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, data, 0o600))
 		return p
 	}
-	client := tn.ca.MustIssue(t, pki.LeafOptions{CN: "certuser"})
-	stranger := pki.MustCA(t, "stranger CA").MustIssue(t, pki.LeafOptions{CN: "certuser"})
+	client := pkitest.MustIssue(t, tn.ca, pki.LeafOptions{CN: "certuser"})
+	stranger := pkitest.MustIssue(t, pkitest.MustCA(t, "stranger CA"), pki.LeafOptions{CN: "certuser"})
 	cert, key := write("client.crt", client.CertPEM), write("client.key", client.KeyPEM)
 	scert, skey := write("stranger.crt", stranger.CertPEM), write("stranger.key", stranger.KeyPEM)
 

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/testenv"
+)
+
+func goodLeaf(ca *pki.CA) *pki.Leaf {
+	l, err := ca.Issue(pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotAfter: time.Now().Add(90 * 24 * time.Hour)})
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+// TestReloadTrigger: ssl_last_reload_trigger, SHOW SSL STATUS and the
+// reload log line name what caused the last reload: startup, then
+// `sql user@host`, SIGHUP (signal) and the file watcher (watch), on a real
+// process driven with the mysql CLI.
+func TestReloadTrigger(t *testing.T) {
+	mysqlBin := testenv.LookPath(t, "mysql")
+	n := newDegradedNode(t, goodLeaf)
+	cfg, err := os.ReadFile(n.config)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(n.config, append(cfg, "watch: true\n"...), 0o600))
+	cmd := n.start(t)
+	n.waitSocket(t)
+	sock := func(q string) string {
+		t.Helper()
+		out, err := exec.Command(mysqlBin, "-S", n.socket, "-u", "admin", "-p"+adminPW, "--batch", "--skip-column-names", "-e", q).CombinedOutput()
+		require.NoError(t, err, string(out))
+		return strings.TrimSpace(string(out))
+	}
+	trigger := func() string { return sock("SELECT @@ssl_last_reload_trigger") }
+	assert.Equal(t, "startup", trigger())
+
+	// SQL: the account and where it came from.
+	n.write(t, goodLeaf(n.ca))
+	sock("SSL_RELOAD")
+	assert.Equal(t, "sql admin@localhost", trigger())
+	status := sock("SHOW SSL STATUS")
+	assert.Regexp(t, `(?m)^client\t.*\tsql admin@localhost$`, status)
+	assert.Regexp(t, `(?m)^cluster\t.*\tsql admin@localhost$`, status)
+	assert.Regexp(t, `msg="tls reload" result=ok channel=client .*trigger="sql admin@localhost"`, n.log.String())
+
+	// SIGHUP, then the watcher. Both are asynchronous: poll, bounded.
+	waitTrigger := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for trigger() != want {
+			require.True(t, time.Now().Before(deadline), "ssl_last_reload_trigger never became %q:\n%s", want, n.log.String())
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	waitTrigger("signal")
+	assert.Regexp(t, `msg="tls reload" result=\w+ channel=client .*trigger=signal`, n.log.String())
+
+	n.write(t, goodLeaf(n.ca))
+	waitTrigger("watch")
+	assert.Regexp(t, `msg="tls reload" result=ok channel=client .*trigger=watch`, n.log.String())
+}
+
+// TestExpiryWarningOverWire: a start and a reload with a leaf inside
+// ssl_expiry_warning succeed with a warning naming the channel and the date.
+func TestExpiryWarningOverWire(t *testing.T) {
+	tn := newTestNode(t, "ssl_expiry_warning: 240h\n")
+	logs := &logSink{}
+	tn.rotateFor(5 * 24 * time.Hour)
+	tn.restart(slogTo(logs))
+	date := tn.leaf.Cert.NotAfter.UTC().Format(time.RFC3339)
+	assert.Regexp(t, `level=WARN msg="tls material warning" channel=client warning=".*certificate expires at `+regexp.QuoteMeta(date)+` \(in 5d, within ssl_expiry_warning 10d\)`, logs.String())
+
+	ctx := ctxT(t)
+	c, err := tn.socketDB("admin", adminPW).Conn(ctx)
+	require.NoError(t, err)
+	defer c.Close()
+	tn.rotateFor(3 * 24 * time.Hour)
+	_, err = c.ExecContext(ctx, "SSL_RELOAD")
+	require.NoError(t, err, "an expiring certificate still reloads")
+	date = tn.leaf.Cert.NotAfter.UTC().Format(time.RFC3339)
+	ws := warningMessages(t, c)
+	require.Len(t, ws, 2, "%q", ws)
+	assert.Equal(t, `channel client: ssl_cert "`+filepath.Join(tn.dir, "certs/server.crt")+`": certificate expires at `+date+` (in 3d, within ssl_expiry_warning 10d); renew it`, ws[0])
+	assert.Contains(t, ws[1], "channel cluster: ")
+	assert.Equal(t, serialOf(tn.leaf.Cert), tn.servedSerial())
+}
+
+// TestReloadStatementsOverWire: ALTER INSTANCE RELOAD TLS FOR CHANNEL
+// client and FLUSH SSL succeed with the mysql CLI, and a new handshake
+// (openssl s_client) gets the new certificate after each.
+func TestReloadStatementsOverWire(t *testing.T) {
+	mysqlBin := testenv.LookPath(t, "mysql")
+	tn := newTestNode(t, "")
+	host, port := splitAddr(t, tn.addr)
+	cli := func(q string) (string, error) {
+		out, err := exec.Command(mysqlBin, "--protocol=TCP", "-h", host, "-P", port, "-u", "admin", "-p"+adminPW,
+			"--ssl", "--ssl-ca="+filepath.Join(tn.dir, "certs/ca.crt"), "--ssl-verify-server-cert", "--batch", "--skip-column-names", "-e", q).CombinedOutput()
+		return string(out), err
+	}
+	for _, q := range []string{"ALTER INSTANCE RELOAD TLS FOR CHANNEL client", "FLUSH SSL"} {
+		want := tn.rotate()
+		out, err := cli(q)
+		require.NoError(t, err, "%s: %s", q, out)
+		assert.Empty(t, strings.TrimSpace(out), q)
+		assert.Equal(t, strings.TrimLeft(want, "0"), opensslSerial(t, tn.addr), q)
+		out, err = cli("SELECT @@ssl_server_serial, @@ssl_last_reload_trigger")
+		require.NoError(t, err, out)
+		assert.Equal(t, want+"\tsql admin@127.0.0.1", strings.TrimSpace(out), q)
+	}
+}
+
+func slogTo(w *logSink) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
