@@ -80,7 +80,7 @@ func TestReloadTrigger(t *testing.T) {
 // ssl_expiry_warning succeed with a warning naming the channel and the date.
 func TestExpiryWarningOverWire(t *testing.T) {
 	tn := newTestNode(t, "ssl_expiry_warning: 240h\n")
-	logs := &logSink{}
+	logs := &lockedBuffer{}
 	tn.rotateFor(5 * 24 * time.Hour)
 	tn.restart(slogTo(logs))
 	date := tn.leaf.Cert.NotAfter.UTC().Format(time.RFC3339)
@@ -125,4 +125,4 @@ func TestReloadStatementsOverWire(t *testing.T) {
 	}
 }
 
-func slogTo(w *logSink) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+func slogTo(w *lockedBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

@@ -69,7 +69,7 @@ func TestRequireX509WithoutCAWarns(t *testing.T) {
 	noCA := strings.Replace(string(cfg), "ssl_ca: certs/ca.crt\n", "", 1)
 	require.NotEqual(t, string(cfg), noCA)
 	require.NoError(t, os.WriteFile(tn.config, []byte(noCA), 0o600))
-	logs := &logSink{}
+	logs := &lockedBuffer{}
 	tn.restart(slog.New(slog.NewTextHandler(logs, nil)))
 	want := `users: \"certuser\" has require_x509 but neither ssl_ca nor ssl_capath is set in ` + tn.config + `: no client certificate is requested, so this account cannot log in`
 	assert.Contains(t, logs.String(), want, "start-up warns")
