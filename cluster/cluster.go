@@ -54,6 +54,11 @@ type Options struct {
 	Certificates       []tls.Certificate // client certificate for mutual TLS
 
 	Scope Scope // default ScopeAll
+	// Roles keeps only nodes of these roles (nil = all), and Shard only
+	// the nodes of one shard (zero = all): see Shard. Together they split a
+	// fleet across workers (docs/cluster.md, "Sharded runs").
+	Roles []Role
+	Shard Shard
 	// Dialect is used for nodes whose topology entry has none ("" = auto).
 	Dialect Dialect
 
@@ -129,6 +134,11 @@ func (o Options) Validate() error {
 			return fmt.Errorf("expect issuer %w", err)
 		}
 	}
+	if !o.Shard.All() {
+		if _, err := NewShard(o.Shard.Index, o.Shard.Count); err != nil {
+			return err
+		}
+	}
 	if _, err := ParseScope(string(o.Scope)); err != nil {
 		return err
 	}
@@ -199,6 +209,7 @@ func runWith(ctx context.Context, topo Topology, opts Options, readOnly bool, wo
 	if opts.Scope == "" {
 		plan = topo.Plan(ScopeAll)
 	}
+	plan = selectPlan(plan, opts.Roles, opts.Shard)
 	results := make([]NodeResult, len(plan))
 	for i, n := range plan {
 		results[i] = NodeResult{Addr: n.Addr, Role: n.Role, Dialect: nodeDialect(n, opts.Dialect)}

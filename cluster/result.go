@@ -161,6 +161,8 @@ func (r NodeResult) MarshalJSON() ([]byte, error) {
 type Report struct {
 	Command string // "reload" or "status"
 	DryRun  bool
+	Shard   Shard  // the slice this run worked on (zero = the whole topology)
+	Roles   []Role // the roles this run worked on (nil = all)
 	Nodes   []NodeResult
 }
 
@@ -204,13 +206,19 @@ func WriteJSON(w io.Writer, rep Report) error {
 	if nodes == nil {
 		nodes = []NodeResult{}
 	}
+	roles := rep.Roles
+	if len(roles) == 0 {
+		roles = []Role{RoleLeaf, RoleChild, RoleMaster}
+	}
 	doc := struct {
 		Command string          `json:"command"`
 		DryRun  bool            `json:"dry_run"`
+		Shard   string          `json:"shard"`
+		Roles   []Role          `json:"roles"`
 		OK      bool            `json:"ok"`
 		Summary map[Outcome]int `json:"summary"`
 		Nodes   []NodeResult    `json:"nodes"`
-	}{rep.Command, rep.DryRun, ExitCode(nodes) == 0, Summary(nodes), nodes}
+	}{rep.Command, rep.DryRun, rep.Shard.String(), roles, ExitCode(nodes) == 0, Summary(nodes), nodes}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
@@ -250,6 +258,9 @@ func WriteTable(w io.Writer, rep Report) error {
 	what := rep.Command
 	if rep.DryRun {
 		what += " (dry run: nothing reloaded)"
+	}
+	if !rep.Shard.All() {
+		what += " shard " + rep.Shard.String()
 	}
 	_, err := fmt.Fprintf(w, "%s: %d nodes: %s\n", what, len(rep.Nodes), strings.Join(parts, ", "))
 	return err

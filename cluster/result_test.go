@@ -34,6 +34,12 @@ func TestWriteJSONStable(t *testing.T) {
 	const want = `{
   "command": "reload",
   "dry_run": false,
+  "shard": "",
+  "roles": [
+    "leaf",
+    "child",
+    "master"
+  ],
   "ok": false,
   "summary": {
     "ok": 1,

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +36,8 @@ type clusterFlags struct {
 	expectIssuer, minValidity string
 	requireChange             bool
 	dryRun                    bool
+	shard, roles              string
+	shards                    int
 	format                    string
 }
 
@@ -94,6 +97,9 @@ func newClusterSubCmd(name string) *cobra.Command {
 	fl.StringVar(&f.expectIssuer, "expect-issuer", "", "every node's certificate must be issued by this DN (e.g. CN=ca2), else stale")
 	fl.StringVar(&f.minValidity, "min-validity", "", "every node's certificate must stay valid this long from now (e.g. 30d, 720h), else stale")
 	fl.StringVar(&f.format, "format", "table", "output: table or json")
+	fl.StringVar(&f.shard, "shard", "", "work on slice I of N only (I/N; a stable hash of host:port): disjoint slices that together cover every node")
+	fl.IntVar(&f.shards, "shards", 0, "like --shard, with I from $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job with N completions)")
+	fl.StringVar(&f.roles, "roles", "all", "only nodes of these roles: leaf, child, master, aggregators (child,master) or all")
 	if name == "reload" {
 		fl.BoolVar(&f.rolling, "rolling", false, "one node at a time; stop at the first failure, skip the rest")
 		fl.IntVar(&f.maxFailures, "max-failures", 0, "stop starting new nodes after this many failed; the rest are skipped (0 = no limit; --rolling: 1)")
@@ -144,7 +150,7 @@ func runCluster(cmd *cobra.Command, name string, f *clusterFlags) error {
 	} else {
 		rows = cluster.Reload(ctx, topo, opts)
 	}
-	rep := cluster.Report{Command: name, DryRun: opts.DryRun, Nodes: rows}
+	rep := cluster.Report{Command: name, DryRun: opts.DryRun, Shard: opts.Shard, Roles: opts.Roles, Nodes: rows}
 	if err := writeReport(cmd.OutOrStdout(), f.format, rep); err != nil {
 		return err
 	}
@@ -214,6 +220,12 @@ func (f *clusterFlags) options(cmd *cobra.Command) (cluster.Options, error) {
 		fmt.Fprintln(cmd.ErrOrStderr(), "ssld cluster: Warning: --insecure-skip-verify: no node's certificate is verified, "+
 			"so the password goes to whoever answers at each address; every row is marked verified=no")
 	}
+	if o.Shard, err = f.shardFlags(cmd); err != nil {
+		return o, err
+	}
+	if o.Roles, err = cluster.ParseRoles(f.roles); err != nil {
+		return o, fmt.Errorf("--roles: %w", err)
+	}
 	if o.Scope, err = cluster.ParseScope(f.scope); err != nil {
 		return o, err
 	}
@@ -260,6 +272,35 @@ func (f *clusterFlags) options(cmd *cobra.Command) (cluster.Options, error) {
 		o.ExpectFingerprint = cluster.ServedBy(leaf).Fingerprint
 	}
 	return o, nil
+}
+
+// shardFlags reads --shard I/N or --shards N (+ JOB_COMPLETION_INDEX).
+func (f *clusterFlags) shardFlags(cmd *cobra.Command) (cluster.Shard, error) {
+	switch {
+	case f.shard != "" && cmd.Flags().Changed("shards"):
+		return cluster.Shard{}, errors.New("--shard and --shards are exclusive")
+	case f.shard != "":
+		sh, err := cluster.ParseShard(f.shard)
+		if err != nil {
+			return sh, fmt.Errorf("--shard %w", err)
+		}
+		return sh, nil
+	case cmd.Flags().Changed("shards"):
+		v, ok := os.LookupEnv("JOB_COMPLETION_INDEX")
+		if !ok {
+			return cluster.Shard{}, errors.New("--shards needs JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job); use --shard I/N elsewhere")
+		}
+		i, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return cluster.Shard{}, fmt.Errorf("JOB_COMPLETION_INDEX %q: not a number", v)
+		}
+		sh, err := cluster.NewShard(i, f.shards)
+		if err != nil {
+			return sh, fmt.Errorf("--shards %d with JOB_COMPLETION_INDEX=%d: %w", f.shards, i, err)
+		}
+		return sh, nil
+	}
+	return cluster.Shard{}, nil
 }
 
 // promptPassword is the value pflag gives --password/-p when it has none

@@ -271,6 +271,7 @@ func (f *fleet) topologyFile(extraLeaves ...string) string {
 type clusterReport struct {
 	Command string         `json:"command"`
 	DryRun  bool           `json:"dry_run"`
+	Shard   string         `json:"shard"`
 	OK      bool           `json:"ok"`
 	Summary map[string]int `json:"summary"`
 	Nodes   []struct {
