@@ -31,14 +31,15 @@ const version = protocol.DefaultServerVersion
 // node is one running ssld: the TLS manager, the variables, the executor
 // and the listeners, wired together.
 type node struct {
-	cfg     *fileConfig
-	tls     *tlsctx.Manager
-	server  *protocol.Server
-	metrics *metrics.Metrics
-	httpSrv *http.Server // metrics_listen, or nil
-	httpLn  net.Listener
-	watcher *watch.Watcher // watch: true, or nil
-	log     *slog.Logger
+	cfg      *fileConfig
+	tls      *tlsctx.Manager
+	reloader *notifyingReloader // tls.Reload with sd_notify around it
+	server   *protocol.Server
+	metrics  *metrics.Metrics
+	httpSrv  *http.Server // metrics_listen, or nil
+	httpLn   net.Listener
+	watcher  *watch.Watcher // watch: true, or nil
+	log      *slog.Logger
 }
 
 type serveOptions struct {
@@ -94,6 +95,8 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		return nil, fmt.Errorf("TLS material: %w", err)
 	}
 	met = metrics.New(mgr)
+	// Every reload trigger goes through rl, which tells systemd about it.
+	rl := &notifyingReloader{mgr: mgr, sd: &systemdNotifier{mgr: mgr, log: log}}
 	port := 0
 	if _, p, err := net.SplitHostPort(cfg.Listen); err == nil {
 		port, _ = strconv.Atoi(p)
@@ -118,7 +121,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	}
 	privs := newPrivileges(cfg, src, log)
 	env := &sqlcmd.Env{
-		Reloader: mgr,
+		Reloader: rl,
 		Certs:    mgr,
 		Vars:     vars,
 		Topology: topology(cfg),
@@ -138,7 +141,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}
-	n := &node{cfg: cfg, tls: mgr, server: srv, metrics: met, log: log}
+	n := &node{cfg: cfg, tls: mgr, reloader: rl, server: srv, metrics: met, log: log}
 	if cfg.MetricsListen != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
@@ -153,7 +156,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		w, err := watch.New(watch.Options{
 			Paths: func() []string { return watchedPaths(cfg.path, mgr.Status().Settings) },
 			Reload: func(ctx context.Context) error {
-				_, err := mgr.Reload(ctx, tlsctx.WithTrigger("watch"))
+				_, err := rl.Reload(ctx, tlsctx.WithTrigger("watch"))
 				return err
 			},
 			Recheck: cfg.WatchRecheck,
@@ -170,6 +173,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		"metrics_listen", addrString(n.metricsAddr()), "watch", cfg.Watch,
 		"role", cfg.Role, "config", cfg.path, "serial", mgr.Current(tlsctx.ChannelClient).Serial(),
 		"crypto_backend", string(mgr.CryptoBackend()), "crypto", mgr.CryptoBackendInfo())
+	rl.sd.ready()
 	if st := mgr.Status(); len(st.Unavailable) > 0 {
 		way := "fix the files, then run SSL_RELOAD over the Unix socket " + cfg.Socket + " or send SIGHUP"
 		if cfg.Socket == "" {
@@ -211,12 +215,13 @@ func addrString(a net.Addr) string {
 
 // reload runs the one reload path (the same as SSL_RELOAD) for a trigger.
 func (n *node) reload(ctx context.Context, trigger string) error {
-	_, err := n.tls.Reload(ctx, tlsctx.WithTrigger(trigger))
+	_, err := n.reloader.Reload(ctx, tlsctx.WithTrigger(trigger))
 	return err
 }
 
 // shutdown stops accepting and gives open connections grace to finish.
 func (n *node) shutdown(grace time.Duration) {
+	n.reloader.sd.stopping()
 	if n.watcher != nil {
 		n.watcher.Stop()
 	}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
+
+	"github.com/ssld/ssld/tlsctx"
+)
+
+// systemdNotifier tells systemd (Type=notify, $NOTIFY_SOCKET) when ssld is
+// ready, when it reloads, and what it serves (STATUS=, shown by systemctl
+// status). Without $NOTIFY_SOCKET every call does nothing. Safe for
+// concurrent use (each call is one datagram).
+type systemdNotifier struct {
+	mgr *tlsctx.Manager
+	log *slog.Logger
+}
+
+func (s *systemdNotifier) send(state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		s.log.Warn("sd_notify failed", "state", strings.SplitN(state, "\n", 2)[0], "error", err)
+	}
+}
+
+// status is the one-line STATUS= text: the served serial and expiry, and
+// the last reload error if there is one.
+func (s *systemdNotifier) status() string {
+	snap := s.mgr.Current(tlsctx.ChannelClient)
+	st := s.mgr.Status()
+	var b strings.Builder
+	if snap.Enabled() {
+		fmt.Fprintf(&b, "serving serial %s, not_after %s, generation %d", snap.Serial(),
+			snap.NotAfter().UTC().Format(time.RFC3339), st.Generation)
+	} else {
+		b.WriteString("degraded: TLS off, TCP listeners refuse connections")
+	}
+	if st.LastError != "" {
+		// STATUS= is one line.
+		fmt.Fprintf(&b, "; last reload failed: %s", strings.Join(strings.Fields(st.LastError), " "))
+	}
+	return b.String()
+}
+
+// ready sends READY=1 with the status, after start-up and after a reload.
+func (s *systemdNotifier) ready() { s.send(daemon.SdNotifyReady + "\nSTATUS=" + s.status()) }
+
+// reloading sends RELOADING=1 with MONOTONIC_USEC, as systemd requires for
+// reload notifications (sd_notify(3)); ready() ends the reload.
+func (s *systemdNotifier) reloading() {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		s.log.Warn("sd_notify: no monotonic clock", "error", err)
+		return
+	}
+	s.send(fmt.Sprintf("%s\nMONOTONIC_USEC=%d", daemon.SdNotifyReloading, ts.Nano()/1000))
+}
+
+func (s *systemdNotifier) stopping() { s.send(daemon.SdNotifyStopping) }
+
+// notifyingReloader is the node's one reload entry (SQL, SIGHUP, watch):
+// the Manager's Reload bracketed by RELOADING=1 and READY=1.
+type notifyingReloader struct {
+	mgr *tlsctx.Manager
+	sd  *systemdNotifier
+}
+
+// Reload implements sqlcmd.Reloader; safe for concurrent use (tlsctx
+// serialises reloads).
+func (r *notifyingReloader) Reload(ctx context.Context, opts ...tlsctx.ReloadOption) (tlsctx.Result, error) {
+	r.sd.reloading()
+	defer r.sd.ready()
+	return r.mgr.Reload(ctx, opts...)
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/testenv"
+)
+
+// unitDirectives reads deploy/systemd/ssld.service as key -> values.
+func unitDirectives(t *testing.T) map[string][]string {
+	f, err := os.Open(filepath.Join(repoRoot(t), "deploy/systemd/ssld.service"))
+	require.NoError(t, err)
+	defer f.Close()
+	out := map[string][]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || l[0] == '#' || l[0] == '[' {
+			continue
+		}
+		k, v, ok := strings.Cut(l, "=")
+		require.True(t, ok, l)
+		out[k] = append(out[k], v)
+	}
+	require.NoError(t, sc.Err())
+	return out
+}
+
+// TestSystemdInstallAndUnit: deploy/systemd/install into a scratch root
+// puts the binary where ExecStart looks, the unit, the ssld user in
+// ssl-cert, and group read access to certbot's 0700 live/ and archive/;
+// `systemd-analyze verify` is clean on it and `systemd-analyze security`
+// rates the unit 3.0 or better.
+func TestSystemdInstallAndUnit(t *testing.T) {
+	analyze := testenv.LookPath(t, "systemd-analyze")
+	testenv.LookPath(t, "systemd-sysusers")
+	u := unitDirectives(t)
+	assert.Equal(t, []string{"notify"}, u["Type"])
+	assert.Equal(t, []string{"ssld"}, u["User"])
+	assert.Equal(t, []string{"ssl-cert"}, u["SupplementaryGroups"])
+	require.Len(t, u["ExecStart"], 1)
+	require.Len(t, u["ExecReload"], 1)
+	execStart := strings.Fields(u["ExecStart"][0])
+	assert.Equal(t, []string{"/usr/local/bin/ssld", "serve", "--config", "/etc/ssld/ssld.yaml"}, execStart)
+	assert.Equal(t, "/usr/local/bin/ssld reload --config /etc/ssld/ssld.yaml", u["ExecReload"][0])
+
+	root := t.TempDir()
+	le := filepath.Join(root, "etc/letsencrypt")
+	for _, d := range []string{"live", "archive"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(le, d, "db1"), 0o755))
+		require.NoError(t, os.Chmod(filepath.Join(le, d), 0o700))
+	}
+	key := filepath.Join(le, "archive/db1/privkey1.pem")
+	require.NoError(t, os.WriteFile(key, []byte("key"), 0o600))
+	require.NoError(t, os.Symlink("../../archive/db1/privkey1.pem", filepath.Join(le, "live/db1/privkey.pem")))
+
+	cmd := exec.Command(filepath.Join(repoRoot(t), "deploy/systemd/install"))
+	cmd.Env = append(os.Environ(), "DESTDIR="+root)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	st, err := os.Stat(filepath.Join(root, execStart[0]))
+	require.NoError(t, err, "ExecStart's binary after the install")
+	assert.NotZero(t, st.Mode()&0o111)
+	passwd, err := os.ReadFile(filepath.Join(root, "etc/passwd"))
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^ssld:x:\d+:\d+:`, string(passwd))
+	group, err := os.ReadFile(filepath.Join(root, "etc/group"))
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^ssl-cert:x:(\d+):(.*)$`).FindStringSubmatch(string(group))
+	require.NotNil(t, m, string(group))
+	assert.Contains(t, strings.Split(m[2], ","), "ssld")
+	certGID, _ := strconv.Atoi(m[1])
+	for path, mode := range map[string]os.FileMode{filepath.Join(le, "live"): 0o750, filepath.Join(le, "archive"): 0o750, key: 0o640} {
+		st, err := os.Stat(path)
+		require.NoError(t, err)
+		assert.Equal(t, mode, st.Mode().Perm(), path)
+		assert.Equal(t, certGID, statGID(st), path)
+	}
+
+	// verify needs the system's own units in the scratch root.
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "usr/lib/systemd"), 0o755))
+	require.NoError(t, exec.Command("cp", "-a", "/usr/lib/systemd/system", filepath.Join(root, "usr/lib/systemd/system")).Run())
+	verify := func() (string, error) {
+		out, err := exec.Command(analyze, "verify", "--root="+root, "--man=no", "ssld.service").CombinedOutput()
+		return string(out), err
+	}
+	out2, err := verify()
+	require.NoError(t, err, out2)
+	assert.Empty(t, strings.TrimSpace(out2), "systemd-analyze verify")
+	// The check can fail: a broken copy of the unit is reported.
+	unitPath := filepath.Join(root, "etc/systemd/system/ssld.service")
+	good, err := os.ReadFile(unitPath)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(unitPath, []byte(strings.Replace(string(good), "Type=notify", "Type=notyfy", 1)), 0o644))
+	out2, _ = verify()
+	assert.Contains(t, out2, "notyfy")
+	require.NoError(t, os.WriteFile(unitPath, good, 0o644))
+
+	sec, err := exec.Command(analyze, "security", "--offline=yes", "--root="+root, "ssld.service").CombinedOutput()
+	require.NoError(t, err, string(sec))
+	sm := regexp.MustCompile(`Overall exposure level for ssld.service: (\d+\.\d+)`).FindStringSubmatch(string(sec))
+	require.NotNil(t, sm, string(sec))
+	score, err := strconv.ParseFloat(sm[1], 64)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, score, 3.0, "systemd-analyze security")
+}
+
+// TestSystemdExecReload: the unit's ExecReload= command line, run as the
+// service would (over the socket as the current OS user, a unix_socket
+// account), exits 0 on new files and 1 when the node refuses them, so
+// `systemctl reload ssld` fails.
+func TestSystemdExecReload(t *testing.T) {
+	argv := strings.Fields(unitDirectives(t)["ExecReload"][0])
+	tn, _ := unixSocketNode(t)
+	bin := ssldBinary(t)
+	run := func() (int, string) {
+		args := append([]string{}, argv[1:]...)
+		for i, a := range args {
+			if a == "/etc/ssld/ssld.yaml" {
+				args[i] = tn.config
+			}
+		}
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "SSLD_PASSWORD=")
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), string(out)
+		}
+		require.NoError(t, err, string(out))
+		return 0, string(out)
+	}
+	serial := tn.rotate()
+	code, out := run()
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, out, "ok: reloaded, ")
+	assert.Equal(t, serial, tn.servedSerial())
+
+	require.NoError(t, os.WriteFile(filepath.Join(tn.dir, "certs/server.key"), []byte("garbage"), 0o600))
+	code, out = run()
+	assert.Equal(t, 1, code, out)
+	assert.True(t, strings.HasPrefix(out, "failed: "), out)
+	assert.Contains(t, out, "ssl_key")
+	assert.Equal(t, serial, tn.servedSerial())
+}
+
+// TestSdNotify: with $NOTIFY_SOCKET set (as systemd does for Type=notify),
+// ssld sends READY=1 with STATUS= naming the served serial once it serves,
+// RELOADING=1 with MONOTONIC_USEC around each reload, and STOPPING=1.
+func TestSdNotify(t *testing.T) {
+	dir, err := os.MkdirTemp("", "sdn")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	require.NoError(t, err)
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	next := func() string {
+		t.Helper()
+		buf := make([]byte, 4096)
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+		n, err := conn.Read(buf)
+		require.NoError(t, err, "no sd_notify datagram")
+		return string(buf[:n])
+	}
+
+	tn := newTestNode(t, "")
+	msg := next()
+	assert.True(t, strings.HasPrefix(msg, "READY=1\n"), msg)
+	assert.Contains(t, msg, "STATUS=serving serial "+tn.servedSerial()+", not_after ")
+
+	t.Setenv("SSLD_PASSWORD", adminPW)
+	serial := tn.rotate()
+	code, out, errOut := runCLI(t, "reload", "--socket", tn.socket)
+	require.Equal(t, 0, code, out+errOut)
+	assert.Regexp(t, `^RELOADING=1\nMONOTONIC_USEC=\d+$`, next())
+	msg = next()
+	assert.True(t, strings.HasPrefix(msg, "READY=1\n"), msg)
+	assert.Contains(t, msg, "STATUS=serving serial "+serial+", not_after ")
+	assert.Contains(t, msg, "generation 2")
+
+	require.NoError(t, os.WriteFile(filepath.Join(tn.dir, "certs/server.crt"), []byte("junk"), 0o644))
+	code, _, _ = runCLI(t, "reload", "--socket", tn.socket)
+	require.Equal(t, 1, code)
+	assert.Regexp(t, `^RELOADING=1\n`, next())
+	msg = next()
+	assert.Contains(t, msg, "STATUS=serving serial "+serial+", ")
+	assert.Contains(t, msg, "; last reload failed: ")
+	assert.NotContains(t, strings.TrimSuffix(msg[strings.Index(msg, "STATUS="):], "\n"), "\n", "STATUS= is one line")
+
+	tn.n.shutdown(time.Second)
+	assert.Equal(t, "STOPPING=1", next())
+}
