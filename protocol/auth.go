@@ -3,7 +3,6 @@ package protocol
 import (
 	"crypto/sha1"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"net"
@@ -160,6 +159,16 @@ type checkedMethod struct {
 	a *authServer
 }
 
+// HandleUser implements mysql.AuthMethod. vitess calls it first on every
+// login; it records a TLS upgrade the transport made (vitess did not see it)
+// in the capabilities vitess's TLSEnabled reads.
+func (m checkedMethod) HandleUser(c *mysql.Conn, user string) bool {
+	if connTLS(c.Conn) != nil {
+		c.Capabilities |= mysql.CapabilityClientSSL
+	}
+	return m.AuthMethod.HandleUser(c, user)
+}
+
 func (m checkedMethod) HandleAuthPluginData(c *mysql.Conn, user string, serverData, clientData []byte, addr net.Addr) (mysql.Getter, error) {
 	if m.a.transport != "unix" && !c.TLSEnabled() {
 		if m.a.transport == "cluster" {
@@ -206,10 +215,6 @@ func (m checkedMethod) HandleAuthPluginData(c *mysql.Conn, user string, serverDa
 // hasVerifiedPeer reports whether the client presented a certificate that
 // crypto/tls verified against the channel's CA set.
 func hasVerifiedPeer(c *mysql.Conn) bool {
-	tc, ok := c.Conn.(*tls.Conn)
-	if !ok {
-		return false
-	}
-	st := tc.ConnectionState()
-	return len(st.PeerCertificates) > 0 && len(st.VerifiedChains) > 0
+	st := connTLS(c.Conn)
+	return st != nil && len(st.PeerCertificates) > 0 && len(st.VerifiedChains) > 0
 }

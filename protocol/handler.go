@@ -2,11 +2,11 @@ package protocol
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/dolthub/vitess/go/mysql"
 	"github.com/dolthub/vitess/go/sqltypes"
@@ -60,10 +60,7 @@ func (h *Handler) session(c *mysql.Conn) *sqlcmd.Session {
 		s.Host = id.host
 		s.Privileges = id.acct.privileges
 	}
-	if tc, ok := c.Conn.(*tls.Conn); ok {
-		st := tc.ConnectionState()
-		s.TLS = &st
-	}
+	s.TLS = connTLS(c.Conn)
 	c.ClientData = s
 	return s
 }
@@ -121,6 +118,11 @@ func (h *Handler) ConnectionClosed(c *mysql.Conn) {
 // ConnectionAborted implements mysql.Handler.
 func (h *Handler) ConnectionAborted(c *mysql.Conn, reason string) error {
 	h.log.Debug("connection aborted", "transport", h.transport, "remote", remoteString(c), "reason", reason)
+	if gc, ok := c.Conn.(*guardedConn); ok && strings.HasPrefix(reason, "Cannot parse") {
+		// vitess closes without a word on a handshake response it cannot
+		// parse; MySQL and MariaDB answer 1043.
+		_ = gc.refuse(erHandshake, ssHandshake, "Bad handshake", errBadHandshake)
+	}
 	h.hooks.HandshakeFailed(h.transport)
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dolthub/vitess/go/mysql"
@@ -30,6 +29,11 @@ type guardedListener struct {
 	// gets in place of the greeting while the listener's TLS channel has
 	// no certificate (a degraded start), or "" in normal operation.
 	unavailable func() string
+
+	tlsConfig        *tls.Config // offered to clients when set
+	maxAllowedPacket int64       // after login; 0 = unbounded
+	onTLS            func(ok bool)
+	onRefuseInput    func(net.Addr, error)
 
 	mu     sync.Mutex
 	active map[*guardedConn]struct{}
@@ -57,7 +61,7 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 		over := l.limit > 0 && len(l.active) >= l.limit
 		var gc *guardedConn
 		if !over {
-			gc = &guardedConn{Conn: c, l: l}
+			gc = &guardedConn{Conn: c, l: l, tlsConfig: l.tlsConfig}
 			if l.connectTimeout > 0 {
 				gc.connectDeadline = time.Now().Add(l.connectTimeout)
 			}
@@ -116,140 +120,4 @@ func refuse(c net.Conn, num uint16, state, msg string) {
 	pkt = append(pkt, payload...)
 	_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
 	_, _ = c.Write(pkt)
-}
-
-// guardedConn applies the connect timeout until the login succeeded, then
-// the read timeout per read (the idle timeout), and the write timeout per
-// flush.
-//
-// It also coalesces writes: vitess writes a packet as two Writes (the 4-byte
-// header, then the payload) and, before login and for commands outside
-// ComQuery, without its own buffer. Clients that read a packet with one
-// read(2) (openssl s_client -starttls mysql reads the greeting that way) then
-// see a short packet. guardedConn keeps what is written until the server is
-// about to read (the response is complete: MySQL is request/response), the
-// connection is closed, or writeFlushSize bytes are pending, so each
-// response goes out in one write(2). Under TLS the same holds one level
-// down: the records crypto/tls writes for one response leave together.
-// The buffer is taken from a pool on the first Write and returned on flush,
-// so an idle connection holds none.
-type guardedConn struct {
-	net.Conn
-	l               *guardedListener
-	connectDeadline time.Time
-	authenticated   atomic.Bool
-	closeOnce       sync.Once
-
-	wmu  sync.Mutex
-	wbuf *[]byte // pending bytes; nil when empty
-	werr error   // first failed flush; returned from then on
-}
-
-// writeFlushSize is the pending size at which guardedConn writes without
-// waiting for the end of the response: one TLS record's worth plus its
-// header, so a large result set streams in 16 KiB writes.
-const writeFlushSize = 16<<10 + 64
-
-var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-func (c *guardedConn) Read(p []byte) (int, error) {
-	if err := c.Flush(); err != nil {
-		return 0, err
-	}
-	switch {
-	case !c.authenticated.Load() && !c.connectDeadline.IsZero():
-		_ = c.Conn.SetReadDeadline(c.connectDeadline)
-	case c.l.readTimeout > 0:
-		_ = c.Conn.SetReadDeadline(time.Now().Add(c.l.readTimeout))
-	}
-	return c.Conn.Read(p)
-}
-
-// Write queues p; it is sent by the next Read, Flush or Close, or at once
-// when writeFlushSize bytes are pending. An error of an earlier flush is
-// returned here.
-func (c *guardedConn) Write(p []byte) (int, error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.werr != nil {
-		return 0, c.werr
-	}
-	if c.wbuf == nil {
-		if len(p) >= writeFlushSize {
-			if err := c.send(p); err != nil {
-				return 0, err
-			}
-			return len(p), nil
-		}
-		c.wbuf = writeBufs.Get().(*[]byte)
-	}
-	*c.wbuf = append(*c.wbuf, p...)
-	if len(*c.wbuf) >= writeFlushSize {
-		if err := c.flushLocked(); err != nil {
-			return 0, err
-		}
-	}
-	return len(p), nil
-}
-
-// Flush sends what is pending in one write.
-func (c *guardedConn) Flush() error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return c.flushLocked()
-}
-
-func (c *guardedConn) flushLocked() error {
-	if c.werr != nil {
-		return c.werr
-	}
-	if c.wbuf == nil {
-		return nil
-	}
-	b := c.wbuf
-	c.wbuf = nil
-	err := c.send(*b)
-	if cap(*b) <= 64<<10 {
-		*b = (*b)[:0]
-		writeBufs.Put(b)
-	}
-	return err
-}
-
-// send writes p under the write timeout and remembers a failure.
-func (c *guardedConn) send(p []byte) error {
-	if c.l.writeTimeout > 0 {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.l.writeTimeout))
-	}
-	_, err := c.Conn.Write(p)
-	if err != nil {
-		c.werr = err
-	}
-	return err
-}
-
-// Close sends what is pending (an error packet before the close, say) and
-// closes. If another goroutine is blocked in a flush (shutdown closing a
-// stuck client), it closes without waiting for it.
-func (c *guardedConn) Close() error {
-	if c.wmu.TryLock() {
-		_ = c.flushLocked()
-		c.wmu.Unlock()
-	}
-	err := c.Conn.Close()
-	c.closeOnce.Do(func() { c.l.forget(c) })
-	return err
-}
-
-// markAuthenticated ends the connect timeout of a connection (plain or TLS).
-func markAuthenticated(c net.Conn) {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	if gc, ok := c.(*guardedConn); ok {
-		gc.authenticated.Store(true)
-		if gc.l.readTimeout == 0 {
-			_ = gc.Conn.SetReadDeadline(time.Time{})
-		}
-	}
 }

@@ -54,11 +54,15 @@ type Config struct {
 	Users                  []User
 	RequireSecureTransport bool
 
-	MaxConnections int           // per TCP listener; 0 = DefaultMaxConnections
-	ConnectTimeout time.Duration // from accept to a successful login
-	ReadTimeout    time.Duration // idle time allowed between packets after login
-	WriteTimeout   time.Duration
-	ServerVersion  string
+	MaxConnections int // per TCP listener; 0 = DefaultMaxConnections
+	// MaxAllowedPacket bounds a message (reassembled from 16 MiB packets)
+	// after login; 0 = DefaultMaxAllowedPacket. Before login
+	// PreLoginBudget applies.
+	MaxAllowedPacket int64
+	ConnectTimeout   time.Duration // from accept to a successful login
+	ReadTimeout      time.Duration // idle time allowed between packets after login
+	WriteTimeout     time.Duration
+	ServerVersion    string
 
 	// Hooks, if set, is told about connections and logins (for metrics).
 	Hooks Hooks
@@ -111,6 +115,9 @@ func New(cfg Config, exec *sqlcmd.Executor, tp TLSProvider, log *slog.Logger) (*
 	}
 	if cfg.MaxConnections == 0 {
 		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.MaxAllowedPacket == 0 {
+		cfg.MaxAllowedPacket = DefaultMaxAllowedPacket
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout
@@ -233,9 +240,15 @@ func (s *Server) listenTCP(setting, addr, transport string, u *accounts, tc *tls
 		raw.Close()
 		return nil, err
 	}
-	// Set once, before Accept; it is dynamic through GetConfigForClient.
-	// A non-nil config is what advertises SSL to clients.
-	l.TLSConfig = tc
+	// The TLS upgrade runs in the transport (guardedConn), not in vitess,
+	// so that the input bounds see decrypted packet headers; vitess's own
+	// TLSConfig stays nil. The config is set once, before Accept, and is
+	// dynamic through GetConfigForClient; a non-nil one is what offers TLS.
+	g.tlsConfig = tc
+	g.maxAllowedPacket = s.cfg.MaxAllowedPacket
+	g.onRefuseInput = func(a net.Addr, err error) {
+		s.log.Warn("connection closed: client input refused", "listener", setting, "remote", a.String(), "reason", err.Error())
+	}
 	s.listeners = append(s.listeners, l)
 	s.guarded = append(s.guarded, g)
 	return l, nil

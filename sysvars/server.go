@@ -21,6 +21,9 @@ type ServerInfo struct {
 	License                string
 	// MaxConnections is the TCP connection limit in force.
 	MaxConnections int
+	// MaxAllowedPacket is the message bound after login; 0 reports MySQL's
+	// default, 64 MiB.
+	MaxAllowedPacket int64
 	// BoundPort, when set, is asked for @@port instead of Port, so a node
 	// started with port 0 reports the port it picked.
 	BoundPort func() int
@@ -119,7 +122,7 @@ func AddServer(r *Registry, info ServerInfo) error {
 		ro("max_connections", KindInt, constant(strconv.Itoa(info.MaxConnections))),
 
 		both("autocommit", KindBool, "ON"),
-		both("max_allowed_packet", KindInt, defaultMaxPacket),
+		both("max_allowed_packet", KindInt, maxPacketOr(info.MaxAllowedPacket)),
 		both("character_set_client", KindString, defaultCharset),
 		both("character_set_connection", KindString, defaultCharset),
 		both("character_set_results", KindString, defaultCharset),
@@ -184,4 +187,13 @@ func AddServer(r *Registry, info ServerInfo) error {
 		both("foreign_key_checks", KindBool, "ON"),
 	}
 	return r.addAll(vars)
+}
+
+// maxPacketOr is the max_allowed_packet value to report: the configured bound,
+// or MySQL's default when unset.
+func maxPacketOr(n int64) string {
+	if n <= 0 {
+		return defaultMaxPacket
+	}
+	return strconv.FormatInt(n, 10)
 }

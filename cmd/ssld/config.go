@@ -44,6 +44,7 @@ type fileConfig struct {
 	WatchRecheck           time.Duration `mapstructure:"watch_recheck"`
 	MaxConnections         int           `mapstructure:"max_connections"`
 	ConnectTimeout         time.Duration `mapstructure:"connect_timeout"`
+	MaxAllowedPacket       int64         `mapstructure:"max_allowed_packet"`
 	ReadTimeout            time.Duration `mapstructure:"read_timeout"`
 	WriteTimeout           time.Duration `mapstructure:"write_timeout"`
 	LogLevel               string        `mapstructure:"log_level"`
@@ -92,6 +93,7 @@ var defaults = map[string]any{
 	"watch_recheck":            5 * time.Minute,
 	"max_connections":          protocol.DefaultMaxConnections,
 	"connect_timeout":          protocol.DefaultConnectTimeout,
+	"max_allowed_packet":       protocol.DefaultMaxAllowedPacket,
 	"read_timeout":             protocol.DefaultReadTimeout,
 	"write_timeout":            protocol.DefaultWriteTimeout,
 	"log_level":                "info",
@@ -177,7 +179,7 @@ func (c *fileConfig) protocolConfig(version string) protocol.Config {
 	return protocol.Config{
 		Listen: c.Listen, Socket: c.Socket, ClusterListen: c.ClusterListen,
 		Users: c.protocolUsers(), RequireSecureTransport: c.RequireSecureTransport,
-		MaxConnections: c.MaxConnections, ConnectTimeout: c.ConnectTimeout,
+		MaxConnections: c.MaxConnections, ConnectTimeout: c.ConnectTimeout, MaxAllowedPacket: c.MaxAllowedPacket,
 		ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout, ServerVersion: version,
 	}
 }
@@ -307,6 +309,7 @@ func startupChanges(running, next *fileConfig, path string, socketOverridden boo
 		{name: "watch_recheck", was: running.WatchRecheck, now: next.WatchRecheck},
 		{name: "max_connections", was: running.MaxConnections, now: next.MaxConnections},
 		{name: "connect_timeout", was: running.ConnectTimeout, now: next.ConnectTimeout},
+		{name: "max_allowed_packet", was: running.MaxAllowedPacket, now: next.MaxAllowedPacket},
 		{name: "read_timeout", was: running.ReadTimeout, now: next.ReadTimeout},
 		{name: "write_timeout", was: running.WriteTimeout, now: next.WriteTimeout},
 		{name: "log_level", was: running.LogLevel, now: next.LogLevel},

@@ -108,7 +108,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	}
 	info := sysvars.ServerInfo{Version: version, VersionComment: "ssld TLS reload daemon", Role: cfg.Role,
 		Port: port, Socket: cfg.Socket, RequireSecureTransport: cfg.RequireSecureTransport, Started: started,
-		MaxConnections: cfg.MaxConnections}
+		MaxConnections: cfg.MaxConnections, MaxAllowedPacket: cfg.MaxAllowedPacket}
 	var srv *protocol.Server // set below, before the first connection can ask for @@port
 	info.BoundPort = func() int {
 		if a, ok := srv.Addr().(*net.TCPAddr); ok {

@@ -1,0 +1,406 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/protocol"
+)
+
+// rawClient speaks the MySQL client protocol by hand, so that a test can
+// send what no driver sends.
+type rawClient struct {
+	c    net.Conn
+	seq  byte
+	salt []byte
+}
+
+// Client capability flags used by rawClient.
+const (
+	rawCapLongPassword = 0x00000001
+	rawCapProtocol41   = 0x00000200
+	rawCapSSL          = 0x00000800
+	rawCapSecureConn   = 0x00008000
+	rawCapPluginAuth   = 0x00080000
+	rawCapsBase        = rawCapLongPassword | rawCapProtocol41 | rawCapSecureConn | rawCapPluginAuth
+)
+
+// dialRaw connects and reads the greeting.
+func dialRaw(t *testing.T, addr string) *rawClient {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := &rawClient{c: c}
+	g, err := r.read()
+	require.NoError(t, err, "greeting")
+	require.Equal(t, byte(10), g[0], "HandshakeV10")
+	nul := bytes.IndexByte(g[1:], 0) + 1
+	pos := nul + 1 + 4
+	r.salt = append([]byte{}, g[pos:pos+8]...)
+	pos += 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10
+	r.salt = append(r.salt, g[pos:pos+12]...)
+	return r
+}
+
+func (r *rawClient) read() ([]byte, error) {
+	var h [4]byte
+	if _, err := io.ReadFull(r.c, h[:]); err != nil {
+		return nil, err
+	}
+	r.seq = h[3] + 1
+	p := make([]byte, int(h[0])|int(h[1])<<8|int(h[2])<<16)
+	_, err := io.ReadFull(r.c, p)
+	return p, err
+}
+
+func (r *rawClient) send(payload []byte) error {
+	h := binary.LittleEndian.AppendUint32(nil, uint32(len(payload)))
+	h[3] = r.seq
+	r.seq++
+	_, err := r.c.Write(append(h, payload...))
+	return err
+}
+
+// startTLS sends the SSL request and runs the TLS handshake.
+func (r *rawClient) startTLS(t *testing.T, ca *x509.Certificate) {
+	t.Helper()
+	req := binary.LittleEndian.AppendUint32(nil, rawCapsBase|rawCapSSL)
+	req = binary.LittleEndian.AppendUint32(req, 1<<24)
+	req = append(req, 0x21)
+	req = append(req, make([]byte, 23)...)
+	require.NoError(t, r.send(req))
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	tc := tls.Client(r.c, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	require.NoError(t, tc.Handshake())
+	r.c = tc
+}
+
+// handshakeResponse is a HandshakeResponse41 (flags carry SSL when the
+// connection was upgraded).
+func (r *rawClient) handshakeResponse(user string, auth []byte, plugin string) []byte {
+	flags := uint32(rawCapsBase)
+	if _, ok := r.c.(*tls.Conn); ok {
+		flags |= rawCapSSL
+	}
+	p := binary.LittleEndian.AppendUint32(nil, flags)
+	p = binary.LittleEndian.AppendUint32(p, 1<<24)
+	p = append(p, 0x21)
+	p = append(p, make([]byte, 23)...)
+	p = append(append(p, user...), 0)
+	p = append(append(p, byte(len(auth))), auth...)
+	return append(append(p, plugin...), 0)
+}
+
+// login sends a handshake response and returns the server's reply (an auth
+// switch is answered with the same auth data).
+func (r *rawClient) login(user string, auth []byte, plugin string) ([]byte, error) {
+	if err := r.send(r.handshakeResponse(user, auth, plugin)); err != nil {
+		return nil, err
+	}
+	p, err := r.read()
+	if err != nil || len(p) == 0 || p[0] != 0xfe {
+		return p, err
+	}
+	if err := r.send(auth); err != nil { // auth switch
+		return nil, err
+	}
+	return r.read()
+}
+
+// scrambleNative is the mysql_native_password reply for password and salt.
+func scrambleNative(salt []byte, password string) []byte {
+	s1 := sha1.Sum([]byte(password))
+	s2 := sha1.Sum(s1[:])
+	h := sha1.New()
+	h.Write(salt)
+	h.Write(s2[:])
+	out := h.Sum(nil)
+	for i := range out {
+		out[i] ^= s1[i]
+	}
+	return out
+}
+
+// errNum is the error number of an ERR packet, or 0.
+func errNum(p []byte) uint16 {
+	if len(p) >= 3 && p[0] == 0xff {
+		return binary.LittleEndian.Uint16(p[1:3])
+	}
+	return 0
+}
+
+// closedByServer reports whether the server closes the connection within a
+// few seconds (reads reach EOF or a reset, not a timeout).
+func (r *rawClient) closedByServer() bool {
+	_ = r.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, err := io.Copy(io.Discard, r.c)
+	var ne net.Error
+	return !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// flood writes header, then junk until the server stops reading; it returns
+// the first packet the server sent back.
+func (r *rawClient) flood(header []byte, total int) ([]byte, error) {
+	chunk := make([]byte, 32<<10)
+	go func() {
+		if _, err := r.c.Write(header); err != nil {
+			return
+		}
+		for sent := 0; sent < total; sent += len(chunk) {
+			if _, err := r.c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	return r.read()
+}
+
+// TestHostileClients: one row per hostile client, each with the error number
+// it must get and whether the server closes the connection. After every row
+// a real login works on TCP (TLS) and on the Unix socket, and no connection
+// goroutine panicked.
+func TestHostileClients(t *testing.T) {
+	tn := newTestNode(t, "max_allowed_packet: 1048576\n")
+	ctx := ctxT(t)
+	name := tn.tlsName(nil)
+	panics := protocol.RecoveredPanics()
+	short := func(n int) []byte { return bytes.Repeat([]byte{0xa5}, n) }
+	type outcome struct {
+		num    uint16
+		closed bool
+	}
+	loginThen := func(t *testing.T, r *rawClient) {
+		p, err := r.login("monitor", scrambleNative(r.salt, monitorPW), "mysql_native_password")
+		require.NoError(t, err)
+		require.Equal(t, byte(0), p[0], "login OK")
+	}
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T) outcome
+		want outcome
+	}{
+		{"handshake response over the pre-login budget (plain)", func(t *testing.T) outcome {
+			r := dialRaw(t, tn.addr)
+			p, err := r.flood([]byte{0xff, 0xff, 0xff, 1}, 20<<20)
+			require.NoError(t, err)
+			return outcome{errNum(p), r.closedByServer()}
+		}, outcome{1043, true}},
+		{"16 MiB continuation packets after the TLS upgrade", func(t *testing.T) outcome {
+			r := dialRaw(t, tn.addr)
+			r.startTLS(t, tn.ca.Cert)
+			p, err := r.flood([]byte{0xff, 0xff, 0xff, 2}, 40<<20)
+			require.NoError(t, err)
+			return outcome{errNum(p), r.closedByServer()}
+		}, outcome{1043, true}},
+		{"many small packets before login", func(t *testing.T) outcome {
+			r := dialRaw(t, tn.addr)
+			r.startTLS(t, tn.ca.Cert)
+			var p []byte
+			var err error
+			go func() {
+				for i := 0; i < 100; i++ {
+					if r.send(make([]byte, 1<<10)) != nil {
+						return
+					}
+				}
+			}()
+			p, err = r.read()
+			require.NoError(t, err)
+			return outcome{errNum(p), r.closedByServer()}
+		}, outcome{1043, true}},
+		{"garbage handshake response", func(t *testing.T) outcome {
+			r := dialRaw(t, tn.addr)
+			require.NoError(t, r.send([]byte{0x01, 0x02, 0x03}))
+			p, err := r.read()
+			require.NoError(t, err)
+			return outcome{errNum(p), r.closedByServer()}
+		}, outcome{1043, true}},
+		{"SSL request on a connection that then speaks plain", func(t *testing.T) outcome {
+			r := dialRaw(t, tn.addr)
+			req := binary.LittleEndian.AppendUint32(nil, rawCapsBase|rawCapSSL)
+			req = append(req, make([]byte, 28)...)
+			require.NoError(t, r.send(req))
+			_, _ = r.c.Write([]byte("this is not a TLS ClientHello\r\n"))
+			return outcome{0, r.closedByServer()}
+		}, outcome{0, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.run(t)
+			assert.Equal(t, tc.want, got)
+			require.NoError(t, tn.db("admin", adminPW, name).PingContext(ctx), "TCP login meanwhile")
+			require.NoError(t, tn.socketDB("admin", adminPW).PingContext(ctx), "Unix socket login meanwhile")
+			assert.Equal(t, panics, protocol.RecoveredPanics(), "no connection goroutine panicked")
+		})
+	}
+
+	// Auth data of every awkward length, for known and unknown users, over
+	// plain TCP (mysql_native_password) and TLS (caching_sha2_password's
+	// fast path): 1045, as for a wrong password.
+	for _, n := range []int{0, 1, 19, 21, 64, 255} {
+		for _, user := range []string{"monitor", "ghost"} {
+			r := dialRaw(t, tn.addr)
+			p, err := r.login(user, short(n), "mysql_native_password")
+			require.NoError(t, err)
+			assert.Equal(t, uint16(1045), errNum(p), "native, %s, %d bytes", user, n)
+		}
+	}
+	for _, n := range []int{1, 20, 31, 33} {
+		for _, user := range []string{"sha", "ghost"} {
+			r := dialRaw(t, tn.addr)
+			r.startTLS(t, tn.ca.Cert)
+			p, err := r.login(user, short(n), "caching_sha2_password")
+			require.NoError(t, err)
+			assert.Equal(t, uint16(1045), errNum(p), "caching_sha2 fast path, %s, %d bytes", user, n)
+		}
+	}
+	assert.Equal(t, panics, protocol.RecoveredPanics(), "no panic in the password checks")
+
+	t.Run("empty command packet after login", func(t *testing.T) {
+		r := dialRaw(t, tn.addr)
+		loginThen(t, r)
+		r.seq = 0
+		require.NoError(t, r.send(nil))
+		p, err := r.read()
+		require.NoError(t, err)
+		assert.Equal(t, uint16(1047), errNum(p), "COM_SLEEP: Unknown command, as MySQL")
+		r.seq = 0
+		require.NoError(t, r.send([]byte{0x0e})) // COM_PING
+		p, err = r.read()
+		require.NoError(t, err)
+		assert.Equal(t, byte(0), p[0], "the connection still works")
+	})
+
+	t.Run("message over max_allowed_packet after login", func(t *testing.T) {
+		r := dialRaw(t, tn.addr)
+		loginThen(t, r)
+		r.seq = 0
+		q := append([]byte{0x03}, []byte("SELECT '")...)
+		q = append(q, bytes.Repeat([]byte{'x'}, 2<<20)...)
+		go func() { _ = r.send(q) }()
+		p, err := r.read()
+		require.NoError(t, err)
+		assert.Equal(t, uint16(1153), errNum(p))
+		assert.Contains(t, string(p), "max_allowed_packet")
+		assert.True(t, r.closedByServer())
+	})
+
+	t.Run("a query under max_allowed_packet works", func(t *testing.T) {
+		var s string
+		big := string(bytes.Repeat([]byte{'y'}, 512<<10))
+		require.NoError(t, tn.db("admin", adminPW, name).QueryRowContext(ctx, "SELECT '"+big+"'").Scan(&s))
+		assert.Len(t, s, len(big))
+	})
+	assert.Equal(t, panics, protocol.RecoveredPanics())
+}
+
+// TestHostileFloodHeap: 50 unauthenticated clients (half plain, half after a
+// TLS upgrade) send oversize handshake responses for a second, reconnecting
+// when cut off. Each attempt gets 1043, the heap in use stays under 64 MiB
+// above where it started (it grew by gigabytes before the pre-login budget),
+// and a real login succeeds during the flood.
+func TestHostileFloodHeap(t *testing.T) {
+	tn := newTestNode(t, "")
+	ctx := ctxT(t)
+	name := tn.tlsName(nil)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+
+	const clients = 50
+	const bound = 64 << 20
+	stop := make(chan struct{})
+	var peak atomic.Uint64
+	var sampler sync.WaitGroup
+	sampler.Add(1)
+	go func() {
+		defer sampler.Done()
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+		}
+	}()
+
+	var attempts, refused atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(time.Second)
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func(useTLS bool) {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				c, err := net.DialTimeout("tcp", tn.addr, 2*time.Second)
+				if err != nil {
+					t.Errorf("dial: %v", err)
+					return
+				}
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				r := &rawClient{c: c}
+				if _, err := r.read(); err != nil {
+					c.Close()
+					t.Errorf("greeting: %v", err)
+					return
+				}
+				hdr := []byte{0xfe, 0xff, 0xff, 1} // 16 MiB - 2: vitess would allocate it whole
+				if useTLS {
+					req := binary.LittleEndian.AppendUint32(nil, rawCapsBase|rawCapSSL)
+					req = append(req, make([]byte, 28)...)
+					_ = r.send(req)
+					pool := x509.NewCertPool()
+					pool.AddCert(tn.ca.Cert)
+					tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+					if err := tc.Handshake(); err != nil {
+						c.Close()
+						t.Errorf("TLS: %v", err)
+						return
+					}
+					r.c = tc
+					hdr[3] = 2
+				}
+				attempts.Add(1)
+				p, err := r.flood(hdr, 64<<20)
+				if err == nil && errNum(p) == 1043 {
+					refused.Add(1)
+				}
+				r.c.Close()
+			}
+		}(i%2 == 1)
+	}
+	// A real login during the flood.
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, tn.db("admin", adminPW, name).PingContext(ctx), "login during the flood")
+	wg.Wait()
+	close(stop)
+	sampler.Wait()
+
+	assert.Positive(t, attempts.Load())
+	assert.Equal(t, attempts.Load(), refused.Load(), "every oversize handshake response got 1043")
+	grew := int64(peak.Load()) - int64(base)
+	t.Logf("%d attempts by %d clients; heap in use %d MiB at start, peak %d MiB", attempts.Load(), clients, base>>20, peak.Load()>>20)
+	assert.Less(t, grew, int64(bound), "heap growth during the flood")
+}

@@ -1,0 +1,479 @@
+package protocol
+
+import (
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MySQL error numbers the transport sends itself.
+const (
+	erNetPacketTooLarge = 1153 // ER_NET_PACKET_TOO_LARGE
+	ssNetError          = "08S01"
+)
+
+// PreLoginBudget is how many bytes a client may send before it is
+// authenticated: the TLS handshake (client certificate chain included) and
+// every MySQL packet up to the login. A real client's handshake response is
+// under 2 KiB and its TLS handshake under 8 KiB even with a client
+// certificate chain. A packet that would cross the budget is refused from
+// its header, before its payload is read or any buffer is allocated for it;
+// the client gets 1043 "Bad handshake" (what MySQL and MariaDB answer to a
+// handshake they cannot use) and the connection is closed.
+const PreLoginBudget = 64 << 10
+
+// DefaultMaxAllowedPacket is MySQL 8.0's max_allowed_packet default (64 MiB).
+const DefaultMaxAllowedPacket = 64 << 20
+
+// MySQL packet framing.
+const (
+	maxPacketPayload = 1<<24 - 1 // a payload of this size continues in the next packet
+	capClientSSL     = 0x00000800
+	sslRequestLen    = 32
+)
+
+var (
+	errPreLoginBudget = errors.New("client sent more than the pre-login budget before authenticating")
+	errPacketTooLarge = errors.New("client sent a message larger than max_allowed_packet")
+	errBadHandshake   = errors.New("client sent a handshake response that does not parse")
+)
+
+// guardedConn is the transport of one TCP connection: the connection
+// limit's bookkeeping, the timeouts, TLS, the input bounds and write
+// coalescing. vitess sees the plain MySQL packet stream.
+//
+// Timeouts: the connect timeout applies until the login succeeded, then the
+// read timeout per read (the idle timeout), and the write timeout per flush.
+//
+// TLS: the listener offers TLS (CLIENT_SSL in the greeting) when it has a
+// config, and the upgrade happens here, not in vitess: when the client's
+// first packet is an SSL request, guardedConn runs the TLS handshake and
+// hands vitess the handshake response that follows, renumbered as if it had
+// come first; its replies are renumbered back until the login is over (the
+// command phase restarts numbering at 0 on both sides). That keeps the
+// decrypted packet headers visible to the input bounds below, which is the
+// point: vitess allocates a packet's buffer from its header.
+//
+// Input bounds: before login PreLoginBudget (1043 over it); after login
+// max_allowed_packet on a reassembled multi-packet message (1153 over it).
+// Either way the error packet is sent and the connection closed. An empty
+// command packet is handed on as COM_SLEEP, as MySQL does (1047).
+//
+// Write coalescing: vitess writes a packet as two Writes (header, payload),
+// and before login and for commands outside COM_QUERY without a buffer of its
+// own. Clients that read a packet with one read(2) (openssl s_client
+// -starttls mysql reads the greeting that way) then see a short packet.
+// guardedConn keeps what is written until the server is about to read (the
+// response is complete: MySQL is request/response), the connection is
+// closed, or writeFlushSize bytes are pending, so each response goes out in
+// one write(2) (one TLS record for small responses). The buffer comes from a
+// pool on the first Write and goes back on flush: an idle connection holds
+// none.
+//
+// Read and Write are called from the connection's goroutine; Close may come
+// from another (shutdown).
+type guardedConn struct {
+	net.Conn // the socket
+	l        *guardedListener
+
+	connectDeadline time.Time
+	authenticated   atomic.Bool
+	closeOnce       sync.Once
+
+	tlsConfig *tls.Config // nil: TLS not offered
+	tc        atomic.Pointer[tls.Conn]
+
+	// read side (connection goroutine only)
+	rawRead   int64  // bytes read from the socket before login
+	rOut      []byte // transformed header bytes not yet handed out
+	rHdr      [5]byte
+	rRemain   int         // payload bytes of the current packet still to hand out
+	rMsg      int64       // bytes of the current multi-packet message so far (after login)
+	rLastSeq  byte        // sequence id of the last packet as the client numbered it
+	shift     byte        // 1 after a TLS upgrade, until the login is over
+	loggedIn  atomic.Bool // the command phase has started (first read after login)
+	rFirstPkt bool        // the first packet was seen
+
+	// write side
+	wmu      sync.Mutex
+	wbuf     *[]byte // pending bytes; nil when empty
+	werr     error   // first failed flush; returned from then on
+	whdr     [4]byte
+	whdrN    int
+	wRemain  int  // payload bytes of the packet being written
+	wGreeted bool // the greeting went out (patched to offer TLS)
+}
+
+// writeFlushSize is the pending size at which guardedConn writes without
+// waiting for the end of the response: one TLS record's worth plus headers,
+// so a large result set streams in 16 KiB writes.
+const writeFlushSize = 16<<10 + 64
+
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// rawReader counts the socket bytes read before login (TLS records
+// included) against the budget.
+type rawReader struct{ c *guardedConn }
+
+func (r rawReader) Read(p []byte) (int, error) {
+	n, err := r.c.Conn.Read(p)
+	if !r.c.loggedIn.Load() {
+		r.c.rawRead += int64(n)
+	}
+	return n, err
+}
+
+// tlsTransport is what crypto/tls runs over: the socket, with pre-login
+// reads counted.
+type tlsTransport struct {
+	net.Conn
+	c *guardedConn
+}
+
+func (t tlsTransport) Read(p []byte) (int, error) { return rawReader{t.c}.Read(p) }
+
+// src is where MySQL packets come from: the TLS connection after an upgrade,
+// the socket before.
+func (c *guardedConn) src() io.Reader {
+	if tc := c.tc.Load(); tc != nil {
+		return tc
+	}
+	return rawReader{c}
+}
+
+func (c *guardedConn) dst() io.Writer {
+	if tc := c.tc.Load(); tc != nil {
+		return tc
+	}
+	return c.Conn
+}
+
+// TLSState is the state of the TLS connection, or nil without TLS.
+func (c *guardedConn) TLSState() *tls.ConnectionState {
+	tc := c.tc.Load()
+	if tc == nil {
+		return nil
+	}
+	st := tc.ConnectionState()
+	return &st
+}
+
+func (c *guardedConn) Read(p []byte) (int, error) {
+	if err := c.Flush(); err != nil {
+		return 0, err
+	}
+	loggedIn := c.loggedIn.Load()
+	if !loggedIn && c.authenticated.Load() {
+		// The OK of the login went out with the flush above: from here on
+		// packets are numbered from 0 per command on both sides.
+		loggedIn, c.shift = true, 0
+		c.loggedIn.Store(true)
+		_ = c.Conn.SetDeadline(time.Time{}) // the connect timeout is over
+	}
+	switch {
+	case !loggedIn && !c.connectDeadline.IsZero():
+		_ = c.Conn.SetDeadline(c.connectDeadline) // the TLS handshake writes too
+	case loggedIn && c.l.readTimeout > 0:
+		_ = c.Conn.SetReadDeadline(time.Now().Add(c.l.readTimeout))
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if len(c.rOut) > 0 {
+		n := copy(p, c.rOut)
+		c.rOut = c.rOut[n:]
+		return n, nil
+	}
+	if c.rRemain > 0 {
+		n, err := c.src().Read(p[:min(len(p), c.rRemain)])
+		c.rRemain -= n
+		if err == nil && !loggedIn && c.rawRead > PreLoginBudget {
+			err = c.refuse(erHandshake, ssHandshake, "Bad handshake", errPreLoginBudget)
+		}
+		return n, err
+	}
+	if err := c.nextHeader(); err != nil {
+		return 0, err
+	}
+	n := copy(p, c.rOut)
+	c.rOut = c.rOut[n:]
+	return n, nil
+}
+
+// nextHeader reads the next packet header, checks it against the bounds and
+// leaves the header vitess is to see in rOut (and the payload length in
+// rRemain).
+func (c *guardedConn) nextHeader() error {
+	for {
+		h := c.rHdr[:4]
+		if _, err := io.ReadFull(c.src(), h); err != nil {
+			return err
+		}
+		length := int(h[0]) | int(h[1])<<8 | int(h[2])<<16
+		c.rLastSeq = h[3]
+		if c.loggedIn.Load() {
+			if c.rMsg == 0 && length == 0 && h[3] == 0 {
+				// An empty command packet. MySQL reads it as COM_SLEEP and
+				// answers 1047 "Unknown command"; vitess would index it.
+				c.rHdr = [5]byte{1, 0, 0, 0, 0}
+				c.rOut = c.rHdr[:5]
+				return nil
+			}
+			c.rMsg += int64(length)
+			if limit := c.l.maxAllowedPacket; limit > 0 && c.rMsg > limit {
+				return c.refuse(erNetPacketTooLarge, ssNetError, "Got a packet bigger than 'max_allowed_packet' bytes", errPacketTooLarge)
+			}
+			if length < maxPacketPayload {
+				c.rMsg = 0 // the message ends with this packet
+			}
+			c.rRemain = length
+			c.rOut = h
+			return nil
+		}
+		if c.rawRead+int64(length) > PreLoginBudget {
+			return c.refuse(erHandshake, ssHandshake, "Bad handshake", errPreLoginBudget)
+		}
+		first := !c.rFirstPkt
+		c.rFirstPkt = true
+		if first && length == sslRequestLen && c.tlsConfig != nil && c.tc.Load() == nil {
+			body := make([]byte, sslRequestLen)
+			if _, err := io.ReadFull(c.src(), body); err != nil {
+				return err
+			}
+			if binary.LittleEndian.Uint32(body)&capClientSSL == 0 {
+				// A 32-byte handshake response without TLS: vitess decides.
+				c.rOut = append(append(make([]byte, 0, 4+sslRequestLen), h...), body...)
+				return nil
+			}
+			if err := c.upgrade(); err != nil {
+				return err
+			}
+			continue // the handshake response follows, inside TLS
+		}
+		h[3] -= c.shift
+		c.rRemain = length
+		c.rOut = h
+		return nil
+	}
+}
+
+// upgrade runs the server side of the TLS handshake after an SSL request.
+func (c *guardedConn) upgrade() error {
+	tc := tls.Server(tlsTransport{c.Conn, c}, c.tlsConfig)
+	if err := tc.Handshake(); err != nil {
+		if c.l.onTLS != nil {
+			c.l.onTLS(false)
+		}
+		return err
+	}
+	if c.l.onTLS != nil {
+		c.l.onTLS(true)
+	}
+	c.wmu.Lock()
+	c.tc.Store(tc)
+	c.wmu.Unlock()
+	c.shift = 1
+	return nil
+}
+
+// refuse sends one error packet, numbered after the client's last packet,
+// and returns cause for the read that asked.
+func (c *guardedConn) refuse(num uint16, state, msg string, cause error) error {
+	c.wmu.Lock()
+	c.dropPendingLocked()
+	if c.werr == nil {
+		_ = c.send(errPacket(c.rLastSeq+1, num, state, msg))
+	}
+	c.werr = cause // vitess's own error packet, if any, is not sent
+	c.wmu.Unlock()
+	if c.l.onRefuseInput != nil {
+		c.l.onRefuseInput(c.RemoteAddr(), cause)
+	}
+	return cause
+}
+
+// errPacket frames a MySQL ERR packet with sequence id seq.
+func errPacket(seq byte, num uint16, state, msg string) []byte {
+	payload := make([]byte, 0, 9+len(msg))
+	payload = append(payload, 0xff)
+	payload = binary.LittleEndian.AppendUint16(payload, num)
+	payload = append(payload, '#')
+	payload = append(payload, state...)
+	payload = append(payload, msg...)
+	pkt := []byte{byte(len(payload)), byte(len(payload) >> 8), byte(len(payload) >> 16), seq}
+	return append(pkt, payload...)
+}
+
+// Write queues p; it is sent by the next Read, Flush or Close, or at once
+// when writeFlushSize bytes are pending. An error of an earlier flush is
+// returned here.
+func (c *guardedConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return 0, c.werr
+	}
+	n := len(p)
+	if c.wbuf == nil {
+		if c.loggedIn.Load() && len(p) >= writeFlushSize {
+			if err := c.send(p); err != nil {
+				return 0, err
+			}
+			return n, nil
+		}
+		c.wbuf = writeBufs.Get().(*[]byte)
+	}
+	if c.loggedIn.Load() {
+		*c.wbuf = append(*c.wbuf, p...)
+	} else {
+		c.appendRenumbered(p)
+	}
+	if len(*c.wbuf) >= writeFlushSize {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// appendRenumbered queues the packets of the login phase, adding the shift
+// of a TLS upgrade to their sequence ids.
+func (c *guardedConn) appendRenumbered(p []byte) {
+	for len(p) > 0 {
+		if c.wRemain > 0 {
+			k := min(c.wRemain, len(p))
+			*c.wbuf = append(*c.wbuf, p[:k]...)
+			c.wRemain -= k
+			p = p[k:]
+			continue
+		}
+		k := copy(c.whdr[c.whdrN:], p)
+		c.whdrN += k
+		p = p[k:]
+		if c.whdrN < 4 {
+			return
+		}
+		c.whdrN = 0
+		c.whdr[3] += c.shift
+		c.wRemain = int(c.whdr[0]) | int(c.whdr[1])<<8 | int(c.whdr[2])<<16
+		*c.wbuf = append(*c.wbuf, c.whdr[:]...)
+	}
+}
+
+// Flush sends what is pending in one write.
+func (c *guardedConn) Flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.flushLocked()
+}
+
+func (c *guardedConn) flushLocked() error {
+	if c.werr != nil {
+		return c.werr
+	}
+	if c.wbuf == nil {
+		return nil
+	}
+	if !c.wGreeted {
+		c.wGreeted = true
+		if c.tlsConfig != nil {
+			offerTLS(*c.wbuf)
+		}
+	}
+	b := c.wbuf
+	c.wbuf = nil
+	err := c.send(*b)
+	putWriteBuf(b)
+	return err
+}
+
+func (c *guardedConn) dropPendingLocked() {
+	if c.wbuf != nil {
+		putWriteBuf(c.wbuf)
+		c.wbuf = nil
+	}
+}
+
+func putWriteBuf(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		*b = (*b)[:0]
+		writeBufs.Put(b)
+	}
+}
+
+// offerTLS sets CLIENT_SSL in the capability flags of the greeting (a
+// HandshakeV10 packet, header included) that vitess wrote without it,
+// because vitess does not run the TLS upgrade itself.
+func offerTLS(pkt []byte) {
+	if len(pkt) < 5 || pkt[3] != 0 || pkt[4] != 10 {
+		return
+	}
+	p := pkt[4:]
+	nul := -1
+	for i := 1; i < len(p); i++ {
+		if p[i] == 0 {
+			nul = i
+			break
+		}
+	}
+	// version NUL, connection id (4), auth-plugin-data-part-1 (8), filler (1)
+	pos := nul + 1 + 4 + 8 + 1
+	if nul < 0 || pos+2 > len(p) {
+		return
+	}
+	p[pos+1] |= capClientSSL >> 8
+}
+
+// send writes p under the write timeout and remembers a failure.
+func (c *guardedConn) send(p []byte) error {
+	switch {
+	case c.loggedIn.Load():
+		if c.l.writeTimeout > 0 {
+			_ = c.Conn.SetWriteDeadline(time.Now().Add(c.l.writeTimeout))
+		}
+	case !c.connectDeadline.IsZero():
+		_ = c.Conn.SetWriteDeadline(c.connectDeadline)
+	}
+	_, err := c.dst().Write(p)
+	if err != nil {
+		c.werr = err
+	}
+	return err
+}
+
+// Close sends what is pending (an error packet before the close, say) and
+// closes. If another goroutine is blocked in a flush (shutdown closing a
+// stuck client), it closes without waiting for it.
+func (c *guardedConn) Close() error {
+	if c.wmu.TryLock() {
+		_ = c.flushLocked()
+		c.wmu.Unlock()
+	}
+	err := c.Conn.Close()
+	c.closeOnce.Do(func() { c.l.forget(c) })
+	return err
+}
+
+// markAuthenticated ends the connect timeout of a connection.
+func markAuthenticated(c net.Conn) {
+	if gc, ok := c.(*guardedConn); ok {
+		gc.authenticated.Store(true)
+	}
+}
+
+// connTLS is the TLS state of a connection vitess serves, or nil.
+func connTLS(c net.Conn) *tls.ConnectionState {
+	switch x := c.(type) {
+	case *guardedConn:
+		return x.TLSState()
+	case *tls.Conn:
+		st := x.ConnectionState()
+		return &st
+	}
+	return nil
+}
