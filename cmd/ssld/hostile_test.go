@@ -364,7 +364,7 @@ func TestHostileKeyModeWarning(t *testing.T) {
 func TestHostileOpenSSLStartTLS(t *testing.T) {
 	testenv.LookPath(t, "openssl")
 	tn := newTestNode(t, "")
-	want := strings.TrimLeft(tn.servedSerial(), "0") // opensslServedSerial trims too
+	want := tn.servedSerial()
 
 	// The greeting arrives whole in the first read of a raw socket.
 	c, err := net.DialTimeout("tcp", tn.addr, 2*time.Second)
@@ -425,6 +425,5 @@ func opensslServedSerial(addr string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("openssl x509: %v: %s", err, ser)
 	}
-	s := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(ser)), "serial="))
-	return strings.TrimLeft(s, "0"), nil
+	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(ser)), "serial=")), nil
 }
