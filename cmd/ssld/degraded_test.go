@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,10 +22,10 @@ import (
 
 // degradedNode is an `ssld serve` process whose files a test controls.
 type degradedNode struct {
-	dir, config, socket, addr, metrics string
-	ca                                 *pki.CA
-	log                                *lockedBuffer
-	cmd                                *exec.Cmd
+	dir, config, socket, addr, metrics, cluster string
+	ca                                          *pki.CA
+	log                                         *lockedBuffer
+	cmd                                         *exec.Cmd
 }
 
 func newDegradedNode(t *testing.T, leaf func(ca *pki.CA) *pki.Leaf) *degradedNode {
@@ -33,11 +34,11 @@ func newDegradedNode(t *testing.T, leaf func(ca *pki.CA) *pki.Leaf) *degradedNod
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	n := &degradedNode{dir: dir, config: filepath.Join(dir, "ssld.yaml"), socket: filepath.Join(dir, "ssld.sock"),
-		addr: freeAddr(t), metrics: freeAddr(t), ca: pkitest.MustCA(t, "degraded CA"), log: &lockedBuffer{}}
+		addr: freeAddr(t), metrics: freeAddr(t), cluster: freeAddr(t), ca: pkitest.MustCA(t, "degraded CA"), log: &lockedBuffer{}}
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "certs/ca.crt"), n.ca.CertPEM, 0o644))
 	n.write(t, leaf(n.ca))
-	require.NoError(t, os.WriteFile(n.config, []byte(configYAML("metrics_listen: "+n.metrics+"\n")), 0o600))
+	require.NoError(t, os.WriteFile(n.config, []byte(configYAML("metrics_listen: "+n.metrics+"\ncluster_listen: "+n.cluster+"\n")), 0o600))
 	return n
 }
 
@@ -130,6 +131,19 @@ func TestDegradedStartRepairedOverSocket(t *testing.T) {
 		assert.Contains(t, out, "ssld has no valid TLS certificate and refuses every connection on this port; fix the files, then run SSL_RELOAD over the Unix socket "+n.socket+" (or send SIGHUP). Problem: channel client: ssl_cert")
 		assert.Contains(t, out, "certificate expired at")
 	}
+	// The cluster port answers the same way, before any TLS.
+	cc, err := net.DialTimeout("tcp", n.cluster, 5*time.Second)
+	require.NoError(t, err)
+	require.NoError(t, cc.SetReadDeadline(time.Now().Add(5*time.Second)))
+	pkt, err := readServerPacket(cc)
+	cc.Close()
+	require.NoError(t, err)
+	num, msg, ok := errPacket(pkt)
+	require.True(t, ok, "want an error packet in place of the greeting, got %q", pkt)
+	assert.Equal(t, uint16(3888), num)
+	assert.Contains(t, msg, "refuses every connection on this port")
+	assert.Contains(t, msg, "Problem: channel cluster: ssl_cert")
+
 	sc := exec.Command(opensslBin, "s_client", "-starttls", "mysql", "-connect", n.addr, "-servername", "localhost")
 	sc.Stdin = strings.NewReader("")
 	out, _ := sc.CombinedOutput()
@@ -155,9 +169,18 @@ func TestDegradedStartRepairedOverSocket(t *testing.T) {
 	out2, err := sock("SSL_RELOAD")
 	require.NoError(t, err, out2)
 
-	assert.Equal(t, strings.TrimLeft(serialOf(good.Cert), "0"), opensslSerial(t, n.addr), "the new certificate is served")
+	assert.Equal(t, serialOf(good.Cert), opensslSerial(t, n.addr), "the new certificate is served")
 	res, err := tcp("admin", adminPW, "--ssl", "--ssl-ca="+filepath.Join(n.dir, "certs/ca.crt"), "--ssl-verify-server-cert")
 	require.NoError(t, err, res)
+	// The cluster port is up too: it now speaks TLS (a greeting, not an error).
+	cc, err = net.DialTimeout("tcp", n.cluster, 5*time.Second)
+	require.NoError(t, err)
+	require.NoError(t, cc.SetReadDeadline(time.Now().Add(5*time.Second)))
+	pkt, err = readServerPacket(cc)
+	cc.Close()
+	require.NoError(t, err)
+	_, _, isErr := errPacket(pkt)
+	assert.False(t, isErr, "cluster port still refusing after the repair: %q", pkt)
 	vars, err = sock("SHOW VARIABLES WHERE Variable_name IN ('have_ssl','ssl_last_reload_error','ssl_last_reload_trigger')")
 	require.NoError(t, err, vars)
 	assert.Regexp(t, `(?m)^have_ssl\tYES$`, vars)
@@ -186,4 +209,26 @@ func TestDegradedStartStrict(t *testing.T) {
 		t.Fatalf("ssld serve --strict did not exit on an expired certificate:\n%s", n.log.String())
 	}
 	assert.NoFileExists(t, n.socket)
+}
+
+// TestDegradedStartRepairedBySignal: SIGHUP is the other way out (no
+// socket login needed): the first good reload brings TLS up.
+func TestDegradedStartRepairedBySignal(t *testing.T) {
+	n := newDegradedNode(t, expiredLeaf)
+	cmd := n.start(t)
+	n.waitSocket(t)
+	good := goodLeaf(n.ca)
+	n.write(t, good)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, _ := httpGet(t, "http://"+n.metrics+"/healthz")
+		if code == http.StatusOK {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "SIGHUP did not bring TLS up:\n%s", n.log.String())
+		time.Sleep(50 * time.Millisecond)
+	}
+	assert.Equal(t, serialOf(good.Cert), opensslSerial(t, n.addr))
+	assert.Regexp(t, `msg="tls reload" result=ok channel=client .*trigger=signal`, n.log.String())
 }
