@@ -245,10 +245,11 @@ func (h *Handler) ComStmtExecute(ctx context.Context, c *mysql.Conn, prepare *my
 	return notSupported("prepared statements")
 }
 
-// WarningCount implements mysql.Handler: the warnings of the last statement.
+// WarningCount implements mysql.Handler: the warnings the last statement
+// raised (none for SHOW WARNINGS itself, which lists the previous ones).
 func (h *Handler) WarningCount(c *mysql.Conn) uint16 {
 	if s, ok := c.ClientData.(*sqlcmd.Session); ok {
-		return uint16(min(len(s.Warnings), 65535))
+		return uint16(min(s.StatementWarnings, 65535))
 	}
 	return 0
 }
@@ -258,7 +259,7 @@ func (h *Handler) WarningCount(c *mysql.Conn) uint16 {
 func (h *Handler) ComResetConnection(c *mysql.Conn) error {
 	if s, ok := c.ClientData.(*sqlcmd.Session); ok {
 		s.Vars = map[string]string{}
-		s.Warnings = nil
+		s.Warnings, s.StatementWarnings = nil, 0
 	}
 	return nil
 }

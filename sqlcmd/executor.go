@@ -103,6 +103,11 @@ type Session struct {
 	Transport    string               // "tcp", "unix" or "cluster"
 	Vars         map[string]string    // session overrides, lower-case names; user variables as "@name"
 	Warnings     []Warning            // warnings of the previous statement (SHOW WARNINGS)
+	// StatementWarnings is the number of warnings the last statement raised
+	// itself: the warning count of its OK or EOF packet. It equals
+	// len(Warnings), except after SHOW WARNINGS / SHOW ERRORS, which keep
+	// the list and raise none.
+	StatementWarnings int
 }
 
 // HasPrivilege reports whether the session holds priv (case-insensitive);
@@ -151,7 +156,7 @@ func (x *Executor) Run(ctx context.Context, s *Session, query string) (res *Resu
 		if !ok {
 			e = errInternal()
 		}
-		s.Warnings = []Warning{{Level: "Error", Code: e.Num, Message: e.Msg}}
+		s.Warnings, s.StatementWarnings = []Warning{{Level: "Error", Code: e.Num, Message: e.Msg}}, 0
 		return nil, e
 	}
 	return x.Exec(ctx, s, cmd)
@@ -174,8 +179,13 @@ func (x *Executor) Exec(ctx context.Context, s *Session, cmd Command) (res *Resu
 			if e, ok := err.(*Error); ok {
 				s.Warnings = []Warning{{Level: "Error", Code: e.Num, Message: e.Msg}}
 			}
-		case !isShowWarnings && res != nil:
-			s.Warnings = res.Warnings
+			s.StatementWarnings = 0
+		case isShowWarnings:
+			// SHOW WARNINGS keeps the list and raises no warning itself.
+			s.StatementWarnings = 0
+		case res != nil:
+			s.Warnings = distinctWarnings(res.Warnings)
+			s.StatementWarnings = len(s.Warnings)
 		}
 	}()
 	if s == nil {
@@ -251,6 +261,25 @@ func (x *Executor) exec(ctx context.Context, s *Session, cmd Command) (*Result, 
 // informationSchema is the only database ssld reports; it exists so that
 // clients that USE it or list databases are content.
 const informationSchema = "information_schema"
+
+// distinctWarnings drops repeated warnings: SHOW WARNINGS lists each
+// finding once.
+func distinctWarnings(ws []Warning) []Warning {
+	var out []Warning
+	for i, w := range ws {
+		dup := false
+		for _, prev := range ws[:i] {
+			if prev == w {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, w)
+		}
+	}
+	return out
+}
 
 func showWarnings(s *Session, c ShowWarnings) *Result {
 	var ws []Warning

@@ -405,6 +405,7 @@ func (m *Manager) reload(ctx context.Context, cur *state, chans []Channel) (Resu
 		next.unavailable[ch] = re
 	}
 	changed := false
+	var found channelFindings
 	for _, ch := range chans {
 		if err := ctx.Err(); err != nil {
 			return Result{}, nil, &ReloadError{Channel: ch, Setting: "reload", Reason: "cancelled: " + err.Error(), Err: err}
@@ -413,13 +414,14 @@ func (m *Manager) reload(ctx context.Context, cur *state, chans []Channel) (Resu
 		if err != nil {
 			return Result{}, nil, err
 		}
-		res.Warnings = append(res.Warnings, out.warnings...)
+		found.add(ch, out.warnings)
 		if out.snap.digest != cur.snaps[ch].digest {
 			next.snaps[ch] = out.snap
 			changed = true
 		}
 		delete(next.unavailable, ch)
 	}
+	res.Warnings = distinct(append(res.Warnings, found.warnings(len(chans))...))
 	next.settings = mergeSettings(cur.settings, s, chans)
 	if !sameMaterial(next.settings, cur.settings) {
 		changed = true
@@ -472,4 +474,57 @@ func (m *Manager) logFailure(err error, d time.Duration, trigger string) {
 		args = append(args, "channel", string(re.Channel))
 	}
 	m.log(slog.LevelError, "tls reload", args...)
+}
+
+// channelFindings collects the warnings of each channel's build. A channel
+// that falls back to the ssl_* files finds what the client channel finds;
+// that is one finding, not one per channel.
+type channelFindings struct {
+	order []string
+	by    map[string][]Channel
+}
+
+func (f *channelFindings) add(ch Channel, warnings []string) {
+	if f.by == nil {
+		f.by = map[string][]Channel{}
+	}
+	for _, w := range warnings {
+		// A finding that names its channel already is grouped by what it
+		// says; warnings names the channel again where it is specific.
+		w = strings.TrimPrefix(w, "channel "+string(ch)+": ")
+		if _, seen := f.by[w]; !seen {
+			f.order = append(f.order, w)
+		}
+		f.by[w] = append(f.by[w], ch)
+	}
+}
+
+// warnings returns each finding once, naming the channel when it is
+// specific to some of the n channels built ("channel cluster: ...").
+func (f *channelFindings) warnings(n int) []string {
+	var out []string
+	for _, w := range f.order {
+		chans := f.by[w]
+		if len(chans) == n {
+			out = append(out, w)
+			continue
+		}
+		for _, ch := range chans {
+			out = append(out, "channel "+string(ch)+": "+w)
+		}
+	}
+	return out
+}
+
+// distinct drops repeated warnings, keeping the first of each.
+func distinct(ws []string) []string {
+	seen := make(map[string]bool, len(ws))
+	out := ws[:0]
+	for _, w := range ws {
+		if !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	return out
 }

@@ -544,3 +544,25 @@ func TestParseTLSVersion(t *testing.T) {
 	_, err = parseTLSVersion("SSLv3")
 	assert.Error(t, err)
 }
+
+// TestWarningsOncePerFinding: a finding about a file both channels use is
+// one warning naming no channel; a finding about one channel's own file
+// names that channel.
+func TestWarningsOncePerFinding(t *testing.T) {
+	f := newFixture(t)
+	m := f.manager()
+	f.write("server.key", mustRead(t, f.path("server.key")), 0o640)
+	res, err := m.Reload(context.Background())
+	require.NoError(t, err)
+	require.Len(t, res.Warnings, 1, "%q", res.Warnings)
+	assert.True(t, strings.HasPrefix(res.Warnings[0], `ssl_key "`), res.Warnings[0])
+
+	f.write("server.key", mustRead(t, f.path("server.key")), 0o600)
+	f.writeLeaf("cluster", f.issue(pki.LeafOptions{}))
+	f.write("cluster.key", mustRead(t, f.path("cluster.key")), 0o644)
+	f.set(func(s *Settings) { s.ClusterSSLCert, s.ClusterSSLKey = f.path("cluster.crt"), f.path("cluster.key") })
+	res, err = m.Reload(context.Background())
+	require.NoError(t, err)
+	require.Len(t, res.Warnings, 1, "%q", res.Warnings)
+	assert.True(t, strings.HasPrefix(res.Warnings[0], `channel cluster: cluster_ssl_key "`), res.Warnings[0])
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/testenv"
+)
+
+// TestShowWarningsOverWire reads what the mysql CLI reports with -vvv: the
+// warning count of each statement's OK / EOF packet and the SHOW WARNINGS
+// rows. A key both channels use gives one warning, not one per channel;
+// SHOW WARNINGS and SHOW COUNT(*) WARNINGS list it without adding warnings
+// of their own, and a later statement clears it.
+func TestShowWarningsOverWire(t *testing.T) {
+	mysqlBin := testenv.LookPath(t, "mysql")
+	tn := newTestNode(t, "")
+	key := filepath.Join(tn.dir, "certs/server.key")
+	require.NoError(t, os.Chmod(key, 0o640))
+	host, port := splitAddr(t, tn.addr)
+	out, err := exec.Command(mysqlBin, "--protocol=TCP", "-h", host, "-P", port, "-u", "admin", "-p"+adminPW,
+		"--ssl", "--ssl-ca="+filepath.Join(tn.dir, "certs/ca.crt"), "--ssl-verify-server-cert", "-vvv", "-e",
+		"SSL_RELOAD; SHOW WARNINGS; SHOW COUNT(*) WARNINGS; SHOW WARNINGS; SELECT 1; SHOW WARNINGS").CombinedOutput()
+	require.NoError(t, err, string(out))
+	// One block per statement: "----\nSTATEMENT\n----\n<result>".
+	blocks := strings.Split(string(out), "--------------\n")
+	var results []string
+	for i := 2; i < len(blocks); i += 2 {
+		results = append(results, blocks[i])
+	}
+	require.Len(t, results, 6, string(out))
+	assert.Contains(t, results[0], "Query OK, 0 rows affected, 1 warning (")
+	warningRow := regexp.MustCompile(`\| Warning \| 3888 \| ssl_key "` + regexp.QuoteMeta(key) + `" is readable by group or others \(mode 0640\); chmod 600 it \|`)
+	for _, i := range []int{1, 3} {
+		assert.Len(t, warningRow.FindAllString(results[i], -1), 1, "SHOW WARNINGS: one row for the one finding:\n%s", results[i])
+		assert.Contains(t, results[i], "1 row in set (", "no warning count of its own:\n%s", results[i])
+	}
+	assert.Regexp(t, `\|\s+1 \|\n`, results[2])
+	assert.Contains(t, results[2], "1 row in set (")
+	assert.Contains(t, results[4], "1 row in set (")
+	assert.Contains(t, results[5], "Empty set (", "SELECT 1 raised none, so the list is empty")
+	assert.NotRegexp(t, `\d+ warnings?`, strings.Join(results[1:], ""), "only SSL_RELOAD reports a warning")
+}
