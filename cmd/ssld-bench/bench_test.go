@@ -194,6 +194,74 @@ func TestQuickBenchMariaDB(t *testing.T) {
 	}
 }
 
+// TestBenchBackendsAndKeyExchanges runs a short bench over both crypto
+// backends and both key exchanges: four configurations, each with the bare
+// TLS server signing through the same backend as ssld, and the ratios
+// across them (post-quantum exchange over X25519, OpenSSL over Go).
+func TestBenchBackendsAndKeyExchanges(t *testing.T) {
+	o := defaultOptions()
+	o.applyQuick()
+	o.duration, o.warmup, o.idleConns = 300*time.Millisecond, 100*time.Millisecond, 10
+	o.backends, o.kexes = []string{"openssl", "go"}, []string{kexDefault, kexX25519}
+	o.ssldBin = builtSSLD(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, log bytes.Buffer
+	rep, err := run(ctx, o, &out, &log)
+	if err != nil {
+		if !testenv.CI() && strings.Contains(err.Error(), "libcrypto.so.3 cannot be loaded") {
+			t.Skipf("no libcrypto: %v", err)
+		}
+		t.Fatalf("run: %v\nprogress:\n%s", err, log.String())
+	}
+	t.Logf("\n%s", out.String())
+	if len(rep.KeyTypes) != 4 {
+		t.Fatalf("%d configurations, want 4 (2 backends x 2 key exchanges)", len(rep.KeyTypes))
+	}
+	groups := map[string]string{}
+	for _, k := range rep.KeyTypes {
+		for _, name := range []string{"ssld", "bare-tls"} {
+			s := k.server(name)
+			if s == nil {
+				t.Fatalf("%s: no %s", k.label(), name)
+			}
+			checkLoad(t, k.label()+" "+name, s.Without)
+			if s.Handshake == nil {
+				t.Fatalf("%s %s: no handshake seen", k.label(), name)
+			}
+			groups[k.KeyExchange+" "+name] = s.Handshake.Group
+			full := k.KeyExchange == kexX25519
+			if name == "ssld" && full != (s.WithReload != nil) {
+				t.Errorf("%s: reload phase ran %v, want %v", k.label(), s.WithReload != nil, full)
+			}
+		}
+	}
+	if groups["x25519 ssld"] != "X25519" || groups["x25519 bare-tls"] != "X25519" {
+		t.Errorf("like for like negotiated %v", groups)
+	}
+	if g := groups["default ssld"]; g == "X25519" || g == "" {
+		t.Errorf("default key exchange negotiated %q, want Go's post-quantum default", g)
+	}
+	var kex, backend int
+	for _, r := range rep.Ratios {
+		switch {
+		case strings.Contains(r.Name, "default key exchange"):
+			kex++
+		case strings.Contains(r.Name, "OpenSSL / Go signer"):
+			backend++
+		}
+		if !(r.Value > 0) {
+			t.Errorf("ratio %q %s = %v", r.Name, r.Config, r.Value)
+		}
+	}
+	if kex != 4 || backend != 4 {
+		t.Errorf("%d key-exchange and %d backend ratios, want 4 and 4: %+v", kex, backend, rep.Ratios)
+	}
+	if len(rep.Memory) != 2 || rep.Memory[0].Backend != "openssl" || rep.Memory[1].Backend != "go" {
+		t.Errorf("memory per ssld: %+v", rep.Memory)
+	}
+}
+
 func TestLatencyPercentiles(t *testing.T) {
 	var d []time.Duration
 	for i := 100; i >= 1; i-- {

@@ -12,6 +12,13 @@
 //	go run ./cmd/ssld-bench --mariadb --json bench.json
 //	go run ./cmd/ssld-bench --quick             # CI: ~1 s per phase, ECDSA only
 //
+// One run covers every crypto backend (--backends openssl,go: ssld's
+// crypto_backend, and the same backend for the bare TLS server's key) and
+// both key exchanges (--kex default,x25519: Go's default, which leads with
+// X25519MLKEM768, and X25519 alone, like for like with MariaDB). The X25519
+// configurations run every phase and carry the targets; the default ones
+// measure new connections only, for the cost of the post-quantum exchange.
+//
 // The load is N loops (--loops) each opening new connections with
 // go-sql-driver: TLS handshake, login, ping, close. For the bare TLS server
 // it is TLS dial, handshake, close. Every phase stops by itself after
@@ -45,7 +52,8 @@ type options struct {
 	keyTypes       []string
 	ssldBin        string
 	ssldEnv        []string // extra KEY=VALUE for the ssld child
-	x25519         bool     // clients offer X25519 only
+	backends       []string // crypto_backend of ssld and the bare TLS server, one configuration each
+	kexes          []string // kexDefault, kexX25519: what the clients offer
 	jsonOut        string
 }
 
@@ -59,16 +67,21 @@ func defaultOptions() options {
 		idleReloads:    40,
 		idleConns:      200,
 		keyTypes:       []string{keyECDSA, keyRSA},
+		backends:       []string{"openssl", "go"},
+		kexes:          []string{kexDefault, kexX25519},
 	}
 }
 
-// quickOptions shrinks o to a smoke run: ~1 s per phase, ECDSA only.
+// quickOptions shrinks o to a smoke run: ~1 s per phase, ECDSA only, the
+// backend auto picks, Go's default key exchange.
 func (o *options) applyQuick() {
 	o.duration = time.Second
 	o.rounds = 1
 	o.warmup = 200 * time.Millisecond
 	o.idleReloads = 10
 	o.keyTypes = []string{keyECDSA}
+	o.backends = []string{"auto"}
+	o.kexes = []string{kexDefault}
 }
 
 func main() {
@@ -96,7 +109,9 @@ func main() {
 		o.ssldEnv = append(o.ssldEnv, v)
 		return nil
 	})
-	fs.BoolVar(&o.x25519, "x25519", false, "clients offer only X25519 (Go's default also offers X25519MLKEM768, which MariaDB 10.11 with OpenSSL 3.0 cannot pick)")
+	backends := fs.String("backends", strings.Join(o.backends, ","), "crypto backends to measure, one ssld each: openssl, go, auto")
+	kexes := fs.String("kex", strings.Join(o.kexes, ","), "key exchanges the clients offer: "+kexDefault+" (Go's, X25519MLKEM768 first), "+kexX25519+" (X25519 only, like MariaDB 10.11 with OpenSSL 3.0)")
+	x25519 := fs.Bool("x25519", false, "same as --kex "+kexX25519)
 	fs.StringVar(&o.jsonOut, "json", "", "write every figure as JSON to this file")
 	_ = fs.Parse(os.Args[1:])
 	if fs.NArg() > 0 {
@@ -114,6 +129,15 @@ func main() {
 	}
 	if set["keys"] {
 		o.keyTypes = strings.Split(*keys, ",")
+	}
+	if set["backends"] {
+		o.backends = strings.Split(*backends, ",")
+	}
+	if set["kex"] {
+		o.kexes = strings.Split(*kexes, ",")
+	}
+	if *x25519 {
+		o.kexes = []string{kexX25519}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

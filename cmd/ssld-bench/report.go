@@ -30,7 +30,8 @@ type Settings struct {
 	IdleReloads      int      `json:"idle_reloads"`
 	IdleConns        int      `json:"idle_conns"`
 	KeyTypes         []string `json:"key_types"`
-	X25519Only       bool     `json:"x25519_only"`
+	Backends         []string `json:"crypto_backends"`
+	KeyExchanges     []string `json:"key_exchanges"`
 	SSLDEnv          []string `json:"ssld_env,omitempty"`
 }
 
@@ -38,16 +39,23 @@ func settingsOf(o options) Settings {
 	return Settings{Quick: o.quick, MariaDB: o.mariadb, Loops: o.loops, SecondsPerConfig: o.duration.Seconds(),
 		Rounds: o.rounds, ReloadIntervalMs: float64(o.reloadInterval.Microseconds()) / 1000,
 		IdleReloads: o.idleReloads, IdleConns: o.idleConns, KeyTypes: o.keyTypes,
-		X25519Only: o.x25519, SSLDEnv: o.ssldEnv}
+		Backends: o.backends, KeyExchanges: o.kexes, SSLDEnv: o.ssldEnv}
 }
 
 func commandLine() string { return strings.Join(os.Args, " ") }
 
-// KeyResult holds every server's figures for one certificate key type.
+// KeyResult holds every server's figures for one configuration: the
+// certificate key type, the crypto backend that signed (ssld and the bare
+// TLS server alike) and the key exchange the clients offered.
 type KeyResult struct {
-	KeyType string         `json:"key_type"`
-	Servers []ServerResult `json:"servers"`
+	KeyType     string         `json:"key_type"`
+	Backend     string         `json:"crypto_backend"`
+	KeyExchange string         `json:"key_exchange"`
+	Servers     []ServerResult `json:"servers"`
 }
+
+// label names the configuration in tables.
+func (k *KeyResult) label() string { return k.KeyType + " " + k.Backend + " " + k.KeyExchange }
 
 // ServerResult is one server under one key type. WithReload and the
 // reload latencies are absent for the bare TLS server, which has no reload.
@@ -73,8 +81,11 @@ func (k *KeyResult) server(name string) *ServerResult {
 }
 
 // Ratio is one line of the ratio table. Limit is 0 for context-only ratios.
+// Config is the configuration (key type, backend, key exchange) or, for a
+// ratio across configurations, what is held fixed.
 type Ratio struct {
 	KeyType string  `json:"key_type"`
+	Config  string  `json:"config"`
 	Name    string  `json:"name"`
 	Value   float64 `json:"value"`
 	Limit   float64 `json:"limit,omitempty"`
@@ -84,68 +95,138 @@ type Ratio struct {
 type Target struct {
 	Name    string  `json:"name"`
 	KeyType string  `json:"key_type,omitempty"`
+	Config  string  `json:"config,omitempty"`
 	Value   float64 `json:"value"`
 	Limit   float64 `json:"limit"`
 	Unit    string  `json:"unit"`
 	Met     bool    `json:"met"`
 }
 
-// evaluate fills Ratios and Targets from the measured figures.
+// evaluate fills Ratios and Targets from the measured figures. Targets
+// come from the full (like-for-like) configurations only.
 func (r *Report) evaluate() {
 	r.Ratios, r.Targets = nil, nil
-	target := func(name, key string, v, limit float64, unit string) {
-		r.Targets = append(r.Targets, Target{Name: name, KeyType: key, Value: v, Limit: limit, Unit: unit, Met: v <= limit})
+	target := func(name string, k *KeyResult, v, limit float64, unit string) {
+		t := Target{Name: name, Value: v, Limit: limit, Unit: unit, Met: v <= limit}
+		if k != nil {
+			t.KeyType, t.Config = k.KeyType, k.label()
+		}
+		r.Targets = append(r.Targets, t)
 	}
-	for _, k := range r.KeyTypes {
+	for i := range r.KeyTypes {
+		k := &r.KeyTypes[i]
 		s, m, b := k.server("ssld"), k.server("mariadb"), k.server("bare-tls")
-		ratio := func(name string, num, den, limit float64) {
-			if den > 0 {
-				r.Ratios = append(r.Ratios, Ratio{KeyType: k.KeyType, Name: name, Value: num / den, Limit: limit})
-				if limit > 0 {
-					target(name, k.KeyType, num/den, limit, "×")
-				}
+		ratio := func(name string, num, den *LoadResult, limit float64) {
+			if num == nil || den == nil || den.CPUPerConnMs <= 0 {
+				return
+			}
+			v := num.CPUPerConnMs / den.CPUPerConnMs
+			r.Ratios = append(r.Ratios, Ratio{KeyType: k.KeyType, Config: k.label(), Name: name, Value: v, Limit: limit})
+			if limit > 0 {
+				target(name, k, v, limit, "×")
 			}
 		}
+		full := s.WithReload != nil
 		if m != nil {
-			ratio("ssld / MariaDB, CPU per connection", s.Without.CPUPerConnMs, m.Without.CPUPerConnMs, 0.7)
-			ratio("ssld / MariaDB, CPU per connection, reloading", s.WithReload.CPUPerConnMs, m.WithReload.CPUPerConnMs, 0)
+			ratio("ssld / MariaDB, CPU per connection", s.Without, m.Without, 0.7)
+			ratio("ssld / MariaDB, CPU per connection, reloading", s.WithReload, m.WithReload, 0)
 		}
-		ratio("ssld / bare crypto/tls, CPU per connection", s.Without.CPUPerConnMs, b.Without.CPUPerConnMs, 1.25)
+		limit := 0.0
+		if full {
+			limit = 1.25
+		}
+		ratio("ssld / bare crypto/tls, CPU per connection", s.Without, b.Without, limit)
 		if m != nil {
-			ratio("MariaDB / bare crypto/tls, CPU per connection", m.Without.CPUPerConnMs, b.Without.CPUPerConnMs, 0)
+			ratio("MariaDB / bare crypto/tls, CPU per connection", m.Without, b.Without, 0)
 		}
-		ratio("ssld reloading every interval / not, CPU per connection", s.WithReload.CPUPerConnMs, s.Without.CPUPerConnMs, 1.05)
+		ratio("ssld reloading every interval / not, CPU per connection", s.WithReload, s.Without, 1.05)
 		if m != nil {
-			ratio("MariaDB reloading every interval / not, CPU per connection", m.WithReload.CPUPerConnMs, m.Without.CPUPerConnMs, 0)
+			ratio("MariaDB reloading every interval / not, CPU per connection", m.WithReload, m.Without, 0)
 		}
-		if s.Resumption != nil {
-			ratio("ssld with session cache / without, CPU per connection", s.Resumption.CPUPerConnMs, s.Without.CPUPerConnMs, 0)
-			if m != nil && m.Resumption != nil {
-				ratio("MariaDB with session cache / without, CPU per connection", m.Resumption.CPUPerConnMs, m.Without.CPUPerConnMs, 0)
-				ratio("ssld / MariaDB, CPU per connection, session cache", s.Resumption.CPUPerConnMs, m.Resumption.CPUPerConnMs, 0)
-			}
+		ratio("ssld with session cache / without, CPU per connection", s.Resumption, s.Without, 0)
+		if m != nil {
+			ratio("MariaDB with session cache / without, CPU per connection", m.Resumption, m.Without, 0)
+			ratio("ssld / MariaDB, CPU per connection, session cache", s.Resumption, m.Resumption, 0)
+		}
+		if !full {
+			continue
 		}
 		failed := float64(s.WithReload.Failed) + float64(s.WithReload.ReloadFailed)
 		if rr := s.ResumptionReloading; rr != nil {
 			failed += float64(rr.Failed) + float64(rr.ReloadFailed)
 		}
-		target("ssld failed connections while reloading", k.KeyType, failed, 0, "")
-		target("ssld reload p99 under load", k.KeyType, s.ReloadLoaded.P99Ms, 10, "ms")
+		target("ssld failed connections while reloading", k, failed, 0, "")
+		target("ssld reload p99 under load", k, s.ReloadLoaded.P99Ms, 10, "ms")
 	}
+	r.crossRatios()
 	for _, mr := range r.Memory {
 		if mr.Server == "ssld" {
-			target("ssld idle RSS", "", float64(mr.IdleRSSKB)/1024, 40, "MiB")
-			target("ssld RSS per idle TLS connection", "", mr.PerConnKB, 64, "KiB")
+			name := "ssld idle RSS"
+			if mr.Backend != "" {
+				name += " (" + mr.Backend + ")"
+			}
+			target(name, nil, float64(mr.IdleRSSKB)/1024, 40, "MiB")
+			target(strings.Replace(name, "idle RSS", "RSS per idle TLS connection", 1), nil, mr.PerConnKB, 64, "KiB")
 		}
 	}
+}
+
+// crossRatios compares configurations that differ in one thing: the key
+// exchange (what X25519MLKEM768 costs over X25519) or the backend (what
+// OpenSSL saves over Go), for ssld and for the bare TLS server.
+func (r *Report) crossRatios() {
+	find := func(key, backend, kex string) *KeyResult {
+		for i := range r.KeyTypes {
+			k := &r.KeyTypes[i]
+			if k.KeyType == key && k.Backend == backend && k.KeyExchange == kex {
+				return k
+			}
+		}
+		return nil
+	}
+	add := func(num, den *KeyResult, config, what string) {
+		for _, srv := range []string{"ssld", "bare-tls"} {
+			a, b := num.server(srv), den.server(srv)
+			if a == nil || b == nil || a.Without == nil || b.Without == nil || b.Without.CPUPerConnMs <= 0 {
+				continue
+			}
+			name := srv
+			if srv == "bare-tls" {
+				name = "bare crypto/tls"
+			}
+			r.Ratios = append(r.Ratios, Ratio{KeyType: num.KeyType, Config: config,
+				Name: name + " " + what + ", CPU per connection", Value: a.Without.CPUPerConnMs / b.Without.CPUPerConnMs})
+		}
+	}
+	for i := range r.KeyTypes {
+		k := &r.KeyTypes[i]
+		if k.KeyExchange == kexDefault {
+			if x := find(k.KeyType, k.Backend, kexX25519); x != nil {
+				add(k, x, k.KeyType+" "+k.Backend, "default key exchange ("+groupOf(k)+") / X25519")
+			}
+		}
+		if k.Backend == "openssl" {
+			if g := find(k.KeyType, "go", k.KeyExchange); g != nil {
+				add(k, g, k.KeyType+" "+k.KeyExchange, "OpenSSL / Go signer")
+			}
+		}
+	}
+}
+
+// groupOf is the key exchange ssld negotiated in k, as the client saw it.
+func groupOf(k *KeyResult) string {
+	if s := k.server("ssld"); s != nil && s.Handshake != nil {
+		return s.Handshake.Group
+	}
+	return "?"
 }
 
 // print writes the human-readable report: the figures per key type, the
 // ratios, memory, and the targets.
 func (r *Report) print(w io.Writer) {
-	fmt.Fprintf(w, "\nssld-bench: %d× %s, %s; %d loops, %.0f s per configuration in %d round(s), reload every %.0f ms\n",
+	fmt.Fprintf(w, "\nssld-bench: %d× %s, %s; %d loops, %.3g s per configuration in %d round(s), reload every %.0f ms; crypto backends %s; key exchanges %s\n",
 		r.Machine.NProc, r.Machine.CPUModel, r.Machine.GoVersion, r.Settings.Loops, r.Settings.SecondsPerConfig,
-		r.Settings.Rounds, r.Settings.ReloadIntervalMs)
+		r.Settings.Rounds, r.Settings.ReloadIntervalMs, strings.Join(r.Settings.Backends, ","), strings.Join(r.Settings.KeyExchanges, ","))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nkey\tserver\tTLS\tCPU ms/conn\tconn/s\tfailed\tCPU ms/conn reloading\tconn/s\tfailed\treloads\treload ms idle p50/p99/max\treload ms loaded p50/p99/max")
 	for _, k := range r.KeyTypes {
@@ -154,7 +235,7 @@ func (r *Report) print(w io.Writer) {
 			if s.Handshake != nil {
 				tlsDesc = s.Handshake.Version + " " + s.Handshake.Group
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f\t%.0f\t%d", k.KeyType, s.Server, tlsDesc, s.Without.CPUPerConnMs,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f\t%.0f\t%d", k.label(), s.Server, tlsDesc, s.Without.CPUPerConnMs,
 				s.Without.ConnsPerSec, s.Without.Failed)
 			if s.WithReload != nil {
 				fmt.Fprintf(tw, "\t%.3f\t%.0f\t%d\t%d", s.WithReload.CPUPerConnMs, s.WithReload.ConnsPerSec,
@@ -174,7 +255,7 @@ func (r *Report) print(w io.Writer) {
 			if s.Resumption == nil {
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.0f\t%.1f%%\t%d", k.KeyType, s.Server, s.Resumption.CPUPerConnMs,
+			fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.0f\t%.1f%%\t%d", k.label(), s.Server, s.Resumption.CPUPerConnMs,
 				s.Resumption.ConnsPerSec, 100*s.Resumption.ResumedShare, s.Resumption.Failed)
 			if rr := s.ResumptionReloading; rr != nil {
 				fmt.Fprintf(tw, "\t%.3f\t%.0f\t%.1f%%\t%d\n", rr.CPUPerConnMs, rr.ConnsPerSec, 100*rr.ResumedShare, rr.Failed+int64(rr.ReloadFailed))
@@ -186,13 +267,13 @@ func (r *Report) print(w io.Writer) {
 	tw.Flush()
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nratio\tkey\tvalue\ttarget")
+	fmt.Fprintln(tw, "\nratio\tconfiguration\tvalue\ttarget")
 	for _, ra := range r.Ratios {
 		t := "context"
 		if ra.Limit > 0 {
 			t = fmt.Sprintf("≤ %.2f %s", ra.Limit, metWord(ra.Value <= ra.Limit))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%s\n", ra.Name, ra.KeyType, ra.Value, t)
+		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%s\n", ra.Name, ra.Config, ra.Value, t)
 	}
 	tw.Flush()
 
@@ -203,14 +284,18 @@ func (r *Report) print(w io.Writer) {
 		if m.StackPerConnKB > 0 {
 			split = fmt.Sprintf("%.1f / %.1f", m.StackPerConnKB, m.HeapPerConnKB)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%s\t%d\n", m.Server, m.IdleRSSKB, m.WithConnsRSSKB, m.IdleConns, m.PerConnKB, split, m.IdleAfterLoadRSSKB)
+		srv := m.Server
+		if m.Backend != "" {
+			srv += " (" + m.Backend + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%s\t%d\n", srv, m.IdleRSSKB, m.WithConnsRSSKB, m.IdleConns, m.PerConnKB, split, m.IdleAfterLoadRSSKB)
 	}
 	tw.Flush()
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\ntarget\tkey\tvalue\tlimit\t")
+	fmt.Fprintln(tw, "\ntarget\tconfiguration\tvalue\tlimit\t")
 	for _, t := range r.Targets {
-		fmt.Fprintf(tw, "%s\t%s\t%.3g %s\t≤ %g %s\t%s\n", t.Name, t.KeyType, t.Value, t.Unit, t.Limit, t.Unit, metWord(t.Met))
+		fmt.Fprintf(tw, "%s\t%s\t%.3g %s\t≤ %g %s\t%s\n", t.Name, t.Config, t.Value, t.Unit, t.Limit, t.Unit, metWord(t.Met))
 	}
 	tw.Flush()
 }

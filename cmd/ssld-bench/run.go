@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ssld/ssld/internal/mariadbtest"
+	"github.com/ssld/ssld/tlsctx"
 )
 
 // server is one measured target as the load generator sees it.
@@ -45,33 +46,68 @@ func (s *server) reloader(m *material, k string) func(context.Context) (time.Dur
 	}
 }
 
-func newMySQLTarget(ctx context.Context, o options, name, addr string, pid int, m *material, stmt string) (*server, error) {
+func newMySQLTarget(ctx context.Context, name, addr string, pid int, m *material, stmt string, x25519 bool) (*server, error) {
 	s := &server{name: name, pid: pid, reloadStmt: stmt}
-	c, err := mysqlConnector(addr, clientTLS(m.pool, o.x25519, &s.seen))
+	c, err := mysqlConnector(addr, clientTLS(m.pool, x25519, &s.seen))
 	if err != nil {
 		return nil, err
 	}
 	s.connector, s.connect = c, mysqlConnect(c)
-	rc, err := mysqlConnector(addr, withResumption(clientTLS(m.pool, o.x25519, &s.seen), &s.resumed))
+	rc, err := mysqlConnector(addr, withResumption(clientTLS(m.pool, x25519, &s.seen), &s.resumed))
 	if err != nil {
 		return nil, err
 	}
 	s.connectResumed = mysqlConnect(rc)
 	var dummy atomic.Pointer[handshakeInfo] // the admin connection's handshake is not a sample
-	if s.admin, err = adminDB(ctx, addr, clientTLS(m.pool, o.x25519, &dummy)); err != nil {
+	if s.admin, err = adminDB(ctx, addr, clientTLS(m.pool, x25519, &dummy)); err != nil {
 		return nil, fmt.Errorf("%s: admin login: %w", name, err)
 	}
 	return s, nil
 }
 
+// Key exchanges the clients offer: Go's default preference list (which
+// leads with the post-quantum X25519MLKEM768), or X25519 alone, which is
+// what MariaDB with OpenSSL 3.0 negotiates (like for like).
+const (
+	kexDefault = "default"
+	kexX25519  = "x25519"
+)
+
+// primaryKex is the key exchange whose configurations run every phase and
+// carry the targets: X25519 (like for like) when the run has it.
+func (o options) primaryKex() string {
+	for _, k := range o.kexes {
+		if k == kexX25519 {
+			return k
+		}
+	}
+	return o.kexes[0]
+}
+
 // run is the whole benchmark. Progress goes to logw, the table to out.
+//
+// For each crypto backend an ssld is started with that crypto_backend;
+// for each key exchange its clients are made anew; for each key type the
+// bare TLS server is started with the same backend. MariaDB (one process
+// for the run) joins the configurations of the primary key exchange.
 func run(ctx context.Context, o options, out, logw io.Writer) (*Report, error) {
-	if o.loops < 1 || o.rounds < 1 || o.duration <= 0 || o.reloadInterval <= 0 || len(o.keyTypes) == 0 {
-		return nil, errors.New("--loops, --rounds, --duration, --reload-interval and --keys must be positive")
+	if o.loops < 1 || o.rounds < 1 || o.duration <= 0 || o.reloadInterval <= 0 || len(o.keyTypes) == 0 ||
+		len(o.backends) == 0 || len(o.kexes) == 0 {
+		return nil, errors.New("--loops, --rounds, --duration, --reload-interval, --keys, --backends and --kex must be positive")
 	}
 	for _, k := range o.keyTypes {
 		if _, err := pkiKeyType(k); err != nil {
 			return nil, err
+		}
+	}
+	for _, b := range o.backends {
+		if _, err := tlsctx.ParseCryptoBackend(b); err != nil {
+			return nil, fmt.Errorf("--backends: %w", err)
+		}
+	}
+	for _, k := range o.kexes {
+		if k != kexDefault && k != kexX25519 {
+			return nil, fmt.Errorf("--kex: unknown key exchange %q (want %s or %s)", k, kexDefault, kexX25519)
 		}
 	}
 	rep := &Report{Command: commandLine(), Machine: machine(), Settings: settingsOf(o)}
@@ -92,20 +128,9 @@ func run(ctx context.Context, o options, out, logw io.Writer) (*Report, error) {
 			return nil, err
 		}
 	}
-	sp, err := startSSLD(ctx, bin, dir, m, o.idleConns+100, o.ssldEnv)
-	if err != nil {
-		return nil, err
-	}
-	defer sp.stop()
-	ssld, err := newMySQLTarget(ctx, o, "ssld", sp.addr, sp.pid(), m, "SSL_RELOAD")
-	if err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, sp.logTail())
-	}
-	defer ssld.admin.Close()
-	ssld.metricsURL = sp.metrics
-	progress(logw, "ssld pid %d on %s", sp.pid(), sp.addr)
-	mysqlTargets := []*server{ssld}
 
+	var mdbPID int
+	var mdbAddr string
 	if o.mariadb {
 		progress(logw, "starting MariaDB")
 		mdb, err := mariadbtest.Start(ctx, mariadbtest.Options{CertFile: m.certFile(), KeyFile: m.keyFile(),
@@ -115,38 +140,94 @@ func run(ctx context.Context, o options, out, logw io.Writer) (*Report, error) {
 			return nil, err
 		}
 		defer mdb.Stop()
-		t, err := newMySQLTarget(ctx, o, "mariadb", mdb.Addr, mdb.PID(), m, "FLUSH SSL")
-		if err != nil {
-			return nil, fmt.Errorf("%w\n%s", err, mdb.ErrorLog())
-		}
-		defer t.admin.Close()
-		_ = t.admin.QueryRowContext(ctx, "SELECT VERSION()").Scan(&rep.Machine.MariaDB)
-		progress(logw, "MariaDB %s pid %d on %s", rep.Machine.MariaDB, mdb.PID(), mdb.Addr)
-		mysqlTargets = append(mysqlTargets, t)
+		mdbPID, mdbAddr = mdb.PID(), mdb.Addr
+		progress(logw, "MariaDB pid %d on %s", mdbPID, mdbAddr)
 	}
+	mariadbMemory := -1 // index in rep.Memory once measured
+	primary := o.primaryKex()
 
-	// Memory first, while the servers are fresh and idle.
-	for _, s := range mysqlTargets {
-		mr, err := measureMemory(ctx, s, o.idleConns)
+	for _, b := range o.backends {
+		sp, err := startSSLD(ctx, bin, dir, m, o.idleConns+100, o.ssldEnv, b)
 		if err != nil {
 			return nil, err
 		}
-		progress(logw, "%s: idle RSS %d KiB, %.1f KiB per idle TLS connection", s.name, mr.IdleRSSKB, mr.PerConnKB)
-		rep.Memory = append(rep.Memory, mr)
-	}
-
-	for _, k := range o.keyTypes {
-		kr, err := runKeyType(ctx, o, logw, dir, m, k, mysqlTargets)
+		ssldMemory := -1
+		for _, kex := range o.kexes {
+			x := kex == kexX25519
+			ssld, err := newMySQLTarget(ctx, "ssld", sp.addr, sp.pid(), m, "SSL_RELOAD", x)
+			if err != nil {
+				sp.stop()
+				return nil, fmt.Errorf("%w\n%s", err, sp.logTail())
+			}
+			ssld.metricsURL = sp.metrics
+			var used string
+			if err := ssld.admin.QueryRowContext(ctx, "SELECT @@ssl_crypto_backend").Scan(&used); err != nil {
+				sp.stop()
+				return nil, fmt.Errorf("ssld: @@ssl_crypto_backend: %w", err)
+			}
+			if b != string(tlsctx.BackendAuto) && used != b {
+				sp.stop()
+				return nil, fmt.Errorf("ssld with crypto_backend %s signs with %s", b, used)
+			}
+			progress(logw, "ssld pid %d on %s, crypto_backend %s (%s), key exchange %s", sp.pid(), sp.addr, b, used, kex)
+			targets := []*server{ssld}
+			if o.mariadb && kex == primary {
+				t, err := newMySQLTarget(ctx, "mariadb", mdbAddr, mdbPID, m, "FLUSH SSL", x)
+				if err != nil {
+					sp.stop()
+					return nil, err
+				}
+				if rep.Machine.MariaDB == "" {
+					_ = t.admin.QueryRowContext(ctx, "SELECT VERSION()").Scan(&rep.Machine.MariaDB)
+				}
+				targets = append(targets, t)
+			}
+			// Memory first, while the servers are fresh and idle.
+			if ssldMemory < 0 {
+				mr, err := measureMemory(ctx, ssld, o.idleConns)
+				if err != nil {
+					sp.stop()
+					return nil, err
+				}
+				mr.Backend = used
+				ssldMemory = len(rep.Memory)
+				rep.Memory = append(rep.Memory, mr)
+				progress(logw, "ssld (%s): idle RSS %d KiB, %.1f KiB per idle TLS connection", used, mr.IdleRSSKB, mr.PerConnKB)
+			}
+			if len(targets) > 1 && mariadbMemory < 0 {
+				mr, err := measureMemory(ctx, targets[1], o.idleConns)
+				if err != nil {
+					sp.stop()
+					return nil, err
+				}
+				mariadbMemory = len(rep.Memory)
+				rep.Memory = append(rep.Memory, mr)
+				progress(logw, "mariadb: idle RSS %d KiB, %.1f KiB per idle TLS connection", mr.IdleRSSKB, mr.PerConnKB)
+			}
+			for _, k := range o.keyTypes {
+				cfg := config{backend: b, used: used, kex: kex, full: kex == primary}
+				kr, err := runKeyType(ctx, o, logw, dir, m, k, cfg, targets)
+				if err != nil {
+					sp.stop()
+					return nil, err
+				}
+				rep.KeyTypes = append(rep.KeyTypes, kr)
+			}
+			for _, t := range targets {
+				t.admin.Close()
+			}
+		}
+		// The same ssld, idle again after every phase.
+		time.Sleep(500 * time.Millisecond)
+		rss, err := rssKB(sp.pid())
+		sp.stop()
 		if err != nil {
 			return nil, err
 		}
-		rep.KeyTypes = append(rep.KeyTypes, kr)
+		rep.Memory[ssldMemory].IdleAfterLoadRSSKB = rss
 	}
-
-	// The same servers, idle again after every phase.
-	time.Sleep(500 * time.Millisecond)
-	for i, s := range mysqlTargets {
-		if rep.Memory[i].IdleAfterLoadRSSKB, err = rssKB(s.pid); err != nil {
+	if mariadbMemory >= 0 {
+		if rep.Memory[mariadbMemory].IdleAfterLoadRSSKB, err = rssKB(mdbPID); err != nil {
 			return nil, err
 		}
 	}
@@ -156,12 +237,20 @@ func run(ctx context.Context, o options, out, logw io.Writer) (*Report, error) {
 	return rep, nil
 }
 
+// config is one measured configuration: ssld's crypto backend (as asked
+// and as used) and the key exchange the clients offer. Only full
+// configurations run the reload and session-cache phases.
+type config struct {
+	backend, used, kex string
+	full               bool
+}
+
 // runKeyType installs the key type's certificate everywhere and runs every
 // phase for it. Servers take turns within each round, so a slow drift of
 // the machine affects all of them alike.
-func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *material, k string,
+func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *material, k string, cfg config,
 	mysqlTargets []*server) (KeyResult, error) {
-	kr := KeyResult{KeyType: k}
+	kr := KeyResult{KeyType: k, Backend: cfg.used, KeyExchange: cfg.kex}
 	if err := m.install(k, 0); err != nil {
 		return kr, err
 	}
@@ -170,15 +259,20 @@ func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *m
 			return kr, fmt.Errorf("%s: %s to switch to %s: %w", s.name, s.reloadStmt, k, err)
 		}
 	}
-	bp, err := startBare(ctx, dir, m)
+	bp, err := startBare(ctx, dir, m, cfg.backend)
 	if err != nil {
 		return kr, err
 	}
 	defer bp.stop()
+	if bp.backend != cfg.used {
+		return kr, fmt.Errorf("bare TLS server with crypto backend %s signs with %s, ssld with %s", cfg.backend, bp.backend, cfg.used)
+	}
+	x := cfg.kex == kexX25519
 	bare := &server{name: "bare-tls", pid: bp.pid()}
-	bare.connect = tlsConnect(bp.addr, clientTLS(m.pool, o.x25519, &bare.seen))
-	bare.connectResumed = tlsConnect(bp.addr, withResumption(clientTLS(m.pool, o.x25519, &bare.seen), &bare.resumed))
+	bare.connect = tlsConnect(bp.addr, clientTLS(m.pool, x, &bare.seen))
+	bare.connectResumed = tlsConnect(bp.addr, withResumption(clientTLS(m.pool, x, &bare.seen), &bare.resumed))
 	all := append(append([]*server(nil), mysqlTargets...), bare)
+	name := fmt.Sprintf("%s %s %s", k, cfg.used, cfg.kex)
 
 	// One connection to each: the certificate of k must be served.
 	want := map[string]string{keyECDSA: "ECDSA", keyRSA: "RSA"}[k]
@@ -187,7 +281,7 @@ func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *m
 		err := s.connect(cctx)
 		cancel()
 		if err != nil {
-			return kr, fmt.Errorf("%s: first %s connection: %w", s.name, k, err)
+			return kr, fmt.Errorf("%s: first %s connection: %w", s.name, name, err)
 		}
 		if got := s.seen.Load(); got == nil || got.KeyAlg != want {
 			return kr, fmt.Errorf("%s: serves a %v key after switching to %s", s.name, got, k)
@@ -197,24 +291,27 @@ func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *m
 	res := map[*server]*ServerResult{}
 	for _, s := range all {
 		res[s] = &ServerResult{Server: s.name}
-		progress(logw, "%s %s: warm-up %s", k, s.name, o.warmup)
+		progress(logw, "%s %s: warm-up %s", name, s.name, o.warmup)
 		if _, _, err := (load{pid: s.pid, loops: o.loops, duration: o.warmup, connect: s.connect}).run(ctx); err != nil {
 			return kr, err
 		}
 	}
-	for _, s := range mysqlTargets {
-		lat, failed := reloadEvery(ctx, s.reloader(m, k), o.reloadInterval,
-			time.Now().Add(time.Duration(o.idleReloads)*o.reloadInterval))
-		l := latency(lat, failed)
-		res[s].ReloadIdle = &l
-		progress(logw, "%s %s: idle %s p50 %.2f ms p99 %.2f ms", k, s.name, s.reloadStmt, l.P50Ms, l.P99Ms)
+	if cfg.full {
+		for _, s := range mysqlTargets {
+			lat, failed := reloadEvery(ctx, s.reloader(m, k), o.reloadInterval,
+				time.Now().Add(time.Duration(o.idleReloads)*o.reloadInterval))
+			l := latency(lat, failed)
+			res[s].ReloadIdle = &l
+			progress(logw, "%s %s: idle %s p50 %.2f ms p99 %.2f ms", name, s.name, s.reloadStmt, l.P50Ms, l.P99Ms)
+		}
 	}
 	loaded := map[*server][]time.Duration{}
 	loadedFailed := map[*server]int{}
 	phase := o.duration / time.Duration(o.rounds)
 	// The phases of a round, in order. Each runs on every server, or on
 	// the MySQL targets only when it reloads; the last two use clients
-	// that keep a session cache.
+	// that keep a session cache. A configuration that is not full runs
+	// the first only: new connections, no reload.
 	phases := []struct {
 		label          string
 		reload, cached bool
@@ -224,6 +321,9 @@ func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *m
 		{" with reload", true, false, func(sr *ServerResult) **LoadResult { return &sr.WithReload }},
 		{", session cache", false, true, func(sr *ServerResult) **LoadResult { return &sr.Resumption }},
 		{", session cache, with reload", true, true, func(sr *ServerResult) **LoadResult { return &sr.ResumptionReloading }},
+	}
+	if !cfg.full {
+		phases = phases[:1]
 	}
 	for r := 0; r < o.rounds; r++ {
 		for _, ph := range phases {
@@ -247,7 +347,7 @@ func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *m
 					*dst = &LoadResult{}
 				}
 				(*dst).add(lr)
-				line := fmt.Sprintf("%s %s round %d%s: %.3f ms CPU/conn, %.0f conn/s, %d failed", k, s.name, r+1,
+				line := fmt.Sprintf("%s %s round %d%s: %.3f ms CPU/conn, %.0f conn/s, %d failed", name, s.name, r+1,
 					ph.label, lr.CPUPerConnMs, lr.ConnsPerSec, lr.Failed)
 				if ph.cached {
 					line += fmt.Sprintf(", %.0f%% resumed", 100*lr.ResumedShare)
@@ -266,7 +366,7 @@ func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *m
 	for _, s := range all {
 		sr := res[s]
 		sr.Handshake = s.seen.Load()
-		if s.admin != nil {
+		if s.admin != nil && cfg.full {
 			l := latency(loaded[s], loadedFailed[s])
 			sr.ReloadLoaded = &l
 		}
@@ -279,6 +379,7 @@ func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *m
 // connections open (logged in, then left alone).
 type MemoryResult struct {
 	Server         string  `json:"server"`
+	Backend        string  `json:"crypto_backend,omitempty"` // ssld: what signed`
 	IdleRSSKB      int64   `json:"idle_rss_kib"`
 	IdleConns      int     `json:"idle_conns"`
 	WithConnsRSSKB int64   `json:"rss_with_idle_conns_kib"`
