@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 )
 
 // The benchmarks behind docs/performance.md's "signature and reload
@@ -30,9 +31,9 @@ func signOpts(kt pki.KeyType) crypto.SignerOpts {
 // BenchmarkSign is one handshake signature with each backend.
 func BenchmarkSign(b *testing.B) {
 	requireOpenSSL(b)
-	ca := pki.MustCA(b, "bench")
+	ca := pkitest.MustCA(b, "bench")
 	for _, kt := range keyTypes {
-		leaf := ca.MustIssue(b, pki.LeafOptions{CN: "localhost", KeyType: kt})
+		leaf := pkitest.MustIssue(b, ca, pki.LeafOptions{CN: "localhost", KeyType: kt})
 		ossl, err := newOpenSSLSigner(leaf.Key)
 		if err != nil {
 			b.Fatal(err)
@@ -59,9 +60,9 @@ func BenchmarkSign(b *testing.B) {
 // libcrypto plus the probe signature that Go verifies).
 func BenchmarkReloadValidation(b *testing.B) {
 	requireOpenSSL(b)
-	ca := pki.MustCA(b, "bench")
+	ca := pkitest.MustCA(b, "bench")
 	for _, kt := range keyTypes {
-		leaf := ca.MustIssue(b, pki.LeafOptions{CN: "localhost", KeyType: kt})
+		leaf := pkitest.MustIssue(b, ca, pki.LeafOptions{CN: "localhost", KeyType: kt})
 		key, err := parsePrivateKey(leaf.KeyPEM, "")
 		if err != nil {
 			b.Fatal(err)
