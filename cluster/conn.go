@@ -56,6 +56,10 @@ func connect(ctx context.Context, addr, user, password string, timeout time.Dura
 		if errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) {
 			if re := rawErr.get(); re != nil {
 				err = re
+			} else if msg := lg.last(); msg != "" {
+				// A TLS alert (certificate refused, ...) happens inside the
+				// driver's tls.Conn, which only logs it.
+				err = fmt.Errorf("%w: %s", err, msg)
 			}
 		}
 		return nil, &stepError{"connect", ctxErr(ctx, err)}
@@ -180,7 +184,21 @@ func (b *errBox) get() error {
 }
 
 // lastLog swallows the driver's log lines (they can name the address but
-// never the password; still, the run's output is the report, not noise).
-type lastLog struct{}
+// never the password; still, the run's output is the report, not noise) and
+// keeps the last one, which often holds the real cause of ErrInvalidConn.
+type lastLog struct {
+	mu  sync.Mutex
+	msg string
+}
 
-func (*lastLog) Print(...any) {}
+func (l *lastLog) Print(v ...any) {
+	l.mu.Lock()
+	l.msg = strings.TrimSpace(fmt.Sprint(v...))
+	l.mu.Unlock()
+}
+
+func (l *lastLog) last() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.msg
+}
