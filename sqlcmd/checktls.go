@@ -23,7 +23,7 @@ type CheckTLS struct {
 func (CheckTLS) RequiresSuper() bool { return true }
 
 // Validator is the dry run of a Reloader; *tlsctx.Manager implements it.
-// CHECK TLS uses it when Env.Reloader implements it too.
+// Validate must be safe for concurrent use and change nothing.
 type Validator interface {
 	Validate(ctx context.Context, opts ...tlsctx.ReloadOption) (tlsctx.CheckReport, error)
 }
@@ -71,8 +71,11 @@ func parseCheck(query string, toks []token, word func(int) string,
 // would_fail with the reload's error text in Message (the same text
 // SSL_RELOAD would return). Warnings are the reload's non-fatal findings.
 func (x *Executor) checkTLS(ctx context.Context, c CheckTLS) (*Result, *Error) {
-	v, ok := x.env.Reloader.(Validator)
-	if !ok {
+	v := x.env.Validator
+	if v == nil {
+		v, _ = x.env.Reloader.(Validator)
+	}
+	if v == nil {
 		return nil, newError(ErrSSLLibrary, StateGeneral,
 			"CHECK TLS: TLS reloading is not configured on this node")
 	}

@@ -71,9 +71,12 @@ type Node struct {
 // the session's own privileges, nil ThreadsConnected omits Threads_connected.
 type Env struct {
 	Reloader Reloader
-	Certs    Certs
-	Vars     *sysvars.Registry
-	Topology func() (aggregators, leaves []Node)
+	// Validator answers CHECK TLS; when nil, Reloader is used if it
+	// implements Validator too (*tlsctx.Manager does).
+	Validator Validator
+	Certs     Certs
+	Vars      *sysvars.Registry
+	Topology  func() (aggregators, leaves []Node)
 	// Accounts looks up the account SHOW GRANTS describes.
 	Accounts func(user string) (Account, bool)
 	Started  time.Time

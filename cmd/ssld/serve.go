@@ -121,13 +121,14 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	}
 	privs := newPrivileges(cfg, src, log)
 	env := &sqlcmd.Env{
-		Reloader: rl,
-		Certs:    mgr,
-		Vars:     vars,
-		Topology: topology(cfg),
-		Accounts: privs.account,
-		Users:    privs,
-		Started:  started,
+		Reloader:  rl,
+		Validator: mgr, // CHECK TLS: validation only, so no sd_notify around it
+		Certs:     mgr,
+		Vars:      vars,
+		Topology:  topology(cfg),
+		Accounts:  privs.account,
+		Users:     privs,
+		Started:   started,
 	}
 	pcfg := cfg.protocolConfig(version)
 	pcfg.Hooks = met
