@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
+)
+
+// TestKubernetesConfigMapServes: the ssld.yaml of deploy/kubernetes/ssld.yaml,
+// with its mount paths pointed at a scratch folder and its addresses at
+// 127.0.0.1:0, starts a node from a Secret-shaped folder without ca.crt
+// (kubelet layout: ..data symlink swap), answers /healthz with 200 (the
+// probes), and follows a renewed Secret (watch: true). The manifests
+// themselves are validated against the Kubernetes API in
+// deploy/kubernetes/validate.
+func TestKubernetesConfigMapServes(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy/kubernetes/ssld.yaml"))
+	require.NoError(t, err)
+	var conf string
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	for {
+		var doc struct {
+			Kind string            `yaml:"kind"`
+			Data map[string]string `yaml:"data"`
+		}
+		if err := dec.Decode(&doc); err == io.EOF {
+			break
+		} else {
+			require.NoError(t, err)
+		}
+		if doc.Kind == "ConfigMap" {
+			conf = doc.Data["ssld.yaml"]
+		}
+	}
+	require.NotEmpty(t, conf)
+
+	dir, err := os.MkdirTemp("", "ssldk8s")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	tlsDir := filepath.Join(dir, "tls")
+	ca := pkitest.MustCA(t, "k8s CA")
+	writeSecret := func(gen string) string {
+		leaf := pkitest.MustIssue(t, ca, pki.DevServerOptions())
+		data := filepath.Join(tlsDir, "..2026_"+gen)
+		require.NoError(t, os.MkdirAll(data, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(data, "tls.crt"), leaf.CertPEM, 0o640))
+		require.NoError(t, os.WriteFile(filepath.Join(data, "tls.key"), leaf.KeyPEM, 0o640))
+		tmp := filepath.Join(tlsDir, "..data_tmp")
+		require.NoError(t, os.Symlink("..2026_"+gen, tmp))
+		require.NoError(t, os.Rename(tmp, filepath.Join(tlsDir, "..data")))
+		for _, f := range []string{"tls.crt", "tls.key"} {
+			if _, err := os.Lstat(filepath.Join(tlsDir, f)); err != nil {
+				require.NoError(t, os.Symlink(filepath.Join("..data", f), filepath.Join(tlsDir, f)))
+			}
+		}
+		return serialOf(leaf.Cert)
+	}
+	first := writeSecret("1")
+
+	conf = strings.NewReplacer(
+		"0.0.0.0:3307", "127.0.0.1:0", "0.0.0.0:9180", "127.0.0.1:0",
+		"/etc/ssld/tls", tlsDir, "/run/ssld", dir,
+	).Replace(conf)
+	cfgPath := filepath.Join(dir, "ssld.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(conf), 0o600))
+	n, err := startNode(context.Background(), serveOptions{config: cfgPath}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	t.Cleanup(func() { n.shutdown(time.Second) })
+	require.Equal(t, first, n.tls.Current("client").Serial())
+
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + n.metricsAddr().String() + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "the probes' /healthz")
+
+	renewed := writeSecret("2")
+	require.Eventually(t, func() bool { return n.tls.Current("client").Serial() == renewed }, 15*time.Second, 50*time.Millisecond,
+		"a renewed Secret is served (watch: true)")
+}
