@@ -258,6 +258,9 @@ func TestOpenSSLSignerConcurrent(t *testing.T) {
 func TestOpenSSLSignerNoGrowth(t *testing.T) {
 	requireOpenSSL(t)
 	n := *soakSignatures
+	if raceEnabled {
+		n /= 5 // only the freed-key count is checked under -race (below)
+	}
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	rk, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -294,6 +297,11 @@ func TestOpenSSLSignerNoGrowth(t *testing.T) {
 	runtime.KeepAlive(s)
 	runtime.KeepAlive(rs)
 	assert.LessOrEqual(t, live, int64(10), "libcrypto keys are freed once their signer is collected")
+	if raceEnabled {
+		// The detector's shadow memory grows with the heap it has seen;
+		// scripts/test runs this test again without -race for the RSS check.
+		return
+	}
 	// Rebuilds that leaked would add about 26 MiB per 10,000 (9,000 P-256
 	// and 1,000 RSA keys); without a leak malloc's arenas still move by a
 	// few MiB, more on a busy machine.
