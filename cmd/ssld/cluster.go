@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/ssld/ssld/cluster"
 )
@@ -359,7 +358,7 @@ func readPasswordFile(stderr io.Writer, path string) (string, error) {
 // /dev/tty, so that `-p` works with piped input as mysql -p does.
 func readPasswordTerminal(stderr io.Writer) (string, error) {
 	in := os.Stdin
-	if !term.IsTerminal(int(in.Fd())) {
+	if !isTerminal(in) {
 		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 		if err != nil {
 			return "", errors.New("-p without a value prompts on a terminal, and there is none; use --password-file FILE or SSLD_PASSWORD")
@@ -367,11 +366,5 @@ func readPasswordTerminal(stderr io.Writer) (string, error) {
 		defer tty.Close()
 		in, stderr = tty, tty
 	}
-	fmt.Fprint(stderr, "Enter password: ")
-	b, err := term.ReadPassword(int(in.Fd()))
-	fmt.Fprintln(stderr)
-	if err != nil {
-		return "", fmt.Errorf("reading the password: %w", err)
-	}
-	return string(b), nil
+	return readNoEcho(in, stderr, "Enter password: ")
 }

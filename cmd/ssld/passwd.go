@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/ssld/ssld/protocol"
 )
@@ -57,18 +56,14 @@ taken from the command line. Exit 2 on an empty password, a mismatch or an unkno
 // readPassword reads the password without echo (twice, to catch a typo)
 // when in is a terminal, else the first line of in.
 func readPassword(in io.Reader, prompt io.Writer) (string, error) {
-	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprint(prompt, "Password: ")
-		a, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(prompt)
+	if f, ok := in.(*os.File); ok && isTerminal(f) {
+		a, err := readNoEcho(f, prompt, "Password: ")
 		if err != nil {
-			return "", fmt.Errorf("reading the password from the terminal: %w", err)
+			return "", err
 		}
-		fmt.Fprint(prompt, "Again: ")
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(prompt)
+		b, err := readNoEcho(f, prompt, "Again: ")
 		if err != nil {
-			return "", fmt.Errorf("reading the password from the terminal: %w", err)
+			return "", err
 		}
 		if string(a) != string(b) {
 			return "", errors.New("the two passwords differ")
