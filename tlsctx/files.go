@@ -21,23 +21,81 @@ type fileReader func(path string, limit int64) ([]byte, fs.FileMode, error)
 
 var errTooLarge = errors.New("file too large")
 
-// readBounded opens path once, refuses folders and files over limit, and
+// NotRegularError is returned for a path that is neither a regular file nor
+// a folder: a named pipe, a socket, a device. Reading one could block for
+// ever (a FIFO without a writer) or never end (/dev/zero), so ssld never
+// reads them.
+type NotRegularError struct {
+	Path string
+	Mode fs.FileMode
+}
+
+func (e *NotRegularError) Error() string {
+	return fmt.Sprintf("%s: not a regular file (%s)", e.Path, fileKind(e.Mode))
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeIrregular != 0:
+		return "an irregular file"
+	}
+	return "mode " + m.String()
+}
+
+// OpenRegular opens path for reading without blocking (O_NONBLOCK: opening
+// a FIFO without a writer returns at once) and checks with fstat that it is
+// a regular file. A folder gives EISDIR, anything else *NotRegularError.
+// The caller closes the file. Safe for concurrent use.
+func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if fi.IsDir() {
+		f.Close()
+		return nil, fi, &fs.PathError{Op: "read", Path: path, Err: syscall.EISDIR}
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fi, &NotRegularError{Path: path, Mode: fi.Mode()}
+	}
+	return f, fi, nil
+}
+
+// ReadRegularFile reads a regular file of at most limit bytes (see
+// OpenRegular). The config file is read through it too.
+func ReadRegularFile(path string, limit int64) ([]byte, error) {
+	data, _, err := readBounded(path, limit)
+	return data, err
+}
+
+// readBounded opens path once (OpenRegular), refuses files over limit, and
 // reads at most limit+1 bytes so an oversized file is detected without
 // reading it all.
 func readBounded(path string, limit int64) ([]byte, fs.FileMode, error) {
-	f, err := os.Open(path)
+	f, fi, err := OpenRegular(path)
 	if err != nil {
-		return nil, 0, err
+		var mode fs.FileMode
+		if fi != nil {
+			mode = fi.Mode()
+		}
+		return nil, mode, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, 0, err
-	}
-	if fi.IsDir() {
-		return nil, fi.Mode(), &fs.PathError{Op: "read", Path: path, Err: syscall.EISDIR}
-	}
-	if fi.Mode().IsRegular() && fi.Size() > limit {
+	if fi.Size() > limit {
 		return nil, fi.Mode(), errTooLarge
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
@@ -53,6 +111,7 @@ func readBounded(path string, limit int64) ([]byte, fs.FileMode, error) {
 // fileReason turns an error from reading a file into an operator-facing
 // reason.
 func fileReason(err error) string {
+	var nr *NotRegularError
 	switch {
 	case errors.Is(err, errTooLarge):
 		return fmt.Sprintf("file is larger than the %d KiB limit", maxFileSize>>10)
@@ -60,6 +119,8 @@ func fileReason(err error) string {
 		return "symlink loop (too many levels of symbolic links)"
 	case errors.Is(err, syscall.EISDIR):
 		return "is a directory, not a file"
+	case errors.As(err, &nr):
+		return "not a regular file (" + fileKind(nr.Mode) + "); only regular files are read"
 	case errors.Is(err, fs.ErrNotExist):
 		return "file does not exist"
 	case errors.Is(err, fs.ErrPermission):

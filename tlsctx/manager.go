@@ -344,11 +344,32 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 		m.notify(ReloadEvent{Trigger: ro.trigger, Result: ResultFailed, Err: err, Generation: m.state.Load().generation, Channels: chans})
 		return Result{}, err
 	}
-	defer func() { <-m.sem }()
-
 	start := m.now()
 	cur := m.state.Load()
-	res, next, err := m.reload(ctx, cur, chans)
+	// The build runs on its own goroutine so that the deadline of ctx is
+	// kept even when a read blocks (a hung network filesystem): at the
+	// deadline the reload fails and nothing is swapped. The goroutine keeps
+	// the reload slot until it returns; its late result is dropped.
+	type outcome struct {
+		res  Result
+		next *state
+		err  error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, next, err := m.reload(ctx, cur, chans)
+		done <- outcome{res, next, err}
+	}()
+	var o outcome
+	select {
+	case o = <-done:
+		defer func() { <-m.sem }()
+	case <-ctx.Done():
+		go func() { <-done; <-m.sem }()
+		o.err = &ReloadError{Channel: single(chans), Setting: "reload", Err: ctx.Err(),
+			Reason: "did not finish before its deadline (" + ctx.Err().Error() + "); a file read may be blocked; nothing was swapped"}
+	}
+	res, next, err := o.res, o.next, o.err
 	res.Duration = m.now().Sub(start)
 	trigger := ro.describe()
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,6 +136,18 @@ func TestReloadRejectsBadInput(t *testing.T) {
 		{name: "huge cert", setup: func(t *testing.T, f *fixture, m *Manager) {
 			f.write("server.crt", bytes.Repeat([]byte("A"), maxFileSize+1), 0o644)
 		}, setting: "ssl_cert", file: "server.crt", reason: "larger than the 1024 KiB limit"},
+		{name: "FIFO at ssl_cert", setup: func(t *testing.T, f *fixture, m *Manager) {
+			require.NoError(t, syscall.Mkfifo(f.path("fifo.crt"), 0o644))
+			f.set(func(s *Settings) { s.SSLCert = f.path("fifo.crt") })
+		}, setting: "ssl_cert", file: "fifo.crt", reason: "not a regular file (a named pipe (FIFO))"},
+		{name: "FIFO at ssl_key", setup: func(t *testing.T, f *fixture, m *Manager) {
+			require.NoError(t, syscall.Mkfifo(f.path("fifo.key"), 0o600))
+			f.set(func(s *Settings) { s.SSLKey = f.path("fifo.key") })
+		}, setting: "ssl_key", file: "fifo.key", reason: "not a regular file"},
+		{name: "FIFO at ssl_ca", setup: func(t *testing.T, f *fixture, m *Manager) {
+			require.NoError(t, syscall.Mkfifo(f.path("fifo-ca.crt"), 0o644))
+			f.set(func(s *Settings) { s.SSLCA = f.path("fifo-ca.crt") })
+		}, setting: "ssl_ca", file: "fifo-ca.crt", reason: "not a regular file"},
 		{name: "symlink loop", setup: func(t *testing.T, f *fixture, m *Manager) {
 			require.NoError(t, os.Symlink(f.path("b.crt"), f.path("a.crt")))
 			require.NoError(t, os.Symlink(f.path("a.crt"), f.path("b.crt")))
@@ -565,4 +578,54 @@ func TestWarningsOncePerFinding(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, res.Warnings, 1, "%q", res.Warnings)
 	assert.True(t, strings.HasPrefix(res.Warnings[0], `channel cluster: cluster_ssl_key "`), res.Warnings[0])
+}
+
+// TestReloadFIFOInCAPathAndDeadline: a FIFO named *.pem in ssl_capath is
+// skipped with a warning at once (never opened for a blocking read); a
+// reload whose read blocks fails at the deadline of its context with the old
+// snapshot kept, and the next reload works.
+func TestReloadFIFOInCAPathAndDeadline(t *testing.T) {
+	f := newFixture(t)
+	require.NoError(t, os.Mkdir(f.path("cas"), 0o755))
+	f.write("cas/ca.pem", f.ca.CertPEM, 0o644)
+	require.NoError(t, syscall.Mkfifo(f.path("cas/fifo.pem"), 0o644))
+	f.set(func(s *Settings) { s.SSLCAPath = f.path("cas") })
+	m := f.manager()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := m.Reload(ctx)
+	require.NoError(t, err)
+	require.NotEmpty(t, res.Warnings) // one per channel: cluster falls back to ssl_capath
+	for _, w := range res.Warnings {
+		assert.Contains(t, w, `skipped "fifo.pem": not a regular file (a named pipe (FIFO))`)
+	}
+
+	old := m.Current(ChannelClient).Serial()
+	f.writeLeaf("server", f.issue(pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}}))
+	release := make(chan struct{})
+	m.readFile = func(p string, limit int64) ([]byte, fs.FileMode, error) {
+		if p == f.path("server.key") {
+			<-release // a read that hangs (a stuck network filesystem)
+		}
+		return readBounded(p, limit)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelShort()
+	t0 := time.Now()
+	_, err = m.Reload(short)
+	took := time.Since(t0)
+	var re *ReloadError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "reload", re.Setting)
+	assert.Contains(t, re.Reason, "did not finish before its deadline")
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, took, 2*time.Second, "the reload returned at its deadline")
+	assert.Equal(t, old, m.Current(ChannelClient).Serial(), "old snapshot stays")
+	assert.Equal(t, err.Error(), m.Status().LastError)
+
+	close(release) // the stuck read returns; its late result is dropped
+	m.readFile = readBounded
+	_, err = m.Reload(ctx)
+	require.NoError(t, err)
+	assert.NotEqual(t, old, m.Current(ChannelClient).Serial(), "the next reload works")
 }

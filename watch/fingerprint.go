@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/ssld/ssld/tlsctx"
 )
 
 // maxHashed bounds how much of one file the re-check reads; TLS material
@@ -50,6 +52,10 @@ func fingerprint(paths []string) [32]byte {
 
 // hashFile writes the state of one file to h; folders are skipped (a CA
 // folder's subfolders, Kubernetes' ..data) because tlsctx skips them too.
+// Only regular files are read (opened non-blocking, checked with fstat): a
+// FIFO among the watched files must not stall the watcher, and with it
+// shutdown. Anything else is hashed by its mode alone; the reload it
+// triggers reports it.
 func hashFile(h hash.Hash, p string) {
 	fi, err := os.Stat(p)
 	if err != nil {
@@ -61,7 +67,7 @@ func hashFile(h hash.Hash, p string) {
 	}
 	target, _ := filepath.EvalSymlinks(p)
 	fmt.Fprintf(h, "file %s -> %s %d %d %v\x00", p, target, fi.Size(), fi.ModTime().UnixNano(), fi.Mode())
-	f, err := os.Open(p)
+	f, _, err := tlsctx.OpenRegular(p)
 	if err != nil {
 		fmt.Fprintf(h, "error %v\x00", err)
 		return

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/viper"
@@ -45,6 +45,7 @@ type fileConfig struct {
 	MaxConnections         int           `mapstructure:"max_connections"`
 	ConnectTimeout         time.Duration `mapstructure:"connect_timeout"`
 	MaxAllowedPacket       int64         `mapstructure:"max_allowed_packet"`
+	ReloadTimeout          time.Duration `mapstructure:"reload_timeout"`
 	ReadTimeout            time.Duration `mapstructure:"read_timeout"`
 	WriteTimeout           time.Duration `mapstructure:"write_timeout"`
 	LogLevel               string        `mapstructure:"log_level"`
@@ -94,6 +95,7 @@ var defaults = map[string]any{
 	"max_connections":          protocol.DefaultMaxConnections,
 	"connect_timeout":          protocol.DefaultConnectTimeout,
 	"max_allowed_packet":       protocol.DefaultMaxAllowedPacket,
+	"reload_timeout":           defaultReloadTimeout,
 	"read_timeout":             protocol.DefaultReadTimeout,
 	"write_timeout":            protocol.DefaultWriteTimeout,
 	"log_level":                "info",
@@ -111,13 +113,11 @@ func loadConfig(path string) (*fileConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := os.Stat(abs); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("config file %s: does not exist", abs)
-		}
-		return nil, fmt.Errorf("config file %s: %v", abs, err)
-	} else if fi.IsDir() {
-		return nil, fmt.Errorf("config file %s: is a directory", abs)
+	// Read once, non-blocking and only if it is a regular file (a FIFO at
+	// the config path must not hang SSL_RELOAD); viper parses the bytes.
+	raw, err := readConfigFile(abs)
+	if err != nil {
+		return nil, err
 	}
 	v := viper.NewWithOptions(viper.WithCodecRegistry(codecs()))
 	v.SetConfigFile(abs)
@@ -133,7 +133,7 @@ func loadConfig(path string) (*fileConfig, error) {
 	v.SetEnvPrefix("SSLD")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
-	if err := v.ReadInConfig(); err != nil {
+	if err := v.ReadConfig(bytes.NewReader(raw)); err != nil {
 		return nil, fmt.Errorf("config file %s: cannot parse: %v", abs, err)
 	}
 	var c fileConfig
@@ -153,6 +153,9 @@ func loadConfig(path string) (*fileConfig, error) {
 	default:
 		return nil, fmt.Errorf("config file %s: role %q: must be aggregator or leaf", abs, c.Role)
 	}
+	if c.ReloadTimeout <= 0 {
+		return nil, fmt.Errorf("config file %s: reload_timeout %v: must be positive", abs, c.ReloadTimeout)
+	}
 	if c.MaxConnections < 1 {
 		return nil, fmt.Errorf("config file %s: max_connections %d: must be at least 1", abs, c.MaxConnections)
 	}
@@ -160,6 +163,34 @@ func loadConfig(path string) (*fileConfig, error) {
 		return nil, fmt.Errorf("config file %s: crypto_backend: %v", abs, err)
 	}
 	return &c, nil
+}
+
+// defaultReloadTimeout is reload_timeout's default: a reload reads a few
+// small files and takes milliseconds (the torn-pair re-reads stay within
+// 250 ms); one that takes 10 s is stuck, and failing it keeps the reload
+// path usable.
+const defaultReloadTimeout = 10 * time.Second
+
+// maxConfigSize bounds the config file, as tlsctx bounds TLS material.
+const maxConfigSize = 1 << 20
+
+// readConfigFile reads the config file through tlsctx.ReadRegularFile and
+// names the file in every error.
+func readConfigFile(abs string) ([]byte, error) {
+	raw, err := tlsctx.ReadRegularFile(abs, maxConfigSize)
+	var nr *tlsctx.NotRegularError
+	switch {
+	case err == nil:
+		return raw, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("config file %s: does not exist", abs)
+	case errors.Is(err, syscall.EISDIR):
+		return nil, fmt.Errorf("config file %s: is a directory", abs)
+	case errors.As(err, &nr):
+		return nil, fmt.Errorf("config file %s: %s; only a regular file is read", abs, strings.TrimPrefix(nr.Error(), abs+": "))
+	default:
+		return nil, fmt.Errorf("config file %s: %v", abs, err)
+	}
 }
 
 // tlsSettings is the part of the config that tlsctx reloads.
@@ -246,7 +277,7 @@ func (s *fileSource) LoadWithWarnings(context.Context) (tlsctx.Settings, []strin
 // config returns the file's config, decoded anew only when its bytes
 // changed since the last successful decode.
 func (s *fileSource) config() (*fileConfig, error) {
-	raw, rerr := os.ReadFile(s.path)
+	raw, rerr := readConfigFile(s.path)
 	s.mu.Lock()
 	if rerr == nil && s.lastRaw != nil && bytes.Equal(raw, s.lastRaw) {
 		c := s.lastCfg
@@ -310,6 +341,7 @@ func startupChanges(running, next *fileConfig, path string, socketOverridden boo
 		{name: "max_connections", was: running.MaxConnections, now: next.MaxConnections},
 		{name: "connect_timeout", was: running.ConnectTimeout, now: next.ConnectTimeout},
 		{name: "max_allowed_packet", was: running.MaxAllowedPacket, now: next.MaxAllowedPacket},
+		{name: "reload_timeout", was: running.ReloadTimeout, now: next.ReloadTimeout},
 		{name: "read_timeout", was: running.ReadTimeout, now: next.ReadTimeout},
 		{name: "write_timeout", was: running.WriteTimeout, now: next.WriteTimeout},
 		{name: "log_level", was: running.LogLevel, now: next.LogLevel},

@@ -66,8 +66,9 @@ func (s *systemdNotifier) stopping() { s.send(daemon.SdNotifyStopping) }
 // notifyingReloader is the node's one reload entry (SQL, SIGHUP, watch):
 // the Manager's Reload bracketed by RELOADING=1 and READY=1.
 type notifyingReloader struct {
-	mgr *tlsctx.Manager
-	sd  *systemdNotifier
+	mgr     *tlsctx.Manager
+	sd      *systemdNotifier
+	timeout time.Duration // reload_timeout: the deadline of every reload
 }
 
 // Reload implements sqlcmd.Reloader; safe for concurrent use (tlsctx
@@ -75,5 +76,10 @@ type notifyingReloader struct {
 func (r *notifyingReloader) Reload(ctx context.Context, opts ...tlsctx.ReloadOption) (tlsctx.Result, error) {
 	r.sd.reloading()
 	defer r.sd.ready()
+	if r.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.timeout)
+		defer cancel()
+	}
 	return r.mgr.Reload(ctx, opts...)
 }

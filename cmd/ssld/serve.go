@@ -96,7 +96,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	}
 	met = metrics.New(mgr)
 	// Every reload trigger goes through rl, which tells systemd about it.
-	rl := &notifyingReloader{mgr: mgr, sd: &systemdNotifier{mgr: mgr, log: log}}
+	rl := &notifyingReloader{mgr: mgr, sd: &systemdNotifier{mgr: mgr, log: log}, timeout: cfg.ReloadTimeout}
 	port := 0
 	if _, p, err := net.SplitHostPort(cfg.Listen); err == nil {
 		port, _ = strconv.Atoi(p)
@@ -341,12 +341,27 @@ random password in --state-dir (once), and prints the mysql command to connect.`
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
+			// SIGHUP reloads run on their own goroutine, so that a slow
+			// reload never delays SIGTERM; SIGHUPs during a reload
+			// coalesce into one more. Errors are logged by tlsctx with the
+			// reason; the old contexts keep serving. Shutdown cancels a
+			// reload in progress.
+			hupReload := make(chan struct{}, 1)
+			reloads := make(chan struct{})
+			go func() {
+				defer close(reloads)
+				for range hupReload {
+					_ = n.reload(ctx, "signal")
+				}
+			}()
+			defer func() { close(hupReload); <-reloads }()
 			for {
 				select {
 				case <-hup:
-					// Errors are logged by tlsctx with the reason; the old
-					// contexts keep serving.
-					_ = n.reload(context.Background(), "signal")
+					select {
+					case hupReload <- struct{}{}:
+					default: // one is queued already
+					}
 				case <-ctx.Done():
 					n.log.Info("shutting down: not accepting new connections", "grace", grace.String())
 					n.shutdown(grace)
