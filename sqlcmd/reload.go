@@ -29,7 +29,7 @@ func (x *Executor) reload(ctx context.Context, s *Session, c Reload) (*Result, *
 	}
 	res, err := x.env.Reloader.Reload(ctx, opts...)
 	if err != nil {
-		return nil, reloadError(err)
+		return nil, reloadFailure(err, x.tlsOff())
 	}
 	out := &Result{}
 	for _, w := range res.Warnings {
@@ -42,8 +42,23 @@ func (x *Executor) reload(ctx context.Context, s *Session, c Reload) (*Result, *
 	return out, nil
 }
 
+// tlsOff reports whether a degraded start left a channel without its
+// certificate: then there are no previous contexts to keep.
+func (x *Executor) tlsOff() bool {
+	st, ok := x.env.Certs.(interface{ Status() tlsctx.Status })
+	return ok && len(st.Status().Unavailable) > 0
+}
+
 // reloadError maps a Reload failure to the SQL error.
-func reloadError(err error) *Error {
+func reloadError(err error) *Error { return reloadFailure(err, false) }
+
+// reloadFailure is reloadError; tlsOff says that there are no previous
+// contexts to keep (a degraded start), and the message says so instead.
+func reloadFailure(err error, tlsOff bool) *Error {
+	kept := "the previous TLS contexts remain in use"
+	if tlsOff {
+		kept = "TLS stays off until a reload succeeds"
+	}
 	var re *tlsctx.ReloadError
 	if errors.As(err, &re) && re.RestartRequired {
 		setting := re.Setting
@@ -51,12 +66,12 @@ func reloadError(err error) *Error {
 			setting = "a setting"
 		}
 		return newError(ErrRestartRequired, StateGeneral,
-			"Failed to reload TLS: %s cannot change on reload (%s); restart ssld to apply it; the previous TLS contexts remain in use",
-			setting, re.Error())
+			"Failed to reload TLS: %s cannot change on reload (%s); restart ssld to apply it; %s",
+			setting, re.Error(), kept)
 	}
 	return newError(ErrSSLLibrary, StateGeneral,
-		"Failed to set up SSL because of the following SSL library error: %s; the previous TLS contexts remain in use",
-		err.Error())
+		"Failed to set up SSL because of the following SSL library error: %s; %s",
+		err.Error(), kept)
 }
 
 // account is the session's user@host, as ssl_last_reload_trigger and the

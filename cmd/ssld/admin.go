@@ -283,9 +283,14 @@ could not be reached, the login failed, or a usage error.`,
 }
 
 func printStatus(w io.Writer, st *nodeStatus) {
-	fmt.Fprintf(w, "serial:        %s\n", st.Serial)
-	fmt.Fprintf(w, "fingerprint:   %s\n", st.Fingerprint)
-	fmt.Fprintf(w, "not_after:     %s UTC (%.1f days left)\n", st.NotAfter, st.DaysLeft)
+	fmt.Fprintf(w, "serial:        %s\n", dash(st.Serial))
+	fmt.Fprintf(w, "fingerprint:   %s\n", dash(st.Fingerprint))
+	if st.NotAfter == "" {
+		// No certificate served: TLS off, or a degraded start.
+		fmt.Fprintf(w, "not_after:     -\n")
+	} else {
+		fmt.Fprintf(w, "not_after:     %s UTC (%.1f days left)\n", st.NotAfter, st.DaysLeft)
+	}
 	fmt.Fprintf(w, "generation:    %s\n", st.Generation)
 	fmt.Fprintf(w, "last_attempt:  %s\n", dash(st.LastAttempt))
 	fmt.Fprintf(w, "last_success:  %s\n", dash(st.LastSuccess))

@@ -162,6 +162,14 @@ func TestDegradedStartRepairedOverSocket(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, "ssld_tls_reloads_total")
 
+	// A reload of the same broken files fails and says TLS stays off
+	// (there are no previous contexts to keep).
+	failed, err := sock("SSL_RELOAD")
+	require.Error(t, err, failed)
+	assert.Contains(t, failed, "ERROR 3888 (HY000)")
+	assert.Contains(t, failed, "certificate expired at")
+	assert.Contains(t, failed, "; TLS stays off until a reload succeeds")
+
 	// Repair: new files, SSL_RELOAD over the socket. No restart.
 	good := pkitest.MustIssue(t, n.ca, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotAfter: time.Now().Add(90 * 24 * time.Hour)})
