@@ -406,7 +406,12 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 		}
 	}()
 
-	// 3. Which dialect?
+	// 3. Which dialect? ssld and MariaDB say so in their greeting, which
+	// saves a round trip; others need @@version_comment (SingleStore
+	// announces a MySQL version).
+	if d := DetectDialect(greetingVersion, ""); res.Dialect == DialectAuto && (d == DialectSSLD || d == DialectMariaDB) {
+		res.Dialect = d
+	}
 	if res.Dialect == DialectAuto {
 		version, comment := greetingVersion, ""
 		if _, rows, err := conn.query(ctx, "SELECT @@version, @@version_comment"); err == nil && len(rows) == 1 && len(rows[0]) == 2 {

@@ -76,15 +76,23 @@ func ssldBinary(t testing.TB) string {
 	return ssldBinPath
 }
 
-// freeAddr returns a loopback address that was free a moment ago.
+// freeAddr returns a loopback address that was free a moment ago, and
+// never one it returned before in this test binary (the kernel may hand a
+// just-closed port out again).
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := l.Addr().String()
+		require.NoError(t, l.Close())
+		if _, dup := handedOut.LoadOrStore(addr, true); !dup {
+			return addr
+		}
+	}
 }
+
+var handedOut sync.Map // addresses freeAddr returned
 
 // lockedBuffer is a bytes.Buffer safe for concurrent writers: a child's
 // output, a node's log.
@@ -118,7 +126,7 @@ type fleetMember struct {
 
 // fleet is a cluster of ssld processes sharing one CA.
 type fleet struct {
-	t       *testing.T
+	t       testing.TB
 	ca      *pki.CA
 	caFile  string
 	members []*fleetMember
@@ -127,7 +135,7 @@ type fleet struct {
 
 // startFleet starts one ssld process per role ("master", "child", "leaf");
 // every node's config lists the whole cluster, master first.
-func startFleet(t *testing.T, roles ...string) *fleet {
+func startFleet(t testing.TB, roles ...string) *fleet {
 	t.Helper()
 	return startFleetWith(t, fleetOptions{}, roles...)
 }
@@ -144,7 +152,7 @@ type fleetOptions struct {
 	extraLeaves []string
 }
 
-func startFleetWith(t *testing.T, o fleetOptions, roles ...string) *fleet {
+func startFleetWith(t testing.TB, o fleetOptions, roles ...string) *fleet {
 	t.Helper()
 	bin := ssldBinary(t)
 	f := &fleet{t: t, ca: pkitest.MustCA(t, "fleet CA"), opts: o}
@@ -304,14 +312,14 @@ func (f *fleet) reloadJSON2(args ...string) (int, string, string) {
 }
 
 // ssldCluster runs the built binary: `ssld cluster ARGS...`.
-func ssldCluster(t *testing.T, args ...string) (code int, stdout, stderr string) {
+func ssldCluster(t testing.TB, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	return ssldClusterEnv(t, nil, args...)
 }
 
 // ssldClusterEnv runs `ssld cluster ARGS...` with env added to the
 // test's environment.
-func ssldClusterEnv(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+func ssldClusterEnv(t testing.TB, env []string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
