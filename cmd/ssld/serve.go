@@ -234,14 +234,12 @@ func (n *node) shutdown(grace time.Duration) {
 	}
 }
 
+// topology lists the cluster: entries in config order; which aggregator is
+// the master is sqlcmd's rule (the first, as SingleStore lists it).
 func topology(cfg *fileConfig) func() (aggs, leaves []sqlcmd.Node) {
 	return func() (aggs, leaves []sqlcmd.Node) {
-		for i, a := range cfg.Cluster.Aggregators {
-			role := "child"
-			if i == 0 {
-				role = "master"
-			}
-			aggs = append(aggs, hostPortNode(a, role))
+		for _, a := range cfg.Cluster.Aggregators {
+			aggs = append(aggs, hostPortNode(a, ""))
 		}
 		for _, l := range cfg.Cluster.Leaves {
 			leaves = append(leaves, hostPortNode(l, "leaf"))
