@@ -5,15 +5,14 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ssld/ssld/sysvars"
 )
 
 // PreflightStatement is the read-only statement a dry run sends to ssld
 // nodes: the whole reload validation, nothing swapped, no reload
 // timestamps moved (docs/sql.md).
 const PreflightStatement = "CHECK TLS"
-
-// sqlTimeFormat is how ssld prints times in result sets (UTC).
-const sqlTimeFormat = "2006-01-02 15:04:05.999999"
 
 // preflight runs CHECK TLS on an ssld node and turns its rows into the
 // node's result: ready with the certificate the client channel would serve
@@ -61,7 +60,7 @@ func (r *runner) preflight(ctx context.Context, conn *sqlConn, res NodeResult) N
 			Issuer: client[idx["issuer"]],
 		}
 		res.WouldServe.issuerDN, _ = parseDN(res.WouldServe.Issuer)
-		if t, err := time.Parse(sqlTimeFormat, client[idx["not_after"]]); err == nil {
+		if t, err := time.Parse(sysvars.TimeFormat, client[idx["not_after"]]); err == nil {
 			res.WouldServe.NotAfter = t.UTC()
 		}
 		for _, w := range r.proofFailures(res.WouldServe, &res.Before) {

@@ -290,6 +290,10 @@ func short(fp string) string {
 // oneLine is s on one line, escaped for a terminal (see Escape).
 func oneLine(s string) string { return Escape(strings.Join(strings.Fields(s), " ")) }
 
+// Printable is text a node returned (or an error about it) as one line for
+// a terminal or a log: escaped, on one line, "-" when empty.
+func Printable(s string) string { return dash(oneLine(s)) }
+
 // Escape makes text that came from a node (error messages, host names)
 // safe to print on a terminal: control characters, invalid UTF-8 and other
 // non-printable runes become Go escapes (\x1b, \u200b), everything else,

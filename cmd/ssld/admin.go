@@ -10,11 +10,13 @@ import (
 	"io"
 	"os"
 	"os/user"
-	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/cobra"
+
+	"github.com/ssld/ssld/cluster"
+	"github.com/ssld/ssld/sysvars"
 )
 
 // adminOptions select the local node and the account for `ssld reload` and
@@ -134,15 +136,10 @@ func readStatus(ctx context.Context, db querier) (*nodeStatus, error) {
 	st := &nodeStatus{Serial: v["ssl_server_serial"], Fingerprint: v["ssl_server_fingerprint"], NotAfter: v["ssl_server_not_after"],
 		LastAttempt: v["ssl_last_reload_attempt_time"], LastSuccess: v["ssl_last_successful_reload_time"],
 		LastError: v["ssl_last_reload_error"], Generation: v["ssl_reload_generation"]}
-	if t, err := time.Parse("2006-01-02 15:04:05.000000", st.NotAfter); err == nil {
+	if t, err := time.Parse(sysvars.TimeFormat, st.NotAfter); err == nil {
 		st.DaysLeft = time.Until(t).Hours() / 24
 	}
 	return st, nil
-}
-
-// oneLine shortens a multi-line error to one line for cron and hooks.
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // Exit codes of `ssld reload` and `ssld status`, for hooks, cron and
@@ -201,17 +198,17 @@ need no secret.`,
 			start := time.Now()
 			conn, err := db.Conn(ctx)
 			if err != nil {
-				fmt.Fprintf(out, "failed: cannot log in to the node: %s\n", oneLine(err))
+				fmt.Fprintf(out, "failed: cannot log in to the node: %s\n", cluster.Printable(err.Error()))
 				return exitError(exitNoNode)
 			}
 			defer conn.Close()
 			before, err := readStatus(ctx, conn)
 			if err != nil {
-				fmt.Fprintf(out, "failed: cannot read the node's status: %s\n", oneLine(err))
+				fmt.Fprintf(out, "failed: cannot read the node's status: %s\n", cluster.Printable(err.Error()))
 				return exitError(exitNoNode)
 			}
 			if _, err := conn.ExecContext(ctx, "SSL_RELOAD"); err != nil {
-				fmt.Fprintf(out, "failed: %s\n", oneLine(err))
+				fmt.Fprintf(out, "failed: %s\n", cluster.Printable(err.Error()))
 				if refusedByNode(err) {
 					return exitError(exitRefused)
 				}
@@ -219,7 +216,7 @@ need no secret.`,
 			}
 			st, err := readStatus(ctx, conn)
 			if err != nil {
-				fmt.Fprintf(out, "failed: reload ok but status unreadable: %s\n", oneLine(err))
+				fmt.Fprintf(out, "failed: reload ok but status unreadable: %s\n", cluster.Printable(err.Error()))
 				return exitError(exitNoNode)
 			}
 			// The generation only moves when something changed (byte-identical
@@ -262,7 +259,7 @@ could not be reached, the login failed, or a usage error.`,
 			out := cmd.OutOrStdout()
 			st, err := readStatus(ctx, db)
 			if err != nil {
-				fmt.Fprintf(out, "failed: cannot read the node's status: %s\n", oneLine(err))
+				fmt.Fprintf(out, "failed: cannot read the node's status: %s\n", cluster.Printable(err.Error()))
 				return exitError(exitNoNode)
 			}
 			printStatus(out, st)
@@ -292,16 +289,9 @@ func printStatus(w io.Writer, st *nodeStatus) {
 		fmt.Fprintf(w, "not_after:     %s UTC (%.1f days left)\n", st.NotAfter, st.DaysLeft)
 	}
 	fmt.Fprintf(w, "generation:    %s\n", st.Generation)
-	fmt.Fprintf(w, "last_attempt:  %s\n", dash(st.LastAttempt))
-	fmt.Fprintf(w, "last_success:  %s\n", dash(st.LastSuccess))
-	fmt.Fprintf(w, "last_error:    %s\n", dash(st.LastError))
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+	fmt.Fprintf(w, "last_attempt:  %s\n", cluster.Printable(st.LastAttempt))
+	fmt.Fprintf(w, "last_success:  %s\n", cluster.Printable(st.LastSuccess))
+	fmt.Fprintf(w, "last_error:    %s\n", cluster.Printable(st.LastError))
 }
 
 // exitError ends the command with this exit code after it printed its own
