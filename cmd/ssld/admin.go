@@ -280,8 +280,8 @@ could not be reached, the login failed, or a usage error.`,
 }
 
 func printStatus(w io.Writer, st *nodeStatus) {
-	fmt.Fprintf(w, "serial:        %s\n", dash(st.Serial))
-	fmt.Fprintf(w, "fingerprint:   %s\n", dash(st.Fingerprint))
+	fmt.Fprintf(w, "serial:        %s\n", cluster.Printable(st.Serial))
+	fmt.Fprintf(w, "fingerprint:   %s\n", cluster.Printable(st.Fingerprint))
 	if st.NotAfter == "" {
 		// No certificate served: TLS off, or a degraded start.
 		fmt.Fprintf(w, "not_after:     -\n")
