@@ -31,6 +31,13 @@ func (m *Metrics) health() string {
 	return ""
 }
 
+// serveLive answers 200 "ok": the process is up and serving HTTP.
+func serveLive(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintln(w, "ok")
+}
+
 // serveHealth answers 200 "ok" or 503 with the reason, as plain text.
 func (m *Metrics) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

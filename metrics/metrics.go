@@ -143,12 +143,16 @@ func (m *Metrics) ConnClosed(listener string) {
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Handler serves /metrics (Prometheus text format, from this Metrics'
-// registry only) and /healthz (see health). Any other path is 404. Safe
+// registry only), /healthz (see health) and /livez (200 "ok" whenever the
+// process answers: a liveness probe, so that a node which started
+// degraded is not restarted in a loop while it waits to be repaired). Any
+// other path is 404. Safe
 // for concurrent use; mount it on the metrics_listen server.
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(m.reg,
 		promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})))
 	mux.HandleFunc("GET /healthz", m.serveHealth)
+	mux.HandleFunc("GET /livez", serveLive)
 	return mux
 }

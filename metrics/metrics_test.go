@@ -259,6 +259,11 @@ func TestHealthzWithoutCertificate(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Equal(t, "client channel has no certificate loaded\n", body)
 
+	// Alive all the same: the liveness probe must not restart it.
+	code, body = get(t, "http://"+ln.Addr().String()+"/livez")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "ok\n", body)
+
 	// /metrics still works, without per-channel certificate samples.
 	code, body = get(t, "http://"+ln.Addr().String()+"/metrics")
 	assert.Equal(t, http.StatusOK, code)

@@ -158,6 +158,8 @@ func TestDegradedStartRepairedOverSocket(t *testing.T) {
 	code, body := httpGet(t, "http://"+n.metrics+"/healthz")
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Contains(t, body, "certificate expired at")
+	code, _ = httpGet(t, "http://"+n.metrics+"/livez")
+	assert.Equal(t, http.StatusOK, code, "alive: a liveness probe must not restart it")
 	code, body = httpGet(t, "http://"+n.metrics+"/metrics")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, "ssld_tls_reloads_total")

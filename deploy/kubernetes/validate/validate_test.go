@@ -129,7 +129,7 @@ func TestOneImageNoSubPath(t *testing.T) {
 }
 
 // TestSSLDDeployment: the node runs as non-root with a read-only root file
-// system and no capabilities, has resources and probes on /healthz, mounts
+// system and no capabilities, has resources and readiness on /healthz and liveness on /livez, mounts
 // its config folder and Secret so that updates arrive, and the Service
 // reaches its named ports.
 func TestSSLDDeployment(t *testing.T) {
@@ -187,9 +187,13 @@ func TestSSLDDeployment(t *testing.T) {
 	for _, p := range c.Ports {
 		ports[p.Name] = p.ContainerPort
 	}
-	for name, pr := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
-		if pr == nil || pr.HTTPGet == nil || pr.HTTPGet.Path != "/healthz" {
-			t.Errorf("%s probe must be an HTTP GET of /healthz", name)
+	for _, p := range []struct {
+		name, path string
+		pr         *corev1.Probe
+	}{{"readiness", "/healthz", c.ReadinessProbe}, {"liveness", "/livez", c.LivenessProbe}} {
+		name, pr := p.name, p.pr
+		if pr == nil || pr.HTTPGet == nil || pr.HTTPGet.Path != p.path {
+			t.Errorf("%s probe must be an HTTP GET of %s", name, p.path)
 			continue
 		}
 		if pr.HTTPGet.Port.Type != intstr.String || ports[pr.HTTPGet.Port.StrVal] == 0 {
