@@ -161,9 +161,14 @@ func caDesc(m material) string {
 	return strings.Join(parts, " + ")
 }
 
+// pairFirstWait is the first wait before a torn pair is re-read; the waits
+// double from there.
+const pairFirstWait = 2 * time.Millisecond
+
 // loadPair reads cert and key, parses them and checks that they match.
-// A pair that does not parse or does not match is re-read up to pairTries
-// times, pairWait apart, before the last error is returned: a writer that
+// A pair that does not parse or does not match is re-read at growing
+// intervals (2 ms, 4 ms, 8 ms, ...) for the window of pairTries-1 times
+// pairWait before the last error is returned: a writer that
 // replaces the certificate and then the key (certbot, cp, kubelet without
 // the ..data swap), or rewrites a file in place (truncate, then write),
 // leaves a short window in which a file is empty, cut short, or disagrees
@@ -175,6 +180,13 @@ func (b *builder) loadPair(ctx context.Context, ch Channel, m material) (*tls.Ce
 	if tries < 1 {
 		tries = 1
 	}
+	// The re-reads come at short, growing intervals (pairFirstWait, then
+	// doubling) within the window pairTries-1 waits of pairWait would
+	// take: a writer that finishes within milliseconds is caught within
+	// milliseconds, and one that takes longer gets the same overall time.
+	window := b.pairWait * time.Duration(tries-1)
+	deadline := time.Now().Add(window)
+	wait := min(pairFirstWait, window)
 	for attempt := 1; ; attempt++ {
 		certPEM, _, err := b.read(ch, m.certSetting, m.cert)
 		if err != nil {
@@ -210,15 +222,17 @@ func (b *builder) loadPair(ctx context.Context, ch Channel, m material) (*tls.Ce
 			last = &ReloadError{Channel: ch, Setting: m.keySetting, File: m.key,
 				Reason: fmt.Sprintf("private key does not match the certificate in %s %q (read %d times)", m.certSetting, m.cert, attempt)}
 		}
-		if attempt >= tries {
+		left := time.Until(deadline)
+		if left <= 0 || window <= 0 {
 			return nil, nil, nil, nil, nil, last
 		}
 		select {
 		case <-ctx.Done():
 			last.Reason += "; the reload was cancelled while re-reading: " + ctx.Err().Error()
 			return nil, nil, nil, nil, nil, last
-		case <-time.After(b.pairWait):
+		case <-time.After(min(wait, left)):
 		}
+		wait *= 2
 	}
 }
 

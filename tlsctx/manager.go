@@ -20,7 +20,8 @@ import (
 // Defaults of the Manager's seams, shared with Check.
 var timeNow = time.Now
 
-// defaultPairWait is the wait between re-reads of a mismatched pair.
+// defaultPairWait times pairTries-1 (4) is the 200 ms window within which a
+// mismatched pair is re-read (at growing intervals, see loadPair).
 const defaultPairWait = 50 * time.Millisecond
 
 // Manager owns the TLS snapshots of every channel and their reload
