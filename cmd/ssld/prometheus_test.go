@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -8,10 +9,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -102,4 +106,73 @@ func TestPrometheusRules(t *testing.T) {
 	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "docs/metrics.md"))
 	require.NoError(t, err)
 	assert.Contains(t, string(doc), "```yaml\n"+string(raw)+"```\n", "docs/metrics.md must show deploy/prometheus/ssld-rules.yml as it is")
+}
+
+// liveSeries turns the gauges the "files newer" rule reads, scraped from a
+// live node, into promtool input_series (constant for 30 minutes), under
+// the given instance and job labels.
+func liveSeries(t *testing.T, metricsURL, instance, job string) string {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(metricsURL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	require.NoError(t, err)
+	var b strings.Builder
+	for _, name := range []string{"ssld_tls_file_modified_timestamp_seconds", "ssld_tls_certificate_loaded_timestamp_seconds",
+		"ssld_tls_last_reload_success_timestamp_seconds"} {
+		fam := fams[name]
+		require.NotNil(t, fam, name)
+		for _, m := range fam.Metric {
+			labels := []string{fmt.Sprintf("instance=%q", instance), fmt.Sprintf("job=%q", job)}
+			for _, l := range m.Label {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			fmt.Fprintf(&b, "      - series: '%s{%s}'\n        values: '%sx30'\n", name, strings.Join(labels, ", "),
+				strconv.FormatFloat(m.GetGauge().GetValue(), 'f', -1, 64))
+		}
+	}
+	return b.String()
+}
+
+// TestFilesNewerAlertOnLiveMetrics: SSLDFilesNewerThanServedCertificate,
+// evaluated by promtool on series scraped from a real node, fires for both
+// channels after a renewal nobody reloaded (no hook, watch: false), and is
+// quiet once `ssld reload` ran.
+func TestFilesNewerAlertOnLiveMetrics(t *testing.T) {
+	promtool := testenv.LookPath(t, "promtool")
+	tn := newTestNode(t, "metrics_listen: 127.0.0.1:0\n")
+	metricsURL := "http://" + tn.n.metricsAddr().String() + "/metrics"
+	rules := filepath.Join(repoRoot(t), "deploy/prometheus/ssld-rules.yml")
+	evaluate := func(series, expAlerts string) {
+		t.Helper()
+		doc := "rule_files:\n  - " + rules + "\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n" + series +
+			"    alert_rule_test:\n      - eval_time: 10m\n        alertname: SSLDFilesNewerThanServedCertificate\n        exp_alerts:" + expAlerts
+		path := filepath.Join(t.TempDir(), "live.test.yml")
+		require.NoError(t, os.WriteFile(path, []byte(doc), 0o600))
+		out, err := exec.Command(promtool, "test", "rules", path).CombinedOutput()
+		assert.NoError(t, err, "promtool test rules:\n%s\n%s", out, doc)
+	}
+	firing := ""
+	for _, ch := range []string{"client", "cluster"} {
+		firing += fmt.Sprintf(`
+          - exp_labels: {severity: warning, instance: "db1:9180", job: any-job, channel: %s}
+            exp_annotations:
+              summary: "db1:9180 %s: TLS files changed but were not reloaded"
+              description: "Run ssld reload; if it fails, see @@ssl_last_reload_error. Check the deploy hook's log."`, ch, ch)
+	}
+
+	// Quiet while the files are what is served.
+	evaluate(liveSeries(t, metricsURL, "db1:9180", "any-job"), " []\n")
+	// A renewal that nobody reloads: both channels fire.
+	time.Sleep(20 * time.Millisecond) // a modification time after the load
+	tn.rotate()
+	evaluate(liveSeries(t, metricsURL, "db1:9180", "any-job"), firing+"\n")
+	// ssld reload: quiet again.
+	t.Setenv("SSLD_PASSWORD", adminPW)
+	code, out, _ := runCLI(t, "reload", "--socket", tn.socket)
+	require.Equal(t, 0, code, out)
+	evaluate(liveSeries(t, metricsURL, "db1:9180", "any-job"), " []\n")
 }
