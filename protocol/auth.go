@@ -44,11 +44,11 @@ type authServer struct {
 
 var _ mysql.AuthServer = (*authServer)(nil)
 
-func newAuthServer(u *accounts, transport string, requireSecure bool, hooks Hooks) *authServer {
+func newAuthServer(u *accounts, transport string, requireSecure bool, hooks Hooks, keys *RSAKeys) *authServer {
 	a := &authServer{users: u, transport: transport, requireSecure: requireSecure, hooks: hooks}
 	a.methods = []mysql.AuthMethod{
 		checkedMethod{mysql.NewMysqlNativeAuthMethod(a, pluginValidator{a, PluginNative}), a},
-		checkedMethod{mysql.NewSha2CachingAuthMethod(a, a, pluginValidator{a, PluginCachingSHA}), a},
+		checkedMethod{&sha2Method{a: a, keys: keys}, a}, // sha2auth.go: also over plain TCP, with RSA
 		checkedMethod{unixSocketMethod{a}, a},
 	}
 	return a

@@ -1,15 +1,12 @@
 package protocol
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/dolthub/vitess/go/mysql"
 )
@@ -28,9 +25,8 @@ import (
 //     the one path every statement takes.
 //
 // After login, the connection's buffered reader (vitess's unexported
-// Conn.bufferedReader) is pointed at a commandReader over the connection.
-// The field is found by name and type through reflect when the package
-// loads; if a vitess upgrade renames it, commandsHooked is false, the commands
+// Conn.bufferedReader, see conninternals.go) is pointed at a commandReader
+// over the connection. If a vitess upgrade renames the field, the commands
 // get vitess's 1047 again, and TestAdminCommands fails.
 
 // Command bytes (MySQL's enum_server_command).
@@ -60,23 +56,15 @@ const (
 // answers is a few bytes, anything longer streams through untouched.
 const maxInspected = 64
 
-var bufferedReaderOffset, commandsHooked = func() (uintptr, bool) {
-	f, ok := reflect.TypeOf((*mysql.Conn)(nil)).Elem().FieldByName("bufferedReader")
-	if !ok || f.Type != reflect.TypeOf((*bufio.Reader)(nil)) {
-		return 0, false
-	}
-	return f.Offset, true
-}()
-
 // hookCommands installs the commandReader on c. It must run after the TLS
 // upgrade and before vitess reads the first command, with nothing buffered:
 // at the end of a successful login the client is waiting for the OK packet,
 // so it has sent nothing yet. It reports whether the hook is in place.
 func hookCommands(c *mysql.Conn, h *Handler) bool {
-	if !commandsHooked || c == nil || c.Conn == nil {
+	if c == nil || c.Conn == nil {
 		return false
 	}
-	br := *(**bufio.Reader)(unsafe.Add(unsafe.Pointer(c), bufferedReaderOffset))
+	br := connBufferedReader(c)
 	if br == nil || br.Buffered() != 0 {
 		return false
 	}

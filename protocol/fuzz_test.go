@@ -36,6 +36,11 @@ const (
 // startFuzzServer builds a server the way cmd/ssld/serve.go does (tlsctx
 // manager, variable registry, executor, protocol server) on 127.0.0.1:0.
 func startFuzzServer(tb testing.TB, log *slog.Logger) *protocol.Server {
+	return startServer(tb, log, []protocol.User{{Name: fuzzUser, Password: fuzzPW, Privileges: []string{"SUPER"}}})
+}
+
+// startServer is startFuzzServer with the given accounts.
+func startServer(tb testing.TB, log *slog.Logger, users []protocol.User) *protocol.Server {
 	dir := tb.TempDir()
 	ca := pkitest.MustCA(tb, "fuzz CA")
 	leaf := pkitest.MustIssue(tb, ca, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
@@ -64,7 +69,7 @@ func startFuzzServer(tb testing.TB, log *slog.Logger) *protocol.Server {
 	exec := sqlcmd.NewExecutor(env)
 	srv, err := protocol.New(protocol.Config{
 		Listen:         "127.0.0.1:0",
-		Users:          []protocol.User{{Name: fuzzUser, Password: fuzzPW, Privileges: []string{"SUPER"}}},
+		Users:          users,
 		ConnectTimeout: 2 * time.Second,
 		ReadTimeout:    2 * time.Second,
 	}, exec, mgr, log)

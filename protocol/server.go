@@ -66,6 +66,10 @@ type Config struct {
 
 	// Hooks, if set, is told about connections and logins (for metrics).
 	Hooks Hooks
+
+	// RSAKeys is the key pair of caching_sha2_password over plain TCP
+	// (LoadRSAKeys); nil generates one on first use.
+	RSAKeys *RSAKeys
 }
 
 // Hooks receives connection events; listener is "tcp", "unix" or
@@ -133,6 +137,9 @@ func New(cfg Config, exec *sqlcmd.Executor, tp TLSProvider, log *slog.Logger) (*
 	}
 	if cfg.Hooks == nil {
 		cfg.Hooks = noHooks{}
+	}
+	if cfg.RSAKeys == nil {
+		cfg.RSAKeys, _ = LoadRSAKeys("", "") // no paths: cannot fail
 	}
 	if cfg.ClusterListen != "" && tp.ServerTLSConfig(tlsctx.ChannelCluster) == nil {
 		return nil, errors.New("cluster_listen: set, but the cluster channel has no certificate (cluster_ssl_cert/ssl_cert)")
@@ -292,7 +299,7 @@ func (s *Server) listenUnix(u *accounts) error {
 
 func (s *Server) newListener(nl net.Listener, transport string, u *accounts) (*mysql.Listener, error) {
 	h := newHandler(s.exec, transport, s.log, s.cfg.Hooks, s.procs)
-	auth := newAuthServer(u, transport, s.cfg.RequireSecureTransport, s.cfg.Hooks)
+	auth := newAuthServer(u, transport, s.cfg.RequireSecureTransport, s.cfg.Hooks, s.cfg.RSAKeys)
 	auth.onLogin = h.loggedIn
 	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
 		Listener:   nl,
@@ -358,6 +365,10 @@ func (s *Server) SetUsers(list []User) error {
 	s.accts.p.Store(&table)
 	return nil
 }
+
+// RSAPublicKeyPEM is the public key caching_sha2_password clients
+// retrieve over plain TCP (generated on first use unless configured).
+func (s *Server) RSAPublicKeyPEM() ([]byte, error) { return s.cfg.RSAKeys.PublicKeyPEM() }
 
 // Processes is the table of every listener's connections, for SHOW
 // PROCESSLIST and KILL (sqlcmd.Env.Processes). Safe for concurrent use.

@@ -40,18 +40,22 @@ type fileConfig struct {
 	CryptoBackend          string        `mapstructure:"crypto_backend"`
 	SSLExpiryWarning       time.Duration `mapstructure:"ssl_expiry_warning"`
 	RequireSecureTransport bool          `mapstructure:"require_secure_transport"`
-	Watch                  bool          `mapstructure:"watch"`
-	WatchRecheck           time.Duration `mapstructure:"watch_recheck"`
-	MaxConnections         int           `mapstructure:"max_connections"`
-	ConnectTimeout         time.Duration `mapstructure:"connect_timeout"`
-	MaxAllowedPacket       int64         `mapstructure:"max_allowed_packet"`
-	ReloadTimeout          time.Duration `mapstructure:"reload_timeout"`
-	ReadTimeout            time.Duration `mapstructure:"read_timeout"`
-	WriteTimeout           time.Duration `mapstructure:"write_timeout"`
-	LogLevel               string        `mapstructure:"log_level"`
-	LogFormat              string        `mapstructure:"log_format"`
-	Users                  []userConfig  `mapstructure:"users"`
-	Cluster                struct {
+	// caching_sha2_password over plain TCP: the RSA key pair clients
+	// retrieve (MySQL's names); empty = generated on first use.
+	SHA2PrivateKeyPath string        `mapstructure:"caching_sha2_password_private_key_path"`
+	SHA2PublicKeyPath  string        `mapstructure:"caching_sha2_password_public_key_path"`
+	Watch              bool          `mapstructure:"watch"`
+	WatchRecheck       time.Duration `mapstructure:"watch_recheck"`
+	MaxConnections     int           `mapstructure:"max_connections"`
+	ConnectTimeout     time.Duration `mapstructure:"connect_timeout"`
+	MaxAllowedPacket   int64         `mapstructure:"max_allowed_packet"`
+	ReloadTimeout      time.Duration `mapstructure:"reload_timeout"`
+	ReadTimeout        time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout       time.Duration `mapstructure:"write_timeout"`
+	LogLevel           string        `mapstructure:"log_level"`
+	LogFormat          string        `mapstructure:"log_format"`
+	Users              []userConfig  `mapstructure:"users"`
+	Cluster            struct {
 		Aggregators []string `mapstructure:"aggregators"`
 		Leaves      []string `mapstructure:"leaves"`
 	} `mapstructure:"cluster"`
@@ -72,36 +76,38 @@ type userConfig struct {
 // defaults holds every scalar key with its default. Registering each key is
 // also what makes viper's AutomaticEnv see SSLD_<KEY> for it.
 var defaults = map[string]any{
-	"listen":                   "127.0.0.1:3307",
-	"socket":                   "",
-	"cluster_listen":           "",
-	"metrics_listen":           "",
-	"role":                     "aggregator",
-	"ssl_cert":                 "",
-	"ssl_key":                  "",
-	"ssl_key_passphrase":       "",
-	"ssl_ca":                   "",
-	"ssl_capath":               "",
-	"cluster_ssl_cert":         "",
-	"cluster_ssl_key":          "",
-	"cluster_ssl_ca":           "",
-	"cluster_ssl_capath":       "",
-	"tls_version":              tlsctx.DefaultTLSVersion,
-	"crypto_backend":           "auto",
-	"ssl_expiry_warning":       14 * 24 * time.Hour,
-	"require_secure_transport": false,
-	"watch":                    false,
-	"watch_recheck":            5 * time.Minute,
-	"max_connections":          protocol.DefaultMaxConnections,
-	"connect_timeout":          protocol.DefaultConnectTimeout,
-	"max_allowed_packet":       protocol.DefaultMaxAllowedPacket,
-	"reload_timeout":           defaultReloadTimeout,
-	"read_timeout":             protocol.DefaultReadTimeout,
-	"write_timeout":            protocol.DefaultWriteTimeout,
-	"log_level":                "info",
-	"log_format":               "text",
-	"cluster.aggregators":      []string{},
-	"cluster.leaves":           []string{},
+	"listen":                                 "127.0.0.1:3307",
+	"socket":                                 "",
+	"cluster_listen":                         "",
+	"metrics_listen":                         "",
+	"role":                                   "aggregator",
+	"ssl_cert":                               "",
+	"ssl_key":                                "",
+	"ssl_key_passphrase":                     "",
+	"ssl_ca":                                 "",
+	"ssl_capath":                             "",
+	"cluster_ssl_cert":                       "",
+	"cluster_ssl_key":                        "",
+	"cluster_ssl_ca":                         "",
+	"cluster_ssl_capath":                     "",
+	"tls_version":                            tlsctx.DefaultTLSVersion,
+	"crypto_backend":                         "auto",
+	"ssl_expiry_warning":                     14 * 24 * time.Hour,
+	"require_secure_transport":               false,
+	"caching_sha2_password_private_key_path": "",
+	"caching_sha2_password_public_key_path":  "",
+	"watch":                                  false,
+	"watch_recheck":                          5 * time.Minute,
+	"max_connections":                        protocol.DefaultMaxConnections,
+	"connect_timeout":                        protocol.DefaultConnectTimeout,
+	"max_allowed_packet":                     protocol.DefaultMaxAllowedPacket,
+	"reload_timeout":                         defaultReloadTimeout,
+	"read_timeout":                           protocol.DefaultReadTimeout,
+	"write_timeout":                          protocol.DefaultWriteTimeout,
+	"log_level":                              "info",
+	"log_format":                             "text",
+	"cluster.aggregators":                    []string{},
+	"cluster.leaves":                         []string{},
 }
 
 // loadConfig reads the file at path (YAML, TOML, or my.cnf-style INI, chosen
@@ -143,7 +149,8 @@ func loadConfig(path string) (*fileConfig, error) {
 	c.path = abs
 	dir := filepath.Dir(abs)
 	for _, p := range []*string{&c.Socket, &c.SSLCert, &c.SSLKey, &c.SSLCA, &c.SSLCAPath,
-		&c.ClusterSSLCert, &c.ClusterSSLKey, &c.ClusterSSLCA, &c.ClusterSSLCAPath} {
+		&c.ClusterSSLCert, &c.ClusterSSLKey, &c.ClusterSSLCA, &c.ClusterSSLCAPath,
+		&c.SHA2PrivateKeyPath, &c.SHA2PublicKeyPath} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -347,6 +354,8 @@ func startupChanges(running, next *fileConfig, path string, socketOverridden boo
 		{name: "log_level", was: running.LogLevel, now: next.LogLevel},
 		{name: "log_format", was: running.LogFormat, now: next.LogFormat},
 		{name: "crypto_backend", was: running.CryptoBackend, now: next.CryptoBackend},
+		{name: "caching_sha2_password_private_key_path", was: running.SHA2PrivateKeyPath, now: next.SHA2PrivateKeyPath},
+		{name: "caching_sha2_password_public_key_path", was: running.SHA2PublicKeyPath, now: next.SHA2PublicKeyPath},
 		{name: "cluster.aggregators", was: running.Cluster.Aggregators, now: next.Cluster.Aggregators},
 		{name: "cluster.leaves", was: running.Cluster.Leaves, now: next.Cluster.Leaves},
 	}

@@ -131,6 +131,9 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		Started:   started,
 	}
 	pcfg := cfg.protocolConfig(version)
+	if pcfg.RSAKeys, err = protocol.LoadRSAKeys(cfg.SHA2PrivateKeyPath, cfg.SHA2PublicKeyPath); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", cfg.path, err)
+	}
 	pcfg.Hooks = met
 	srv, err = protocol.New(pcfg, sqlcmd.NewExecutor(env), mgr, log)
 	if err != nil {
