@@ -48,9 +48,17 @@ func newClusterCmd() *cobra.Command {
 
 'reload' runs each node's reload statement (SSL_RELOAD, ALTER INSTANCE RELOAD TLS or FLUSH SSL),
 then opens a fresh, non-resumed TLS connection and reads the certificate the node now serves.
-Leaves go first, then child aggregators, then the master aggregator. 'status' only reads.
-Exit code: 0 when every node is ok or unchanged, 1 otherwise, 2 for usage or topology errors.
-See docs/cluster.md.`,
+Leaves go first, then child aggregators, then the master aggregator (in parallel mode each
+role finishes before the next starts). 'status' only reads; 'reload --dry-run' has ssld nodes
+validate their files (CHECK TLS) without swapping.
+
+No login is attempted on a node whose certificate did not verify: without --ssl-ca, against the
+system roots and the node's host name; with --ssl-ca, against that CA (add --ssl-verify-identity
+for the name). Proof flags (--require-change, --min-validity, --expect-issuer, --expect-cert,
+--expect-serial) make a node that does not meet them 'stale'.
+
+Exit code: 0 when every node is ok, unchanged or ready (or skipped because the cluster reports it
+offline/detached), 1 otherwise, 2 for usage or topology errors. See docs/cluster.md.`,
 	}
 	cmd.AddCommand(newClusterSubCmd("reload"), newClusterSubCmd("status"))
 	return cmd
@@ -67,9 +75,10 @@ func newClusterSubCmd(name string) *cobra.Command {
 	}
 	if name == "reload" {
 		c.Short = "Reload TLS on every node (leaves, child aggregators, master last) and verify each"
-		c.Example = `  ssld cluster reload --master 10.0.0.1:3307 --user admin --ssl-ca ca.crt
+		c.Example = `  ssld cluster reload --master 10.0.0.1:3307 --user admin -p --ssl-ca ca.crt --require-change
   SSLD_PASSWORD=... ssld cluster reload --topology cluster.yaml --user admin --ssl-ca ca.crt --rolling --format json
-  ssld cluster reload --master db1:3306 --user root --ssl-ca ca.crt --expect-cert new.crt --parallel 64 --timeout 5s`
+  ssld cluster reload --master db1:3306 --user root --password-file pw --ssl-ca ca.crt --dry-run --min-validity 30d
+  ssld cluster reload --master db1:3306 --user root --password-file pw --roles leaf --shards 8   # Indexed Job pod`
 	} else {
 		c.Short = "Show the certificate every node serves; reload nothing"
 		c.Example = `  ssld cluster status --master 10.0.0.1:3307 --user admin --ssl-ca ca.crt`
@@ -81,9 +90,9 @@ func newClusterSubCmd(name string) *cobra.Command {
 	fl.StringVarP(&f.password, "password", "p", "", "password; -p alone prompts without echo (a value here shows in ps: prefer the prompt, --password-file or SSLD_PASSWORD)")
 	fl.Lookup("password").NoOptDefVal = promptPassword
 	fl.StringVar(&f.passwordFile, "password-file", "", "read the password from this file (first line)")
-	fl.StringVar(&f.sslCA, "ssl-ca", "", "CA certificates (PEM) that verify the nodes' certificates; default: system roots")
-	fl.BoolVar(&f.insecure, "insecure-skip-verify", false, "do not verify the nodes' certificates (still TLS)")
-	fl.BoolVar(&f.verifyIdentity, "ssl-verify-identity", false, "also check that each certificate names the node's host")
+	fl.StringVar(&f.sslCA, "ssl-ca", "", "CA certificates (PEM) that verify the nodes' certificates (VERIFY_CA); default: system roots plus the host name check")
+	fl.BoolVar(&f.insecure, "insecure-skip-verify", false, "do not verify the nodes' certificates (still TLS); warns, and every row says verified=no")
+	fl.BoolVar(&f.verifyIdentity, "ssl-verify-identity", false, "with --ssl-ca: also check that each certificate names the node's host (VERIFY_IDENTITY); always on without --ssl-ca")
 	fl.StringVar(&f.sslCert, "ssl-cert", "", "client certificate (PEM) for nodes that want one")
 	fl.StringVar(&f.sslKey, "ssl-key", "", "client key (PEM) for --ssl-cert")
 	fl.StringVar(&f.scope, "scope", "all", "client (aggregators only), cluster or all (every node)")
@@ -305,7 +314,9 @@ func (f *clusterFlags) shardFlags(cmd *cobra.Command) (cluster.Shard, error) {
 // promptPassword is the value pflag gives --password/-p when it has none
 // (NoOptDefVal): then the password is read from the terminal, like mysql -p.
 // As with mysql, a value must be attached (-pSECRET, --password=SECRET).
-const promptPassword = "\x00prompt"
+// Shown in --help as --password string[="(prompt)"]; a password that is
+// literally "(prompt)" prompts too, which is the safe way round.
+const promptPassword = "(prompt)"
 
 // resolvePassword picks the password: --password-file, -p (prompt),
 // --password VALUE (with a warning: it shows in ps and /proc), else

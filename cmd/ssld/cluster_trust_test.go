@@ -98,6 +98,15 @@ func TestClusterTrust(t *testing.T) {
 	assert.Equal(t, "ok", g.Status, g.Error)
 	assert.True(t, g.Verified)
 
+	// Discovery from a master whose certificate does not verify: no login,
+	// a topology error (exit 2), nothing reloaded.
+	before0 := conns()
+	code, out0, stderr0 := ssldClusterEnv(t, append([]string{"SSLD_PASSWORD=" + fleetPW}, systemRoots...),
+		"reload", "--master", proxy, "--user", "admin", "--timeout", "3s")
+	assert.Equal(t, 2, code, out0)
+	assert.Contains(t, stderr0, "certificate not verified, no login attempted")
+	assert.Equal(t, int64(1), conns()-before0, "one connection, refused at the handshake")
+
 	// Nothing in SSL_CERT_FILE trusts the fleet CA: both refused.
 	empty := filepath.Join(t.TempDir(), "empty.pem")
 	require.NoError(t, os.WriteFile(empty, nil, 0o644))
