@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -167,6 +168,10 @@ func TestScrapeFollowsReloads(t *testing.T) {
 
 	// A failed reload: old expiry, failed=1, success time unchanged.
 	require.NoError(t, pki.WriteFile(n.path("server.crt"), []byte("garbage"), 0o644))
+	// A renewal comes long after the load; the file system's clock can lag
+	// time.Now() by a tick, so date the write explicitly.
+	later := n.mgr.Current(tlsctx.ChannelClient).LoadedAt.Add(time.Second)
+	require.NoError(t, os.Chtimes(n.path("server.crt"), later, later))
 	_, err = n.mgr.Reload(ctx, tlsctx.WithTrigger("watch"))
 	require.Error(t, err)
 	s = n.scrape(t)
