@@ -104,7 +104,8 @@ type NodeResult struct {
 	// Error is the node's own error text (e.g. "ERROR 3889 (HY000): ...") or
 	// what went wrong talking to it; "" on success. Never holds a password.
 	Error string
-	// Statement is the reload statement run, or that a dry run would run.
+	// Statement is the reload statement run; for a dry run, CHECK TLS on
+	// ssld nodes and the reload statement it would run on the others.
 	Statement string
 	// Before and After are what fresh TLS handshakes read before the reload
 	// and after it. Status and dry runs fill Before only.

@@ -891,6 +891,20 @@ func TestClusterReloadMariaDB(t *testing.T) {
 	m = rep.Nodes[f.row(rep, mdb.addr)]
 	assert.Equal(t, "mariadb", m.Dialect)
 	assert.Equal(t, newSerial, m.Before.Serial)
+
+	// --dry-run: MariaDB has no CHECK TLS and keeps the read-only probe;
+	// the ssld master validates its files.
+	f.rotate(mdb)
+	code, rep, stderr = f.reloadJSON("reload", "--topology", topo, "--dry-run")
+	assert.Equal(t, 0, code, stderr)
+	m = rep.Nodes[f.row(rep, mdb.addr)]
+	assert.Equal(t, "ok", m.Status, m.Error)
+	assert.Equal(t, "FLUSH SSL", m.Statement)
+	assert.Equal(t, newSerial, m.Before.Serial, "nothing reloaded")
+	assert.Empty(t, m.WouldServe.Serial)
+	ma := rep.Nodes[f.row(rep, f.members[0].addr)]
+	assert.Equal(t, "ready", ma.Status, ma.Error)
+	assert.Equal(t, "CHECK TLS", ma.Statement)
 }
 
 // TestClusterProofFlags: --require-change, --min-validity and
