@@ -150,6 +150,7 @@ users:
 // renewed serial served. No password anywhere (unix_socket). A failing hook
 // leaves certbot's exit status at 0, as docs/operations.md says.
 func TestACMECertbotDeployHook(t *testing.T) {
+	t.Setenv("SSLD_PASSWORD", "") // no password anywhere: unix_socket
 	a := startPebble(t)
 	a.issue()
 	n, cfgPath := acmeNode(t, a, false)
@@ -157,11 +158,17 @@ func TestACMECertbotDeployHook(t *testing.T) {
 	first := fileSerial(t, a.live("cert.pem"))
 	require.Equal(t, first, opensslSerial(t, addr))
 
-	hooks := filepath.Join(a.configDir, "renewal-hooks", "deploy")
-	require.NoError(t, os.MkdirAll(hooks, 0o755))
-	hook, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy/certbot/deploy-hook"))
+	// Install the hook with docs/operations.md's own command line, into
+	// this certbot's config folder instead of /etc/letsencrypt.
+	install := docCommand(t, "install -m 0755 deploy/certbot/deploy-hook ")
+	require.NoError(t, os.MkdirAll(filepath.Join(a.configDir, "renewal-hooks", "deploy"), 0o755))
+	sh := exec.Command("sh", "-c", strings.ReplaceAll(install, "/etc/letsencrypt", a.configDir))
+	sh.Dir = repoRoot(t)
+	shOut, err := sh.CombinedOutput()
+	require.NoError(t, err, "%s: %s", install, shOut)
+	st, err := os.Stat(filepath.Join(a.configDir, "renewal-hooks/deploy/ssld"))
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(hooks, "ssld"), hook, 0o755))
+	require.NotZero(t, st.Mode()&0o100, "installed hook is executable")
 
 	a.renew("SSLD_CONFIG="+cfgPath, "SSLD="+ssldBinary(t))
 	renewed := fileSerial(t, a.live("cert.pem"))
@@ -181,6 +188,7 @@ func TestACMECertbotDeployHook(t *testing.T) {
 // TestACMECertbotWatch: with watch: true and no hook, certbot's renewal
 // (new files in archive/, live/ symlinks swapped) is served on its own.
 func TestACMECertbotWatch(t *testing.T) {
+	t.Setenv("SSLD_PASSWORD", "")
 	a := startPebble(t)
 	a.issue()
 	n, _ := acmeNode(t, a, true)
@@ -193,4 +201,54 @@ func TestACMECertbotWatch(t *testing.T) {
 	require.NotEqual(t, first, renewed)
 	require.Eventually(t, func() bool { return n.tls.Current("client").Serial() == renewed }, 20*time.Second, 50*time.Millisecond)
 	assert.Equal(t, renewed, opensslSerial(t, addr))
+}
+
+// docCommand returns the one line of docs/operations.md that starts with
+// prefix (a command an operator is told to run), with backslash
+// continuations joined.
+func docCommand(t *testing.T, prefix string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "docs/operations.md"))
+	require.NoError(t, err)
+	text := strings.ReplaceAll(string(b), "\\\n", " ")
+	var found []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			found = append(found, l)
+		}
+	}
+	require.Len(t, found, 1, "docs/operations.md lines starting with %q", prefix)
+	return found[0]
+}
+
+// TestAcmeShReloadCmd: the acme.sh --reloadcmd of docs/operations.md, run as
+// acme.sh runs it (sh -c), reloads the node with no password and passes
+// the hook's exit status on (1 when the node refuses the files).
+func TestAcmeShReloadCmd(t *testing.T) {
+	line := docCommand(t, "acme.sh --install-cert ")
+	m := regexp.MustCompile(`--reloadcmd '([^']+)'`).FindStringSubmatch(line)
+	require.NotNil(t, m, line)
+	tn, _ := unixSocketNode(t)
+	t.Setenv("SSLD_PASSWORD", "")
+	t.Setenv("SSLD", ssldBinary(t))
+	cmdline := strings.NewReplacer("/etc/ssld/ssld.yaml", tn.config,
+		"/etc/letsencrypt/renewal-hooks/deploy/ssld", filepath.Join(repoRoot(t), "deploy/certbot/deploy-hook")).Replace(m[1])
+	run := func() (int, string) {
+		out, err := exec.Command("sh", "-c", cmdline).CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), string(out)
+		}
+		require.NoError(t, err, string(out))
+		return 0, string(out)
+	}
+	serial := tn.rotate()
+	code, out := run()
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, out, ": exit 0: ok: reloaded, ")
+	assert.Equal(t, serial, tn.servedSerial())
+
+	require.NoError(t, os.WriteFile(filepath.Join(tn.dir, "certs/server.crt"), []byte("junk"), 0o644))
+	code, out = run()
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, ": exit 1: failed: ")
 }
