@@ -47,7 +47,8 @@ func newProcList() *procList {
 
 // add registers a connection that has just been accepted.
 func (l *procList) add(c *mysql.Conn) *proc {
-	p := &proc{id: c.ConnectionID, conn: c, host: clientHost(c), command: "Connect", since: time.Now()}
+	// MySQL's name for a connection that has not logged in yet.
+	p := &proc{id: c.ConnectionID, conn: c, user: "unauthenticated user", host: clientHost(c), command: "Connect", since: time.Now()}
 	l.mu.Lock()
 	l.procs[p.id] = p
 	l.mu.Unlock()

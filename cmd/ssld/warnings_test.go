@@ -49,25 +49,3 @@ func TestShowWarningsOverWire(t *testing.T) {
 	assert.NotRegexp(t, `\d+ warnings?`, strings.Join(results[1:], ""), "only SSL_RELOAD reports a warning")
 }
 
-// TestCachingSHA2PlainTCPMySQLCLI: the mysql CLI (libmariadb) logs a
-// caching_sha2_password account in over plain TCP, retrieving the server's
-// RSA public key, before and after the hash is cached; a wrong password is
-// 1045. (It used to get 2012 from the server and report 2027.)
-func TestCachingSHA2PlainTCPMySQLCLI(t *testing.T) {
-	mysqlBin := testenv.LookPath(t, "mysql")
-	tn := newTestNode(t, "  - name: sha2tcp\n    password: tcp-secret\n    plugin: caching_sha2_password\n")
-	host, port := splitAddr(t, tn.addr)
-	cli := func(pw string) (string, error) {
-		out, err := exec.Command(mysqlBin, "--protocol=TCP", "-h", host, "-P", port, "-u", "sha2tcp", "-p"+pw,
-			"--skip-ssl", "--batch", "--skip-column-names", "-e", "SELECT USER(); SHOW STATUS LIKE 'Ssl_version'").CombinedOutput()
-		return string(out), err
-	}
-	for i := 0; i < 2; i++ { // full authentication, then the fast path
-		out, err := cli("tcp-secret")
-		require.NoError(t, err, out)
-		assert.Equal(t, "sha2tcp@127.0.0.1\nSsl_version\t\n", out, "plain TCP, no TLS")
-	}
-	out, err := cli("wrong")
-	require.Error(t, err)
-	assert.Contains(t, out, "ERROR 1045 (28000): Access denied for user 'sha2tcp'@'127.0.0.1'")
-}
