@@ -48,4 +48,3 @@ func TestShowWarningsOverWire(t *testing.T) {
 	assert.Contains(t, results[5], "Empty set (", "SELECT 1 raised none, so the list is empty")
 	assert.NotRegexp(t, `\d+ warnings?`, strings.Join(results[1:], ""), "only SSL_RELOAD reports a warning")
 }
-
