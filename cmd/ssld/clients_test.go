@@ -108,6 +108,9 @@ func TestClients(t *testing.T) {
 			assert.Contains(t, string(out), "serial="+newSerial+"\n")
 			assert.Regexp(t, `(?m)^reload_time=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$`, string(out))
 			assert.Regexp(t, `cipher=\S+`, strings.TrimSpace(string(out)))
+			if tc.name == "php-mysqli" { // mysqli::stat() is COM_STATISTICS
+				assert.Regexp(t, `(?m)^stat=Uptime: \d+  Threads: \d+  Questions: \d+`, string(out))
+			}
 			assert.Equal(t, newSerial, tn.servedSerial())
 
 			// The same client with a CA that did not sign the server's
