@@ -482,6 +482,10 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 	})
 	res.After = after
 	if err != nil {
+		var ve *verifyError
+		if errors.As(err, &ve) {
+			ve.afterLogin = true
+		}
 		return fail(&stepError{"verify after reload", err})
 	}
 	var why []string

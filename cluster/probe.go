@@ -247,10 +247,16 @@ func (v *tlsVerifier) checksName() bool { return v.roots == nil || v.verifyIdent
 type verifyError struct {
 	err   error
 	names []string // what the certificate names (SANs), for the row
+	// afterLogin is set for the handshake after a reload: the login
+	// happened earlier, against the certificate that verified then.
+	afterLogin bool
 }
 
 func (e *verifyError) Error() string {
 	msg := "certificate not verified, no login attempted: " + e.err.Error()
+	if e.afterLogin {
+		msg = "certificate not verified: " + e.err.Error()
+	}
 	var he x509.HostnameError
 	if errors.As(e.err, &he) {
 		if len(e.names) == 0 {

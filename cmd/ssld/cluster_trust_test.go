@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
@@ -217,4 +218,31 @@ func TestClusterPasswordSources(t *testing.T) {
 	assert.NoError(t, err, tty.String())
 	assert.Contains(t, tty.String(), "status: 1 nodes: 1 ok")
 	assert.NotContains(t, tty.String(), fleetPW, "no echo")
+}
+
+// TestClusterReloadIntoUntrustedCert: a node that reloads into a
+// certificate the fan-out does not trust is failed at the verifying
+// handshake, with what it now serves in the row.
+func TestClusterReloadIntoUntrustedCert(t *testing.T) {
+	t.Parallel()
+	// The cluster channel keeps its own files: its leaf must verify against
+	// ssl_ca, so ssld itself would refuse a rogue one there.
+	f := startFleetWith(t, fleetOptions{extraConfig: func(m *fleetMember) string {
+		for _, n := range []string{"crt", "key"} {
+			b, err := os.ReadFile(filepath.Join(m.dir, "server."+n))
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(m.dir, "cluster."+n), b, 0o600))
+		}
+		return "cluster_ssl_cert: cluster.crt\ncluster_ssl_key: cluster.key\n"
+	}}, "master")
+	m := f.members[0]
+	f.ca = pkitest.MustCA(t, "rogue CA")
+	newSerial := f.rotate(m)
+	code, rep, _ := f.reloadJSON("reload", "--topology", f.topologyFile())
+	assert.Equal(t, 1, code)
+	r := rep.Nodes[0]
+	assert.Equal(t, "failed", r.Status)
+	assert.Contains(t, r.Error, "verify after reload: TLS handshake: certificate not verified: ")
+	assert.NotContains(t, r.Error, "no login attempted", "the login happened before the reload")
+	assert.Equal(t, newSerial, r.After.Serial)
 }
