@@ -126,7 +126,7 @@ func (e clusterFailed) Error() string {
 }
 
 func runCluster(cmd *cobra.Command, name string, f *clusterFlags) error {
-	opts, err := f.options(cmd)
+	opts, err := f.options(cmd, name)
 	if err != nil {
 		return usageError{err}
 	}
@@ -182,7 +182,7 @@ func writeReport(w io.Writer, format string, rep cluster.Report) error {
 }
 
 // options turns flags into cluster.Options; every error is a usage error.
-func (f *clusterFlags) options(cmd *cobra.Command) (cluster.Options, error) {
+func (f *clusterFlags) options(cmd *cobra.Command, name string) (cluster.Options, error) {
 	o := cluster.Options{
 		User: f.user, Password: f.password, InsecureSkipVerify: f.insecure, VerifyIdentity: f.verifyIdentity,
 		Parallel: f.parallel, Rolling: f.rolling, Timeout: f.timeout, Retries: f.retries,
@@ -233,6 +233,11 @@ func (f *clusterFlags) options(cmd *cobra.Command) (cluster.Options, error) {
 	}
 	if o.Roles, err = cluster.ParseRoles(f.roles); err != nil {
 		return o, fmt.Errorf("--roles: %w", err)
+	}
+	if !o.Shard.All() && len(o.Roles) > 1 && name == "reload" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "ssld cluster: Warning: shard %s covers several roles (%s): leaves go before aggregators "+
+			"within this shard only, not across shards; shard the leaves (--roles leaf) and run the aggregators after every shard (docs/cluster.md, \"Sharded runs\")\n",
+			o.Shard, f.roles)
 	}
 	if o.Scope, err = cluster.ParseScope(f.scope); err != nil {
 		return o, err

@@ -63,6 +63,13 @@ func TestClusterShards(t *testing.T) {
 	assert.Equal(t, addrs(want), addrs(got))
 	assert.Equal(t, "1/3", got.Shard)
 
+	// A sharded reload over several roles warns that the order holds
+	// within the shard only; --roles leaf does not.
+	_, _, stderr := f.reloadJSON("reload", "--master", f.master().addr, "--shard", "0/3", "--dry-run")
+	assert.Contains(t, stderr, "leaves go before aggregators within this shard only")
+	_, _, stderr = f.reloadJSON("reload", "--master", f.master().addr, "--shard", "0/3", "--dry-run", "--roles", "leaf")
+	assert.NotContains(t, stderr, "Warning")
+
 	for _, tc := range []struct {
 		env  []string
 		args []string
