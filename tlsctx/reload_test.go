@@ -623,8 +623,11 @@ func TestReloadFIFOInCAPathAndDeadline(t *testing.T) {
 	assert.Equal(t, old, m.Current(ChannelClient).Serial(), "old snapshot stays")
 	assert.Equal(t, err.Error(), m.Status().LastError)
 
-	close(release) // the stuck read returns; its late result is dropped
-	m.readFile = readBounded
+	// The stuck read returns; its late result is dropped. The stub stays:
+	// with release closed it reads through, and replacing it here would
+	// race with the abandoned build, which holds the reload slot until it
+	// returns (the next Reload waits for that).
+	close(release)
 	_, err = m.Reload(ctx)
 	require.NoError(t, err)
 	assert.NotEqual(t, old, m.Current(ChannelClient).Serial(), "the next reload works")
