@@ -170,6 +170,17 @@ const adminExitCodes = `Exit codes: 0 the node reloaded ("ok: reloaded ...") or 
 node's reason>"); 2 the node could not be reached, the login failed or was not allowed, or a
 usage error.`
 
+// connect opens the node's handle (o.open) and a context bounded by
+// --timeout; done releases both.
+func (o *adminOptions) connect(cmd *cobra.Command) (*sql.DB, context.Context, func(), error) {
+	db, err := o.open()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+	return db, ctx, func() { cancel(); db.Close() }, nil
+}
+
 func newReloadCmd() *cobra.Command {
 	var o adminOptions
 	cmd := &cobra.Command{
@@ -187,13 +198,11 @@ need no secret.`,
   ssld reload --host db1.example.com --port 3307 --ssl-ca /etc/ssld/ca.crt -u admin -p ...`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := o.open()
+			db, ctx, done, err := o.connect(cmd)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
-			defer cancel()
+			defer done()
 			out := cmd.OutOrStdout()
 			start := time.Now()
 			conn, err := db.Conn(ctx)
@@ -249,13 +258,11 @@ could not be reached, the login failed, or a usage error.`,
 		Example: `  ssld status --config /etc/ssld/ssld.yaml --min-days 14`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := o.open()
+			db, ctx, done, err := o.connect(cmd)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
-			defer cancel()
+			defer done()
 			out := cmd.OutOrStdout()
 			st, err := readStatus(ctx, db)
 			if err != nil {
@@ -265,7 +272,7 @@ could not be reached, the login failed, or a usage error.`,
 			printStatus(out, st)
 			switch {
 			case st.LastError != "":
-				fmt.Fprintf(out, "unhealthy: last reload failed: %s\n", st.LastError)
+				fmt.Fprintf(out, "unhealthy: last reload failed: %s\n", cluster.Printable(st.LastError))
 				return exitError(exitRefused)
 			case st.DaysLeft < minDays:
 				fmt.Fprintf(out, "unhealthy: certificate has %.1f days left (< %.0f)\n", st.DaysLeft, minDays)
