@@ -8,11 +8,20 @@ import (
 	"github.com/ssld/ssld/tlsctx"
 )
 
-// health returns "" when the client channel serves a certificate that is
-// valid now, else the reason it does not. A failed last reload alone is
+// health returns "" when every listener accepts connections and the client
+// channel serves a certificate that is valid now, else the reason it does
+// not. A failed last reload alone is
 // not unhealthy: the previous certificate is still served, and
 // ssld_tls_last_reload_failed is the signal for that.
 func (m *Metrics) health() string {
+	m.mu.Lock()
+	for _, l := range allListeners {
+		if why, ok := m.stopped[l]; ok {
+			m.mu.Unlock()
+			return fmt.Sprintf("listener %s stopped accepting connections: %s", l, why)
+		}
+	}
+	m.mu.Unlock()
 	snap := m.src.Current(tlsctx.ChannelClient)
 	if snap == nil || !snap.Enabled() {
 		if st := m.src.Status(); len(st.Unavailable) > 0 {

@@ -16,6 +16,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,8 +55,27 @@ type Metrics struct {
 	reloads           *prometheus.CounterVec
 	handshakes        *prometheus.CounterVec
 	handshakeFailures *prometheus.CounterVec
+	logins            *prometheus.CounterVec
 	connections       *prometheus.GaugeVec
+	acceptErrors      *prometheus.CounterVec
+	listenerUp        *prometheus.GaugeVec
+
+	mu      sync.Mutex
+	stopped map[string]string // listener -> why it stopped accepting for good
 }
+
+// Listener label values: the TCP listener of `listen` (client channel),
+// the one of `cluster_listen`, and the Unix socket.
+const (
+	ListenerClient  = "client"
+	ListenerCluster = "cluster"
+	ListenerSocket  = "socket"
+)
+
+var (
+	tlsListeners = []string{ListenerClient, ListenerCluster}
+	allListeners = []string{ListenerClient, ListenerCluster, ListenerSocket}
+)
 
 // New creates the metrics for src and registers them, with the Go runtime
 // and process collectors, in a new registry.
@@ -70,15 +90,27 @@ func New(src Source) *Metrics {
 		}, []string{"trigger", "result"}),
 		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ssld_handshakes_total",
-			Help: "Completed TLS handshakes by listener.",
+			Help: "Completed TLS handshakes by listener (client, cluster); logins are ssld_logins_total.",
 		}, []string{"listener"}),
 		handshakeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ssld_handshake_failures_total",
-			Help: "Failed TLS handshakes by listener.",
+			Help: "Failed TLS handshakes by listener (client, cluster).",
 		}, []string{"listener"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ssld_logins_total",
+			Help: "MySQL logins by listener (client, cluster, socket) and result (ok, failed).",
+		}, []string{"listener", "result"}),
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ssld_connections",
-			Help: "Open connections by listener.",
+			Help: "Open connections by listener (client, cluster, socket).",
+		}, []string{"listener"}),
+		acceptErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ssld_accept_errors_total",
+			Help: "Failed accept calls by listener (client, cluster, socket), retried with backoff unless the listener stopped.",
+		}, []string{"listener"}),
+		listenerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ssld_listener_up",
+			Help: "1 while a listener (client, cluster, socket) accepts connections, 0 once it stopped for good.",
 		}, []string{"listener"}),
 	}
 	for _, t := range knownTriggers {
@@ -86,9 +118,19 @@ func New(src Source) *Metrics {
 			m.reloads.WithLabelValues(t, r)
 		}
 	}
+	for _, l := range tlsListeners {
+		m.handshakes.WithLabelValues(l)
+		m.handshakeFailures.WithLabelValues(l)
+	}
+	for _, l := range allListeners {
+		m.logins.WithLabelValues(l, "ok")
+		m.logins.WithLabelValues(l, "failed")
+		m.connections.WithLabelValues(l)
+		m.acceptErrors.WithLabelValues(l)
+	}
 	m.reg.MustRegister(
 		&liveCollector{m: m},
-		m.reloads, m.handshakes, m.handshakeFailures, m.connections,
+		m.reloads, m.handshakes, m.handshakeFailures, m.logins, m.connections, m.acceptErrors, m.listenerUp,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -108,19 +150,56 @@ func (m *Metrics) ObserveReload(ev tlsctx.ReloadEvent) {
 	m.reloads.WithLabelValues(trigger, ev.Result).Inc()
 }
 
-// HandshakeOK counts a completed TLS handshake on listener (e.g. "client",
-// "cluster").
-func (m *Metrics) HandshakeOK(listener string) {
-	if m != nil {
+// TLSHandshake counts a TLS handshake on listener (client, cluster) in
+// ssld_handshakes_total or, when it failed, ssld_handshake_failures_total.
+func (m *Metrics) TLSHandshake(listener string, ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
 		m.handshakes.WithLabelValues(listener).Inc()
+	} else {
+		m.handshakeFailures.WithLabelValues(listener).Inc()
 	}
 }
 
-// HandshakeFailed counts a failed TLS handshake on listener.
-func (m *Metrics) HandshakeFailed(listener string) {
-	if m != nil {
-		m.handshakeFailures.WithLabelValues(listener).Inc()
+// Login counts a MySQL login on listener in ssld_logins_total.
+func (m *Metrics) Login(listener string, ok bool) {
+	if m == nil {
+		return
 	}
+	result := "ok"
+	if !ok {
+		result = "failed"
+	}
+	m.logins.WithLabelValues(listener, result).Inc()
+}
+
+// ListenerStarted marks listener as accepting (ssld_listener_up 1).
+func (m *Metrics) ListenerStarted(listener string) {
+	if m != nil {
+		m.listenerUp.WithLabelValues(listener).Set(1)
+	}
+}
+
+// AcceptError counts a failed accept on listener. permanent means the
+// listener stopped accepting for good: ssld_listener_up goes to 0 and
+// /healthz fails with err from then on.
+func (m *Metrics) AcceptError(listener string, err error, permanent bool) {
+	if m == nil {
+		return
+	}
+	m.acceptErrors.WithLabelValues(listener).Inc()
+	if !permanent {
+		return
+	}
+	m.listenerUp.WithLabelValues(listener).Set(0)
+	m.mu.Lock()
+	if m.stopped == nil {
+		m.stopped = map[string]string{}
+	}
+	m.stopped[listener] = err.Error()
+	m.mu.Unlock()
 }
 
 // ConnOpened counts an accepted connection on listener as open.

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -202,26 +203,82 @@ func TestScrapeFollowsReloads(t *testing.T) {
 func TestTrafficCounters(t *testing.T) {
 	n := newNode(t)
 	for i := 0; i < 3; i++ {
-		n.met.HandshakeOK("client")
+		n.met.TLSHandshake(ListenerClient, true)
 	}
-	n.met.HandshakeOK("cluster")
-	n.met.HandshakeFailed("client")
-	n.met.ConnOpened("client")
-	n.met.ConnOpened("client")
-	n.met.ConnClosed("client")
+	n.met.TLSHandshake(ListenerCluster, true)
+	n.met.TLSHandshake(ListenerClient, false)
+	n.met.Login(ListenerClient, true)
+	n.met.Login(ListenerSocket, true)
+	n.met.Login(ListenerSocket, false)
+	n.met.ConnOpened(ListenerClient)
+	n.met.ConnOpened(ListenerClient)
+	n.met.ConnClosed(ListenerClient)
+	n.met.ListenerStarted(ListenerClient)
+	n.met.AcceptError(ListenerClient, errors.New("accept: too many open files"), false)
 
 	s := n.scrape(t)
 	assert.Equal(t, 3.0, s.value(t, "ssld_handshakes_total", "listener", "client"))
 	assert.Equal(t, 1.0, s.value(t, "ssld_handshakes_total", "listener", "cluster"))
 	assert.Equal(t, 1.0, s.value(t, "ssld_handshake_failures_total", "listener", "client"))
+	assert.Equal(t, 1.0, s.value(t, "ssld_logins_total", "listener", "client", "result", "ok"))
+	assert.Equal(t, 1.0, s.value(t, "ssld_logins_total", "listener", "socket", "result", "failed"))
+	assert.Equal(t, 0.0, s.value(t, "ssld_logins_total", "listener", "cluster", "result", "failed"), "exists at 0")
 	assert.Equal(t, 1.0, s.value(t, "ssld_connections", "listener", "client"))
+	assert.Equal(t, 1.0, s.value(t, "ssld_accept_errors_total", "listener", "client"))
+	assert.Equal(t, 1.0, s.value(t, "ssld_listener_up", "listener", "client"))
+
+	// The label values are exactly the documented ones.
+	want := map[string][]string{
+		"ssld_handshakes_total":         {"client", "cluster"},
+		"ssld_handshake_failures_total": {"client", "cluster"},
+		"ssld_logins_total":             {"client", "cluster", "socket"},
+		"ssld_connections":              {"client", "cluster", "socket"},
+		"ssld_accept_errors_total":      {"client", "cluster", "socket"},
+	}
+	for name, values := range want {
+		assert.ElementsMatch(t, values, s.labelValues(name, "listener"), name)
+	}
+	assert.ElementsMatch(t, []string{"ok", "failed"}, s.labelValues("ssld_logins_total", "result"))
 
 	var off *Metrics // metrics disabled: the calls are no-ops
-	off.HandshakeOK("client")
-	off.HandshakeFailed("client")
+	off.TLSHandshake("client", true)
+	off.Login("client", false)
 	off.ConnOpened("client")
 	off.ConnClosed("client")
+	off.ListenerStarted("client")
+	off.AcceptError("client", errors.New("x"), true)
 	off.ObserveReload(tlsctx.ReloadEvent{Result: "ok"})
+}
+
+// labelValues lists the distinct values of label across name's samples.
+func (s scrape) labelValues(name, label string) []string {
+	seen := map[string]bool{}
+	var out []string
+	if fam := s[name]; fam != nil {
+		for _, m := range fam.Metric {
+			for _, lp := range m.Label {
+				if lp.GetName() == label && !seen[lp.GetValue()] {
+					seen[lp.GetValue()] = true
+					out = append(out, lp.GetValue())
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestHealthzListenerStopped: a listener that stopped accepting for good
+// makes /healthz fail with the reason; a temporary accept error does not.
+func TestHealthzListenerStopped(t *testing.T) {
+	n := newNode(t)
+	n.met.AcceptError(ListenerClient, errors.New("accept tcp 127.0.0.1:3307: too many open files"), false)
+	code, _ := get(t, n.url+"/healthz")
+	assert.Equal(t, http.StatusOK, code, "a retried accept error is not unhealthy")
+	n.met.AcceptError(ListenerClient, errors.New("accept tcp 127.0.0.1:3307: bad file descriptor"), true)
+	code, body := get(t, n.url+"/healthz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Equal(t, "listener client stopped accepting connections: accept tcp 127.0.0.1:3307: bad file descriptor\n", body)
+	assert.Equal(t, 0.0, n.scrape(t).value(t, "ssld_listener_up", "listener", "client"))
 }
 
 func TestHealthz(t *testing.T) {

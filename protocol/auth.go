@@ -163,7 +163,9 @@ type checkedMethod struct {
 // login; it records a TLS upgrade the transport made (vitess did not see it)
 // in the capabilities vitess's TLSEnabled reads.
 func (m checkedMethod) HandleUser(c *mysql.Conn, user string) bool {
-	if connTLS(c.Conn) != nil {
+	// The Unix socket counts as secure as in MySQL; vitess recognises it
+	// by the listener's type, which the guard hides.
+	if connTLS(c.Conn) != nil || m.a.transport == "unix" {
 		c.Capabilities |= mysql.CapabilityClientSSL
 	}
 	return m.AuthMethod.HandleUser(c, user)
@@ -204,8 +206,11 @@ func (m checkedMethod) HandleAuthPluginData(c *mysql.Conn, user string, serverDa
 	if id.acct.requireX509 && !hasVerifiedPeer(c) {
 		return nil, accessDenied(user, addr)
 	}
+	if err := reserveSlot(c.Conn, id.acct); err != nil {
+		return nil, err
+	}
 	markAuthenticated(c.Conn)
-	m.a.hooks.HandshakeOK(m.a.transport)
+	m.a.hooks.Login(listenerLabel(m.a.transport), true)
 	if m.a.onLogin != nil {
 		m.a.onLogin(c, user)
 	}

@@ -92,7 +92,7 @@ func sqlError(err error) error {
 func (h *Handler) NewConnection(c *mysql.Conn) {
 	h.procs.add(c)
 	c.StatusFlags |= mysql.ServerStatusAutocommit
-	h.hooks.ConnOpened(h.transport)
+	h.hooks.ConnOpened(listenerLabel(h.transport))
 }
 
 // loggedIn is called by the auth server after a successful login, before
@@ -112,7 +112,7 @@ func (h *Handler) loggedIn(c *mysql.Conn, user string) {
 func (h *Handler) ConnectionClosed(c *mysql.Conn) {
 	c.ClientData = nil
 	h.procs.remove(c.ConnectionID)
-	h.hooks.ConnClosed(h.transport)
+	h.hooks.ConnClosed(listenerLabel(h.transport))
 }
 
 // ConnectionAborted implements mysql.Handler.
@@ -123,7 +123,7 @@ func (h *Handler) ConnectionAborted(c *mysql.Conn, reason string) error {
 		// parse; MySQL and MariaDB answer 1043.
 		_ = gc.refuse(erHandshake, ssHandshake, "Bad handshake", errBadHandshake)
 	}
-	h.hooks.HandshakeFailed(h.transport)
+	h.hooks.Login(listenerLabel(h.transport), false)
 	return nil
 }
 

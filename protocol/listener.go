@@ -3,8 +3,10 @@ package protocol
 import (
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dolthub/vitess/go/mysql"
@@ -34,23 +36,83 @@ type guardedListener struct {
 	maxAllowedPacket int64       // after login; 0 = unbounded
 	onTLS            func(ok bool)
 	onRefuseInput    func(net.Addr, error)
+	// onAcceptError is told about every failed accept; permanent means
+	// Accept returns it (the listener stops).
+	onAcceptError func(err error, permanent bool, retryIn time.Duration)
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed by Close
 
 	mu     sync.Mutex
 	active map[*guardedConn]struct{}
 }
 
-func newGuardedListener(l net.Listener, limit int, connect, read, write time.Duration) *guardedListener {
-	return &guardedListener{Listener: l, limit: limit, connectTimeout: connect, readTimeout: read, writeTimeout: write,
-		active: map[*guardedConn]struct{}{}}
+// Accept backoff after a temporary error (out of file descriptors, a
+// connection aborted before accept): 5 ms doubling to 1 s, as net/http.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
+// temporaryAcceptError reports errors after which accepting again later can
+// work. MariaDB logs "Error in accept: Too many open files" and goes on.
+func temporaryAcceptError(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED, syscall.ENOBUFS,
+		syscall.ENOMEM, syscall.EINTR, syscall.EAGAIN, syscall.EPROTO, syscall.EPERM, syscall.ECONNRESET} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// Accept returns the next connection within the limit.
+func newGuardedListener(l net.Listener, limit int, connect, read, write time.Duration) *guardedListener {
+	return &guardedListener{Listener: l, limit: limit, connectTimeout: connect, readTimeout: read, writeTimeout: write,
+		active: map[*guardedConn]struct{}{}, closed: make(chan struct{})}
+}
+
+// Close stops accepting; Accept returns net.ErrClosed.
+func (l *guardedListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+// Accept returns the next connection within the limit. A temporary error is
+// reported and retried with backoff; any other error is reported as
+// permanent and returned, which ends vitess's accept loop.
+//
+// The limit admits one connection more than max_connections, as MySQL does:
+// the extra one is kept for an account with SUPER (or CONNECTION_ADMIN),
+// which reserveSlot checks after the login.
 func (l *guardedListener) Accept() (net.Conn, error) {
+	var delay time.Duration
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			return nil, err
+			select {
+			case <-l.closed:
+				return nil, net.ErrClosed
+			default:
+			}
+			if !temporaryAcceptError(err) {
+				if l.onAcceptError != nil {
+					l.onAcceptError(err, true, 0)
+				}
+				return nil, err
+			}
+			delay = min(max(2*delay, acceptBackoffMin), acceptBackoffMax)
+			if l.onAcceptError != nil {
+				l.onAcceptError(err, false, delay)
+			}
+			select {
+			case <-time.After(delay):
+			case <-l.closed:
+				return nil, net.ErrClosed
+			}
+			continue
 		}
+		delay = 0
 		if l.unavailable != nil {
 			if msg := l.unavailable(); msg != "" {
 				go refuse(c, erSSLLibrary, "HY000", msg)
@@ -58,7 +120,7 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 			}
 		}
 		l.mu.Lock()
-		over := l.limit > 0 && len(l.active) >= l.limit
+		over := l.limit > 0 && len(l.active) >= l.limit+1
 		var gc *guardedConn
 		if !over {
 			gc = &guardedConn{Conn: c, l: l, tlsConfig: l.tlsConfig}
@@ -103,6 +165,22 @@ func (l *guardedListener) forget(c *guardedConn) {
 	l.mu.Lock()
 	delete(l.active, c)
 	l.mu.Unlock()
+}
+
+// reserveSlot is the max_connections + 1 rule after a login: when the
+// listener holds more than max_connections connections, this one is the
+// extra slot, which only an account with SUPER or CONNECTION_ADMIN may keep.
+func reserveSlot(c net.Conn, acct *account) error {
+	gc, ok := c.(*guardedConn)
+	if !ok || gc.l.limit <= 0 || gc.l.Active() <= gc.l.limit {
+		return nil
+	}
+	for _, p := range acct.privileges {
+		if p == "SUPER" || p == "CONNECTION_ADMIN" {
+			return nil
+		}
+	}
+	return mysql.NewSQLError(mysql.ERConCount, "08004", "Too many connections")
 }
 
 // refuse writes one MySQL error packet (sequence 0, as a server does in place

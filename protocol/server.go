@@ -33,6 +33,10 @@ const (
 	DefaultReadTimeout    = 8 * time.Hour // MySQL's wait_timeout default
 	DefaultWriteTimeout   = 60 * time.Second
 	DefaultServerVersion  = "8.0.35-ssld"
+	// SocketMaxConnections is the Unix socket's own connection limit: it is
+	// for the operator and local hooks, and stays usable however many TCP
+	// clients there are.
+	SocketMaxConnections = 32
 )
 
 // connReadBufferSize is the per-connection read buffer.
@@ -72,22 +76,46 @@ type Config struct {
 	RSAKeys *RSAKeys
 }
 
-// Hooks receives connection events; listener is "tcp", "unix" or
-// "cluster". Implementations must be safe for concurrent use and must not
-// block: they run on the connection's goroutine.
+// Hooks receives connection events (for metrics). listener is the label
+// of the listener: "client" (listen), "cluster" (cluster_listen) or
+// "socket" (the Unix socket). Implementations must be safe for concurrent
+// use and must not block: they run on connection and accept goroutines.
+// *metrics.Metrics implements it.
 type Hooks interface {
 	ConnOpened(listener string)
 	ConnClosed(listener string)
-	HandshakeOK(listener string)
-	HandshakeFailed(listener string)
+	// TLSHandshake reports a TLS handshake (client and cluster only).
+	TLSHandshake(listener string, ok bool)
+	// Login reports a finished login attempt: ok, or failed for any reason
+	// (wrong password, unknown user, a handshake that did not parse or
+	// was over its bound).
+	Login(listener string, ok bool)
+	// ListenerStarted reports a listener that accepts connections.
+	ListenerStarted(listener string)
+	// AcceptError reports a failed accept; permanent means the listener
+	// stopped for good (anything but a temporary error).
+	AcceptError(listener string, err error, permanent bool)
 }
 
 type noHooks struct{}
 
-func (noHooks) ConnOpened(string)      {}
-func (noHooks) ConnClosed(string)      {}
-func (noHooks) HandshakeOK(string)     {}
-func (noHooks) HandshakeFailed(string) {}
+func (noHooks) ConnOpened(string)               {}
+func (noHooks) ConnClosed(string)               {}
+func (noHooks) TLSHandshake(string, bool)       {}
+func (noHooks) Login(string, bool)              {}
+func (noHooks) ListenerStarted(string)          {}
+func (noHooks) AcceptError(string, error, bool) {}
+
+// listenerLabel is the Hooks label of a transport.
+func listenerLabel(transport string) string {
+	switch transport {
+	case "tcp":
+		return "client"
+	case "unix":
+		return "socket"
+	}
+	return transport // "cluster"
+}
 
 // Server owns the listeners. Start binds them all or none; Shutdown stops
 // accepting, lets open connections finish until its context ends, then
@@ -103,7 +131,11 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners []*mysql.Listener
-	guarded   []*guardedListener
+	guarded   []*guardedListener // TCP: client and cluster
+	socketG   *guardedListener   // the Unix socket, nil without one
+	labels    []string           // Hooks label of each of listeners
+
+	acceptLog acceptLogger
 	tcpAddr   net.Addr
 	clusterAd net.Addr
 	done      sync.WaitGroup
@@ -189,7 +221,7 @@ func (s *Server) Start() (err error) {
 			for _, l := range s.listeners {
 				l.Close()
 			}
-			s.listeners, s.guarded = nil, nil
+			s.listeners, s.guarded, s.socketG = nil, nil, nil
 		}
 	}()
 	table, err := newUsers(s.cfg.Users)
@@ -218,8 +250,9 @@ func (s *Server) Start() (err error) {
 			return err
 		}
 	}
-	for _, l := range s.listeners {
+	for i, l := range s.listeners {
 		s.done.Add(1)
+		s.cfg.Hooks.ListenerStarted(s.labels[i])
 		go func(l *mysql.Listener) {
 			defer s.done.Done()
 			l.Accept()
@@ -228,15 +261,35 @@ func (s *Server) Start() (err error) {
 	return nil
 }
 
+// guard wraps a raw listener with the connection limit, the timeouts and
+// the reporting of accept errors; label is the Hooks label.
+func (s *Server) guard(raw net.Listener, setting, label string, limit int) *guardedListener {
+	g := newGuardedListener(raw, limit, s.cfg.ConnectTimeout, s.cfg.ReadTimeout, s.cfg.WriteTimeout)
+	g.onRefuse = func(a net.Addr) {
+		s.log.Warn("connection refused: too many connections", "listener", setting, "remote", a.String(), "limit", limit)
+	}
+	g.onAcceptError = func(err error, permanent bool, retryIn time.Duration) {
+		s.cfg.Hooks.AcceptError(label, err, permanent)
+		if permanent {
+			s.log.Error("listener stopped accepting connections; /healthz fails until a restart", "listener", setting, "error", err.Error())
+			return
+		}
+		s.acceptLog.warn(s.log, setting, err, retryIn)
+	}
+	g.onTLS = func(ok bool) { s.cfg.Hooks.TLSHandshake(label, ok) }
+	g.maxAllowedPacket = s.cfg.MaxAllowedPacket
+	g.onRefuseInput = func(a net.Addr, err error) {
+		s.log.Warn("connection closed: client input refused", "listener", setting, "remote", a.String(), "reason", err.Error())
+	}
+	return g
+}
+
 func (s *Server) listenTCP(setting, addr, transport string, u *accounts, tc *tls.Config) (*mysql.Listener, error) {
 	raw, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", setting, addr, err)
 	}
-	g := newGuardedListener(raw, s.cfg.MaxConnections, s.cfg.ConnectTimeout, s.cfg.ReadTimeout, s.cfg.WriteTimeout)
-	g.onRefuse = func(a net.Addr) {
-		s.log.Warn("connection refused: too many connections", "listener", setting, "remote", a.String(), "max_connections", s.cfg.MaxConnections)
-	}
+	g := s.guard(raw, setting, listenerLabel(transport), s.cfg.MaxConnections)
 	ch := tlsctx.ChannelClient
 	if transport == "cluster" {
 		ch = tlsctx.ChannelCluster
@@ -252,20 +305,16 @@ func (s *Server) listenTCP(setting, addr, transport string, u *accounts, tc *tls
 	// TLSConfig stays nil. The config is set once, before Accept, and is
 	// dynamic through GetConfigForClient; a non-nil one is what offers TLS.
 	g.tlsConfig = tc
-	g.maxAllowedPacket = s.cfg.MaxAllowedPacket
-	g.onRefuseInput = func(a net.Addr, err error) {
-		s.log.Warn("connection closed: client input refused", "listener", setting, "remote", a.String(), "reason", err.Error())
-	}
 	s.listeners = append(s.listeners, l)
+	s.labels = append(s.labels, listenerLabel(transport))
 	s.guarded = append(s.guarded, g)
 	return l, nil
 }
 
-// listenUnix binds the admin socket with mode 0600. The raw *net.UnixListener
-// is given to vitess (no guard): vitess recognises a Unix socket by that type,
-// and caching_sha2_password's full login needs it. The socket is local to
-// root or the daemon's user, so it has no connection limit: that is what
-// keeps it usable when the TCP listener is flooded.
+// listenUnix binds the admin socket with mode 0600. It is guarded like TCP
+// (connect and read timeouts, accept errors, closed at shutdown) with a
+// connection limit of its own, SocketMaxConnections, so that it stays
+// usable when the TCP listener is full or flooded.
 func (s *Server) listenUnix(u *accounts) error {
 	path := s.cfg.Socket
 	if fi, err := os.Lstat(path); err == nil {
@@ -288,12 +337,15 @@ func (s *Server) listenUnix(u *accounts) error {
 		raw.Close()
 		return fmt.Errorf("socket %s: %w", path, err)
 	}
-	l, err := s.newListener(raw, "unix", u)
+	g := s.guard(raw, "socket", "socket", SocketMaxConnections)
+	l, err := s.newListener(g, "unix", u)
 	if err != nil {
 		raw.Close()
 		return err
 	}
 	s.listeners = append(s.listeners, l)
+	s.labels = append(s.labels, "socket")
+	s.socketG = g
 	return nil
 }
 
@@ -406,6 +458,9 @@ func (s *Server) ActiveConnections() int {
 func (s *Server) Shutdown(ctx context.Context) {
 	s.mu.Lock()
 	ls, gs := s.listeners, s.guarded
+	if s.socketG != nil {
+		gs = append(append([]*guardedListener(nil), gs...), s.socketG)
+	}
 	s.mu.Unlock()
 	for _, l := range ls {
 		l.Shutdown()
@@ -417,7 +472,11 @@ func (s *Server) Shutdown(ctx context.Context) {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if s.ActiveConnections() == 0 {
+		open := 0
+		for _, g := range gs {
+			open += g.Active()
+		}
+		if open == 0 {
 			return
 		}
 		select {

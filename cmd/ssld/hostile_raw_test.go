@@ -70,11 +70,16 @@ func (r *rawClient) read() ([]byte, error) {
 }
 
 func (r *rawClient) send(payload []byte) error {
-	h := binary.LittleEndian.AppendUint32(nil, uint32(len(payload)))
-	h[3] = r.seq
+	_, err := r.c.Write(frame(r.seq, payload))
 	r.seq++
-	_, err := r.c.Write(append(h, payload...))
 	return err
+}
+
+// frame is one MySQL packet with sequence id seq.
+func frame(seq byte, payload []byte) []byte {
+	h := binary.LittleEndian.AppendUint32(nil, uint32(len(payload)))
+	h[3] = seq
+	return append(h, payload...)
 }
 
 // startTLS sends the SSL request and runs the TLS handshake.
@@ -212,16 +217,12 @@ func TestHostileClients(t *testing.T) {
 		{"many small packets before login", func(t *testing.T) outcome {
 			r := dialRaw(t, tn.addr)
 			r.startTLS(t, tn.ca.Cert)
-			var p []byte
-			var err error
-			go func() {
-				for i := 0; i < 100; i++ {
-					if r.send(make([]byte, 1<<10)) != nil {
-						return
-					}
-				}
-			}()
-			p, err = r.read()
+			var pkts []byte // framed here: the writer goroutine must not touch r
+			for i := 0; i < 100; i++ {
+				pkts = append(pkts, frame(byte(2+i), make([]byte, 1<<10))...)
+			}
+			go func() { _, _ = r.c.Write(pkts) }()
+			p, err := r.read()
 			require.NoError(t, err)
 			return outcome{errNum(p), r.closedByServer()}
 		}, outcome{1043, true}},
@@ -293,7 +294,8 @@ func TestHostileClients(t *testing.T) {
 		r.seq = 0
 		q := append([]byte{0x03}, []byte("SELECT '")...)
 		q = append(q, bytes.Repeat([]byte{'x'}, 2<<20)...)
-		go func() { _ = r.send(q) }()
+		pkt := frame(0, q)
+		go func() { _, _ = r.c.Write(pkt) }()
 		p, err := r.read()
 		require.NoError(t, err)
 		assert.Equal(t, uint16(1153), errNum(p))

@@ -66,9 +66,10 @@ func errPacket(p []byte) (uint16, string, bool) {
 	return binary.LittleEndian.Uint16(p[1:3]), string(p[9:]), true
 }
 
-// TestHostileConnectionFlood: with max_connections 5, the connections over
-// the limit get MySQL's error 1040 "Too many connections" in place of the
-// greeting (go-sql-driver and raw sockets alike), the Unix socket keeps
+// TestHostileConnectionFlood: with max_connections 5 taken, a non-SUPER
+// login gets 1040 "Too many connections", a SUPER one gets the extra slot
+// (max_connections + 1, as MySQL) and a second one 1040; raw connections
+// over the limit get 1040 in place of the greeting; the Unix socket keeps
 // working (SSL_RELOAD included), and once connections close new ones are
 // served again.
 func TestHostileConnectionFlood(t *testing.T) {
@@ -94,24 +95,44 @@ func TestHostileConnectionFlood(t *testing.T) {
 		held, pools = append(held, c), append(pools, db)
 	}
 
-	// go-sql-driver sees the error packet.
+	// go-sql-driver sees the error packet (a non-SUPER account in the
+	// extra slot).
 	me := sqlErr(t, tn.db("monitor", monitorPW, name).PingContext(ctx))
 	assert.Equal(t, uint16(1040), me.Number)
 	assert.Equal(t, "Too many connections", me.Message)
 
+	// SUPER gets in with every slot taken (max_connections + 1, as MySQL);
+	// while it holds the extra slot nobody else does.
+	superDB := tn.db("admin", adminPW, name)
+	super, err := superDB.Conn(ctx)
+	require.NoError(t, err, "SUPER gets the extra slot")
+	require.NoError(t, super.PingContext(ctx))
+	me = sqlErr(t, tn.db("admin", adminPW, name).PingContext(ctx))
+	assert.Equal(t, uint16(1040), me.Number, "the extra slot is one slot")
+	super.Close()
+	superDB.Close() // Conn.Close only returns it to the pool
+
 	// A raw flood: every connection over the limit is answered and closed.
+	// One of them may hold the extra slot (a greeting) until its
+	// connect_timeout.
+	require.Eventually(t, func() bool { return tn.n.server.ActiveConnections() == 5 }, 3*time.Second, 10*time.Millisecond)
 	var wg sync.WaitGroup
 	refused := make(chan uint16, 50)
+	var greeted atomic.Int64
+	release := make(chan struct{}) // every client holds its socket until all have read
+	var closers sync.WaitGroup
 	for i := 0; i < 50; i++ {
 		wg.Add(1)
+		closers.Add(1)
 		go func() {
 			defer wg.Done()
 			c, err := net.DialTimeout("tcp", tn.addr, 2*time.Second)
 			if err != nil {
+				closers.Done()
 				t.Errorf("dial: %v", err)
 				return
 			}
-			defer c.Close()
+			go func() { <-release; c.Close(); closers.Done() }()
 			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 			p, err := readServerPacket(c)
 			if err != nil {
@@ -119,24 +140,33 @@ func TestHostileConnectionFlood(t *testing.T) {
 				return
 			}
 			num, msg, ok := errPacket(p)
-			if ok && msg == "Too many connections" {
+			switch {
+			case ok && msg == "Too many connections":
 				refused <- num
+			case len(p) > 0 && p[0] == 10:
+				greeted.Add(1)
+			default:
+				t.Errorf("neither 1040 nor a greeting: %q", p)
 			}
 		}()
 	}
-	// The admin socket is not limited: reload while the flood runs.
+	// The admin socket has its own limit: reload while the flood runs.
 	sock := tn.socketDB("admin", adminPW)
-	_, err := sock.ExecContext(ctx, "SSL_RELOAD")
+	_, err = sock.ExecContext(ctx, "SSL_RELOAD")
 	require.NoError(t, err, "SSL_RELOAD on the Unix socket during the flood")
 	wg.Wait()
+	close(release)
+	closers.Wait()
 	close(refused)
 	n := 0
 	for num := range refused {
 		assert.Equal(t, uint16(1040), num)
 		n++
 	}
-	assert.Equal(t, 50, n, "every flooding connection got 1040")
-	assert.Equal(t, 5, tn.n.server.ActiveConnections(), "the refused connections are not counted")
+	assert.Equal(t, int64(50-n), greeted.Load())
+	assert.LessOrEqual(t, greeted.Load(), int64(1), "at most the extra slot")
+	require.Eventually(t, func() bool { return tn.n.server.ActiveConnections() == 5 }, 3*time.Second, 10*time.Millisecond,
+		"the refused connections are not counted")
 
 	// The held connections still work; closing one frees a slot.
 	for _, c := range held {

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestMetricsOverWire: real TLS, plain-TCP and Unix socket logins, and a
+// failed one, land in the documented series with the documented label
+// values: TLS handshakes and logins apart, the Unix socket as "socket".
+func TestMetricsOverWire(t *testing.T) {
+	tn := newTestNode(t, "metrics_listen: 127.0.0.1:0\n")
+	ctx := ctxT(t)
+	name := tn.tlsName(nil)
+	for i := 0; i < 2; i++ {
+		require.NoError(t, tn.openDBClosed(t, "admin", adminPW, name))
+	}
+	require.NoError(t, tn.openDBClosed(t, "monitor", monitorPW, "false"), "plain TCP")
+	require.Error(t, tn.openDBClosed(t, "admin", "wrong", name), "a failed login over TLS")
+	sock := tn.socketDB("admin", adminPW)
+	require.NoError(t, sock.PingContext(ctx))
+
+	resp, err := http.Get("http://" + tn.n.metricsAddr().String() + "/metrics")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+	require.NoError(t, err)
+	value := func(metric string, labels ...string) float64 {
+		t.Helper()
+		fam := fams[metric]
+		require.NotNil(t, fam, metric)
+	next:
+		for _, m := range fam.Metric {
+			have := map[string]string{}
+			for _, lp := range m.Label {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue next
+				}
+			}
+			if m.Counter != nil {
+				return m.Counter.GetValue()
+			}
+			return m.Gauge.GetValue()
+		}
+		t.Fatalf("no sample %s%v", metric, labels)
+		return 0
+	}
+	assert.Equal(t, 3.0, value("ssld_handshakes_total", "listener", "client"), "TLS handshakes: two logins and the failed one")
+	assert.Equal(t, 0.0, value("ssld_handshake_failures_total", "listener", "client"))
+	assert.Equal(t, 3.0, value("ssld_logins_total", "listener", "client", "result", "ok"), "two over TLS, one plain")
+	assert.Equal(t, 1.0, value("ssld_logins_total", "listener", "client", "result", "failed"))
+	assert.Equal(t, 1.0, value("ssld_logins_total", "listener", "socket", "result", "ok"))
+	assert.Equal(t, 1.0, value("ssld_connections", "listener", "socket"), "the open socket session")
+	assert.Equal(t, 1.0, value("ssld_listener_up", "listener", "client"))
+	assert.Equal(t, 1.0, value("ssld_listener_up", "listener", "socket"))
+
+	allowed := map[string]bool{"client": true, "cluster": true, "socket": true}
+	for metric, fam := range fams {
+		for _, m := range fam.Metric {
+			for _, lp := range m.Label {
+				if lp.GetName() == "listener" {
+					assert.True(t, allowed[lp.GetValue()], "%s{listener=%q}", metric, lp.GetValue())
+				}
+			}
+		}
+	}
+	for _, metric := range []string{"ssld_handshakes_total", "ssld_logins_total", "ssld_connections", "ssld_accept_errors_total", "ssld_listener_up"} {
+		help := fams[metric].GetHelp()
+		for _, l := range labelsOf(fams[metric], "listener") {
+			assert.Contains(t, help, l, "the help text of %s lists %s", metric, l)
+		}
+	}
+}
+
+// openDBClosed logs in with a fresh pool, pings, and closes it.
+func (tn *testNode) openDBClosed(t *testing.T, user, pw, tlsParam string) error {
+	db := tn.openDB(user, pw, tlsParam)
+	defer db.Close()
+	return db.PingContext(ctxT(t))
+}
+
+func labelsOf(fam *dto.MetricFamily, label string) []string {
+	var out []string
+	for _, m := range fam.GetMetric() {
+		for _, lp := range m.Label {
+			if lp.GetName() == label {
+				out = append(out, lp.GetValue())
+			}
+		}
+	}
+	return out
+}
