@@ -45,22 +45,9 @@ func parseCheck(query string, toks []token, word func(int) string,
 		return nil, false, nil
 	}
 	c := CheckTLS{}
-	i := 2
-	if word(i) == "FOR" {
-		if word(i+1) != "CHANNEL" {
-			return nil, true, near(i + 1)
-		}
-		if i+2 >= len(toks) || toks[i+2].kind == tokSymbol {
-			return nil, true, near(i + 2)
-		}
-		name := toks[i+2].text
-		ch, err := tlsctx.ParseChannel(name)
-		if err != nil {
-			return nil, true, newError(ErrWrongArguments, StateGeneral,
-				"Incorrect arguments to CHECK TLS: unknown TLS channel '%s' (known: client, cluster, mysql_main, mysql_admin)", name)
-		}
-		c.Channel = ch
-		i += 3
+	i, e := forChannel("CHECK TLS", toks, word, near, 2, &c.Channel)
+	if e != nil {
+		return nil, true, e
 	}
 	return end(i, c)
 }

@@ -154,22 +154,9 @@ func parseAlterInstance(query string, toks []token, word func(int) string,
 		return nil, true, near(3)
 	}
 	r := Reload{Syntax: SyntaxAlterInstance}
-	i := 4
-	if word(i) == "FOR" {
-		if word(i+1) != "CHANNEL" {
-			return nil, true, near(i + 1)
-		}
-		if i+2 >= len(toks) || toks[i+2].kind == tokSymbol {
-			return nil, true, near(i + 2)
-		}
-		name := toks[i+2].text
-		ch, err := tlsctx.ParseChannel(name)
-		if err != nil {
-			return nil, true, newError(ErrWrongArguments, StateGeneral,
-				"Incorrect arguments to ALTER INSTANCE RELOAD TLS: %v", err)
-		}
-		r.Channel = ch
-		i += 3
+	i, e := forChannel("ALTER INSTANCE RELOAD TLS", toks, word, near, 4, &r.Channel)
+	if e != nil {
+		return nil, true, e
 	}
 	if word(i) == "NO" {
 		for k, w := range []string{"ROLLBACK", "ON", "ERROR"} {
@@ -675,4 +662,24 @@ func transactionAssignments(scope VarScope, e sqlparser.Expr) ([]Assignment, *Er
 		}
 	}
 	return out, nil
+}
+
+// forChannel parses an optional FOR CHANNEL name at token i of stmt (ALTER
+// INSTANCE RELOAD TLS, CHECK TLS) into *ch and returns the index after it.
+func forChannel(stmt string, toks []token, word func(int) string, near func(int) *Error, i int, ch *tlsctx.Channel) (int, *Error) {
+	if word(i) != "FOR" {
+		return i, nil
+	}
+	if word(i+1) != "CHANNEL" {
+		return 0, near(i + 1)
+	}
+	if i+2 >= len(toks) || toks[i+2].kind == tokSymbol {
+		return 0, near(i + 2)
+	}
+	c, err := tlsctx.ParseChannel(toks[i+2].text)
+	if err != nil {
+		return 0, newError(ErrWrongArguments, StateGeneral, "Incorrect arguments to %s: %v", stmt, err)
+	}
+	*ch = c
+	return i + 3, nil
 }
