@@ -225,8 +225,7 @@ func runWith(ctx context.Context, topo Topology, opts Options, readOnly bool, wo
 	if opts.ExpectIssuer == "" {
 		r.expectIssuer = nil
 	}
-	r.tv = &tlsVerifier{roots: opts.RootCAs, certs: opts.Certificates,
-		insecure: opts.InsecureSkipVerify, verifyIdentity: opts.VerifyIdentity}
+	r.tv = opts.verifier()
 	done := func(i int, res NodeResult) {
 		results[i] = res
 		if r.opts.Progress != nil {

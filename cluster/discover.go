@@ -29,8 +29,7 @@ func Discover(ctx context.Context, master string, opts Options) (Topology, error
 		return Topology{}, err
 	}
 	o := opts.withDefaults()
-	r := &runner{opts: o, tv: &tlsVerifier{roots: o.RootCAs, certs: o.Certificates,
-		insecure: o.InsecureSkipVerify, verifyIdentity: o.VerifyIdentity}}
+	r := &runner{opts: o, tv: o.verifier()}
 	var conn *sqlConn
 	var scratch NodeResult
 	err = r.retry(ctx, &scratch, func() (err error) {

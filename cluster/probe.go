@@ -191,6 +191,12 @@ type tlsVerifier struct {
 	verified sync.Map // string -> struct{}
 }
 
+// verifier is the one tlsVerifier of a run (discovery, logins, probes),
+// built from the trust options.
+func (o Options) verifier() *tlsVerifier {
+	return &tlsVerifier{roots: o.RootCAs, certs: o.Certificates, insecure: o.InsecureSkipVerify, verifyIdentity: o.VerifyIdentity}
+}
+
 // config returns a fresh *tls.Config for one connection to addr. seen is
 // called with the served leaf before verification. There is no
 // ClientSessionCache: every handshake is a full one.

@@ -177,13 +177,22 @@ func (r NodeResult) Failed() bool {
 	return !(r.Status == StatusSkipped && !Online(r.State))
 }
 
+// Failures counts the nodes that failed (see Failed).
+func Failures(rs []NodeResult) int {
+	n := 0
+	for _, r := range rs {
+		if r.Failed() {
+			n++
+		}
+	}
+	return n
+}
+
 // ExitCode is 0 when no node failed (see Failed), else 1. (2, for usage
 // and topology errors, is decided before a Report exists.)
 func ExitCode(rs []NodeResult) int {
-	for _, r := range rs {
-		if r.Failed() {
-			return 1
-		}
+	if Failures(rs) > 0 {
+		return 1
 	}
 	return 0
 }

@@ -172,7 +172,7 @@ func ParseTopology(doc []byte) (Topology, error) {
 		if addr == "" && e.Host != "" {
 			port := e.Port
 			if port == 0 {
-				port = 3306
+				port = DefaultPort
 			}
 			addr = net.JoinHostPort(e.Host, strconv.Itoa(port))
 		}
@@ -225,7 +225,10 @@ func ParseTopology(doc []byte) (Topology, error) {
 	return t, nil
 }
 
-// normalizeAddr checks host:port and supplies the default port 3306.
+// DefaultPort is the port of a node address that names none: MySQL's.
+const DefaultPort = 3306
+
+// normalizeAddr checks host:port and supplies DefaultPort.
 func normalizeAddr(addr string) (string, error) {
 	addr = strings.TrimSpace(addr)
 	if addr == "" {
@@ -235,7 +238,7 @@ func normalizeAddr(addr string) (string, error) {
 	if err != nil {
 		// No port: "db1" or a bare IPv6 literal.
 		if strings.Count(addr, ":") == 0 || (strings.Count(addr, ":") > 1 && !strings.HasPrefix(addr, "[")) {
-			return net.JoinHostPort(strings.Trim(addr, "[]"), "3306"), nil
+			return net.JoinHostPort(strings.Trim(addr, "[]"), strconv.Itoa(DefaultPort)), nil
 		}
 		return "", fmt.Errorf("node address %q: %v", addr, err)
 	}

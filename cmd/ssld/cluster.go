@@ -162,13 +162,7 @@ func runCluster(cmd *cobra.Command, name string, f *clusterFlags) error {
 	if err := writeReport(cmd.OutOrStdout(), f.format, rep); err != nil {
 		return err
 	}
-	if cluster.ExitCode(rows) != 0 {
-		bad := 0
-		for _, r := range rows {
-			if r.Failed() {
-				bad++
-			}
-		}
+	if bad := cluster.Failures(rows); bad > 0 {
 		return clusterFailed{bad, len(rows)}
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ssld/ssld/cluster"
 	"github.com/ssld/ssld/metrics"
 	"github.com/ssld/ssld/protocol"
 	"github.com/ssld/ssld/sqlcmd"
@@ -261,7 +262,7 @@ func hostPortNode(entry, role string) sqlcmd.Node {
 	}
 	host, p, err := net.SplitHostPort(addr)
 	if err != nil {
-		return sqlcmd.Node{Host: addr, Port: 3306, Role: role, State: state}
+		return sqlcmd.Node{Host: addr, Port: cluster.DefaultPort, Role: role, State: state}
 	}
 	port, _ := strconv.Atoi(p)
 	return sqlcmd.Node{Host: host, Port: port, Role: role, State: state}
