@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/ssld/ssld/internal/freeport"
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/protocol"
 )
@@ -185,15 +186,6 @@ func (p *proc) waitGreeting(ctx context.Context) error {
 	}
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 // buildSSLD builds ./cmd/ssld into dir. It must run inside the module
 // (go run ./cmd/ssld-bench from the repository, or go test).
 func buildSSLD(ctx context.Context, dir string) (string, error) {
@@ -226,11 +218,11 @@ users:
 
 // startSSLD starts `ssld serve` with a generated config in dir.
 func startSSLD(ctx context.Context, bin, dir string, m *material, maxConns int, env []string, backend string) (*proc, error) {
-	addr, err := freeAddr()
+	addr, err := freeport.Addr()
 	if err != nil {
 		return nil, err
 	}
-	metricsAddr, err := freeAddr()
+	metricsAddr, err := freeport.Addr()
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/freeport"
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
@@ -76,23 +77,13 @@ func ssldBinary(t testing.TB) string {
 	return ssldBinPath
 }
 
-// freeAddr returns a loopback address that was free a moment ago, and
-// never one it returned before in this test binary (the kernel may hand a
-// just-closed port out again).
+// freeAddr is freeport.Addr for tests.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := l.Addr().String()
-		require.NoError(t, l.Close())
-		if _, dup := handedOut.LoadOrStore(addr, true); !dup {
-			return addr
-		}
-	}
+	addr, err := freeport.Addr()
+	require.NoError(t, err)
+	return addr
 }
-
-var handedOut sync.Map // addresses freeAddr returned
 
 // lockedBuffer is a bytes.Buffer safe for concurrent writers: a child's
 // output, a node's log.

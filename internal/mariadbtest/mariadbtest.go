@@ -25,6 +25,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ssld/ssld/internal/freeport"
 )
 
 // Options describes the server to start. The zero value starts a server
@@ -186,7 +188,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	// may take it before mariadbd binds; a few attempts make that harmless.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
+		port, err := freeport.Port()
 		if err != nil {
 			return nil, err
 		}
@@ -255,13 +257,4 @@ func greeted(addr string) bool {
 		return false
 	}
 	return hdr[4] == 10
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
