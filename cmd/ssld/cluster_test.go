@@ -31,6 +31,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/freeport"
+	"github.com/ssld/ssld/internal/mariadbtest"
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
@@ -780,73 +781,6 @@ func TestClusterReloadStale(t *testing.T) {
 	assert.Contains(t, rep.Nodes[0].Error, "expected")
 }
 
-// startMariaDB starts a real mariadbd on a free loopback port with TLS from
-// certDir (server.crt, server.key, ca.crt) and an 'admin' user (RELOAD,
-// SUPER, REQUIRE SSL) with fleetPW. It is killed when the test ends.
-func startMariaDB(t *testing.T, certDir string) string {
-	t.Helper()
-	mariadbd := "/usr/sbin/mariadbd" // Debian puts it outside a normal user's PATH
-	if _, err := os.Stat(mariadbd); err != nil {
-		mariadbd = testenv.LookPath(t, "mariadbd")
-	}
-	installDB := testenv.LookPath(t, "mariadb-install-db")
-	dir, err := os.MkdirTemp("", "mdb") // short: the socket path is limited
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	data := filepath.Join(dir, "data")
-	small := []string{"--innodb-log-file-size=4M", "--innodb-buffer-pool-size=8M"}
-	var asRoot []string
-	if os.Geteuid() == 0 {
-		asRoot = []string{"--user=root"}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	args := append([]string{"--no-defaults", "--datadir=" + data, "--auth-root-authentication-method=normal",
-		"--skip-test-db"}, append(asRoot, small...)...)
-	out, err := exec.CommandContext(ctx, installDB, args...).CombinedOutput()
-	require.NoError(t, err, "mariadb-install-db: %s", out)
-
-	initFile := filepath.Join(dir, "init.sql")
-	require.NoError(t, os.WriteFile(initFile, []byte(fmt.Sprintf(
-		"CREATE USER IF NOT EXISTS 'admin'@'%%' IDENTIFIED BY '%s' REQUIRE SSL;\n"+
-			"GRANT RELOAD, SUPER ON *.* TO 'admin'@'%%';\n", fleetPW)), 0o600))
-	addr := freeAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	errLog := filepath.Join(dir, "error.log")
-	cmd := exec.Command(mariadbd, append(append([]string{"--no-defaults", "--datadir=" + data,
-		"--port=" + port, "--bind-address=127.0.0.1", "--socket=" + filepath.Join(dir, "m.sock"),
-		"--pid-file=" + filepath.Join(dir, "m.pid"), "--log-error=" + errLog, "--skip-name-resolve",
-		"--skip-log-bin", "--performance-schema=OFF", "--init-file=" + initFile,
-		"--ssl-cert=" + filepath.Join(certDir, "server.crt"), "--ssl-key=" + filepath.Join(certDir, "server.key"),
-		"--ssl-ca=" + filepath.Join(certDir, "ca.crt")}, asRoot...), small...)...)
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		select {
-		case <-exited:
-			log, _ := os.ReadFile(errLog)
-			t.Fatalf("mariadbd exited before listening:\n%s", log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(errLog)
-			t.Fatalf("mariadbd did not listen on %s within 30s:\n%s", addr, log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestClusterReloadMariaDB(t *testing.T) {
 	t.Parallel()
 	f := startFleet(t, "master")
@@ -855,7 +789,9 @@ func TestClusterReloadMariaDB(t *testing.T) {
 	mdb := &fleetMember{role: "leaf", dir: t.TempDir(), log: &lockedBuffer{}}
 	require.NoError(t, os.WriteFile(filepath.Join(mdb.dir, "ca.crt"), f.ca.CertPEM, 0o644))
 	oldSerial := f.rotate(mdb)
-	mdb.addr = startMariaDB(t, mdb.dir)
+	mdb.addr = testenv.MariaDB(t, mariadbtest.Options{CertFile: filepath.Join(mdb.dir, "server.crt"),
+		KeyFile: filepath.Join(mdb.dir, "server.key"), CAFile: filepath.Join(mdb.dir, "ca.crt"),
+		User: "admin", Password: fleetPW, RequireSSL: true}).Addr
 	newSerial := f.rotate(mdb)
 	masterNew := f.rotate(f.members[0])
 
