@@ -47,6 +47,7 @@ func TestServeDev(t *testing.T) {
 	cnfText, err := os.ReadFile(filepath.Join(state, "client.cnf"))
 	require.NoError(t, err)
 	assert.Contains(t, string(cnfText), "\nssl-verify-server-cert=1\n", "libmariadb's option reader ignores the bare form")
+	mysqldbHonoursClientCnf(t, filepath.Join(state, "client.cnf"), string(cnfText))
 
 	mysql := func(cnf string, args ...string) string {
 		t.Helper()
@@ -83,4 +84,42 @@ func TestServeDev(t *testing.T) {
 	_, err = os.Stat(pidFile)
 	assert.True(t, os.IsNotExist(err), "pid file removed on exit")
 	assert.Contains(t, out.String(), "msg=stopped")
+}
+
+// mysqldbHonoursClientCnf reads client.cnf with Python MySQLdb
+// (read_default_file, libmariadb's option-file reader): it connects over TLS
+// as written, and refuses when the host does not match the certificate
+// (127.1 is 127.0.0.1, but not a name the certificate carries), which shows
+// that ssl-verify-server-cert was honoured. With the bare
+// "ssl-verify-server-cert" line libmariadb connected anyway.
+func mysqldbHonoursClientCnf(t *testing.T, cnf, text string) {
+	t.Helper()
+	py := "/usr/bin/python3"
+	needModule(t, exec.Command(py, "-c", "import MySQLdb"), "python3-mysqldb")
+	const prog = `import sys, MySQLdb
+try:
+    c = MySQLdb.connect(read_default_file=sys.argv[1])
+    cur = c.cursor()
+    cur.execute("SHOW STATUS LIKE 'Ssl_version'")
+    print("connected " + cur.fetchone()[1])
+except MySQLdb.Error as e:
+    print("refused %s" % (e,))
+`
+	out, err := exec.Command(py, "-c", prog, cnf).CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "connected TLSv1.", "client.cnf as written")
+
+	other := filepath.Join(t.TempDir(), "client-127.1.cnf")
+	var lines []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "host=") {
+			l = "host=127.1"
+		}
+		lines = append(lines, l)
+	}
+	require.NoError(t, os.WriteFile(other, []byte(strings.Join(lines, "\n")), 0o600))
+	out, err = exec.Command(py, "-c", prog, other).CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "refused", "host name checking must be on")
+	assert.Contains(t, string(out), "Validation of SSL server certificate failed")
 }
