@@ -62,7 +62,7 @@ func startServer(tb testing.TB, log *slog.Logger, users []protocol.User) *protoc
 		tb.Fatal(err)
 	}
 	started := time.Now()
-	if err := sysvars.AddServer(vars, sysvars.ServerInfo{Version: protocol.DefaultServerVersion, Role: "aggregator", Started: started}); err != nil {
+	if err := sysvars.AddServer(vars, sysvars.ServerInfo{Version: protocol.DefaultServerVersion, Role: "aggregator"}); err != nil {
 		tb.Fatal(err)
 	}
 	env := &sqlcmd.Env{Reloader: mgr, Certs: mgr, Vars: vars, Started: started}

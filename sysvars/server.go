@@ -16,7 +16,6 @@ type ServerInfo struct {
 	Role                   string // "aggregator" or "leaf"
 	Port                   int    // the admin listener's TCP port
 	RequireSecureTransport bool
-	Started                time.Time
 	Socket                 string // Unix socket path, "" when none
 	License                string
 	// MaxConnections is the TCP connection limit in force.

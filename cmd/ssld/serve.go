@@ -108,7 +108,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		return nil, err
 	}
 	info := sysvars.ServerInfo{Version: version, VersionComment: "ssld TLS reload daemon", Role: cfg.Role,
-		Port: port, Socket: cfg.Socket, RequireSecureTransport: cfg.RequireSecureTransport, Started: started,
+		Port: port, Socket: cfg.Socket, RequireSecureTransport: cfg.RequireSecureTransport,
 		MaxConnections: cfg.MaxConnections, MaxAllowedPacket: cfg.MaxAllowedPacket}
 	var srv *protocol.Server // set below, before the first connection can ask for @@port
 	info.BoundPort = func() int {
