@@ -69,5 +69,34 @@ func TestWatchAndMetrics(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, okWatch, 2.0)
 	assert.GreaterOrEqual(t, failedWatch, 1.0)
-	require.NotNil(t, fams["ssld_handshakes_total"])
+	// ssld_handshakes_total counts TLS handshakes, not logins: one more
+	// openssl s_client (a handshake, no login) moves it by exactly one, on
+	// the documented label value, and leaves the logins alone.
+	scrape := func(name, label string) map[string]float64 {
+		t.Helper()
+		resp, err := http.Get(metricsURL)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := p.TextToMetricFamilies(resp.Body)
+		require.NoError(t, err)
+		require.NotNil(t, fams[name])
+		out := map[string]float64{}
+		for _, m := range fams[name].Metric {
+			for _, l := range m.Label {
+				if l.GetName() == label {
+					out[l.GetValue()] += m.Counter.GetValue()
+				}
+			}
+		}
+		return out
+	}
+	hsBefore, loginsBefore := scrape("ssld_handshakes_total", "listener"), scrape("ssld_logins_total", "listener")
+	assert.Equal(t, fixed, opensslSerial(t, tn.addr))
+	hsAfter, loginsAfter := scrape("ssld_handshakes_total", "listener"), scrape("ssld_logins_total", "listener")
+	assert.Equal(t, hsBefore["client"]+1, hsAfter["client"], "before %v, after %v", hsBefore, hsAfter)
+	assert.Equal(t, loginsBefore, loginsAfter)
+	for l := range hsAfter {
+		assert.Contains(t, []string{"client", "cluster"}, l, "listener label values")
+	}
 }
