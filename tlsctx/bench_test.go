@@ -1,23 +1,12 @@
-package tlsctx_test
+package tlsctx
 
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"net"
 	"testing"
 	"time"
-
-	"github.com/ssld/ssld/tlsctx"
 )
-
-func poolOf(certs ...*x509.Certificate) *x509.CertPool {
-	p := x509.NewCertPool()
-	for _, c := range certs {
-		p.AddCert(c)
-	}
-	return p
-}
 
 // BenchmarkHandshake compares a full TLS handshake over loopback TCP with a
 // static *tls.Config ("static") against the Manager's config, whose
@@ -29,7 +18,7 @@ func BenchmarkHandshake(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		cfg  *tls.Config
-	}{{"static", static}, {"dynamic", m.ServerTLSConfig(tlsctx.ChannelClient)}} {
+	}{{"static", static}, {"dynamic", m.ServerTLSConfig(ChannelClient)}} {
 		b.Run(bc.name, func(b *testing.B) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -98,7 +87,7 @@ func BenchmarkHandshakeRatio(b *testing.B) {
 	}
 	staticAddr, stopS := serve(static)
 	defer stopS()
-	dynAddr, stopD := serve(m.ServerTLSConfig(tlsctx.ChannelClient))
+	dynAddr, stopD := serve(m.ServerTLSConfig(ChannelClient))
 	defer stopD()
 	handshake := func(addr string) time.Duration {
 		start := time.Now()
@@ -131,13 +120,13 @@ func BenchmarkHandshakeRatio(b *testing.B) {
 // staticAndDynamic makes a Manager over fresh certificates and the static
 // *tls.Config that serves its current snapshot, the baseline of the
 // handshake benchmarks.
-func staticAndDynamic(b *testing.B) (*certs, *tlsctx.Manager, *tls.Config) {
-	c := newCerts(b)
-	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(c.settings()))
+func staticAndDynamic(b *testing.B) (*fixture, *Manager, *tls.Config) {
+	c := newFixture(b)
+	m, err := New(context.Background(), StaticSource(c.settings))
 	if err != nil {
 		b.Fatal(err)
 	}
-	snap := m.Current(tlsctx.ChannelClient)
+	snap := m.Current(ChannelClient)
 	return c, m, &tls.Config{
 		Certificates: []tls.Certificate{*snap.Certificate},
 		MinVersion:   tls.VersionTLS12,

@@ -3,6 +3,7 @@ package tlsctx_test
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log"
 	"net"
@@ -80,4 +81,12 @@ func Example() {
 	// serving current certificate: true
 	// changed: true generation: 2
 	// serving current certificate: true
+}
+
+func poolOf(certs ...*x509.Certificate) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, c := range certs {
+		p.AddCert(c)
+	}
+	return p
 }

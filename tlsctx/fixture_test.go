@@ -2,6 +2,7 @@ package tlsctx
 
 import (
 	"context"
+	"crypto/x509"
 	"net"
 	"os"
 	"path/filepath"
@@ -87,4 +88,20 @@ func (f *fixture) manager(opts ...Option) *Manager {
 	m, err := New(context.Background(), f, opts...)
 	require.NoError(f.t, err)
 	return m
+}
+
+// rotate writes a new localhost leaf (pki.DevServerOptions) as
+// <base>.crt/.key and returns its serial as ssld prints it.
+func (f *fixture) rotate(base string) string {
+	f.t.Helper()
+	l := f.issue(pki.DevServerOptions())
+	f.writeLeaf(base, l)
+	return FormatSerial(l.Cert.SerialNumber)
+}
+
+// pool holds the fixture CA, for clients.
+func (f *fixture) pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(f.ca.Cert)
+	return p
 }

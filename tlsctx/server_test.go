@@ -1,63 +1,18 @@
-package tlsctx_test
+package tlsctx
 
 import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"net"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
-	"github.com/ssld/ssld/tlsctx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// certs is a folder with a CA and a server pair the tests rewrite.
-type certs struct {
-	t   testing.TB
-	dir string
-	ca  *pki.CA
-}
-
-func newCerts(t testing.TB) *certs {
-	c := &certs{t: t, dir: t.TempDir(), ca: pkitest.MustCA(t, "root")}
-	c.write("ca.crt", c.ca.CertPEM)
-	c.rotate("server")
-	return c
-}
-
-func (c *certs) path(n string) string { return filepath.Join(c.dir, n) }
-
-func (c *certs) write(n string, b []byte) {
-	c.t.Helper()
-	require.NoError(c.t, pki.WriteFile(c.path(n), b, 0o600))
-}
-
-// rotate issues a new localhost leaf into <base>.crt/.key and returns its
-// serial in ssld's format.
-func (c *certs) rotate(base string) string {
-	c.t.Helper()
-	l := pkitest.MustIssue(c.t, c.ca, pki.DevServerOptions())
-	c.write(base+".crt", l.CertPEM)
-	c.write(base+".key", l.KeyPEM)
-	return tlsctx.FormatSerial(l.Cert.SerialNumber)
-}
-
-func (c *certs) pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(c.ca.Cert)
-	return p
-}
-
-func (c *certs) settings() tlsctx.Settings {
-	return tlsctx.Settings{SSLCert: c.path("server.crt"), SSLKey: c.path("server.key"), SSLCA: c.path("ca.crt")}
-}
 
 // echoServer accepts TLS connections with cfg and echoes lines back.
 func echoServer(t *testing.T, cfg *tls.Config) string {
@@ -109,19 +64,20 @@ func echo(t *testing.T, conn *tls.Conn, msg string) {
 }
 
 func servedSerial(conn *tls.Conn) string {
-	return tlsctx.FormatSerial(conn.ConnectionState().PeerCertificates[0].SerialNumber)
+	return FormatSerial(conn.ConnectionState().PeerCertificates[0].SerialNumber)
 }
 
 func TestReloadSwapsServedCertificate(t *testing.T) {
-	c := newCerts(t)
-	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(c.settings()))
+	f := newFixture(t)
+	f.rotate("server")
+	m, err := New(context.Background(), StaticSource(f.settings))
 	require.NoError(t, err)
-	addr := echoServer(t, m.ServerTLSConfig(tlsctx.ChannelClient))
-	clientCfg := &tls.Config{RootCAs: c.pool(), ServerName: "localhost", ClientSessionCache: tls.NewLRUClientSessionCache(8)}
+	addr := echoServer(t, m.ServerTLSConfig(ChannelClient))
+	clientCfg := &tls.Config{RootCAs: f.pool(), ServerName: "localhost", ClientSessionCache: tls.NewLRUClientSessionCache(8)}
 
 	first := dial(t, addr, clientCfg)
 	echo(t, first, "hello") // also delivers the TLS 1.3 session ticket
-	oldSerial := m.Current(tlsctx.ChannelClient).Serial()
+	oldSerial := m.Current(ChannelClient).Serial()
 	assert.Equal(t, oldSerial, servedSerial(first))
 
 	// Without a reload the ticket resumes.
@@ -129,11 +85,11 @@ func TestReloadSwapsServedCertificate(t *testing.T) {
 	echo(t, again, "again")
 	assert.True(t, again.ConnectionState().DidResume, "baseline: tickets work")
 
-	newSerial := c.rotate("server")
+	newSerial := f.rotate("server")
 	res, err := m.Reload(context.Background())
 	require.NoError(t, err)
 	assert.True(t, res.Changed)
-	assert.Equal(t, newSerial, m.Current(tlsctx.ChannelClient).Serial())
+	assert.Equal(t, newSerial, m.Current(ChannelClient).Serial())
 
 	second := dial(t, addr, clientCfg)
 	assert.False(t, second.ConnectionState().DidResume, "a ticket from before the reload must not resume")
@@ -145,11 +101,11 @@ func TestReloadSwapsServedCertificate(t *testing.T) {
 }
 
 func TestClusterMutualTLSFollowsCARotation(t *testing.T) {
-	c := newCerts(t)
-	src := &mutableSource{s: c.settings()}
-	m, err := tlsctx.New(context.Background(), src)
+	f := newFixture(t)
+	f.rotate("server")
+	m, err := New(context.Background(), f)
 	require.NoError(t, err)
-	srvCfg := m.ServerTLSConfig(tlsctx.ChannelCluster)
+	srvCfg := m.ServerTLSConfig(ChannelCluster)
 	require.NotNil(t, srvCfg)
 	addr := echoServer(t, srvCfg)
 
@@ -157,7 +113,7 @@ func TestClusterMutualTLSFollowsCARotation(t *testing.T) {
 
 	// A client without a certificate is refused on the cluster channel.
 	// With TLS 1.3 the server's verdict arrives on the first read.
-	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: c.pool(), ServerName: "localhost"})
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: f.pool(), ServerName: "localhost"})
 	if err == nil {
 		defer conn.Close()
 		require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
@@ -170,47 +126,30 @@ func TestClusterMutualTLSFollowsCARotation(t *testing.T) {
 	// client config keeps working because it reads the live snapshot.
 	newCA := pkitest.MustCA(t, "root 2")
 	l := pkitest.MustIssue(t, newCA, pki.DevServerOptions())
-	c.write("cluster.crt", l.CertPEM)
-	c.write("cluster.key", l.KeyPEM)
-	c.write("cluster-ca.crt", append(append([]byte{}, c.ca.CertPEM...), newCA.CertPEM...))
-	src.set(func(s *tlsctx.Settings) {
-		s.ClusterSSLCert, s.ClusterSSLKey, s.ClusterSSLCA = c.path("cluster.crt"), c.path("cluster.key"), c.path("cluster-ca.crt")
+	f.write("cluster.crt", l.CertPEM, 0o600)
+	f.write("cluster.key", l.KeyPEM, 0o600)
+	f.write("cluster-ca.crt", append(append([]byte{}, f.ca.CertPEM...), newCA.CertPEM...), 0o600)
+	f.set(func(s *Settings) {
+		s.ClusterSSLCert, s.ClusterSSLKey, s.ClusterSSLCA = f.path("cluster.crt"), f.path("cluster.key"), f.path("cluster-ca.crt")
 	})
 	clientCfg := m.ClientTLSConfig("localhost")
 	_, err = m.Reload(context.Background())
 	require.NoError(t, err)
 	conn = dial(t, addr, clientCfg)
 	echo(t, conn, "two")
-	assert.Equal(t, tlsctx.FormatSerial(l.Cert.SerialNumber), servedSerial(conn))
-	assert.Equal(t, 2, m.Current(tlsctx.ChannelCluster).CACount)
+	assert.Equal(t, FormatSerial(l.Cert.SerialNumber), servedSerial(conn))
+	assert.Equal(t, 2, m.Current(ChannelCluster).CACount)
 
 	// Wrong name is refused by the live verification.
 	_, err = tls.Dial("tcp", addr, m.ClientTLSConfig("elsewhere.example"))
 	require.Error(t, err)
 }
 
-type mutableSource struct {
-	mu sync.Mutex
-	s  tlsctx.Settings
-}
-
-func (m *mutableSource) Load(context.Context) (tlsctx.Settings, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.s, nil
-}
-
-func (m *mutableSource) set(fn func(*tlsctx.Settings)) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	fn(&m.s)
-}
-
 func TestServerTLSConfigNilWhenOff(t *testing.T) {
-	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(tlsctx.Settings{}))
+	m, err := New(context.Background(), StaticSource(Settings{}))
 	require.NoError(t, err)
-	assert.Nil(t, m.ServerTLSConfig(tlsctx.ChannelClient))
-	s := m.Current(tlsctx.ChannelClient)
+	assert.Nil(t, m.ServerTLSConfig(ChannelClient))
+	s := m.Current(ChannelClient)
 	require.NotNil(t, s)
 	assert.False(t, s.Enabled())
 	assert.Empty(t, s.Serial())
@@ -219,18 +158,19 @@ func TestServerTLSConfigNilWhenOff(t *testing.T) {
 }
 
 func TestSnapshotAccessors(t *testing.T) {
-	c := newCerts(t)
-	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(c.settings()))
+	f := newFixture(t)
+	f.rotate("server")
+	m, err := New(context.Background(), StaticSource(f.settings))
 	require.NoError(t, err)
-	s := m.Current(tlsctx.ChannelClient)
+	s := m.Current(ChannelClient)
 	assert.True(t, s.Enabled())
 	assert.Equal(t, []string{"localhost", "127.0.0.1", "::1"}, s.SANs())
 	assert.Len(t, s.Fingerprint(), 64)
 	assert.Contains(t, s.Subject(), "CN=localhost")
 	assert.Equal(t, 1, s.CACount)
-	assert.Equal(t, c.path("server.crt"), s.CertFile)
+	assert.Equal(t, f.path("server.crt"), s.CertFile)
 	assert.Equal(t, uint64(1), s.Generation)
 	st := m.Status()
 	assert.True(t, st.LastAttempt.IsZero())
-	assert.Equal(t, c.settings(), st.Settings)
+	assert.Equal(t, f.settings, st.Settings)
 }
