@@ -51,6 +51,10 @@ func runCheck(ctx context.Context, path string, days int, now time.Time) checkRe
 	if err := protocol.ValidateUsers(cfg.protocolUsers()); err != nil {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("config file %s: %v", cfg.path, err))
 	}
+	// ssld serve refuses to start on these, so check must not pass them.
+	if _, err := newLogger(io.Discard, cfg.LogLevel, cfg.LogFormat); err != nil {
+		rep.Problems = append(rep.Problems, logSettingError(err, cfg.path, "", "").Error())
+	}
 	src := &fileSource{path: cfg.path}
 	tr, err := tlsctx.Check(ctx, src)
 	if err != nil {

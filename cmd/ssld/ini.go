@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/spf13/viper"
@@ -11,8 +12,10 @@ import (
 
 // iniCodec reads my.cnf-style files:
 //
-//	[ssld]                  # or [mysqld], or keys before any section
-//	ssl-cert = certs/server.crt   # dashes and underscores are the same, as in MySQL
+//	# [ssld], or [mysqld], or keys before any section
+//	[ssld]
+//	# dashes and underscores are the same, as in MySQL
+//	ssl-cert = certs/server.crt
 //	cluster_aggregators = 10.0.0.1:3307
 //	cluster_leaves = 10.0.0.2:3307,10.0.0.3:3307
 //
@@ -42,10 +45,18 @@ func (iniCodec) Decode(b []byte, v map[string]any) error {
 	}
 	var users []any
 	cluster := map[string]any{}
+	read := false      // a section ssld reads has keys, or a [user NAME] exists
+	var other []string // the sections it ignores
 	for _, sec := range f.Sections() {
 		name := strings.ToLower(sec.Name())
+		if strings.Contains(name, "]") {
+			// go-ini ends a header at its last "]": "[ssld] # see [client]"
+			// is a section named `ssld] # see [client`, silently ignored.
+			return fmt.Errorf("section header [%s]: a comment after a section header must not contain \"]\"; put it on a line of its own", sec.Name())
+		}
 		switch {
-		case name == ini.DefaultSection || name == "ssld" || name == "mysqld":
+		case sec.Name() == ini.DefaultSection || name == "ssld" || name == "mysqld":
+			read = read || len(sec.Keys()) > 0
 			for _, k := range sec.Keys() {
 				key := strings.ReplaceAll(strings.ToLower(k.Name()), "-", "_")
 				switch key {
@@ -68,7 +79,16 @@ func (iniCodec) Decode(b []byte, v map[string]any) error {
 				}
 			}
 			users = append(users, u)
+			read = true
+		default:
+			other = append(other, "["+sec.Name()+"]")
 		}
+	}
+	// A file whose settings all sit in sections ssld ignores would start a
+	// node on defaults alone (no TLS), as when a comment after [ssld]
+	// holds a "]" and the section name swallows it: say so instead.
+	if !read && len(other) > 0 {
+		return fmt.Errorf("no [ssld] or [mysqld] section (and no [user NAME]); ignored sections: %s", strings.Join(other, ", "))
 	}
 	if len(users) > 0 {
 		v["users"] = users

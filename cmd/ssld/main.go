@@ -45,7 +45,7 @@ func newRootCmd() *cobra.Command {
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log_level %q: want debug, info, warn or error", level)
+		return nil, &logSettingErr{key: "log_level", value: level, want: "debug, info, warn or error"}
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch strings.ToLower(format) {
@@ -54,7 +54,29 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
-	return nil, fmt.Errorf("log_format %q: want text or json", format)
+	return nil, &logSettingErr{key: "log_format", value: format, want: "text or json"}
+}
+
+// logSettingErr is newLogger's error: a log_level or log_format value it
+// does not know.
+type logSettingErr struct{ key, value, want string }
+
+func (e *logSettingErr) Error() string {
+	return fmt.Sprintf("%s %q: want %s", e.key, e.value, e.want)
+}
+
+// logSettingError names where the bad value of a newLogger error came
+// from: the flag when it was given, else the config file.
+func logSettingError(err error, path, levelFlag, formatFlag string) error {
+	var le *logSettingErr
+	if !errors.As(err, &le) {
+		return err
+	}
+	flag := map[string]string{"log_level": levelFlag, "log_format": formatFlag}[le.key]
+	if flag != "" {
+		return fmt.Errorf("--%s %q: want %s", strings.ReplaceAll(le.key, "_", "-"), le.value, le.want)
+	}
+	return fmt.Errorf("config file %s: %v", path, err)
 }
 
 func main() {

@@ -67,7 +67,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	if log == nil {
 		level, format := cmp.Or(o.logLevel, cfg.LogLevel), cmp.Or(o.logFormat, cfg.LogFormat)
 		if log, err = newLogger(o.logOut, level, format); err != nil {
-			return nil, err
+			return nil, logSettingError(err, cfg.path, o.logLevel, o.logFormat)
 		}
 	}
 	if o.listen != "" {
