@@ -1,19 +1,14 @@
 package main
 
 import (
-	"context"
-	"crypto/tls"
-	"errors"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dolthub/vitess/go/mysql"
 	"github.com/dolthub/vitess/go/sqltypes"
 	querypb "github.com/dolthub/vitess/go/vt/proto/query"
-	"github.com/dolthub/vitess/go/vt/sqlparser"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -30,26 +25,13 @@ type singleStoreMaster struct {
 	leaves      [][]string // Host, Port, Availability_Group, Pair_Host, Pair_Port, State
 }
 
-var _ mysql.Handler = (*singleStoreMaster)(nil)
-
 func startSingleStoreMaster(t *testing.T, ca *pki.CA, h *singleStoreMaster) string {
 	t.Helper()
-	nl, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{Listener: nl, AuthServer: mysql.NewAuthServerNone(),
-		Handler: h, ConnReadTimeout: 5 * time.Second, ConnWriteTimeout: 5 * time.Second, ConnReadBufferSize: mysql.DefaultConnBufferSize})
-	require.NoError(t, err)
 	leaf := pkitest.MustIssue(t, ca, pki.LeafOptions{CN: "master", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
-	cert, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
-	require.NoError(t, err)
-	l.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	l.ServerVersion = "5.7.32"
-	go l.Accept()
-	t.Cleanup(l.Close)
-	return nl.Addr().String()
+	return startFakeNode(t, leaf, "5.7.32", h.answer)
 }
 
-func (h *singleStoreMaster) ComQuery(_ context.Context, _ *mysql.Conn, query string, cb mysql.ResultSpoolFn) error {
+func (h *singleStoreMaster) answer(query string, cb mysql.ResultSpoolFn) error {
 	q := strings.ToLower(strings.TrimSpace(query))
 	str := func(n string) *querypb.Field { return &querypb.Field{Name: n, Type: querypb.Type_VARCHAR} }
 	num := func(n string) *querypb.Field { return &querypb.Field{Name: n, Type: querypb.Type_INT64} }
@@ -94,25 +76,6 @@ func must2(n int, err error) int {
 		panic(err)
 	}
 	return n
-}
-
-func (h *singleStoreMaster) NewConnection(*mysql.Conn)                   {}
-func (h *singleStoreMaster) ConnectionClosed(*mysql.Conn)                {}
-func (h *singleStoreMaster) ConnectionAborted(*mysql.Conn, string) error { return nil }
-func (h *singleStoreMaster) ComInitDB(*mysql.Conn, string) error         { return nil }
-func (h *singleStoreMaster) WarningCount(*mysql.Conn) uint16             { return 0 }
-func (h *singleStoreMaster) ComResetConnection(*mysql.Conn) error        { return nil }
-func (h *singleStoreMaster) ComMultiQuery(ctx context.Context, c *mysql.Conn, q string, cb mysql.ResultSpoolFn) (string, error) {
-	return "", h.ComQuery(ctx, c, q, cb)
-}
-func (h *singleStoreMaster) ComPrepare(context.Context, *mysql.Conn, string, *mysql.PrepareData) ([]*querypb.Field, error) {
-	return nil, errors.New("not supported")
-}
-func (h *singleStoreMaster) ComStmtExecute(context.Context, *mysql.Conn, *mysql.PrepareData, func(*sqltypes.Result) error) error {
-	return errors.New("not supported")
-}
-func (h *singleStoreMaster) ParserOptionsForConnection(*mysql.Conn) (sqlparser.ParserOptions, error) {
-	return sqlparser.ParserOptions{}, nil
 }
 
 // TestClusterDiscoverSingleStore: discovery reads SingleStore's real

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -25,7 +24,6 @@ import (
 	"github.com/dolthub/vitess/go/mysql"
 	"github.com/dolthub/vitess/go/sqltypes"
 	querypb "github.com/dolthub/vitess/go/vt/proto/query"
-	"github.com/dolthub/vitess/go/vt/sqlparser"
 	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -677,27 +675,14 @@ type staleNode struct {
 	reloaded bool
 }
 
-var _ mysql.Handler = (*staleNode)(nil)
-
 func startStaleNode(t *testing.T, served, onDisk *pki.Leaf) string {
 	t.Helper()
-	nl, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	sum := sha256.Sum256(onDisk.Cert.Raw)
 	h := &staleNode{newFP: hex.EncodeToString(sum[:])}
-	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{Listener: nl, AuthServer: mysql.NewAuthServerNone(),
-		Handler: h, ConnReadTimeout: 5 * time.Second, ConnWriteTimeout: 5 * time.Second, ConnReadBufferSize: mysql.DefaultConnBufferSize})
-	require.NoError(t, err)
-	cert, err := tls.X509KeyPair(served.CertPEM, served.KeyPEM)
-	require.NoError(t, err)
-	l.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	l.ServerVersion = "8.0.35-ssld"
-	go l.Accept()
-	t.Cleanup(l.Close)
-	return nl.Addr().String()
+	return startFakeNode(t, served, "8.0.35-ssld", h.answer)
 }
 
-func (h *staleNode) ComQuery(_ context.Context, _ *mysql.Conn, query string, cb mysql.ResultSpoolFn) error {
+func (h *staleNode) answer(query string, cb mysql.ResultSpoolFn) error {
 	q := strings.ToLower(query)
 	col := func(n string) *querypb.Field { return &querypb.Field{Name: n, Type: querypb.Type_VARCHAR} }
 	row := func(vs ...string) []sqltypes.Value {
@@ -729,25 +714,6 @@ func (h *staleNode) ComQuery(_ context.Context, _ *mysql.Conn, query string, cb 
 		h.mu.Unlock()
 	}
 	return cb(&sqltypes.Result{}, false)
-}
-
-func (h *staleNode) NewConnection(*mysql.Conn)                   {}
-func (h *staleNode) ConnectionClosed(*mysql.Conn)                {}
-func (h *staleNode) ConnectionAborted(*mysql.Conn, string) error { return nil }
-func (h *staleNode) ComInitDB(*mysql.Conn, string) error         { return nil }
-func (h *staleNode) WarningCount(*mysql.Conn) uint16             { return 0 }
-func (h *staleNode) ComResetConnection(*mysql.Conn) error        { return nil }
-func (h *staleNode) ComMultiQuery(ctx context.Context, c *mysql.Conn, q string, cb mysql.ResultSpoolFn) (string, error) {
-	return "", h.ComQuery(ctx, c, q, cb)
-}
-func (h *staleNode) ComPrepare(context.Context, *mysql.Conn, string, *mysql.PrepareData) ([]*querypb.Field, error) {
-	return nil, errors.New("not supported")
-}
-func (h *staleNode) ComStmtExecute(context.Context, *mysql.Conn, *mysql.PrepareData, func(*sqltypes.Result) error) error {
-	return errors.New("not supported")
-}
-func (h *staleNode) ParserOptionsForConnection(*mysql.Conn) (sqlparser.ParserOptions, error) {
-	return sqlparser.ParserOptions{}, nil
 }
 
 func TestClusterReloadStale(t *testing.T) {
