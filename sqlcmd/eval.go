@@ -170,7 +170,7 @@ func (x *Executor) evalExpr(s *Session, e sqlparser.Expr) (any, *Error) {
 
 // evalVarRef reads @@[scope.]name or @name.
 func (x *Executor) evalVarRef(s *Session, c *sqlparser.ColName) (any, *Error) {
-	col, scope, specified, err := sqlparser.VarScopeForColName(c)
+	col, scope, specified, err := varScopeForColName(c)
 	if err != nil {
 		return nil, errSyntax(sqlparser.String(c))
 	}

@@ -3,6 +3,7 @@ package sqlcmd
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -481,7 +482,7 @@ func selectItem(e sqlparser.Expr) (SelectItem, *Error) {
 		}
 		return SelectItem{Kind: ItemExpr, Expr: x}, nil
 	case *sqlparser.ColName:
-		col, scope, specified, err := sqlparser.VarScopeForColName(x)
+		col, scope, specified, err := varScopeForColName(x)
 		if err != nil {
 			return SelectItem{}, errSyntax(sqlparser.String(x))
 		}
@@ -682,4 +683,16 @@ func forChannel(stmt string, toks []token, word func(int) string, near func(int)
 	}
 	*ch = c
 	return i + 3, nil
+}
+
+// varScopeForColName is vitess's sqlparser.VarScopeForColName, which panics
+// on a bare "@@" or "@@session." (an index out of range in its quote
+// trimming); such a name is a syntax error.
+func varScopeForColName(c *sqlparser.ColName) (col *sqlparser.ColName, scope sqlparser.SetScope, specified string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			col, scope, specified, err = nil, sqlparser.SetScope_None, "", errors.New("empty variable name")
+		}
+	}()
+	return sqlparser.VarScopeForColName(c)
 }
