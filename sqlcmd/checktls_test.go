@@ -3,7 +3,6 @@ package sqlcmd
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,18 +20,9 @@ import (
 // would_fail with the reload's reason, and neither moves the served
 // certificate, the generation or the reload timestamps.
 func TestCheckTLS(t *testing.T) {
-	dir := t.TempDir()
-	ca := pkitest.MustCA(t, "check CA")
-	certPath, keyPath := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
-	write := func(cn string) *pki.Leaf {
-		leaf := pkitest.MustIssue(t, ca, pki.LeafOptions{CN: cn, DNSNames: []string{"localhost"}})
-		require.NoError(t, pki.WriteFile(certPath, leaf.CertPEM, 0o644))
-		require.NoError(t, pki.WriteFile(keyPath, leaf.KeyPEM, 0o600))
-		return leaf
-	}
-	first := write("first")
-	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(tlsctx.Settings{SSLCert: certPath, SSLKey: keyPath}))
-	require.NoError(t, err)
+	rt := newRealTLS(t, "check CA")
+	m, first, write, ca, certPath := rt.m, rt.first, rt.write, rt.ca, rt.certPath
+	var err error
 	reg := sysvars.NewRegistry()
 	require.NoError(t, sysvars.AddTLS(reg, m))
 	x := NewExecutor(&Env{Reloader: m, Certs: m, Vars: reg})

@@ -20,18 +20,9 @@ import (
 // reload changes what the variables and SHOW SSL STATUS report, a bad one
 // fails with 3888 and leaves the served certificate in place.
 func TestRealManager(t *testing.T) {
-	dir := t.TempDir()
-	ca := pkitest.MustCA(t, "sqlcmd test CA")
-	certPath, keyPath := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
-	write := func(cn string) *pki.Leaf {
-		leaf := pkitest.MustIssue(t, ca, pki.LeafOptions{CN: cn, DNSNames: []string{"localhost"}})
-		require.NoError(t, pki.WriteFile(certPath, leaf.CertPEM, 0o644))
-		require.NoError(t, pki.WriteFile(keyPath, leaf.KeyPEM, 0o600))
-		return leaf
-	}
-	first := write("first")
-	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(tlsctx.Settings{SSLCert: certPath, SSLKey: keyPath}))
-	require.NoError(t, err)
+	rt := newRealTLS(t, "sqlcmd test CA")
+	m, first, write, keyPath := rt.m, rt.first, rt.write, rt.keyPath
+	var err error
 
 	reg := sysvars.NewRegistry()
 	require.NoError(t, sysvars.AddTLS(reg, m))
@@ -68,4 +59,35 @@ func TestRealManager(t *testing.T) {
 	lastErr := run(t, x, admin, "SHOW GLOBAL VARIABLES LIKE 'ssl_last_reload_error'")
 	require.Len(t, lastErr.Rows, 1)
 	assert.NotEmpty(t, lastErr.Rows[0][1])
+}
+
+// realTLS is a real tlsctx.Manager over a client key pair (no CA) that the
+// test rewrites; first is the pair it started with.
+type realTLS struct {
+	t                 testing.TB
+	ca                *pki.CA
+	certPath, keyPath string
+	m                 *tlsctx.Manager
+	first             *pki.Leaf
+}
+
+func newRealTLS(t testing.TB, caName string) *realTLS {
+	t.Helper()
+	dir := t.TempDir()
+	rt := &realTLS{t: t, ca: pkitest.MustCA(t, caName),
+		certPath: filepath.Join(dir, "server.crt"), keyPath: filepath.Join(dir, "server.key")}
+	rt.first = rt.write("first")
+	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(tlsctx.Settings{SSLCert: rt.certPath, SSLKey: rt.keyPath}))
+	require.NoError(t, err)
+	rt.m = m
+	return rt
+}
+
+// write replaces the pair with a new localhost leaf named cn.
+func (rt *realTLS) write(cn string) *pki.Leaf {
+	rt.t.Helper()
+	leaf := pkitest.MustIssue(rt.t, rt.ca, pki.LeafOptions{CN: cn, DNSNames: []string{"localhost"}})
+	require.NoError(rt.t, pki.WriteFile(rt.certPath, leaf.CertPEM, 0o644))
+	require.NoError(rt.t, pki.WriteFile(rt.keyPath, leaf.KeyPEM, 0o600))
+	return leaf
 }
