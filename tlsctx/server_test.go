@@ -10,39 +10,10 @@ import (
 
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
+	"github.com/ssld/ssld/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// echoServer accepts TLS connections with cfg and echoes lines back.
-func echoServer(t *testing.T, cfg *tls.Config) string {
-	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				r := bufio.NewReader(conn)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if _, err := conn.Write([]byte(line)); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
 
 func dial(t *testing.T, addr string, cfg *tls.Config) *tls.Conn {
 	t.Helper()
@@ -72,7 +43,7 @@ func TestReloadSwapsServedCertificate(t *testing.T) {
 	f.rotate("server")
 	m, err := New(context.Background(), StaticSource(f.settings))
 	require.NoError(t, err)
-	addr := echoServer(t, m.ServerTLSConfig(ChannelClient))
+	addr := testenv.TLSEchoServer(t, m.ServerTLSConfig(ChannelClient))
 	clientCfg := &tls.Config{RootCAs: f.pool(), ServerName: "localhost", ClientSessionCache: tls.NewLRUClientSessionCache(8)}
 
 	first := dial(t, addr, clientCfg)
@@ -107,7 +78,7 @@ func TestClusterMutualTLSFollowsCARotation(t *testing.T) {
 	require.NoError(t, err)
 	srvCfg := m.ServerTLSConfig(ChannelCluster)
 	require.NotNil(t, srvCfg)
-	addr := echoServer(t, srvCfg)
+	addr := testenv.TLSEchoServer(t, srvCfg)
 
 	echo(t, dial(t, addr, m.ClientTLSConfig("localhost")), "one")
 

@@ -19,29 +19,6 @@ import (
 	"github.com/ssld/ssld/internal/testenv"
 )
 
-// tlsServer accepts TLS connections with cfg, completes the handshake and
-// closes them.
-func tlsServer(t *testing.T, cfg *tls.Config) string {
-	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-				_ = conn.(*tls.Conn).Handshake()
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // servedSerial opens a fresh, non-resumed TLS connection and returns the
 // serial of the certificate the server presents.
 func servedSerial(t *testing.T, addr string, roots *x509.CertPool) string {
@@ -85,7 +62,7 @@ func TestEndToEndWithManager(t *testing.T) {
 					events = append(events, ev)
 				}))
 			require.NoError(t, err)
-			addr := tlsServer(t, m.ServerTLSConfig(tlsctx.ChannelClient))
+			addr := testenv.TLSEchoServer(t, m.ServerTLSConfig(tlsctx.ChannelClient))
 			start(t, Options{
 				Paths: func() []string { return settingsPaths(m.Status().Settings) },
 				Reload: func(ctx context.Context) error {
