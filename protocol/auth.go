@@ -40,6 +40,7 @@ type authServer struct {
 	methods       []mysql.AuthMethod
 	hooks         Hooks
 	onLogin       func(c *mysql.Conn, user string) // after every successful login; may be nil
+	guard         *loginGuard                      // shared by the server's listeners; nil: none
 }
 
 var _ mysql.AuthServer = (*authServer)(nil)
@@ -64,9 +65,10 @@ func (a *authServer) DefaultAuthMethodDescription() mysql.AuthMethodDescription 
 	return mysql.MysqlNativePassword
 }
 
-// pluginValidator lets a method handle the users configured for it. Unknown
-// users are handled by every method so that they get the same 1045 as a wrong
-// password, revealing nothing about which names exist.
+// pluginValidator lets a method handle the users configured for it. An
+// unknown name is handled as if it had its decoyPlugin, so that it gets the
+// same negotiation and the same 1045 as a wrong password, revealing nothing
+// about which names exist.
 type pluginValidator struct {
 	a      *authServer
 	plugin string
@@ -74,7 +76,10 @@ type pluginValidator struct {
 
 func (v pluginValidator) HandleUser(user string, _ net.Addr) bool {
 	acct, ok := v.a.users.get(user)
-	return !ok || acct.plugin == v.plugin
+	if !ok {
+		return decoyPlugin(user) == v.plugin
+	}
+	return acct.plugin == v.plugin
 }
 
 func hostOf(addr net.Addr) string {
@@ -171,7 +176,18 @@ func (m checkedMethod) HandleUser(c *mysql.Conn, user string) bool {
 	return m.AuthMethod.HandleUser(c, user)
 }
 
+// HandleAuthPluginData runs the login: the per-address delay after
+// repeated failures (not on the Unix socket), the checks, then the record of
+// the outcome (failures logged at warn, rate-limited).
 func (m checkedMethod) HandleAuthPluginData(c *mysql.Conn, user string, serverData, clientData []byte, addr net.Addr) (mysql.Getter, error) {
+	m.a.guard.delay(m.a.transport, addr)
+	g, err := m.check(c, user, serverData, clientData, addr)
+	_, known := m.a.users.get(user)
+	m.a.guard.done(m.a.transport, user, addr, known, err)
+	return g, err
+}
+
+func (m checkedMethod) check(c *mysql.Conn, user string, serverData, clientData []byte, addr net.Addr) (mysql.Getter, error) {
 	if m.a.transport != "unix" && !c.TLSEnabled() {
 		if m.a.transport == "cluster" {
 			return nil, mysql.NewSQLError(erSecureTransportRequired, mysql.SSUnknownSQLState,

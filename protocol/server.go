@@ -136,6 +136,7 @@ type Server struct {
 	labels    []string           // Hooks label of each of listeners
 
 	acceptLog acceptLogger
+	logins    *loginGuard // failed-login delay and log, shared by every listener
 	tcpAddr   net.Addr
 	clusterAd net.Addr
 	done      sync.WaitGroup
@@ -177,7 +178,7 @@ func New(cfg Config, exec *sqlcmd.Executor, tp TLSProvider, log *slog.Logger) (*
 		return nil, errors.New("cluster_listen: set, but the cluster channel has no certificate (cluster_ssl_cert/ssl_cert)")
 	}
 	routeVitessLogs(log)
-	return &Server{cfg: cfg, exec: exec, tls: tp, log: log, procs: newProcList()}, nil
+	return &Server{cfg: cfg, exec: exec, tls: tp, log: log, procs: newProcList(), logins: newLoginGuard(log)}, nil
 }
 
 var (
@@ -353,6 +354,7 @@ func (s *Server) newListener(nl net.Listener, transport string, u *accounts) (*m
 	h := newHandler(s.exec, transport, s.log, s.cfg.Hooks, s.procs)
 	auth := newAuthServer(u, transport, s.cfg.RequireSecureTransport, s.cfg.Hooks, s.cfg.RSAKeys)
 	auth.onLogin = h.loggedIn
+	auth.guard = s.logins
 	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
 		Listener:   nl,
 		AuthServer: auth,

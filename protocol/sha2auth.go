@@ -160,10 +160,14 @@ var _ mysql.AuthMethod = (*sha2Method)(nil)
 func (m *sha2Method) Name() mysql.AuthMethodDescription { return mysql.CachingSha2Password }
 
 // HandleUser takes the accounts configured for caching_sha2_password and
-// unknown names (they fail like a wrong password), on every transport.
+// the unknown names whose decoyPlugin it is (they fail like a wrong
+// password), on every transport.
 func (m *sha2Method) HandleUser(_ *mysql.Conn, user string) bool {
 	acct, ok := m.a.users.get(user)
-	return !ok || acct.plugin == PluginCachingSHA
+	if !ok {
+		return decoyPlugin(user) == PluginCachingSHA
+	}
+	return acct.plugin == PluginCachingSHA
 }
 
 // AllowClearTextWithoutTLS is true: over plain TCP the password travels
