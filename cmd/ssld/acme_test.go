@@ -233,14 +233,7 @@ func TestAcmeShReloadCmd(t *testing.T) {
 	t.Setenv("SSLD", ssldBinary(t))
 	cmdline := strings.NewReplacer("/etc/ssld/ssld.yaml", tn.config,
 		"/etc/letsencrypt/renewal-hooks/deploy/ssld", filepath.Join(repoRoot(t), "deploy/certbot/deploy-hook")).Replace(m[1])
-	run := func() (int, string) {
-		out, err := exec.Command("sh", "-c", cmdline).CombinedOutput()
-		if ee, ok := err.(*exec.ExitError); ok {
-			return ee.ExitCode(), string(out)
-		}
-		require.NoError(t, err, string(out))
-		return 0, string(out)
-	}
+	run := func() (int, string) { return exitCode(t, exec.Command("sh", "-c", cmdline)) }
 	serial := tn.rotate()
 	code, out := run()
 	require.Equal(t, 0, code, out)

@@ -234,15 +234,9 @@ esac
 		log := filepath.Join(t.TempDir(), "calls")
 		cmd := exec.Command("sh", script)
 		cmd.Env = append(os.Environ(), "KUBECTL="+fake, "FAKE_LOG="+log, "LEAVES_STATE="+leavesState, "NAMESPACE=db")
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else {
-			require.NoError(t, err)
-		}
+		code, out := exitCode(t, cmd)
 		b, _ := os.ReadFile(log)
-		return code, strings.Split(strings.TrimSpace(string(b)), "\n"), string(out)
+		return code, strings.Split(strings.TrimSpace(string(b)), "\n"), out
 	}
 
 	code, calls, out := run("Complete")

@@ -95,3 +95,15 @@ func TestBinaryLinksNoTestCode(t *testing.T) {
 	assert.Empty(t, found, "symbols of package testing in the ssld binary")
 	assert.Contains(t, string(out), "main.main", "nm read the binary")
 }
+
+// exitCode runs cmd and returns its exit status and combined output; an
+// error other than a non-zero exit (the program did not start) fails t.
+func exitCode(t *testing.T, cmd *exec.Cmd) (int, string) {
+	t.Helper()
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), string(out)
+	}
+	require.NoError(t, err, string(out))
+	return 0, string(out)
+}

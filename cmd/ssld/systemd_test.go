@@ -135,12 +135,7 @@ func TestSystemdExecReload(t *testing.T) {
 		}
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "SSLD_PASSWORD=")
-		out, err := cmd.CombinedOutput()
-		if ee, ok := err.(*exec.ExitError); ok {
-			return ee.ExitCode(), string(out)
-		}
-		require.NoError(t, err, string(out))
-		return 0, string(out)
+		return exitCode(t, cmd)
 	}
 	serial := tn.rotate()
 	code, out := run()
