@@ -37,6 +37,7 @@ const (
 	ErrIncorrectGlobalLocal uint16 = 1238 // ER_INCORRECT_GLOBAL_LOCAL_VAR, HY000 (read-only / wrong scope)
 	ErrUnknownCharset       uint16 = 1115 // ER_UNKNOWN_CHARACTER_SET, 42000
 	ErrUnknownCollation     uint16 = 1273 // ER_UNKNOWN_COLLATION, HY000
+	ErrCollationCharset     uint16 = 1253 // ER_COLLATION_CHARSET_MISMATCH, 42000
 	ErrUnknownTimeZone      uint16 = 1298 // ER_UNKNOWN_TIME_ZONE, HY000
 	ErrWrongParamCount      uint16 = 1582 // ER_WRONG_PARAMCOUNT_TO_NATIVE_FCT, 42000
 

@@ -407,6 +407,19 @@ func TestSessionVariables(t *testing.T) {
 	assert.Equal(t, []any{"ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION", "SYSTEM"},
 		sel(s, "SELECT @@sql_mode, @@time_zone"))
 
+	run(t, te.x, s, "SET NAMES utf8mb4 COLLATE 'utf8mb4_unicode_ci'")
+	assert.Equal(t, []any{"utf8mb4", "utf8mb4_unicode_ci", "utf8mb4"}, sel(s, "SELECT @@character_set_connection, @@collation_connection, @@character_set_client"))
+	for q, num := range map[string]uint16{
+		"SET NAMES utf8mb4 COLLATE utf8mb4_klingon":   ErrUnknownCollation,
+		"SET NAMES utf8mb4 COLLATE latin1_swedish_ci": ErrCollationCharset,
+	} {
+		_, err := te.x.Run(context.Background(), s, q)
+		var e *Error
+		require.True(t, errors.As(err, &e), q)
+		assert.Equal(t, num, e.Num, q)
+	}
+	assert.Equal(t, []any{"utf8mb4_unicode_ci"}, sel(s, "SELECT @@collation_connection"), "a failed SET NAMES changes nothing")
+
 	// Coupled variables.
 	run(t, te.x, s, "SET collation_connection = 'utf8_general_ci'")
 	assert.Equal(t, []any{"utf8mb3", "utf8mb3_general_ci"}, sel(s, "SELECT @@character_set_connection, @@collation_connection"))

@@ -232,7 +232,11 @@ func fromVitess(stmt sqlparser.Statement, toks []token) (Command, *Error) {
 	case *sqlparser.Select:
 		return fromSelect(st)
 	case *sqlparser.Set:
-		return fromSet(st)
+		cmd, err := fromSet(st)
+		if err != nil {
+			return nil, err
+		}
+		return withNamesCollate(cmd.(Set), toks)
 	case *sqlparser.Use:
 		return Use{DB: st.DBName.String()}, nil
 	case *sqlparser.Kill:
@@ -695,4 +699,40 @@ func varScopeForColName(c *sqlparser.ColName) (col *sqlparser.ColName, scope sql
 		}
 	}()
 	return sqlparser.VarScopeForColName(c)
+}
+
+// withNamesCollate applies the COLLATE of SET NAMES cs COLLATE coll, which
+// vitess's AST drops: collation_connection is set after the character sets
+// (so it is not reset to the character set's default collation).
+// The collation must belong to the character set (1253 otherwise, as in
+// MySQL).
+func withNamesCollate(c Set, toks []token) (Command, *Error) {
+	if len(toks) < 5 || toks[0].upper() != "SET" || toks[1].upper() != "NAMES" || len(c.Assignments) == 0 {
+		return c, nil
+	}
+	for i := 2; i+1 < len(toks); i++ {
+		if toks[i].kind == tokSymbol && toks[i].text == "," {
+			return c, nil // SET NAMES x, other = ...: no COLLATE
+		}
+		if toks[i].kind != tokWord || toks[i].upper() != "COLLATE" || toks[i+1].kind == tokSymbol {
+			continue
+		}
+		name := toks[i+1].text
+		if toks[i+1].kind == tokWord && strings.EqualFold(name, "DEFAULT") {
+			return c, nil
+		}
+		coll, cs, err := canonicalCollation(name)
+		if err != nil {
+			return nil, err
+		}
+		if names := c.Assignments[0]; !names.Null && names.Expr == nil {
+			if want, err := canonicalCharset(names.Value); err == nil && want != cs {
+				return nil, newError(ErrCollationCharset, StateSyntaxOrAuth,
+					"COLLATION '%s' is not valid for CHARACTER SET '%s'", name, names.Value)
+			}
+		}
+		c.Assignments = append(c.Assignments, Assignment{Name: "collation_connection", Scope: ScopeSession, Value: coll})
+		return c, nil
+	}
+	return c, nil
 }

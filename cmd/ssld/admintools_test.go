@@ -43,6 +43,11 @@ func TestAdminTools(t *testing.T) {
 
 	out := ok(admin, "status")
 	assert.Regexp(t, `^Uptime: \d+  Threads: \d+  Questions: \d+  Slow queries: 0  Opens: 0  Flush tables: 0  Open tables: 0  Queries per second avg: \d+\.\d{3}\n$`, out)
+	// The same over the Unix socket (no TLS: the hook sits above vitess's
+	// reader on every transport).
+	sock, err := exec.Command(admin, "-S", tn.socket, "-u", "admin", "-p"+adminPW, "status").CombinedOutput()
+	require.NoError(t, err, string(sock))
+	assert.Regexp(t, `^Uptime: \d+  Threads: \d+  Questions: \d+`, string(sock))
 	out = ok(admin, "version")
 	assert.Regexp(t, `Server version\s+8\.0\.\d+`, out)
 	assert.Regexp(t, `Uptime:\s+\d+ sec`, out)
@@ -65,7 +70,7 @@ func TestAdminTools(t *testing.T) {
 	ok(admin, "reload")  // FLUSH PRIVILEGES
 
 	// A user without SUPER may not refresh, nor kill others.
-	out, err := tool(admin, "monitor", monitorPW, "refresh")
+	out, err = tool(admin, "monitor", monitorPW, "refresh")
 	require.Error(t, err)
 	assert.Contains(t, out, "SUPER")
 	ok(admin, "kill", strconv.Itoa(monitorID))
