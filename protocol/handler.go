@@ -237,6 +237,9 @@ func notSupported(what string) error {
 
 // ComPrepare implements mysql.Handler.
 func (h *Handler) ComPrepare(ctx context.Context, c *mysql.Conn, query string, prepare *mysql.PrepareData) ([]*querypb.Field, error) {
+	// vitess stored the statement before asking; a refused one must not
+	// stay in the connection's map until it closes.
+	delete(c.PrepareData, prepare.StatementID)
 	return nil, notSupported("prepared statements")
 }
 

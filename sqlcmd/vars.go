@@ -130,8 +130,38 @@ func (x *Executor) set(s *Session, c Set) (*Result, *Error) {
 			staged.Vars[name] = val
 		}
 	}
+	if err := checkVarBounds(staged.Vars); err != nil {
+		return nil, err
+	}
 	s.Vars = staged.Vars
 	return &Result{}, nil
+}
+
+// Per-session bounds: a connection's variables live as long as it does, so
+// their number and size are capped (MySQL bounds them only by memory).
+const (
+	MaxUserVariables = 256      // user variables (@name) per session
+	MaxVarValueBytes = 64 << 10 // bytes of one user or session variable's value
+)
+
+// checkVarBounds refuses a SET that would leave the session over the
+// bounds; the session then keeps its previous variables.
+func checkVarBounds(vars map[string]string) *Error {
+	users := 0
+	for name, v := range vars {
+		if strings.HasPrefix(name, "@") {
+			users++
+		}
+		if len(v) > MaxVarValueBytes {
+			return newError(ErrWrongValueForVar, StateSyntaxOrAuth,
+				"Variable '%s' can't be set to a value of %d bytes: ssld keeps at most %d bytes per variable", name, len(v), MaxVarValueBytes)
+		}
+	}
+	if users > MaxUserVariables {
+		return newError(ErrWrongValueForVar, StateSyntaxOrAuth,
+			"Too many user variables: a session keeps at most %d in ssld (SET @name = NULL drops one)", MaxUserVariables)
+	}
+	return nil
 }
 
 // selectCmd executes a FROM-less SELECT: one row, or none under LIMIT 0 /

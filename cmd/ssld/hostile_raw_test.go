@@ -2,14 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -309,6 +313,59 @@ func TestHostileClients(t *testing.T) {
 		assert.True(t, r.closedByServer())
 	})
 
+	t.Run("20,000 refused COM_STMT_PREPARE on one connection", func(t *testing.T) {
+		r := dialRaw(t, tn.addr)
+		loginThen(t, r)
+		stmt := append([]byte{0x16}, "SELECT '"+strings.Repeat("p", 1<<10)+"'"...)
+		var pkts []byte
+		for i := 0; i < 1000; i++ {
+			pkts = append(pkts, frame(0, stmt)...)
+		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		before := ms.HeapInuse
+		const rounds = 20
+		go func() {
+			for i := 0; i < rounds; i++ {
+				if _, err := r.c.Write(pkts); err != nil {
+					return
+				}
+			}
+		}()
+		for i := 0; i < rounds*1000; i++ {
+			p, err := r.read()
+			require.NoError(t, err)
+			require.Equal(t, uint16(1235), errNum(p), "prepared statements are refused")
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		grew := int64(ms.HeapInuse) - int64(before)
+		t.Logf("heap in use grew by %d KiB over 20,000 refused prepares", grew>>10)
+		assert.Less(t, grew, int64(8<<20), "refused statements are not kept (they held ~25 MiB)")
+		r.seq = 0
+		require.NoError(t, r.send([]byte{0x0e})) // COM_PING: the connection still works
+		p, err := r.read()
+		require.NoError(t, err)
+		assert.Equal(t, byte(0), p[0])
+	})
+
+	t.Run("SET over the user variable bounds", func(t *testing.T) {
+		c, err := tn.db("admin", adminPW, name).Conn(ctx)
+		require.NoError(t, err)
+		defer c.Close()
+		var sets []string
+		for i := 0; i <= 256; i++ {
+			sets = append(sets, fmt.Sprintf("@v%d = %d", i, i))
+		}
+		me := sqlErr(t, execErr(c, "SET "+strings.Join(sets, ", ")))
+		assert.Equal(t, uint16(1231), me.Number)
+		assert.Contains(t, me.Message, "at most 256")
+		me = sqlErr(t, execErr(c, "SET @big = '"+strings.Repeat("b", 65<<10)+"'"))
+		assert.Equal(t, uint16(1231), me.Number)
+		require.NoError(t, c.PingContext(ctx))
+	})
+
 	t.Run("a query under max_allowed_packet works", func(t *testing.T) {
 		var s string
 		big := string(bytes.Repeat([]byte{'y'}, 512<<10))
@@ -316,6 +373,11 @@ func TestHostileClients(t *testing.T) {
 		assert.Len(t, s, len(big))
 	})
 	assert.Equal(t, panics, protocol.RecoveredPanics())
+}
+
+func execErr(c *sql.Conn, q string) error {
+	_, err := c.ExecContext(context.Background(), q)
+	return err
 }
 
 // TestHostileFloodHeap: 50 unauthenticated clients (half plain, half after a
