@@ -9,15 +9,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
+	"github.com/ssld/ssld/internal/testenv"
 	"github.com/ssld/ssld/tlsctx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -77,54 +74,9 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// scrape is one parsed /metrics response.
-type scrape map[string]*dto.MetricFamily
-
-func (n *node) scrape(t *testing.T) scrape {
+func (n *node) scrape(t *testing.T) testenv.Scrape {
 	t.Helper()
-	code, body := get(t, n.url+"/metrics")
-	require.Equal(t, http.StatusOK, code, body)
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
-	require.NoError(t, err)
-	return fams
-}
-
-// value returns the sample of name whose labels include labels (given as
-// name, value pairs); it fails t when there is none.
-func (s scrape) value(t *testing.T, name string, labels ...string) float64 {
-	t.Helper()
-	v, ok := s.lookup(name, labels...)
-	require.True(t, ok, "no sample %s%v", name, labels)
-	return v
-}
-
-func (s scrape) lookup(name string, labels ...string) (float64, bool) {
-	fam := s[name]
-	if fam == nil {
-		return 0, false
-	}
-next:
-	for _, m := range fam.Metric {
-		have := map[string]string{}
-		for _, lp := range m.Label {
-			have[lp.GetName()] = lp.GetValue()
-		}
-		for i := 0; i+1 < len(labels); i += 2 {
-			if have[labels[i]] != labels[i+1] {
-				continue next
-			}
-		}
-		switch {
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Untyped != nil:
-			return m.Untyped.GetValue(), true
-		}
-	}
-	return 0, false
+	return testenv.ScrapeMetrics(t, n.url+"/metrics")
 }
 
 func unix(tm time.Time) float64 { return float64(tm.UnixNano()) / 1e9 }
@@ -135,23 +87,23 @@ func TestScrapeFollowsReloads(t *testing.T) {
 	leaf1 := n.mgr.Current(tlsctx.ChannelClient).Leaf
 
 	s := n.scrape(t)
-	assert.Equal(t, unix(leaf1.NotAfter), s.value(t, "ssld_tls_certificate_not_after_seconds", "channel", "client"))
-	assert.Equal(t, unix(leaf1.NotBefore), s.value(t, "ssld_tls_certificate_not_before_seconds", "channel", "client"))
-	assert.Equal(t, unix(leaf1.NotAfter), s.value(t, "ssld_tls_certificate_not_after_seconds", "channel", "cluster"), "cluster falls back to ssl_*")
-	assert.Equal(t, 1.0, s.value(t, "ssld_tls_reload_generation"))
-	assert.Equal(t, 0.0, s.value(t, "ssld_tls_last_reload_attempt_timestamp_seconds"), "0 before the first reload")
-	assert.Equal(t, 0.0, s.value(t, "ssld_tls_last_reload_success_timestamp_seconds"))
-	assert.Equal(t, 0.0, s.value(t, "ssld_tls_last_reload_failed"))
+	assert.Equal(t, unix(leaf1.NotAfter), s.Value(t, "ssld_tls_certificate_not_after_seconds", "channel", "client"))
+	assert.Equal(t, unix(leaf1.NotBefore), s.Value(t, "ssld_tls_certificate_not_before_seconds", "channel", "client"))
+	assert.Equal(t, unix(leaf1.NotAfter), s.Value(t, "ssld_tls_certificate_not_after_seconds", "channel", "cluster"), "cluster falls back to ssl_*")
+	assert.Equal(t, 1.0, s.Value(t, "ssld_tls_reload_generation"))
+	assert.Equal(t, 0.0, s.Value(t, "ssld_tls_last_reload_attempt_timestamp_seconds"), "0 before the first reload")
+	assert.Equal(t, 0.0, s.Value(t, "ssld_tls_last_reload_success_timestamp_seconds"))
+	assert.Equal(t, 0.0, s.Value(t, "ssld_tls_last_reload_failed"))
 	for _, trig := range []string{"sql", "signal", "watch"} {
 		for _, res := range []string{"ok", "unchanged", "failed"} {
-			assert.Equal(t, 0.0, s.value(t, "ssld_tls_reloads_total", "trigger", trig, "result", res), "pre-initialised %s/%s", trig, res)
+			assert.Equal(t, 0.0, s.Value(t, "ssld_tls_reloads_total", "trigger", trig, "result", res), "pre-initialised %s/%s", trig, res)
 		}
 	}
 	for _, f := range []string{"cert", "key", "ca"} {
-		assert.Greater(t, s.value(t, "ssld_tls_file_modified_timestamp_seconds", "channel", "client", "file", f), 0.0)
+		assert.Greater(t, s.Value(t, "ssld_tls_file_modified_timestamp_seconds", "channel", "client", "file", f), 0.0)
 	}
-	assert.Greater(t, s.value(t, "ssld_tls_certificate_loaded_timestamp_seconds", "channel", "client"), 0.0)
-	_, hasGo := s.lookup("go_goroutines")
+	assert.Greater(t, s.Value(t, "ssld_tls_certificate_loaded_timestamp_seconds", "channel", "client"), 0.0)
+	_, hasGo := s.Lookup("go_goroutines")
 	assert.True(t, hasGo, "Go runtime metrics are included")
 
 	// A successful reload with new material.
@@ -160,12 +112,12 @@ func TestScrapeFollowsReloads(t *testing.T) {
 	require.NoError(t, err)
 	s = n.scrape(t)
 	st := n.mgr.Status()
-	assert.Equal(t, unix(leaf2.Cert.NotAfter), s.value(t, "ssld_tls_certificate_not_after_seconds", "channel", "client"))
-	assert.Equal(t, 2.0, s.value(t, "ssld_tls_reload_generation"))
-	assert.Equal(t, unix(st.LastAttempt), s.value(t, "ssld_tls_last_reload_attempt_timestamp_seconds"))
-	assert.Equal(t, unix(st.LastSuccess), s.value(t, "ssld_tls_last_reload_success_timestamp_seconds"))
-	assert.Equal(t, 1.0, s.value(t, "ssld_tls_reloads_total", "trigger", "sql", "result", "ok"))
-	assert.Equal(t, unix(n.mgr.Current(tlsctx.ChannelClient).LoadedAt), s.value(t, "ssld_tls_certificate_loaded_timestamp_seconds", "channel", "client"))
+	assert.Equal(t, unix(leaf2.Cert.NotAfter), s.Value(t, "ssld_tls_certificate_not_after_seconds", "channel", "client"))
+	assert.Equal(t, 2.0, s.Value(t, "ssld_tls_reload_generation"))
+	assert.Equal(t, unix(st.LastAttempt), s.Value(t, "ssld_tls_last_reload_attempt_timestamp_seconds"))
+	assert.Equal(t, unix(st.LastSuccess), s.Value(t, "ssld_tls_last_reload_success_timestamp_seconds"))
+	assert.Equal(t, 1.0, s.Value(t, "ssld_tls_reloads_total", "trigger", "sql", "result", "ok"))
+	assert.Equal(t, unix(n.mgr.Current(tlsctx.ChannelClient).LoadedAt), s.Value(t, "ssld_tls_certificate_loaded_timestamp_seconds", "channel", "client"))
 
 	// A failed reload: old expiry, failed=1, success time unchanged.
 	require.NoError(t, pki.WriteFile(n.path("server.crt"), []byte("garbage"), 0o644))
@@ -176,13 +128,13 @@ func TestScrapeFollowsReloads(t *testing.T) {
 	_, err = n.mgr.Reload(ctx, tlsctx.WithTrigger("watch"))
 	require.Error(t, err)
 	s = n.scrape(t)
-	assert.Equal(t, unix(leaf2.Cert.NotAfter), s.value(t, "ssld_tls_certificate_not_after_seconds", "channel", "client"))
-	assert.Equal(t, 1.0, s.value(t, "ssld_tls_last_reload_failed"))
-	assert.Equal(t, 1.0, s.value(t, "ssld_tls_reloads_total", "trigger", "watch", "result", "failed"))
-	assert.Equal(t, unix(st.LastSuccess), s.value(t, "ssld_tls_last_reload_success_timestamp_seconds"))
-	assert.Greater(t, s.value(t, "ssld_tls_last_reload_attempt_timestamp_seconds"), unix(st.LastSuccess))
-	assert.Greater(t, s.value(t, "ssld_tls_file_modified_timestamp_seconds", "channel", "client", "file", "cert"),
-		s.value(t, "ssld_tls_certificate_loaded_timestamp_seconds", "channel", "client"),
+	assert.Equal(t, unix(leaf2.Cert.NotAfter), s.Value(t, "ssld_tls_certificate_not_after_seconds", "channel", "client"))
+	assert.Equal(t, 1.0, s.Value(t, "ssld_tls_last_reload_failed"))
+	assert.Equal(t, 1.0, s.Value(t, "ssld_tls_reloads_total", "trigger", "watch", "result", "failed"))
+	assert.Equal(t, unix(st.LastSuccess), s.Value(t, "ssld_tls_last_reload_success_timestamp_seconds"))
+	assert.Greater(t, s.Value(t, "ssld_tls_last_reload_attempt_timestamp_seconds"), unix(st.LastSuccess))
+	assert.Greater(t, s.Value(t, "ssld_tls_file_modified_timestamp_seconds", "channel", "client", "file", "cert"),
+		s.Value(t, "ssld_tls_certificate_loaded_timestamp_seconds", "channel", "client"),
 		"the file on disk is newer than the served material: what the stale-files alert looks for")
 
 	// Fixed, then the same bytes again: ok, then unchanged.
@@ -194,10 +146,10 @@ func TestScrapeFollowsReloads(t *testing.T) {
 	_, err = n.mgr.Reload(ctx) // default trigger
 	require.NoError(t, err)
 	s = n.scrape(t)
-	assert.Equal(t, 0.0, s.value(t, "ssld_tls_last_reload_failed"))
-	assert.Equal(t, 2.0, s.value(t, "ssld_tls_reloads_total", "trigger", "signal", "result", "unchanged"))
-	assert.Equal(t, 1.0, s.value(t, "ssld_tls_reloads_total", "trigger", "api", "result", "unchanged"))
-	assert.Equal(t, 2.0, s.value(t, "ssld_tls_reload_generation"), "same bytes as generation 2")
+	assert.Equal(t, 0.0, s.Value(t, "ssld_tls_last_reload_failed"))
+	assert.Equal(t, 2.0, s.Value(t, "ssld_tls_reloads_total", "trigger", "signal", "result", "unchanged"))
+	assert.Equal(t, 1.0, s.Value(t, "ssld_tls_reloads_total", "trigger", "api", "result", "unchanged"))
+	assert.Equal(t, 2.0, s.Value(t, "ssld_tls_reload_generation"), "same bytes as generation 2")
 }
 
 func TestTrafficCounters(t *testing.T) {
@@ -217,15 +169,15 @@ func TestTrafficCounters(t *testing.T) {
 	n.met.AcceptError(ListenerClient, errors.New("accept: too many open files"), false)
 
 	s := n.scrape(t)
-	assert.Equal(t, 3.0, s.value(t, "ssld_handshakes_total", "listener", "client"))
-	assert.Equal(t, 1.0, s.value(t, "ssld_handshakes_total", "listener", "cluster"))
-	assert.Equal(t, 1.0, s.value(t, "ssld_handshake_failures_total", "listener", "client"))
-	assert.Equal(t, 1.0, s.value(t, "ssld_logins_total", "listener", "client", "result", "ok"))
-	assert.Equal(t, 1.0, s.value(t, "ssld_logins_total", "listener", "socket", "result", "failed"))
-	assert.Equal(t, 0.0, s.value(t, "ssld_logins_total", "listener", "cluster", "result", "failed"), "exists at 0")
-	assert.Equal(t, 1.0, s.value(t, "ssld_connections", "listener", "client"))
-	assert.Equal(t, 1.0, s.value(t, "ssld_accept_errors_total", "listener", "client"))
-	assert.Equal(t, 1.0, s.value(t, "ssld_listener_up", "listener", "client"))
+	assert.Equal(t, 3.0, s.Value(t, "ssld_handshakes_total", "listener", "client"))
+	assert.Equal(t, 1.0, s.Value(t, "ssld_handshakes_total", "listener", "cluster"))
+	assert.Equal(t, 1.0, s.Value(t, "ssld_handshake_failures_total", "listener", "client"))
+	assert.Equal(t, 1.0, s.Value(t, "ssld_logins_total", "listener", "client", "result", "ok"))
+	assert.Equal(t, 1.0, s.Value(t, "ssld_logins_total", "listener", "socket", "result", "failed"))
+	assert.Equal(t, 0.0, s.Value(t, "ssld_logins_total", "listener", "cluster", "result", "failed"), "exists at 0")
+	assert.Equal(t, 1.0, s.Value(t, "ssld_connections", "listener", "client"))
+	assert.Equal(t, 1.0, s.Value(t, "ssld_accept_errors_total", "listener", "client"))
+	assert.Equal(t, 1.0, s.Value(t, "ssld_listener_up", "listener", "client"))
 
 	// The label values are exactly the documented ones.
 	want := map[string][]string{
@@ -236,9 +188,9 @@ func TestTrafficCounters(t *testing.T) {
 		"ssld_accept_errors_total":      {"client", "cluster", "socket"},
 	}
 	for name, values := range want {
-		assert.ElementsMatch(t, values, s.labelValues(name, "listener"), name)
+		assert.ElementsMatch(t, values, s.LabelValues(name, "listener"), name)
 	}
-	assert.ElementsMatch(t, []string{"ok", "failed"}, s.labelValues("ssld_logins_total", "result"))
+	assert.ElementsMatch(t, []string{"ok", "failed"}, s.LabelValues("ssld_logins_total", "result"))
 
 	var off *Metrics // metrics disabled: the calls are no-ops
 	off.TLSHandshake("client", true)
@@ -248,23 +200,6 @@ func TestTrafficCounters(t *testing.T) {
 	off.ListenerStarted("client")
 	off.AcceptError("client", errors.New("x"), true)
 	off.ObserveReload(tlsctx.ReloadEvent{Result: "ok"})
-}
-
-// labelValues lists the distinct values of label across name's samples.
-func (s scrape) labelValues(name, label string) []string {
-	seen := map[string]bool{}
-	var out []string
-	if fam := s[name]; fam != nil {
-		for _, m := range fam.Metric {
-			for _, lp := range m.Label {
-				if lp.GetName() == label && !seen[lp.GetValue()] {
-					seen[lp.GetValue()] = true
-					out = append(out, lp.GetValue())
-				}
-			}
-		}
-	}
-	return out
 }
 
 // TestHealthzListenerStopped: a listener that stopped accepting for good
@@ -278,7 +213,7 @@ func TestHealthzListenerStopped(t *testing.T) {
 	code, body := get(t, n.url+"/healthz")
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Equal(t, "listener client stopped accepting connections: accept tcp 127.0.0.1:3307: bad file descriptor\n", body)
-	assert.Equal(t, 0.0, n.scrape(t).value(t, "ssld_listener_up", "listener", "client"))
+	assert.Equal(t, 0.0, n.scrape(t).Value(t, "ssld_listener_up", "listener", "client"))
 }
 
 func TestHealthz(t *testing.T) {

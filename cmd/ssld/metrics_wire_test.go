@@ -1,16 +1,12 @@
 package main
 
 import (
-	"io"
-	"net/http"
-	"strings"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 // TestMetricsOverWire: real TLS, plain-TCP and Unix socket logins, and a
@@ -28,37 +24,8 @@ func TestMetricsOverWire(t *testing.T) {
 	sock := tn.socketDB("admin", adminPW)
 	require.NoError(t, sock.PingContext(ctx))
 
-	resp, err := http.Get("http://" + tn.n.metricsAddr().String() + "/metrics")
-	require.NoError(t, err)
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.NoError(t, err)
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
-	require.NoError(t, err)
-	value := func(metric string, labels ...string) float64 {
-		t.Helper()
-		fam := fams[metric]
-		require.NotNil(t, fam, metric)
-	next:
-		for _, m := range fam.Metric {
-			have := map[string]string{}
-			for _, lp := range m.Label {
-				have[lp.GetName()] = lp.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue next
-				}
-			}
-			if m.Counter != nil {
-				return m.Counter.GetValue()
-			}
-			return m.Gauge.GetValue()
-		}
-		t.Fatalf("no sample %s%v", metric, labels)
-		return 0
-	}
+	fams := testenv.ScrapeMetrics(t, "http://"+tn.n.metricsAddr().String()+"/metrics")
+	value := func(metric string, labels ...string) float64 { t.Helper(); return fams.Value(t, metric, labels...) }
 	assert.Equal(t, 3.0, value("ssld_handshakes_total", "listener", "client"), "TLS handshakes: two logins and the failed one")
 	assert.Equal(t, 0.0, value("ssld_handshake_failures_total", "listener", "client"))
 	assert.Equal(t, 3.0, value("ssld_logins_total", "listener", "client", "result", "ok"), "two over TLS, one plain")
@@ -80,7 +47,7 @@ func TestMetricsOverWire(t *testing.T) {
 	}
 	for _, metric := range []string{"ssld_handshakes_total", "ssld_logins_total", "ssld_connections", "ssld_accept_errors_total", "ssld_listener_up"} {
 		help := fams[metric].GetHelp()
-		for _, l := range labelsOf(fams[metric], "listener") {
+		for _, l := range fams.LabelValues(metric, "listener") {
 			assert.Contains(t, help, l, "the help text of %s lists %s", metric, l)
 		}
 	}
@@ -91,16 +58,4 @@ func (tn *testNode) openDBClosed(t *testing.T, user, pw, tlsParam string) error 
 	db := tn.openDB(user, pw, tlsParam)
 	defer db.Close()
 	return db.PingContext(ctxT(t))
-}
-
-func labelsOf(fam *dto.MetricFamily, label string) []string {
-	var out []string
-	for _, m := range fam.GetMetric() {
-		for _, lp := range m.Label {
-			if lp.GetName() == label {
-				out = append(out, lp.GetValue())
-			}
-		}
-	}
-	return out
 }

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -113,13 +111,7 @@ func TestPrometheusRules(t *testing.T) {
 // the given instance and job labels.
 func liveSeries(t *testing.T, metricsURL, instance, job string) string {
 	t.Helper()
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(metricsURL)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	require.NoError(t, err)
+	fams := testenv.ScrapeMetrics(t, metricsURL)
 	var b strings.Builder
 	for _, name := range []string{"ssld_tls_file_modified_timestamp_seconds", "ssld_tls_certificate_loaded_timestamp_seconds",
 		"ssld_tls_last_reload_success_timestamp_seconds"} {

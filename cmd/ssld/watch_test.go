@@ -1,16 +1,11 @@
 package main
 
 import (
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -44,59 +39,20 @@ func TestWatchAndMetrics(t *testing.T) {
 	waitFor("recovery", func() bool { return tn.servedSerial() == fixed })
 	waitFor("the error to clear", func() bool { return variable(t, db, "ssl_last_reload_error") == "" })
 
-	resp, err := http.Get(metricsURL)
-	require.NoError(t, err)
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.NoError(t, err)
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
-	require.NoError(t, err)
-	reloads := fams["ssld_tls_reloads_total"]
-	require.NotNil(t, reloads, string(body))
-	var okWatch, failedWatch float64
-	for _, m := range reloads.Metric {
-		labels := map[string]string{}
-		for _, l := range m.Label {
-			labels[l.GetName()] = l.GetValue()
-		}
-		if labels["trigger"] == "watch" && labels["result"] == "ok" {
-			okWatch += m.Counter.GetValue()
-		}
-		if labels["trigger"] == "watch" && labels["result"] == "failed" {
-			failedWatch += m.Counter.GetValue()
-		}
-	}
+	s := testenv.ScrapeMetrics(t, metricsURL)
+	okWatch := s.Sum("ssld_tls_reloads_total", "trigger", "watch", "result", "ok")
+	failedWatch := s.Sum("ssld_tls_reloads_total", "trigger", "watch", "result", "failed")
 	assert.GreaterOrEqual(t, okWatch, 2.0)
 	assert.GreaterOrEqual(t, failedWatch, 1.0)
 	// ssld_handshakes_total counts TLS handshakes, not logins: one more
 	// openssl s_client (a handshake, no login) moves it by exactly one, on
 	// the documented label value, and leaves the logins alone.
-	scrape := func(name, label string) map[string]float64 {
-		t.Helper()
-		resp, err := http.Get(metricsURL)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		p := expfmt.NewTextParser(model.UTF8Validation)
-		fams, err := p.TextToMetricFamilies(resp.Body)
-		require.NoError(t, err)
-		require.NotNil(t, fams[name])
-		out := map[string]float64{}
-		for _, m := range fams[name].Metric {
-			for _, l := range m.Label {
-				if l.GetName() == label {
-					out[l.GetValue()] += m.Counter.GetValue()
-				}
-			}
-		}
-		return out
-	}
-	hsBefore, loginsBefore := scrape("ssld_handshakes_total", "listener"), scrape("ssld_logins_total", "listener")
+	before := testenv.ScrapeMetrics(t, metricsURL)
 	assert.Equal(t, fixed, opensslSerial(t, tn.addr))
-	hsAfter, loginsAfter := scrape("ssld_handshakes_total", "listener"), scrape("ssld_logins_total", "listener")
-	assert.Equal(t, hsBefore["client"]+1, hsAfter["client"], "before %v, after %v", hsBefore, hsAfter)
-	assert.Equal(t, loginsBefore, loginsAfter)
-	for l := range hsAfter {
+	after := testenv.ScrapeMetrics(t, metricsURL)
+	assert.Equal(t, before.Sum("ssld_handshakes_total", "listener", "client")+1, after.Sum("ssld_handshakes_total", "listener", "client"))
+	assert.Equal(t, before.Sum("ssld_logins_total"), after.Sum("ssld_logins_total"), "a handshake without a login is no login")
+	for _, l := range after.LabelValues("ssld_handshakes_total", "listener") {
 		assert.Contains(t, []string{"client", "cluster"}, l, "listener label values")
 	}
 }
