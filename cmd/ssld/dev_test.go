@@ -17,19 +17,24 @@ import (
 )
 
 // TestServeDev runs the README's first command as a process (ssld serve
-// --dev), then the commands it prints: SSL_RELOAD over TLS with the mysql
-// CLI, SHOW SSL STATUS over the Unix socket, SIGHUP through the pid file,
-// `ssld reload` with the kept password, and SIGTERM.
+// --dev, in a scratch folder, with --listen 127.0.0.1:0 so that a busy 3307
+// does not matter), then every line of the README's "From another
+// terminal" block as written, through sh in that folder (`go run
+// ./cmd/ssld` is the test's binary): SSL_RELOAD over verified TLS and SHOW
+// VARIABLES with the mysql CLI, SHOW SSL STATUS over the Unix socket,
+// SIGHUP through the pid file, `ssld reload` with the kept password; then
+// SIGTERM.
 func TestServeDev(t *testing.T) {
-	mysqlBin := testenv.LookPath(t, "mysql")
+	mysqlBin := testenv.LookPath(t, "mysql") // the README's lines run it from PATH
 	bin := ssldBinary(t)
 	dir, err := os.MkdirTemp("", "ssld-dev")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	state := filepath.Join(dir, "st")
+	state := filepath.Join(dir, ".ssld-dev") // the README's default --state-dir
 
 	var out lockedBuffer
-	cmd := exec.Command(bin, "serve", "--dev", "--state-dir", state, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, "serve", "--dev", "--listen", "127.0.0.1:0")
+	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
@@ -43,11 +48,40 @@ func TestServeDev(t *testing.T) {
 	printed := out.String()
 	assert.Contains(t, printed, "dev admin password (shown once")
 	assert.Contains(t, printed, "mysql --defaults-extra-file="+filepath.Join(state, "client.cnf")+" -e 'SSL_RELOAD'")
+	for _, f := range []string{"admin.password", "client.cnf", "socket.cnf"} {
+		st, err := os.Stat(filepath.Join(state, f))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), f)
+	}
 
 	cnfText, err := os.ReadFile(filepath.Join(state, "client.cnf"))
 	require.NoError(t, err)
 	assert.Contains(t, string(cnfText), "\nssl-verify-server-cert=1\n", "libmariadb's option reader ignores the bare form")
-	mysqldbHonoursClientCnf(t, filepath.Join(state, "client.cnf"), string(cnfText))
+
+	lines := readmeTerminalBlock(t)
+	require.Len(t, lines, 5, "the README's block: %q", lines)
+	for _, line := range lines {
+		sh := exec.Command("sh", "-c", strings.ReplaceAll(line, "go run ./cmd/ssld ", bin+" "))
+		sh.Dir = dir
+		sh.Env = append(os.Environ(), "SSLD_PASSWORD=")
+		b, err := sh.CombinedOutput()
+		require.NoError(t, err, "%s\n%s", line, b)
+		got := string(b)
+		switch {
+		case strings.Contains(line, "SHOW VARIABLES LIKE 'ssl%'"):
+			assert.Contains(t, got, "ssl_server_serial", line)
+		case strings.Contains(line, "SHOW SSL STATUS"):
+			assert.Contains(t, got, "client", line)
+		case strings.HasPrefix(line, "kill -HUP "):
+			testenv.Eventually(t, 10*time.Second, func() bool { return strings.Contains(out.String(), "trigger=signal") },
+				"SIGHUP not logged:\n%s", &out)
+		case strings.Contains(line, " reload "):
+			assert.True(t, strings.HasPrefix(got, "ok: "), "%s: %s", line, got)
+		default:
+			assert.Contains(t, line, "SSL_RELOAD")
+			assert.Empty(t, got, line)
+		}
+	}
 
 	mysql := func(cnf string, args ...string) string {
 		t.Helper()
@@ -55,22 +89,8 @@ func TestServeDev(t *testing.T) {
 		require.NoError(t, err, string(b))
 		return string(b)
 	}
-	mysql("client.cnf", "-e", "SSL_RELOAD")
 	assert.Contains(t, mysql("client.cnf", "-e", "SHOW STATUS LIKE 'Ssl_version'"), "TLSv1.")
-	assert.Contains(t, mysql("socket.cnf", "-e", "SHOW SSL STATUS"), "client")
 	assert.Contains(t, mysql("socket.cnf", "-e", "SELECT USER()"), "admin@localhost")
-
-	require.NoError(t, syscall.Kill(cmd.Process.Pid, syscall.SIGHUP))
-	testenv.Eventually(t, 10*time.Second, func() bool { return strings.Contains(out.String(), "trigger=signal") },
-		"SIGHUP not logged:\n%s", &out)
-
-	pw, err := os.ReadFile(filepath.Join(state, "admin.password"))
-	require.NoError(t, err)
-	rc := exec.Command(bin, "reload", "--socket", filepath.Join(state, "ssld.sock"))
-	rc.Env = append(os.Environ(), "SSLD_PASSWORD="+strings.TrimSpace(string(pw)))
-	b, err := rc.CombinedOutput()
-	require.NoError(t, err, string(b))
-	assert.True(t, strings.HasPrefix(string(b), "ok: "), string(b))
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	done := make(chan error, 1)
@@ -86,40 +106,26 @@ func TestServeDev(t *testing.T) {
 	assert.Contains(t, out.String(), "msg=stopped")
 }
 
-// mysqldbHonoursClientCnf reads client.cnf with Python MySQLdb
-// (read_default_file, libmariadb's option-file reader): it connects over TLS
-// as written, and refuses when the host does not match the certificate
-// (127.1 is 127.0.0.1, but not a name the certificate carries), which shows
-// that ssl-verify-server-cert was honoured. With the bare
-// "ssl-verify-server-cert" line libmariadb connected anyway.
-func mysqldbHonoursClientCnf(t *testing.T, cnf, text string) {
+// readmeTerminalBlock returns the command lines of the README's sh block
+// that follows "From another terminal".
+func readmeTerminalBlock(t *testing.T) []string {
 	t.Helper()
-	py := "/usr/bin/python3"
-	needModule(t, exec.Command(py, "-c", "import MySQLdb"), "python3-mysqldb")
-	const prog = `import sys, MySQLdb
-try:
-    c = MySQLdb.connect(read_default_file=sys.argv[1])
-    cur = c.cursor()
-    cur.execute("SHOW STATUS LIKE 'Ssl_version'")
-    print("connected " + cur.fetchone()[1])
-except MySQLdb.Error as e:
-    print("refused %s" % (e,))
-`
-	out, err := exec.Command(py, "-c", prog, cnf).CombinedOutput()
-	require.NoError(t, err, string(out))
-	assert.Contains(t, string(out), "connected TLSv1.", "client.cnf as written")
-
-	other := filepath.Join(t.TempDir(), "client-127.1.cnf")
-	var lines []string
-	for _, l := range strings.Split(text, "\n") {
-		if strings.HasPrefix(l, "host=") {
-			l = "host=127.1"
-		}
-		lines = append(lines, l)
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(b), "From\nanother terminal")
+	if !ok {
+		_, rest, ok = strings.Cut(string(b), "From another terminal")
 	}
-	require.NoError(t, os.WriteFile(other, []byte(strings.Join(lines, "\n")), 0o600))
-	out, err = exec.Command(py, "-c", prog, other).CombinedOutput()
-	require.NoError(t, err, string(out))
-	assert.Contains(t, string(out), "refused", "host name checking must be on")
-	assert.Contains(t, string(out), "Validation of SSL server certificate failed")
+	require.True(t, ok, "README: no \"From another terminal\"")
+	_, rest, ok = strings.Cut(rest, "```sh\n")
+	require.True(t, ok)
+	block, _, ok := strings.Cut(rest, "```")
+	require.True(t, ok)
+	var lines []string
+	for _, l := range strings.Split(block, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
 }

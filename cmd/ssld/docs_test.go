@@ -4,7 +4,9 @@ package main
 // they are written: an example that stops loading or compiling fails here.
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -192,4 +194,89 @@ func TestINISections(t *testing.T) {
 	_, err = loadConfig(p)
 	require.ErrorContains(t, err, "no [ssld] or [mysqld] section")
 	assert.ErrorContains(t, err, "[client], [mysql]")
+}
+
+// ssldWord is ssld as the command of a line or of a $(...).
+var ssldWord = regexp.MustCompile(`(^|\$\()ssld `)
+
+// TestOperationsNodeCommands runs the node commands of docs/operations.md
+// as written, with /etc/ssld/ssld.yaml, /run/ssld/ssld.sock and db1:3307
+// pointed at a test node and the OS user for root (its unix_socket
+// account): the cron `ssld status` line (mail only when fewer than 14 days
+// are left), the runbook's `ssld reload` lines, `mariadb -S ... -u root`,
+// and the runbook's openssl line, which must print the served serial and
+// end on its own.
+func TestOperationsNodeCommands(t *testing.T) {
+	testenv.LookPath(t, "mariadb")
+	testenv.LookPath(t, "openssl")
+	tn, me := unixSocketNode(t)
+	t.Setenv("SSLD_PASSWORD", "")
+	bin := ssldBinary(t)
+	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "docs/operations.md"))
+	require.NoError(t, err)
+	inline := func(re string) string {
+		m := regexp.MustCompile("`("+re+")`").FindAllStringSubmatch(string(doc), -1)
+		require.NotEmpty(t, m, "docs/operations.md: no `%s`", re)
+		return m[0][1]
+	}
+	host, port := splitAddr(t, tn.addr)
+	local := strings.NewReplacer("/etc/ssld/ssld.yaml", tn.config, "/run/ssld/ssld.sock", tn.socket,
+		"db1:3307", host+":"+port, " -u root ", " -u "+me+" ")
+	run := func(line string) (int, string) {
+		t.Helper()
+		line = local.Replace(line)
+		line = ssldWord.ReplaceAllString(line, "${1}"+bin+" ")
+		ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+		defer cancel()
+		// mail is the cron line's: print its arguments and its body.
+		cmd := exec.CommandContext(ctx, "sh", "-c", "mail() { echo MAILED \"$@\"; cat; }; "+line)
+		// Standard input stays open, as a terminal's does: a command that
+		// waits for input does not end.
+		stdin, keep, err := os.Pipe()
+		require.NoError(t, err)
+		defer stdin.Close()
+		defer keep.Close()
+		cmd.Stdin = stdin
+		cmd.WaitDelay = time.Second
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, ctx.Err(), "did not end: %s\n%s", line, out)
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), string(out)
+		}
+		require.NoError(t, err, line)
+		return 0, string(out)
+	}
+
+	cron := docCommand(t, "out=$(ssld status --config ")
+	code, out := run(cron)
+	assert.Equal(t, 0, code, out)
+	assert.NotContains(t, out, "MAILED", "healthy: no mail")
+
+	serial := tn.rotate()
+	for _, l := range []string{inline(`ssld reload --config /etc/ssld/ssld.yaml`), inline(`ssld reload --socket /run/ssld/ssld.sock`)} {
+		code, out = run(l)
+		assert.Equal(t, 0, code, "%s: %s", l, out)
+		assert.True(t, strings.HasPrefix(out, "ok: "), "%s: %s", l, out)
+	}
+	assert.Equal(t, serial, tn.servedSerial())
+
+	serial = tn.rotate()
+	l := inline(`mariadb -S /run/ssld/ssld.sock -u root -e 'SSL_RELOAD'`)
+	code, out = run(l)
+	assert.Equal(t, 0, code, "%s: %s", l, out)
+	assert.Equal(t, serial, tn.servedSerial())
+
+	l = inline(`openssl s_client -starttls mysql [^` + "`" + `]*`)
+	code, out = run(l)
+	assert.Equal(t, 0, code, "%s: %s", l, out)
+	assert.Equal(t, "serial="+serial, strings.TrimSpace(out), l)
+
+	tn.rotateFor(5 * 24 * time.Hour)
+	code, out = run(inline(`ssld reload --config /etc/ssld/ssld.yaml`))
+	require.Equal(t, 0, code, out)
+	code, out = run(cron)
+	assert.Equal(t, 0, code, "the mail command's status: %s", out)
+	assert.Contains(t, out, "MAILED -s ssld: ", "fewer than 14 days left: mailed")
+	assert.Contains(t, out, "unhealthy: certificate has 5.0 days left (< 14)", "the mail's body is the status report")
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -389,7 +390,8 @@ func printDevHelp(w io.Writer, st *devState, n *node) {
 	host, port, _ := net.SplitHostPort(n.server.Addr().String())
 	fmt.Fprintf(w, "ssld dev node (pid %d) listening on %s, config %s\n", os.Getpid(), n.server.Addr(), st.ConfigPath)
 	if st.Created {
-		fmt.Fprintf(w, "dev admin password (shown once; kept in %s, mode 0600): %s\n", st.ClientCnf, st.Password)
+		fmt.Fprintf(w, "dev admin password (shown once; kept, mode 0600, in %s and the option files %s, %s): %s\n",
+			filepath.Join(st.Dir, "admin.password"), st.ClientCnf, st.SocketCnf, st.Password)
 	}
 	fmt.Fprintf(w, "connect:\n  mysql --defaults-extra-file=%s -e 'SSL_RELOAD'\n", st.ClientCnf)
 	fmt.Fprintf(w, "  mysql -h %s -P %s -u admin -p --ssl --ssl-ca=%s/certs/ca.crt -e \"SHOW VARIABLES LIKE 'ssl%%'\"\n", host, port, st.Dir)
