@@ -1,4 +1,8 @@
-// Package testenv holds helpers for tests that need tools outside Go.
+// Package testenv is the test kit shared by every package's tests: external
+// tools (LookPath: skip on a developer's machine, fail under CI=true), a
+// throw-away mariadbd (MariaDB), the one polling helper (Eventually), a
+// plain TLS peer (TLSEchoServer) and Prometheus scrapes (ScrapeMetrics). It
+// imports "testing", so only tests import it.
 package testenv
 
 import (
