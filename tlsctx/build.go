@@ -145,7 +145,7 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 			out.warnings = append(out.warnings, snap.keyWarnings...)
 		}
 	}
-	snap.serverConfig = serverConfig(snap, b.versions)
+	snap.serverConfig = serverConfig(snap, b.versions, time.Now())
 	out.snap = snap
 	return out, nil
 }

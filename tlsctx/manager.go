@@ -37,6 +37,8 @@ type Manager struct {
 	readFile  fileReader
 	pairTries int
 	pairWait  time.Duration
+	// ticketClock drives the session-ticket key rotation (tickets.go).
+	ticketClock func() time.Time
 
 	versions      versionRange  // fixed at New: tls_version is restart-only
 	backend       CryptoBackend // resolved at New: BackendOpenSSL or BackendGo
@@ -159,14 +161,15 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 		opt(&o)
 	}
 	m := &Manager{
-		src:       src,
-		logger:    o.logger,
-		observer:  o.observer,
-		sem:       make(chan struct{}, 1),
-		now:       timeNow,
-		readFile:  readBounded,
-		pairTries: 5,
-		pairWait:  defaultPairWait,
+		src:         src,
+		logger:      o.logger,
+		observer:    o.observer,
+		sem:         make(chan struct{}, 1),
+		now:         timeNow,
+		readFile:    readBounded,
+		pairTries:   5,
+		pairWait:    defaultPairWait,
+		ticketClock: time.Now,
 	}
 	s, srcWarnings, err := loadSettings(ctx, src)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,4 +145,44 @@ func TestSnapshotAccessors(t *testing.T) {
 	st := m.Status()
 	assert.True(t, st.LastAttempt.IsZero())
 	assert.Equal(t, f.settings, st.Settings)
+}
+
+// TestTicketKeysRotateWithinSnapshot: without a reload the session-ticket
+// key of a snapshot is replaced every 24 h, the previous keys still resume
+// for 7 days (crypto/tls's own schedule), and a ticket older than that falls
+// back to a full handshake. A reload that changed the material still
+// invalidates every ticket (TestReloadSwapsServedCertificate).
+func TestTicketKeysRotateWithinSnapshot(t *testing.T) {
+	f := newFixture(t)
+	f.rotate("server")
+	m, err := New(context.Background(), StaticSource(f.settings))
+	require.NoError(t, err)
+	now := time.Now()
+	var mu sync.Mutex
+	m.ticketClock = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	addr := testenv.TLSEchoServer(t, m.ServerTLSConfig(ChannelClient))
+	// TLS 1.2: one ticket per handshake, sent in the handshake, and a
+	// resumption re-encrypts it only when the key changed.
+	clientCfg := &tls.Config{RootCAs: f.pool(), ServerName: "localhost", MaxVersion: tls.VersionTLS12,
+		ClientSessionCache: tls.NewLRUClientSessionCache(8)}
+	connect := func() bool {
+		c := dial(t, addr, clientCfg)
+		echo(t, c, "x")
+		return c.ConnectionState().DidResume
+	}
+	snap := m.Current(ChannelClient)
+	assert.False(t, connect(), "first handshake is full")
+	assert.Equal(t, 1, snap.tickets.count())
+	assert.True(t, connect(), "same key: resumes")
+
+	advance(25 * time.Hour)
+	assert.True(t, connect(), "rotated, and the previous key still resumes")
+	assert.Equal(t, 2, snap.tickets.count(), "a new key was added")
+	assert.Same(t, snap, m.Current(ChannelClient), "no reload happened")
+
+	advance(8 * 24 * time.Hour)
+	assert.False(t, connect(), "a ticket under a key older than 7 days does not resume")
+	assert.Equal(t, 1, snap.tickets.count(), "expired keys are dropped")
+	assert.True(t, connect())
 }

@@ -28,7 +28,8 @@ type Snapshot struct {
 	KeyBackend CryptoBackend
 
 	digest       [32]byte    // hash of paths, settings and file bytes: equal digest = unchanged
-	serverConfig *tls.Config // per-snapshot server config with its own session-ticket key; nil when TLS off
+	serverConfig *tls.Config // per-snapshot server config with its own session-ticket keys; nil when TLS off
+	tickets      *ticketKeys // serverConfig's ticket keys and their rotation; nil when TLS or tickets are off
 	keyWarnings  []string    // the backend fallback warning, repeated on unchanged reloads
 }
 

@@ -1,12 +1,12 @@
 package tlsctx
 
 import (
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // versionRange is the parsed tls_version setting.
@@ -55,8 +55,9 @@ func parseTLSVersion(s string) (versionRange, error) {
 // certificate and CA set. With a key per snapshot, old tickets fail to
 // decrypt and the client falls back to a full handshake under the new
 // material. Reloads of unchanged material reuse the snapshot, so they do not
-// invalidate tickets.
-func serverConfig(s *Snapshot, v versionRange) *tls.Config {
+// invalidate tickets. Within a snapshot the keys rotate on crypto/tls's
+// schedule (tickets.go), checked on each handshake.
+func serverConfig(s *Snapshot, v versionRange, now time.Time) *tls.Config {
 	if s.Certificate == nil {
 		return nil
 	}
@@ -74,13 +75,7 @@ func serverConfig(s *Snapshot, v versionRange) *tls.Config {
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
 		cfg.ClientCAs = s.CAs
 	}
-	var key [32]byte
-	if _, err := rand.Read(key[:]); err == nil {
-		cfg.SetSessionTicketKeys([][32]byte{key})
-	} else {
-		// No randomness: disable tickets rather than share keys across snapshots.
-		cfg.SessionTicketsDisabled = true
-	}
+	s.tickets = newTicketKeys(cfg, now)
 	return cfg
 }
 
@@ -104,7 +99,9 @@ func (m *Manager) newServerTLSConfig(ch Channel) *tls.Config {
 		// Certificates stays empty on purpose: the material lives in the
 		// snapshot config returned below, never in this long-lived one.
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			if cfg := m.Current(ch).serverConfig; cfg != nil {
+			snap := m.Current(ch)
+			if cfg := snap.serverConfig; cfg != nil {
+				snap.tickets.maybeRotate(m.ticketClock())
 				return cfg, nil
 			}
 			return nil, fmt.Errorf("tlsctx: channel %s has no certificate", ch)
