@@ -589,3 +589,26 @@ func TestAdminStatements(t *testing.T) {
 		}
 	}
 }
+
+func TestWarningCountVariables(t *testing.T) {
+	te := newTestEnv(t)
+	s := te.viewer
+	s.Warnings = []Warning{{Level: "Warning", Code: 3888, Message: "a"}, {Level: "Note", Code: 1235, Message: "b"}}
+	res := run(t, te.x, s, "SELECT @@warning_count, @@session.error_count")
+	assert.Equal(t, [][]any{{int64(2), int64(0)}}, res.Rows, "the previous statement's counts")
+	assert.Equal(t, []Column{{Name: "@@warning_count", Int: true}, {Name: "@@session.error_count", Int: true}}, res.Columns)
+	res = run(t, te.x, s, "SHOW VARIABLES LIKE 'warning_count'")
+	assert.Equal(t, [][]any{{"warning_count", "0"}}, res.Rows, "SELECT raised none")
+	res = run(t, te.x, s, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('warning_count', 'error_count')")
+	assert.Empty(t, res.Rows, "session-only")
+	_, err := te.x.Run(context.Background(), s, "SELECT @@nope")
+	require.Error(t, err)
+	res = run(t, te.x, s, "SELECT @@error_count, @@warning_count")
+	assert.Equal(t, [][]any{{int64(1), int64(1)}}, res.Rows)
+	for _, q := range []string{"SET warning_count = 1", "SELECT @@global.warning_count"} {
+		_, err := te.x.Run(context.Background(), s, q)
+		var e *Error
+		require.True(t, errors.As(err, &e), q)
+		assert.Equal(t, ErrIncorrectGlobalLocal, e.Num, q)
+	}
+}

@@ -53,8 +53,8 @@ func (x *Executor) showVariables(s *Session, c ShowVariables) (*Result, *Error) 
 			continue
 		}
 		val := v.Value()
-		if !c.Global && v.Scope != sysvars.ScopeGlobal {
-			if o, ok := s.Vars[v.Name]; ok {
+		if !c.Global {
+			if o, ok := sessionValueOf(s, v); ok {
 				val = o
 			}
 		}

@@ -25,12 +25,31 @@ func (x *Executor) varValue(s *Session, name string, scope VarScope) (sysvars.Va
 			return v, "", newError(ErrIncorrectGlobalLocal, StateGeneral, "Variable '%s' is a GLOBAL variable", v.Name)
 		}
 	}
-	if v.Scope != sysvars.ScopeGlobal && s.Vars != nil {
-		if val, ok := s.Vars[v.Name]; ok {
-			return v, val, nil
-		}
+	if val, ok := sessionValueOf(s, v); ok {
+		return v, val, nil
 	}
 	return v, v.Value(), nil
+}
+
+// sessionValueOf is a session's own value of v: what SET stored, or, for
+// warning_count and error_count, the counts of the previous statement's
+// warnings (what SHOW COUNT(*) WARNINGS / ERRORS return).
+func sessionValueOf(s *Session, v sysvars.Var) (string, bool) {
+	if v.Scope == sysvars.ScopeGlobal || s == nil {
+		return "", false
+	}
+	switch v.Name {
+	case "warning_count", "error_count":
+		n := 0
+		for _, w := range s.Warnings {
+			if v.Name == "warning_count" || w.Level == "Error" {
+				n++
+			}
+		}
+		return strconv.Itoa(n), true
+	}
+	val, ok := s.Vars[v.Name]
+	return val, ok
 }
 
 // typedValue converts a variable's text to what SELECT @@v returns: BIGINT

@@ -120,6 +120,10 @@ func AddServer(r *Registry, info ServerInfo) error {
 		ro("default_authentication_plugin", KindString, constant(defaultAuthPlugin)),
 		ro("max_connections", KindInt, constant(strconv.Itoa(info.MaxConnections))),
 
+		// Session-only and read-only: the SQL layer reports the session's
+		// counts of the previous statement's warnings and errors.
+		{Name: "warning_count", Scope: ScopeSession, Kind: KindInt, ReadOnly: true, Value: constant("0")},
+		{Name: "error_count", Scope: ScopeSession, Kind: KindInt, ReadOnly: true, Value: constant("0")},
 		both("autocommit", KindBool, "ON"),
 		both("max_allowed_packet", KindInt, maxPacketOr(info.MaxAllowedPacket)),
 		both("character_set_client", KindString, defaultCharset),
