@@ -148,7 +148,8 @@ users:
 // ssld serves it from live/, deploy/certbot/deploy-hook is installed where
 // certbot looks for it, and `certbot renew --force-renewal` ends with the
 // renewed serial served. No password anywhere (unix_socket). A failing hook
-// leaves certbot's exit status at 0, as docs/operations.md says.
+// (and a failing `ssld check` pre-hook) leaves certbot's exit status at 0
+// and the renewal done, as docs/operations.md says.
 func TestACMECertbotDeployHook(t *testing.T) {
 	t.Setenv("SSLD_PASSWORD", "") // no password anywhere: unix_socket
 	a := startPebble(t)
@@ -178,11 +179,33 @@ func TestACMECertbotDeployHook(t *testing.T) {
 
 	// The hook fails (no such config): it exits non-zero and says why, yet
 	// certbot exits 0, and the node keeps serving the previous renewal.
-	out := a.renew("SSLD_CONFIG="+filepath.Join(a.dir, "missing.yaml"), "SSLD="+ssldBinary(t))
+	// This renewal also runs docs/operations.md's pre-hook line (`ssld
+	// check`) on a config it refuses: certbot shows the problem and
+	// renews anyway.
+	pre := preHookCheck(t)
+	bad := filepath.Join(a.dir, "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("ssl_cert: "+a.live("fullchain.pem")+"\nssl_key: "+filepath.Join(a.dir, "missing.key")+"\n"), 0o600))
+	out := a.run([]string{"SSLD_CONFIG=" + filepath.Join(a.dir, "missing.yaml"), "SSLD=" + ssldBinary(t)},
+		"renew", "--force-renewal", "--no-random-sleep-on-renew", "--pre-hook", pre(bad))
+	assert.Contains(t, out, "missing.key", "certbot shows the pre-hook's problem")
 	assert.Contains(t, out, "missing.yaml", "certbot shows the hook's error output")
 	assert.NotEqual(t, renewed, fileSerial(t, a.live("cert.pem")))
 	assert.Equal(t, renewed, opensslSerial(t, addr))
 	assert.Regexp(t, `missing.yaml \(renewed .*\): exit 2: ssld: config file .*missing.yaml: does not exist`, a.hookLines())
+}
+
+// preHookCheck returns docs/operations.md's certbot --pre-hook command
+// (`ssld check --config /etc/ssld/ssld.yaml`) for another config, run by
+// the test's binary. The same command on a valid config exits 0.
+func preHookCheck(t *testing.T) func(cfg string) string {
+	t.Helper()
+	line := docCommand(t, "certbot renew --pre-hook ")
+	m := regexp.MustCompile(`--pre-hook '([^']+)'`).FindStringSubmatch(line)
+	require.NotNil(t, m, line)
+	require.True(t, strings.HasPrefix(m[1], "ssld check "), m[1])
+	return func(cfg string) string {
+		return ssldBinary(t) + strings.TrimPrefix(strings.ReplaceAll(m[1], "/etc/ssld/ssld.yaml", cfg), "ssld")
+	}
 }
 
 // TestACMECertbotWatch: with watch: true and no hook, certbot's renewal
