@@ -23,6 +23,7 @@ const erSSLLibrary = 3888
 type guardedListener struct {
 	net.Listener
 	limit          int // 0 = unlimited
+	superSlot      int // 1: one connection more, kept for SUPER (TCP); 0 (the Unix socket)
 	connectTimeout time.Duration
 	readTimeout    time.Duration
 	writeTimeout   time.Duration
@@ -120,7 +121,7 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 			}
 		}
 		l.mu.Lock()
-		over := l.limit > 0 && len(l.active) >= l.limit+1
+		over := l.limit > 0 && len(l.active) >= l.limit+l.superSlot
 		var gc *guardedConn
 		if !over {
 			gc = &guardedConn{Conn: c, l: l, tlsConfig: l.tlsConfig}

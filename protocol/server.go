@@ -291,6 +291,7 @@ func (s *Server) listenTCP(setting, addr, transport string, u *accounts, tc *tls
 		return nil, fmt.Errorf("%s %s: %w", setting, addr, err)
 	}
 	g := s.guard(raw, setting, listenerLabel(transport), s.cfg.MaxConnections)
+	g.superSlot = 1 // max_connections + 1, as MySQL
 	ch := tlsctx.ChannelClient
 	if transport == "cluster" {
 		ch = tlsctx.ChannelCluster

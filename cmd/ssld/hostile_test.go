@@ -103,6 +103,8 @@ func TestHostileConnectionFlood(t *testing.T) {
 
 	// SUPER gets in with every slot taken (max_connections + 1, as MySQL);
 	// while it holds the extra slot nobody else does.
+	require.Eventually(t, func() bool { return tn.n.server.ActiveConnections() == 5 }, 3*time.Second, 10*time.Millisecond,
+		"the refused login's connection is gone")
 	superDB := tn.db("admin", adminPW, name)
 	super, err := superDB.Conn(ctx)
 	require.NoError(t, err, "SUPER gets the extra slot")
