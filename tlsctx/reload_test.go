@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -24,17 +23,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// legacyEncrypted returns key as a legacy PEM-encrypted (Proc-Type) block.
-func legacyEncrypted(t *testing.T, l *pki.Leaf, pass string) []byte {
-	t.Helper()
-	der, err := x509.MarshalECPrivateKey(l.Key.(*ecdsa.PrivateKey))
-	require.NoError(t, err)
-	//lint:ignore SA1019 tests must produce what operators still deploy.
-	b, err := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", der, []byte(pass), x509.PEMCipherAES256) //nolint:staticcheck
-	require.NoError(t, err)
-	return pem.EncodeToMemory(b)
-}
 
 func TestReloadRejectsBadInput(t *testing.T) {
 	past := time.Now().Add(-72 * time.Hour)
@@ -100,12 +88,12 @@ func TestReloadRejectsBadInput(t *testing.T) {
 		{name: "encrypted key without passphrase", setup: func(t *testing.T, f *fixture, m *Manager) {
 			l := f.issue(pki.LeafOptions{})
 			f.write("server.crt", l.CertPEM, 0o644)
-			f.write("server.key", legacyEncrypted(t, l, "s3cret"), 0o600)
+			f.write("server.key", pkitest.LegacyEncryptedKey(t, l, "s3cret"), 0o600)
 		}, setting: "ssl_key", file: "server.key", reason: "key is encrypted and ssl_key_passphrase is empty"},
 		{name: "encrypted key wrong passphrase", setup: func(t *testing.T, f *fixture, m *Manager) {
 			l := f.issue(pki.LeafOptions{})
 			f.write("server.crt", l.CertPEM, 0o644)
-			f.write("server.key", legacyEncrypted(t, l, "s3cret"), 0o600)
+			f.write("server.key", pkitest.LegacyEncryptedKey(t, l, "s3cret"), 0o600)
 			f.set(func(s *Settings) { s.SSLKeyPassphrase = "wrong" })
 		}, setting: "ssl_key", file: "server.key", reason: "wrong ssl_key_passphrase"},
 		{name: "encrypted PKCS#8 key malformed", setup: func(t *testing.T, f *fixture, m *Manager) {
@@ -459,7 +447,7 @@ func TestKeyFormatsAndPassphrase(t *testing.T) {
 		{"PKCS#8", ecLeaf, ecLeaf.KeyPEM, ""},
 		{"PKCS#1", rsaLeaf, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaLeaf.Key.(*rsa.PrivateKey))}), ""},
 		{"SEC1 EC", ecLeaf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER}), ""},
-		{"legacy encrypted", ecLeaf, legacyEncrypted(t, ecLeaf, "pw"), "pw"},
+		{"legacy encrypted", ecLeaf, pkitest.LegacyEncryptedKey(t, ecLeaf, "pw"), "pw"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"database/sql"
 	"math/big"
 	"net"
 	"os"
@@ -143,26 +142,14 @@ func TestSerialAsOpenSSLPrintsIt(t *testing.T) {
 
 	db := tn.socketDB("plain", plainPW)
 	assert.Equal(t, want, variable(t, db, "ssl_server_serial"))
-	rows, err := db.Query("SHOW SSL STATUS")
-	require.NoError(t, err)
-	defer rows.Close()
-	cols, err := rows.Columns()
-	require.NoError(t, err)
-	n := 0
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		require.NoError(t, rows.Scan(ptrs...))
+	cols, rows := queryTable(t, db, "SHOW SSL STATUS")
+	require.NotEmpty(t, rows)
+	for n, row := range rows {
 		for i, c := range cols {
 			if c == "Serial" {
-				assert.Equal(t, want, vals[i].String, "SHOW SSL STATUS row %d", n)
+				assert.Equal(t, want, row[i], "SHOW SSL STATUS row %d", n)
 			}
 		}
-		n++
 	}
-	require.NoError(t, rows.Err())
-	assert.Positive(t, n)
+	assert.Contains(t, cols, "Serial")
 }

@@ -3,12 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/rand"
-	"crypto/x509"
 	"database/sql"
 	"encoding/binary"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
@@ -284,18 +281,6 @@ func TestHostileLoginErrorsIdentical(t *testing.T) {
 	}
 }
 
-// encryptedKey returns l's key as a legacy PEM-encrypted block (what many
-// deployments still ship with ssl_key_passphrase).
-func encryptedKey(t *testing.T, l *pki.Leaf, pass string) []byte {
-	t.Helper()
-	der, err := x509.MarshalECPrivateKey(l.Key.(*ecdsa.PrivateKey))
-	require.NoError(t, err)
-	//lint:ignore SA1019 the test must produce what operators deploy.
-	b, err := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", der, []byte(pass), x509.PEMCipherAES256) //nolint:staticcheck
-	require.NoError(t, err)
-	return pem.EncodeToMemory(b)
-}
-
 // TestHostileSecretsNeverLeak: with an encrypted key and a passphrase in
 // the config, nothing the server says (its log at debug level, error
 // packets of failed logins and failed reloads, SHOW VARIABLES, SELECT
@@ -311,7 +296,7 @@ func TestHostileSecretsNeverLeak(t *testing.T) {
 
 	l := tn.issueLeaf()
 	require.NoError(t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.crt"), l.CertPEM, 0o644))
-	require.NoError(t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.key"), encryptedKey(t, l, passphrase), 0o600))
+	require.NoError(t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.key"), pkitest.LegacyEncryptedKey(t, l, passphrase), 0o600))
 	admin := tn.adminConn(t, ctx)
 	_, err := admin.ExecContext(ctx, "SSL_RELOAD")
 	require.NoError(t, err, "the encrypted key loads with ssl_key_passphrase")
@@ -346,28 +331,41 @@ func TestHostileSecretsNeverLeak(t *testing.T) {
 	}
 }
 
-// queryText runs q and returns every cell as text.
-func queryText(t *testing.T, c *sql.Conn, q string) []string {
+// queryText runs q and returns every cell as text, row after row.
+func queryText(t *testing.T, c querier, q string) []string {
 	t.Helper()
-	rows, err := c.QueryContext(context.Background(), q)
-	require.NoError(t, err, q)
-	defer rows.Close()
-	cols, err := rows.Columns()
-	require.NoError(t, err)
+	_, rows := queryTable(t, c, q)
 	var out []string
-	for rows.Next() {
+	for _, r := range rows {
+		out = append(out, r...)
+	}
+	return out
+}
+
+// queryTable runs q and returns its column names and every row as text
+// (NULL as "").
+func queryTable(t *testing.T, c querier, q string) (cols []string, rows [][]string) {
+	t.Helper()
+	rs, err := c.QueryContext(context.Background(), q)
+	require.NoError(t, err, q)
+	defer rs.Close()
+	cols, err = rs.Columns()
+	require.NoError(t, err)
+	for rs.Next() {
 		vals := make([]sql.NullString, len(cols))
 		ptrs := make([]any, len(cols))
 		for i := range vals {
 			ptrs[i] = &vals[i]
 		}
-		require.NoError(t, rows.Scan(ptrs...))
-		for _, v := range vals {
-			out = append(out, v.String)
+		require.NoError(t, rs.Scan(ptrs...))
+		row := make([]string, len(cols))
+		for i, v := range vals {
+			row[i] = v.String
 		}
+		rows = append(rows, row)
 	}
-	require.NoError(t, rows.Err())
-	return out
+	require.NoError(t, rs.Err())
+	return cols, rows
 }
 
 // TestHostileKeyModeWarning: a key file readable by group or others loads,

@@ -5,6 +5,10 @@
 package pkitest
 
 import (
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"testing"
 
 	"github.com/ssld/ssld/internal/pki"
@@ -29,4 +33,25 @@ func MustIssue(tb testing.TB, ca *pki.CA, o pki.LeafOptions) *pki.Leaf {
 		tb.Fatalf("pki: issue %q: %v", o.CN, err)
 	}
 	return l
+}
+
+// LegacyEncryptedKey returns l's ECDSA key as a legacy PEM-encrypted block
+// (Proc-Type: 4,ENCRYPTED, AES-256): what many deployments still ship with
+// ssl_key_passphrase.
+func LegacyEncryptedKey(tb testing.TB, l *pki.Leaf, pass string) []byte {
+	tb.Helper()
+	ec, ok := l.Key.(*ecdsa.PrivateKey)
+	if !ok {
+		tb.Fatalf("pkitest: LegacyEncryptedKey needs an ECDSA key, got %T", l.Key)
+	}
+	der, err := x509.MarshalECPrivateKey(ec)
+	if err != nil {
+		tb.Fatalf("pkitest: %v", err)
+	}
+	//lint:ignore SA1019 tests must produce what operators still deploy.
+	b, err := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", der, []byte(pass), x509.PEMCipherAES256) //nolint:staticcheck
+	if err != nil {
+		tb.Fatalf("pkitest: %v", err)
+	}
+	return pem.EncodeToMemory(b)
 }
