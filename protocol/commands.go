@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/dolthub/vitess/go/mysql"
+
+	"github.com/ssld/ssld/sqlcmd"
 )
 
 // The protocol commands that mariadb-admin and the mysql CLI send and that
@@ -101,6 +103,11 @@ func (cr *commandReader) Read(p []byte) (int, error) {
 			n, err := cr.r.Read(p)
 			cr.remain -= n
 			return n, err
+		}
+		// KILL of the connection itself: its answer is out (vitess
+		// flushed it before reading on), so the connection ends here.
+		if s, ok := cr.c.ClientData.(*sqlcmd.Session); ok && s.CloseAfterReply {
+			return 0, io.EOF
 		}
 		if _, err := io.ReadFull(cr.r, cr.hdr[:]); err != nil {
 			return 0, err

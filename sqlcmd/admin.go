@@ -38,7 +38,8 @@ type Processes interface {
 // ShowProcesslist is SHOW [FULL] PROCESSLIST (and COM_PROCESS_INFO).
 type ShowProcesslist struct{ Full bool }
 
-// Kill is KILL [CONNECTION | QUERY] id.
+// Kill is KILL [CONNECTION | QUERY] id. (vitess's grammar takes a number
+// only, not MySQL's expression: KILL CONNECTION_ID() is a syntax error.)
 type Kill struct {
 	ID        uint64
 	QueryOnly bool
@@ -81,6 +82,8 @@ const (
 	ErrNoDBSelected uint16 = 1046 // ER_NO_DB_ERROR, 3D000
 	ErrNoSuchThread uint16 = 1094 // ER_NO_SUCH_THREAD, HY000
 	ErrKillDenied   uint16 = 1095 // ER_KILL_DENIED_ERROR, HY000
+
+	ErrQueryInterrupted uint16 = 1317 // ER_QUERY_INTERRUPTED, 70100
 )
 
 // flushOptions are the FLUSH options that have nothing to act on in ssld.
@@ -199,7 +202,17 @@ func (x *Executor) showProcesslist(s *Session, c ShowProcesslist) *Result {
 	return res
 }
 
+// kill runs KILL. Killing the session's own connection or statement is
+// 1317 "Query execution was interrupted", as in MySQL; for KILL CONNECTION
+// the session is marked CloseAfterReply, and the protocol layer closes the
+// connection once that error is sent.
 func (x *Executor) kill(s *Session, c Kill) (*Result, *Error) {
+	if c.ID == uint64(s.ConnectionID) {
+		if !c.QueryOnly {
+			s.CloseAfterReply = true
+		}
+		return nil, newError(ErrQueryInterrupted, "70100", "Query execution was interrupted")
+	}
 	unknown := newError(ErrNoSuchThread, StateGeneral, "Unknown thread id: %d", c.ID)
 	if x.env.Processes == nil || c.ID > uint64(^uint32(0)) {
 		return nil, unknown

@@ -533,24 +533,39 @@ func TestAdminStatements(t *testing.T) {
 	procs := &fakeProcs{list: []Process{
 		{ID: 7, User: "admin", Host: "127.0.0.1:5000", Command: "Query", Info: "SHOW FULL PROCESSLIST " + strings.Repeat("x", 120)},
 		{ID: 8, User: "monitor", Host: "localhost", Command: "Sleep", Time: 3, DB: "information_schema"},
+		{ID: 9, User: "monitor", Host: "localhost", Command: "Sleep"},
 	}}
 	te.x.env.Processes = procs
 
 	res := run(t, te.x, te.admin, "SHOW FULL PROCESSLIST")
 	assert.Equal(t, []string{"Id", "User", "Host", "db", "Command", "Time", "State", "Info"}, colNames(res))
-	require.Len(t, res.Rows, 2)
+	require.Len(t, res.Rows, 3)
 	assert.Equal(t, []any{int64(8), "monitor", "localhost", "information_schema", "Sleep", int64(3), nil, nil}, res.Rows[1])
 	assert.Len(t, res.Rows[0][7], 142)
 	res = run(t, te.x, te.admin, "SHOW PROCESSLIST")
 	assert.Len(t, res.Rows[0][7], 100, "Info is cut at 100 characters without FULL")
 	res = run(t, te.x, te.viewer, "SHOW PROCESSLIST")
-	require.Len(t, res.Rows, 1, "without SUPER only the user's own connections")
+	require.Len(t, res.Rows, 2, "without SUPER only the user's own connections")
 	assert.Equal(t, "monitor", res.Rows[0][1])
 
 	run(t, te.x, te.admin, "KILL QUERY 8")
 	run(t, te.x, te.admin, "KILL 8")
-	run(t, te.x, te.viewer, "KILL CONNECTION 8")
-	assert.Equal(t, []string{"8 true", "8 false", "8 false"}, procs.killed)
+	run(t, te.x, te.viewer, "KILL CONNECTION 9")
+	assert.Equal(t, []string{"8 true", "8 false", "9 false"}, procs.killed)
+
+	// The session's own connection (te.viewer is connection 8): 1317, as in
+	// MySQL; KILL CONNECTION also closes it once the answer is out.
+	_, err := te.x.Run(context.Background(), te.viewer, "KILL QUERY 8")
+	var e *Error
+	require.True(t, errors.As(err, &e))
+	assert.Equal(t, ErrQueryInterrupted, e.Num)
+	assert.False(t, te.viewer.CloseAfterReply)
+	_, err = te.x.Run(context.Background(), te.viewer, "KILL 8")
+	require.True(t, errors.As(err, &e))
+	assert.Equal(t, "Query execution was interrupted", e.Msg)
+	assert.True(t, te.viewer.CloseAfterReply)
+	te.viewer.CloseAfterReply = false
+	assert.Len(t, procs.killed, 3, "not through the process table")
 
 	res = run(t, te.x, te.viewer, "SELECT LOGFILE_GROUP_NAME, FILE_NAME FROM INFORMATION_SCHEMA.FILES WHERE FILE_TYPE = 'UNDO LOG' GROUP BY LOGFILE_GROUP_NAME ORDER BY LOGFILE_GROUP_NAME")
 	assert.Equal(t, []string{"LOGFILE_GROUP_NAME", "FILE_NAME"}, colNames(res))

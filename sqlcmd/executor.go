@@ -111,6 +111,9 @@ type Session struct {
 	// len(Warnings), except after SHOW WARNINGS / SHOW ERRORS, which keep
 	// the list and raise none.
 	StatementWarnings int
+	// CloseAfterReply is set by KILL of the session's own connection: the
+	// protocol layer closes the connection once the answer is sent.
+	CloseAfterReply bool
 }
 
 // HasPrivilege reports whether the session holds priv (case-insensitive);

@@ -82,6 +82,21 @@ func TestAdminTools(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, out, "Unknown thread id: 999999")
 
+	// KILL of the connection itself: MySQL's 1317, then the connection is
+	// closed (the client's next statement finds it gone).
+	self := tn.db("monitor", monitorPW, "skip-verify")
+	sc, err := self.Conn(ctxT(t))
+	require.NoError(t, err)
+	var selfID int
+	require.NoError(t, sc.QueryRowContext(ctxT(t), "SELECT CONNECTION_ID()").Scan(&selfID))
+	_, err = sc.ExecContext(ctxT(t), "KILL QUERY "+strconv.Itoa(selfID))
+	assert.Equal(t, uint16(1317), sqlErr(t, err).Number)
+	require.NoError(t, sc.PingContext(ctxT(t)), "KILL QUERY leaves the connection open")
+	_, err = sc.ExecContext(ctxT(t), "KILL "+strconv.Itoa(selfID))
+	assert.Equal(t, uint16(1317), sqlErr(t, err).Number)
+	assert.Error(t, sc.PingContext(ctxT(t)), "KILL CONNECTION closed it")
+	sc.Close()
+
 	// mariadb-dump --no-data --all-databases: exits 0 and says nothing on
 	// stderr (the tablespace query on information_schema.FILES included).
 	c := exec.Command(dump, append(conn("admin", adminPW), "--no-data", "--all-databases")...)
