@@ -51,6 +51,7 @@ func runCheck(ctx context.Context, path string, days int, now time.Time) checkRe
 	if err := protocol.ValidateUsers(cfg.protocolUsers()); err != nil {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("config file %s: %v", cfg.path, err))
 	}
+	rep.Warnings = append(rep.Warnings, cfg.unknownKeyWarnings()...)
 	// ssld serve refuses to start on these, so check must not pass them.
 	if _, err := newLogger(io.Discard, cfg.LogLevel, cfg.LogFormat); err != nil {
 		rep.Problems = append(rep.Problems, logSettingError(err, cfg.path, "", "").Error())

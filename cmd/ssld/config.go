@@ -8,11 +8,13 @@ import (
 	"io/fs"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 
 	"github.com/ssld/ssld/protocol"
@@ -60,7 +62,8 @@ type fileConfig struct {
 		Leaves      []string `mapstructure:"leaves"`
 	} `mapstructure:"cluster"`
 
-	path string // absolute path of the file it was read from
+	path    string   // absolute path of the file it was read from
+	unknown []string // keys of a YAML or TOML file that no setting reads
 }
 
 type userConfig struct {
@@ -127,10 +130,10 @@ func loadConfig(path string) (*fileConfig, error) {
 	}
 	v := viper.NewWithOptions(viper.WithCodecRegistry(codecs()))
 	v.SetConfigFile(abs)
-	switch strings.ToLower(filepath.Ext(abs)) {
-	case ".cnf", ".ini", ".conf":
+	switch {
+	case isINI(abs):
 		v.SetConfigType("ini")
-	case ".yml":
+	case strings.EqualFold(filepath.Ext(abs), ".yml"):
 		v.SetConfigType("yaml")
 	}
 	for k, d := range defaults {
@@ -143,10 +146,17 @@ func loadConfig(path string) (*fileConfig, error) {
 		return nil, fmt.Errorf("config file %s: cannot parse: %v", abs, err)
 	}
 	var c fileConfig
-	if err := v.Unmarshal(&c); err != nil {
+	var md mapstructure.Metadata
+	if err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) { dc.Metadata = &md }); err != nil {
 		return nil, fmt.Errorf("config file %s: %v", abs, err)
 	}
 	c.path = abs
+	// A misspelt key (ssl_certificate:) would otherwise vanish without a
+	// word. INI is left out: its [mysqld] section is shared with mariadbd
+	// and holds mariadbd's own keys.
+	if v.ConfigFileUsed() != "" && !isINI(abs) {
+		c.unknown = slices.Sorted(slices.Values(md.Unused))
+	}
 	dir := filepath.Dir(abs)
 	for _, p := range []*string{&c.Socket, &c.SSLCert, &c.SSLKey, &c.SSLCA, &c.SSLCAPath,
 		&c.ClusterSSLCert, &c.ClusterSSLKey, &c.ClusterSSLCA, &c.ClusterSSLCAPath,
@@ -163,6 +173,18 @@ func loadConfig(path string) (*fileConfig, error) {
 	if c.ReloadTimeout <= 0 {
 		return nil, fmt.Errorf("config file %s: reload_timeout %v: must be positive", abs, c.ReloadTimeout)
 	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"connect_timeout", c.ConnectTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout}} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("config file %s: %s %v: must not be negative", abs, d.key, d.v)
+		}
+	}
+	// MySQL's range for max_allowed_packet; 0 is the default.
+	if p := c.MaxAllowedPacket; p != 0 && (p < 1024 || p > 1<<30) {
+		return nil, fmt.Errorf("config file %s: max_allowed_packet %d: must be between 1024 and 1073741824 bytes", abs, p)
+	}
 	if c.MaxConnections < 1 {
 		return nil, fmt.Errorf("config file %s: max_connections %d: must be at least 1", abs, c.MaxConnections)
 	}
@@ -170,6 +192,24 @@ func loadConfig(path string) (*fileConfig, error) {
 		return nil, fmt.Errorf("config file %s: crypto_backend: %v", abs, err)
 	}
 	return &c, nil
+}
+
+// isINI reports whether path is read as my.cnf-style INI (by extension).
+func isINI(path string) bool {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".cnf", ".ini", ".conf":
+		return true
+	}
+	return false
+}
+
+// unknownKeyWarnings names every key of the file that no setting reads.
+func (c *fileConfig) unknownKeyWarnings() []string {
+	var out []string
+	for _, k := range c.unknown {
+		out = append(out, fmt.Sprintf("config file %s: unknown key %q is ignored", c.path, k))
+	}
+	return out
 }
 
 // defaultReloadTimeout is reload_timeout's default: a reload reads a few

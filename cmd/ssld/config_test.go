@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -111,4 +112,51 @@ require_ssl = true
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// TestConfigUnknownKeysAndRanges: a misspelt key in a YAML or TOML file is
+// named in a warning (ssld check, and the start-up log), not dropped
+// silently; INI is not checked (its [mysqld] is mariadbd's too). Negative
+// timeouts and a max_allowed_packet outside MySQL's range are refused,
+// naming the key.
+func TestConfigUnknownKeysAndRanges(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		return p
+	}
+	y := write("ssld.yaml", "ssl_certificate: x.crt\nusers:\n  - name: a\n    password: b\n    require_tls: true\ncluster:\n  leafs: [h:1]\n")
+	c, err := loadConfig(y)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"cluster.leafs", "ssl_certificate", "users[0].require_tls"}, c.unknown)
+	rep := runCheck(t.Context(), y, 0, time.Now())
+	assert.Contains(t, rep.Warnings, `config file `+y+`: unknown key "ssl_certificate" is ignored`)
+
+	tm := write("ssld.toml", "ssl_crt = \"x\"\n")
+	c, err = loadConfig(tm)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"ssl_crt"}, c.unknown)
+
+	ini := write("my.cnf", "[mysqld]\ndatadir = /var/lib/mysql\nlisten = 127.0.0.1:4000\n")
+	c, err = loadConfig(ini)
+	require.NoError(t, err)
+	assert.Empty(t, c.unknown)
+
+	for body, want := range map[string]string{
+		"read_timeout: -1s\n":              "read_timeout -1s: must not be negative",
+		"connect_timeout: -5s\n":           "connect_timeout -5s: must not be negative",
+		"write_timeout: -1ms\n":            "write_timeout -1ms: must not be negative",
+		"max_allowed_packet: 100\n":        "max_allowed_packet 100: must be between 1024 and 1073741824 bytes",
+		"max_allowed_packet: 2147483648\n": "max_allowed_packet 2147483648: must be between",
+	} {
+		_, err := loadConfig(write("r.yaml", body))
+		require.Error(t, err, body)
+		assert.Contains(t, err.Error(), want)
+		assert.Contains(t, err.Error(), filepath.Join(dir, "r.yaml"))
+	}
+	c, err = loadConfig(write("ok.yaml", "max_allowed_packet: 1024\nread_timeout: 0s\n"))
+	require.NoError(t, err)
+	assert.Equal(t, int64(1024), c.MaxAllowedPacket)
+	assert.Empty(t, c.unknown)
 }

@@ -71,6 +71,9 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 			return nil, logSettingError(err, cfg.path, o.logLevel, o.logFormat)
 		}
 	}
+	for _, w := range cfg.unknownKeyWarnings() {
+		log.Warn(w)
+	}
 	if o.listen != "" {
 		cfg.Listen = o.listen
 	}
