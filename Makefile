@@ -26,4 +26,4 @@ fuzz:
 # MariaDB's FLUSH SSL and ssld's SSL_RELOAD side by side under the same
 # torn-write load (starts its own mariadbd on a free loopback port).
 compare-mariadb:
-	$(GO) test -count=1 -timeout 10m -v -run 'TestTornCompareMariaDB' ./cmd/ssld/ -mariadb-compare
+	$(GO) test -count=1 -timeout 10m -v -run 'TestTornCompareMariaDB|TestHostileCompareMariaDB' ./cmd/ssld/ -mariadb-compare

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/mariadbtest"
+	"github.com/ssld/ssld/internal/testenv"
+)
+
+// TestHostileCompareMariaDB sends the same hostile clients to mariadbd and
+// to ssld and logs what each answered, for docs/reliability.md. Only with
+// -mariadb-compare (make compare-mariadb).
+func TestHostileCompareMariaDB(t *testing.T) {
+	if !*mariadbCompare {
+		t.Skip("run with -mariadb-compare (make compare-mariadb)")
+	}
+	testenv.LookPath(t, "openssl")
+	tn := newTestNode(t, "max_allowed_packet: 1048576\n")
+	certs := filepath.Join(tn.dir, "certs")
+	mdb := testenv.MariaDB(t, mariadbtest.Options{CertFile: filepath.Join(certs, "server.crt"),
+		KeyFile: filepath.Join(certs, "server.key"), CAFile: filepath.Join(certs, "ca.crt"),
+		User: "monitor", Password: monitorPW, ExtraArgs: []string{"--max-allowed-packet=1M"}})
+
+	for _, target := range []struct{ name, addr string }{{"MariaDB", mdb.Addr}, {"ssld", tn.addr}} {
+		addr := target.addr
+		ok := 0
+		for i := 0; i < 50; i++ {
+			if _, err := opensslServedSerial(addr); err == nil {
+				ok++
+			}
+		}
+		answer := func(r *rawClient) string {
+			p, err := r.read()
+			if err != nil {
+				return "closed, no error packet (" + err.Error() + ")"
+			}
+			if n := errNum(p); n != 0 {
+				return fmt.Sprintf("error %d %q", n, p[9:])
+			}
+			return fmt.Sprintf("packet 0x%02x", p[0])
+		}
+		garbage := dialRaw(t, addr)
+		require.NoError(t, garbage.send([]byte{1, 2, 3}))
+		short := dialRaw(t, addr)
+		require.NoError(t, short.send(short.handshakeResponse("monitor", []byte{0xa5}, "mysql_native_password")))
+
+		// How much of a 16 MiB continuation stream before login is read.
+		flood := dialRaw(t, addr)
+		_ = flood.c.SetDeadline(time.Now().Add(20 * time.Second))
+		sent := 0
+		chunk := make([]byte, 64<<10)
+		if _, err := flood.c.Write([]byte{0xff, 0xff, 0xff, 1}); err == nil {
+			for sent < 64<<20 {
+				_ = flood.c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+				n, err := flood.c.Write(chunk)
+				sent += n
+				if err != nil {
+					break
+				}
+			}
+		}
+		floodAnswer := answer(flood)
+
+		empty := dialRaw(t, addr)
+		p, err := empty.login("monitor", scrambleNative(empty.salt, monitorPW), "mysql_native_password")
+		require.NoError(t, err)
+		require.Equal(t, byte(0), p[0], "%s: login", target.name)
+		empty.seq = 0
+		require.NoError(t, empty.send(nil))
+		emptyAnswer := answer(empty)
+		empty.seq = 0
+		_ = empty.send([]byte{0x0e})
+		pingAnswer := answer(empty)
+
+		big := dialRaw(t, addr)
+		p, err = big.login("monitor", scrambleNative(big.salt, monitorPW), "mysql_native_password")
+		require.NoError(t, err)
+		require.Equal(t, byte(0), p[0])
+		big.seq = 0
+		q := append([]byte{0x03}, "SELECT '"+string(bytes.Repeat([]byte{'x'}, 2<<20))+"'"...)
+		pkt := frame(0, q)
+		go func() { _, _ = big.c.Write(pkt) }()
+		bigAnswer := answer(big)
+		_ = big.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		_, rerr := io.Copy(io.Discard, big.c)
+		var ne net.Error
+		closed := rerr == nil || !(errors.As(rerr, &ne) && ne.Timeout())
+
+		t.Logf("%s:\n  s_client -starttls mysql: %d/50\n  garbage handshake response: %s\n  1-byte auth data: %s\n"+
+			"  16 MiB continuation before login: %s after %d MiB written\n  empty command packet: %s, then COM_PING: %s\n"+
+			"  2 MiB query over max_allowed_packet 1 MiB: %s, closed: %v",
+			target.name, ok, answer(garbage), answer(short), floodAnswer, sent>>20, emptyAnswer, pingAnswer, bigAnswer, closed)
+	}
+}
