@@ -204,7 +204,7 @@ var ssldWord = regexp.MustCompile(`(^|\$\()ssld `)
 // pointed at a test node and the OS user for root (its unix_socket
 // account): the cron `ssld status` line (mail only when fewer than 14 days
 // are left), the runbook's `ssld reload` lines, `mariadb -S ... -u root`,
-// and the runbook's openssl line, which must print the served serial and
+// the plain mysql line (verified TLS), and the runbook's openssl line, which must print the served serial and
 // end on its own.
 func TestOperationsNodeCommands(t *testing.T) {
 	testenv.LookPath(t, "mariadb")
@@ -263,6 +263,14 @@ func TestOperationsNodeCommands(t *testing.T) {
 
 	serial = tn.rotate()
 	l := inline(`mariadb -S /run/ssld/ssld.sock -u root -e 'SSL_RELOAD'`)
+	code, out = run(l)
+	assert.Equal(t, 0, code, "%s: %s", l, out)
+	assert.Equal(t, serial, tn.servedSerial())
+
+	// The plain mysql line, with the password instead of the prompt.
+	serial = tn.rotate()
+	l = strings.NewReplacer("db1.example.com", host, "-P 3307", "-P "+port, "/etc/ssld/ca.crt", filepath.Join(tn.dir, "certs/ca.crt"),
+		" -p ", " -p"+adminPW+" ").Replace(docCommand(t, "mysql -h db1.example.com "))
 	code, out = run(l)
 	assert.Equal(t, 0, code, "%s: %s", l, out)
 	assert.Equal(t, serial, tn.servedSerial())
