@@ -27,7 +27,34 @@ type builder struct {
 	pairWait  time.Duration // wait between those reads
 	versions  versionRange
 	backend   CryptoBackend
-	prev      map[Channel]*Snapshot // live snapshots; nil in New
+	prev      map[Channel]*Snapshot     // live snapshots; nil in New
+	signers   map[[32]byte]signerResult // keySigner results of this pass, by key file bytes
+}
+
+// signerResult is what keySigner returned for one key.
+type signerResult struct {
+	signer  crypto.Signer
+	used    CryptoBackend
+	warning string
+}
+
+// signer is keySigner, once per pass for the same key bytes: the cluster
+// channel, which falls back to ssl_key, shares the client channel's
+// libcrypto key instead of importing and probing it a second time. Each
+// channel has still parsed its own copy of the key and matched it to its
+// own certificate.
+func (b *builder) signer(keyPEM []byte, key crypto.Signer) signerResult {
+	sum := sha256.Sum256(keyPEM)
+	if r, ok := b.signers[sum]; ok && r.signer.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(key.Public()) {
+		return r
+	}
+	var r signerResult
+	r.signer, r.used, r.warning = keySigner(b.backend, key)
+	if b.signers == nil {
+		b.signers = map[[32]byte]signerResult{}
+	}
+	b.signers[sum] = r
+	return r
 }
 
 // expiryWarning returns the warning for a leaf that expires within
@@ -68,6 +95,7 @@ type built struct {
 func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, error) {
 	m := channelMaterial(s, ch)
 	var out built
+	var keyPEMRead []byte
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00", ch, m.cert, m.key, m.ca, m.capath, m.passphrase)
 	fmt.Fprintf(h, "%d-%d\x00", b.versions.min, b.versions.max)
@@ -102,6 +130,7 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 		h.Write(certPEM)
 		h.Write([]byte{0})
 		h.Write(keyPEM)
+		keyPEMRead = keyPEM
 		out.warnings = append(out.warnings, warnings...)
 		if err := b.checkLeaf(ch, m, leaf); err != nil {
 			return built{}, err
@@ -138,10 +167,10 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 	if snap.Certificate != nil {
 		// The Go key has been parsed, checked and matched to the leaf;
 		// only now is it handed to the backend that signs handshakes.
-		signer, used, warning := keySigner(b.backend, snap.Certificate.PrivateKey.(crypto.Signer))
-		snap.Certificate.PrivateKey, snap.KeyBackend = signer, used
-		if warning != "" {
-			snap.keyWarnings = []string{fmt.Sprintf("%s %q: %s", m.keySetting, m.key, warning)}
+		r := b.signer(keyPEMRead, snap.Certificate.PrivateKey.(crypto.Signer))
+		snap.Certificate.PrivateKey, snap.KeyBackend = r.signer, r.used
+		if r.warning != "" {
+			snap.keyWarnings = []string{fmt.Sprintf("%s %q: %s", m.keySetting, m.key, r.warning)}
 			out.warnings = append(out.warnings, snap.keyWarnings...)
 		}
 	}

@@ -182,6 +182,8 @@ func TestCryptoBackendOpenSSLReloadSwapsKeyType(t *testing.T) {
 		}
 		snap := m.Current(ChannelClient)
 		assert.Equal(t, BackendOpenSSL, snap.KeyBackend, kt.String())
+		assert.Same(t, snap.Certificate.PrivateKey, m.Current(ChannelCluster).Certificate.PrivateKey,
+			"the cluster channel (same ssl_key) shares the libcrypto key")
 		switch kt {
 		case pki.RSA2048:
 			assert.IsType(t, &opensslRSA{}, snap.Certificate.PrivateKey)
