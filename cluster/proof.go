@@ -177,12 +177,14 @@ func roundDays(d time.Duration) string {
 	if d < 0 {
 		return "-" + roundDays(-d)
 	}
-	days := d / (24 * time.Hour)
-	hours := (d % (24 * time.Hour)).Round(time.Hour) / time.Hour
-	switch {
-	case days == 0:
+	if d < 24*time.Hour {
 		return d.Round(time.Second).String()
-	case hours == 0:
+	}
+	// Round the whole duration, not the remainder: 9 days and 23h40m is
+	// "10d", never "9d24h".
+	d = d.Round(time.Hour)
+	days, hours := d/(24*time.Hour), d%(24*time.Hour)/time.Hour
+	if hours == 0 {
 		return fmt.Sprintf("%dd", days)
 	}
 	return fmt.Sprintf("%dd%dh", days, hours)

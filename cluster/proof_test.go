@@ -93,3 +93,23 @@ func TestProofFailuresCompose(t *testing.T) {
 	r.expectIssuer, _ = parseDN("CN=ca1")
 	assert.Empty(t, r.proofFailures(s, &Served{Fingerprint: "bb"}))
 }
+
+// TestRoundDays: the durations in --min-validity reasons, rounded as a
+// whole (a certificate 9 days 23h40m from expiry is "10d", not "9d24h").
+func TestRoundDays(t *testing.T) {
+	const day = 24 * time.Hour
+	tests := []struct {
+		in       time.Duration
+		expected string
+	}{
+		{10*day - 20*time.Minute, "10d"},
+		{9*day + 23*time.Hour, "9d23h"},
+		{36 * time.Hour, "1d12h"},
+		{30 * day, "30d"},
+		{5*time.Hour + 1500*time.Millisecond, "5h0m2s"},
+		{-2 * day, "-2d"},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.expected, roundDays(tc.in), "%v", tc.in)
+	}
+}
