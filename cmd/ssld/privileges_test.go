@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -33,6 +34,8 @@ func TestUsersChangeWarnsAndFlushPrivileges(t *testing.T) {
 	mysqlBin := testenv.LookPath(t, "mysql")
 	adminBin := testenv.LookPath(t, "mariadb-admin")
 	tn := newTestNode(t, "")
+	logs := &lockedBuffer{}
+	tn.restart(slogTo(logs))
 	ctx := ctxT(t)
 	before, err := tn.socketDB("admin", adminPW).Conn(ctx)
 	require.NoError(t, err)
@@ -56,6 +59,11 @@ func TestUsersChangeWarnsAndFlushPrivileges(t *testing.T) {
 	assert.NotContains(t, warnings[0], newPW, "users values are never printed")
 	assert.Contains(t, warnings[1], "max_connections changed from 151 to 50 in "+tn.config)
 	assert.Contains(t, warnings[1], "restart ssld to apply it")
+	// The log says it too, with who reloaded.
+	assert.Regexp(t, `level=WARN msg="tls reload warning" warning="users changed in `+regexp.QuoteMeta(tn.config)+
+		` but is read only at start-up: [^"]*" trigger="sql admin@localhost"`, logs.String())
+	assert.Regexp(t, `level=WARN msg="tls reload warning" warning="max_connections changed from 151 to 50 in `, logs.String())
+	assert.NotContains(t, logs.String(), newPW, "users values are never logged")
 
 	sockCLI := func(pw string, args ...string) (string, error) {
 		out, err := exec.Command(mysqlBin, append([]string{"-S", tn.socket, "-u", "admin", "-p" + pw, "--batch", "--skip-column-names"}, args...)...).CombinedOutput()
@@ -82,6 +90,7 @@ func TestUsersChangeWarnsAndFlushPrivileges(t *testing.T) {
 	out, err = sockCLI(newPW, "-e", "SELECT CURRENT_USER()")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "admin@")
+	assert.Regexp(t, `level=INFO msg="users reload" result=ok trigger="sql admin@localhost" users=\d+`, logs.String())
 
 	// The session from before goes on, and the users warning is gone;
 	// max_connections still needs a restart.
@@ -98,6 +107,7 @@ func TestUsersChangeWarnsAndFlushPrivileges(t *testing.T) {
 	assert.Equal(t, uint16(1105), me.Number)
 	assert.Contains(t, me.Message, "FLUSH PRIVILEGES failed: config file "+tn.config+": users[0] (broken): password_hash must be")
 	assert.Contains(t, me.Message, "the previous accounts remain in use")
+	assert.Regexp(t, `level=ERROR msg="users reload" result=failed trigger="sql admin@localhost" error=".*users\[0\] \(broken\): password_hash must be`, logs.String())
 	out, err = sockCLI(newPW, "-e", "SELECT 1")
 	require.NoError(t, err, out)
 }
