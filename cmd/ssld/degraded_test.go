@@ -242,3 +242,81 @@ func TestDegradedStartRepairedBySignal(t *testing.T) {
 	assert.Equal(t, serialOf(good.Cert), opensslSerial(t, n.addr))
 	assert.Regexp(t, `msg="tls reload" result=ok channel=client .*trigger=signal`, n.log.String())
 }
+
+// TestDegradedStartReasons: a missing certificate, a key of another
+// certificate and an unreadable certificate (a folder in its place) each
+// start the node degraded: both TCP listeners answer every client with
+// 3888 naming the channel, the setting, the file and the reason, before
+// any TLS. With watch: true, fixing the files is enough: the watcher's
+// reload brings TLS up, with no restart and no login.
+func TestDegradedStartReasons(t *testing.T) {
+	tests := []struct {
+		name     string
+		damage   func(n *degradedNode)
+		setting  string
+		file     string
+		expected string
+	}{
+		{"missing", func(n *degradedNode) {
+			require.NoError(t, os.Remove(filepath.Join(n.dir, "certs/server.crt")))
+		}, "ssl_cert", "server.crt", "file does not exist"},
+		{"mismatched", func(n *degradedNode) {
+			other := pkitest.MustIssue(t, n.ca, pki.LeafOptions{CN: "other"})
+			require.NoError(t, os.WriteFile(filepath.Join(n.dir, "certs/server.key"), other.KeyPEM, 0o600))
+		}, "ssl_key", "server.key", "private key does not match the certificate"},
+		{"unreadable", func(n *degradedNode) {
+			p := filepath.Join(n.dir, "certs/server.crt")
+			require.NoError(t, os.Remove(p))
+			require.NoError(t, os.Mkdir(p, 0o700))
+		}, "ssl_cert", "server.crt", "is a directory, not a file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newDegradedNode(t, goodLeaf)
+			cfg, err := os.ReadFile(n.config)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(n.config, append(cfg, "watch: true\n"...), 0o600))
+			tc.damage(n)
+			n.start(t)
+			n.waitSocket(t)
+			for ch, addr := range map[string]string{"client": n.addr, "cluster": n.cluster} {
+				num, msg, isErr := firstPacket(t, addr)
+				require.True(t, isErr, "%s port: want an error packet in place of the greeting", ch)
+				assert.Equal(t, uint16(3888), num)
+				assert.Contains(t, msg, "refuses every connection on this port; fix the files, then run SSL_RELOAD over the Unix socket "+n.socket)
+				assert.Contains(t, msg, "Problem: channel "+ch+": "+tc.setting+` "`+filepath.Join(n.dir, "certs", tc.file)+`": `+tc.expected)
+			}
+			assert.Contains(t, n.log.String(), "ssld started degraded")
+
+			// Repair: the files only. The watcher reloads.
+			p := filepath.Join(n.dir, "certs/server.crt")
+			if st, err := os.Stat(p); err == nil && st.IsDir() {
+				require.NoError(t, os.Remove(p))
+			}
+			good := goodLeaf(n.ca)
+			n.write(t, good)
+			testenv.Eventually(t, 15*time.Second, func() bool {
+				_, _, isErr := firstPacket(t, n.addr)
+				return !isErr
+			}, "the watcher did not bring TLS up:\n%s", n.log.String())
+			_, _, isErr := firstPacket(t, n.cluster)
+			assert.False(t, isErr, "cluster port still refusing after the repair")
+			assert.Equal(t, serialOf(good.Cert), opensslSerial(t, n.addr))
+			assert.Regexp(t, `msg="tls reload" result=ok channel=client .*trigger=watch`, n.log.String())
+			assert.Nil(t, n.cmd.ProcessState, "the same process, never restarted")
+		})
+	}
+}
+
+// firstPacket reads the first packet a TCP listener sends: an error packet
+// (its number and message) or, when isErr is false, the greeting.
+func firstPacket(t *testing.T, addr string) (num uint16, msg string, isErr bool) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	pkt, err := readServerPacket(c)
+	require.NoError(t, err)
+	return errPacket(pkt)
+}
