@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -15,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
@@ -208,4 +213,84 @@ func TestSdNotify(t *testing.T) {
 
 	tn.n.shutdown(time.Second)
 	assert.Equal(t, "STOPPING=1", next())
+}
+
+// TestSystemdExampleConfig: the complete /etc/ssld/ssld.yaml of
+// docs/operations.md ("systemd"), its paths pointed at a scratch certbot
+// layout (the private key 0640, as deploy/systemd/install leaves it) and
+// its ssld account at the test's OS user: the doc's `runuser ... ssld
+// check` line passes (with the group-readable key warning the doc
+// describes), the node starts, and the unit's ExecReload= line reloads it.
+func TestSystemdExampleConfig(t *testing.T) {
+	me, err := user.Current()
+	require.NoError(t, err)
+	var conf string
+	for _, b := range docBlocks(t, "docs/operations.md", "yaml") {
+		if strings.Contains(b, "/etc/letsencrypt/live/db1.example.com/fullchain.pem") {
+			conf = b
+		}
+	}
+	require.NotEmpty(t, conf, "docs/operations.md: the systemd config")
+
+	dir, err := os.MkdirTemp("", "ssld-unitcfg")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	le := filepath.Join(dir, "letsencrypt")
+	archive := filepath.Join(le, "archive/db1.example.com")
+	live := filepath.Join(le, "live/db1.example.com")
+	require.NoError(t, os.MkdirAll(archive, 0o750))
+	require.NoError(t, os.MkdirAll(live, 0o750))
+	ca := pkitest.MustCA(t, "unit CA")
+	issue := func(gen string) string {
+		leaf := pkitest.MustIssue(t, ca, pki.DevServerOptions())
+		require.NoError(t, os.WriteFile(filepath.Join(archive, "fullchain"+gen+".pem"), leaf.CertPEM, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(archive, "privkey"+gen+".pem"), leaf.KeyPEM, 0o640))
+		for _, f := range []string{"fullchain", "privkey"} {
+			link := filepath.Join(live, f+".pem")
+			_ = os.Remove(link)
+			require.NoError(t, os.Symlink("../../archive/db1.example.com/"+f+gen+".pem", link))
+		}
+		return serialOf(leaf.Cert)
+	}
+	first := issue("1")
+
+	conf = strings.NewReplacer("/etc/letsencrypt", le, "/run/ssld", dir,
+		"0.0.0.0:3307", "127.0.0.1:0", "127.0.0.1:9180", "127.0.0.1:0",
+		"{name: ssld,", "{name: "+me.Username+",", "{name: root,", "{name: certbot-hook,").Replace(conf)
+	cfgPath := filepath.Join(dir, "ssld.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(conf), 0o640))
+
+	// The doc's check line: as the service user when the test can switch
+	// users (root), else as the test's own user.
+	bin := ssldBinary(t)
+	line := docCommand(t, "runuser -u ssld -- ssld check ")
+	line = strings.Replace(line, "/etc/ssld/ssld.yaml", cfgPath, 1)
+	if os.Geteuid() == 0 {
+		line = strings.Replace(strings.Replace(line, "-u ssld", "-u "+me.Username, 1), "-- ssld ", "-- "+bin+" ", 1)
+	} else {
+		line = bin + strings.TrimPrefix(line, "runuser -u ssld -- ssld")
+	}
+	out, err := exec.Command("sh", "-c", line).CombinedOutput()
+	require.NoError(t, err, "%s\n%s", line, out)
+	assert.Contains(t, string(out), ": ok")
+	assert.Contains(t, string(out), "is readable by group or others (mode 0640)", "the warning operations.md tells to leave alone")
+
+	n, err := startNode(t.Context(), serveOptions{config: cfgPath}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	t.Cleanup(func() { n.shutdown(time.Second) })
+	require.Equal(t, first, n.tls.Current("client").Serial())
+
+	renewed := issue("2")
+	argv := strings.Fields(unitDirectives(t)["ExecReload"][0])
+	for i, a := range argv {
+		if a == "/etc/ssld/ssld.yaml" {
+			argv[i] = cfgPath
+		}
+	}
+	cmd := exec.Command(bin, argv[1:]...)
+	cmd.Env = append(os.Environ(), "SSLD_PASSWORD=")
+	out, err = cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.True(t, strings.HasPrefix(string(out), "ok: reloaded, "), string(out))
+	assert.Equal(t, renewed, n.tls.Current("client").Serial())
 }
