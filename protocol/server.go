@@ -137,6 +137,7 @@ type Server struct {
 
 	acceptLog acceptLogger
 	logins    *loginGuard // failed-login delay and log, shared by every listener
+	refuseLog rateLimit   // refused connections and input: at most 10 warn lines a second
 	tcpAddr   net.Addr
 	clusterAd net.Addr
 	done      sync.WaitGroup
@@ -178,7 +179,8 @@ func New(cfg Config, exec *sqlcmd.Executor, tp TLSProvider, log *slog.Logger) (*
 		return nil, errors.New("cluster_listen: set, but the cluster channel has no certificate (cluster_ssl_cert/ssl_cert)")
 	}
 	routeVitessLogs(log)
-	return &Server{cfg: cfg, exec: exec, tls: tp, log: log, procs: newProcList(), logins: newLoginGuard(log)}, nil
+	return &Server{cfg: cfg, exec: exec, tls: tp, log: log, procs: newProcList(), logins: newLoginGuard(log),
+		refuseLog: rateLimit{burst: 10, interval: time.Second}}, nil
 }
 
 var (
@@ -267,7 +269,10 @@ func (s *Server) Start() (err error) {
 func (s *Server) guard(raw net.Listener, setting, label string, limit int) *guardedListener {
 	g := newGuardedListener(raw, limit, s.cfg.ConnectTimeout, s.cfg.ReadTimeout, s.cfg.WriteTimeout)
 	g.onRefuse = func(a net.Addr) {
-		s.log.Warn("connection refused: too many connections", "listener", setting, "remote", a.String(), "limit", limit)
+		if ok, suppressed := s.refuseLog.allow(time.Now()); ok {
+			s.log.Warn("connection refused: too many connections", "listener", setting, "remote", a.String(), "limit", limit,
+				"suppressed", suppressed)
+		}
 	}
 	g.onAcceptError = func(err error, permanent bool, retryIn time.Duration) {
 		s.cfg.Hooks.AcceptError(label, err, permanent)
@@ -280,7 +285,10 @@ func (s *Server) guard(raw net.Listener, setting, label string, limit int) *guar
 	g.onTLS = func(ok bool) { s.cfg.Hooks.TLSHandshake(label, ok) }
 	g.maxAllowedPacket = s.cfg.MaxAllowedPacket
 	g.onRefuseInput = func(a net.Addr, err error) {
-		s.log.Warn("connection closed: client input refused", "listener", setting, "remote", a.String(), "reason", err.Error())
+		if ok, suppressed := s.refuseLog.allow(time.Now()); ok {
+			s.log.Warn("connection closed: client input refused", "listener", setting, "remote", a.String(), "reason", err.Error(),
+				"suppressed", suppressed)
+		}
 	}
 	return g
 }
