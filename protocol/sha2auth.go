@@ -12,10 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 
 	"github.com/dolthub/vitess/go/mysql"
+
+	"github.com/ssld/ssld/tlsctx"
 )
 
 // caching_sha2_password as MySQL 8 serves it. vitess's method refuses every
@@ -67,7 +68,7 @@ func LoadRSAKeys(privatePath, publicPath string) (*RSAKeys, error) {
 		return &RSAKeys{genBits: 2048}, nil
 	}
 	const privSetting = "caching_sha2_password_private_key_path"
-	b, err := os.ReadFile(privatePath)
+	b, err := tlsctx.ReadRegularFile(privatePath, 1<<20) // never a FIFO or a device
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", privSetting, privatePath, err)
 	}
@@ -94,7 +95,7 @@ func LoadRSAKeys(privatePath, publicPath string) (*RSAKeys, error) {
 	k.once.Do(func() {})
 	if publicPath != "" {
 		const pubSetting = "caching_sha2_password_public_key_path"
-		pb, err := os.ReadFile(publicPath)
+		pb, err := tlsctx.ReadRegularFile(publicPath, 1<<20)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", pubSetting, publicPath, err)
 		}
