@@ -1,6 +1,7 @@
 package sqlcmd
 
 import (
+	"github.com/dolthub/vitess/go/mysql"
 	"strings"
 
 	"github.com/dolthub/vitess/go/vt/sqlparser"
@@ -76,15 +77,6 @@ func (ShowTables) RequiresSuper() bool { return false }
 
 // RequiresSuper implements Command.
 func (SelectEmpty) RequiresSuper() bool { return false }
-
-// Error numbers of the admin statements.
-const (
-	ErrNoDBSelected uint16 = 1046 // ER_NO_DB_ERROR, 3D000
-	ErrNoSuchThread uint16 = 1094 // ER_NO_SUCH_THREAD, HY000
-	ErrKillDenied   uint16 = 1095 // ER_KILL_DENIED_ERROR, HY000
-
-	ErrQueryInterrupted uint16 = 1317 // ER_QUERY_INTERRUPTED, 70100
-)
 
 // flushOptions are the FLUSH options that have nothing to act on in ssld.
 var flushOptions = map[string]bool{
@@ -211,9 +203,9 @@ func (x *Executor) kill(s *Session, c Kill) (*Result, *Error) {
 		if !c.QueryOnly {
 			s.CloseAfterReply = true
 		}
-		return nil, newError(ErrQueryInterrupted, "70100", "Query execution was interrupted")
+		return nil, newError(mysql.ERQueryInterrupted, mysql.SSQueryInterrupted, "Query execution was interrupted")
 	}
-	unknown := newError(ErrNoSuchThread, StateGeneral, "Unknown thread id: %d", c.ID)
+	unknown := newError(mysql.ERNoSuchThread, mysql.SSUnknownSQLState, "Unknown thread id: %d", c.ID)
 	if x.env.Processes == nil || c.ID > uint64(^uint32(0)) {
 		return nil, unknown
 	}
@@ -229,7 +221,7 @@ func (x *Executor) kill(s *Session, c Kill) (*Result, *Error) {
 		return nil, unknown
 	}
 	if target.User != s.User && !s.HasPrivilege("SUPER") {
-		return nil, newError(ErrKillDenied, StateGeneral, "You are not owner of thread %d", c.ID)
+		return nil, newError(mysql.ERKillDenied, mysql.SSUnknownSQLState, "You are not owner of thread %d", c.ID)
 	}
 	if !x.env.Processes.Kill(id, c.QueryOnly) {
 		return nil, unknown
@@ -243,10 +235,10 @@ func (x *Executor) showTables(s *Session, c ShowTables) (*Result, *Error) {
 		db = s.DB
 	}
 	if db == "" {
-		return nil, newError(ErrNoDBSelected, "3D000", "No database selected")
+		return nil, newError(mysql.ERNoDb, mysql.SSNoDB, "No database selected")
 	}
 	if !strings.EqualFold(db, informationSchema) {
-		return nil, newError(ErrBadDB, StateSyntaxOrAuth, "Unknown database '%s'", db)
+		return nil, newError(mysql.ERBadDb, mysql.SSClientError, "Unknown database '%s'", db)
 	}
 	res := &Result{Columns: []Column{{Name: "Tables_in_" + informationSchema}}, Rows: [][]any{}}
 	if c.Full {

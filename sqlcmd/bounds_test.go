@@ -3,6 +3,7 @@ package sqlcmd
 import (
 	"context"
 	"fmt"
+	"github.com/dolthub/vitess/go/mysql"
 	"strings"
 	"testing"
 
@@ -27,7 +28,7 @@ func TestVariableBounds(t *testing.T) {
 	_, err := te.x.Run(context.Background(), s, "SET @one_more = 1")
 	var e *Error
 	require.ErrorAs(t, err, &e)
-	assert.Equal(t, ErrWrongValueForVar, e.Num)
+	assert.Equal(t, uint16(mysql.ERWrongValueForVar), e.Num)
 	assert.Contains(t, e.Msg, "at most 256")
 	assert.Len(t, s.Vars, MaxUserVariables, "the failed SET changed nothing")
 
@@ -36,7 +37,7 @@ func TestVariableBounds(t *testing.T) {
 	for _, q := range []string{"SET @big = '" + big + "'", "SET sql_mode = '" + big + "'"} {
 		_, err = te.x.Run(context.Background(), s, q)
 		require.ErrorAs(t, err, &e, q[:20])
-		assert.Equal(t, ErrWrongValueForVar, e.Num)
+		assert.Equal(t, uint16(mysql.ERWrongValueForVar), e.Num)
 		if strings.HasPrefix(q, "SET @") {
 			assert.Contains(t, e.Msg, "at most 65536 bytes per variable")
 		}

@@ -3,6 +3,7 @@ package sqlcmd
 import (
 	"context"
 	"errors"
+	"github.com/dolthub/vitess/go/mysql"
 	"strings"
 
 	"github.com/ssld/ssld/sysvars"
@@ -63,7 +64,7 @@ func (x *Executor) checkTLS(ctx context.Context, c CheckTLS) (*Result, *Error) {
 		v, _ = x.env.Reloader.(Validator)
 	}
 	if v == nil {
-		return nil, newError(ErrSSLLibrary, StateGeneral,
+		return nil, newError(ErrSSLLibrary, mysql.SSUnknownSQLState,
 			"CHECK TLS: TLS reloading is not configured on this node")
 	}
 	var opts []tlsctx.ReloadOption

@@ -3,6 +3,7 @@ package sqlcmd
 import (
 	"context"
 	"errors"
+	"github.com/dolthub/vitess/go/mysql"
 	"strings"
 	"testing"
 
@@ -69,9 +70,9 @@ func TestCheckTLS(t *testing.T) {
 	_, err = x.Run(context.Background(), &Session{User: "monitor"}, "CHECK TLS")
 	var e *Error
 	require.True(t, errors.As(err, &e))
-	assert.Equal(t, ErrSpecificAccessDenied, e.Num)
-	for q, num := range map[string]uint16{"CHECK TABLE t": ErrNotSupported, "CHECK TLS FOR CHANNEL x": ErrWrongArguments,
-		"CHECK TLS now": ErrParse} {
+	assert.Equal(t, uint16(mysql.ERSpecifiedAccessDenied), e.Num)
+	for q, num := range map[string]uint16{"CHECK TABLE t": mysql.ERNotSupportedYet, "CHECK TLS FOR CHANNEL x": mysql.ERWrongArguments,
+		"CHECK TLS now": mysql.ERParseError} {
 		_, err = x.Run(context.Background(), admin, q)
 		require.True(t, errors.As(err, &e), q)
 		assert.Equal(t, num, e.Num, q)

@@ -1,6 +1,7 @@
 package sqlcmd
 
 import (
+	"github.com/dolthub/vitess/go/mysql"
 	"strconv"
 	"strings"
 
@@ -36,7 +37,7 @@ func evaluable(e sqlparser.Expr, depth int) *Error {
 		return nil
 	case *sqlparser.ColName:
 		if !x.Qualifier.IsEmpty() || !strings.HasPrefix(x.Name.String(), "@") {
-			return newError(ErrBadField, "42S22", "Unknown column '%s' in 'field list'", x.Name.String())
+			return newError(mysql.ERBadFieldError, mysql.SSBadFieldError, "Unknown column '%s' in 'field list'", x.Name.String())
 		}
 		return nil
 	case *sqlparser.ParenExpr:
@@ -74,7 +75,7 @@ func evaluable(e sqlparser.Expr, depth int) *Error {
 			return errNotSupported("function " + strings.ToUpper(x.Name.String()) + "()")
 		}
 		if len(x.Exprs) < n[0] || (n[1] >= 0 && len(x.Exprs) > n[1]) {
-			return newError(ErrWrongParamCount, StateSyntaxOrAuth, "Incorrect parameter count in the call to native function '%s'", x.Name.String())
+			return newError(ErrWrongParamCount, mysql.SSClientError, "Incorrect parameter count in the call to native function '%s'", x.Name.String())
 		}
 		for _, a := range x.Exprs {
 			ae, ok := a.(*sqlparser.AliasedExpr)
@@ -196,7 +197,7 @@ func (x *Executor) evalVarRef(s *Session, c *sqlparser.ColName) (any, *Error) {
 		val, _ := typedValue(v, text)
 		return val, nil
 	}
-	return nil, newError(ErrBadField, "42S22", "Unknown column '%s' in 'field list'", c.Name.String())
+	return nil, newError(mysql.ERBadFieldError, mysql.SSBadFieldError, "Unknown column '%s' in 'field list'", c.Name.String())
 }
 
 func (x *Executor) evalLogic(s *Session, e sqlparser.Expr) (any, *Error) {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/dolthub/vitess/go/mysql"
 	"strings"
 	"sync"
 	"testing"
@@ -276,7 +277,7 @@ func TestSuperCheckInExec(t *testing.T) {
 	_, err := te.x.Exec(context.Background(), te.viewer, Reload{Syntax: SyntaxSSLReload})
 	var e *Error
 	require.True(t, errors.As(err, &e))
-	assert.Equal(t, ErrSpecificAccessDenied, e.Num)
+	assert.Equal(t, uint16(mysql.ERSpecifiedAccessDenied), e.Num)
 	assert.Equal(t, 0, te.rel.calls, "the reloader is not called without SUPER")
 
 	all := &Session{User: "root", Privileges: []string{"all privileges"}}
@@ -410,8 +411,8 @@ func TestSessionVariables(t *testing.T) {
 	run(t, te.x, s, "SET NAMES utf8mb4 COLLATE 'utf8mb4_unicode_ci'")
 	assert.Equal(t, []any{"utf8mb4", "utf8mb4_unicode_ci", "utf8mb4"}, sel(s, "SELECT @@character_set_connection, @@collation_connection, @@character_set_client"))
 	for q, num := range map[string]uint16{
-		"SET NAMES utf8mb4 COLLATE utf8mb4_klingon":   ErrUnknownCollation,
-		"SET NAMES utf8mb4 COLLATE latin1_swedish_ci": ErrCollationCharset,
+		"SET NAMES utf8mb4 COLLATE utf8mb4_klingon":   mysql.ERUnknownCollation,
+		"SET NAMES utf8mb4 COLLATE latin1_swedish_ci": mysql.ERCollationCharsetMismatch,
 	} {
 		_, err := te.x.Run(context.Background(), s, q)
 		var e *Error
@@ -443,14 +444,14 @@ func TestSessionVariables(t *testing.T) {
 		num   uint16
 		msg   string
 	}{
-		{"SET autocommit = 0, sql_mode = 'NO_SUCH_MODE'", ErrWrongValueForVar, "Variable 'sql_mode' can't be set to the value of 'NO_SUCH_MODE'"},
-		{"SET autocommit = 0, time_zone = '+15:00'", ErrUnknownTimeZone, "Unknown or incorrect time zone: '+15:00'"},
-		{"SET autocommit = 0, character_set_server = 'klingon'", ErrUnknownCharset, "Unknown character set: 'klingon'"},
-		{"SET autocommit = 0, collation_server = 'utf8mb4_klingon'", ErrUnknownCollation, "Unknown collation: 'utf8mb4_klingon'"},
-		{"SET autocommit = 0, transaction_isolation = 'SNAPSHOT'", ErrWrongValueForVar, ""},
-		{"SET autocommit = 0, sql_mode = NULL", ErrWrongValueForVar, "Variable 'sql_mode' can't be set to the value of 'NULL'"},
-		{"SET autocommit = 0, time_zone = CONCAT(@@nope, 'x')", ErrUnknownSysVar, "Unknown system variable 'nope'"},
-		{"SET autocommit = 0, sql_mode = SUBSTRING('x', 1)", ErrNotSupported, ""},
+		{"SET autocommit = 0, sql_mode = 'NO_SUCH_MODE'", mysql.ERWrongValueForVar, "Variable 'sql_mode' can't be set to the value of 'NO_SUCH_MODE'"},
+		{"SET autocommit = 0, time_zone = '+15:00'", mysql.ERUnknownTimeZone, "Unknown or incorrect time zone: '+15:00'"},
+		{"SET autocommit = 0, character_set_server = 'klingon'", mysql.ERUnknownCharacterSet, "Unknown character set: 'klingon'"},
+		{"SET autocommit = 0, collation_server = 'utf8mb4_klingon'", mysql.ERUnknownCollation, "Unknown collation: 'utf8mb4_klingon'"},
+		{"SET autocommit = 0, transaction_isolation = 'SNAPSHOT'", mysql.ERWrongValueForVar, ""},
+		{"SET autocommit = 0, sql_mode = NULL", mysql.ERWrongValueForVar, "Variable 'sql_mode' can't be set to the value of 'NULL'"},
+		{"SET autocommit = 0, time_zone = CONCAT(@@nope, 'x')", mysql.ERUnknownSystemVariable, "Unknown system variable 'nope'"},
+		{"SET autocommit = 0, sql_mode = SUBSTRING('x', 1)", mysql.ERNotSupportedYet, ""},
 	} {
 		_, err := te.x.Run(context.Background(), s, tc.query)
 		var e *Error
@@ -477,7 +478,7 @@ func TestOptimizerSwitch(t *testing.T) {
 	_, err := te.x.Run(context.Background(), s, "set optimizer_switch='warp_drive=on'")
 	var e *Error
 	require.True(t, errors.As(err, &e))
-	assert.Equal(t, ErrWrongValueForVar, e.Num)
+	assert.Equal(t, uint16(mysql.ERWrongValueForVar), e.Num)
 }
 
 // TestShowGrantsFromAccounts: SHOW GRANTS renders the configured account
@@ -558,7 +559,7 @@ func TestAdminStatements(t *testing.T) {
 	_, err := te.x.Run(context.Background(), te.viewer, "KILL QUERY 8")
 	var e *Error
 	require.True(t, errors.As(err, &e))
-	assert.Equal(t, ErrQueryInterrupted, e.Num)
+	assert.Equal(t, uint16(mysql.ERQueryInterrupted), e.Num)
 	assert.False(t, te.viewer.CloseAfterReply)
 	_, err = te.x.Run(context.Background(), te.viewer, "KILL 8")
 	require.True(t, errors.As(err, &e))
@@ -586,14 +587,14 @@ func TestAdminStatements(t *testing.T) {
 		num   uint16
 		msg   string
 	}{
-		{te.viewer, "KILL 7", ErrKillDenied, "You are not owner of thread 7"},
-		{te.admin, "KILL 99", ErrNoSuchThread, "Unknown thread id: 99"},
-		{te.viewer, "FLUSH STATUS", ErrSpecificAccessDenied, ""},
-		{te.admin, "FLUSH TABLES WITH READ LOCK", ErrNotSupported, ""},
-		{te.admin, "FLUSH STATUS,", ErrParse, ""},
-		{te.admin, "SHOW TABLES FROM mysql", ErrBadDB, "Unknown database 'mysql'"},
-		{&Session{User: "x"}, "SHOW TABLES", ErrNoDBSelected, "No database selected"},
-		{te.admin, "SELECT * FROM information_schema.FILES", ErrNotSupported, ""},
+		{te.viewer, "KILL 7", mysql.ERKillDenied, "You are not owner of thread 7"},
+		{te.admin, "KILL 99", mysql.ERNoSuchThread, "Unknown thread id: 99"},
+		{te.viewer, "FLUSH STATUS", mysql.ERSpecifiedAccessDenied, ""},
+		{te.admin, "FLUSH TABLES WITH READ LOCK", mysql.ERNotSupportedYet, ""},
+		{te.admin, "FLUSH STATUS,", mysql.ERParseError, ""},
+		{te.admin, "SHOW TABLES FROM mysql", mysql.ERBadDb, "Unknown database 'mysql'"},
+		{&Session{User: "x"}, "SHOW TABLES", mysql.ERNoDb, "No database selected"},
+		{te.admin, "SELECT * FROM information_schema.FILES", mysql.ERNotSupportedYet, ""},
 	} {
 		_, err := te.x.Run(context.Background(), tc.sess, tc.query)
 		var e *Error
@@ -624,6 +625,6 @@ func TestWarningCountVariables(t *testing.T) {
 		_, err := te.x.Run(context.Background(), s, q)
 		var e *Error
 		require.True(t, errors.As(err, &e), q)
-		assert.Equal(t, ErrIncorrectGlobalLocal, e.Num, q)
+		assert.Equal(t, uint16(mysql.ERIncorrectGlobalLocalVar), e.Num, q)
 	}
 }

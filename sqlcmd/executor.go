@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/dolthub/vitess/go/mysql"
 	"strings"
 	"time"
 
@@ -198,7 +199,7 @@ func (x *Executor) Exec(ctx context.Context, s *Session, cmd Command) (res *Resu
 		return nil, errInternal()
 	}
 	if cmd == nil {
-		return nil, newError(ErrEmptyQuery, StateSyntaxOrAuth, "Query was empty")
+		return nil, newError(mysql.EREmptyQuery, mysql.SSClientError, "Query was empty")
 	}
 	if cmd.RequiresSuper() && !s.HasPrivilege("SUPER") {
 		return nil, errSuperRequired()
@@ -236,7 +237,7 @@ func (x *Executor) exec(ctx context.Context, s *Session, cmd Command) (*Result, 
 		return &Result{Columns: []Column{{Name: "Database"}}, Rows: [][]any{{informationSchema}}}, nil
 	case Use:
 		if !strings.EqualFold(c.DB, informationSchema) {
-			return nil, newError(ErrBadDB, StateSyntaxOrAuth, "Unknown database '%s'", c.DB)
+			return nil, newError(mysql.ERBadDb, mysql.SSClientError, "Unknown database '%s'", c.DB)
 		}
 		s.DB = informationSchema
 		return &Result{}, nil

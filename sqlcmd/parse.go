@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/dolthub/vitess/go/mysql"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,9 +14,6 @@ import (
 
 	"github.com/ssld/ssld/tlsctx"
 )
-
-// ErrBadField is ER_BAD_FIELD_ERROR (42S22): a bare column in a FROM-less SELECT.
-const ErrBadField uint16 = 1054
 
 // Parse turns one statement into a Command. Leading and trailing whitespace,
 // comments and semicolons are ignored; executable comments (/*!40100 ... */)
@@ -42,7 +40,7 @@ func parse(query string) (Command, *Error) {
 		toks = toks[:len(toks)-1]
 	}
 	if lexErr == nil && len(toks) == 0 {
-		return nil, newError(ErrEmptyQuery, StateSyntaxOrAuth, "Query was empty")
+		return nil, newError(mysql.EREmptyQuery, mysql.SSClientError, "Query was empty")
 	}
 	if lexErr == nil {
 		if cmd, handled, err := parseOwn(query, toks); handled {
@@ -334,7 +332,7 @@ func fromShowFilter(sf *sqlparser.ShowFilter) (Filter, *Error) {
 	case "value":
 		column = "Value"
 	default:
-		return Filter{}, newError(ErrBadField, "42S22", "Unknown column '%s' in 'where clause'", col.Name.String())
+		return Filter{}, newError(mysql.ERBadFieldError, mysql.SSBadFieldError, "Unknown column '%s' in 'where clause'", col.Name.String())
 	}
 	f := Filter{Column: column}
 	switch cmp.Operator {
@@ -505,7 +503,7 @@ func selectItem(e sqlparser.Expr) (SelectItem, *Error) {
 		case sqlparser.SetScope_Global:
 			return SelectItem{Kind: ItemSysVar, Name: name, Scope: ScopeGlobal}, nil
 		case sqlparser.SetScope_None:
-			return SelectItem{}, newError(ErrBadField, "42S22", "Unknown column '%s' in 'field list'", x.Name.String())
+			return SelectItem{}, newError(mysql.ERBadFieldError, mysql.SSBadFieldError, "Unknown column '%s' in 'field list'", x.Name.String())
 		}
 	}
 	if err := evaluable(e, 0); err != nil {
@@ -683,7 +681,7 @@ func forChannel(stmt string, toks []token, word func(int) string, near func(int)
 	}
 	c, err := tlsctx.ParseChannel(toks[i+2].text)
 	if err != nil {
-		return 0, newError(ErrWrongArguments, StateGeneral, "Incorrect arguments to %s: %v", stmt, err)
+		return 0, newError(mysql.ERWrongArguments, mysql.SSUnknownSQLState, "Incorrect arguments to %s: %v", stmt, err)
 	}
 	*ch = c
 	return i + 3, nil
@@ -727,7 +725,7 @@ func withNamesCollate(c Set, toks []token) (Command, *Error) {
 		}
 		if names := c.Assignments[0]; !names.Null && names.Expr == nil {
 			if want, err := canonicalCharset(names.Value); err == nil && want != cs {
-				return nil, newError(ErrCollationCharset, StateSyntaxOrAuth,
+				return nil, newError(mysql.ERCollationCharsetMismatch, mysql.SSClientError,
 					"COLLATION '%s' is not valid for CHARACTER SET '%s'", name, names.Value)
 			}
 		}

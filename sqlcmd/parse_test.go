@@ -2,6 +2,7 @@ package sqlcmd
 
 import (
 	"errors"
+	"github.com/dolthub/vitess/go/mysql"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -132,37 +133,37 @@ func TestParseBad(t *testing.T) {
 		num     uint16
 		msgPart string
 	}{
-		{"empty", "", ErrEmptyQuery, "Query was empty"},
-		{"only comments", "/* x */ -- y\n# z", ErrEmptyQuery, "Query was empty"},
-		{"only semicolon", ";", ErrEmptyQuery, "Query was empty"},
-		{"ssl_reload extra", "SSL_RELOAD now", ErrParse, "near 'now' at line 1"},
-		{"ssl_reload two statements", "SSL_RELOAD; SELECT 1", ErrParse, "near '; SELECT 1'"},
-		{"ssl_reload prefix", "SSL_RELOADX", ErrParse, ""},
-		{"flush ssl extra", "FLUSH SSL please", ErrParse, "near 'please'"},
-		{"alter instance missing tls", "ALTER INSTANCE RELOAD", ErrParse, ""},
-		{"alter instance other", "ALTER INSTANCE ROTATE INNODB MASTER KEY", ErrNotSupported, "ALTER INSTANCE ROTATE INNODB"},
-		{"alter instance bad for", "ALTER INSTANCE RELOAD TLS FOR mysql_main", ErrParse, "near 'mysql_main'"},
-		{"alter instance no channel", "ALTER INSTANCE RELOAD TLS FOR CHANNEL", ErrParse, ""},
-		{"alter instance unknown channel", "ALTER INSTANCE RELOAD TLS FOR CHANNEL replication", ErrWrongArguments, "Incorrect arguments to ALTER INSTANCE RELOAD TLS: unknown TLS channel 'replication' (want client, cluster, mysql_main or mysql_admin)"},
-		{"alter instance half no rollback", "ALTER INSTANCE RELOAD TLS NO ROLLBACK", ErrParse, ""},
-		{"show ssl typo", "SHOW SSL STATE", ErrParse, "near 'STATE'"},
-		{"show leaves extra", "SHOW LEAVES x", ErrParse, "near 'x'"},
-		{"garbage", "blah blah", ErrParse, "You have an error in your SQL syntax"},
-		{"vitess syntax", "SELECT FROM", ErrParse, "near"},
-		{"unterminated comment", "SSL_RELOAD /* oops", ErrParse, ""},
-		{"unterminated quote", "SELECT 'abc", ErrParse, ""},
-		{"create table", "CREATE TABLE t (a int)", ErrNotSupported, "CREATE TABLE"},
-		{"select from table", "SELECT * FROM t", ErrNotSupported, "SELECT"},
-		{"unsupported show", "SHOW ENGINES", ErrNotSupported, "SHOW ENGINES"},
-		{"unsupported function", "SELECT NOW()", ErrNotSupported, "NOW()"},
-		{"bare column", "SELECT foo", ErrBadField, "Unknown column 'foo'"},
-		{"where or", "SHOW VARIABLES WHERE Variable_name = 'a' OR Variable_name = 'b'", ErrNotSupported, "WHERE"},
-		{"where unknown column", "SHOW VARIABLES WHERE foo = 'a'", ErrBadField, "foo"},
-		{"set unsupported function", "SET @@session.sql_mode = SUBSTRING(@@sql_mode, 2)", ErrNotSupported, "SUBSTRING()"},
-		{"set bare column in expression", "SET sql_mode = CONCAT(foo, 'x')", ErrBadField, "Unknown column 'foo'"},
+		{"empty", "", mysql.EREmptyQuery, "Query was empty"},
+		{"only comments", "/* x */ -- y\n# z", mysql.EREmptyQuery, "Query was empty"},
+		{"only semicolon", ";", mysql.EREmptyQuery, "Query was empty"},
+		{"ssl_reload extra", "SSL_RELOAD now", mysql.ERParseError, "near 'now' at line 1"},
+		{"ssl_reload two statements", "SSL_RELOAD; SELECT 1", mysql.ERParseError, "near '; SELECT 1'"},
+		{"ssl_reload prefix", "SSL_RELOADX", mysql.ERParseError, ""},
+		{"flush ssl extra", "FLUSH SSL please", mysql.ERParseError, "near 'please'"},
+		{"alter instance missing tls", "ALTER INSTANCE RELOAD", mysql.ERParseError, ""},
+		{"alter instance other", "ALTER INSTANCE ROTATE INNODB MASTER KEY", mysql.ERNotSupportedYet, "ALTER INSTANCE ROTATE INNODB"},
+		{"alter instance bad for", "ALTER INSTANCE RELOAD TLS FOR mysql_main", mysql.ERParseError, "near 'mysql_main'"},
+		{"alter instance no channel", "ALTER INSTANCE RELOAD TLS FOR CHANNEL", mysql.ERParseError, ""},
+		{"alter instance unknown channel", "ALTER INSTANCE RELOAD TLS FOR CHANNEL replication", mysql.ERWrongArguments, "Incorrect arguments to ALTER INSTANCE RELOAD TLS: unknown TLS channel 'replication' (want client, cluster, mysql_main or mysql_admin)"},
+		{"alter instance half no rollback", "ALTER INSTANCE RELOAD TLS NO ROLLBACK", mysql.ERParseError, ""},
+		{"show ssl typo", "SHOW SSL STATE", mysql.ERParseError, "near 'STATE'"},
+		{"show leaves extra", "SHOW LEAVES x", mysql.ERParseError, "near 'x'"},
+		{"garbage", "blah blah", mysql.ERParseError, "You have an error in your SQL syntax"},
+		{"vitess syntax", "SELECT FROM", mysql.ERParseError, "near"},
+		{"unterminated comment", "SSL_RELOAD /* oops", mysql.ERParseError, ""},
+		{"unterminated quote", "SELECT 'abc", mysql.ERParseError, ""},
+		{"create table", "CREATE TABLE t (a int)", mysql.ERNotSupportedYet, "CREATE TABLE"},
+		{"select from table", "SELECT * FROM t", mysql.ERNotSupportedYet, "SELECT"},
+		{"unsupported show", "SHOW ENGINES", mysql.ERNotSupportedYet, "SHOW ENGINES"},
+		{"unsupported function", "SELECT NOW()", mysql.ERNotSupportedYet, "NOW()"},
+		{"bare column", "SELECT foo", mysql.ERBadFieldError, "Unknown column 'foo'"},
+		{"where or", "SHOW VARIABLES WHERE Variable_name = 'a' OR Variable_name = 'b'", mysql.ERNotSupportedYet, "WHERE"},
+		{"where unknown column", "SHOW VARIABLES WHERE foo = 'a'", mysql.ERBadFieldError, "foo"},
+		{"set unsupported function", "SET @@session.sql_mode = SUBSTRING(@@sql_mode, 2)", mysql.ERNotSupportedYet, "SUBSTRING()"},
+		{"set bare column in expression", "SET sql_mode = CONCAT(foo, 'x')", mysql.ERBadFieldError, "Unknown column 'foo'"},
 		{"set wrong argument count", "SET sql_mode = IFNULL('x')", ErrWrongParamCount, "'IFNULL'"},
-		{"executable comment with a syntax error", "/*!40100 SET @@SQL_MODE= */", ErrParse, ""},
-		{"only a later version's comment", "/*!99999 SET @@SQL_MODE='' */", ErrEmptyQuery, "Query was empty"},
+		{"executable comment with a syntax error", "/*!40100 SET @@SQL_MODE= */", mysql.ERParseError, ""},
+		{"only a later version's comment", "/*!99999 SET @@SQL_MODE='' */", mysql.EREmptyQuery, "Query was empty"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,8 +173,8 @@ func TestParseBad(t *testing.T) {
 			require.True(t, errors.As(err, &e), "error type %T", err)
 			assert.Equal(t, tc.num, e.Num, e.Msg)
 			assert.Contains(t, e.Msg, tc.msgPart)
-			if e.Num == ErrParse {
-				assert.Equal(t, StateSyntaxOrAuth, e.State)
+			if e.Num == mysql.ERParseError {
+				assert.Equal(t, mysql.SSClientError, e.State)
 			}
 		})
 	}

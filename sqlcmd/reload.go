@@ -3,6 +3,7 @@ package sqlcmd
 import (
 	"context"
 	"errors"
+	"github.com/dolthub/vitess/go/mysql"
 
 	"github.com/ssld/ssld/tlsctx"
 )
@@ -20,7 +21,7 @@ const reloadTrigger = "sql"
 // message naming the setting.
 func (x *Executor) reload(ctx context.Context, s *Session, c Reload) (*Result, *Error) {
 	if x.env.Reloader == nil {
-		return nil, newError(ErrSSLLibrary, StateGeneral,
+		return nil, newError(ErrSSLLibrary, mysql.SSUnknownSQLState,
 			"Failed to set up SSL because of the following SSL library error: TLS reloading is not configured; the previous TLS contexts remain in use")
 	}
 	opts := []tlsctx.ReloadOption{tlsctx.WithTrigger(reloadTrigger), tlsctx.WithUser(s.account())}
@@ -36,7 +37,7 @@ func (x *Executor) reload(ctx context.Context, s *Session, c Reload) (*Result, *
 		out.Warnings = append(out.Warnings, Warning{Level: "Warning", Code: ErrSSLLibrary, Message: w})
 	}
 	if c.NoRollback {
-		out.Warnings = append(out.Warnings, Warning{Level: "Note", Code: ErrNotSupported,
+		out.Warnings = append(out.Warnings, Warning{Level: "Note", Code: mysql.ERNotSupportedYet,
 			Message: "NO ROLLBACK ON ERROR is accepted but has no effect: ssld always keeps the previous TLS contexts when a reload fails"})
 	}
 	return out, nil
@@ -65,11 +66,11 @@ func reloadFailure(err error, tlsOff bool) *Error {
 		if setting == "" {
 			setting = "a setting"
 		}
-		return newError(ErrRestartRequired, StateGeneral,
+		return newError(ErrRestartRequired, mysql.SSUnknownSQLState,
 			"Failed to reload TLS: %s cannot change on reload (%s); restart ssld to apply it; %s",
 			setting, re.Error(), kept)
 	}
-	return newError(ErrSSLLibrary, StateGeneral,
+	return newError(ErrSSLLibrary, mysql.SSUnknownSQLState,
 		"Failed to set up SSL because of the following SSL library error: %s; %s",
 		err.Error(), kept)
 }
@@ -89,15 +90,15 @@ func (s *Session) account() string {
 // MySQL, sessions already logged in keep their account and privileges.
 func (x *Executor) flushPrivileges(ctx context.Context, s *Session) (*Result, *Error) {
 	if x.env.Users == nil {
-		return nil, newError(ErrUnknown, StateGeneral, "FLUSH PRIVILEGES: accounts cannot be reloaded here")
+		return nil, newError(mysql.ERUnknownError, mysql.SSUnknownSQLState, "FLUSH PRIVILEGES: accounts cannot be reloaded here")
 	}
 	warnings, err := x.env.Users.ReloadUsers(ctx, s.account())
 	if err != nil {
-		return nil, newError(ErrUnknown, StateGeneral, "FLUSH PRIVILEGES failed: %v; the previous accounts remain in use", err)
+		return nil, newError(mysql.ERUnknownError, mysql.SSUnknownSQLState, "FLUSH PRIVILEGES failed: %v; the previous accounts remain in use", err)
 	}
 	out := &Result{}
 	for _, w := range warnings {
-		out.Warnings = append(out.Warnings, Warning{Level: "Warning", Code: ErrUnknown, Message: w})
+		out.Warnings = append(out.Warnings, Warning{Level: "Warning", Code: mysql.ERUnknownError, Message: w})
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package sqlcmd
 
 import (
 	"fmt"
+	"github.com/dolthub/vitess/go/mysql"
 	"strconv"
 	"strings"
 	"time"
@@ -48,7 +49,7 @@ func canonicalCharset(name string) (string, *Error) {
 		cs = "utf8mb3"
 	}
 	if _, ok := charsets[cs]; !ok {
-		return "", newError(ErrUnknownCharset, StateSyntaxOrAuth, "Unknown character set: '%s'", name)
+		return "", newError(mysql.ERUnknownCharacterSet, mysql.SSClientError, "Unknown character set: '%s'", name)
 	}
 	return cs, nil
 }
@@ -70,7 +71,7 @@ func canonicalCollation(name string) (coll, charset string, err *Error) {
 	if !ok || !known || suffix == "" || strings.Trim(suffix, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" ||
 		!(strings.HasSuffix(suffix, "_ci") || strings.HasSuffix(suffix, "_cs") || strings.HasSuffix(suffix, "_bin") ||
 			suffix == "bin" || strings.HasSuffix(suffix, "_ai_ci") || strings.HasSuffix(suffix, "_as_cs")) {
-		return "", "", newError(ErrUnknownCollation, StateGeneral, "Unknown collation: '%s'", name)
+		return "", "", newError(mysql.ERUnknownCollation, mysql.SSUnknownSQLState, "Unknown collation: '%s'", name)
 	}
 	return c, cs, nil
 }
@@ -149,7 +150,7 @@ func canonicalTimeZone(val string) (string, *Error) {
 			return v, nil
 		}
 	}
-	return "", newError(ErrUnknownTimeZone, StateGeneral, "Unknown or incorrect time zone: '%s'", val)
+	return "", newError(mysql.ERUnknownTimeZone, mysql.SSUnknownSQLState, "Unknown or incorrect time zone: '%s'", val)
 }
 
 var isolationLevels = map[string]string{
@@ -183,7 +184,7 @@ func coupled(name string) []string {
 }
 
 func wrongValue(name, val string) *Error {
-	return newError(ErrWrongValueForVar, StateSyntaxOrAuth, "Variable '%s' can't be set to the value of '%s'", name, val)
+	return newError(mysql.ERWrongValueForVar, mysql.SSClientError, "Variable '%s' can't be set to the value of '%s'", name, val)
 }
 
 // sessionValue checks a value for a session variable and returns what to
@@ -267,7 +268,7 @@ func sessionValue(v sysvars.Var, current, val string, null bool) (map[string]str
 	case sysvars.KindInt:
 		if _, err := strconv.ParseInt(val, 10, 64); err != nil {
 			if _, err := strconv.ParseUint(val, 10, 64); err != nil {
-				return nil, newError(ErrWrongTypeForVar, StateSyntaxOrAuth, "Incorrect argument type to variable '%s'", name)
+				return nil, newError(mysql.ERWrongTypeForVar, mysql.SSClientError, "Incorrect argument type to variable '%s'", name)
 			}
 		}
 		out[name] = val

@@ -2,6 +2,7 @@ package sqlcmd
 
 import (
 	"crypto/tls"
+	"github.com/dolthub/vitess/go/mysql"
 	"sort"
 	"strconv"
 	"strings"
@@ -274,7 +275,7 @@ func (x *Executor) showGrants(s *Session, c ShowGrants) (*Result, *Error) {
 		host = "%"
 	}
 	if !self && !s.HasPrivilege("SUPER") {
-		return nil, newError(ErrDBAccessDenied, StateSyntaxOrAuth,
+		return nil, newError(mysql.ERDBAccessDenied, mysql.SSClientError,
 			"Access denied for user '%s'@'%s' to database 'mysql'", s.User, s.Host)
 	}
 	acct, found := Account{Privileges: s.Privileges}, self

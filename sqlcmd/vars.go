@@ -1,6 +1,7 @@
 package sqlcmd
 
 import (
+	"github.com/dolthub/vitess/go/mysql"
 	"strconv"
 	"strings"
 
@@ -17,12 +18,12 @@ func (x *Executor) varValue(s *Session, name string, scope VarScope) (sysvars.Va
 	switch scope {
 	case ScopeGlobal:
 		if v.Scope == sysvars.ScopeSession {
-			return v, "", newError(ErrIncorrectGlobalLocal, StateGeneral, "Variable '%s' is a SESSION variable", v.Name)
+			return v, "", newError(mysql.ERIncorrectGlobalLocalVar, mysql.SSUnknownSQLState, "Variable '%s' is a SESSION variable", v.Name)
 		}
 		return v, v.Value(), nil
 	case ScopeSession:
 		if v.Scope == sysvars.ScopeGlobal {
-			return v, "", newError(ErrIncorrectGlobalLocal, StateGeneral, "Variable '%s' is a GLOBAL variable", v.Name)
+			return v, "", newError(mysql.ERIncorrectGlobalLocalVar, mysql.SSUnknownSQLState, "Variable '%s' is a GLOBAL variable", v.Name)
 		}
 	}
 	if val, ok := sessionValueOf(s, v); ok {
@@ -131,7 +132,7 @@ func (x *Executor) set(s *Session, c Set) (*Result, *Error) {
 		case a.Scope == ScopeGlobal:
 			return nil, errNotSupported("SET GLOBAL " + v.Name + " (global values come from the ssld config file)")
 		case v.Scope == sysvars.ScopeGlobal:
-			return nil, newError(ErrGlobalVariable, StateGeneral,
+			return nil, newError(mysql.ERGlobalVariable, mysql.SSUnknownSQLState,
 				"Variable '%s' is a GLOBAL variable and should be set with SET GLOBAL", v.Name)
 		}
 		if a.Default {
@@ -172,12 +173,12 @@ func checkVarBounds(vars map[string]string) *Error {
 			users++
 		}
 		if len(v) > MaxVarValueBytes {
-			return newError(ErrWrongValueForVar, StateSyntaxOrAuth,
+			return newError(mysql.ERWrongValueForVar, mysql.SSClientError,
 				"Variable '%s' can't be set to a value of %d bytes: ssld keeps at most %d bytes per variable", name, len(v), MaxVarValueBytes)
 		}
 	}
 	if users > MaxUserVariables {
-		return newError(ErrWrongValueForVar, StateSyntaxOrAuth,
+		return newError(mysql.ERWrongValueForVar, mysql.SSClientError,
 			"Too many user variables: a session keeps at most %d in ssld (SET @name = NULL drops one)", MaxUserVariables)
 	}
 	return nil
