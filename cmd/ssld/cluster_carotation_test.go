@@ -63,10 +63,21 @@ func TestClusterCARotation(t *testing.T) {
 	fanout := func(args ...string) (int, clusterReport) {
 		t.Helper()
 		code, out, stderr := ssldClusterEnv(t, []string{"SSLD_PASSWORD=" + fleetPW},
-			append(args, "--user", "admin", "--format", "json", "--timeout", "3s", "--retries", "0")...)
+			append(args, "--format", "json", "--timeout", "3s", "--retries", "0")...)
 		var rep clusterReport
 		require.NoError(t, jsonUnmarshalReport(out, &rep), "stdout %s\nstderr %s", out, stderr)
 		return code, rep
+	}
+	// The runbook's commands, as docs/operations.md writes them, with its
+	// file names standing for this test's files.
+	runbook := caRotationRunbook(t, map[string]string{
+		"cluster.yaml": mainTopo, "cluster-ports.yaml": clusterTopo,
+		"old-ca.crt": oldOnly, "both.crt": both, "new-ca.crt": newOnly,
+		"old-peer.crt": oldPeerCert, "old-peer.key": oldPeerKey, "new-peer.crt": newPeerCert, "new-peer.key": newPeerKey,
+	})
+	require.Len(t, runbook, 6, "phase 1: reload and proof; phase 2: reload; phase 3: reload and two proofs")
+	for i, want := range []string{"reload", "status", "reload", "reload", "status", "status"} {
+		require.Equal(t, want, runbook[i][0], "runbook command %d: %v", i, runbook[i])
 	}
 	// admits reports whether node i's cluster port lets a peer with c in
 	// (a fresh connection and a query).
@@ -119,10 +130,10 @@ func TestClusterCARotation(t *testing.T) {
 
 	// Phase 1: trust both CAs everywhere (ssl_ca becomes the bundle).
 	require.NoError(t, pki.WriteFile(f.caFile, []byte(string(oldCA.CertPEM)+string(newCA.CertPEM)), 0o644))
-	code, rep := fanout("reload", "--topology", mainTopo, "--ssl-ca", oldOnly)
+	code, rep := fanout(runbook[0]...)
 	require.Equal(t, 0, code, "%+v", rep)
 	// Proof: a new-CA peer logs in on every node's cluster port.
-	code, rep = fanout("status", "--topology", clusterTopo, "--ssl-ca", oldOnly, "--ssl-cert", newPeerCert, "--ssl-key", newPeerKey)
+	code, rep = fanout(runbook[1]...)
 	assert.Equal(t, 0, code, "phase 1 proof: %+v", rep)
 	expectPeers("phase 1", oldOnly, true, true)
 
@@ -131,7 +142,7 @@ func TestClusterCARotation(t *testing.T) {
 	for _, m := range f.members {
 		f.rotate(m)
 	}
-	code, rep = fanout("reload", "--topology", mainTopo, "--ssl-ca", both, "--require-change", "--expect-issuer", "CN=new CA")
+	code, rep = fanout(runbook[2]...)
 	assert.Equal(t, 0, code, "phase 2 proof: %+v", rep)
 	for _, n := range rep.Nodes {
 		assert.Equal(t, "ok", n.Status, n.Error)
@@ -141,17 +152,16 @@ func TestClusterCARotation(t *testing.T) {
 
 	// Phase 3: drop the old CA.
 	require.NoError(t, pki.WriteFile(f.caFile, newCA.CertPEM, 0o644))
-	code, rep = fanout("reload", "--topology", mainTopo, "--ssl-ca", newOnly, "--expect-issuer", "CN=new CA")
+	code, rep = fanout(runbook[3]...)
 	require.Equal(t, 0, code, "%+v", rep)
 	// Proof: old-CA peers are refused on every node, new-CA peers get in.
-	code, rep = fanout("status", "--topology", clusterTopo, "--ssl-ca", newOnly, "--ssl-cert", oldPeerCert, "--ssl-key", oldPeerKey)
+	code, rep = fanout(runbook[4]...)
 	assert.Equal(t, 1, code)
 	for _, n := range rep.Nodes {
 		assert.Equal(t, "failed", n.Status, "%s must refuse the old-CA peer", n.Address)
 		assert.Contains(t, n.Error, "certificate", n.Address)
 	}
-	code, rep = fanout("status", "--topology", clusterTopo, "--ssl-ca", newOnly, "--ssl-cert", newPeerCert, "--ssl-key", newPeerKey,
-		"--expect-issuer", "CN=new CA")
+	code, rep = fanout(runbook[5]...)
 	assert.Equal(t, 0, code, "phase 3 proof: %+v", rep)
 	expectPeers("phase 3", newOnly, false, true)
 
@@ -193,4 +203,70 @@ func bytesToStrings(bs [][]byte) []string {
 
 func jsonUnmarshalReport(out string, rep *clusterReport) error {
 	return json.Unmarshal([]byte(out), rep)
+}
+
+// caRotationRunbook returns the `ssld cluster` commands of the "CA
+// rotation" section of docs/operations.md, in order, without "ssld
+// cluster": shell continuations joined, comments dropped, single quotes
+// honoured, and every file name replaced through files (a name the test
+// does not know fails it, so the runbook cannot name a file nobody made).
+func caRotationRunbook(t *testing.T, files map[string]string) [][]string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "docs/operations.md"))
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(doc), "\n## CA rotation")
+	require.True(t, ok, "docs/operations.md has no CA rotation section")
+	if i := strings.Index(section, "\n## "); i >= 0 {
+		section = section[:i]
+	}
+	var cmds [][]string
+	blocks := strings.Split(section, "```")
+	for i := 1; i < len(blocks); i += 2 { // the odd parts are inside fences
+		text := strings.ReplaceAll(blocks[i], "\\\n", " ")
+		for _, line := range strings.Split(text, "\n") {
+			line = strings.TrimSpace(line)
+			if !strings.HasPrefix(line, "ssld cluster ") {
+				continue
+			}
+			words := shellWords(t, strings.TrimPrefix(line, "ssld cluster "))
+			for j, w := range words {
+				if strings.HasSuffix(w, ".yaml") || strings.HasSuffix(w, ".crt") || strings.HasSuffix(w, ".key") {
+					p, ok := files[w]
+					require.True(t, ok, "the runbook names %s, which the test does not stand in for: %s", w, line)
+					words[j] = p
+				}
+			}
+			cmds = append(cmds, words)
+		}
+	}
+	return cmds
+}
+
+// shellWords splits a command line on blanks, keeping single-quoted text
+// as one word, as sh does for the runbook's commands.
+func shellWords(t *testing.T, line string) []string {
+	t.Helper()
+	var words []string
+	var cur strings.Builder
+	inWord, quoted := false, false
+	for _, r := range line {
+		switch {
+		case r == '\'':
+			quoted, inWord = !quoted, true
+		case (r == ' ' || r == '\t') && !quoted:
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	require.False(t, quoted, "unterminated quote in %q", line)
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
 }
