@@ -70,6 +70,25 @@ func TestCheckCommand(t *testing.T) {
 	assert.Empty(t, errOut)
 	assert.NoFileExists(t, sock, "check must not bind the socket")
 
+	// Every TCP address of the config already taken: a daemon could not
+	// start, check does not care (it binds nothing).
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	addr := taken.Addr().String()
+	busy := filepath.Join(dir, "busy.yaml")
+	busyCfg := strings.Replace(configYAML("metrics_listen: "+addr+"\ncluster_listen: "+addr+"\n"),
+		"listen: 127.0.0.1:0\n", "listen: "+addr+"\n", 1)
+	require.Contains(t, busyCfg, "\nsocket: ")
+	require.True(t, strings.HasPrefix(busyCfg, "listen: "+addr+"\n"), busyCfg)
+	require.NoError(t, os.WriteFile(busy, []byte(busyCfg), 0o600))
+	code, out, errOut = runBin(t, "check", "--config", busy)
+	require.Equal(t, 0, code, out+errOut)
+	assert.Contains(t, out, busy+": ok")
+	code, _, errOut = runBin(t, "serve", "--config", busy)
+	assert.Equal(t, 1, code, "serve on a taken address must fail, or this check proves nothing")
+	assert.Contains(t, errOut, "address already in use")
+
 	// The 10-day certificate is within the default ssl_expiry_warning (14 days):
 	// a warning, not a problem.
 	assert.Regexp(t, `(?m)^warning: channel client: ssl_cert "`+regexp.QuoteMeta(filepath.Join(dir, "certs/server.crt"))+`": certificate expires at .* within ssl_expiry_warning 14d`, out)
