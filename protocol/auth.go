@@ -14,7 +14,6 @@ import (
 // MySQL error numbers and states used at connect time.
 const (
 	erHandshake               = 1043 // ER_HANDSHAKE_ERROR
-	ssHandshake               = "08S01"
 	erSecureTransportRequired = 3159 // ER_SECURE_TRANSPORT_REQUIRED
 )
 
@@ -102,7 +101,7 @@ func accessDenied(user string, addr net.Addr) error {
 }
 
 func badHandshake() error {
-	return mysql.NewSQLError(erHandshake, ssHandshake, "Bad handshake")
+	return mysql.NewSQLError(erHandshake, mysql.SSNetError, "Bad handshake")
 }
 
 // dummyHash is compared against for unknown users so that a wrong name and a

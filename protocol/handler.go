@@ -121,7 +121,7 @@ func (h *Handler) ConnectionAborted(c *mysql.Conn, reason string) error {
 	if gc, ok := c.Conn.(*guardedConn); ok && strings.HasPrefix(reason, "Cannot parse") {
 		// vitess closes without a word on a handshake response it cannot
 		// parse; MySQL and MariaDB answer 1043.
-		_ = gc.refuse(erHandshake, ssHandshake, "Bad handshake", errBadHandshake)
+		_ = gc.refuse(erHandshake, mysql.SSNetError, "Bad handshake", errBadHandshake)
 	}
 	h.hooks.Login(listenerLabel(h.transport), false)
 	return nil

@@ -10,11 +10,9 @@ import (
 	"time"
 
 	"github.com/dolthub/vitess/go/mysql"
-)
 
-// erSSLLibrary is ER_DA_SSL_LIBRARY_ERROR, what a TCP listener answers
-// while its channel has no certificate (see Server docs).
-const erSSLLibrary = 3888
+	"github.com/ssld/ssld/sqlcmd"
+)
 
 // guardedListener wraps a net.Listener with the connection limit and the
 // timeouts. Connections over the limit get MySQL's "Too many connections"
@@ -116,7 +114,7 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 		delay = 0
 		if l.unavailable != nil {
 			if msg := l.unavailable(); msg != "" {
-				go refuse(c, erSSLLibrary, "HY000", msg)
+				go refuse(c, sqlcmd.ErrSSLLibrary, mysql.SSUnknownSQLState, msg) // no certificate on this channel (see Server docs)
 				continue
 			}
 		}

@@ -9,12 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-)
 
-// MySQL error numbers the transport sends itself.
-const (
-	erNetPacketTooLarge = 1153 // ER_NET_PACKET_TOO_LARGE
-	ssNetError          = "08S01"
+	"github.com/dolthub/vitess/go/mysql"
 )
 
 // PreLoginBudget is how many bytes a client may send before it is
@@ -193,7 +189,7 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 		n, err := c.src().Read(p[:min(len(p), c.rRemain)])
 		c.rRemain -= n
 		if err == nil && !loggedIn && c.rawRead > PreLoginBudget {
-			err = c.refuse(erHandshake, ssHandshake, "Bad handshake", errPreLoginBudget)
+			err = c.refuse(erHandshake, mysql.SSNetError, "Bad handshake", errPreLoginBudget)
 		}
 		return n, err
 	}
@@ -226,7 +222,7 @@ func (c *guardedConn) nextHeader() error {
 			}
 			c.rMsg += int64(length)
 			if limit := c.l.maxAllowedPacket; limit > 0 && c.rMsg > limit {
-				return c.refuse(erNetPacketTooLarge, ssNetError, "Got a packet bigger than 'max_allowed_packet' bytes", errPacketTooLarge)
+				return c.refuse(mysql.ERNetPacketTooLarge, mysql.SSNetError, "Got a packet bigger than 'max_allowed_packet' bytes", errPacketTooLarge)
 			}
 			if length < maxPacketPayload {
 				c.rMsg = 0 // the message ends with this packet
@@ -236,7 +232,7 @@ func (c *guardedConn) nextHeader() error {
 			return nil
 		}
 		if c.rawRead+int64(length) > PreLoginBudget {
-			return c.refuse(erHandshake, ssHandshake, "Bad handshake", errPreLoginBudget)
+			return c.refuse(erHandshake, mysql.SSNetError, "Bad handshake", errPreLoginBudget)
 		}
 		first := !c.rFirstPkt
 		c.rFirstPkt = true
