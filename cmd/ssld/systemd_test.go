@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"log/slog"
 	"net"
@@ -121,6 +122,21 @@ func TestSystemdInstallAndUnit(t *testing.T) {
 	score, err := strconv.ParseFloat(sm[1], 64)
 	require.NoError(t, err)
 	assert.LessOrEqual(t, score, 3.0, "systemd-analyze security")
+
+	// docs/operations.md's second install line: a build from elsewhere,
+	// with no Go on PATH, lands where ExecStart looks.
+	line := docCommand(t, "SSLD_BINARY=/tmp/ssld deploy/systemd/install")
+	root2 := t.TempDir()
+	inst := exec.Command("sh", "-c", strings.Replace(line, "/tmp/ssld", ssldBinary(t), 1))
+	inst.Dir = repoRoot(t)
+	inst.Env = append(os.Environ(), "DESTDIR="+root2, "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "GO=/nonexistent/go")
+	out3, err := inst.CombinedOutput()
+	require.NoError(t, err, "%s\n%s", line, out3)
+	built, err := os.ReadFile(ssldBinary(t))
+	require.NoError(t, err)
+	copied, err := os.ReadFile(filepath.Join(root2, execStart[0]))
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(built, copied), "SSLD_BINARY is what is installed")
 
 	// docs/operations.md's two check lines, as written, on the scratch
 	// root: both exit 0 on the unit as shipped.
