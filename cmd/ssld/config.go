@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -168,30 +169,47 @@ func loadConfig(path string) (*fileConfig, error) {
 	switch c.Role {
 	case "aggregator", "leaf":
 	default:
-		return nil, fmt.Errorf("config file %s: role %q: must be aggregator or leaf", abs, c.Role)
+		return nil, settingError(abs, "role", "%q: must be aggregator or leaf", c.Role)
 	}
 	if c.ReloadTimeout <= 0 {
-		return nil, fmt.Errorf("config file %s: reload_timeout %v: must be positive", abs, c.ReloadTimeout)
+		return nil, settingError(abs, "reload_timeout", "%v: must be positive", c.ReloadTimeout)
 	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
 	}{{"connect_timeout", c.ConnectTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout}} {
 		if d.v < 0 {
-			return nil, fmt.Errorf("config file %s: %s %v: must not be negative", abs, d.key, d.v)
+			return nil, settingError(abs, d.key, "%v: must not be negative", d.v)
 		}
 	}
 	// MySQL's range for max_allowed_packet; 0 is the default.
 	if p := c.MaxAllowedPacket; p != 0 && (p < 1024 || p > 1<<30) {
-		return nil, fmt.Errorf("config file %s: max_allowed_packet %d: must be between 1024 and 1073741824 bytes", abs, p)
+		return nil, settingError(abs, "max_allowed_packet", "%d: must be between 1024 and 1073741824 bytes", p)
 	}
 	if c.MaxConnections < 1 {
-		return nil, fmt.Errorf("config file %s: max_connections %d: must be at least 1", abs, c.MaxConnections)
+		return nil, settingError(abs, "max_connections", "%d: must be at least 1", c.MaxConnections)
 	}
 	if _, err := tlsctx.ParseCryptoBackend(c.CryptoBackend); err != nil {
-		return nil, fmt.Errorf("config file %s: crypto_backend: %v", abs, err)
+		return nil, fmt.Errorf("%s: crypto_backend: %v", settingSource(abs, "crypto_backend"), err)
 	}
 	return &c, nil
+}
+
+// settingError is the error for a bad value of key: "config file F: key
+// <what>", or, when the value came from the environment, "SSLD_KEY
+// (overriding config file F): key <what>".
+func settingError(abs, key, format string, args ...any) error {
+	return fmt.Errorf("%s: %s %s", settingSource(abs, key), key, fmt.Sprintf(format, args...))
+}
+
+// settingSource names where key's value came from: its SSLD_<KEY>
+// variable when set (viper ignores empty ones), else the file.
+func settingSource(abs, key string) string {
+	env := "SSLD_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+	if os.Getenv(env) != "" {
+		return env + " (overriding config file " + abs + ")"
+	}
+	return "config file " + abs
 }
 
 // isINI reports whether path is read as my.cnf-style INI (by extension).

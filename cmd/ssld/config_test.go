@@ -160,3 +160,17 @@ func TestConfigUnknownKeysAndRanges(t *testing.T) {
 	assert.Equal(t, int64(1024), c.MaxAllowedPacket)
 	assert.Empty(t, c.unknown)
 }
+
+// TestConfigErrorNamesEnvironment: a bad value that came from SSLD_<KEY>
+// names the variable, not only the file that does not hold it.
+func TestConfigErrorNamesEnvironment(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "ssld.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("listen: 127.0.0.1:0\nrole: leaf\n"), 0o600))
+	t.Setenv("SSLD_ROLE", "boss")
+	_, err := loadConfig(p)
+	require.EqualError(t, err, `SSLD_ROLE (overriding config file `+p+`): role "boss": must be aggregator or leaf`)
+	t.Setenv("SSLD_ROLE", "")
+	t.Setenv("SSLD_LOG_LEVEL", "loud")
+	rep := runCheck(t.Context(), p, 0, time.Now())
+	assert.Equal(t, []string{`SSLD_LOG_LEVEL (overriding config file ` + p + `): log_level "loud": want debug, info, warn or error`}, rep.Problems)
+}

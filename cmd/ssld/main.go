@@ -76,7 +76,7 @@ func logSettingError(err error, path, levelFlag, formatFlag string) error {
 	if flag != "" {
 		return fmt.Errorf("--%s %q: want %s", strings.ReplaceAll(le.key, "_", "-"), le.value, le.want)
 	}
-	return fmt.Errorf("config file %s: %v", path, err)
+	return fmt.Errorf("%s: %v", settingSource(path, le.key), err)
 }
 
 func main() {
