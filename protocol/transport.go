@@ -31,6 +31,11 @@ const (
 	maxPacketPayload = 1<<24 - 1 // a payload of this size continues in the next packet
 	capClientSSL     = 0x00000800
 	sslRequestLen    = 32
+	// handshakeFixedLen is the fixed part of a handshake response
+	// (capabilities, max packet size, character set, 23 reserved bytes);
+	// vitess slices past it without checking, so a shorter response is
+	// refused here as MySQL refuses it: 1043 Bad handshake.
+	handshakeFixedLen = 32
 )
 
 var (
@@ -94,6 +99,7 @@ type guardedConn struct {
 	shift     byte        // 1 after a TLS upgrade, until the login is over
 	loggedIn  atomic.Bool // the command phase has started (first read after login)
 	rFirstPkt bool        // the first packet was seen
+	rResponse bool        // the handshake response was seen (after a TLS upgrade, if any)
 
 	// write side
 	wmu      sync.Mutex
@@ -243,6 +249,7 @@ func (c *guardedConn) nextHeader() error {
 			}
 			if binary.LittleEndian.Uint32(body)&capClientSSL == 0 {
 				// A 32-byte handshake response without TLS: vitess decides.
+				c.rResponse = true
 				c.rOut = append(append(make([]byte, 0, 4+sslRequestLen), h...), body...)
 				return nil
 			}
@@ -250,6 +257,12 @@ func (c *guardedConn) nextHeader() error {
 				return err
 			}
 			continue // the handshake response follows, inside TLS
+		}
+		if !c.rResponse {
+			c.rResponse = true
+			if length < handshakeFixedLen {
+				return c.refuse(erHandshake, mysql.SSNetError, "Bad handshake", errBadHandshake)
+			}
 		}
 		h[3] -= c.shift
 		c.rRemain = length
