@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,4 +129,16 @@ func readmeTerminalBlock(t *testing.T) []string {
 		}
 	}
 	return lines
+}
+
+// TestServeDevPortInUse: when the dev node's address is taken (a second
+// `serve --dev`, or anything on 3307), the error says how to pick another.
+func TestServeDevPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	code, _, errOut := runCLI(t, "serve", "--dev", "--state-dir", filepath.Join(t.TempDir(), "st"), "--listen", ln.Addr().String())
+	assert.Equal(t, 1, code, errOut)
+	assert.Contains(t, errOut, "address already in use")
+	assert.Contains(t, errOut, "--listen HOST:PORT picks another address; port 0 a free one", errOut)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -325,6 +326,9 @@ random password in --state-dir (once), and prints the mysql command to connect.`
 			defer stop()
 			n, err := startNode(ctx, o, nil)
 			if err != nil {
+				if st != nil && errors.Is(err, syscall.EADDRINUSE) {
+					return fmt.Errorf("%w (is another ssld serve --dev running? --listen HOST:PORT picks another address; port 0 a free one)", err)
+				}
 				return err
 			}
 			if st != nil {
