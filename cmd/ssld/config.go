@@ -336,6 +336,14 @@ func (s *fileSource) LoadWithWarnings(context.Context) (tlsctx.Settings, []strin
 	s.mu.Lock()
 	running := s.running
 	s.mu.Unlock()
+	if running != nil {
+		// The listeners stay where they were bound: a changed listen or
+		// cluster_listen is named in a warning (startupChanges) and the
+		// reload applies the TLS material, as MySQL's reload ignores a
+		// changed port. tlsctx would refuse the whole reload, which would
+		// keep a renewed certificate from being served until a restart.
+		st.Listen, st.ClusterListen = running.Listen, running.ClusterListen
+	}
 	return st, s.warnings(running, c), nil
 }
 
@@ -380,16 +388,17 @@ func (s *fileSource) setRunningUsers(u []userConfig) {
 func (s *fileSource) warnings(running, next *fileConfig) []string {
 	var out []string
 	if running != nil {
-		out = append(out, startupChanges(running, next, s.path, s.socketOverride != "")...)
+		out = append(out, startupChanges(running, next, s.path, s.listenOverride != "", s.socketOverride != "")...)
 	}
 	out = append(out, x509Warnings(next)...)
 	return out
 }
 
 // startupChanges names every start-up-only key whose value in next differs
-// from running. listen, cluster_listen and tls_version are not here: tlsctx
-// refuses those reloads (restart required).
-func startupChanges(running, next *fileConfig, path string, socketOverridden bool) []string {
+// from running. A key given on the command line (--listen, --socket) is not
+// compared: the flag wins at every load. tls_version is not here: tlsctx
+// refuses that reload (restart required).
+func startupChanges(running, next *fileConfig, path string, listenOverridden, socketOverridden bool) []string {
 	type key struct {
 		name      string
 		was, now  any
@@ -398,6 +407,7 @@ func startupChanges(running, next *fileConfig, path string, socketOverridden boo
 	}
 	keys := []key{
 		{name: "users", was: running.Users, now: next.Users, secret: true, flushable: true},
+		{name: "cluster_listen", was: running.ClusterListen, now: next.ClusterListen},
 		{name: "metrics_listen", was: running.MetricsListen, now: next.MetricsListen},
 		{name: "role", was: running.Role, now: next.Role},
 		{name: "require_secure_transport", was: running.RequireSecureTransport, now: next.RequireSecureTransport},
@@ -416,6 +426,9 @@ func startupChanges(running, next *fileConfig, path string, socketOverridden boo
 		{name: "caching_sha2_password_public_key_path", was: running.SHA2PublicKeyPath, now: next.SHA2PublicKeyPath},
 		{name: "cluster.aggregators", was: running.Cluster.Aggregators, now: next.Cluster.Aggregators},
 		{name: "cluster.leaves", was: running.Cluster.Leaves, now: next.Cluster.Leaves},
+	}
+	if !listenOverridden {
+		keys = append(keys, key{name: "listen", was: running.Listen, now: next.Listen})
 	}
 	if !socketOverridden {
 		keys = append(keys, key{name: "socket", was: running.Socket, now: next.Socket})

@@ -18,7 +18,7 @@ func TestEveryKeyReloadsOrWarns(t *testing.T) {
 	reloaded := map[string]bool{"ssl_cert": true, "ssl_key": true, "ssl_key_passphrase": true, "ssl_ca": true,
 		"ssl_capath": true, "cluster_ssl_cert": true, "cluster_ssl_key": true, "cluster_ssl_ca": true,
 		"cluster_ssl_capath": true, "ssl_expiry_warning": true}
-	restart := map[string]bool{"listen": true, "cluster_listen": true, "tls_version": true}
+	restart := map[string]bool{"tls_version": true}
 
 	var visit func(prefix string, rt reflect.Type, get func(*fileConfig) reflect.Value)
 	visit = func(prefix string, rt reflect.Type, get func(*fileConfig) reflect.Value) {
@@ -42,7 +42,7 @@ func TestEveryKeyReloadsOrWarns(t *testing.T) {
 				running := &fileConfig{}
 				next := &fileConfig{}
 				change(t, field(next))
-				ws := startupChanges(running, next, "/etc/ssld/ssld.yaml", false)
+				ws := startupChanges(running, next, "/etc/ssld/ssld.yaml", false, false)
 				if assert.Len(t, ws, 1, "a change of %s must be applied, refused or warned about", name) {
 					assert.True(t, strings.HasPrefix(ws[0], name+" changed "), ws[0])
 					assert.Contains(t, ws[0], "not applied by this reload")

@@ -48,17 +48,27 @@ func TestUsersChangeWarnsAndFlushPrivileges(t *testing.T) {
 	edited := strings.Replace(string(cfg), "password: "+adminPW, "password: "+newPW, 1)
 	require.NotEqual(t, string(cfg), edited)
 	edited += "max_connections: 50\n"
+	// listen and cluster_listen too: the listeners stay where they are
+	// bound, and the reload still applies the TLS material.
+	edited = strings.Replace(edited, "listen: 127.0.0.1:0\n", "listen: 127.0.0.1:3999\n", 1)
+	edited += "cluster_listen: 127.0.0.1:3998\n"
+	require.True(t, strings.HasPrefix(edited, "listen: 127.0.0.1:3999\n"), edited)
+	newSerial := tn.rotate()
 	require.NoError(t, os.WriteFile(tn.config, []byte(edited), 0o600))
 
 	// SSL_RELOAD succeeds and names every start-up-only key that changed.
 	_, err = before.ExecContext(ctx, "SSL_RELOAD")
 	require.NoError(t, err)
 	warnings := warningMessages(t, before)
-	require.Len(t, warnings, 2, "%q", warnings)
+	require.Len(t, warnings, 4, "%q", warnings)
 	assert.Contains(t, warnings[0], "users changed in "+tn.config+" but is read only at start-up: not applied by this reload; run FLUSH PRIVILEGES")
 	assert.NotContains(t, warnings[0], newPW, "users values are never printed")
-	assert.Contains(t, warnings[1], "max_connections changed from 151 to 50 in "+tn.config)
-	assert.Contains(t, warnings[1], "restart ssld to apply it")
+	assert.Contains(t, warnings[1], "cluster_listen changed from  to 127.0.0.1:3998 in "+tn.config)
+	assert.Contains(t, warnings[2], "max_connections changed from 151 to 50 in "+tn.config)
+	assert.Contains(t, warnings[2], "restart ssld to apply it")
+	assert.Contains(t, warnings[3], "listen changed from 127.0.0.1:0 to 127.0.0.1:3999 in "+tn.config)
+	assert.Contains(t, warnings[3], "restart ssld to apply it")
+	assert.Equal(t, newSerial, tn.servedSerial(), "the new certificate is served on the listener bound at start")
 	// The log says it too, with who reloaded.
 	assert.Regexp(t, `level=WARN msg="tls reload warning" warning="users changed in `+regexp.QuoteMeta(tn.config)+
 		` but is read only at start-up: [^"]*" trigger="sql admin@localhost"`, logs.String())
@@ -97,8 +107,10 @@ func TestUsersChangeWarnsAndFlushPrivileges(t *testing.T) {
 	_, err = before.ExecContext(ctx, "SSL_RELOAD")
 	require.NoError(t, err)
 	warnings = warningMessages(t, before)
-	require.Len(t, warnings, 1, "%q", warnings)
-	assert.Contains(t, warnings[0], "max_connections changed")
+	require.Len(t, warnings, 3, "%q", warnings)
+	assert.Contains(t, warnings[0], "cluster_listen changed")
+	assert.Contains(t, warnings[1], "max_connections changed")
+	assert.Contains(t, warnings[2], "listen changed")
 
 	// All or nothing: a broken entry changes nothing.
 	require.NoError(t, os.WriteFile(tn.config, []byte(strings.Replace(edited, "users:\n", "users:\n  - name: broken\n    password_hash: nope\n", 1)), 0o600))
