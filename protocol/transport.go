@@ -63,7 +63,8 @@ var (
 // Input bounds: before login PreLoginBudget (1043 over it); after login
 // max_allowed_packet on a reassembled multi-packet message (1153 over it).
 // Either way the error packet is sent and the connection closed. An empty
-// command packet is handed on as COM_SLEEP, as MySQL does (1047).
+// command packet is answered as MySQL answers COM_SLEEP (1047 "Unknown
+// command") and the connection goes on.
 //
 // Write coalescing: vitess writes a packet as two Writes (header, payload),
 // and before login and for commands outside COM_QUERY without a buffer of its
@@ -222,9 +223,14 @@ func (c *guardedConn) nextHeader() error {
 			if c.rMsg == 0 && length == 0 && h[3] == 0 {
 				// An empty command packet. MySQL reads it as COM_SLEEP and
 				// answers 1047 "Unknown command"; vitess would index it.
-				c.rHdr = [5]byte{1, 0, 0, 0, 0}
-				c.rOut = c.rHdr[:5]
-				return nil
+				// Answered here, and vitess never sees it.
+				if _, err := c.Write(errPacket(1, mysql.ERUnknownComError, mysql.SSUnknownComError, "Unknown command")); err != nil {
+					return err
+				}
+				if err := c.Flush(); err != nil {
+					return err
+				}
+				continue
 			}
 			c.rMsg += int64(length)
 			if limit := c.l.maxAllowedPacket; limit > 0 && c.rMsg > limit {

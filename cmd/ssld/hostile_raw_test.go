@@ -291,6 +291,7 @@ func TestHostileClients(t *testing.T) {
 		p, err := r.read()
 		require.NoError(t, err)
 		assert.Equal(t, uint16(1047), errNum(p), "COM_SLEEP: Unknown command, as MySQL")
+		assert.Equal(t, "Unknown command", string(p[9:]))
 		r.seq = 0
 		require.NoError(t, r.send([]byte{0x0e})) // COM_PING
 		p, err = r.read()
