@@ -95,6 +95,7 @@ func TestConfigurationDocExamples(t *testing.T) {
 	}
 	assert.Equal(t, []string{"admin/mysql_native_password", "automation/caching_sha2_password",
 		"monitor/mysql_native_password", "root/unix_socket"}, names)
+	assert.Empty(t, c.unknown, "every key of the example is one ssld reads")
 	rep = runCheck(t.Context(), y, 0, time.Now())
 	assert.Empty(t, rep.Problems)
 	assert.True(t, rep.OK)

@@ -289,6 +289,7 @@ func TestSystemdExampleConfig(t *testing.T) {
 	out, err := exec.Command("sh", "-c", line).CombinedOutput()
 	require.NoError(t, err, "%s\n%s", line, out)
 	assert.Contains(t, string(out), ": ok")
+	assert.NotContains(t, string(out), "unknown key")
 	assert.Contains(t, string(out), "is readable by group or others (mode 0640)", "the warning operations.md tells to leave alone")
 
 	n, err := startNode(t.Context(), serveOptions{config: cfgPath}, slog.New(slog.NewTextHandler(io.Discard, nil)))
