@@ -132,6 +132,16 @@ func TestCheckCommand(t *testing.T) {
 	require.Equal(t, 1, code)
 	assert.Contains(t, errOut, `users[4] (bad): password_hash must be`)
 
+	// Values of the wrong type: one line naming each key, its file and the
+	// reason (mapstructure alone spreads them over several lines).
+	require.NoError(t, os.WriteFile(cfg, []byte(configYAML("")+"ssl_expiry_warning: soon\nmax_connections: lots\n"), 0o600))
+	code, out, errOut = runBin(t, "check", "--config", cfg)
+	require.Equal(t, 1, code, out+errOut)
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	require.Len(t, lines, 1, "one problem, one line: %q", errOut)
+	assert.Contains(t, lines[0], "config file "+cfg+": ssl_expiry_warning: time: invalid duration")
+	assert.Contains(t, lines[0], "config file "+cfg+": max_connections: cannot parse value as 'int'")
+
 	for _, args := range [][]string{{"check"}, {"check", "--config", cfg, "--format", "xml"}, {"check", "--config", cfg, "--days", "-1"}, {"check", "--config", cfg, "extra"}} {
 		code, out, errOut := runBin(t, args...)
 		assert.Equal(t, 2, code, "%v: %s%s", args, out, errOut)

@@ -149,7 +149,7 @@ func loadConfig(path string) (*fileConfig, error) {
 	var c fileConfig
 	var md mapstructure.Metadata
 	if err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) { dc.Metadata = &md }); err != nil {
-		return nil, fmt.Errorf("config file %s: %v", abs, err)
+		return nil, decodeError(abs, err)
 	}
 	c.path = abs
 	// A misspelt key (ssl_certificate:) would otherwise vanish without a
@@ -200,6 +200,34 @@ func loadConfig(path string) (*fileConfig, error) {
 // (overriding config file F): key <what>".
 func settingError(abs, key, format string, args ...any) error {
 	return fmt.Errorf("%s: %s %s", settingSource(abs, key), key, fmt.Sprintf(format, args...))
+}
+
+// decodeError turns a decoding error of v.Unmarshal, which mapstructure
+// spreads over several lines ("decoding failed due to the following
+// error(s):", a blank line, one "'key' reason" line per bad value), into one
+// line that names each bad key with its source and reason, joined by "; ".
+func decodeError(abs string, err error) error {
+	var parts []string
+	var walk func(error)
+	walk = func(e error) {
+		if de, ok := e.(*mapstructure.DecodeError); ok {
+			parts = append(parts, fmt.Sprintf("%s: %s: %v", settingSource(abs, de.Name()), de.Name(), de.Unwrap()))
+			return
+		}
+		switch x := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, c := range x.Unwrap() {
+				walk(c)
+			}
+		case interface{ Unwrap() error }:
+			walk(x.Unwrap())
+		}
+	}
+	walk(err)
+	if len(parts) == 0 {
+		return fmt.Errorf("config file %s: %s", abs, strings.Join(strings.Fields(err.Error()), " "))
+	}
+	return errors.New(strings.Join(parts, "; "))
 }
 
 // settingSource names where key's value came from: its SSLD_<KEY>
