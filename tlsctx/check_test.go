@@ -75,7 +75,7 @@ func TestExpiryWarning(t *testing.T) {
 	// so the warning is not channel-specific and names no channel.
 	require.Len(t, res.Warnings, 1, "%q", res.Warnings)
 	date := soon.Cert.NotAfter.UTC().Format(time.RFC3339)
-	assert.Equal(t, `ssl_cert "`+f.path("server.crt")+`": certificate expires at `+date+
+	assert.Equal(t, `channels client, cluster: ssl_cert "`+f.path("server.crt")+`": certificate expires at `+date+
 		` (in 3d, within ssl_expiry_warning 14d); renew it`, res.Warnings[0])
 	gen := res.Generation
 

@@ -446,7 +446,7 @@ func (m *Manager) reload(ctx context.Context, cur *state, chans []Channel) (Resu
 		}
 		delete(next.unavailable, ch)
 	}
-	res.Warnings = distinct(append(res.Warnings, found.warnings(len(chans))...))
+	res.Warnings = distinct(append(res.Warnings, found.warnings()...))
 	next.settings = mergeSettings(cur.settings, s, chans)
 	if !sameMaterial(next.settings, cur.settings) {
 		changed = true
@@ -524,19 +524,22 @@ func (f *channelFindings) add(ch Channel, warnings []string) {
 	}
 }
 
-// warnings returns each finding once, naming the channel when it is
-// specific to some of the n channels built ("channel cluster: ...").
-func (f *channelFindings) warnings(n int) []string {
+// warnings returns each finding once, naming the channels it applies to:
+// "channel cluster: ..." for one, "channels client, cluster: ..." for a
+// file both channels read.
+func (f *channelFindings) warnings() []string {
 	var out []string
 	for _, w := range f.order {
 		chans := f.by[w]
-		if len(chans) == n {
-			out = append(out, w)
-			continue
+		names := make([]string, len(chans))
+		for i, ch := range chans {
+			names[i] = string(ch)
 		}
-		for _, ch := range chans {
-			out = append(out, "channel "+string(ch)+": "+w)
+		prefix := "channel "
+		if len(chans) > 1 {
+			prefix = "channels "
 		}
+		out = append(out, prefix+strings.Join(names, ", ")+": "+w)
 	}
 	return out
 }

@@ -556,7 +556,7 @@ func TestWarningsOncePerFinding(t *testing.T) {
 	res, err := m.Reload(context.Background())
 	require.NoError(t, err)
 	require.Len(t, res.Warnings, 1, "%q", res.Warnings)
-	assert.True(t, strings.HasPrefix(res.Warnings[0], `ssl_key "`), res.Warnings[0])
+	assert.True(t, strings.HasPrefix(res.Warnings[0], `channels client, cluster: ssl_key "`), res.Warnings[0])
 
 	f.write("server.key", mustRead(t, f.path("server.key")), 0o600)
 	f.writeLeaf("cluster", f.issue(pki.LeafOptions{}))

@@ -98,10 +98,10 @@ func TestExpiryWarningOverWire(t *testing.T) {
 	date = tn.leaf.Cert.NotAfter.UTC().Format(time.RFC3339)
 	ws := warningMessages(t, c)
 	// Both channels serve this file (cluster_ssl_* unset), so it is one
-	// finding, named by its setting and file; a channel's own file would be
-	// prefixed with "channel NAME: " (tlsctx groups the findings).
+	// finding naming both channels, the setting and the file; a channel's
+	// own file would be prefixed with "channel NAME: ".
 	require.Len(t, ws, 1, "%q", ws)
-	assert.Equal(t, `ssl_cert "`+filepath.Join(tn.dir, "certs/server.crt")+`": certificate expires at `+date+` (in 3d, within ssl_expiry_warning 10d); renew it`, ws[0])
+	assert.Equal(t, `channels client, cluster: ssl_cert "`+filepath.Join(tn.dir, "certs/server.crt")+`": certificate expires at `+date+` (in 3d, within ssl_expiry_warning 10d); renew it`, ws[0])
 	assert.Equal(t, serialOf(tn.leaf.Cert), tn.servedSerial())
 }
 

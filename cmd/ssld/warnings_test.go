@@ -37,7 +37,7 @@ func TestShowWarningsOverWire(t *testing.T) {
 	}
 	require.Len(t, results, 6, string(out))
 	assert.Contains(t, results[0], "Query OK, 0 rows affected, 1 warning (")
-	warningRow := regexp.MustCompile(`\| Warning \| 3888 \| ssl_key "` + regexp.QuoteMeta(key) + `" is readable by group or others \(mode 0640\); chmod 600 it \|`)
+	warningRow := regexp.MustCompile(`\| Warning \| 3888 \| channels client, cluster: ssl_key "` + regexp.QuoteMeta(key) + `" is readable by group or others \(mode 0640\); chmod 600 it \|`)
 	for _, i := range []int{1, 3} {
 		assert.Len(t, warningRow.FindAllString(results[i], -1), 1, "SHOW WARNINGS: one row for the one finding:\n%s", results[i])
 		assert.Contains(t, results[i], "1 row in set (", "no warning count of its own:\n%s", results[i])
