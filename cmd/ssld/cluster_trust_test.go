@@ -211,7 +211,8 @@ func TestClusterPasswordSources(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	require.Contains(t, tty.String(), "Enter password:")
-	time.Sleep(100 * time.Millisecond) // the prompt is written just before echo goes off
+	// No pause: echo goes off before the prompt is written, so a password
+	// typed the moment the prompt shows is not echoed either.
 	_, err = io.WriteString(stdin, fleetPW+"\n")
 	require.NoError(t, err)
 	err = sc.Wait()
