@@ -243,8 +243,12 @@ func (b *builder) loadPair(ctx context.Context, ch Channel, m material) (*tls.Ce
 		if last == nil {
 			if keyMatches(chain[0], key) {
 				var warnings []string
-				if runtime.GOOS != "windows" && mode.Perm()&0o077 != 0 {
-					warnings = append(warnings, fmt.Sprintf("%s %q is readable by group or others (mode %04o); chmod 600 it", m.keySetting, m.key, mode.Perm()))
+				// Others, not the group: a group read bit is how the service
+				// user reads a key it does not own (Debian's root:ssl-cert
+				// 0640, a Kubernetes Secret with fsGroup, 0440), as
+				// PostgreSQL allows 0640 for a root-owned key.
+				if runtime.GOOS != "windows" && mode.Perm()&0o007 != 0 {
+					warnings = append(warnings, fmt.Sprintf("%s %q is readable by others (mode %04o); chmod o-rwx it (0640 with a group such as ssl-cert, or 0600)", m.keySetting, m.key, mode.Perm()))
 				}
 				return newCertificate(chain, key), chain[0], certPEM, keyPEM, warnings, nil
 			}

@@ -483,7 +483,7 @@ func TestCAPathAndWarnings(t *testing.T) {
 	joined := strings.Join(res.Warnings, "\n")
 	assert.Contains(t, joined, `skipped "README.txt"`)
 	assert.Contains(t, joined, `skipped "broken.pem": not a certificate`)
-	assert.Contains(t, joined, "readable by group or others (mode 0644)")
+	assert.Contains(t, joined, "readable by others (mode 0644)")
 }
 
 func mustRead(t *testing.T, p string) []byte {

@@ -368,7 +368,7 @@ func queryTable(t *testing.T, c querier, q string) (cols []string, rows [][]stri
 	return cols, rows
 }
 
-// TestHostileKeyModeWarning: a key file readable by group or others loads,
+// TestHostileKeyModeWarning: a key file readable by others loads,
 // with a warning that SHOW WARNINGS returns right after SSL_RELOAD.
 func TestHostileKeyModeWarning(t *testing.T) {
 	tn := newTestNode(t, "")
@@ -379,7 +379,7 @@ func TestHostileKeyModeWarning(t *testing.T) {
 	_, err := admin.ExecContext(ctx, "SSL_RELOAD")
 	require.NoError(t, err)
 	w := strings.Join(queryText(t, admin, "SHOW WARNINGS"), " | ")
-	contains(t, w, "Warning", key, "readable by group or others (mode 0644)")
+	contains(t, w, "Warning", key, "readable by others (mode 0644)")
 
 	require.NoError(t, os.Chmod(key, 0o600))
 	_, err = admin.ExecContext(ctx, "SSL_RELOAD")

@@ -23,7 +23,7 @@ func TestShowWarningsOverWire(t *testing.T) {
 	mysqlBin := testenv.LookPath(t, "mysql")
 	tn := newTestNode(t, "")
 	key := filepath.Join(tn.dir, "certs/server.key")
-	require.NoError(t, os.Chmod(key, 0o640))
+	require.NoError(t, os.Chmod(key, 0o644))
 	host, port := splitAddr(t, tn.addr)
 	out, err := exec.Command(mysqlBin, "--protocol=TCP", "-h", host, "-P", port, "-u", "admin", "-p"+adminPW,
 		"--ssl", "--ssl-ca="+filepath.Join(tn.dir, "certs/ca.crt"), "--ssl-verify-server-cert", "-vvv", "-e",
@@ -37,7 +37,7 @@ func TestShowWarningsOverWire(t *testing.T) {
 	}
 	require.Len(t, results, 6, string(out))
 	assert.Contains(t, results[0], "Query OK, 0 rows affected, 1 warning (")
-	warningRow := regexp.MustCompile(`\| Warning \| 3888 \| channels client, cluster: ssl_key "` + regexp.QuoteMeta(key) + `" is readable by group or others \(mode 0640\); chmod 600 it \|`)
+	warningRow := regexp.MustCompile(`\| Warning \| 3888 \| channels client, cluster: ssl_key "` + regexp.QuoteMeta(key) + `" is readable by others \(mode 0644\); chmod o-rwx it \(0640 with a group such as ssl-cert, or 0600\) \|`)
 	for _, i := range []int{1, 3} {
 		assert.Len(t, warningRow.FindAllString(results[i], -1), 1, "SHOW WARNINGS: one row for the one finding:\n%s", results[i])
 		assert.Contains(t, results[i], "1 row in set (", "no warning count of its own:\n%s", results[i])
