@@ -24,7 +24,25 @@ const x509User = "  - name: certuser\n    password: cert-secret\n    privileges:
 // TLS).
 func TestRequireX509(t *testing.T) {
 	mysqlBin := testenv.LookPath(t, "mysql")
+	// The client CA from ssl_ca, then from an ssl_capath folder alone.
+	for _, caSetting := range []string{"ssl_ca", "ssl_capath"} {
+		t.Run(caSetting, func(t *testing.T) { requireX509(t, mysqlBin, caSetting) })
+	}
+}
+
+func requireX509(t *testing.T, mysqlBin, caSetting string) {
 	tn := newTestNode(t, x509User)
+	if caSetting == "ssl_capath" {
+		dir := filepath.Join(tn.dir, "clientcas")
+		require.NoError(t, os.Mkdir(dir, 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "ca.crt"), tn.ca.CertPEM, 0o644))
+		cfg, err := os.ReadFile(tn.config)
+		require.NoError(t, err)
+		edited := strings.Replace(string(cfg), "ssl_ca: certs/ca.crt\n", "ssl_capath: clientcas\n", 1)
+		require.NotEqual(t, string(cfg), edited)
+		require.NoError(t, os.WriteFile(tn.config, []byte(edited), 0o600))
+		tn.restart(nil)
+	}
 	host, port := splitAddr(t, tn.addr)
 	write := func(name string, data []byte) string {
 		p := filepath.Join(tn.dir, name)
