@@ -552,7 +552,7 @@ func TestParseTLSVersion(t *testing.T) {
 func TestWarningsOncePerFinding(t *testing.T) {
 	f := newFixture(t)
 	m := f.manager()
-	f.write("server.key", mustRead(t, f.path("server.key")), 0o640)
+	f.write("server.key", mustRead(t, f.path("server.key")), 0o644)
 	res, err := m.Reload(context.Background())
 	require.NoError(t, err)
 	require.Len(t, res.Warnings, 1, "%q", res.Warnings)
