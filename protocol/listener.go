@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"net"
 	"sync"
@@ -186,15 +185,6 @@ func reserveSlot(c net.Conn, acct *account) error {
 // of its greeting) and closes the connection.
 func refuse(c net.Conn, num uint16, state, msg string) {
 	defer c.Close()
-	payload := make([]byte, 0, 9+len(msg))
-	payload = append(payload, 0xff)
-	payload = binary.LittleEndian.AppendUint16(payload, num)
-	payload = append(payload, '#')
-	payload = append(payload, state...)
-	payload = append(payload, msg...)
-	pkt := make([]byte, 4, 4+len(payload))
-	pkt[0], pkt[1], pkt[2], pkt[3] = byte(len(payload)), byte(len(payload)>>8), byte(len(payload)>>16), 0
-	pkt = append(pkt, payload...)
 	_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
-	_, _ = c.Write(pkt)
+	_, _ = c.Write(errPacket(0, num, state, msg))
 }
