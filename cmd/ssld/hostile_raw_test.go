@@ -20,8 +20,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/protocol"
 )
 
@@ -474,4 +477,147 @@ func TestHostileFloodHeap(t *testing.T) {
 	grew := int64(peak.Load()) - int64(base)
 	t.Logf("%d attempts by %d clients; heap in use %d MiB at start, peak %d MiB", attempts.Load(), clients, base>>20, peak.Load()>>20)
 	assert.Less(t, grew, int64(bound), "heap growth during the flood")
+}
+
+// TestHostileFloodHeapClusterPort is TestHostileFloodHeap on cluster_listen
+// (mutual TLS): 48 clients for a second, a third each (1) sending the
+// oversize handshake response in plain text, (2) upgrading to TLS with a
+// certificate of the cluster CA and then sending it (TLS passed, MySQL
+// login not), (3) upgrading without a client certificate. Every (1) and (2)
+// attempt gets 1043 from the pre-login budget, every (3) handshake fails,
+// the heap in use stays under 64 MiB above its start, and a real cluster
+// member (go-sql-driver with its certificate) logs in during the flood.
+func TestHostileFloodHeapClusterPort(t *testing.T) {
+	tn := newTestNode(t, "cluster_listen: 127.0.0.1:0\n")
+	addr := tn.n.server.ClusterAddr().String()
+	ctx := ctxT(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(tn.ca.Cert)
+	member := pkitest.MustIssue(t, tn.ca, pki.LeafOptions{CN: "member"})
+	mc, err := tls.X509KeyPair(member.CertPEM, member.KeyPEM)
+	require.NoError(t, err)
+	memberTLS := &tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: []tls.Certificate{mc}}
+	name := fmt.Sprintf("cluster-flood-%d", tlsSeq.Add(1))
+	require.NoError(t, mysql.RegisterTLSConfig(name, memberTLS))
+	t.Cleanup(func() { mysql.DeregisterTLSConfig(name) })
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.TLSConfig = "admin", adminPW, "tcp", addr, name
+	cfg.Timeout = 5 * time.Second
+	conn, err := mysql.NewConnector(cfg)
+	require.NoError(t, err)
+	db := sql.OpenDB(conn)
+	t.Cleanup(func() { db.Close() })
+
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	const clients = 48
+	const bound = 64 << 20
+	stop := make(chan struct{})
+	var peak atomic.Uint64
+	var sampler sync.WaitGroup
+	sampler.Add(1)
+	go func() {
+		defer sampler.Done()
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+		}
+	}()
+
+	const (
+		plain = iota
+		mutualTLS
+		noCert
+	)
+	var attempts, refused [3]atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(time.Second)
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func(mode int) {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+				if err != nil {
+					t.Errorf("dial: %v", err)
+					return
+				}
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				r := &rawClient{c: c}
+				if _, err := r.read(); err != nil {
+					c.Close()
+					t.Errorf("greeting: %v", err)
+					return
+				}
+				attempts[mode].Add(1)
+				hdr := []byte{0xfe, 0xff, 0xff, 1} // 16 MiB - 2
+				if mode != plain {
+					req := binary.LittleEndian.AppendUint32(nil, rawCapsBase|rawCapSSL)
+					req = append(req, make([]byte, 28)...)
+					_ = r.send(req)
+					tc := &tls.Config{RootCAs: pool, ServerName: "localhost"}
+					if mode == mutualTLS {
+						tc = memberTLS
+					}
+					conn := tls.Client(c, tc)
+					err := conn.Handshake()
+					if err == nil && mode == noCert {
+						// TLS 1.3: the server's refusal of the missing
+						// certificate arrives with the first read.
+						_, err = r.readVia(conn)
+					}
+					if mode == noCert {
+						if err != nil {
+							refused[mode].Add(1)
+						}
+						c.Close()
+						continue
+					}
+					if err != nil {
+						c.Close()
+						t.Errorf("TLS with a member certificate: %v", err)
+						return
+					}
+					r.c = conn
+					hdr[3] = 2
+				}
+				p, err := r.flood(hdr, 64<<20)
+				if err == nil && errNum(p) == 1043 {
+					refused[mode].Add(1)
+				}
+				r.c.Close()
+			}
+		}(i % 3)
+	}
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, db.PingContext(ctx), "a cluster member logs in during the flood")
+	wg.Wait()
+	close(stop)
+	sampler.Wait()
+
+	for mode, what := range []string{"plain-text oversize handshake responses", "oversize handshake responses after mutual TLS", "TLS upgrades without a client certificate"} {
+		assert.Positive(t, attempts[mode].Load(), what)
+		assert.Equal(t, attempts[mode].Load(), refused[mode].Load(), "every one of the %s was refused", what)
+		t.Logf("%s: %d, refused %d", what, attempts[mode].Load(), refused[mode].Load())
+	}
+	grew := int64(peak.Load()) - int64(base)
+	t.Logf("heap in use %d MiB at start, peak %d MiB", base>>20, peak.Load()>>20)
+	assert.Less(t, grew, int64(bound), "heap growth during the flood")
+	require.NoError(t, db.PingContext(ctx), "and after it")
+}
+
+// readVia reads one packet through c (a connection wrapping r's).
+func (r *rawClient) readVia(c net.Conn) ([]byte, error) {
+	r.c = c
+	return r.read()
 }
