@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
@@ -49,6 +50,25 @@ func TestServeDev(t *testing.T) {
 	printed := out.String()
 	assert.Contains(t, printed, "dev admin password (shown once")
 	assert.Contains(t, printed, "mysql --defaults-extra-file="+filepath.Join(state, "client.cnf")+" -e 'SSL_RELOAD'")
+	// The printed plain mysql line verifies the node's certificate: it
+	// works with the dev CA and is refused with a CA that did not sign it.
+	pwBytes, err := os.ReadFile(filepath.Join(state, "admin.password"))
+	require.NoError(t, err)
+	var plain string
+	for _, l := range strings.Split(printed, "\n") {
+		if strings.Contains(l, " -u admin -p ") {
+			plain = strings.Replace(strings.TrimSpace(l), " -p ", " -p"+strings.TrimSpace(string(pwBytes))+" ", 1)
+		}
+	}
+	require.NotEmpty(t, plain, "the printed mysql -u admin -p line:\n%s", printed)
+	b, err := exec.Command("sh", "-c", plain).CombinedOutput()
+	require.NoError(t, err, "%s\n%s", plain, b)
+	assert.Contains(t, string(b), "ssl_server_serial")
+	foreign := filepath.Join(t.TempDir(), "foreign.crt")
+	require.NoError(t, os.WriteFile(foreign, pkitest.MustCA(t, "foreign").CertPEM, 0o644))
+	b, err = exec.Command("sh", "-c", strings.Replace(plain, filepath.Join(state, "certs/ca.crt"), foreign, 1)).CombinedOutput()
+	require.Error(t, err, "a CA that did not sign the node's certificate must be refused: %s", b)
+
 	for _, f := range []string{"admin.password", "client.cnf", "socket.cnf"} {
 		st, err := os.Stat(filepath.Join(state, f))
 		require.NoError(t, err)
