@@ -81,12 +81,21 @@ func (v pluginValidator) HandleUser(user string, _ net.Addr) bool {
 	return acct.plugin == v.plugin
 }
 
+// hostOf is the host part of a client address, as accounts and error
+// messages name it ("localhost" for the Unix socket). It runs up to three
+// times per login (login guard, password check), so a TCP address is not
+// formatted with its port only to have the port cut off again.
 func hostOf(addr net.Addr) string {
-	if addr == nil {
+	switch a := addr.(type) {
+	case nil, *net.UnixAddr:
 		return "localhost"
-	}
-	if _, ok := addr.(*net.UnixAddr); ok {
-		return "localhost"
+	case *net.TCPAddr:
+		if a != nil && len(a.IP) > 0 {
+			if a.Zone != "" {
+				return a.IP.String() + "%" + a.Zone
+			}
+			return a.IP.String()
+		}
 	}
 	host, _, err := net.SplitHostPort(addr.String())
 	if err != nil {
@@ -169,7 +178,7 @@ type checkedMethod struct {
 func (m checkedMethod) HandleUser(c *mysql.Conn, user string) bool {
 	// The Unix socket counts as secure as in MySQL; vitess recognises it
 	// by the listener's type, which the guard hides.
-	if connTLS(c.Conn) != nil || m.a.transport == "unix" {
+	if connHasTLS(c.Conn) || m.a.transport == "unix" {
 		c.Capabilities |= mysql.CapabilityClientSSL
 	}
 	return m.AuthMethod.HandleUser(c, user)

@@ -135,6 +135,11 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 			}
 			continue
 		}
+		if !gc.connectDeadline.IsZero() {
+			// Until the login, reads and writes (the TLS handshake
+			// included) share this deadline; guardedConn lifts it then.
+			_ = c.SetDeadline(gc.connectDeadline)
+		}
 		return gc, nil
 	}
 }

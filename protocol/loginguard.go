@@ -53,15 +53,20 @@ func (g *loginGuard) delay(transport string, addr net.Addr) {
 	if g == nil || transport == "unix" {
 		return
 	}
-	if d := g.delayFor(hostOf(addr)); d > 0 {
+	if d := g.delayFor(addr); d > 0 {
 		g.sleep(d)
 	}
 }
 
-func (g *loginGuard) delayFor(ip string) time.Duration {
+// delayFor is the wait for addr. With no failure on record (the common
+// case) the address is not even formatted.
+func (g *loginGuard) delayFor(addr net.Addr) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	f := g.fails[ip]
+	if len(g.fails) == 0 {
+		return 0
+	}
+	f := g.fails[hostOf(addr)]
 	if f == nil || g.now().Sub(f.last) > loginFailWindow {
 		return 0
 	}
@@ -78,18 +83,19 @@ func (g *loginGuard) done(transport, user string, addr net.Addr, known bool, err
 	if g == nil {
 		return
 	}
-	ip := hostOf(addr)
 	if err == nil {
 		if transport != "unix" {
 			g.mu.Lock()
-			delete(g.fails, ip)
+			if len(g.fails) > 0 {
+				delete(g.fails, hostOf(addr))
+			}
 			g.mu.Unlock()
 		}
 		return
 	}
 	count := 0
 	if transport != "unix" {
-		count = g.fail(ip)
+		count = g.fail(hostOf(addr))
 	}
 	if ok, suppressed := g.rl.allow(g.now()); ok {
 		reason := err.Error()

@@ -33,7 +33,7 @@ type proc struct {
 
 	mu      sync.Mutex
 	user    string
-	host    string
+	host    string // set by the first List
 	db      string
 	command string
 	since   time.Time
@@ -48,7 +48,9 @@ func newProcList() *procList {
 // add registers a connection that has just been accepted.
 func (l *procList) add(c *mysql.Conn) *proc {
 	// MySQL's name for a connection that has not logged in yet.
-	p := &proc{id: c.ConnectionID, conn: c, user: "unauthenticated user", host: clientHost(c), command: "Connect", since: time.Now()}
+	// The Host column is formatted when a list asks for it, not on every
+	// connect.
+	p := &proc{id: c.ConnectionID, conn: c, user: "unauthenticated user", command: "Connect", since: time.Now()}
 	l.mu.Lock()
 	l.procs[p.id] = p
 	l.mu.Unlock()
@@ -86,6 +88,9 @@ func (l *procList) List() []sqlcmd.Process {
 	out := make([]sqlcmd.Process, 0, len(ps))
 	for _, p := range ps {
 		p.mu.Lock()
+		if p.host == "" {
+			p.host = clientHost(p.conn)
+		}
 		out = append(out, sqlcmd.Process{ID: p.id, User: p.user, Host: p.host, DB: p.db, Command: p.command,
 			Time: int64(now.Sub(p.since) / time.Second), State: stateOf(p.command), Info: p.info})
 		p.mu.Unlock()

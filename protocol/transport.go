@@ -48,8 +48,9 @@ var (
 // limit's bookkeeping, the timeouts, TLS, the input bounds and write
 // coalescing. vitess sees the plain MySQL packet stream.
 //
-// Timeouts: the connect timeout applies until the login succeeded, then the
-// read timeout per read (the idle timeout), and the write timeout per flush.
+// Timeouts: the connect timeout applies until the login succeeded (one
+// deadline on the socket, set at accept), then the read timeout per read
+// (the idle timeout), and the write timeout per flush.
 //
 // TLS: the listener offers TLS (CLIENT_SSL in the greeting) when it has a
 // config, and the upgrade happens here, not in vitess: when the client's
@@ -178,10 +179,10 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 		c.loggedIn.Store(true)
 		_ = c.Conn.SetDeadline(time.Time{}) // the connect timeout is over
 	}
-	switch {
-	case !loggedIn && !c.connectDeadline.IsZero():
-		_ = c.Conn.SetDeadline(c.connectDeadline) // the TLS handshake writes too
-	case loggedIn && c.l.readTimeout > 0:
+	// Before login the connect deadline, set on the socket once when the
+	// connection was accepted, covers reads and writes (the TLS handshake
+	// writes too); after login the read timeout starts again at each read.
+	if loggedIn && c.l.readTimeout > 0 {
 		_ = c.Conn.SetReadDeadline(time.Now().Add(c.l.readTimeout))
 	}
 	if len(p) == 0 {
@@ -446,13 +447,9 @@ func offerTLS(pkt []byte) {
 
 // send writes p under the write timeout and remembers a failure.
 func (c *guardedConn) send(p []byte) error {
-	switch {
-	case c.loggedIn.Load():
-		if c.l.writeTimeout > 0 {
-			_ = c.Conn.SetWriteDeadline(time.Now().Add(c.l.writeTimeout))
-		}
-	case !c.connectDeadline.IsZero():
-		_ = c.Conn.SetWriteDeadline(c.connectDeadline)
+	// Before login the socket's connect deadline (set at accept) applies.
+	if c.loggedIn.Load() && c.l.writeTimeout > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.l.writeTimeout))
 	}
 	_, err := c.dst().Write(p)
 	if err != nil {
@@ -491,4 +488,16 @@ func connTLS(c net.Conn) *tls.ConnectionState {
 		return &st
 	}
 	return nil
+}
+
+// connHasTLS reports whether a connection vitess serves runs over TLS,
+// without copying its connection state as connTLS does.
+func connHasTLS(c net.Conn) bool {
+	switch x := c.(type) {
+	case *guardedConn:
+		return x.tc.Load() != nil
+	case *tls.Conn:
+		return true
+	}
+	return false
 }
