@@ -355,13 +355,15 @@ random password in --state-dir (once), and prints the mysql command to connect.`
 			// reload never delays SIGTERM; SIGHUPs during a reload
 			// coalesce into one more. Errors are logged by tlsctx with the
 			// reason; the old contexts keep serving. Shutdown cancels a
-			// reload in progress.
+			// reload in progress and drops one still queued.
 			hupReload := make(chan struct{}, 1)
 			reloads := make(chan struct{})
 			go func() {
 				defer close(reloads)
 				for range hupReload {
-					_ = n.reload(ctx, "signal")
+					if ctx.Err() == nil {
+						_ = n.reload(ctx, "signal")
+					}
 				}
 			}()
 			defer func() { close(hupReload); <-reloads }()
