@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -18,8 +19,9 @@ import (
 // status). Without $NOTIFY_SOCKET every call does nothing. Safe for
 // concurrent use (each call is one datagram).
 type systemdNotifier struct {
-	mgr *tlsctx.Manager
-	log *slog.Logger
+	mgr     *tlsctx.Manager
+	log     *slog.Logger
+	stopped atomic.Bool // STOPPING=1 was sent: nothing may say READY=1 again
 }
 
 func (s *systemdNotifier) send(state string) {
@@ -47,8 +49,15 @@ func (s *systemdNotifier) status() string {
 	return b.String()
 }
 
-// ready sends READY=1 with the status, after start-up and after a reload.
-func (s *systemdNotifier) ready() { s.send(daemon.SdNotifyReady + "\nSTATUS=" + s.status()) }
+// ready sends READY=1 with the status, after start-up and after a reload;
+// after stopping (a reload cut off by shutdown ends here too) it does
+// nothing.
+func (s *systemdNotifier) ready() {
+	if s.stopped.Load() {
+		return
+	}
+	s.send(daemon.SdNotifyReady + "\nSTATUS=" + s.status())
+}
 
 // reloading sends RELOADING=1 with MONOTONIC_USEC, as systemd requires for
 // reload notifications (sd_notify(3)); ready() ends the reload.
@@ -61,7 +70,10 @@ func (s *systemdNotifier) reloading() {
 	s.send(fmt.Sprintf("%s\nMONOTONIC_USEC=%d", daemon.SdNotifyReloading, ts.Nano()/1000))
 }
 
-func (s *systemdNotifier) stopping() { s.send(daemon.SdNotifyStopping) }
+func (s *systemdNotifier) stopping() {
+	s.stopped.Store(true)
+	s.send(daemon.SdNotifyStopping)
+}
 
 // notifyingReloader is the node's one reload entry (SQL, SIGHUP, watch):
 // the Manager's Reload bracketed by RELOADING=1 and READY=1.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -196,5 +197,10 @@ func testTermDuringSlowReload(t *testing.T, trigger string) {
 	// RELOADING=1) and one is in the log.
 	assert.Equal(t, 1, sd.count("RELOADING=1", switched, time.Now()), "reloads started: %v", sd.texts())
 	assert.Equal(t, 1, strings.Count(log, "trigger="+trigger), "reloads in the log")
-	assert.Contains(t, sd.texts(), "STOPPING=1")
+	texts := sd.texts()
+	stop := slices.Index(texts, "STOPPING=1")
+	require.GreaterOrEqual(t, stop, 0, "STOPPING=1 sent: %q", texts)
+	for _, m := range texts[stop+1:] {
+		assert.False(t, strings.HasPrefix(m, "READY=1"), "READY=1 after STOPPING=1 (the cut-off reload must not announce readiness): %q", texts)
+	}
 }
