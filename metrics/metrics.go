@@ -60,8 +60,21 @@ type Metrics struct {
 	acceptErrors      *prometheus.CounterVec
 	listenerUp        *prometheus.GaugeVec
 
+	// perConn holds the children of the per-connection metrics for the
+	// known listeners, looked up once in New: every connection counts in
+	// three or four of them, and WithLabelValues hashes and checks the
+	// label values on each call. Read-only after New.
+	perConn map[string]*connMetrics
+
 	mu      sync.Mutex
 	stopped map[string]string // listener -> why it stopped accepting for good
+}
+
+// connMetrics are one listener's per-connection metrics.
+type connMetrics struct {
+	handshakes, handshakeFailures prometheus.Counter // nil for the Unix socket
+	loginsOK, loginsFailed        prometheus.Counter
+	connections                   prometheus.Gauge
 }
 
 // Listener label values: the TCP listener of `listen` (client channel),
@@ -118,15 +131,18 @@ func New(src Source) *Metrics {
 			m.reloads.WithLabelValues(t, r)
 		}
 	}
-	for _, l := range tlsListeners {
-		m.handshakes.WithLabelValues(l)
-		m.handshakeFailures.WithLabelValues(l)
-	}
+	m.perConn = map[string]*connMetrics{}
 	for _, l := range allListeners {
-		m.logins.WithLabelValues(l, "ok")
-		m.logins.WithLabelValues(l, "failed")
-		m.connections.WithLabelValues(l)
+		m.perConn[l] = &connMetrics{
+			loginsOK:     m.logins.WithLabelValues(l, "ok"),
+			loginsFailed: m.logins.WithLabelValues(l, "failed"),
+			connections:  m.connections.WithLabelValues(l),
+		}
 		m.acceptErrors.WithLabelValues(l)
+	}
+	for _, l := range tlsListeners {
+		m.perConn[l].handshakes = m.handshakes.WithLabelValues(l)
+		m.perConn[l].handshakeFailures = m.handshakeFailures.WithLabelValues(l)
 	}
 	m.reg.MustRegister(
 		&liveCollector{m: m},
@@ -156,9 +172,15 @@ func (m *Metrics) TLSHandshake(listener string, ok bool) {
 	if m == nil {
 		return
 	}
-	if ok {
+	pc := m.perConn[listener]
+	switch {
+	case ok && pc != nil && pc.handshakes != nil:
+		pc.handshakes.Inc()
+	case ok:
 		m.handshakes.WithLabelValues(listener).Inc()
-	} else {
+	case pc != nil && pc.handshakeFailures != nil:
+		pc.handshakeFailures.Inc()
+	default:
 		m.handshakeFailures.WithLabelValues(listener).Inc()
 	}
 }
@@ -166,6 +188,14 @@ func (m *Metrics) TLSHandshake(listener string, ok bool) {
 // Login counts a MySQL login on listener in ssld_logins_total.
 func (m *Metrics) Login(listener string, ok bool) {
 	if m == nil {
+		return
+	}
+	if pc := m.perConn[listener]; pc != nil {
+		if ok {
+			pc.loginsOK.Inc()
+		} else {
+			pc.loginsFailed.Inc()
+		}
 		return
 	}
 	result := "ok"
@@ -204,17 +234,27 @@ func (m *Metrics) AcceptError(listener string, err error, permanent bool) {
 
 // ConnOpened counts an accepted connection on listener as open.
 func (m *Metrics) ConnOpened(listener string) {
-	if m != nil {
-		m.connections.WithLabelValues(listener).Inc()
+	if m == nil {
+		return
 	}
+	if pc := m.perConn[listener]; pc != nil {
+		pc.connections.Inc()
+		return
+	}
+	m.connections.WithLabelValues(listener).Inc()
 }
 
 // ConnClosed counts a connection on listener as closed; call it exactly
 // once for every ConnOpened.
 func (m *Metrics) ConnClosed(listener string) {
-	if m != nil {
-		m.connections.WithLabelValues(listener).Dec()
+	if m == nil {
+		return
 	}
+	if pc := m.perConn[listener]; pc != nil {
+		pc.connections.Dec()
+		return
+	}
+	m.connections.WithLabelValues(listener).Dec()
 }
 
 // Registry returns the registry behind Handler, for registering more
