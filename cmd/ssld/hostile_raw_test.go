@@ -393,32 +393,10 @@ func TestHostileFloodHeap(t *testing.T) {
 	tn := newTestNode(t, "")
 	ctx := ctxT(t)
 	name := tn.tlsName(nil)
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
 
 	const clients = 50
 	const bound = 64 << 20
-	stop := make(chan struct{})
-	var peak atomic.Uint64
-	var sampler sync.WaitGroup
-	sampler.Add(1)
-	go func() {
-		defer sampler.Done()
-		var ms runtime.MemStats
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-		}
-	}()
+	heapDone := sampleHeap()
 
 	var attempts, refused atomic.Int64
 	var wg sync.WaitGroup
@@ -469,13 +447,12 @@ func TestHostileFloodHeap(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	require.NoError(t, tn.db("admin", adminPW, name).PingContext(ctx), "login during the flood")
 	wg.Wait()
-	close(stop)
-	sampler.Wait()
+	base, peak := heapDone()
 
 	assert.Positive(t, attempts.Load())
 	assert.Equal(t, attempts.Load(), refused.Load(), "every oversize handshake response got 1043")
-	grew := int64(peak.Load()) - int64(base)
-	t.Logf("%d attempts by %d clients; heap in use %d MiB at start, peak %d MiB", attempts.Load(), clients, base>>20, peak.Load()>>20)
+	grew := int64(peak) - int64(base)
+	t.Logf("%d attempts by %d clients; heap in use %d MiB at start, peak %d MiB", attempts.Load(), clients, base>>20, peak>>20)
 	assert.Less(t, grew, int64(bound), "heap growth during the flood")
 }
 
@@ -508,31 +485,9 @@ func TestHostileFloodHeapClusterPort(t *testing.T) {
 	db := sql.OpenDB(conn)
 	t.Cleanup(func() { db.Close() })
 
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
 	const clients = 48
 	const bound = 64 << 20
-	stop := make(chan struct{})
-	var peak atomic.Uint64
-	var sampler sync.WaitGroup
-	sampler.Add(1)
-	go func() {
-		defer sampler.Done()
-		var ms runtime.MemStats
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-		}
-	}()
+	heapDone := sampleHeap()
 
 	const (
 		plain = iota
@@ -602,16 +557,15 @@ func TestHostileFloodHeapClusterPort(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	require.NoError(t, db.PingContext(ctx), "a cluster member logs in during the flood")
 	wg.Wait()
-	close(stop)
-	sampler.Wait()
+	base, peak := heapDone()
 
 	for mode, what := range []string{"plain-text oversize handshake responses", "oversize handshake responses after mutual TLS", "TLS upgrades without a client certificate"} {
 		assert.Positive(t, attempts[mode].Load(), what)
 		assert.Equal(t, attempts[mode].Load(), refused[mode].Load(), "every one of the %s was refused", what)
 		t.Logf("%s: %d, refused %d", what, attempts[mode].Load(), refused[mode].Load())
 	}
-	grew := int64(peak.Load()) - int64(base)
-	t.Logf("heap in use %d MiB at start, peak %d MiB", base>>20, peak.Load()>>20)
+	grew := int64(peak) - int64(base)
+	t.Logf("heap in use %d MiB at start, peak %d MiB", base>>20, peak>>20)
 	assert.Less(t, grew, int64(bound), "heap growth during the flood")
 	require.NoError(t, db.PingContext(ctx), "and after it")
 }
@@ -620,4 +574,38 @@ func TestHostileFloodHeapClusterPort(t *testing.T) {
 func (r *rawClient) readVia(c net.Conn) ([]byte, error) {
 	r.c = c
 	return r.read()
+}
+
+// sampleHeap records the Go heap in use after a GC, then samples it every
+// 10 ms until the returned done is called; done returns the starting value
+// and the peak.
+func sampleHeap() (done func() (base, peak uint64)) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	stop := make(chan struct{})
+	var max atomic.Uint64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > max.Load() {
+				max.Store(ms.HeapInuse)
+			}
+		}
+	}()
+	return func() (uint64, uint64) {
+		close(stop)
+		wg.Wait()
+		return base, max.Load()
+	}
 }
