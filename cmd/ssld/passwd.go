@@ -30,20 +30,20 @@ taken from the command line. Exit 2 on an empty password, a mismatch or an unkno
   ssld passwd --plugin caching_sha2_password < /etc/ssld/admin.pw`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The plugin is checked first: a typo must not cost the
+			// operator two typed passwords.
+			if plugin != protocol.PluginNative && plugin != protocol.PluginCachingSHA {
+				return usageError{fmt.Errorf("--plugin %q: want %s or %s", plugin, protocol.PluginNative, protocol.PluginCachingSHA)}
+			}
 			pw, err := readPassword(cmd.InOrStdin(), cmd.ErrOrStderr())
 			if err != nil {
 				return usageError{err}
 			}
-			var h string
-			switch plugin {
-			case protocol.PluginNative:
-				h = protocol.NativePasswordHash(pw)
-			case protocol.PluginCachingSHA:
+			h := protocol.NativePasswordHash(pw)
+			if plugin == protocol.PluginCachingSHA {
 				if h, err = protocol.CachingSHA2PasswordHash(pw); err != nil {
 					return err
 				}
-			default:
-				return usageError{fmt.Errorf("--plugin %q: want %s or %s", plugin, protocol.PluginNative, protocol.PluginCachingSHA)}
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), h)
 			return nil

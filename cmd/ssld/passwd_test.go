@@ -75,6 +75,11 @@ func TestPasswdHashLogsIn(t *testing.T) {
 		assert.Equal(t, 2, code, "%q %v", tc.stdin, tc.args)
 		assert.Empty(t, out)
 	}
+	// An unknown plugin is named before any password is read.
+	code, out, errOut := passwdCLI(t, "", "--plugin", "sha256_password")
+	assert.Equal(t, 2, code)
+	assert.Empty(t, out)
+	assert.Contains(t, errOut, `--plugin "sha256_password"`)
 }
 
 // TestPasswdTerminalNoEcho: from a terminal (a pty made by script(1)) the
