@@ -78,6 +78,26 @@ func TestServeDev(t *testing.T) {
 	cnfText, err := os.ReadFile(filepath.Join(state, "client.cnf"))
 	require.NoError(t, err)
 	assert.Contains(t, string(cnfText), "\nssl-verify-server-cert=1\n", "libmariadb's option reader ignores the bare form")
+	// libmariadb's option-file reader (Python MySQLdb's read_default_file)
+	// logs in with client.cnf as it is, and a copy naming a CA that did not
+	// sign the node's certificate is refused.
+	py := "/usr/bin/python3" // Debian's python3-mysqldb lives there
+	needModule(t, exec.Command(py, "-c", "import MySQLdb"), "python3-mysqldb")
+	const mysqldb = `import sys, MySQLdb
+c = MySQLdb.connect(read_default_file=sys.argv[1])
+cur = c.cursor()
+cur.execute("SELECT @@ssl_server_serial")
+print("serial=%s" % cur.fetchone()[0])
+`
+	b, err = exec.Command(py, "-c", mysqldb, filepath.Join(state, "client.cnf")).CombinedOutput()
+	require.NoError(t, err, "MySQLdb with client.cnf: %s", b)
+	assert.Regexp(t, `^serial=[0-9A-F]+\n$`, string(b))
+	foreignCnf := filepath.Join(t.TempDir(), "foreign.cnf")
+	require.NoError(t, os.WriteFile(foreignCnf, []byte(strings.Replace(string(cnfText),
+		"ssl-ca="+filepath.Join(state, "certs/ca.crt"), "ssl-ca="+foreign, 1)), 0o600))
+	b, err = exec.Command(py, "-c", mysqldb, foreignCnf).CombinedOutput()
+	require.Error(t, err, "MySQLdb connected with a foreign CA: %s", b)
+	assert.Contains(t, string(b), "2026", "MySQLdb's TLS error")
 
 	lines := readmeTerminalBlock(t)
 	require.Len(t, lines, 5, "the README's block: %q", lines)
