@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
@@ -78,4 +79,42 @@ func TestUnixSocketAuth(t *testing.T) {
 	assert.Equal(t, uint16(1045), sqlErr(t, db.Ping()).Number)
 	code, stdout, _ = runCLI(t, "reload", "--host", host, "--port", port, "--ssl-ca", filepath.Join(tn.dir, "certs/ca.crt"), "-u", me)
 	assert.Equal(t, 2, code, stdout)
+}
+
+// TestUnixSocketAuthNonRootPeer: the peer's OS user decides, not the name
+// the client sends. As root (CI), the test makes the socket reachable and
+// runs the mariadb CLI as nobody: the nobody account logs in, and nobody
+// claiming the root account gets MariaDB's 1698.
+func TestUnixSocketAuthNonRootPeer(t *testing.T) {
+	mariadb := testenv.LookPath(t, "mariadb")
+	runuser := testenv.LookPath(t, "runuser")
+	if os.Geteuid() != 0 {
+		if testenv.CI() {
+			t.Fatal("under CI this test runs as root (it switches to the user nobody)")
+		}
+		t.Skip("needs root to run a client as another OS user")
+	}
+	nobody, err := user.Lookup("nobody")
+	require.NoError(t, err)
+	tn := newTestNode(t, `  - name: root
+    plugin: unix_socket
+    privileges: [SUPER]
+  - name: nobody
+    plugin: unix_socket
+    privileges: [SUPER]
+`)
+	// Test-only: let nobody reach the 0600 socket in its 0700 folder.
+	require.NoError(t, os.Chmod(tn.dir, 0o711))
+	require.NoError(t, os.Chmod(tn.socket, 0o666))
+	as := func(name string) (string, error) {
+		out, err := exec.Command(runuser, "-u", nobody.Username, "--", mariadb, "--no-defaults", "-S", tn.socket,
+			"-u", name, "--batch", "--skip-column-names", "-e", "SELECT CURRENT_USER()").CombinedOutput()
+		return string(out), err
+	}
+	out, err := as("nobody")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "nobody@")
+	out, err = as("root")
+	require.Error(t, err, out)
+	assert.Contains(t, out, "ERROR 1698")
 }
