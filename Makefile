@@ -20,8 +20,8 @@ soak:
 # Each fuzz target for FUZZTIME (default 2m). New failing inputs land in the
 # target's testdata/fuzz folder and then run with every `go test`.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./sqlcmd/
-	$(GO) test -run '^$$' -fuzz '^FuzzListenerPackets$$' -fuzztime $(FUZZTIME) ./protocol/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sqlcmd/
+	$(GO) test -run '^$$' -fuzz '^FuzzListenerPackets$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./protocol/
 
 # MariaDB's FLUSH SSL and ssld's SSL_RELOAD side by side under the same
 # torn-write load (starts its own mariadbd on a free loopback port).

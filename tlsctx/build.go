@@ -23,8 +23,9 @@ import (
 type builder struct {
 	now       func() time.Time
 	readFile  fileReader
-	pairTries int           // reads of a mismatched cert/key pair before failing
-	pairWait  time.Duration // wait between those reads
+	pairTries int                                  // reads of a mismatched cert/key pair before failing
+	pairWait  time.Duration                        // wait between those reads
+	after     func(time.Duration) <-chan time.Time // the re-read timer; nil is time.After
 	versions  versionRange
 	backend   CryptoBackend
 	prev      map[Channel]*Snapshot     // live snapshots; nil in New
@@ -214,7 +215,11 @@ func (b *builder) loadPair(ctx context.Context, ch Channel, m material) (*tls.Ce
 	// take: a writer that finishes within milliseconds is caught within
 	// milliseconds, and one that takes longer gets the same overall time.
 	window := b.pairWait * time.Duration(tries-1)
-	deadline := time.Now().Add(window)
+	deadline := b.now().Add(window)
+	after := b.after
+	if after == nil {
+		after = time.After
+	}
 	wait := min(pairFirstWait, window)
 	for attempt := 1; ; attempt++ {
 		certPEM, _, err := b.read(ch, m.certSetting, m.cert)
@@ -255,7 +260,7 @@ func (b *builder) loadPair(ctx context.Context, ch Channel, m material) (*tls.Ce
 			last = &ReloadError{Channel: ch, Setting: m.keySetting, File: m.key,
 				Reason: fmt.Sprintf("private key does not match the certificate in %s %q (read %d times)", m.certSetting, m.cert, attempt)}
 		}
-		left := time.Until(deadline)
+		left := deadline.Sub(b.now())
 		if left <= 0 || window <= 0 {
 			return nil, nil, nil, nil, nil, last
 		}
@@ -263,7 +268,7 @@ func (b *builder) loadPair(ctx context.Context, ch Channel, m material) (*tls.Ce
 		case <-ctx.Done():
 			last.Reason += "; the reload was cancelled while re-reading: " + ctx.Err().Error()
 			return nil, nil, nil, nil, nil, last
-		case <-time.After(min(wait, left)):
+		case <-after(min(wait, left)):
 		}
 		wait *= 2
 	}

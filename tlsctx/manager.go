@@ -37,6 +37,7 @@ type Manager struct {
 	readFile  fileReader
 	pairTries int
 	pairWait  time.Duration
+	pairAfter func(time.Duration) <-chan time.Time // nil: time.After
 	// ticketClock drives the session-ticket key rotation (tickets.go).
 	ticketClock func() time.Time
 
@@ -273,7 +274,7 @@ func (m *Manager) Unavailable(ch Channel) error {
 // snapshots (nil in New), whose digests let unchanged material skip the
 // work of a new signer and config.
 func (m *Manager) builder(prev map[Channel]*Snapshot) *builder {
-	return &builder{now: m.now, readFile: m.readFile, pairTries: m.pairTries, pairWait: m.pairWait,
+	return &builder{now: m.now, readFile: m.readFile, pairTries: m.pairTries, pairWait: m.pairWait, after: m.pairAfter,
 		versions: m.versions, backend: m.backend, prev: prev}
 }
 

@@ -342,6 +342,34 @@ func TestReloadForChannel(t *testing.T) {
 	require.ErrorContains(t, err, "unknown channel")
 }
 
+// TestTornPairRereadSchedule: a pair that stays mismatched is re-read at
+// 2 ms, then doubling, within the default 200 ms window, and then fails; a
+// fake clock makes the schedule exact instead of timed.
+func TestTornPairRereadSchedule(t *testing.T) {
+	f := newFixture(t)
+	m := f.manager()
+	var mu sync.Mutex
+	clock := time.Now()
+	var waits []time.Duration
+	m.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	m.pairAfter = func(d time.Duration) <-chan time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		waits = append(waits, d)
+		clock = clock.Add(d)
+		c := make(chan time.Time, 1)
+		c <- clock
+		return c
+	}
+	f.write("server.crt", f.issue(pki.LeafOptions{}).CertPEM, 0o644) // the old key stays: a pair that never matches
+	_, err := m.Reload(context.Background(), ForChannel(ChannelClient))
+	require.ErrorContains(t, err, "private key does not match")
+	ms := time.Millisecond
+	assert.Equal(t, []time.Duration{2 * ms, 4 * ms, 8 * ms, 16 * ms, 32 * ms, 64 * ms, 74 * ms}, waits,
+		"short, doubling waits that fill the %v window exactly", 4*defaultPairWait)
+	assert.ErrorContains(t, err, "(read 8 times)")
+}
+
 func TestReloadTornPairIsRetried(t *testing.T) {
 	f := newFixture(t)
 	m := f.manager()
