@@ -46,16 +46,29 @@ const (
 	rawCapsBase        = rawCapLongPassword | rawCapProtocol41 | rawCapSecureConn | rawCapPluginAuth
 )
 
-// dialRaw connects and reads the greeting.
-func dialRaw(t *testing.T, addr string) *rawClient {
-	t.Helper()
+// connectRaw connects and reads the greeting, with deadline d for the
+// connection; it only returns errors, so flood goroutines can use it.
+func connectRaw(addr string, d time.Duration) (*rawClient, []byte, error) {
 	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err != nil {
+		return nil, nil, fmt.Errorf("dial: %w", err)
+	}
+	_ = c.SetDeadline(time.Now().Add(d))
 	r := &rawClient{c: c}
 	g, err := r.read()
-	require.NoError(t, err, "greeting")
+	if err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("greeting: %w", err)
+	}
+	return r, g, nil
+}
+
+// dialRaw connects, reads the greeting and keeps its salt.
+func dialRaw(t *testing.T, addr string) *rawClient {
+	t.Helper()
+	r, g, err := connectRaw(addr, 10*time.Second)
+	require.NoError(t, err)
+	t.Cleanup(func() { r.c.Close() })
 	require.Equal(t, byte(10), g[0], "HandshakeV10")
 	nul := bytes.IndexByte(g[1:], 0) + 1
 	pos := nul + 1 + 4
@@ -422,18 +435,12 @@ func TestHostileFloodHeap(t *testing.T) {
 		go func(useTLS bool) {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
-				c, err := net.DialTimeout("tcp", tn.addr, 2*time.Second)
+				r, _, err := connectRaw(tn.addr, 5*time.Second)
 				if err != nil {
-					t.Errorf("dial: %v", err)
+					t.Error(err)
 					return
 				}
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				r := &rawClient{c: c}
-				if _, err := r.read(); err != nil {
-					c.Close()
-					t.Errorf("greeting: %v", err)
-					return
-				}
+				c := r.c
 				hdr := []byte{0xfe, 0xff, 0xff, 1} // 16 MiB - 2: vitess would allocate it whole
 				if useTLS {
 					req := binary.LittleEndian.AppendUint32(nil, rawCapsBase|rawCapSSL)
@@ -518,18 +525,12 @@ func TestHostileFloodHeapClusterPort(t *testing.T) {
 		go func(mode int) {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
-				c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+				r, _, err := connectRaw(addr, 5*time.Second)
 				if err != nil {
-					t.Errorf("dial: %v", err)
+					t.Error(err)
 					return
 				}
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				r := &rawClient{c: c}
-				if _, err := r.read(); err != nil {
-					c.Close()
-					t.Errorf("greeting: %v", err)
-					return
-				}
+				c := r.c
 				attempts[mode].Add(1)
 				hdr := []byte{0xfe, 0xff, 0xff, 1} // 16 MiB - 2
 				if mode != plain {
