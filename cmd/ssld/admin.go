@@ -170,15 +170,27 @@ const adminExitCodes = `Exit codes: 0 the node reloaded ("ok: reloaded ...") or 
 node's reason>"); 2 the node could not be reached, the login failed or was not allowed, or a
 usage error.`
 
-// connect opens the node's handle (o.open) and a context bounded by
-// --timeout; done releases both.
-func (o *adminOptions) connect(cmd *cobra.Command) (*sql.DB, context.Context, func(), error) {
-	db, err := o.open()
-	if err != nil {
-		return nil, nil, nil, err
+// run makes a command's RunE: it opens the node's handle (o.open) and a
+// context bounded by --timeout, runs fn with them and the command's output,
+// and releases both.
+func (o *adminOptions) run(fn func(ctx context.Context, db *sql.DB, out io.Writer) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		db, err := o.open()
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+		defer cancel()
+		return fn(ctx, db, cmd.OutOrStdout())
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
-	return db, ctx, func() { cancel(); db.Close() }, nil
+}
+
+// noNode prints "failed: <what>: <err>" and ends the command with exit code
+// 2: the node could not be asked.
+func noNode(out io.Writer, what string, err error) error {
+	fmt.Fprintf(out, "failed: %s: %s\n", what, cluster.Printable(err.Error()))
+	return exitError(exitNoNode)
 }
 
 func newReloadCmd() *cobra.Command {
@@ -197,24 +209,16 @@ need no secret.`,
   SSLD_PASSWORD=... ssld reload --socket /run/ssld/ssld.sock -u admin
   ssld reload --host db1.example.com --port 3307 --ssl-ca /etc/ssld/ca.crt -u admin -p ...`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, ctx, done, err := o.connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			out := cmd.OutOrStdout()
+		RunE: o.run(func(ctx context.Context, db *sql.DB, out io.Writer) error {
 			start := time.Now()
 			conn, err := db.Conn(ctx)
 			if err != nil {
-				fmt.Fprintf(out, "failed: cannot log in to the node: %s\n", cluster.Printable(err.Error()))
-				return exitError(exitNoNode)
+				return noNode(out, "cannot log in to the node", err)
 			}
 			defer conn.Close()
 			before, err := readStatus(ctx, conn)
 			if err != nil {
-				fmt.Fprintf(out, "failed: cannot read the node's status: %s\n", cluster.Printable(err.Error()))
-				return exitError(exitNoNode)
+				return noNode(out, "cannot read the node's status", err)
 			}
 			if _, err := conn.ExecContext(ctx, "SSL_RELOAD"); err != nil {
 				fmt.Fprintf(out, "failed: %s\n", cluster.Printable(err.Error()))
@@ -225,8 +229,7 @@ need no secret.`,
 			}
 			st, err := readStatus(ctx, conn)
 			if err != nil {
-				fmt.Fprintf(out, "failed: reload ok but status unreadable: %s\n", cluster.Printable(err.Error()))
-				return exitError(exitNoNode)
+				return noNode(out, "reload ok but status unreadable", err)
 			}
 			// The generation only moves when something changed (byte-identical
 			// files keep the snapshot).
@@ -237,7 +240,7 @@ need no secret.`,
 			fmt.Fprintf(out, "ok: %s, generation %s, serial %s, not_after %s UTC (%.0f days left), %s\n",
 				what, st.Generation, st.Serial, st.NotAfter, st.DaysLeft, time.Since(start).Round(time.Millisecond))
 			return nil
-		},
+		}),
 	}
 	o.flags(cmd)
 	return cmd
@@ -257,17 +260,10 @@ failed (the node refused the files) or the certificate has fewer than --min-days
 could not be reached, the login failed, or a usage error.`,
 		Example: `  ssld status --config /etc/ssld/ssld.yaml --min-days 14`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, ctx, done, err := o.connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			out := cmd.OutOrStdout()
+		RunE: o.run(func(ctx context.Context, db *sql.DB, out io.Writer) error {
 			st, err := readStatus(ctx, db)
 			if err != nil {
-				fmt.Fprintf(out, "failed: cannot read the node's status: %s\n", cluster.Printable(err.Error()))
-				return exitError(exitNoNode)
+				return noNode(out, "cannot read the node's status", err)
 			}
 			printStatus(out, st)
 			switch {
@@ -279,7 +275,7 @@ could not be reached, the login failed, or a usage error.`,
 				return exitError(exitRefused)
 			}
 			return nil
-		},
+		}),
 	}
 	o.flags(cmd)
 	cmd.Flags().Float64Var(&minDays, "min-days", 0, "exit 1 when the served certificate expires within this many days")
