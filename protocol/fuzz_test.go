@@ -22,6 +22,7 @@ import (
 
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
+	"github.com/ssld/ssld/internal/wiretest"
 	"github.com/ssld/ssld/protocol"
 	"github.com/ssld/ssld/sqlcmd"
 	"github.com/ssld/ssld/sysvars"
@@ -121,23 +122,8 @@ func driverConfig(addr, net string) *mysql.Config {
 	return cfg
 }
 
-// readPacket reads one MySQL packet (the greeting).
-func readPacket(c net.Conn) error {
-	var h [4]byte
-	if _, err := io.ReadFull(c, h[:]); err != nil {
-		return err
-	}
-	n := int(h[0]) | int(h[1])<<8 | int(h[2])<<16
-	_, err := io.CopyN(io.Discard, c, int64(n))
-	return err
-}
-
 // packet frames payload as one MySQL packet with sequence id seq.
-func packet(seq byte, payload []byte) []byte {
-	h := binary.LittleEndian.AppendUint32(nil, uint32(len(payload)))
-	h[3] = seq
-	return append(h, payload...)
-}
+func packet(seq byte, payload []byte) []byte { return wiretest.Packet(seq, payload) }
 
 // FuzzListenerPackets sends arbitrary bytes to the client listener, before
 // the handshake or after a valid login, and checks after every input that
@@ -206,7 +192,7 @@ func FuzzListenerPackets(f *testing.F) {
 			}
 			if mode&2 == 2 {
 				_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-				if err := readPacket(c); err != nil {
+				if _, _, err := wiretest.ReadPacket(c); err != nil {
 					t.Fatalf("greeting: %v", err)
 				}
 			}
@@ -283,14 +269,7 @@ func fuzzSeeds() [][]byte {
 
 // handshakeResponse is a HandshakeResponse41 without TLS.
 func handshakeResponse(user string, auth []byte, plugin string) []byte {
-	const flags = 0x00000001 | 0x00000200 | 0x00008000 | 0x00080000 // LONG_PASSWORD, PROTOCOL_41, SECURE_CONNECTION, PLUGIN_AUTH
-	p := binary.LittleEndian.AppendUint32(nil, flags)
-	p = binary.LittleEndian.AppendUint32(p, 1<<24)
-	p = append(p, 0x21)
-	p = append(p, make([]byte, 23)...)
-	p = append(append(p, user...), 0)
-	p = append(append(p, byte(len(auth))), auth...)
-	return append(append(p, plugin...), 0)
+	return wiretest.HandshakeResponse(wiretest.CapsBase, user, auth, plugin)
 }
 
 var writeSeeds = flag.Bool("write-seeds", false, "rewrite testdata/fuzz/FuzzListenerPackets from fuzzSeeds")

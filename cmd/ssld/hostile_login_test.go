@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/wiretest"
 )
 
 // loginShape drives a failing login by hand and returns what the server
@@ -30,7 +32,7 @@ func loginShape(t *testing.T, tn *testNode, useTLS bool, user string) string {
 		switch {
 		case p[0] == 0xff:
 			msg := strings.Replace(string(p[9:]), "'"+user+"'", "'USER'", 1)
-			return strings.Join(append(shape, fmt.Sprintf("ERR %d %s", errNum(p), msg)), " > ")
+			return strings.Join(append(shape, fmt.Sprintf("ERR %d %s", wiretest.ErrNum(p), msg)), " > ")
 		case p[0] == 0xfe: // auth switch: answer with a scramble of the plugin's size
 			plugin := string(p[1 : 1+bytes.IndexByte(p[1:], 0)])
 			shape = append(shape, "switch "+plugin)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ssld/ssld/internal/mariadbtest"
 	"github.com/ssld/ssld/internal/testenv"
+	"github.com/ssld/ssld/internal/wiretest"
 )
 
 // TestHostileCompareMariaDB sends the same hostile clients to mariadbd and
@@ -43,7 +44,7 @@ func TestHostileCompareMariaDB(t *testing.T) {
 			if err != nil {
 				return "closed, no error packet (" + err.Error() + ")"
 			}
-			if n := errNum(p); n != 0 {
+			if n := wiretest.ErrNum(p); n != 0 {
 				return fmt.Sprintf("error %d %q", n, p[9:])
 			}
 			return fmt.Sprintf("packet 0x%02x", p[0])
@@ -87,7 +88,7 @@ func TestHostileCompareMariaDB(t *testing.T) {
 		require.Equal(t, byte(0), p[0])
 		big.seq = 0
 		q := append([]byte{0x03}, "SELECT '"+string(bytes.Repeat([]byte{'x'}, 2<<20))+"'"...)
-		pkt := frame(0, q)
+		pkt := wiretest.Packet(0, q)
 		go func() { _, _ = big.c.Write(pkt) }()
 		bigAnswer := answer(big)
 		_ = big.c.SetReadDeadline(time.Now().Add(3 * time.Second))

@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
+	"github.com/ssld/ssld/internal/wiretest"
 	"github.com/ssld/ssld/protocol"
 )
 
@@ -35,16 +35,6 @@ type rawClient struct {
 	seq  byte
 	salt []byte
 }
-
-// Client capability flags used by rawClient.
-const (
-	rawCapLongPassword = 0x00000001
-	rawCapProtocol41   = 0x00000200
-	rawCapSSL          = 0x00000800
-	rawCapSecureConn   = 0x00008000
-	rawCapPluginAuth   = 0x00080000
-	rawCapsBase        = rawCapLongPassword | rawCapProtocol41 | rawCapSecureConn | rawCapPluginAuth
-)
 
 // connectRaw connects and reads the greeting, with deadline d for the
 // connection; it only returns errors, so flood goroutines can use it.
@@ -78,38 +68,23 @@ func dialRaw(t *testing.T, addr string) *rawClient {
 	return r
 }
 
+// read reads one packet; the next send follows its sequence id.
 func (r *rawClient) read() ([]byte, error) {
-	var h [4]byte
-	if _, err := io.ReadFull(r.c, h[:]); err != nil {
-		return nil, err
-	}
-	r.seq = h[3] + 1
-	p := make([]byte, int(h[0])|int(h[1])<<8|int(h[2])<<16)
-	_, err := io.ReadFull(r.c, p)
+	seq, p, err := wiretest.ReadPacket(r.c)
+	r.seq = seq + 1
 	return p, err
 }
 
 func (r *rawClient) send(payload []byte) error {
-	_, err := r.c.Write(frame(r.seq, payload))
+	_, err := r.c.Write(wiretest.Packet(r.seq, payload))
 	r.seq++
 	return err
-}
-
-// frame is one MySQL packet with sequence id seq.
-func frame(seq byte, payload []byte) []byte {
-	h := binary.LittleEndian.AppendUint32(nil, uint32(len(payload)))
-	h[3] = seq
-	return append(h, payload...)
 }
 
 // startTLS sends the SSL request and runs the TLS handshake.
 func (r *rawClient) startTLS(t *testing.T, ca *x509.Certificate) {
 	t.Helper()
-	req := binary.LittleEndian.AppendUint32(nil, rawCapsBase|rawCapSSL)
-	req = binary.LittleEndian.AppendUint32(req, 1<<24)
-	req = append(req, 0x21)
-	req = append(req, make([]byte, 23)...)
-	require.NoError(t, r.send(req))
+	require.NoError(t, r.send(wiretest.SSLRequest()))
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	tc := tls.Client(r.c, &tls.Config{RootCAs: pool, ServerName: "localhost"})
@@ -120,17 +95,11 @@ func (r *rawClient) startTLS(t *testing.T, ca *x509.Certificate) {
 // handshakeResponse is a HandshakeResponse41 (flags carry SSL when the
 // connection was upgraded).
 func (r *rawClient) handshakeResponse(user string, auth []byte, plugin string) []byte {
-	flags := uint32(rawCapsBase)
+	flags := uint32(wiretest.CapsBase)
 	if _, ok := r.c.(*tls.Conn); ok {
-		flags |= rawCapSSL
+		flags |= wiretest.CapSSL
 	}
-	p := binary.LittleEndian.AppendUint32(nil, flags)
-	p = binary.LittleEndian.AppendUint32(p, 1<<24)
-	p = append(p, 0x21)
-	p = append(p, make([]byte, 23)...)
-	p = append(append(p, user...), 0)
-	p = append(append(p, byte(len(auth))), auth...)
-	return append(append(p, plugin...), 0)
+	return wiretest.HandshakeResponse(flags, user, auth, plugin)
 }
 
 // login sends a handshake response and returns the server's reply (an auth
@@ -161,14 +130,6 @@ func scrambleNative(salt []byte, password string) []byte {
 		out[i] ^= s1[i]
 	}
 	return out
-}
-
-// errNum is the error number of an ERR packet, or 0.
-func errNum(p []byte) uint16 {
-	if len(p) >= 3 && p[0] == 0xff {
-		return binary.LittleEndian.Uint16(p[1:3])
-	}
-	return 0
 }
 
 // closedByServer reports whether the server closes the connection within a
@@ -225,14 +186,14 @@ func TestHostileClients(t *testing.T) {
 			r := dialRaw(t, tn.addr)
 			p, err := r.flood([]byte{0xff, 0xff, 0xff, 1}, 20<<20)
 			require.NoError(t, err)
-			return outcome{errNum(p), r.closedByServer()}
+			return outcome{wiretest.ErrNum(p), r.closedByServer()}
 		}, outcome{1043, true}},
 		{"16 MiB continuation packets after the TLS upgrade", func(t *testing.T) outcome {
 			r := dialRaw(t, tn.addr)
 			r.startTLS(t, tn.ca.Cert)
 			p, err := r.flood([]byte{0xff, 0xff, 0xff, 2}, 40<<20)
 			require.NoError(t, err)
-			return outcome{errNum(p), r.closedByServer()}
+			return outcome{wiretest.ErrNum(p), r.closedByServer()}
 		}, outcome{1043, true}},
 		{"a hundred 1 KiB packets after the TLS upgrade", func(t *testing.T) outcome {
 			// The first is no handshake response: refused at once (the
@@ -243,25 +204,23 @@ func TestHostileClients(t *testing.T) {
 			r.startTLS(t, tn.ca.Cert)
 			var pkts []byte // framed here: the writer goroutine must not touch r
 			for i := 0; i < 100; i++ {
-				pkts = append(pkts, frame(byte(2+i), make([]byte, 1<<10))...)
+				pkts = append(pkts, wiretest.Packet(byte(2+i), make([]byte, 1<<10))...)
 			}
 			go func() { _, _ = r.c.Write(pkts) }()
 			p, err := r.read()
 			require.NoError(t, err)
-			return outcome{errNum(p), r.closedByServer()}
+			return outcome{wiretest.ErrNum(p), r.closedByServer()}
 		}, outcome{1043, true}},
 		{"garbage handshake response", func(t *testing.T) outcome {
 			r := dialRaw(t, tn.addr)
 			require.NoError(t, r.send([]byte{0x01, 0x02, 0x03}))
 			p, err := r.read()
 			require.NoError(t, err)
-			return outcome{errNum(p), r.closedByServer()}
+			return outcome{wiretest.ErrNum(p), r.closedByServer()}
 		}, outcome{1043, true}},
 		{"SSL request on a connection that then speaks plain", func(t *testing.T) outcome {
 			r := dialRaw(t, tn.addr)
-			req := binary.LittleEndian.AppendUint32(nil, rawCapsBase|rawCapSSL)
-			req = append(req, make([]byte, 28)...)
-			require.NoError(t, r.send(req))
+			require.NoError(t, r.send(wiretest.SSLRequest()))
 			_, _ = r.c.Write([]byte("this is not a TLS ClientHello\r\n"))
 			return outcome{0, r.closedByServer()}
 		}, outcome{0, true}},
@@ -296,7 +255,7 @@ func TestHostileClients(t *testing.T) {
 			r := dialRaw(t, tn.addr)
 			p, err := r.login(user, short(n), "mysql_native_password")
 			require.NoError(t, err)
-			assert.Equal(t, uint16(1045), errNum(p), "native, %s, %d bytes", user, n)
+			assert.Equal(t, uint16(1045), wiretest.ErrNum(p), "native, %s, %d bytes", user, n)
 			reset()
 		}
 	}
@@ -309,7 +268,7 @@ func TestHostileClients(t *testing.T) {
 			r.startTLS(t, tn.ca.Cert)
 			p, err := r.login(user, short(n), "caching_sha2_password")
 			require.NoError(t, err)
-			assert.Equal(t, uint16(1045), errNum(p), "caching_sha2 fast path, %s, %d bytes", user, n)
+			assert.Equal(t, uint16(1045), wiretest.ErrNum(p), "caching_sha2 fast path, %s, %d bytes", user, n)
 			reset()
 		}
 	}
@@ -322,7 +281,7 @@ func TestHostileClients(t *testing.T) {
 		require.NoError(t, r.send(nil))
 		p, err := r.read()
 		require.NoError(t, err)
-		assert.Equal(t, uint16(1047), errNum(p), "COM_SLEEP: Unknown command, as MySQL")
+		assert.Equal(t, uint16(1047), wiretest.ErrNum(p), "COM_SLEEP: Unknown command, as MySQL")
 		assert.Equal(t, "Unknown command", string(p[9:]))
 		r.seq = 0
 		require.NoError(t, r.send([]byte{0x0e})) // COM_PING
@@ -337,11 +296,11 @@ func TestHostileClients(t *testing.T) {
 		r.seq = 0
 		q := append([]byte{0x03}, []byte("SELECT '")...)
 		q = append(q, bytes.Repeat([]byte{'x'}, 2<<20)...)
-		pkt := frame(0, q)
+		pkt := wiretest.Packet(0, q)
 		go func() { _, _ = r.c.Write(pkt) }()
 		p, err := r.read()
 		require.NoError(t, err)
-		assert.Equal(t, uint16(1153), errNum(p))
+		assert.Equal(t, uint16(1153), wiretest.ErrNum(p))
 		assert.Contains(t, string(p), "max_allowed_packet")
 		assert.True(t, r.closedByServer())
 	})
@@ -352,7 +311,7 @@ func TestHostileClients(t *testing.T) {
 		stmt := append([]byte{0x16}, "SELECT '"+strings.Repeat("p", 1<<10)+"'"...)
 		var pkts []byte
 		for i := 0; i < 1000; i++ {
-			pkts = append(pkts, frame(0, stmt)...)
+			pkts = append(pkts, wiretest.Packet(0, stmt)...)
 		}
 		runtime.GC()
 		var ms runtime.MemStats
@@ -369,7 +328,7 @@ func TestHostileClients(t *testing.T) {
 		for i := 0; i < rounds*1000; i++ {
 			p, err := r.read()
 			require.NoError(t, err)
-			require.Equal(t, uint16(1235), errNum(p), "prepared statements are refused")
+			require.Equal(t, uint16(1235), wiretest.ErrNum(p), "prepared statements are refused")
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
@@ -443,9 +402,7 @@ func TestHostileFloodHeap(t *testing.T) {
 				c := r.c
 				hdr := []byte{0xfe, 0xff, 0xff, 1} // 16 MiB - 2: vitess would allocate it whole
 				if useTLS {
-					req := binary.LittleEndian.AppendUint32(nil, rawCapsBase|rawCapSSL)
-					req = append(req, make([]byte, 28)...)
-					_ = r.send(req)
+					_ = r.send(wiretest.SSLRequest())
 					pool := x509.NewCertPool()
 					pool.AddCert(tn.ca.Cert)
 					tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "localhost"})
@@ -459,7 +416,7 @@ func TestHostileFloodHeap(t *testing.T) {
 				}
 				attempts.Add(1)
 				p, err := r.flood(hdr, 64<<20)
-				if err == nil && errNum(p) == 1043 {
+				if err == nil && wiretest.ErrNum(p) == 1043 {
 					refused.Add(1)
 				}
 				r.c.Close()
@@ -534,9 +491,7 @@ func TestHostileFloodHeapClusterPort(t *testing.T) {
 				attempts[mode].Add(1)
 				hdr := []byte{0xfe, 0xff, 0xff, 1} // 16 MiB - 2
 				if mode != plain {
-					req := binary.LittleEndian.AppendUint32(nil, rawCapsBase|rawCapSSL)
-					req = append(req, make([]byte, 28)...)
-					_ = r.send(req)
+					_ = r.send(wiretest.SSLRequest())
 					tc := &tls.Config{RootCAs: pool, ServerName: "localhost"}
 					if mode == mutualTLS {
 						tc = memberTLS
@@ -564,7 +519,7 @@ func TestHostileFloodHeapClusterPort(t *testing.T) {
 					hdr[3] = 2
 				}
 				p, err := r.flood(hdr, 64<<20)
-				if err == nil && errNum(p) == 1043 {
+				if err == nil && wiretest.ErrNum(p) == 1043 {
 					refused[mode].Add(1)
 				}
 				r.c.Close()

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/testenv"
+	"github.com/ssld/ssld/internal/wiretest"
 )
 
 // TestCachingSHA2PlainTCPMySQLCLI: the mysql CLI (libmariadb) logs a
@@ -49,7 +50,7 @@ func TestCachingSHA2PlainTCPExchange(t *testing.T) {
 		require.NoError(t, r.send([]byte("tcp-secret\x00")))
 		p, err = r.read()
 		require.NoError(t, err)
-		assert.Equal(t, uint16(1045), errNum(p), "%s: clear text over plain TCP", user)
+		assert.Equal(t, uint16(1045), wiretest.ErrNum(p), "%s: clear text over plain TCP", user)
 
 		r = dialRaw(t, tn.addr)
 		_, err = r.login(user, bytes.Repeat([]byte{7}, 32), "caching_sha2_password")
