@@ -43,15 +43,10 @@ const (
 	plainPW   = "plain-secret"
 )
 
-// configYAML is the config every test node starts from; extra is appended.
+// configYAML is the config every test node starts from (the dev state
+// folder's layout on 127.0.0.1:0); extra is appended.
 func configYAML(extra string) string {
-	return `listen: 127.0.0.1:0
-socket: ssld.sock
-role: aggregator
-ssl_cert: certs/server.crt
-ssl_key: certs/server.key
-ssl_ca: certs/ca.crt
-users:
+	return devLayoutConfig("127.0.0.1:0") + `users:
   - name: admin
     password: ` + adminPW + `
     privileges: [SUPER]
@@ -76,9 +71,9 @@ func newTestNode(t testing.TB, extraConfig string) *testNode {
 	dir, err := os.MkdirTemp("", "ssld")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(devCACert)), 0o700))
 	tn := &testNode{t: t, dir: dir, ca: pkitest.MustCA(t, "test CA"), config: filepath.Join(dir, "ssld.yaml")}
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "certs/ca.crt"), tn.ca.CertPEM, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, devCACert), tn.ca.CertPEM, 0o644))
 	tn.rotate()
 	require.NoError(t, os.WriteFile(tn.config, []byte(configYAML(extraConfig)), 0o600))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -90,7 +85,7 @@ func newTestNode(t testing.TB, extraConfig string) *testNode {
 	t.Cleanup(func() { n.shutdown(2 * time.Second) })
 	tn.n = n
 	tn.addr = n.server.Addr().String()
-	tn.socket = filepath.Join(dir, "ssld.sock")
+	tn.socket = filepath.Join(dir, devSocket)
 	return tn
 }
 
@@ -108,8 +103,8 @@ func (tn *testNode) rotateFor(d time.Duration) string {
 	tn.t.Helper()
 	leaf := pkitest.MustIssue(tn.t, tn.ca, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
 		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotAfter: time.Now().Add(d)})
-	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.crt"), leaf.CertPEM, 0o644))
-	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.key"), leaf.KeyPEM, 0o600))
+	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, devServerCert), leaf.CertPEM, 0o644))
+	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, devServerKey), leaf.KeyPEM, 0o600))
 	tn.leaf = leaf
 	return serialOf(leaf.Cert)
 }

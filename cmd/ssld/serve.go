@@ -403,7 +403,7 @@ func printDevHelp(w io.Writer, st *devState, n *node) {
 			filepath.Join(st.Dir, "admin.password"), st.ClientCnf, st.SocketCnf, st.Password)
 	}
 	fmt.Fprintf(w, "connect:\n  mysql --defaults-extra-file=%s -e 'SSL_RELOAD'\n", st.ClientCnf)
-	fmt.Fprintf(w, "  mysql -h %s -P %s -u admin -p --ssl-ca=%s/certs/ca.crt --ssl-verify-server-cert -e \"SHOW VARIABLES LIKE 'ssl%%'\"\n", host, port, st.Dir)
+	fmt.Fprintf(w, "  mysql -h %s -P %s -u admin -p --ssl-ca=%s --ssl-verify-server-cert -e \"SHOW VARIABLES LIKE 'ssl%%'\"\n", host, port, filepath.Join(st.Dir, devCACert))
 	if n.cfg.Socket != "" {
 		fmt.Fprintf(w, "  mysql --defaults-extra-file=%s -e 'SHOW SSL STATUS'   # Unix socket, no TLS\n", st.SocketCnf)
 	}
