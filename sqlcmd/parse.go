@@ -5,10 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/dolthub/vitess/go/mysql"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/dolthub/vitess/go/mysql"
 
 	"github.com/dolthub/vitess/go/vt/sqlparser"
 
@@ -518,10 +519,7 @@ func literal(v *sqlparser.SQLVal) (any, *Error) {
 	case sqlparser.StrVal, sqlparser.FloatVal:
 		return s, nil
 	case sqlparser.IntVal:
-		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return n, nil
-		}
-		if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+		if n, ok := integer(s); ok {
 			return n, nil
 		}
 		return s, nil

@@ -2,10 +2,11 @@ package sqlcmd
 
 import (
 	"fmt"
-	"github.com/dolthub/vitess/go/mysql"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dolthub/vitess/go/mysql"
 
 	"github.com/ssld/ssld/sysvars"
 )
@@ -187,6 +188,14 @@ func wrongValue(name, val string) *Error {
 	return newError(mysql.ERWrongValueForVar, mysql.SSClientError, "Variable '%s' can't be set to the value of '%s'", name, val)
 }
 
+// singleValue checks and rewrites the session variables whose value stands
+// alone (no coupled variable); optimizer_switch merges into current.
+var singleValue = map[string]func(current, val string) (string, *Error){
+	"sql_mode":         func(_, val string) (string, *Error) { return canonicalSQLMode(val) },
+	"time_zone":        func(_, val string) (string, *Error) { return canonicalTimeZone(val) },
+	"optimizer_switch": mergeOptimizerSwitch,
+}
+
 // sessionValue checks a value for a session variable and returns what to
 // store, under the variable's name and those coupled with it.
 // current is the session's value before the assignment (for variables such
@@ -226,26 +235,12 @@ func sessionValue(v sysvars.Var, current, val string, null bool) (map[string]str
 			}
 		}
 		return out, nil
-	case name == "sql_mode":
-		m, err := canonicalSQLMode(val)
+	case singleValue[name] != nil:
+		s, err := singleValue[name](current, val)
 		if err != nil {
 			return nil, err
 		}
-		out[name] = m
-		return out, nil
-	case name == "time_zone":
-		tz, err := canonicalTimeZone(val)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = tz
-		return out, nil
-	case name == "optimizer_switch":
-		merged, err := mergeOptimizerSwitch(current, val)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = merged
+		out[name] = s
 		return out, nil
 	case name == "transaction_isolation" || name == "tx_isolation":
 		level, ok := isolationLevels[strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(val), " ", "-"))]
@@ -266,10 +261,8 @@ func sessionValue(v sysvars.Var, current, val string, null bool) (map[string]str
 			out[syn] = b
 		}
 	case sysvars.KindInt:
-		if _, err := strconv.ParseInt(val, 10, 64); err != nil {
-			if _, err := strconv.ParseUint(val, 10, 64); err != nil {
-				return nil, newError(mysql.ERWrongTypeForVar, mysql.SSClientError, "Incorrect argument type to variable '%s'", name)
-			}
+		if _, ok := integer(val); !ok {
+			return nil, newError(mysql.ERWrongTypeForVar, mysql.SSClientError, "Incorrect argument type to variable '%s'", name)
 		}
 		out[name] = val
 	default:

@@ -1,9 +1,10 @@
 package sqlcmd
 
 import (
-	"github.com/dolthub/vitess/go/mysql"
 	"strconv"
 	"strings"
+
+	"github.com/dolthub/vitess/go/mysql"
 
 	"github.com/ssld/ssld/sysvars"
 )
@@ -63,15 +64,24 @@ func typedValue(v sysvars.Var, val string) (any, bool) {
 		}
 		return int64(0), true
 	case sysvars.KindInt:
-		if n, err := strconv.ParseInt(val, 10, 64); err == nil {
-			return n, true
-		}
-		if n, err := strconv.ParseUint(val, 10, 64); err == nil {
+		if n, ok := integer(val); ok {
 			return n, true
 		}
 		return val, false
 	}
 	return val, false
+}
+
+// integer is decimal text as MySQL returns an integer: an int64, or a
+// uint64 above its range (BIGINT UNSIGNED).
+func integer(s string) (any, bool) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return n, true
+	}
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return n, true
+	}
+	return nil, false
 }
 
 func boolOn(val string) bool {
