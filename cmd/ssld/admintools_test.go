@@ -23,16 +23,9 @@ func TestAdminTools(t *testing.T) {
 	dump := testenv.LookPath(t, "mariadb-dump")
 	mysqlBin := testenv.LookPath(t, "mysql")
 	tn := newTestNode(t, "")
-	host, port := splitAddr(t, tn.addr)
-	conn := func(user, pw string) []string {
-		return []string{"--protocol=TCP", "-h", host, "-P", port, "-u", user, "-p" + pw,
-			"--ssl", "--ssl-ca=" + filepath.Join(tn.dir, "certs/ca.crt"), "--ssl-verify-server-cert"}
-	}
 	tool := func(bin, user, pw string, args ...string) (string, error) {
 		t.Helper()
-		c := exec.Command(bin, append(conn(user, pw), args...)...)
-		out, err := c.CombinedOutput()
-		return string(out), err
+		return tn.mysqlTLS(t, bin, user, pw, args...)
 	}
 	ok := func(bin string, args ...string) string {
 		t.Helper()
@@ -99,7 +92,7 @@ func TestAdminTools(t *testing.T) {
 
 	// mariadb-dump --no-data --all-databases: exits 0 and says nothing on
 	// stderr (the tablespace query on information_schema.FILES included).
-	c := exec.Command(dump, append(conn("admin", adminPW), "--no-data", "--all-databases")...)
+	c := exec.Command(dump, append(mysqlTLSArgs(t, tn.addr, tn.dir, "admin", adminPW), "--no-data", "--all-databases")...)
 	var stderr strings.Builder
 	c.Stderr = &stderr
 	dumped, err := c.Output()

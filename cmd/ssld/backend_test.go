@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,22 +30,6 @@ func (tn *testNode) rotateKeyType(kt pki.KeyType) string {
 	return serialOf(leaf.Cert)
 }
 
-// sClientSerial is opensslSerial with extra s_client arguments (a TLS
-// version, signature algorithms).
-func sClientSerial(t *testing.T, addr string, args ...string) string {
-	t.Helper()
-	bin := testenv.LookPath(t, "openssl")
-	sc := exec.Command(bin, append([]string{"s_client", "-starttls", "mysql", "-connect", addr, "-servername", "localhost"}, args...)...)
-	sc.Stdin = strings.NewReader("")
-	out, err := sc.CombinedOutput()
-	require.NoError(t, err, "openssl s_client %v: %s", args, out)
-	x := exec.Command(bin, "x509", "-noout", "-serial")
-	x.Stdin = strings.NewReader(string(out))
-	ser, err := x.CombinedOutput()
-	require.NoError(t, err, string(ser))
-	return strings.TrimLeft(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(ser)), "serial=")), "0")
-}
-
 // TestCryptoBackendClients serves RSA-2048, then ECDSA P-256, then RSA
 // again (one SSL_RELOAD each) with crypto_backend openssl and go, and has
 // go-sql-driver, the mysql CLI and openssl s_client (TLS 1.3, and TLS 1.2
@@ -57,7 +40,6 @@ func TestCryptoBackendClients(t *testing.T) {
 	for _, backend := range []string{"openssl", "go"} {
 		t.Run(backend, func(t *testing.T) {
 			tn := newTestNode(t, "crypto_backend: "+backend+"\n")
-			host, port := splitAddr(t, tn.addr)
 			seen := &serials{}
 			admin := tn.db("admin", adminPW, tn.tlsName(seen))
 			ctx := ctxT(t)
@@ -75,21 +57,19 @@ func TestCryptoBackendClients(t *testing.T) {
 				assert.Equal(t, serial, seen.last(), "go-sql-driver after reload to %s", kt)
 
 				// The mysql CLI, verifying the server certificate.
-				out, err := exec.CommandContext(ctx, mysqlBin, "--protocol=TCP", "-h", host, "-P", port, "-u", "monitor", "-p"+monitorPW,
-					"--ssl", "--ssl-ca="+filepath.Join(tn.dir, "certs/ca.crt"), "--ssl-verify-server-cert", "--batch", "--skip-column-names",
-					"-e", "SELECT @@ssl_crypto_backend, @@ssl_server_serial").CombinedOutput()
+				out, err := tn.mysqlTLS(t, mysqlBin, "monitor", monitorPW, "--batch", "--skip-column-names",
+					"-e", "SELECT @@ssl_crypto_backend, @@ssl_server_serial")
 				require.NoError(t, err, "mysql CLI on %s: %s", kt, out)
-				assert.Equal(t, backend+"\t"+serial, strings.TrimSpace(string(out)), kt.String())
+				assert.Equal(t, backend+"\t"+serial, strings.TrimSpace(out), kt.String())
 
 				// openssl s_client: TLS 1.3 (RSA-PSS or ECDSA), then TLS 1.2 with
 				// the PKCS#1 v1.5 scheme for RSA.
-				want := strings.TrimLeft(serial, "0")
-				assert.Equal(t, want, sClientSerial(t, tn.addr, "-tls1_3"), kt.String())
+				assert.Equal(t, serial, opensslSerial(t, tn.addr, "-tls1_3"), kt.String())
 				sigalgs := "ECDSA+SHA256"
 				if kt == pki.RSA2048 {
 					sigalgs = "RSA+SHA256"
 				}
-				assert.Equal(t, want, sClientSerial(t, tn.addr, "-tls1_2", "-sigalgs", sigalgs), kt.String())
+				assert.Equal(t, serial, opensslSerial(t, tn.addr, "-tls1_2", "-sigalgs", sigalgs), kt.String())
 			}
 		})
 	}

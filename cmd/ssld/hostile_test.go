@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -435,25 +432,4 @@ func TestHostileOpenSSLStartTLS(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Equal(t, int64(runs), ok.Load(), "s_client runs that read the certificate")
-}
-
-// opensslServedSerial is opensslSerial without testing.T, for goroutines.
-func opensslServedSerial(addr string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	sc := exec.CommandContext(ctx, "openssl", "s_client", "-starttls", "mysql", "-connect", addr, "-servername", "localhost")
-	sc.Stdin = strings.NewReader("")
-	var stderr bytes.Buffer
-	sc.Stderr = &stderr
-	out, err := sc.Output()
-	if err != nil {
-		return "", fmt.Errorf("openssl s_client: %v: %s", err, stderr.String())
-	}
-	x := exec.CommandContext(ctx, "openssl", "x509", "-noout", "-serial")
-	x.Stdin = bytes.NewReader(out)
-	ser, err := x.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("openssl x509: %v: %s", err, ser)
-	}
-	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(ser)), "serial=")), nil
 }

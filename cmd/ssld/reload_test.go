@@ -61,12 +61,8 @@ func TestReloadMySQLCLI(t *testing.T) {
 	mysqlBin := testenv.LookPath(t, "mysql")
 	testenv.LookPath(t, "openssl")
 	tn := newTestNode(t, "")
-	host, port := splitAddr(t, tn.addr)
 	cli := func(args ...string) (string, error) {
-		base := []string{"--protocol=TCP", "-h", host, "-P", port, "-u", "admin", "-p" + adminPW,
-			"--ssl", "--ssl-ca=" + filepath.Join(tn.dir, "certs/ca.crt"), "--ssl-verify-server-cert", "--batch", "--skip-column-names"}
-		out, err := exec.Command(mysqlBin, append(base, args...)...).CombinedOutput()
-		return string(out), err
+		return tn.mysqlTLS(t, mysqlBin, "admin", adminPW, append([]string{"--batch", "--skip-column-names"}, args...)...)
 	}
 	oldSerial := tn.servedSerial()
 	require.Equal(t, oldSerial, opensslSerial(t, tn.addr))
@@ -87,24 +83,6 @@ func TestReloadMySQLCLI(t *testing.T) {
 		"-e", "SELECT @@version_comment").CombinedOutput()
 	require.NoError(t, err, string(sock))
 	assert.Contains(t, string(sock), "ssld")
-}
-
-// opensslSerial reads the certificate served on a new handshake with
-// `openssl s_client -starttls mysql` and returns its serial (upper-case hex,
-// without leading zeros, as ssld prints it).
-func opensslSerial(t *testing.T, addr string) string {
-	t.Helper()
-	bin := testenv.LookPath(t, "openssl")
-	sc := exec.Command(bin, "s_client", "-starttls", "mysql", "-connect", addr, "-servername", "localhost")
-	sc.Stdin = strings.NewReader("")
-	pem, err := sc.Output()
-	require.NoError(t, err, "openssl s_client: %s", pem)
-	x := exec.Command(bin, "x509", "-noout", "-serial")
-	x.Stdin = strings.NewReader(string(pem))
-	out, err := x.CombinedOutput()
-	require.NoError(t, err, string(out))
-	// Exactly as openssl prints it: ssld's serials keep the leading zero too.
-	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "serial="))
 }
 
 func splitAddr(t *testing.T, addr string) (string, string) {

@@ -111,11 +111,8 @@ func TestExpiryWarningOverWire(t *testing.T) {
 func TestReloadStatementsOverWire(t *testing.T) {
 	mysqlBin := testenv.LookPath(t, "mysql")
 	tn := newTestNode(t, "")
-	host, port := splitAddr(t, tn.addr)
 	cli := func(q string) (string, error) {
-		out, err := exec.Command(mysqlBin, "--protocol=TCP", "-h", host, "-P", port, "-u", "admin", "-p"+adminPW,
-			"--ssl", "--ssl-ca="+filepath.Join(tn.dir, "certs/ca.crt"), "--ssl-verify-server-cert", "--batch", "--skip-column-names", "-e", q).CombinedOutput()
-		return string(out), err
+		return tn.mysqlTLS(t, mysqlBin, "admin", adminPW, "--batch", "--skip-column-names", "-e", q)
 	}
 	for _, q := range []string{"ALTER INSTANCE RELOAD TLS FOR CHANNEL client", "FLUSH SSL"} {
 		want := tn.rotate()

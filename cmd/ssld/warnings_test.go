@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -24,18 +23,16 @@ func TestShowWarningsOverWire(t *testing.T) {
 	tn := newTestNode(t, "")
 	key := filepath.Join(tn.dir, "certs/server.key")
 	require.NoError(t, os.Chmod(key, 0o644))
-	host, port := splitAddr(t, tn.addr)
-	out, err := exec.Command(mysqlBin, "--protocol=TCP", "-h", host, "-P", port, "-u", "admin", "-p"+adminPW,
-		"--ssl", "--ssl-ca="+filepath.Join(tn.dir, "certs/ca.crt"), "--ssl-verify-server-cert", "-vvv", "-e",
-		"SSL_RELOAD; SHOW WARNINGS; SHOW COUNT(*) WARNINGS; SHOW WARNINGS; SELECT 1; SHOW WARNINGS").CombinedOutput()
-	require.NoError(t, err, string(out))
+	out, err := tn.mysqlTLS(t, mysqlBin, "admin", adminPW, "-vvv", "-e",
+		"SSL_RELOAD; SHOW WARNINGS; SHOW COUNT(*) WARNINGS; SHOW WARNINGS; SELECT 1; SHOW WARNINGS")
+	require.NoError(t, err, out)
 	// One block per statement: "----\nSTATEMENT\n----\n<result>".
-	blocks := strings.Split(string(out), "--------------\n")
+	blocks := strings.Split(out, "--------------\n")
 	var results []string
 	for i := 2; i < len(blocks); i += 2 {
 		results = append(results, blocks[i])
 	}
-	require.Len(t, results, 6, string(out))
+	require.Len(t, results, 6, out)
 	assert.Contains(t, results[0], "Query OK, 0 rows affected, 1 warning (")
 	warningRow := regexp.MustCompile(`\| Warning \| 3888 \| channels client, cluster: ssl_key "` + regexp.QuoteMeta(key) + `" is readable by others \(mode 0644\); chmod o-rwx it \(0640 with a group such as ssl-cert, or 0600\) \|`)
 	for _, i := range []int{1, 3} {
