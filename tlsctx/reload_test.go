@@ -27,6 +27,13 @@ import (
 func TestReloadRejectsBadInput(t *testing.T) {
 	past := time.Now().Add(-72 * time.Hour)
 	future := time.Now().Add(72 * time.Hour)
+	// fifoAt puts a named pipe at name and points the setting field at it.
+	fifoAt := func(name string, mode uint32, field func(*Settings) *string) func(*testing.T, *fixture, *Manager) {
+		return func(t *testing.T, f *fixture, m *Manager) {
+			require.NoError(t, syscall.Mkfifo(f.path(name), mode))
+			f.set(func(s *Settings) { *field(s) = f.path(name) })
+		}
+	}
 	cases := []struct {
 		name    string
 		setup   func(t *testing.T, f *fixture, m *Manager)
@@ -124,18 +131,12 @@ func TestReloadRejectsBadInput(t *testing.T) {
 		{name: "huge cert", setup: func(t *testing.T, f *fixture, m *Manager) {
 			f.write("server.crt", bytes.Repeat([]byte("A"), maxFileSize+1), 0o644)
 		}, setting: "ssl_cert", file: "server.crt", reason: "larger than the 1024 KiB limit"},
-		{name: "FIFO at ssl_cert", setup: func(t *testing.T, f *fixture, m *Manager) {
-			require.NoError(t, syscall.Mkfifo(f.path("fifo.crt"), 0o644))
-			f.set(func(s *Settings) { s.SSLCert = f.path("fifo.crt") })
-		}, setting: "ssl_cert", file: "fifo.crt", reason: "not a regular file (a named pipe (FIFO))"},
-		{name: "FIFO at ssl_key", setup: func(t *testing.T, f *fixture, m *Manager) {
-			require.NoError(t, syscall.Mkfifo(f.path("fifo.key"), 0o600))
-			f.set(func(s *Settings) { s.SSLKey = f.path("fifo.key") })
-		}, setting: "ssl_key", file: "fifo.key", reason: "not a regular file"},
-		{name: "FIFO at ssl_ca", setup: func(t *testing.T, f *fixture, m *Manager) {
-			require.NoError(t, syscall.Mkfifo(f.path("fifo-ca.crt"), 0o644))
-			f.set(func(s *Settings) { s.SSLCA = f.path("fifo-ca.crt") })
-		}, setting: "ssl_ca", file: "fifo-ca.crt", reason: "not a regular file"},
+		{name: "FIFO at ssl_cert", setup: fifoAt("fifo.crt", 0o644, func(s *Settings) *string { return &s.SSLCert }),
+			setting: "ssl_cert", file: "fifo.crt", reason: "not a regular file (a named pipe (FIFO))"},
+		{name: "FIFO at ssl_key", setup: fifoAt("fifo.key", 0o600, func(s *Settings) *string { return &s.SSLKey }),
+			setting: "ssl_key", file: "fifo.key", reason: "not a regular file"},
+		{name: "FIFO at ssl_ca", setup: fifoAt("fifo-ca.crt", 0o644, func(s *Settings) *string { return &s.SSLCA }),
+			setting: "ssl_ca", file: "fifo-ca.crt", reason: "not a regular file"},
 		{name: "symlink loop", setup: func(t *testing.T, f *fixture, m *Manager) {
 			require.NoError(t, os.Symlink(f.path("b.crt"), f.path("a.crt")))
 			require.NoError(t, os.Symlink(f.path("a.crt"), f.path("b.crt")))

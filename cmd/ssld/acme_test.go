@@ -120,12 +120,17 @@ func fileSerial(t *testing.T, path string) string {
 	return strings.TrimPrefix(strings.TrimSpace(string(out)), "serial=")
 }
 
-// acmeNode starts ssld on certbot's live/ symlinks. Its only account is a
-// unix_socket one for the OS user running the test: no password anywhere.
-func acmeNode(t *testing.T, a *acmeEnv, watch bool) (*node, string) {
+// acmeNode starts pebble, has certbot issue a certificate and starts ssld
+// on certbot's live/ symlinks (with watch: watch); openssl s_client must see
+// the issued certificate served. Its only account is a unix_socket one for
+// the OS user running the test: no password anywhere. It returns the node's
+// config file and the issued serial.
+func acmeNode(t *testing.T, watch bool) (a *acmeEnv, n *node, cfgPath, first string) {
+	a = startPebble(t)
+	a.issue()
 	me, err := user.Current()
 	require.NoError(t, err)
-	cfgPath := filepath.Join(a.dir, "ssld.yaml")
+	cfgPath = filepath.Join(a.dir, "ssld.yaml")
 	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
 socket: %s
 ssl_cert: %s
@@ -138,10 +143,12 @@ users:
 `, filepath.Join(a.dir, "ssld.sock"), a.live("fullchain.pem"), a.live("privkey.pem"), watch, me.Username)
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := startNode(context.Background(), serveOptions{config: cfgPath}, log)
+	n, err = startNode(context.Background(), serveOptions{config: cfgPath}, log)
 	require.NoError(t, err)
 	t.Cleanup(func() { n.shutdown(2 * time.Second) })
-	return n, cfgPath
+	first = fileSerial(t, a.live("cert.pem"))
+	require.Equal(t, first, opensslSerial(t, n.server.Addr().String()))
+	return a, n, cfgPath, first
 }
 
 // TestACMECertbotDeployHook: pebble issues a certificate through certbot,
@@ -152,12 +159,8 @@ users:
 // and the renewal done, as docs/operations.md says.
 func TestACMECertbotDeployHook(t *testing.T) {
 	t.Setenv("SSLD_PASSWORD", "") // no password anywhere: unix_socket
-	a := startPebble(t)
-	a.issue()
-	n, cfgPath := acmeNode(t, a, false)
+	a, n, cfgPath, first := acmeNode(t, false)
 	addr := n.server.Addr().String()
-	first := fileSerial(t, a.live("cert.pem"))
-	require.Equal(t, first, opensslSerial(t, addr))
 
 	// Install the hook with docs/operations.md's own command line, into
 	// this certbot's config folder instead of /etc/letsencrypt.
@@ -212,12 +215,8 @@ func preHookCheck(t *testing.T) func(cfg string) string {
 // (new files in archive/, live/ symlinks swapped) is served on its own.
 func TestACMECertbotWatch(t *testing.T) {
 	t.Setenv("SSLD_PASSWORD", "")
-	a := startPebble(t)
-	a.issue()
-	n, _ := acmeNode(t, a, true)
+	a, n, _, first := acmeNode(t, true)
 	addr := n.server.Addr().String()
-	first := fileSerial(t, a.live("cert.pem"))
-	require.Equal(t, first, opensslSerial(t, addr))
 
 	a.renew()
 	renewed := fileSerial(t, a.live("cert.pem"))
