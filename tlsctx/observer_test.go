@@ -30,6 +30,14 @@ func (r *recorder) take() []ReloadEvent {
 	return ev
 }
 
+// one takes the events and requires that there is exactly one.
+func (r *recorder) one(t *testing.T) ReloadEvent {
+	t.Helper()
+	ev := r.take()
+	require.Len(t, ev, 1)
+	return ev[0]
+}
+
 func TestObserver(t *testing.T) {
 	f := newFixture(t)
 	var rec recorder
@@ -39,46 +47,41 @@ func TestObserver(t *testing.T) {
 
 	_, err := m.Reload(ctx, WithTrigger("sql"))
 	require.NoError(t, err)
-	ev := rec.take()
-	require.Len(t, ev, 1)
-	assert.Equal(t, "sql", ev[0].Trigger)
-	assert.Equal(t, ResultUnchanged, ev[0].Result)
-	assert.NoError(t, ev[0].Err)
-	assert.Equal(t, uint64(1), ev[0].Generation)
-	assert.Equal(t, []Channel{ChannelClient, ChannelCluster}, ev[0].Channels)
+	ev := rec.one(t)
+	assert.Equal(t, "sql", ev.Trigger)
+	assert.Equal(t, ResultUnchanged, ev.Result)
+	assert.NoError(t, ev.Err)
+	assert.Equal(t, uint64(1), ev.Generation)
+	assert.Equal(t, []Channel{ChannelClient, ChannelCluster}, ev.Channels)
 
 	f.writeLeaf("server", f.issue(pki.LeafOptions{}))
 	_, err = m.Reload(ctx, WithTrigger("watch"), ForChannel(ChannelClient))
 	require.NoError(t, err)
-	ev = rec.take()
-	require.Len(t, ev, 1)
-	assert.Equal(t, ReloadEvent{Trigger: "watch", Result: ResultOK, Duration: ev[0].Duration, Generation: 2, Channels: []Channel{ChannelClient}}, ev[0])
+	ev = rec.one(t)
+	assert.Equal(t, ReloadEvent{Trigger: "watch", Result: ResultOK, Duration: ev.Duration, Generation: 2, Channels: []Channel{ChannelClient}}, ev)
 
 	f.write("server.crt", []byte("garbage"), 0o644)
 	_, err = m.Reload(ctx, WithTrigger("signal"))
 	require.Error(t, err)
-	ev = rec.take()
-	require.Len(t, ev, 1)
-	assert.Equal(t, ResultFailed, ev[0].Result)
-	assert.Equal(t, "signal", ev[0].Trigger)
-	assert.Equal(t, uint64(2), ev[0].Generation)
+	ev = rec.one(t)
+	assert.Equal(t, ResultFailed, ev.Result)
+	assert.Equal(t, "signal", ev.Trigger)
+	assert.Equal(t, uint64(2), ev.Generation)
 	var re *ReloadError
-	require.True(t, errors.As(ev[0].Err, &re))
+	require.True(t, errors.As(ev.Err, &re))
 	assert.Equal(t, "ssl_cert", re.Setting)
 
 	// Calls that fail before they start are reported too.
 	_, err = m.Reload(ctx, ForChannel("bogus"))
 	require.Error(t, err)
-	ev = rec.take()
-	require.Len(t, ev, 1)
-	assert.Equal(t, ResultFailed, ev[0].Result)
-	assert.Equal(t, "api", ev[0].Trigger)
+	ev = rec.one(t)
+	assert.Equal(t, ResultFailed, ev.Result)
+	assert.Equal(t, "api", ev.Trigger)
 
 	// Mutating the event's Channels must not affect the Manager.
 	_, _ = m.Reload(ctx)
-	ev = rec.take()
-	require.Len(t, ev, 1)
-	ev[0].Channels[0] = "mutated"
+	ev = rec.one(t)
+	ev.Channels[0] = "mutated"
 	_, _ = m.Reload(ctx)
-	assert.Equal(t, ChannelClient, rec.take()[0].Channels[0])
+	assert.Equal(t, ChannelClient, rec.one(t).Channels[0])
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,7 @@ import (
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
+	"github.com/ssld/ssld/sysvars"
 	"github.com/ssld/ssld/tlsctx"
 )
 
@@ -897,28 +899,12 @@ func TestClusterPhasesAndOffline(t *testing.T) {
 	at := map[string][]time.Time{}
 	for _, m := range f.members {
 		v := f.vars(m, "ssl_last_successful_reload_time")[0]
-		ts, err := time.Parse("2006-01-02 15:04:05.000000", v)
+		ts, err := time.Parse(sysvars.TimeFormat, v)
 		require.NoError(t, err, v)
 		at[m.role] = append(at[m.role], ts)
 	}
-	latest := func(ts []time.Time) time.Time {
-		l := ts[0]
-		for _, x := range ts {
-			if x.After(l) {
-				l = x
-			}
-		}
-		return l
-	}
-	earliest := func(ts []time.Time) time.Time {
-		e := ts[0]
-		for _, x := range ts {
-			if x.Before(e) {
-				e = x
-			}
-		}
-		return e
-	}
+	latest := func(ts []time.Time) time.Time { return slices.MaxFunc(ts, time.Time.Compare) }
+	earliest := func(ts []time.Time) time.Time { return slices.MinFunc(ts, time.Time.Compare) }
 	assert.True(t, latest(at["leaf"]).Before(earliest(at["child"])), "leaves %v, children %v", at["leaf"], at["child"])
 	assert.True(t, latest(at["child"]).Before(at["master"][0]), "children %v, master %v", at["child"], at["master"])
 
