@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -21,10 +22,16 @@ import (
 type tornResult struct {
 	reloads, failures   int
 	handshakes, failed  int64
+	firstFailed         error // the first failed handshake
 	writes              int
 	failureReasons      map[string]int
 	lat                 latencies
 	servedAfterFailures []string
+}
+
+func (r *tornResult) String() string {
+	return fmt.Sprintf("%d reloads, %d failed (%.2f%%), %d pair writes, %d handshakes, %d failed; latency %v; failures %v",
+		r.reloads, r.failures, 100*float64(r.failures)/float64(r.reloads), r.writes, r.handshakes, r.failed, &r.lat, r.failureReasons)
 }
 
 // tornWriter replaces certs/server.key and then certs/server.crt under dir
@@ -50,24 +57,20 @@ func tornWriter(ctx context.Context, t *testing.T, dir string, pairs []*pki.Leaf
 	return writes
 }
 
-// runTornWrites replaces the key and then the certificate with write (so
-// the pair on disk is torn between the two writes, and with os.WriteFile
-// each file is briefly empty or partial) every 0–20 ms, while SSL_RELOAD
-// fires every 10 ms and 4 loops open TLS connections. It returns what was
-// measured; the caller asserts.
-func runTornWrites(t *testing.T, tn *testNode, write writeFunc, d time.Duration, minReloads int) *tornResult {
-	ctx := context.Background()
-	pairs := []*pki.Leaf{tn.issueLeaf(), tn.issueLeaf()}
-	valid := []string{serialOf(pairs[0].Cert), serialOf(pairs[1].Cert)}
-	admin := tn.adminConn(t, ctxT(t))
-	// A second session (Unix socket) inspects failures without touching the
-	// reloading one.
-	inspect := tn.socketDB("admin", adminPW)
+// tornLoad is the torn-write load on a node serving tn's folder (ssld, or
+// mariadbd on the same files): it writes the first of pairs and reloads,
+// then replaces the key and then the certificate with write (so the pair on
+// disk is torn between the two writes, and with os.WriteFile each file is
+// briefly empty or partial) every 0–20 ms, while reload fires every 10 ms
+// and 4 loops open TLS connections, for d or, with minReloads, until that
+// many reloads ran. A failed reload counts under the reason failed returns
+// (failed may assert more). Every handshake must get one of the pairs.
+func tornLoad(t *testing.T, tn *testNode, pairs []*pki.Leaf, reload func() error, failed func(error) string,
+	write writeFunc, d time.Duration, minReloads int) *tornResult {
 	tn.writePair(pairs[0])
-	_, err := admin.ExecContext(ctx, "SSL_RELOAD")
-	require.NoError(t, err)
+	require.NoError(t, reload())
 
-	load, stop := context.WithCancel(ctx)
+	load, stop := context.WithCancel(context.Background())
 	defer stop()
 	var seen serials
 	loops := tn.startHandshakeLoops(load, 4, &seen)
@@ -83,27 +86,48 @@ func runTornWrites(t *testing.T, tn *testNode, write writeFunc, d time.Duration,
 	start := time.Now()
 	for minReloads > 0 && res.reloads < minReloads || minReloads == 0 && time.Since(start) < d {
 		t0 := time.Now()
-		_, err := admin.ExecContext(ctx, "SSL_RELOAD")
+		err := reload()
 		res.lat.add(time.Since(t0))
 		res.reloads++
 		if err != nil {
 			res.failures++
-			me := sqlErr(t, err)
-			res.failureReasons[me.Message]++
-			// The failure is recorded and the old contexts stay live.
-			assert.NotEmpty(t, variable(t, inspect, "ssl_last_reload_error"), "after a failed reload")
-			served := tn.servedSerial()
-			res.servedAfterFailures = append(res.servedAfterFailures, served)
-			assert.Contains(t, valid, served, "a failed reload keeps a valid snapshot")
+			res.failureReasons[failed(err)]++
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	stop()
 	wwg.Wait()
 	loops.wait()
-	res.handshakes, res.failed = loops.ok.Load(), loops.failed.Load()
-	assert.Zero(t, res.failed, "failed handshakes (a torn pair was served?); first: %v", loops.firstErr)
-	assertServedOneOf(t, &seen, valid...)
+	res.handshakes, res.failed, res.firstFailed = loops.ok.Load(), loops.failed.Load(), loops.firstErr
+	assertServedOneOf(t, &seen, serialOf(pairs[0].Cert), serialOf(pairs[1].Cert))
+	return res
+}
+
+// runTornWrites is tornLoad on ssld with SSL_RELOAD. It returns what was
+// measured; the caller asserts the failure rate. No handshake may fail (a
+// torn pair served), and every failed reload must be in
+// ssl_last_reload_error with a valid snapshot still served.
+func runTornWrites(t *testing.T, tn *testNode, write writeFunc, d time.Duration, minReloads int) *tornResult {
+	pairs := []*pki.Leaf{tn.issueLeaf(), tn.issueLeaf()}
+	valid := []string{serialOf(pairs[0].Cert), serialOf(pairs[1].Cert)}
+	admin := tn.adminConn(t, ctxT(t))
+	// A second session (Unix socket) inspects failures without touching the
+	// reloading one.
+	inspect := tn.socketDB("admin", adminPW)
+	var servedAfterFailures []string
+	res := tornLoad(t, tn, pairs, func() error {
+		_, err := admin.ExecContext(context.Background(), "SSL_RELOAD")
+		return err
+	}, func(err error) string {
+		// The failure is recorded and the old contexts stay live.
+		assert.NotEmpty(t, variable(t, inspect, "ssl_last_reload_error"), "after a failed reload")
+		served := tn.servedSerial()
+		servedAfterFailures = append(servedAfterFailures, served)
+		assert.Contains(t, valid, served, "a failed reload keeps a valid snapshot")
+		return sqlErr(t, err).Message
+	}, write, d, minReloads)
+	res.servedAfterFailures = servedAfterFailures
+	assert.Zero(t, res.failed, "failed handshakes (a torn pair was served?); first: %v", res.firstFailed)
 	return res
 }
 
@@ -142,8 +166,7 @@ func TestTornWrites(t *testing.T) {
 			tn := newTestNode(t, "")
 			res := runTornWrites(t, tn, tc.write, d, minReloads)
 			rate := float64(res.failures) / float64(res.reloads)
-			t.Logf("%d reloads, %d failed (%.2f%%), %d pair writes, %d handshakes, 0 served a bad pair; SSL_RELOAD latency %v; failures: %v",
-				res.reloads, res.failures, 100*rate, res.writes, res.handshakes, &res.lat, res.failureReasons)
+			t.Logf("SSL_RELOAD: %s", res)
 			if raceEnabled && rate >= 0.01 && onlyTransient(res.failureReasons) {
 				// tlsctx re-reads an empty, partial or mismatched pair for
 				// pairTries*pairWait (~200 ms). Under the race detector on
