@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,11 +12,17 @@ import (
 	"os"
 	"time"
 
+	"github.com/dolthub/vitess/go/mysql"
+	"github.com/dolthub/vitess/go/sqltypes"
+	querypb "github.com/dolthub/vitess/go/vt/proto/query"
+	"github.com/dolthub/vitess/go/vt/sqlparser"
+
 	"github.com/ssld/ssld/tlsctx"
 )
 
 // bareFlag, as the first argument, turns the bench binary into the bare
-// TLS server: the limit that ssld is measured against.
+// TLS server: the limit that ssld is measured against. With --mysql it is
+// the bare vitess server instead (see bareMySQL).
 const bareFlag = "--bare-tls-server"
 
 // bareServerMain serves TLS handshakes on a free loopback port with Go's
@@ -29,6 +37,7 @@ func bareServerMain(args []string) int {
 	certFile := fs.String("cert", "", "certificate chain (PEM)")
 	keyFile := fs.String("key", "", "private key (PEM)")
 	backendName := fs.String("backend", "auto", "crypto backend: auto, openssl or go")
+	mysqlProtocol := fs.Bool("mysql", false, "serve the MySQL protocol with vitess's own listener instead of bare TLS")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -58,6 +67,10 @@ func bareServerMain(args []string) int {
 		os.Exit(0)
 	}()
 	fmt.Printf("listening %s %s\n", ln.Addr(), snap.KeyBackend)
+	if *mysqlProtocol {
+		fmt.Fprintln(os.Stderr, "bare vitess server:", bareMySQL(ln, cfg))
+		return 1
+	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -75,4 +88,56 @@ func bareServerMain(args []string) int {
 			_ = tc.Close() // close_notify, then the client sees EOF
 		}()
 	}
+}
+
+// bareMySQL serves the MySQL protocol on ln with dolthub/vitess's listener
+// and nothing of ssld: vitess's defaults, its static auth server with the
+// bench account (mysql_native_password), a static tls.Config, and a handler
+// that refuses every statement (the load only logs in, pings and quits,
+// which vitess answers itself). It is the floor for what the MySQL
+// protocol's round trips cost over a bare TLS handshake: greeting, SSL
+// request, login, OK, ping, OK, quit. It returns only when the listener
+// stops.
+func bareMySQL(ln net.Listener, cfg *tls.Config) error {
+	accounts, err := json.Marshal(map[string][]map[string]string{benchUser: {{"Password": benchPassword}}})
+	if err != nil {
+		return err
+	}
+	auth := mysql.NewAuthServerStatic("", string(accounts), 0)
+	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{Listener: ln, AuthServer: auth, Handler: refuseAll{},
+		ConnReadTimeout: 10 * time.Second, ConnWriteTimeout: 10 * time.Second, ConnReadBufferSize: mysql.DefaultConnBufferSize})
+	if err != nil {
+		return err
+	}
+	l.TLSConfig = cfg
+	l.RequireSecureTransport = true
+	l.Accept()
+	return errors.New("listener stopped")
+}
+
+// refuseAll is a vitess handler with no statements.
+type refuseAll struct{}
+
+var errNoStatements = errors.New("the bare vitess server runs no statements")
+
+func (refuseAll) NewConnection(*mysql.Conn)                   {}
+func (refuseAll) ConnectionClosed(*mysql.Conn)                {}
+func (refuseAll) ConnectionAborted(*mysql.Conn, string) error { return nil }
+func (refuseAll) ComInitDB(*mysql.Conn, string) error         { return errNoStatements }
+func (refuseAll) WarningCount(*mysql.Conn) uint16             { return 0 }
+func (refuseAll) ComResetConnection(*mysql.Conn) error        { return nil }
+func (refuseAll) ParserOptionsForConnection(*mysql.Conn) (sqlparser.ParserOptions, error) {
+	return sqlparser.ParserOptions{}, nil
+}
+func (refuseAll) ComQuery(context.Context, *mysql.Conn, string, mysql.ResultSpoolFn) error {
+	return errNoStatements
+}
+func (refuseAll) ComMultiQuery(context.Context, *mysql.Conn, string, mysql.ResultSpoolFn) (string, error) {
+	return "", errNoStatements
+}
+func (refuseAll) ComPrepare(context.Context, *mysql.Conn, string, *mysql.PrepareData) ([]*querypb.Field, error) {
+	return nil, errNoStatements
+}
+func (refuseAll) ComStmtExecute(context.Context, *mysql.Conn, *mysql.PrepareData, func(*sqltypes.Result) error) error {
+	return errNoStatements
 }

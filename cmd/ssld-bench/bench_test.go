@@ -68,9 +68,9 @@ func quickRun(t *testing.T, mariadb bool) *Report {
 	}
 	t.Logf("\n%s", out.String())
 
-	servers := []string{"ssld", "bare-tls"}
+	servers := []string{"ssld", "bare-tls", "bare-vitess"}
 	if mariadb {
-		servers = []string{"ssld", "mariadb", "bare-tls"}
+		servers = []string{"ssld", "mariadb", "bare-tls", "bare-vitess"}
 	}
 	if len(rep.KeyTypes) != 1 || rep.KeyTypes[0].KeyType != keyECDSA {
 		t.Fatalf("key types: got %+v, want only %s", rep.KeyTypes, keyECDSA)
@@ -87,7 +87,7 @@ func quickRun(t *testing.T, mariadb bool) *Report {
 			t.Errorf("%s: handshake %+v, want TLS with an ECDSA key", name, s.Handshake)
 		}
 		checkLoad(t, name+" with a session cache", s.Resumption)
-		if name == "bare-tls" {
+		if strings.HasPrefix(name, "bare-") {
 			continue
 		}
 		rr := s.ResumptionReloading
@@ -118,21 +118,28 @@ func quickRun(t *testing.T, mariadb bool) *Report {
 			}
 		}
 	}
-	if len(rep.Memory) != len(servers)-1 {
-		t.Errorf("memory figures for %d servers, want %d", len(rep.Memory), len(servers)-1)
+	wantMemory := 1 // ssld; MariaDB too, the bare servers not
+	if mariadb {
+		wantMemory = 2
+	}
+	if len(rep.Memory) != wantMemory {
+		t.Errorf("memory figures for %d servers, want %d", len(rep.Memory), wantMemory)
 	}
 	for _, m := range rep.Memory {
-		if m.IdleRSSKB <= 0 || m.WithConnsRSSKB <= 0 || m.IdleAfterLoadRSSKB <= 0 || m.IdleConns != 50 {
+		if m.IdleRSSKB <= 0 || m.WithConnsRSSKB <= 0 || m.WithTwiceRSSKB <= 0 || m.IdleAfterLoadRSSKB <= 0 || m.IdleConns != 50 {
 			t.Errorf("memory of %s: %+v", m.Server, m)
 		}
-		// Every idle connection holds a goroutine, so ssld's stacks grow.
-		if m.Server == "ssld" && (m.StackPerConnKB <= 0 || m.HeapPerConnKB <= 0) {
+		// Every idle connection holds a goroutine, so ssld's stacks grow,
+		// in the first batch and in the second.
+		if m.Server == "ssld" && (m.StackPerConnKB <= 0 || m.HeapPerConnKB <= 0 || m.MarginalStackPerConnKB <= 0) {
 			t.Errorf("ssld's Go stack/heap per idle connection missing: %+v", m)
 		}
 	}
-	wantRatios := 3 // ssld/bare, ssld with/without reload, ssld with/without session cache
+	// ssld/bare, bare vitess/bare, ssld/bare vitess, ssld with/without
+	// reload, ssld with/without session cache.
+	wantRatios := 5
 	if mariadb {
-		wantRatios = 9
+		wantRatios = 11
 	}
 	if len(rep.Ratios) != wantRatios {
 		t.Errorf("%d ratios, want %d: %+v", len(rep.Ratios), wantRatios, rep.Ratios)
@@ -142,7 +149,7 @@ func quickRun(t *testing.T, mariadb bool) *Report {
 			t.Errorf("ratio %q = %v", r.Name, r.Value)
 		}
 	}
-	if !strings.Contains(out.String(), "ssld / bare crypto/tls") {
+	if !strings.Contains(out.String(), "ssld / bare crypto/tls") || !strings.Contains(out.String(), "ssld / bare vitess") {
 		t.Errorf("the printed table lacks the ratios:\n%s", out.String())
 	}
 
@@ -221,7 +228,7 @@ func TestBenchBackendsAndKeyExchanges(t *testing.T) {
 	}
 	groups := map[string]string{}
 	for _, k := range rep.KeyTypes {
-		for _, name := range []string{"ssld", "bare-tls"} {
+		for _, name := range []string{"ssld", "bare-tls", "bare-vitess"} {
 			s := k.server(name)
 			if s == nil {
 				t.Fatalf("%s: no %s", k.label(), name)
@@ -237,7 +244,7 @@ func TestBenchBackendsAndKeyExchanges(t *testing.T) {
 			}
 		}
 	}
-	if groups["x25519 ssld"] != "X25519" || groups["x25519 bare-tls"] != "X25519" {
+	if groups["x25519 ssld"] != "X25519" || groups["x25519 bare-tls"] != "X25519" || groups["x25519 bare-vitess"] != "X25519" {
 		t.Errorf("like for like negotiated %v", groups)
 	}
 	if g := groups["default ssld"]; g == "X25519" || g == "" {

@@ -115,7 +115,7 @@ func (r *Report) evaluate() {
 	}
 	for i := range r.KeyTypes {
 		k := &r.KeyTypes[i]
-		s, m, b := k.server("ssld"), k.server("mariadb"), k.server("bare-tls")
+		s, m, b, v := k.server("ssld"), k.server("mariadb"), k.server("bare-tls"), k.server("bare-vitess")
 		ratio := func(name string, num, den *LoadResult, limit float64) {
 			if num == nil || den == nil || den.CPUPerConnMs <= 0 {
 				return
@@ -136,6 +136,12 @@ func (r *Report) evaluate() {
 			limit = 1.25
 		}
 		ratio("ssld / bare crypto/tls, CPU per connection", s.Without, b.Without, limit)
+		if v != nil {
+			// What the MySQL protocol's round trips cost through vitess
+			// alone, and what ssld adds on top of them.
+			ratio("bare vitess / bare crypto/tls, CPU per connection", v.Without, b.Without, 0)
+			ratio("ssld / bare vitess, CPU per connection", s.Without, v.Without, 0)
+		}
 		if m != nil {
 			ratio("MariaDB / bare crypto/tls, CPU per connection", m.Without, b.Without, 0)
 		}
@@ -166,7 +172,11 @@ func (r *Report) evaluate() {
 				name += " (" + mr.Backend + ")"
 			}
 			target(name, nil, float64(mr.IdleRSSKB)/1024, 40, "MiB")
-			target(strings.Replace(name, "idle RSS", "RSS per idle TLS connection", 1), nil, mr.PerConnKB, 64, "KiB")
+			// Judged on what one more idle connection costs; the figure
+			// over the first IdleConns also carries the collector's
+			// minimum heap, which does not grow with connections
+			// (MemoryResult).
+			target(strings.Replace(name, "idle RSS", "RSS per additional idle TLS connection", 1), nil, mr.MarginalPerConnKB, 64, "KiB")
 		}
 	}
 }
@@ -278,17 +288,19 @@ func (r *Report) print(w io.Writer) {
 	tw.Flush()
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nmemory\tidle RSS KiB\tRSS with idle conns KiB\tidle conns\tKiB per idle conn\tof which Go stacks/heap in use\tidle RSS after load KiB")
+	fmt.Fprintln(tw, "\nmemory\tidle RSS KiB\tidle conns n\tRSS with n KiB\tKiB per conn, first n\tRSS with 2n KiB\tKiB per conn, next n\tGo stacks/heap, first n\tGo stacks/heap, next n\tidle RSS after load KiB")
 	for _, m := range r.Memory {
-		split := "-"
+		split, next := "-", "-"
 		if m.StackPerConnKB > 0 {
 			split = fmt.Sprintf("%.1f / %.1f", m.StackPerConnKB, m.HeapPerConnKB)
+			next = fmt.Sprintf("%.1f / %.1f", m.MarginalStackPerConnKB, m.MarginalHeapPerConnKB)
 		}
 		srv := m.Server
 		if m.Backend != "" {
 			srv += " (" + m.Backend + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%s\t%d\n", srv, m.IdleRSSKB, m.WithConnsRSSKB, m.IdleConns, m.PerConnKB, split, m.IdleAfterLoadRSSKB)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%d\t%.1f\t%s\t%s\t%d\n", srv, m.IdleRSSKB, m.IdleConns, m.WithConnsRSSKB, m.PerConnKB,
+			m.WithTwiceRSSKB, m.MarginalPerConnKB, split, next, m.IdleAfterLoadRSSKB)
 	}
 	tw.Flush()
 

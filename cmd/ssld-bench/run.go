@@ -19,7 +19,7 @@ import (
 
 // server is one measured target as the load generator sees it.
 type server struct {
-	name      string // "ssld", "mariadb", "bare-tls"
+	name      string // "ssld", "mariadb", "bare-tls", "bare-vitess"
 	pid       int
 	connect   func(context.Context) error
 	connector driver.Connector // MySQL targets: for idle connections
@@ -135,7 +135,7 @@ func run(ctx context.Context, o options, out, logw io.Writer) (*Report, error) {
 		progress(logw, "starting MariaDB")
 		mdb, err := mariadbtest.Start(ctx, mariadbtest.Options{CertFile: m.certFile(), KeyFile: m.keyFile(),
 			CAFile: m.caFile(), User: benchUser, Password: benchPassword, RequireSSL: true,
-			MaxConnections: o.idleConns + 100})
+			MaxConnections: 2*o.idleConns + 100})
 		if err != nil {
 			return nil, err
 		}
@@ -147,7 +147,7 @@ func run(ctx context.Context, o options, out, logw io.Writer) (*Report, error) {
 	primary := o.primaryKex()
 
 	for _, b := range o.backends {
-		sp, err := startSSLD(ctx, bin, dir, m, o.idleConns+100, o.ssldEnv, b)
+		sp, err := startSSLD(ctx, bin, dir, m, 2*o.idleConns+100, o.ssldEnv, b)
 		if err != nil {
 			return nil, err
 		}
@@ -192,7 +192,8 @@ func run(ctx context.Context, o options, out, logw io.Writer) (*Report, error) {
 				mr.Backend = used
 				ssldMemory = len(rep.Memory)
 				rep.Memory = append(rep.Memory, mr)
-				progress(logw, "ssld (%s): idle RSS %d KiB, %.1f KiB per idle TLS connection", used, mr.IdleRSSKB, mr.PerConnKB)
+				progress(logw, "ssld (%s): idle RSS %d KiB, %.1f KiB per idle TLS connection (first %d), %.1f KiB (next %d)",
+					used, mr.IdleRSSKB, mr.PerConnKB, o.idleConns, mr.MarginalPerConnKB, o.idleConns)
 			}
 			if len(targets) > 1 && mariadbMemory < 0 {
 				mr, err := measureMemory(ctx, targets[1], o.idleConns)
@@ -202,7 +203,8 @@ func run(ctx context.Context, o options, out, logw io.Writer) (*Report, error) {
 				}
 				mariadbMemory = len(rep.Memory)
 				rep.Memory = append(rep.Memory, mr)
-				progress(logw, "mariadb: idle RSS %d KiB, %.1f KiB per idle TLS connection", mr.IdleRSSKB, mr.PerConnKB)
+				progress(logw, "mariadb: idle RSS %d KiB, %.1f KiB per idle TLS connection (first %d), %.1f KiB (next %d)",
+					mr.IdleRSSKB, mr.PerConnKB, o.idleConns, mr.MarginalPerConnKB, o.idleConns)
 			}
 			for _, k := range o.keyTypes {
 				cfg := config{backend: b, used: used, kex: kex, full: kex == primary}
@@ -259,19 +261,35 @@ func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *m
 			return kr, fmt.Errorf("%s: %s to switch to %s: %w", s.name, s.reloadStmt, k, err)
 		}
 	}
-	bp, err := startBare(ctx, dir, m, cfg.backend)
-	if err != nil {
-		return kr, err
-	}
-	defer bp.stop()
-	if bp.backend != cfg.used {
-		return kr, fmt.Errorf("bare TLS server with crypto backend %s signs with %s, ssld with %s", cfg.backend, bp.backend, cfg.used)
-	}
 	x := cfg.kex == kexX25519
-	bare := &server{name: "bare-tls", pid: bp.pid()}
-	bare.connect = tlsConnect(bp.addr, clientTLS(m.pool, x, &bare.seen))
-	bare.connectResumed = tlsConnect(bp.addr, withResumption(clientTLS(m.pool, x, &bare.seen), &bare.resumed))
-	all := append(append([]*server(nil), mysqlTargets...), bare)
+	var bares []*server
+	for _, mysql := range []bool{false, true} {
+		bp, err := startBare(ctx, dir, m, cfg.backend, mysql)
+		if err != nil {
+			return kr, err
+		}
+		defer bp.stop()
+		if bp.backend != cfg.used {
+			return kr, fmt.Errorf("%s with crypto backend %s signs with %s, ssld with %s", bp.name, cfg.backend, bp.backend, cfg.used)
+		}
+		s := &server{name: bp.name, pid: bp.pid()}
+		if mysql {
+			c, err := mysqlConnector(bp.addr, clientTLS(m.pool, x, &s.seen))
+			if err != nil {
+				return kr, err
+			}
+			rc, err := mysqlConnector(bp.addr, withResumption(clientTLS(m.pool, x, &s.seen), &s.resumed))
+			if err != nil {
+				return kr, err
+			}
+			s.connector, s.connect, s.connectResumed = c, mysqlConnect(c), mysqlConnect(rc)
+		} else {
+			s.connect = tlsConnect(bp.addr, clientTLS(m.pool, x, &s.seen))
+			s.connectResumed = tlsConnect(bp.addr, withResumption(clientTLS(m.pool, x, &s.seen), &s.resumed))
+		}
+		bares = append(bares, s)
+	}
+	all := append(append([]*server(nil), mysqlTargets...), bares...)
 	name := fmt.Sprintf("%s %s %s", k, cfg.used, cfg.kex)
 
 	// One connection to each: the certificate of k must be served.
@@ -375,8 +393,14 @@ func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *m
 	return kr, nil
 }
 
-// MemoryResult is the resident size of a server idle, and with n idle TLS
-// connections open (logged in, then left alone).
+// MemoryResult is the resident size of a server idle, with n idle TLS
+// connections open (logged in, then left alone), and with n more.
+//
+// The first figure, (with n − idle) / n, also carries what does not grow
+// with connections: the heap the Go collector lets grow before its first
+// cycle (4 MiB × GOGC/100 at the least) and the runtime's own first-use
+// costs. The second, (with 2n − with n) / n, is what one more idle
+// connection costs once the server is in use: its marginal cost.
 type MemoryResult struct {
 	Server         string  `json:"server"`
 	Backend        string  `json:"crypto_backend,omitempty"` // ssld: what signed`
@@ -384,27 +408,65 @@ type MemoryResult struct {
 	IdleConns      int     `json:"idle_conns"`
 	WithConnsRSSKB int64   `json:"rss_with_idle_conns_kib"`
 	PerConnKB      float64 `json:"kib_per_idle_conn"`
-	// From the Go runtime (ssld only): how the per-connection figure
-	// splits into goroutine stacks and heap spans in use. The heap part
+	// With twice IdleConns open, and the difference per connection.
+	WithTwiceRSSKB    int64   `json:"rss_with_twice_idle_conns_kib"`
+	MarginalPerConnKB float64 `json:"kib_per_additional_idle_conn"`
+	// From the Go runtime (ssld only): how the per-connection figures
+	// split into goroutine stacks and heap spans in use. The heap part
 	// includes handshake garbage not yet collected, which depends on GOGC.
-	StackPerConnKB     float64 `json:"go_stack_kib_per_idle_conn,omitempty"`
-	HeapPerConnKB      float64 `json:"go_heap_inuse_kib_per_idle_conn,omitempty"`
-	IdleAfterLoadRSSKB int64   `json:"idle_rss_after_load_kib"`
+	StackPerConnKB         float64 `json:"go_stack_kib_per_idle_conn,omitempty"`
+	HeapPerConnKB          float64 `json:"go_heap_inuse_kib_per_idle_conn,omitempty"`
+	MarginalStackPerConnKB float64 `json:"go_stack_kib_per_additional_idle_conn,omitempty"`
+	MarginalHeapPerConnKB  float64 `json:"go_heap_inuse_kib_per_additional_idle_conn,omitempty"`
+	IdleAfterLoadRSSKB     int64   `json:"idle_rss_after_load_kib"`
 }
 
+// measureMemory reads the server's resident size idle, then opens n idle
+// connections and reads it again, then n more. The server must accept 2n
+// connections.
 func measureMemory(ctx context.Context, s *server, n int) (MemoryResult, error) {
 	mr := MemoryResult{Server: s.name, IdleConns: n}
 	time.Sleep(300 * time.Millisecond) // let start-up garbage settle
-	var err error
-	if mr.IdleRSSKB, err = rssKB(s.pid); err != nil {
+	rss := []int64{0, 0, 0}
+	var rt [3]goMemory
+	read := func(i int) error {
+		var err error
+		if rss[i], err = rssKB(s.pid); err != nil {
+			return err
+		}
+		if s.metricsURL != "" {
+			rt[i], err = scrapeGoMemory(ctx, s.metricsURL)
+		}
+		return err
+	}
+	if err := read(0); err != nil {
 		return mr, err
 	}
-	var rt0 goMemory
-	if s.metricsURL != "" {
-		if rt0, err = scrapeGoMemory(ctx, s.metricsURL); err != nil {
+	for batch := 1; batch <= 2; batch++ {
+		conns, err := openIdle(ctx, s, n)
+		defer closeAll(conns)
+		if err != nil {
+			return mr, err
+		}
+		time.Sleep(300 * time.Millisecond)
+		if err := read(batch); err != nil {
 			return mr, err
 		}
 	}
+	mr.IdleRSSKB, mr.WithConnsRSSKB, mr.WithTwiceRSSKB = rss[0], rss[1], rss[2]
+	per := func(a, b float64) float64 { return (b - a) / float64(n) }
+	mr.PerConnKB = per(float64(rss[0]), float64(rss[1]))
+	mr.MarginalPerConnKB = per(float64(rss[1]), float64(rss[2]))
+	if s.metricsURL != "" {
+		mr.StackPerConnKB, mr.HeapPerConnKB = per(rt[0].stack, rt[1].stack)/1024, per(rt[0].heap, rt[1].heap)/1024
+		mr.MarginalStackPerConnKB, mr.MarginalHeapPerConnKB = per(rt[1].stack, rt[2].stack)/1024, per(rt[1].heap, rt[2].heap)/1024
+	}
+	return mr, nil
+}
+
+// openIdle logs n connections in to s, 8 at a time, and leaves them open.
+// The caller closes them, also on error.
+func openIdle(ctx context.Context, s *server, n int) ([]driver.Conn, error) {
 	conns := make([]driver.Conn, n)
 	errs := make([]error, n)
 	var next atomic.Int64
@@ -421,28 +483,16 @@ func measureMemory(ctx context.Context, s *server, n int) (MemoryResult, error) 
 		}()
 	}
 	wg.Wait()
-	defer func() {
-		for _, c := range conns {
-			if c != nil {
-				c.Close()
-			}
-		}
-	}()
 	if err := errors.Join(errs...); err != nil {
-		return mr, fmt.Errorf("%s: opening %d idle connections: %w", s.name, n, err)
+		return conns, fmt.Errorf("%s: opening %d idle connections: %w", s.name, n, err)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if mr.WithConnsRSSKB, err = rssKB(s.pid); err != nil {
-		return mr, err
-	}
-	mr.PerConnKB = float64(mr.WithConnsRSSKB-mr.IdleRSSKB) / float64(n)
-	if s.metricsURL != "" {
-		rt1, err := scrapeGoMemory(ctx, s.metricsURL)
-		if err != nil {
-			return mr, err
+	return conns, nil
+}
+
+func closeAll(conns []driver.Conn) {
+	for _, c := range conns {
+		if c != nil {
+			c.Close()
 		}
-		mr.StackPerConnKB = (rt1.stack - rt0.stack) / 1024 / float64(n)
-		mr.HeapPerConnKB = (rt1.heap - rt0.heap) / 1024 / float64(n)
 	}
-	return mr, nil
 }

@@ -250,22 +250,28 @@ func startSSLD(ctx context.Context, bin, dir string, m *material, maxConns int, 
 	return p, nil
 }
 
-// startBare re-executes this binary as the bare TLS server with the
-// certificate currently installed in m, signing through backend. The
-// backend it resolved is in p.backend.
-func startBare(ctx context.Context, dir string, m *material, backend string) (*proc, error) {
+// startBare re-executes this binary as the bare TLS server (mysql false)
+// or the bare vitess server (mysql true) with the certificate currently
+// installed in m, signing through backend. The backend it resolved is in
+// p.backend.
+func startBare(ctx context.Context, dir string, m *material, backend string, mysql bool) (*proc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(dir, "bare.log")
+	name, what := "bare-tls", "bare TLS server"
+	args := []string{bareFlag, "--cert", m.certFile(), "--key", m.keyFile(), "--backend", backend}
+	if mysql {
+		name, what = "bare-vitess", "bare vitess server"
+		args = append(args, "--mysql")
+	}
+	logPath := filepath.Join(dir, name+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
-	p := &proc{name: "bare-tls", log: logPath,
-		cmd: exec.Command(self, bareFlag, "--cert", m.certFile(), "--key", m.keyFile(), "--backend", backend)}
+	p := &proc{name: name, log: logPath, cmd: exec.Command(self, args...)}
 	p.cmd.Stderr = logf
 	// stdin is a pipe the child watches: if the bench dies, the server
 	// sees EOF and exits instead of lingering.
@@ -292,7 +298,7 @@ func startBare(ctx context.Context, dir string, m *material, backend string) (*p
 		f := strings.Fields(s)
 		if len(f) != 3 || f[0] != "listening" {
 			p.stop()
-			return nil, fmt.Errorf("bare TLS server: unexpected first line %q:\n%s", s, p.logTail())
+			return nil, fmt.Errorf("%s: unexpected first line %q:\n%s", what, s, p.logTail())
 		}
 		p.addr, p.backend = f[1], f[2]
 		return p, nil
@@ -300,7 +306,7 @@ func startBare(ctx context.Context, dir string, m *material, backend string) (*p
 	case <-ctx.Done():
 	}
 	p.stop()
-	return nil, fmt.Errorf("bare TLS server did not start:\n%s", p.logTail())
+	return nil, fmt.Errorf("%s did not start:\n%s", what, p.logTail())
 }
 
 // handshakeInfo is what the client saw in a handshake.
