@@ -1,5 +1,7 @@
-// Command ssld-bench measures ssld side by side with MariaDB and with the
-// limit set by a bare Go crypto/tls server, on loopback, in one run.
+// Command ssld-bench measures ssld side by side with MariaDB, with the
+// limit set by a bare Go crypto/tls server, and with the floor of the MySQL
+// protocol through vitess alone (a bare dolthub/vitess listener with the same
+// TLS), on loopback, in one run.
 //
 // Each server runs as its own process, so the figure that matters is read
 // from the kernel's accounting of that process: server CPU time per new TLS
@@ -8,7 +10,7 @@
 // the server for the cores, so connections per second mostly measure the
 // client; they are reported as context.
 //
-//	go run ./cmd/ssld-bench                     # ssld and bare TLS, ECDSA P-256 and RSA-2048
+//	go run ./cmd/ssld-bench                     # ssld, bare TLS, bare vitess; ECDSA P-256 and RSA-2048
 //	go run ./cmd/ssld-bench --mariadb --json bench.json
 //	go run ./cmd/ssld-bench --quick             # CI: ~1 s per phase, ECDSA only
 //
@@ -20,8 +22,8 @@
 // measure new connections only, for the cost of the post-quantum exchange.
 //
 // The load is N loops (--loops) each opening new connections with
-// go-sql-driver: TLS handshake, login, ping, close. For the bare TLS server
-// it is TLS dial, handshake, close. Every phase stops by itself after
+// go-sql-driver: TLS handshake, login, ping, close (the bare vitess server
+// gets the same). For the bare TLS server it is TLS dial, handshake, close. Every phase stops by itself after
 // --duration. See docs/performance.md for a measured run.
 package main
 
