@@ -104,9 +104,17 @@ func hostOf(addr net.Addr) string {
 	return host
 }
 
-func accessDenied(user string, addr net.Addr) error {
+// accessDenied is MySQL's 1045. sent says whether the client sent an
+// authentication response (a password) at all: MySQL prints "using
+// password: NO" when it did not, which tells an operator that the hook or
+// client ran without its password rather than with a wrong one.
+func accessDenied(user string, addr net.Addr, sent bool) error {
+	used := "YES"
+	if !sent {
+		used = "NO"
+	}
 	return mysql.NewSQLError(mysql.ERAccessDeniedError, mysql.SSAccessDeniedError,
-		"Access denied for user '%s'@'%s' (using password: YES)", user, hostOf(addr))
+		"Access denied for user '%s'@'%s' (using password: %s)", user, hostOf(addr), used)
 }
 
 func badHandshake() error {
@@ -124,14 +132,14 @@ func (a *authServer) UserEntryWithHash(_ []*x509.Certificate, salt []byte, user 
 		// vitess indexes the reply up to the hash size: a shorter one
 		// would panic, a longer one is not a mysql_native_password
 		// scramble. Either way a wrong password, known user or not.
-		return nil, accessDenied(user, addr)
+		return nil, accessDenied(user, addr, len(authResponse) > 0)
 	}
 	if !ok {
 		mysql.VerifyHashedMysqlNativePassword(authResponse, salt, dummyHash)
-		return nil, accessDenied(user, addr)
+		return nil, accessDenied(user, addr, true)
 	}
 	if !mysql.VerifyHashedMysqlNativePassword(authResponse, salt, acct.nativeHash) {
-		return nil, accessDenied(user, addr)
+		return nil, accessDenied(user, addr, true)
 	}
 	return &identity{acct: acct, host: hostOf(addr)}, nil
 }
@@ -141,14 +149,14 @@ func (a *authServer) UserEntryWithHash(_ []*x509.Certificate, salt []byte, user 
 func (a *authServer) UserEntryWithCacheHash(_ []*x509.Certificate, salt []byte, user string, authResponse []byte, addr net.Addr) (mysql.Getter, mysql.CacheState, error) {
 	acct, ok := a.users.get(user)
 	if !ok || len(authResponse) != sha256.Size { // a short reply would panic in vitess
-		return nil, mysql.AuthRejected, accessDenied(user, addr)
+		return nil, mysql.AuthRejected, accessDenied(user, addr, len(authResponse) > 0)
 	}
 	cached := acct.cachedSHA2()
 	if cached == nil {
 		return nil, mysql.AuthNeedMoreData, nil
 	}
 	if !mysql.VerifyHashedCachingSha2Password(authResponse, salt, cached) {
-		return nil, mysql.AuthRejected, accessDenied(user, addr)
+		return nil, mysql.AuthRejected, accessDenied(user, addr, true)
 	}
 	return &identity{acct: acct, host: hostOf(addr)}, mysql.AuthAccepted, nil
 }
@@ -158,7 +166,7 @@ func (a *authServer) UserEntryWithCacheHash(_ []*x509.Certificate, salt []byte, 
 func (a *authServer) UserEntryWithPassword(_ []*x509.Certificate, user string, password string, addr net.Addr) (mysql.Getter, error) {
 	acct, ok := a.users.get(user)
 	if !ok || !acct.checkPassword(password) {
-		return nil, accessDenied(user, addr)
+		return nil, accessDenied(user, addr, password != "")
 	}
 	acct.learnSHA2(password)
 	return &identity{acct: acct, host: hostOf(addr)}, nil
@@ -217,18 +225,19 @@ func (m checkedMethod) check(c *mysql.Conn, user string, serverData, clientData 
 		}
 		return nil, err
 	}
+	sent := len(clientData) > 0
 	id, ok := g.(*identity)
 	if !ok {
-		return nil, accessDenied(user, addr)
+		return nil, accessDenied(user, addr, sent)
 	}
 	secure := m.a.transport == "unix" || c.TLSEnabled()
 	if id.acct.requireSSL && !secure {
-		return nil, accessDenied(user, addr)
+		return nil, accessDenied(user, addr, sent)
 	}
 	// As in MySQL, REQUIRE X509 needs a TLS connection with a verified client
 	// certificate, so such an account cannot log in over the Unix socket.
 	if id.acct.requireX509 && !hasVerifiedPeer(c) {
-		return nil, accessDenied(user, addr)
+		return nil, accessDenied(user, addr, sent)
 	}
 	if err := reserveSlot(c.Conn, id.acct); err != nil {
 		return nil, err

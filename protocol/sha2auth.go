@@ -185,13 +185,13 @@ func (m *sha2Method) AuthPluginData() ([]byte, error) {
 
 func (m *sha2Method) HandleAuthPluginData(c *mysql.Conn, user string, serverData, clientData []byte, addr net.Addr) (mysql.Getter, error) {
 	if len(serverData) == 0 || serverData[len(serverData)-1] != 0 {
-		return nil, accessDenied(user, addr)
+		return nil, accessDenied(user, addr, len(clientData) > 0)
 	}
 	salt := serverData[:len(serverData)-1]
 	// A scramble is a SHA-256 digest; anything else fails at once, as in
 	// MySQL (for known and unknown users alike).
 	if len(clientData) != sha256.Size {
-		return nil, accessDenied(user, addr)
+		return nil, accessDenied(user, addr, len(clientData) > 0)
 	}
 	acct, known := m.a.users.get(user)
 	if known {
@@ -207,7 +207,7 @@ func (m *sha2Method) HandleAuthPluginData(c *mysql.Conn, user string, serverData
 	}
 	password, err := m.readPassword(c, salt)
 	if err != nil {
-		return nil, accessDenied(user, addr)
+		return nil, accessDenied(user, addr, true)
 	}
 	if !known {
 		// Cost the same as checking a real account.

@@ -58,10 +58,10 @@ func (m unixSocketMethod) AuthPluginData() ([]byte, error) {
 // HandleAuthPluginData checks the peer's operating-system user. Over TCP
 // (or the cluster port) the answer is the same 1045 as a wrong password, so
 // a network client learns nothing about the account.
-func (m unixSocketMethod) HandleAuthPluginData(c *mysql.Conn, name string, _, _ []byte, addr net.Addr) (mysql.Getter, error) {
+func (m unixSocketMethod) HandleAuthPluginData(c *mysql.Conn, name string, _, clientData []byte, addr net.Addr) (mysql.Getter, error) {
 	acct, ok := m.a.users.get(name)
 	if m.a.transport != "unix" || !ok || acct.plugin != PluginUnixSocket {
-		return nil, accessDenied(name, addr)
+		return nil, accessDenied(name, addr, len(clientData) > 0)
 	}
 	uid, err := peerUID(c.Conn)
 	if err == nil {

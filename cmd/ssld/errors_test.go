@@ -38,6 +38,14 @@ func TestErrorNumbersOverWire(t *testing.T) {
 			1045, "28000", "Access denied for user 'admin'@'127.0.0.1' (using password: YES)"},
 		{"unknown user looks the same", func() error { return tn.db("ghost", "nope", tlsName).PingContext(ctx) },
 			1045, "28000", "Access denied for user 'ghost'@'127.0.0.1' (using password: YES)"},
+		// As MySQL: NO when the client sent no password at all (a hook
+		// run without its password), known user or not, either plugin.
+		{"no password", func() error { return tn.db("admin", "", tlsName).PingContext(ctx) },
+			1045, "28000", "Access denied for user 'admin'@'127.0.0.1' (using password: NO)"},
+		{"no password, caching_sha2_password user", func() error { return tn.db("sha", "", tlsName).PingContext(ctx) },
+			1045, "28000", "Access denied for user 'sha'@'127.0.0.1' (using password: NO)"},
+		{"no password, unknown user", func() error { return tn.db("ghost", "", tlsName).PingContext(ctx) },
+			1045, "28000", "Access denied for user 'ghost'@'127.0.0.1' (using password: NO)"},
 		{"require_ssl user over plain TCP", func() error { return tn.db("admin", adminPW, "false").PingContext(ctx) },
 			1045, "28000", "Access denied for user 'admin'@'127.0.0.1'"},
 		{"unknown variable", func() error { var s string; return admin.QueryRowContext(ctx, "SELECT @@no_such_var").Scan(&s) },
