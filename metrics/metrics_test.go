@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -12,12 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
 	"github.com/ssld/ssld/tlsctx"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // node is a tlsctx.Manager over generated files, with Metrics fed by its
@@ -61,17 +61,6 @@ func (n *node) rotate(t *testing.T) *pki.Leaf {
 	require.NoError(t, pki.WriteFile(n.path("server.crt"), l.CertPEM, 0o644))
 	require.NoError(t, pki.WriteFile(n.path("server.key"), l.KeyPEM, 0o600))
 	return l
-}
-
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(body)
 }
 
 func (n *node) scrape(t *testing.T) testenv.Scrape {
@@ -207,10 +196,10 @@ func TestTrafficCounters(t *testing.T) {
 func TestHealthzListenerStopped(t *testing.T) {
 	n := newNode(t)
 	n.met.AcceptError(ListenerClient, errors.New("accept tcp 127.0.0.1:3307: too many open files"), false)
-	code, _ := get(t, n.url+"/healthz")
+	code, _ := testenv.HTTPGet(t, n.url+"/healthz")
 	assert.Equal(t, http.StatusOK, code, "a retried accept error is not unhealthy")
 	n.met.AcceptError(ListenerClient, errors.New("accept tcp 127.0.0.1:3307: bad file descriptor"), true)
-	code, body := get(t, n.url+"/healthz")
+	code, body := testenv.HTTPGet(t, n.url+"/healthz")
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Equal(t, "listener client stopped accepting connections: accept tcp 127.0.0.1:3307: bad file descriptor\n", body)
 	assert.Equal(t, 0.0, n.scrape(t).Value(t, "ssld_listener_up", "listener", "client"))
@@ -218,7 +207,7 @@ func TestHealthzListenerStopped(t *testing.T) {
 
 func TestHealthz(t *testing.T) {
 	n := newNode(t)
-	code, body := get(t, n.url+"/healthz")
+	code, body := testenv.HTTPGet(t, n.url+"/healthz")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "ok\n", body)
 
@@ -232,7 +221,7 @@ func TestHealthz(t *testing.T) {
 	m.now = func() time.Time { return snap.NotBefore().Add(-time.Second) }
 	assert.Contains(t, m.health(), "is not valid before")
 
-	code, _ = get(t, n.url+"/nope")
+	code, _ = testenv.HTTPGet(t, n.url+"/nope")
 	assert.Equal(t, http.StatusNotFound, code)
 }
 
@@ -252,17 +241,17 @@ func TestHealthzWithoutCertificate(t *testing.T) {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 
-	code, body := get(t, "http://"+ln.Addr().String()+"/healthz")
+	code, body := testenv.HTTPGet(t, "http://"+ln.Addr().String()+"/healthz")
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Equal(t, "client channel has no certificate loaded\n", body)
 
 	// Alive all the same: the liveness probe must not restart it.
-	code, body = get(t, "http://"+ln.Addr().String()+"/livez")
+	code, body = testenv.HTTPGet(t, "http://"+ln.Addr().String()+"/livez")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "ok\n", body)
 
 	// /metrics still works, without per-channel certificate samples.
-	code, body = get(t, "http://"+ln.Addr().String()+"/metrics")
+	code, body = testenv.HTTPGet(t, "http://"+ln.Addr().String()+"/metrics")
 	assert.Equal(t, http.StatusOK, code)
 	assert.NotContains(t, body, "ssld_tls_certificate_not_after_seconds{")
 	assert.Contains(t, body, "ssld_tls_reload_generation 1")

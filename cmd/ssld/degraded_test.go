@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -71,17 +70,6 @@ func (n *degradedNode) waitSocket(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "node did not come up: %v\n%s", err, n.log.String())
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(b)
 }
 
 func expiredLeaf(ca *pki.CA) *pki.Leaf {
@@ -155,12 +143,12 @@ func TestDegradedStartRepairedOverSocket(t *testing.T) {
 	assert.Regexp(t, `(?m)^ssl_last_reload_error\tchannel client: ssl_cert ".*server.crt": certificate expired at `, vars)
 	assert.Regexp(t, `(?m)^ssl_last_reload_trigger\tstartup$`, vars)
 
-	code, body := httpGet(t, "http://"+n.metrics+"/healthz")
+	code, body := testenv.HTTPGet(t, "http://"+n.metrics+"/healthz")
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Contains(t, body, "certificate expired at")
-	code, _ = httpGet(t, "http://"+n.metrics+"/livez")
+	code, _ = testenv.HTTPGet(t, "http://"+n.metrics+"/livez")
 	assert.Equal(t, http.StatusOK, code, "alive: a liveness probe must not restart it")
-	code, body = httpGet(t, "http://"+n.metrics+"/metrics")
+	code, body = testenv.HTTPGet(t, "http://"+n.metrics+"/metrics")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, "ssld_tls_reloads_total")
 
@@ -196,7 +184,7 @@ func TestDegradedStartRepairedOverSocket(t *testing.T) {
 	assert.Regexp(t, `(?m)^have_ssl\tYES$`, vars)
 	assert.Regexp(t, `(?m)^ssl_last_reload_error\t$`, vars)
 	assert.Regexp(t, `(?m)^ssl_last_reload_trigger\tsql admin@localhost$`, vars)
-	code, body = httpGet(t, "http://"+n.metrics+"/healthz")
+	code, body = testenv.HTTPGet(t, "http://"+n.metrics+"/healthz")
 	assert.Equal(t, http.StatusOK, code, body)
 	assert.Contains(t, n.log.String(), "ssld started degraded")
 	assert.Nil(t, n.cmd.ProcessState, "the same process, never restarted")
@@ -232,7 +220,7 @@ func TestDegradedStartRepairedBySignal(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		code, _ := httpGet(t, "http://"+n.metrics+"/healthz")
+		code, _ := testenv.HTTPGet(t, "http://"+n.metrics+"/healthz")
 		if code == http.StatusOK {
 			break
 		}

@@ -78,9 +78,9 @@ func TestHostileOutOfFileDescriptors(t *testing.T) {
 		return db.Ping() == nil
 	}, 15*time.Second, 100*time.Millisecond, "a login works again after the flood:\n%s", n.log.String())
 
-	code, body := httpGet(t, "http://"+n.metrics+"/healthz")
+	code, body := testenv.HTTPGet(t, "http://"+n.metrics+"/healthz")
 	assert.Equal(t, http.StatusOK, code, body)
-	_, metrics := httpGet(t, "http://"+n.metrics+"/metrics")
+	_, metrics := testenv.HTTPGet(t, "http://"+n.metrics+"/metrics")
 	assert.Regexp(t, `ssld_accept_errors_total\{listener="client"\} [1-9]`, metrics)
 	assert.Contains(t, metrics, `ssld_listener_up{listener="client"} 1`)
 	assert.Contains(t, n.log.String(), "accept failed; retrying")
@@ -139,7 +139,7 @@ func TestListenerStopsForGood(t *testing.T) {
 	n.waitSocket(t)
 	url := "http://" + n.metrics
 	require.Equal(t, 1.0, testenv.ScrapeMetrics(t, url+"/metrics").Value(t, "ssld_listener_up", "listener", "client"))
-	code, body := httpGet(t, url+"/healthz")
+	code, body := testenv.HTTPGet(t, url+"/healthz")
 	require.Equal(t, http.StatusOK, code, body)
 
 	fd := listeningFD(t, cmd.Process.Pid, n.addr)
@@ -154,7 +154,7 @@ func TestListenerStopsForGood(t *testing.T) {
 	assert.Equal(t, 0.0, m.Value(t, "ssld_listener_up", "listener", "client"))
 	assert.Equal(t, 1.0, m.Value(t, "ssld_listener_up", "listener", "cluster"))
 	assert.Equal(t, 1.0, m.Value(t, "ssld_listener_up", "listener", "socket"))
-	code, body = httpGet(t, url+"/healthz")
+	code, body = testenv.HTTPGet(t, url+"/healthz")
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Contains(t, body, "listener client stopped accepting connections: ")
 	assert.Contains(t, body, "invalid argument")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 // TestKubernetesConfigMapServes: the ssld.yaml of deploy/kubernetes/ssld.yaml,
@@ -85,11 +86,8 @@ func TestKubernetesConfigMapServes(t *testing.T) {
 	t.Cleanup(func() { n.shutdown(time.Second) })
 	require.Equal(t, first, n.tls.Current("client").Serial())
 
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + n.metricsAddr().String() + "/healthz")
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusOK, resp.StatusCode, "the probes' /healthz")
+	code, _ := testenv.HTTPGet(t, "http://"+n.metricsAddr().String()+"/healthz")
+	assert.Equal(t, http.StatusOK, code, "the probes' /healthz")
 
 	renewed := writeSecret("2")
 	require.Eventually(t, func() bool { return n.tls.Current("client").Serial() == renewed }, 15*time.Second, 50*time.Millisecond,

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -85,19 +84,15 @@ func TestPrometheusRules(t *testing.T) {
 	t.Setenv("SSLD_PASSWORD", adminPW)
 	code, out, _ := runCLI(t, "reload", "--socket", tn.socket) // the reload series have samples
 	require.Equal(t, 0, code, out)
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + tn.n.metricsAddr().String() + "/metrics")
-	require.NoError(t, err)
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.NoError(t, err)
+	code, body := testenv.HTTPGet(t, "http://"+tn.n.metricsAddr().String()+"/metrics")
+	require.Equal(t, http.StatusOK, code, body)
 	cm := exec.Command(promtool, "check", "metrics")
-	cm.Stdin = strings.NewReader(string(body))
+	cm.Stdin = strings.NewReader(body)
 	lint, err := cm.CombinedOutput()
 	require.NoError(t, err, "promtool check metrics: %s", lint)
 	assert.Empty(t, strings.TrimSpace(string(lint)), "promtool check metrics")
 	for m := range metricNames {
-		assert.Regexp(t, `(?m)^`+m+`[{ ]`, string(body), "a rule uses %s, which /metrics does not serve", m)
+		assert.Regexp(t, `(?m)^`+m+`[{ ]`, body, "a rule uses %s, which /metrics does not serve", m)
 	}
 
 	// docs/metrics.md includes the file verbatim.

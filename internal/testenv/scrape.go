@@ -3,7 +3,6 @@ package testenv
 import (
 	"net/http"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -17,8 +16,7 @@ type Scrape map[string]*dto.MetricFamily
 // it; anything but a parseable 200 fails tb.
 func ScrapeMetrics(tb testing.TB, url string) Scrape {
 	tb.Helper()
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
+	resp, err := httpClient.Get(url)
 	if err != nil {
 		tb.Fatalf("scrape %s: %v", url, err)
 	}
