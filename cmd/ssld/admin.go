@@ -116,8 +116,10 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-func readStatus(ctx context.Context, db querier) (*nodeStatus, error) {
-	rows, err := db.QueryContext(ctx, "SHOW GLOBAL VARIABLES LIKE 'ssl%'")
+// showVariables runs a SHOW VARIABLES statement and returns its rows by
+// variable name.
+func showVariables(ctx context.Context, db querier, query string) (map[string]string, error) {
+	rows, err := db.QueryContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +132,12 @@ func readStatus(ctx context.Context, db querier) (*nodeStatus, error) {
 		}
 		v[k] = val
 	}
-	if err := rows.Err(); err != nil {
+	return v, rows.Err()
+}
+
+func readStatus(ctx context.Context, db querier) (*nodeStatus, error) {
+	v, err := showVariables(ctx, db, "SHOW GLOBAL VARIABLES LIKE 'ssl%'")
+	if err != nil {
 		return nil, err
 	}
 	st := &nodeStatus{Serial: v["ssl_server_serial"], Fingerprint: v["ssl_server_fingerprint"], NotAfter: v["ssl_server_not_after"],

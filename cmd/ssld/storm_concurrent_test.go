@@ -94,7 +94,7 @@ func TestStormConcurrentReloads(t *testing.T) {
 			// separately (sysvars calls Manager.Status per variable), so
 			// its rows can come from two reloads. Counted, not failed:
 			// see docs/reliability.md.
-			if vars, err := showVars(pollCtx, monitor, "ssl_last_%"); err == nil &&
+			if vars, err := showVariables(pollCtx, monitor, "SHOW VARIABLES LIKE 'ssl_last_%'"); err == nil &&
 				vars["ssl_last_reload_attempt_time"] < vars["ssl_last_successful_reload_time"] {
 				tornRows++
 			}
@@ -177,21 +177,4 @@ func queryVar(ctx context.Context, db *sql.DB, name string) (string, error) {
 	var k, v string
 	err := db.QueryRowContext(ctx, "SHOW VARIABLES LIKE '"+name+"'").Scan(&k, &v)
 	return v, err
-}
-
-func showVars(ctx context.Context, db *sql.DB, like string) (map[string]string, error) {
-	rows, err := db.QueryContext(ctx, "SHOW VARIABLES LIKE '"+like+"'")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	vars := map[string]string{}
-	for rows.Next() {
-		var k, v string
-		if err := rows.Scan(&k, &v); err != nil {
-			return nil, err
-		}
-		vars[k] = v
-	}
-	return vars, rows.Err()
 }
