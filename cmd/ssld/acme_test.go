@@ -256,14 +256,7 @@ func TestAcmeShReloadCmd(t *testing.T) {
 	cmdline := strings.NewReplacer("/etc/ssld/ssld.yaml", tn.config,
 		"/etc/letsencrypt/renewal-hooks/deploy/ssld", filepath.Join(repoRoot(t), "deploy/certbot/deploy-hook")).Replace(m[1])
 	run := func() (int, string) { return exitCode(t, exec.Command("sh", "-c", cmdline)) }
-	serial := tn.rotate()
-	code, out := run()
-	require.Equal(t, 0, code, out)
-	assert.Contains(t, out, ": exit 0: ok: reloaded, ")
-	assert.Equal(t, serial, tn.servedSerial())
-
-	require.NoError(t, os.WriteFile(filepath.Join(tn.dir, "certs/server.crt"), []byte("junk"), 0o644))
-	code, out = run()
-	assert.Equal(t, 1, code, out)
-	assert.Contains(t, out, ": exit 1: failed: ")
+	okOut, failedOut := checkReloadCommand(t, tn, run)
+	assert.Contains(t, okOut, ": exit 0: ok: reloaded, ")
+	assert.Contains(t, failedOut, ": exit 1: failed: ")
 }

@@ -168,18 +168,31 @@ func TestSystemdExecReload(t *testing.T) {
 		cmd.Env = append(os.Environ(), "SSLD_PASSWORD=")
 		return exitCode(t, cmd)
 	}
+	okOut, failedOut := checkReloadCommand(t, tn, run)
+	assert.True(t, strings.HasPrefix(okOut, "ok: reloaded, "), okOut)
+	assert.True(t, strings.HasPrefix(failedOut, "failed: "), failedOut)
+}
+
+// checkReloadCommand runs an operator's reload command line (run: its exit
+// code and output) against tn twice: after a rotation it exits 0 and the
+// new certificate is served; with a broken key it exits 1, names ssl_key,
+// and the new certificate stays served. It returns both outputs for the
+// caller's wording checks.
+func checkReloadCommand(t *testing.T, tn *testNode, run func() (int, string)) (okOut, failedOut string) {
+	t.Helper()
 	serial := tn.rotate()
-	code, out := run()
-	require.Equal(t, 0, code, out)
-	assert.Contains(t, out, "ok: reloaded, ")
+	code, okOut := run()
+	require.Equal(t, 0, code, okOut)
+	assert.Contains(t, okOut, "ok: reloaded, ")
 	assert.Equal(t, serial, tn.servedSerial())
 
-	require.NoError(t, os.WriteFile(filepath.Join(tn.dir, "certs/server.key"), []byte("garbage"), 0o600))
-	code, out = run()
-	assert.Equal(t, 1, code, out)
-	assert.True(t, strings.HasPrefix(out, "failed: "), out)
-	assert.Contains(t, out, "ssl_key")
+	require.NoError(t, os.WriteFile(filepath.Join(tn.dir, devServerKey), []byte("garbage"), 0o600))
+	code, failedOut = run()
+	assert.Equal(t, 1, code, failedOut)
+	assert.Contains(t, failedOut, "failed: ")
+	assert.Contains(t, failedOut, "ssl_key")
 	assert.Equal(t, serial, tn.servedSerial())
+	return okOut, failedOut
 }
 
 // TestSdNotify: with $NOTIFY_SOCKET set (as systemd does for Type=notify),
