@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
-	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
@@ -122,11 +120,8 @@ func TestSerialAsOpenSSLPrintsIt(t *testing.T) {
 	tn := newTestNode(t, "")
 	serial, ok := new(big.Int).SetString("0FF5A87636FC54E8", 16)
 	require.True(t, ok)
-	leaf := pkitest.MustIssue(t, tn.ca, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
-		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Serial: serial})
-	crt := filepath.Join(tn.dir, "certs/server.crt")
-	require.NoError(t, pki.WriteFile(crt, leaf.CertPEM, 0o644))
-	require.NoError(t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.key"), leaf.KeyPEM, 0o600))
+	tn.rotateTo(tn.issueLeaf(pki.LeafOptions{Serial: serial}))
+	crt := filepath.Join(tn.dir, devServerCert)
 	o, err := exec.Command(openssl, "x509", "-in", crt, "-noout", "-serial").CombinedOutput()
 	require.NoError(t, err, string(o))
 	want := strings.TrimPrefix(strings.TrimSpace(string(o)), "serial=")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,21 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
-	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
 )
-
-// rotateKeyType writes a new localhost pair with a key of type kt and
-// returns its serial.
-func (tn *testNode) rotateKeyType(kt pki.KeyType) string {
-	tn.t.Helper()
-	leaf := pkitest.MustIssue(tn.t, tn.ca, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
-		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotAfter: time.Now().Add(90 * 24 * time.Hour), KeyType: kt})
-	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.crt"), leaf.CertPEM, 0o644))
-	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.key"), leaf.KeyPEM, 0o600))
-	tn.leaf = leaf
-	return serialOf(leaf.Cert)
-}
 
 // TestCryptoBackendClients serves RSA-2048, then ECDSA P-256, then RSA
 // again (one SSL_RELOAD each) with crypto_backend openssl and go, and has
@@ -44,7 +30,7 @@ func TestCryptoBackendClients(t *testing.T) {
 			admin := tn.db("admin", adminPW, tn.tlsName(seen))
 			ctx := ctxT(t)
 			for i, kt := range []pki.KeyType{pki.RSA2048, pki.ECDSAP256, pki.RSA2048} {
-				serial := tn.rotateKeyType(kt)
+				serial := tn.rotateTo(tn.issueLeaf(pki.LeafOptions{NotAfter: time.Now().Add(rotateValidity), KeyType: kt}))
 				_, err := admin.ExecContext(ctx, "SSL_RELOAD")
 				require.NoError(t, err, "reload %d to %s", i, kt)
 				assert.Equal(t, backend, variable(t, admin, "ssl_crypto_backend"), kt.String())

@@ -120,7 +120,7 @@ func dirState(t *testing.T, dir string) []string {
 func TestFaultShutdownDuringReload(t *testing.T) {
 	tn := newTestNode(t, "")
 	ctx := context.Background()
-	next := tn.issueLeaf()
+	next := tn.issueLeaf(pki.LeafOptions{})
 	// Torn on disk: the new certificate, the old key. The reload re-reads
 	// the pair for a while before failing.
 	require.NoError(t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.crt"), next.CertPEM, 0o644))

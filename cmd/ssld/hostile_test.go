@@ -291,7 +291,7 @@ func TestHostileSecretsNeverLeak(t *testing.T) {
 	ctx := ctxT(t)
 	var said []string // everything the server said
 
-	l := tn.issueLeaf()
+	l := tn.issueLeaf(pki.LeafOptions{})
 	require.NoError(t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.crt"), l.CertPEM, 0o644))
 	require.NoError(t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.key"), pkitest.LegacyEncryptedKey(t, l, passphrase), 0o600))
 	admin := tn.adminConn(t, ctx)

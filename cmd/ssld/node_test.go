@@ -89,24 +89,38 @@ func newTestNode(t testing.TB, extraConfig string) *testNode {
 	return tn
 }
 
+// rotateValidity is how long rotate's certificates are valid: outside
+// ssl_expiry_warning, so reloads carry no warning.
+const rotateValidity = 90 * 24 * time.Hour
+
 // rotate writes a new server certificate and key (atomically each) and
 // returns the new serial.
-// The certificate is valid for 90 days: outside ssl_expiry_warning, so
-// reloads carry no warning.
 func (tn *testNode) rotate() string {
 	tn.t.Helper()
-	return tn.rotateFor(90 * 24 * time.Hour)
+	return tn.rotateFor(rotateValidity)
 }
 
 // rotateFor is rotate with a certificate valid for d.
 func (tn *testNode) rotateFor(d time.Duration) string {
 	tn.t.Helper()
-	leaf := pkitest.MustIssue(tn.t, tn.ca, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
-		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotAfter: time.Now().Add(d)})
-	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, devServerCert), leaf.CertPEM, 0o644))
-	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, devServerKey), leaf.KeyPEM, 0o600))
-	tn.leaf = leaf
-	return serialOf(leaf.Cert)
+	return tn.rotateTo(tn.issueLeaf(pki.LeafOptions{NotAfter: time.Now().Add(d)}))
+}
+
+// issueLeaf mints a server certificate for localhost (127.0.0.1) from the
+// node's CA with the rest of o (validity, serial, key type; pki's defaults
+// where unset), without writing it.
+func (tn *testNode) issueLeaf(o pki.LeafOptions) *pki.Leaf {
+	tn.t.Helper()
+	o.CN, o.DNSNames, o.IPs = "localhost", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}
+	return pkitest.MustIssue(tn.t, tn.ca, o)
+}
+
+// rotateTo writes l as the node's pair (writePair) and returns its serial.
+func (tn *testNode) rotateTo(l *pki.Leaf) string {
+	tn.t.Helper()
+	tn.writePair(l)
+	tn.leaf = l
+	return serialOf(l.Cert)
 }
 
 func serialOf(c *x509.Certificate) string { return tlsctx.FormatSerial(c.SerialNumber) }

@@ -37,7 +37,7 @@ func TestStormMemory(t *testing.T) {
 	}
 	tn := newTestNode(t, "")
 	ctx := context.Background()
-	pairs := []*pki.Leaf{tn.issueLeaf(), tn.issueLeaf()}
+	pairs := []*pki.Leaf{tn.issueLeaf(pki.LeafOptions{}), tn.issueLeaf(pki.LeafOptions{})}
 	admin := tn.adminConn(t, ctxT(t))
 	reload := func(l *pki.Leaf) {
 		tn.writePair(l)

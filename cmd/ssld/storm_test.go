@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,21 +18,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
-	"github.com/ssld/ssld/internal/pkitest"
 )
 
 // soak switches the storm, torn-write, concurrent-reload and memory tests to
 // their long variants (`make soak`). The default suite runs each for a few
 // seconds.
 var soak = flag.Bool("soak", false, "run the long (soak) variants of the reliability tests")
-
-// issueLeaf mints a server certificate for localhost from the node's CA
-// without writing it.
-func (tn *testNode) issueLeaf() *pki.Leaf {
-	tn.t.Helper()
-	return pkitest.MustIssue(tn.t, tn.ca, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
-		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
-}
 
 // writeFunc writes one file: pki.WriteFile (temp file + rename, atomic per
 // file) or os.WriteFile (truncate and rewrite in place).
@@ -43,8 +33,8 @@ type writeFunc func(path string, data []byte, mode os.FileMode) error
 // first; each file is replaced atomically, the pair is not.
 func (tn *testNode) writePair(l *pki.Leaf) {
 	tn.t.Helper()
-	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.crt"), l.CertPEM, 0o644))
-	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, "certs/server.key"), l.KeyPEM, 0o600))
+	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, devServerCert), l.CertPEM, 0o644))
+	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, devServerKey), l.KeyPEM, 0o600))
 }
 
 // adminConn opens one pinned admin connection over TLS; SSL_RELOAD and SHOW
@@ -149,7 +139,7 @@ func TestStormReloadUnderLoad(t *testing.T) {
 	}
 	tn := newTestNode(t, "")
 	ctx := context.Background()
-	pairs := []*pki.Leaf{tn.issueLeaf(), tn.issueLeaf()}
+	pairs := []*pki.Leaf{tn.issueLeaf(pki.LeafOptions{}), tn.issueLeaf(pki.LeafOptions{})}
 	valid := []string{serialOf(pairs[0].Cert), serialOf(pairs[1].Cert)}
 	admin := tn.adminConn(t, ctxT(t))
 	tn.writePair(pairs[0])

@@ -63,7 +63,7 @@ func TestTornCompareMariaDB(t *testing.T) {
 // runFlushSSL is tornLoad for MariaDB: the same writer and handshake loops,
 // FLUSH SSL every 10 ms on the root session.
 func runFlushSSL(t *testing.T, m *testNode, root *sql.DB, write writeFunc, d time.Duration) *tornResult {
-	return tornLoad(t, m, []*pki.Leaf{m.issueLeaf(), m.issueLeaf()}, func() error {
+	return tornLoad(t, m, []*pki.Leaf{m.issueLeaf(pki.LeafOptions{}), m.issueLeaf(pki.LeafOptions{})}, func() error {
 		_, err := root.Exec("FLUSH SSL")
 		return err
 	}, func(err error) string { return err.Error() }, write, d, 0)

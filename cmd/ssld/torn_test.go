@@ -108,7 +108,7 @@ func tornLoad(t *testing.T, tn *testNode, pairs []*pki.Leaf, reload func() error
 // torn pair served), and every failed reload must be in
 // ssl_last_reload_error with a valid snapshot still served.
 func runTornWrites(t *testing.T, tn *testNode, write writeFunc, d time.Duration, minReloads int) *tornResult {
-	pairs := []*pki.Leaf{tn.issueLeaf(), tn.issueLeaf()}
+	pairs := []*pki.Leaf{tn.issueLeaf(pki.LeafOptions{}), tn.issueLeaf(pki.LeafOptions{})}
 	valid := []string{serialOf(pairs[0].Cert), serialOf(pairs[1].Cert)}
 	admin := tn.adminConn(t, ctxT(t))
 	// A second session (Unix socket) inspects failures without touching the
