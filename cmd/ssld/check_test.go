@@ -78,9 +78,9 @@ func TestCheckCommand(t *testing.T) {
 	addr := taken.Addr().String()
 	busy := filepath.Join(dir, "busy.yaml")
 	busyCfg := strings.Replace(configYAML("metrics_listen: "+addr+"\ncluster_listen: "+addr+"\n"),
-		"listen: 127.0.0.1:0\n", "listen: "+addr+"\n", 1)
+		devLayoutConfig("127.0.0.1:0"), devLayoutConfig(addr), 1)
 	require.Contains(t, busyCfg, "\nsocket: ")
-	require.True(t, strings.HasPrefix(busyCfg, "listen: "+addr+"\n"), busyCfg)
+	require.True(t, strings.HasPrefix(busyCfg, devLayoutConfig(addr)), busyCfg)
 	require.NoError(t, os.WriteFile(busy, []byte(busyCfg), 0o600))
 	code, out, errOut = runBin(t, "check", "--config", busy)
 	require.Equal(t, 0, code, out+errOut)

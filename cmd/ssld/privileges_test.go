@@ -3,7 +3,6 @@ package main
 import (
 	"database/sql"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -50,9 +49,9 @@ func TestUsersChangeWarnsAndFlushPrivileges(t *testing.T) {
 	edited += "max_connections: 50\n"
 	// listen and cluster_listen too: the listeners stay where they are
 	// bound, and the reload still applies the TLS material.
-	edited = strings.Replace(edited, "listen: 127.0.0.1:0\n", "listen: 127.0.0.1:3999\n", 1)
+	edited = strings.Replace(edited, devLayoutConfig("127.0.0.1:0"), devLayoutConfig("127.0.0.1:3999"), 1)
 	edited += "cluster_listen: 127.0.0.1:3998\n"
-	require.True(t, strings.HasPrefix(edited, "listen: 127.0.0.1:3999\n"), edited)
+	require.True(t, strings.HasPrefix(edited, devLayoutConfig("127.0.0.1:3999")), edited)
 	newSerial := tn.rotate()
 	require.NoError(t, os.WriteFile(tn.config, []byte(edited), 0o600))
 
@@ -76,8 +75,7 @@ func TestUsersChangeWarnsAndFlushPrivileges(t *testing.T) {
 	assert.NotContains(t, logs.String(), newPW, "users values are never logged")
 
 	sockCLI := func(pw string, args ...string) (string, error) {
-		out, err := exec.Command(mysqlBin, append([]string{"-S", tn.socket, "-u", "admin", "-p" + pw, "--batch", "--skip-column-names"}, args...)...).CombinedOutput()
-		return string(out), err
+		return mysqlSocket(mysqlBin, tn.socket, "admin", pw, append([]string{"--batch", "--skip-column-names"}, args...)...)
 	}
 	// Not applied yet: the old password still works.
 	out, err := sockCLI(adminPW, "-e", "SELECT 1")
@@ -91,8 +89,8 @@ func TestUsersChangeWarnsAndFlushPrivileges(t *testing.T) {
 	assert.Equal(t, uint16(1227), sqlErr(t, err).Number)
 
 	// mariadb-admin reload sends FLUSH PRIVILEGES.
-	ad, err := exec.Command(adminBin, "-S", tn.socket, "-u", "admin", "-p"+adminPW, "reload").CombinedOutput()
-	require.NoError(t, err, string(ad))
+	ad, err := mysqlSocket(adminBin, tn.socket, "admin", adminPW, "reload")
+	require.NoError(t, err, ad)
 
 	out, err = sockCLI(adminPW, "-e", "SELECT 1")
 	require.Error(t, err, out)
