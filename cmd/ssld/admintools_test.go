@@ -38,9 +38,9 @@ func TestAdminTools(t *testing.T) {
 	assert.Regexp(t, `^Uptime: \d+  Threads: \d+  Questions: \d+  Slow queries: 0  Opens: 0  Flush tables: 0  Open tables: 0  Queries per second avg: \d+\.\d{3}\n$`, out)
 	// The same over the Unix socket (no TLS: the hook sits above vitess's
 	// reader on every transport).
-	sock, err := exec.Command(admin, "-S", tn.socket, "-u", "admin", "-p"+adminPW, "status").CombinedOutput()
-	require.NoError(t, err, string(sock))
-	assert.Regexp(t, `^Uptime: \d+  Threads: \d+  Questions: \d+`, string(sock))
+	sock, err := mysqlSocket(admin, tn.socket, "admin", adminPW, "status")
+	require.NoError(t, err, sock)
+	assert.Regexp(t, `^Uptime: \d+  Threads: \d+  Questions: \d+`, sock)
 	out = ok(admin, "version")
 	assert.Regexp(t, `Server version\s+8\.0\.\d+`, out)
 	assert.Regexp(t, `Uptime:\s+\d+ sec`, out)

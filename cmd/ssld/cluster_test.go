@@ -146,7 +146,6 @@ type fleetOptions struct {
 
 func startFleetWith(t testing.TB, o fleetOptions, roles ...string) *fleet {
 	t.Helper()
-	bin := ssldBinary(t)
 	f := &fleet{t: t, ca: pkitest.MustCA(t, "fleet CA"), opts: o}
 	base := t.TempDir()
 	f.caFile = filepath.Join(base, "ca.crt")
@@ -190,11 +189,8 @@ cluster:
 		}
 		config := filepath.Join(m.dir, "ssld.yaml")
 		require.NoError(t, os.WriteFile(config, []byte(cfg), 0o600))
-		m.cmd = exec.Command(bin, "serve", "--config", config, "--listen", m.addr, "--shutdown-grace", "100ms")
-		m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
-		require.NoError(t, m.cmd.Start())
-		cmd := m.cmd
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		m.cmd = serveCmd(t, config, m.addr, m.log)
+		startChild(t, m.cmd)
 	}
 	for _, m := range f.members {
 		f.waitUp(m)
@@ -204,18 +200,7 @@ cluster:
 
 func (f *fleet) waitUp(m *fleetMember) {
 	f.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", m.addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if m.cmd.ProcessState != nil || time.Now().After(deadline) {
-			f.t.Fatalf("ssld %s on %s did not come up: %v\n%s", m.role, m.addr, err, m.log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitAnswers(f.t, "tcp", m.addr, m.cmd, m.log)
 }
 
 // rotate writes a new certificate and key for m and returns the serial.

@@ -19,59 +19,6 @@ import (
 	"github.com/ssld/ssld/internal/testenv"
 )
 
-// degradedNode is an `ssld serve` process whose files a test controls.
-type degradedNode struct {
-	dir, config, socket, addr, metrics, cluster string
-	ca                                          *pki.CA
-	log                                         *lockedBuffer
-	cmd                                         *exec.Cmd
-}
-
-func newDegradedNode(t *testing.T, leaf func(ca *pki.CA) *pki.Leaf) *degradedNode {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "ssld") // short: socket paths are limited to 108 bytes
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	n := &degradedNode{dir: dir, config: filepath.Join(dir, "ssld.yaml"), socket: filepath.Join(dir, "ssld.sock"),
-		addr: freeAddr(t), metrics: freeAddr(t), cluster: freeAddr(t), ca: pkitest.MustCA(t, "degraded CA"), log: &lockedBuffer{}}
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "certs/ca.crt"), n.ca.CertPEM, 0o644))
-	n.write(t, leaf(n.ca))
-	require.NoError(t, os.WriteFile(n.config, []byte(configYAML("metrics_listen: "+n.metrics+"\ncluster_listen: "+n.cluster+"\n")), 0o600))
-	return n
-}
-
-func (n *degradedNode) write(t *testing.T, l *pki.Leaf) {
-	t.Helper()
-	require.NoError(t, pki.WriteFile(filepath.Join(n.dir, "certs/server.crt"), l.CertPEM, 0o644))
-	require.NoError(t, pki.WriteFile(filepath.Join(n.dir, "certs/server.key"), l.KeyPEM, 0o600))
-}
-
-func (n *degradedNode) start(t *testing.T, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(ssldBinary(t), append([]string{"serve", "--config", n.config, "--listen", n.addr, "--shutdown-grace", "100ms"}, args...)...)
-	cmd.Stdout, cmd.Stderr = n.log, n.log
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	n.cmd = cmd
-	return cmd
-}
-
-// waitSocket waits until the node answers on its Unix socket.
-func (n *degradedNode) waitSocket(t *testing.T) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("unix", n.socket, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		require.True(t, time.Now().Before(deadline), "node did not come up: %v\n%s", err, n.log.String())
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func expiredLeaf(ca *pki.CA) *pki.Leaf {
 	l, err := ca.Issue(pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
@@ -89,7 +36,7 @@ func expiredLeaf(ca *pki.CA) *pki.Leaf {
 func TestDegradedStartRepairedOverSocket(t *testing.T) {
 	mysqlBin := testenv.LookPath(t, "mysql")
 	opensslBin := testenv.LookPath(t, "openssl")
-	n := newDegradedNode(t, expiredLeaf)
+	n := newChildNode(t, expiredLeaf)
 	n.start(t)
 	n.waitSocket(t)
 
@@ -100,8 +47,7 @@ func TestDegradedStartRepairedOverSocket(t *testing.T) {
 		return string(out), err
 	}
 	sock := func(q string) (string, error) {
-		out, err := exec.Command(mysqlBin, "-S", n.socket, "-u", "admin", "-p"+adminPW, "--batch", "--skip-column-names", "-e", q).CombinedOutput()
-		return string(out), err
+		return mysqlSocket(mysqlBin, n.socket, "admin", adminPW, "--batch", "--skip-column-names", "-e", q)
 	}
 	for _, c := range []struct {
 		user, pw string
@@ -193,7 +139,7 @@ func TestDegradedStartRepairedOverSocket(t *testing.T) {
 // TestDegradedStartStrict: with --strict an expired certificate still
 // stops start-up (exit 1, the reason named).
 func TestDegradedStartStrict(t *testing.T) {
-	n := newDegradedNode(t, expiredLeaf)
+	n := newChildNode(t, expiredLeaf)
 	cmd := n.start(t, "--strict")
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -212,7 +158,7 @@ func TestDegradedStartStrict(t *testing.T) {
 // TestDegradedStartRepairedBySignal: SIGHUP is the other way out (no
 // socket login needed): the first good reload brings TLS up.
 func TestDegradedStartRepairedBySignal(t *testing.T) {
-	n := newDegradedNode(t, expiredLeaf)
+	n := newChildNode(t, expiredLeaf)
 	cmd := n.start(t)
 	n.waitSocket(t)
 	good := goodLeaf(n.ca)
@@ -240,19 +186,19 @@ func TestDegradedStartRepairedBySignal(t *testing.T) {
 func TestDegradedStartReasons(t *testing.T) {
 	tests := []struct {
 		name     string
-		damage   func(n *degradedNode)
+		damage   func(n *childNode)
 		setting  string
 		file     string
 		expected string
 	}{
-		{"missing", func(n *degradedNode) {
+		{"missing", func(n *childNode) {
 			require.NoError(t, os.Remove(filepath.Join(n.dir, "certs/server.crt")))
 		}, "ssl_cert", "server.crt", "file does not exist"},
-		{"mismatched", func(n *degradedNode) {
+		{"mismatched", func(n *childNode) {
 			other := pkitest.MustIssue(t, n.ca, pki.LeafOptions{CN: "other"})
 			require.NoError(t, os.WriteFile(filepath.Join(n.dir, "certs/server.key"), other.KeyPEM, 0o600))
 		}, "ssl_key", "server.key", "private key does not match the certificate"},
-		{"unreadable", func(n *degradedNode) {
+		{"unreadable", func(n *childNode) {
 			p := filepath.Join(n.dir, "certs/server.crt")
 			require.NoError(t, os.Remove(p))
 			require.NoError(t, os.Mkdir(p, 0o700))
@@ -260,7 +206,7 @@ func TestDegradedStartReasons(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			n := newDegradedNode(t, goodLeaf)
+			n := newChildNode(t, goodLeaf)
 			cfg, err := os.ReadFile(n.config)
 			require.NoError(t, err)
 			require.NoError(t, os.WriteFile(n.config, append(cfg, "watch: true\n"...), 0o600))

@@ -30,12 +30,10 @@ import (
 // accept errors are counted. Before, the accept loop returned for good and
 // nothing was logged.
 func TestHostileOutOfFileDescriptors(t *testing.T) {
-	n := newDegradedNode(t, goodLeaf)
-	cmd := exec.Command("sh", "-c", `ulimit -n 64 && exec "$0" "$@"`, ssldBinary(t),
-		"serve", "--config", n.config, "--listen", n.addr, "--shutdown-grace", "100ms")
-	cmd.Stdout, cmd.Stderr = n.log, n.log
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	n := newChildNode(t, goodLeaf)
+	n.cmd = exec.Command("sh", append([]string{"-c", `ulimit -n 64 && exec "$0" "$@"`}, n.serveCmd(t).Args...)...)
+	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
+	startChild(t, n.cmd)
 	n.waitSocket(t)
 
 	var conns []net.Conn
@@ -134,7 +132,7 @@ func listeningFD(t *testing.T, pid int, addr string) int {
 // answers 503 naming the listener, while the cluster listener and the Unix
 // socket go on serving.
 func TestListenerStopsForGood(t *testing.T) {
-	n := newDegradedNode(t, goodLeaf)
+	n := newChildNode(t, goodLeaf)
 	cmd := n.start(t)
 	n.waitSocket(t)
 	url := "http://" + n.metrics

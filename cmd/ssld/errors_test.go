@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -123,9 +122,7 @@ func TestInitDBOverWire(t *testing.T) {
 	tn := newTestNode(t, "")
 	mysqlBin := testenv.LookPath(t, "mysql")
 	cli := func(script string) (string, error) {
-		out, err := exec.Command(mysqlBin, "-S", tn.socket, "-u", "plain", "-p"+plainPW, "--batch", "--skip-column-names",
-			"-e", script).CombinedOutput()
-		return string(out), err
+		return mysqlSocket(mysqlBin, tn.socket, "plain", plainPW, "--batch", "--skip-column-names", "-e", script)
 	}
 	out, err := cli("use information_schema\nSELECT DATABASE()")
 	require.NoError(t, err, out)

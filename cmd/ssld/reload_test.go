@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -79,10 +78,9 @@ func TestReloadMySQLCLI(t *testing.T) {
 	assert.Regexp(t, regexp.MustCompile(`(?m)^ssl_key_passphrase\s*`), out)
 
 	// The same client on the Unix socket works without TLS.
-	sock, err := exec.Command(mysqlBin, "-S", tn.socket, "-u", "admin", "-p"+adminPW, "--batch", "--skip-column-names",
-		"-e", "SELECT @@version_comment").CombinedOutput()
-	require.NoError(t, err, string(sock))
-	assert.Contains(t, string(sock), "ssld")
+	sock, err := mysqlSocket(mysqlBin, tn.socket, "admin", adminPW, "--batch", "--skip-column-names", "-e", "SELECT @@version_comment")
+	require.NoError(t, err, sock)
+	assert.Contains(t, sock, "ssld")
 }
 
 func splitAddr(t *testing.T, addr string) (string, string) {

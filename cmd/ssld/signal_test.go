@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -125,7 +124,7 @@ func TestSignalTermDuringSlowReload(t *testing.T) {
 }
 
 func testTermDuringSlowReload(t *testing.T, trigger string) {
-	n := newDegradedNode(t, goodLeaf)
+	n := newChildNode(t, goodLeaf)
 	// cas: one CA, what the process starts on; big: 20,000 names for it
 	// (hard links, quick to make), every one opened, checked with fstat,
 	// read and parsed, for both channels.
@@ -143,8 +142,7 @@ func testTermDuringSlowReload(t *testing.T, trigger string) {
 	require.NoError(t, os.WriteFile(n.config, config("cas"), 0o600))
 	sd := newSdNotifyRecorder(t, n.dir)
 
-	cmd := exec.Command(ssldBinary(t), "serve", "--config", n.config, "--listen", n.addr, "--shutdown-grace", "100ms")
-	cmd.Stdout, cmd.Stderr = n.log, n.log
+	cmd := n.serveCmd(t)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sd.path)
 	require.NoError(t, cmd.Start())
 	started := time.Now()

@@ -45,6 +45,15 @@ func (tn *testNode) mysqlTLS(t *testing.T, bin, user, pw string, args ...string)
 	return string(out), err
 }
 
+// mysqlSocket runs bin (mysql, mariadb-admin) on the node's Unix socket as
+// user with password pw, then args, and returns its combined output.
+func mysqlSocket(bin, socket, user, pw string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), mysqlToolTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, append([]string{"-S", socket, "-u", user, "-p" + pw}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
 // opensslSerial reads the certificate served on a new handshake with
 // `openssl s_client -starttls mysql` (plus args: a TLS version, signature
 // algorithms) and returns its serial exactly as openssl prints it: ssld's

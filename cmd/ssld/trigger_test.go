@@ -2,9 +2,7 @@ package main
 
 import (
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,18 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/testenv"
 )
-
-func goodLeaf(ca *pki.CA) *pki.Leaf {
-	l, err := ca.Issue(pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotAfter: time.Now().Add(90 * 24 * time.Hour)})
-	if err != nil {
-		panic(err)
-	}
-	return l
-}
 
 // TestReloadTrigger: ssl_last_reload_trigger, SHOW SSL STATUS and the
 // reload log line name what caused the last reload: startup, then
@@ -34,7 +22,7 @@ func goodLeaf(ca *pki.CA) *pki.Leaf {
 // process driven with the mysql CLI.
 func TestReloadTrigger(t *testing.T) {
 	mysqlBin := testenv.LookPath(t, "mysql")
-	n := newDegradedNode(t, goodLeaf)
+	n := newChildNode(t, goodLeaf)
 	cfg, err := os.ReadFile(n.config)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(n.config, append(cfg, "watch: true\n"...), 0o600))
@@ -42,9 +30,9 @@ func TestReloadTrigger(t *testing.T) {
 	n.waitSocket(t)
 	sock := func(q string) string {
 		t.Helper()
-		out, err := exec.Command(mysqlBin, "-S", n.socket, "-u", "admin", "-p"+adminPW, "--batch", "--skip-column-names", "-e", q).CombinedOutput()
-		require.NoError(t, err, string(out))
-		return strings.TrimSpace(string(out))
+		out, err := mysqlSocket(mysqlBin, n.socket, "admin", adminPW, "--batch", "--skip-column-names", "-e", q)
+		require.NoError(t, err, out)
+		return strings.TrimSpace(out)
 	}
 	trigger := func() string { return sock("SELECT @@ssl_last_reload_trigger") }
 	assert.Equal(t, "startup", trigger())

@@ -72,9 +72,9 @@ func requireX509(t *testing.T, mysqlBin, caSetting string) {
 	require.Error(t, err, "a certificate from another CA must not verify: %s", out)
 	assert.NotContains(t, out, "certuser@")
 
-	sock, err := exec.Command(mysqlBin, "-S", tn.socket, "-u", "certuser", "-pcert-secret", "-e", "SELECT 1").CombinedOutput()
-	require.Error(t, err, string(sock))
-	assert.Contains(t, string(sock), "ERROR 1045 (28000): Access denied for user 'certuser'@'localhost'")
+	sock, err := mysqlSocket(mysqlBin, tn.socket, "certuser", "cert-secret", "-e", "SELECT 1")
+	require.Error(t, err, sock)
+	assert.Contains(t, sock, "ERROR 1045 (28000): Access denied for user 'certuser'@'localhost'")
 }
 
 // TestRequireX509WithoutCAWarns: with no ssl_ca/ssl_capath no client

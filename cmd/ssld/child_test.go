@@ -1,0 +1,121 @@
+package main
+
+import (
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
+)
+
+// Child processes: the tests that need a real `ssld serve` process (signals,
+// sd_notify, ulimits, a start that must not come up, a fleet) start the test
+// binary's ssld build this way.
+
+// childStartTimeout bounds how long a child may take to answer.
+const childStartTimeout = 15 * time.Second
+
+// serveCmd is `ssld serve` on config and listen with a short shutdown
+// grace, then args, its output going to log. It is not started.
+func serveCmd(t testing.TB, config, listen string, log io.Writer, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(ssldBinary(t), append([]string{"serve", "--config", config, "--listen", listen, "--shutdown-grace", "100ms"}, args...)...)
+	cmd.Stdout, cmd.Stderr = log, log
+	return cmd
+}
+
+// startChild starts cmd and kills it when the test ends.
+func startChild(t testing.TB, cmd *exec.Cmd) {
+	t.Helper()
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+}
+
+// waitAnswers waits until something accepts connections on network addr;
+// it fails t, with the child's log, once cmd has exited or after
+// childStartTimeout.
+func waitAnswers(t testing.TB, network, addr string, cmd *exec.Cmd, log *lockedBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(childStartTimeout)
+	for {
+		c, err := net.DialTimeout(network, addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if cmd.ProcessState != nil || time.Now().After(deadline) {
+			t.Fatalf("ssld on %s %s did not come up: %v\n%s", network, addr, err, log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// childNode is an `ssld serve` process on the test node's config and folder
+// layout, with metrics and cluster listeners, whose files a test controls.
+type childNode struct {
+	dir, config, socket, addr, metrics, cluster string
+	ca                                          *pki.CA
+	log                                         *lockedBuffer
+	cmd                                         *exec.Cmd
+}
+
+// newChildNode writes the folder with the server pair leaf(ca); start runs
+// the process.
+func newChildNode(t *testing.T, leaf func(ca *pki.CA) *pki.Leaf) *childNode {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ssld") // short: socket paths are limited to 108 bytes
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	n := &childNode{dir: dir, config: filepath.Join(dir, "ssld.yaml"), socket: filepath.Join(dir, devSocket),
+		addr: freeAddr(t), metrics: freeAddr(t), cluster: freeAddr(t), ca: pkitest.MustCA(t, "child CA"), log: &lockedBuffer{}}
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(devCACert)), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, devCACert), n.ca.CertPEM, 0o644))
+	n.write(t, leaf(n.ca))
+	require.NoError(t, os.WriteFile(n.config, []byte(configYAML("metrics_listen: "+n.metrics+"\ncluster_listen: "+n.cluster+"\n")), 0o600))
+	return n
+}
+
+// goodLeaf is a localhost pair valid for 90 days, the usual leaf of a
+// childNode.
+func goodLeaf(ca *pki.CA) *pki.Leaf {
+	l, err := ca.Issue(pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotAfter: time.Now().Add(rotateValidity)})
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+// write replaces the node's server pair with l's.
+func (n *childNode) write(t *testing.T, l *pki.Leaf) {
+	t.Helper()
+	require.NoError(t, pki.WriteFile(filepath.Join(n.dir, devServerCert), l.CertPEM, 0o644))
+	require.NoError(t, pki.WriteFile(filepath.Join(n.dir, devServerKey), l.KeyPEM, 0o600))
+}
+
+// serveCmd is the node's `ssld serve` command line (serveCmd), not started.
+func (n *childNode) serveCmd(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	return serveCmd(t, n.config, n.addr, n.log, args...)
+}
+
+// start starts the node's `ssld serve` with args and returns the process.
+func (n *childNode) start(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	n.cmd = n.serveCmd(t, args...)
+	startChild(t, n.cmd)
+	return n.cmd
+}
+
+// waitSocket waits until the node answers on its Unix socket.
+func (n *childNode) waitSocket(t *testing.T) {
+	t.Helper()
+	waitAnswers(t, "unix", n.socket, n.cmd, n.log)
+}
