@@ -22,30 +22,28 @@ type layout interface {
 	write(t testing.TB, crt, key []byte)
 }
 
+// fileLayout is server.crt and server.key in dir, each written with
+// writeFile.
+type fileLayout struct {
+	dir, label string
+	writeFile  func(path string, data []byte, mode os.FileMode) error
+}
+
 // plainLayout rewrites the files in place (truncate, write), like cp or
 // an editor without backup files.
-type plainLayout struct{ dir string }
-
-func (l plainLayout) name() string { return "plain rewrite" }
-func (l plainLayout) cert() string { return filepath.Join(l.dir, "server.crt") }
-func (l plainLayout) key() string  { return filepath.Join(l.dir, "server.key") }
-func (l plainLayout) write(t testing.TB, crt, key []byte) {
-	t.Helper()
-	require.NoError(t, os.WriteFile(l.cert(), crt, 0o600))
-	require.NoError(t, os.WriteFile(l.key(), key, 0o600))
-}
+func plainLayout(dir string) fileLayout { return fileLayout{dir, "plain rewrite", os.WriteFile} }
 
 // renameLayout writes a temporary file and renames it over the target,
 // like certbot, acme.sh --install-cert and pki.WriteFile.
-type renameLayout struct{ dir string }
+func renameLayout(dir string) fileLayout { return fileLayout{dir, "atomic rename", pki.WriteFile} }
 
-func (l renameLayout) name() string { return "atomic rename" }
-func (l renameLayout) cert() string { return filepath.Join(l.dir, "server.crt") }
-func (l renameLayout) key() string  { return filepath.Join(l.dir, "server.key") }
-func (l renameLayout) write(t testing.TB, crt, key []byte) {
+func (l fileLayout) name() string { return l.label }
+func (l fileLayout) cert() string { return filepath.Join(l.dir, "server.crt") }
+func (l fileLayout) key() string  { return filepath.Join(l.dir, "server.key") }
+func (l fileLayout) write(t testing.TB, crt, key []byte) {
 	t.Helper()
-	require.NoError(t, pki.WriteFile(l.cert(), crt, 0o600))
-	require.NoError(t, pki.WriteFile(l.key(), key, 0o600))
+	require.NoError(t, l.writeFile(l.cert(), crt, 0o600))
+	require.NoError(t, l.writeFile(l.key(), key, 0o600))
 }
 
 // k8sLayout is a Kubernetes Secret volume as the kubelet's atomic writer
@@ -89,7 +87,7 @@ func (l k8sLayout) write(t testing.TB, crt, key []byte) {
 }
 
 func layouts(t *testing.T) []layout {
-	return []layout{plainLayout{t.TempDir()}, renameLayout{t.TempDir()}, newK8sLayout(t.TempDir())}
+	return []layout{plainLayout(t.TempDir()), renameLayout(t.TempDir()), newK8sLayout(t.TempDir())}
 }
 
 // recorder is an Options.Reload that counts calls, records what the

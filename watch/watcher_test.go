@@ -47,7 +47,7 @@ func TestReloadOnChange(t *testing.T) {
 
 func TestIgnoresUnrelatedFiles(t *testing.T) {
 	dir := t.TempDir()
-	l := renameLayout{dir}
+	l := renameLayout(dir)
 	l.write(t, []byte("c"), []byte("k"))
 	rec := &recorder{path: l.cert()}
 	start(t, Options{Paths: staticPaths(l.cert(), l.key()), Reload: rec.reload, Debounce: testDebounce, Recheck: -1})
@@ -86,7 +86,7 @@ func TestCAFolder(t *testing.T) {
 }
 
 func TestFailedReloadIsRetriedWithBackoff(t *testing.T) {
-	l := renameLayout{t.TempDir()}
+	l := renameLayout(t.TempDir())
 	l.write(t, []byte("c"), []byte("k"))
 	rec := &recorder{path: l.cert(), failures: 4}
 	const minB, maxB = 40 * time.Millisecond, 100 * time.Millisecond
@@ -110,7 +110,7 @@ func TestFailedReloadIsRetriedWithBackoff(t *testing.T) {
 }
 
 func TestRecheckCatchesMissedEvents(t *testing.T) {
-	l := renameLayout{t.TempDir()}
+	l := renameLayout(t.TempDir())
 	l.write(t, []byte("c"), []byte("k"))
 	rec := &recorder{path: l.cert()}
 	w, err := New(Options{Paths: staticPaths(l.cert(), l.key()), Reload: rec.reload,
@@ -131,7 +131,7 @@ func TestRecheckCatchesMissedEvents(t *testing.T) {
 }
 
 func TestPathsAreReevaluatedAfterReload(t *testing.T) {
-	a, b := renameLayout{t.TempDir()}, renameLayout{t.TempDir()}
+	a, b := renameLayout(t.TempDir()), renameLayout(t.TempDir())
 	a.write(t, []byte("a"), []byte("a"))
 	b.write(t, []byte("b"), []byte("b"))
 	var mu sync.Mutex
@@ -165,7 +165,7 @@ func TestPathsAreReevaluatedAfterReload(t *testing.T) {
 
 func TestStopIsPromptAndLeaksNothing(t *testing.T) {
 	before := runtime.NumGoroutine()
-	l := renameLayout{t.TempDir()}
+	l := renameLayout(t.TempDir())
 	l.write(t, []byte("c"), []byte("k"))
 	inReload := make(chan struct{})
 	w, err := New(Options{
@@ -203,7 +203,7 @@ func TestStopIsPromptAndLeaksNothing(t *testing.T) {
 // after Stop neither watches nor re-checks: a change that a running watcher
 // would reload within a few re-check periods is left alone.
 func TestStopWithoutStart(t *testing.T) {
-	l := renameLayout{t.TempDir()}
+	l := renameLayout(t.TempDir())
 	l.write(t, []byte("c"), []byte("k"))
 	rec := &recorder{path: l.cert()}
 	before := runtime.NumGoroutine()
