@@ -186,13 +186,7 @@ func TestStopIsPromptAndLeaksNothing(t *testing.T) {
 		t.Fatal("no reload")
 	}
 
-	stopped := make(chan struct{})
-	go func() { w.Stop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-time.After(time.Second):
-		t.Fatal("Stop did not return within 1s")
-	}
+	stopWithin(t, w, time.Second, "Stop")
 	w.Stop() // idempotent
 
 	testenv.Eventually(t, bound, func() bool { return runtime.NumGoroutine() <= before },
@@ -211,13 +205,7 @@ func TestStopWithoutStart(t *testing.T) {
 		Debounce: testDebounce, Recheck: 20 * time.Millisecond})
 	require.NoError(t, err)
 
-	stopped := make(chan struct{})
-	go func() { w.Stop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-time.After(time.Second):
-		t.Fatal("Stop without Start did not return within 1s")
-	}
+	stopWithin(t, w, time.Second, "Stop without Start")
 	w.Start() // after Stop: does nothing
 	l.write(t, []byte("c2"), []byte("k2"))
 	time.Sleep(testDebounce + 10*20*time.Millisecond)
@@ -257,4 +245,16 @@ func TestFolders(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, f[filepath.Dir(resolved)], "the resolved target's folder is watched too")
 	assert.Len(t, f, 2)
+}
+
+// stopWithin calls w.Stop and fails t if it has not returned within d.
+func stopWithin(t *testing.T, w *Watcher, d time.Duration, what string) {
+	t.Helper()
+	stopped := make(chan struct{})
+	go func() { w.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(d):
+		t.Fatalf("%s did not return within %v", what, d)
+	}
 }
