@@ -172,6 +172,13 @@ func TestHostileClients(t *testing.T) {
 		num    uint16
 		closed bool
 	}
+	// replied is the outcome of a reply p read from r: its error number,
+	// and whether the server then closes the connection.
+	replied := func(t *testing.T, r *rawClient, p []byte, err error) outcome {
+		t.Helper()
+		require.NoError(t, err)
+		return outcome{wiretest.ErrNum(p), r.closedByServer()}
+	}
 	loginThen := func(t *testing.T, r *rawClient) {
 		p, err := r.login("monitor", scrambleNative(r.salt, monitorPW), "mysql_native_password")
 		require.NoError(t, err)
@@ -185,15 +192,13 @@ func TestHostileClients(t *testing.T) {
 		{"handshake response over the pre-login budget (plain)", func(t *testing.T) outcome {
 			r := dialRaw(t, tn.addr)
 			p, err := r.flood([]byte{0xff, 0xff, 0xff, 1}, 20<<20)
-			require.NoError(t, err)
-			return outcome{wiretest.ErrNum(p), r.closedByServer()}
+			return replied(t, r, p, err)
 		}, outcome{1043, true}},
 		{"16 MiB continuation packets after the TLS upgrade", func(t *testing.T) outcome {
 			r := dialRaw(t, tn.addr)
 			r.startTLS(t, tn.ca.Cert)
 			p, err := r.flood([]byte{0xff, 0xff, 0xff, 2}, 40<<20)
-			require.NoError(t, err)
-			return outcome{wiretest.ErrNum(p), r.closedByServer()}
+			return replied(t, r, p, err)
 		}, outcome{1043, true}},
 		{"a hundred 1 KiB packets after the TLS upgrade", func(t *testing.T) outcome {
 			// The first is no handshake response: refused at once (the
@@ -208,15 +213,13 @@ func TestHostileClients(t *testing.T) {
 			}
 			go func() { _, _ = r.c.Write(pkts) }()
 			p, err := r.read()
-			require.NoError(t, err)
-			return outcome{wiretest.ErrNum(p), r.closedByServer()}
+			return replied(t, r, p, err)
 		}, outcome{1043, true}},
 		{"garbage handshake response", func(t *testing.T) outcome {
 			r := dialRaw(t, tn.addr)
 			require.NoError(t, r.send([]byte{0x01, 0x02, 0x03}))
 			p, err := r.read()
-			require.NoError(t, err)
-			return outcome{wiretest.ErrNum(p), r.closedByServer()}
+			return replied(t, r, p, err)
 		}, outcome{1043, true}},
 		{"SSL request on a connection that then speaks plain", func(t *testing.T) outcome {
 			r := dialRaw(t, tn.addr)
