@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -26,20 +25,11 @@ const (
 // ParseDialect accepts the dialect names (case-insensitive); "" means auto.
 // "memsql" is accepted for singlestore.
 func ParseDialect(s string) (Dialect, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "", "auto":
-		return DialectAuto, nil
-	case "ssld":
-		return DialectSSLD, nil
-	case "singlestore", "memsql":
-		return DialectSingleStore, nil
-	case "mysql":
-		return DialectMySQL, nil
-	case "mariadb":
-		return DialectMariaDB, nil
-	}
-	return "", fmt.Errorf("unknown dialect %q (want auto, ssld, singlestore, mysql or mariadb)", s)
+	return parseName(s, "dialect", "auto, ssld, singlestore, mysql or mariadb", dialectNames)
 }
+
+var dialectNames = map[string]Dialect{"": DialectAuto, "auto": DialectAuto, "ssld": DialectSSLD,
+	"singlestore": DialectSingleStore, "memsql": DialectSingleStore, "mysql": DialectMySQL, "mariadb": DialectMariaDB}
 
 // DetectDialect picks the dialect from @@version and @@version_comment:
 // "ssld" in either means ssld, then "MariaDB" means mariadb, then

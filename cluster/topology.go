@@ -66,15 +66,18 @@ const (
 
 // ParseScope accepts client, cluster and all ("" = all).
 func ParseScope(s string) (Scope, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "", "all":
-		return ScopeAll, nil
-	case "client":
-		return ScopeClient, nil
-	case "cluster":
-		return ScopeCluster, nil
+	return parseName(s, "scope", "client, cluster or all", scopeNames)
+}
+
+var scopeNames = map[string]Scope{"": ScopeAll, "all": ScopeAll, "client": ScopeClient, "cluster": ScopeCluster}
+
+// parseName looks s up among names (case-insensitive, surrounding spaces
+// trimmed); the error says what was parsed and which values it accepts.
+func parseName[T ~string](s, what, want string, names map[string]T) (T, error) {
+	if v, ok := names[strings.ToLower(strings.TrimSpace(s))]; ok {
+		return v, nil
 	}
-	return "", fmt.Errorf("unknown scope %q (want client, cluster or all)", s)
+	return "", fmt.Errorf("unknown %s %q (want %s)", what, s, want)
 }
 
 // Plan returns the nodes of scope in the order they are reloaded: leaves,
