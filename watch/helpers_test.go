@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssld/ssld/internal/pki"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 // layout writes a certificate and key pair the way one kind of operator
@@ -46,44 +48,18 @@ func (l fileLayout) write(t testing.TB, crt, key []byte) {
 	require.NoError(t, l.writeFile(l.key(), key, 0o600))
 }
 
-// k8sLayout is a Kubernetes Secret volume as the kubelet's atomic writer
-// lays it out:
-//
-//	..2026_11_23_10_00_00.1/tls.crt, tls.key
-//	..data -> ..2026_11_23_10_00_00.1
-//	tls.crt -> ..data/tls.crt
-//	tls.key -> ..data/tls.key
-//
-// An update writes a new timestamped folder, points a ..data_tmp symlink at
-// it, renames ..data_tmp over ..data and removes the old folder.
-type k8sLayout struct {
-	dir string
-	gen *int
-}
+// k8sLayout is a Kubernetes Secret volume (testenv.SecretVolume: the
+// kubelet's ..data symlink swap) holding tls.crt and tls.key.
+type k8sLayout struct{ vol *testenv.SecretVolume }
 
-func newK8sLayout(dir string) k8sLayout { return k8sLayout{dir: dir, gen: new(int)} }
+func newK8sLayout(dir string) k8sLayout { return k8sLayout{&testenv.SecretVolume{Dir: dir}} }
 
 func (l k8sLayout) name() string { return "kubernetes ..data swap" }
-func (l k8sLayout) cert() string { return filepath.Join(l.dir, "tls.crt") }
-func (l k8sLayout) key() string  { return filepath.Join(l.dir, "tls.key") }
+func (l k8sLayout) cert() string { return filepath.Join(l.vol.Dir, "tls.crt") }
+func (l k8sLayout) key() string  { return filepath.Join(l.vol.Dir, "tls.key") }
 func (l k8sLayout) write(t testing.TB, crt, key []byte) {
 	t.Helper()
-	old := fmt.Sprintf("..2026_11_23_10_00_00.%d", *l.gen)
-	*l.gen++
-	ts := fmt.Sprintf("..2026_11_23_10_00_00.%d", *l.gen)
-	require.NoError(t, os.Mkdir(filepath.Join(l.dir, ts), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(l.dir, ts, "tls.crt"), crt, 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(l.dir, ts, "tls.key"), key, 0o600))
-	require.NoError(t, os.Symlink(ts, filepath.Join(l.dir, "..data_tmp")))
-	require.NoError(t, os.Rename(filepath.Join(l.dir, "..data_tmp"), filepath.Join(l.dir, "..data")))
-	for _, n := range []string{"tls.crt", "tls.key"} {
-		if _, err := os.Lstat(filepath.Join(l.dir, n)); os.IsNotExist(err) {
-			require.NoError(t, os.Symlink(filepath.Join("..data", n), filepath.Join(l.dir, n)))
-		}
-	}
-	if *l.gen > 1 {
-		require.NoError(t, os.RemoveAll(filepath.Join(l.dir, old)))
-	}
+	l.vol.Write(t, map[string][]byte{"tls.crt": crt, "tls.key": key})
 }
 
 func layouts(t *testing.T) []layout {

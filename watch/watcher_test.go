@@ -238,7 +238,7 @@ func TestFolders(t *testing.T) {
 	l := newK8sLayout(t.TempDir())
 	l.write(t, []byte("c"), []byte("k"))
 	f := folders([]string{l.cert(), ""})
-	root := f[l.dir]
+	root := f[l.vol.Dir]
 	require.NotNil(t, root)
 	assert.Equal(t, map[string]bool{"tls.crt": true, "..data": true}, root.names)
 	resolved, err := filepath.EvalSymlinks(l.cert())

@@ -54,23 +54,13 @@ func TestKubernetesConfigMapServes(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	tlsDir := filepath.Join(dir, "tls")
 	ca := pkitest.MustCA(t, "k8s CA")
-	writeSecret := func(gen string) string {
+	secret := &testenv.SecretVolume{Dir: tlsDir}
+	writeSecret := func() string {
 		leaf := pkitest.MustIssue(t, ca, pki.DevServerOptions())
-		data := filepath.Join(tlsDir, "..2026_"+gen)
-		require.NoError(t, os.MkdirAll(data, 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(data, "tls.crt"), leaf.CertPEM, 0o640))
-		require.NoError(t, os.WriteFile(filepath.Join(data, "tls.key"), leaf.KeyPEM, 0o640))
-		tmp := filepath.Join(tlsDir, "..data_tmp")
-		require.NoError(t, os.Symlink("..2026_"+gen, tmp))
-		require.NoError(t, os.Rename(tmp, filepath.Join(tlsDir, "..data")))
-		for _, f := range []string{"tls.crt", "tls.key"} {
-			if _, err := os.Lstat(filepath.Join(tlsDir, f)); err != nil {
-				require.NoError(t, os.Symlink(filepath.Join("..data", f), filepath.Join(tlsDir, f)))
-			}
-		}
+		secret.Write(t, map[string][]byte{"tls.crt": leaf.CertPEM, "tls.key": leaf.KeyPEM})
 		return serialOf(leaf.Cert)
 	}
-	first := writeSecret("1")
+	first := writeSecret()
 
 	conf = strings.NewReplacer(
 		"0.0.0.0:3307", "127.0.0.1:0", "0.0.0.0:9180", "127.0.0.1:0",
@@ -89,7 +79,7 @@ func TestKubernetesConfigMapServes(t *testing.T) {
 	code, _ := testenv.HTTPGet(t, "http://"+n.metricsAddr().String()+"/healthz")
 	assert.Equal(t, http.StatusOK, code, "the probes' /healthz")
 
-	renewed := writeSecret("2")
+	renewed := writeSecret()
 	require.Eventually(t, func() bool { return n.tls.Current("client").Serial() == renewed }, 15*time.Second, 50*time.Millisecond,
 		"a renewed Secret is served (watch: true)")
 }
