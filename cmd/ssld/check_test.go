@@ -24,13 +24,10 @@ import (
 func checkDir(t *testing.T, validity time.Duration) (string, string, *pki.CA) {
 	t.Helper()
 	dir := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
 	ca := pkitest.MustCA(t, "check CA")
 	leaf := pkitest.MustIssue(t, ca, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
 		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotAfter: time.Now().Add(validity)})
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "certs/ca.crt"), ca.CertPEM, 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "certs/server.crt"), leaf.CertPEM, 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "certs/server.key"), leaf.KeyPEM, 0o600))
+	writeDevFolder(t, dir, ca, leaf)
 	cfg := filepath.Join(dir, "ssld.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte(configYAML("")), 0o600))
 	return dir, cfg, ca

@@ -75,9 +75,7 @@ func newChildNode(t *testing.T, leaf func(ca *pki.CA) *pki.Leaf) *childNode {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	n := &childNode{dir: dir, config: filepath.Join(dir, "ssld.yaml"), socket: filepath.Join(dir, devSocket),
 		addr: freeAddr(t), metrics: freeAddr(t), cluster: freeAddr(t), ca: pkitest.MustCA(t, "child CA"), log: &lockedBuffer{}}
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(devCACert)), 0o700))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, devCACert), n.ca.CertPEM, 0o644))
-	n.write(t, leaf(n.ca))
+	writeDevFolder(t, dir, n.ca, leaf(n.ca))
 	require.NoError(t, os.WriteFile(n.config, []byte(configYAML("metrics_listen: "+n.metrics+"\ncluster_listen: "+n.cluster+"\n")), 0o600))
 	return n
 }
@@ -96,8 +94,7 @@ func goodLeaf(ca *pki.CA) *pki.Leaf {
 // write replaces the node's server pair with l's.
 func (n *childNode) write(t *testing.T, l *pki.Leaf) {
 	t.Helper()
-	require.NoError(t, pki.WriteFile(filepath.Join(n.dir, devServerCert), l.CertPEM, 0o644))
-	require.NoError(t, pki.WriteFile(filepath.Join(n.dir, devServerKey), l.KeyPEM, 0o600))
+	writeDevPair(t, n.dir, l)
 }
 
 // serveCmd is the node's `ssld serve` command line (serveCmd), not started.

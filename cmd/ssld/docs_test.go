@@ -45,10 +45,7 @@ func TestConfigurationDocExamples(t *testing.T) {
 	dir := t.TempDir()
 	ca := pkitest.MustCA(t, "doc CA")
 	leaf := pkitest.MustIssue(t, ca, pki.DevServerOptions())
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "certs/server.crt"), leaf.CertPEM, 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "certs/server.key"), leaf.KeyPEM, 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "certs/ca.crt"), ca.CertPEM, 0o644))
+	writeDevFolder(t, dir, ca, leaf)
 
 	ini := docBlocks(t, "docs/configuration.md", "ini")
 	require.Len(t, ini, 1)

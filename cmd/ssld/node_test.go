@@ -65,16 +65,32 @@ func configYAML(extra string) string {
 ` + extra
 }
 
+// writeDevFolder writes ca's certificate and the server pair l into dir in
+// the dev state layout (devCACert, devServerCert, devServerKey).
+func writeDevFolder(t testing.TB, dir string, ca *pki.CA, l *pki.Leaf) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(devCACert)), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, devCACert), ca.CertPEM, 0o644))
+	writeDevPair(t, dir, l)
+}
+
+// writeDevPair replaces the server pair in dir (dev state layout) with
+// l's, certificate first; each file is replaced atomically, the pair is not.
+func writeDevPair(t testing.TB, dir string, l *pki.Leaf) {
+	t.Helper()
+	require.NoError(t, pki.WriteFile(filepath.Join(dir, devServerCert), l.CertPEM, 0o644))
+	require.NoError(t, pki.WriteFile(filepath.Join(dir, devServerKey), l.KeyPEM, 0o600))
+}
+
 func newTestNode(t testing.TB, extraConfig string) *testNode {
 	t.Helper()
 	// A short folder: Unix socket paths are limited to 108 bytes.
 	dir, err := os.MkdirTemp("", "ssld")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(devCACert)), 0o700))
 	tn := &testNode{t: t, dir: dir, ca: pkitest.MustCA(t, "test CA"), config: filepath.Join(dir, "ssld.yaml")}
-	require.NoError(t, os.WriteFile(filepath.Join(dir, devCACert), tn.ca.CertPEM, 0o644))
-	tn.rotate()
+	tn.leaf = tn.issueLeaf(pki.LeafOptions{NotAfter: time.Now().Add(rotateValidity)})
+	writeDevFolder(t, dir, tn.ca, tn.leaf)
 	require.NoError(t, os.WriteFile(tn.config, []byte(configYAML(extraConfig)), 0o600))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -33,8 +32,7 @@ type writeFunc func(path string, data []byte, mode os.FileMode) error
 // first; each file is replaced atomically, the pair is not.
 func (tn *testNode) writePair(l *pki.Leaf) {
 	tn.t.Helper()
-	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, devServerCert), l.CertPEM, 0o644))
-	require.NoError(tn.t, pki.WriteFile(filepath.Join(tn.dir, devServerKey), l.KeyPEM, 0o600))
+	writeDevPair(tn.t, tn.dir, l)
 }
 
 // adminConn opens one pinned admin connection over TLS; SSL_RELOAD and SHOW
