@@ -81,15 +81,59 @@ func (r *rawClient) send(payload []byte) error {
 	return err
 }
 
-// startTLS sends the SSL request and runs the TLS handshake.
+// startTLS sends the SSL request and runs the TLS handshake, verifying the
+// server with ca.
 func (r *rawClient) startTLS(t *testing.T, ca *x509.Certificate) {
 	t.Helper()
-	require.NoError(t, r.send(wiretest.SSLRequest()))
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	tc := tls.Client(r.c, &tls.Config{RootCAs: pool, ServerName: "localhost"})
-	require.NoError(t, tc.Handshake())
+	require.NoError(t, r.upgrade(&tls.Config{RootCAs: pool, ServerName: "localhost"}))
+}
+
+// upgrade sends the SSL request and runs the TLS handshake with cfg. From
+// then on r speaks TLS, also when the handshake failed (a server's refusal
+// of a client certificate may come with the first read).
+func (r *rawClient) upgrade(cfg *tls.Config) error {
+	if err := r.send(wiretest.SSLRequest()); err != nil {
+		return err
+	}
+	tc := tls.Client(r.c, cfg)
 	r.c = tc
+	return tc.Handshake()
+}
+
+// oversize is the header of a packet of 16 MiB - 2 that vitess would
+// allocate whole, with the next sequence id.
+func (r *rawClient) oversize() []byte { return []byte{0xfe, 0xff, 0xff, r.seq} }
+
+// floodFor starts clients goroutines that run for d; each connects to addr
+// again and again and hands the raw client (greeting read) and its own
+// index to attempt, then closes the connection. A failed connect, or
+// attempt returning an error, ends that goroutine with a test error. wait
+// returns when all have ended.
+func floodFor(t *testing.T, addr string, clients int, d time.Duration, attempt func(r *rawClient, i int) error) (wait func()) {
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d)
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				r, _, err := connectRaw(addr, 5*time.Second)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				err = attempt(r, i)
+				r.c.Close()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	return wg.Wait
 }
 
 // handshakeResponse is a HandshakeResponse41 (flags carry SSL when the
@@ -389,47 +433,26 @@ func TestHostileFloodHeap(t *testing.T) {
 	const bound = 64 << 20
 	heapDone := sampleHeap()
 
+	pool := x509.NewCertPool()
+	pool.AddCert(tn.ca.Cert)
 	var attempts, refused atomic.Int64
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(time.Second)
-	for i := 0; i < clients; i++ {
-		wg.Add(1)
-		go func(useTLS bool) {
-			defer wg.Done()
-			for time.Now().Before(deadline) {
-				r, _, err := connectRaw(tn.addr, 5*time.Second)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				c := r.c
-				hdr := []byte{0xfe, 0xff, 0xff, 1} // 16 MiB - 2: vitess would allocate it whole
-				if useTLS {
-					_ = r.send(wiretest.SSLRequest())
-					pool := x509.NewCertPool()
-					pool.AddCert(tn.ca.Cert)
-					tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "localhost"})
-					if err := tc.Handshake(); err != nil {
-						c.Close()
-						t.Errorf("TLS: %v", err)
-						return
-					}
-					r.c = tc
-					hdr[3] = 2
-				}
-				attempts.Add(1)
-				p, err := r.flood(hdr, 64<<20)
-				if err == nil && wiretest.ErrNum(p) == 1043 {
-					refused.Add(1)
-				}
-				r.c.Close()
+	wait := floodFor(t, tn.addr, clients, time.Second, func(r *rawClient, i int) error {
+		if i%2 == 1 {
+			if err := r.upgrade(&tls.Config{RootCAs: pool, ServerName: "localhost"}); err != nil {
+				return fmt.Errorf("TLS: %w", err)
 			}
-		}(i%2 == 1)
-	}
+		}
+		attempts.Add(1)
+		p, err := r.flood(r.oversize(), 64<<20)
+		if err == nil && wiretest.ErrNum(p) == 1043 {
+			refused.Add(1)
+		}
+		return nil
+	})
 	// A real login during the flood.
 	time.Sleep(200 * time.Millisecond)
 	require.NoError(t, tn.db("admin", adminPW, name).PingContext(ctx), "login during the flood")
-	wg.Wait()
+	wait()
 	base, peak := heapDone()
 
 	assert.Positive(t, attempts.Load())
@@ -478,60 +501,35 @@ func TestHostileFloodHeapClusterPort(t *testing.T) {
 		noCert
 	)
 	var attempts, refused [3]atomic.Int64
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(time.Second)
-	for i := 0; i < clients; i++ {
-		wg.Add(1)
-		go func(mode int) {
-			defer wg.Done()
-			for time.Now().Before(deadline) {
-				r, _, err := connectRaw(addr, 5*time.Second)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				c := r.c
-				attempts[mode].Add(1)
-				hdr := []byte{0xfe, 0xff, 0xff, 1} // 16 MiB - 2
-				if mode != plain {
-					_ = r.send(wiretest.SSLRequest())
-					tc := &tls.Config{RootCAs: pool, ServerName: "localhost"}
-					if mode == mutualTLS {
-						tc = memberTLS
-					}
-					conn := tls.Client(c, tc)
-					err := conn.Handshake()
-					if err == nil && mode == noCert {
-						// TLS 1.3: the server's refusal of the missing
-						// certificate arrives with the first read.
-						_, err = r.readVia(conn)
-					}
-					if mode == noCert {
-						if err != nil {
-							refused[mode].Add(1)
-						}
-						c.Close()
-						continue
-					}
-					if err != nil {
-						c.Close()
-						t.Errorf("TLS with a member certificate: %v", err)
-						return
-					}
-					r.c = conn
-					hdr[3] = 2
-				}
-				p, err := r.flood(hdr, 64<<20)
-				if err == nil && wiretest.ErrNum(p) == 1043 {
-					refused[mode].Add(1)
-				}
-				r.c.Close()
+	wait := floodFor(t, addr, clients, time.Second, func(r *rawClient, i int) error {
+		mode := i % 3
+		attempts[mode].Add(1)
+		switch mode {
+		case noCert:
+			err := r.upgrade(&tls.Config{RootCAs: pool, ServerName: "localhost"})
+			if err == nil {
+				// TLS 1.3: the server's refusal of the missing certificate
+				// arrives with the first read.
+				_, err = r.read()
 			}
-		}(i % 3)
-	}
+			if err != nil {
+				refused[mode].Add(1)
+			}
+			return nil
+		case mutualTLS:
+			if err := r.upgrade(memberTLS); err != nil {
+				return fmt.Errorf("TLS with a member certificate: %w", err)
+			}
+		}
+		p, err := r.flood(r.oversize(), 64<<20)
+		if err == nil && wiretest.ErrNum(p) == 1043 {
+			refused[mode].Add(1)
+		}
+		return nil
+	})
 	time.Sleep(200 * time.Millisecond)
 	require.NoError(t, db.PingContext(ctx), "a cluster member logs in during the flood")
-	wg.Wait()
+	wait()
 	base, peak := heapDone()
 
 	for mode, what := range []string{"plain-text oversize handshake responses", "oversize handshake responses after mutual TLS", "TLS upgrades without a client certificate"} {
@@ -543,12 +541,6 @@ func TestHostileFloodHeapClusterPort(t *testing.T) {
 	t.Logf("heap in use %d MiB at start, peak %d MiB", base>>20, peak>>20)
 	assert.Less(t, grew, int64(bound), "heap growth during the flood")
 	require.NoError(t, db.PingContext(ctx), "and after it")
-}
-
-// readVia reads one packet through c (a connection wrapping r's).
-func (r *rawClient) readVia(c net.Conn) ([]byte, error) {
-	r.c = c
-	return r.read()
 }
 
 // sampleHeap records the Go heap in use after a GC, then samples it every
