@@ -62,11 +62,8 @@ func startPebble(t *testing.T) *acmeEnv {
 	cmd.Stdout, cmd.Stderr = logs, logs
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(logs.String(), "Listening on") {
-		require.True(t, time.Now().Before(deadline), "pebble did not start: %s", logs.String())
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, 20*time.Second, func() bool { return strings.Contains(logs.String(), "Listening on") },
+		"pebble did not start: %s", logs)
 	_, port := splitAddr(t, freeAddr(t))
 	return &acmeEnv{
 		t: t, dir: dir, configDir: filepath.Join(dir, "letsencrypt"), certbot: certbot,
@@ -221,7 +218,7 @@ func TestACMECertbotWatch(t *testing.T) {
 	a.renew()
 	renewed := fileSerial(t, a.live("cert.pem"))
 	require.NotEqual(t, first, renewed)
-	require.Eventually(t, func() bool { return n.tls.Current("client").Serial() == renewed }, 20*time.Second, 50*time.Millisecond)
+	testenv.Eventually(t, 20*time.Second, func() bool { return n.tls.Current("client").Serial() == renewed }, "the watched renewal is served")
 	assert.Equal(t, renewed, opensslSerial(t, addr))
 }
 

@@ -67,10 +67,10 @@ func TestAdminTools(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, out, "SUPER")
 	ok(admin, "kill", strconv.Itoa(monitorID))
-	require.Eventually(t, func() bool {
+	testenv.Eventually(t, 5*time.Second, func() bool {
 		var id int
 		return db.QueryRow("SELECT CONNECTION_ID()").Scan(&id) != nil || id != monitorID
-	}, 5*time.Second, 20*time.Millisecond, "the killed connection must be gone")
+	}, "the killed connection must be gone")
 	out, err = tool(admin, "admin", adminPW, "kill", "999999")
 	require.Error(t, err)
 	assert.Contains(t, out, "Unknown thread id: 999999")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 // Child processes: the tests that need a real `ssld serve` process (signals,
@@ -39,22 +40,16 @@ func startChild(t testing.TB, cmd *exec.Cmd) {
 }
 
 // waitAnswers waits until something accepts connections on network addr;
-// it fails t, with the child's log, once cmd has exited or after
-// childStartTimeout.
-func waitAnswers(t testing.TB, network, addr string, cmd *exec.Cmd, log *lockedBuffer) {
+// after childStartTimeout it fails t with the child's log.
+func waitAnswers(t testing.TB, network, addr string, log *lockedBuffer) {
 	t.Helper()
-	deadline := time.Now().Add(childStartTimeout)
-	for {
+	testenv.Eventually(t, childStartTimeout, func() bool {
 		c, err := net.DialTimeout(network, addr, time.Second)
 		if err == nil {
 			c.Close()
-			return
 		}
-		if cmd.ProcessState != nil || time.Now().After(deadline) {
-			t.Fatalf("ssld on %s %s did not come up: %v\n%s", network, addr, err, log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil
+	}, "ssld on %s %s did not come up:\n%s", network, addr, log)
 }
 
 // childNode is an `ssld serve` process on the test node's config and folder
@@ -114,5 +109,5 @@ func (n *childNode) start(t *testing.T, args ...string) *exec.Cmd {
 // waitSocket waits until the node answers on its Unix socket.
 func (n *childNode) waitSocket(t *testing.T) {
 	t.Helper()
-	waitAnswers(t, "unix", n.socket, n.cmd, n.log)
+	waitAnswers(t, "unix", n.socket, n.log)
 }

@@ -200,7 +200,7 @@ cluster:
 
 func (f *fleet) waitUp(m *fleetMember) {
 	f.t.Helper()
-	waitAnswers(f.t, "tcp", m.addr, m.cmd, m.log)
+	waitAnswers(f.t, "tcp", m.addr, m.log)
 }
 
 // rotate writes a new certificate and key for m and returns the serial.

@@ -206,11 +206,8 @@ func TestClusterPasswordSources(t *testing.T) {
 	var tty lockedBuffer
 	sc.Stdout, sc.Stderr = &tty, &tty
 	require.NoError(t, sc.Start())
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(tty.String(), "Enter password:") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	require.Contains(t, tty.String(), "Enter password:")
+	testenv.Eventually(t, 20*time.Second, func() bool { return strings.Contains(tty.String(), "Enter password:") },
+		"no password prompt: %s", &tty)
 	// No pause: echo goes off before the prompt is written, so a password
 	// typed the moment the prompt shows is not echoed either.
 	_, err = io.WriteString(stdin, fleetPW+"\n")

@@ -164,15 +164,10 @@ func TestDegradedStartRepairedBySignal(t *testing.T) {
 	good := goodLeaf(n.ca)
 	n.write(t, good)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testenv.Eventually(t, 15*time.Second, func() bool {
 		code, _ := testenv.HTTPGet(t, "http://"+n.metrics+"/healthz")
-		if code == http.StatusOK {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "SIGHUP did not bring TLS up:\n%s", n.log.String())
-		time.Sleep(50 * time.Millisecond)
-	}
+		return code == http.StatusOK
+	}, "SIGHUP did not bring TLS up:\n%s", n.log)
 	assert.Equal(t, serialOf(good.Cert), opensslSerial(t, n.addr))
 	assert.Regexp(t, `msg="tls reload" result=ok channel=client .*trigger=signal`, n.log.String())
 }

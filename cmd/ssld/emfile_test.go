@@ -53,8 +53,7 @@ func TestHostileOutOfFileDescriptors(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	require.Eventually(t, func() bool { return strings.Contains(n.log.String(), "too many open files") }, 10*time.Second, 20*time.Millisecond,
-		"EMFILE is logged:\n%s", n.log.String())
+	testenv.Eventually(t, 10*time.Second, func() bool { return strings.Contains(n.log.String(), "too many open files") }, "EMFILE is logged:\n%s", n.log)
 	for _, c := range conns {
 		c.Close()
 	}
@@ -66,7 +65,7 @@ func TestHostileOutOfFileDescriptors(t *testing.T) {
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.TLSConfig = "admin", adminPW, "tcp", n.addr, name
 	cfg.Timeout = 2 * time.Second
-	require.Eventually(t, func() bool {
+	testenv.Eventually(t, 15*time.Second, func() bool {
 		c, err := mysql.NewConnector(cfg)
 		if err != nil {
 			return false
@@ -74,7 +73,7 @@ func TestHostileOutOfFileDescriptors(t *testing.T) {
 		db := sql.OpenDB(c)
 		defer db.Close()
 		return db.Ping() == nil
-	}, 15*time.Second, 100*time.Millisecond, "a login works again after the flood:\n%s", n.log.String())
+	}, "a login works again after the flood:\n%s", n.log)
 
 	code, body := testenv.HTTPGet(t, "http://"+n.metrics+"/healthz")
 	assert.Equal(t, http.StatusOK, code, body)
@@ -146,7 +145,7 @@ func TestListenerStopsForGood(t *testing.T) {
 
 	testenv.Eventually(t, 5*time.Second, func() bool {
 		return strings.Contains(n.log.String(), "listener stopped accepting connections")
-	}, "the permanent accept error is logged:\n%s", n.log.String())
+	}, "the permanent accept error is logged:\n%s", n.log)
 	assert.Regexp(t, `level=ERROR msg="listener stopped accepting connections; /healthz fails until a restart" listener=listen error=".*invalid argument"`, n.log.String())
 	m := testenv.ScrapeMetrics(t, url+"/metrics")
 	assert.Equal(t, 0.0, m.Value(t, "ssld_listener_up", "listener", "client"))

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 // TestHostileFIFO: a FIFO where ssld reads a file (ssl_cert, the config
@@ -63,8 +65,7 @@ func TestHostileFIFO(t *testing.T) {
 		tn.restart(nil)
 		require.NoError(t, syscall.Mkfifo(filepath.Join(cas, "fifo.pem"), 0o644))
 		want := tn.rotate()
-		require.Eventually(t, func() bool { return tn.servedSerial() == want }, 5*time.Second, 20*time.Millisecond,
-			"the watcher reloads despite the FIFO in the folder")
+		testenv.Eventually(t, 5*time.Second, func() bool { return tn.servedSerial() == want }, "the watcher reloads despite the FIFO in the folder")
 		time.Sleep(150 * time.Millisecond) // a few re-checks that hash the folder
 		// Shut down on the side, so a regression fails here in seconds
 		// instead of hanging the suite on a FIFO's blocking open.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/testenv"
 	"github.com/ssld/ssld/protocol"
 )
 
@@ -67,8 +68,7 @@ func TestHostileUnixSocket(t *testing.T) {
 
 	t.Run("sessions closed at shutdown", func(t *testing.T) {
 		db := tn.socketDB("admin", adminPW)
-		require.Eventually(t, func() bool { return db.PingContext(ctx) == nil }, 3*time.Second, 20*time.Millisecond,
-			"the limit frees up once the held connections are gone")
+		testenv.Eventually(t, 3*time.Second, func() bool { return db.PingContext(ctx) == nil }, "the limit frees up once the held connections are gone")
 		sock, err := db.Conn(ctx)
 		require.NoError(t, err)
 		defer sock.Close()

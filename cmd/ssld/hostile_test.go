@@ -97,8 +97,7 @@ func TestHostileConnectionFlood(t *testing.T) {
 
 	// SUPER gets in with every slot taken (max_connections + 1, as MySQL);
 	// while it holds the extra slot nobody else does.
-	require.Eventually(t, func() bool { return tn.n.server.ActiveConnections() == 5 }, 3*time.Second, 10*time.Millisecond,
-		"the refused login's connection is gone")
+	testenv.Eventually(t, 3*time.Second, func() bool { return tn.n.server.ActiveConnections() == 5 }, "the refused login's connection is gone")
 	superDB := tn.db("admin", adminPW, name)
 	super, err := superDB.Conn(ctx)
 	require.NoError(t, err, "SUPER gets the extra slot")
@@ -111,7 +110,7 @@ func TestHostileConnectionFlood(t *testing.T) {
 	// A raw flood: every connection over the limit is answered and closed.
 	// One of them may hold the extra slot (a greeting) until its
 	// connect_timeout.
-	require.Eventually(t, func() bool { return tn.n.server.ActiveConnections() == 5 }, 3*time.Second, 10*time.Millisecond)
+	testenv.Eventually(t, 3*time.Second, func() bool { return tn.n.server.ActiveConnections() == 5 }, "only the 5 held connections are open before the flood")
 	var wg sync.WaitGroup
 	refused := make(chan uint16, 50)
 	var greeted atomic.Int64
@@ -161,8 +160,7 @@ func TestHostileConnectionFlood(t *testing.T) {
 	}
 	assert.Equal(t, int64(50-n), greeted.Load())
 	assert.LessOrEqual(t, greeted.Load(), int64(1), "at most the extra slot")
-	require.Eventually(t, func() bool { return tn.n.server.ActiveConnections() == 5 }, 3*time.Second, 10*time.Millisecond,
-		"the refused connections are not counted")
+	testenv.Eventually(t, 3*time.Second, func() bool { return tn.n.server.ActiveConnections() == 5 }, "the refused connections are not counted")
 
 	// The held connections still work; closing one frees a slot.
 	for _, c := range held {
@@ -170,8 +168,7 @@ func TestHostileConnectionFlood(t *testing.T) {
 	}
 	held[0].Close()
 	pools[0].Close() // Conn.Close only returns it to the pool
-	require.Eventually(t, func() bool { return tn.db("monitor", monitorPW, name).PingContext(ctx) == nil },
-		5*time.Second, 20*time.Millisecond)
+	testenv.Eventually(t, 5*time.Second, func() bool { return tn.db("monitor", monitorPW, name).PingContext(ctx) == nil }, "closing a held connection frees a slot")
 }
 
 // TestHostileSlowLoris: with connect_timeout 500ms, a client that sends
@@ -222,19 +219,18 @@ func TestHostileSlowLoris(t *testing.T) {
 
 	t.Run("silent clients fill every slot", func(t *testing.T) {
 		ctx := ctxT(t)
-		require.Eventually(t, func() bool { return tn.n.server.ActiveConnections() == 0 }, 3*time.Second, 10*time.Millisecond)
+		testenv.Eventually(t, 3*time.Second, func() bool { return tn.n.server.ActiveConnections() == 0 }, "no connection open before the silent clients")
 		for i := 0; i < 5; i++ {
 			c, err := net.Dial("tcp", tn.addr)
 			require.NoError(t, err)
 			defer c.Close()
 		}
-		require.Eventually(t, func() bool { return tn.n.server.ActiveConnections() == 5 }, 3*time.Second, 10*time.Millisecond)
+		testenv.Eventually(t, 3*time.Second, func() bool { return tn.n.server.ActiveConnections() == 5 }, "the 5 silent clients hold every slot")
 		name := tn.tlsName(nil)
 		me := sqlErr(t, tn.db("monitor", monitorPW, name).PingContext(ctx))
 		assert.Equal(t, uint16(1040), me.Number)
 		t0 := time.Now()
-		require.Eventually(t, func() bool { return tn.db("monitor", monitorPW, name).PingContext(ctx) == nil },
-			3*time.Second, 20*time.Millisecond, "the slots free up after connect_timeout")
+		testenv.Eventually(t, 3*time.Second, func() bool { return tn.db("monitor", monitorPW, name).PingContext(ctx) == nil }, "the slots free up after connect_timeout")
 		t.Logf("locked out for %v by 5 silent clients", time.Since(t0).Round(time.Millisecond))
 	})
 }

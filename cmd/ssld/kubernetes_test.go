@@ -80,6 +80,5 @@ func TestKubernetesConfigMapServes(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code, "the probes' /healthz")
 
 	renewed := writeSecret()
-	require.Eventually(t, func() bool { return n.tls.Current("client").Serial() == renewed }, 15*time.Second, 50*time.Millisecond,
-		"a renewed Secret is served (watch: true)")
+	testenv.Eventually(t, 15*time.Second, func() bool { return n.tls.Current("client").Serial() == renewed }, "a renewed Secret is served (watch: true)")
 }

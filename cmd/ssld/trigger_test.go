@@ -51,11 +51,8 @@ func TestReloadTrigger(t *testing.T) {
 	// SIGHUP, then the watcher. Both are asynchronous: poll, bounded.
 	waitTrigger := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for trigger() != want {
-			require.True(t, time.Now().Before(deadline), "ssl_last_reload_trigger never became %q:\n%s", want, n.log.String())
-			time.Sleep(50 * time.Millisecond)
-		}
+		testenv.Eventually(t, 15*time.Second, func() bool { return trigger() == want },
+			"ssl_last_reload_trigger never became %q:\n%s", want, n.log)
 	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
 	waitTrigger("signal")
