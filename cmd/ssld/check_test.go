@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -39,14 +38,7 @@ func runBin(t *testing.T, args ...string) (int, string, string) {
 	var out, errb strings.Builder
 	cmd := exec.Command(ssldBinary(t), args...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
-	}
+	code := exitStatus(t, cmd.Run(), errb.String())
 	return code, out.String(), errb.String()
 }
 
@@ -168,14 +160,7 @@ func TestOperationsCheckExamples(t *testing.T) {
 				tc.want = 1
 			}
 			line := bin + strings.TrimPrefix(strings.ReplaceAll(c, "/etc/ssld/ssld.yaml", tc.cfg), "ssld")
-			out, err := exec.Command("sh", "-c", line).CombinedOutput()
-			code := 0
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				code = ee.ExitCode()
-			} else {
-				require.NoError(t, err, line)
-			}
+			code, out := exitCode(t, exec.Command("sh", "-c", line))
 			assert.Equal(t, tc.want, code, "%s\n%s", line, out)
 		}
 	}

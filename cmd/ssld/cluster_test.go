@@ -10,7 +10,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -304,15 +303,7 @@ func ssldClusterEnv(t testing.TB, env []string, args ...string) (code int, stdou
 	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		t.Fatalf("ssld cluster: %v", err)
-	}
+	code = exitStatus(t, cmd.Run(), "ssld cluster")
 	return code, out.String(), errb.String()
 }
 

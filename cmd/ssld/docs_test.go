@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,12 +237,7 @@ func TestOperationsNodeCommands(t *testing.T) {
 		cmd.WaitDelay = time.Second
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, ctx.Err(), "did not end: %s\n%s", line, out)
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), string(out)
-		}
-		require.NoError(t, err, line)
-		return 0, string(out)
+		return exitStatus(t, err, line), string(out)
 	}
 
 	cron := docCommand(t, "out=$(ssld status --config ")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -101,9 +102,18 @@ func TestBinaryLinksNoTestCode(t *testing.T) {
 func exitCode(t *testing.T, cmd *exec.Cmd) (int, string) {
 	t.Helper()
 	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode(), string(out)
+	return exitStatus(t, err, string(out)), string(out)
+}
+
+// exitStatus is the exit code of a command that ended with err (from Run,
+// Output or Wait): 0, or the code it exited with. Any other error (it did
+// not start, its output was lost) fails t with what.
+func exitStatus(t testing.TB, err error, what string) int {
+	t.Helper()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
 	}
-	require.NoError(t, err, string(out))
-	return 0, string(out)
+	require.NoError(t, err, what)
+	return 0
 }
