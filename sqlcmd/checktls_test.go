@@ -3,15 +3,17 @@ package sqlcmd
 import (
 	"context"
 	"errors"
-	"github.com/dolthub/vitess/go/mysql"
 	"strings"
 	"testing"
+
+	"github.com/dolthub/vitess/go/mysql"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
+	"github.com/ssld/ssld/internal/tlstest"
 	"github.com/ssld/ssld/sysvars"
 	"github.com/ssld/ssld/tlsctx"
 )
@@ -21,8 +23,8 @@ import (
 // would_fail with the reload's reason, and neither moves the served
 // certificate, the generation or the reload timestamps.
 func TestCheckTLS(t *testing.T) {
-	rt := newRealTLS(t, "check CA")
-	m, first, write, ca, certPath := rt.m, rt.first, rt.write, rt.ca, rt.certPath
+	rt := tlstest.New(t, "check CA", false)
+	m, first, write, ca, certPath := rt.M, rt.First, rt.Write, rt.CA, rt.CertPath
 	var err error
 	reg := sysvars.NewRegistry()
 	require.NoError(t, sysvars.AddTLS(reg, m))

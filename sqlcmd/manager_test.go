@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ssld/ssld/internal/pki"
-	"github.com/ssld/ssld/internal/pkitest"
+	"github.com/ssld/ssld/internal/tlstest"
 	"github.com/ssld/ssld/sysvars"
 	"github.com/ssld/ssld/tlsctx"
 )
@@ -20,8 +18,8 @@ import (
 // reload changes what the variables and SHOW SSL STATUS report, a bad one
 // fails with 3888 and leaves the served certificate in place.
 func TestRealManager(t *testing.T) {
-	rt := newRealTLS(t, "sqlcmd test CA")
-	m, first, write, keyPath := rt.m, rt.first, rt.write, rt.keyPath
+	rt := tlstest.New(t, "sqlcmd test CA", false)
+	m, first, write, keyPath := rt.M, rt.First, rt.Write, rt.KeyPath
 	var err error
 
 	reg := sysvars.NewRegistry()
@@ -59,35 +57,4 @@ func TestRealManager(t *testing.T) {
 	lastErr := run(t, x, admin, "SHOW GLOBAL VARIABLES LIKE 'ssl_last_reload_error'")
 	require.Len(t, lastErr.Rows, 1)
 	assert.NotEmpty(t, lastErr.Rows[0][1])
-}
-
-// realTLS is a real tlsctx.Manager over a client key pair (no CA) that the
-// test rewrites; first is the pair it started with.
-type realTLS struct {
-	t                 testing.TB
-	ca                *pki.CA
-	certPath, keyPath string
-	m                 *tlsctx.Manager
-	first             *pki.Leaf
-}
-
-func newRealTLS(t testing.TB, caName string) *realTLS {
-	t.Helper()
-	dir := t.TempDir()
-	rt := &realTLS{t: t, ca: pkitest.MustCA(t, caName),
-		certPath: filepath.Join(dir, "server.crt"), keyPath: filepath.Join(dir, "server.key")}
-	rt.first = rt.write("first")
-	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(tlsctx.Settings{SSLCert: rt.certPath, SSLKey: rt.keyPath}))
-	require.NoError(t, err)
-	rt.m = m
-	return rt
-}
-
-// write replaces the pair with a new localhost leaf named cn.
-func (rt *realTLS) write(cn string) *pki.Leaf {
-	rt.t.Helper()
-	leaf := pkitest.MustIssue(rt.t, rt.ca, pki.LeafOptions{CN: cn, DNSNames: []string{"localhost"}})
-	require.NoError(rt.t, pki.WriteFile(rt.certPath, leaf.CertPEM, 0o644))
-	require.NoError(rt.t, pki.WriteFile(rt.keyPath, leaf.KeyPEM, 0o600))
-	return leaf
 }

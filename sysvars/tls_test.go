@@ -3,60 +3,15 @@ package sysvars
 import (
 	"context"
 	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ssld/ssld/internal/pki"
-	"github.com/ssld/ssld/internal/pkitest"
+	"github.com/ssld/ssld/internal/tlstest"
 	"github.com/ssld/ssld/tlsctx"
 )
-
-// tlsFixture is a real tlsctx.Manager over files in a temp dir whose settings
-// the test can change between reloads.
-type tlsFixture struct {
-	dir string
-	ca  *pki.CA
-	mu  sync.Mutex
-	set tlsctx.Settings
-	m   *tlsctx.Manager
-}
-
-func (f *tlsFixture) settings() tlsctx.Settings {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.set
-}
-
-func (f *tlsFixture) writeLeaf(t *testing.T, cn string) *pki.Leaf {
-	t.Helper()
-	leaf := pkitest.MustIssue(t, f.ca, pki.LeafOptions{CN: cn, DNSNames: []string{"localhost"}})
-	require.NoError(t, pki.WriteFile(filepath.Join(f.dir, "server.crt"), leaf.CertPEM, 0o644))
-	require.NoError(t, pki.WriteFile(filepath.Join(f.dir, "server.key"), leaf.KeyPEM, 0o600))
-	return leaf
-}
-
-func newTLSFixture(t *testing.T) (*tlsFixture, *pki.Leaf) {
-	t.Helper()
-	f := &tlsFixture{dir: t.TempDir(), ca: pkitest.MustCA(t, "sysvars test CA")}
-	leaf := f.writeLeaf(t, "server-1")
-	require.NoError(t, pki.WriteFile(filepath.Join(f.dir, "ca.crt"), f.ca.CertPEM, 0o644))
-	f.set = tlsctx.Settings{
-		SSLCert: filepath.Join(f.dir, "server.crt"),
-		SSLKey:  filepath.Join(f.dir, "server.key"),
-		SSLCA:   filepath.Join(f.dir, "ca.crt"),
-	}
-	m, err := tlsctx.New(context.Background(), tlsctx.SourceFunc(func(context.Context) (tlsctx.Settings, error) {
-		return f.settings(), nil
-	}))
-	require.NoError(t, err)
-	f.m = m
-	return f, leaf
-}
 
 func value(t *testing.T, r *Registry, name string) string {
 	t.Helper()
@@ -66,19 +21,20 @@ func value(t *testing.T, r *Registry, name string) string {
 }
 
 func TestAddTLSFollowsManager(t *testing.T) {
-	f, leaf := newTLSFixture(t)
+	f := tlstest.New(t, "sysvars test CA", true)
+	leaf := f.First
 	r := NewRegistry()
-	require.NoError(t, AddTLS(r, f.m))
+	require.NoError(t, AddTLS(r, f.M))
 	require.Error(t, AddTLS(NewRegistry(), nil))
 
 	// Initial load is not a reload attempt.
 	initial := map[string]string{
-		"ssl_cert":                        f.set.SSLCert,
-		"ssl_key":                         f.set.SSLKey,
-		"ssl_ca":                          f.set.SSLCA,
+		"ssl_cert":                        f.Settings.SSLCert,
+		"ssl_key":                         f.Settings.SSLKey,
+		"ssl_ca":                          f.Settings.SSLCA,
 		"ssl_capath":                      "",
 		"ssl_key_passphrase":              "[redacted]",
-		"cluster_ssl_cert":                f.set.SSLCert, // falls back to ssl_*
+		"cluster_ssl_cert":                f.Settings.SSLCert, // falls back to ssl_*
 		"have_ssl":                        "YES",
 		"tls_version":                     "TLSv1.2,TLSv1.3",
 		"ssl_last_reload_attempt_time":    "",
@@ -94,15 +50,15 @@ func TestAddTLSFollowsManager(t *testing.T) {
 	}
 	assert.Len(t, value(t, r, "ssl_server_fingerprint"), 64)
 	assert.Contains(t, []string{"openssl", "go"}, value(t, r, "ssl_crypto_backend"))
-	assert.Equal(t, string(f.m.Current(tlsctx.ChannelClient).KeyBackend), value(t, r, "ssl_crypto_backend"))
+	assert.Equal(t, string(f.M.Current(tlsctx.ChannelClient).KeyBackend), value(t, r, "ssl_crypto_backend"))
 	for _, v := range r.All() {
 		assert.Equal(t, ScopeGlobal, v.Scope, v.Name)
 		assert.True(t, v.ReadOnly, v.Name)
 	}
 
 	// A successful reload with a new certificate: values follow, no copy.
-	leaf2 := f.writeLeaf(t, "server-2")
-	_, err := f.m.Reload(context.Background(), tlsctx.WithTrigger("test"))
+	leaf2 := f.Write("second")
+	_, err := f.M.Reload(context.Background(), tlsctx.WithTrigger("test"))
 	require.NoError(t, err)
 	assert.Equal(t, tlsctx.FormatSerial(leaf2.Cert.SerialNumber), value(t, r, "ssl_server_serial"))
 	assert.Equal(t, "2", value(t, r, "ssl_reload_generation"))
@@ -113,8 +69,8 @@ func TestAddTLSFollowsManager(t *testing.T) {
 
 	// A failed reload: the served certificate is still reported, the error
 	// is visible.
-	require.NoError(t, os.WriteFile(filepath.Join(f.dir, "server.crt"), []byte("garbage"), 0o644))
-	_, err = f.m.Reload(context.Background())
+	require.NoError(t, os.WriteFile(f.CertPath, []byte("garbage"), 0o644))
+	_, err = f.M.Reload(context.Background())
 	require.Error(t, err)
 	assert.Equal(t, tlsctx.FormatSerial(leaf2.Cert.SerialNumber), value(t, r, "ssl_server_serial"))
 	assert.NotEmpty(t, value(t, r, "ssl_last_reload_error"))
@@ -123,8 +79,8 @@ func TestAddTLSFollowsManager(t *testing.T) {
 }
 
 func TestPassphraseRedacted(t *testing.T) {
-	f, _ := newTLSFixture(t)
-	fake := fakeState{snap: f.m.Current(tlsctx.ChannelClient), status: f.m.Status()}
+	f := tlstest.New(t, "sysvars test CA", true)
+	fake := fakeState{snap: f.M.Current(tlsctx.ChannelClient), status: f.M.Status()}
 	fake.status.Settings.SSLKeyPassphrase = "s3cret"
 	r := NewRegistry()
 	require.NoError(t, addTLS(r, fake))

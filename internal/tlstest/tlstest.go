@@ -1,0 +1,67 @@
+// Package tlstest is a real tlsctx.Manager for the tests of the packages
+// built on it (sqlcmd, sysvars): a CA, its certificate and a server pair in
+// a temp folder that the test rewrites. Only tests import it. tlsctx's own
+// tests keep their fixture: a package's internal tests cannot import a
+// package that imports it.
+package tlstest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
+	"github.com/ssld/ssld/tlsctx"
+)
+
+// Files is the folder (server.crt, server.key, ca.crt) and the manager that
+// serves it.
+type Files struct {
+	tb                        testing.TB
+	Dir                       string
+	CertPath, KeyPath, CAPath string
+	CA                        *pki.CA
+	First                     *pki.Leaf // the pair the manager started on
+	Settings                  tlsctx.Settings
+	M                         *tlsctx.Manager
+}
+
+// New writes a CA named caName (its certificate in ca.crt) and a pair issued
+// by it, and starts a Manager on the pair; with withCA, ssl_ca names ca.crt
+// too.
+func New(tb testing.TB, caName string, withCA bool) *Files {
+	tb.Helper()
+	dir := tb.TempDir()
+	f := &Files{tb: tb, Dir: dir, CA: pkitest.MustCA(tb, caName), CertPath: filepath.Join(dir, "server.crt"),
+		KeyPath: filepath.Join(dir, "server.key"), CAPath: filepath.Join(dir, "ca.crt")}
+	if err := os.WriteFile(f.CAPath, f.CA.CertPEM, 0o644); err != nil {
+		tb.Fatalf("tlstest: %v", err)
+	}
+	f.First = f.Write("first")
+	f.Settings = tlsctx.Settings{SSLCert: f.CertPath, SSLKey: f.KeyPath}
+	if withCA {
+		f.Settings.SSLCA = f.CAPath
+	}
+	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(f.Settings))
+	if err != nil {
+		tb.Fatalf("tlstest: new manager: %v", err)
+	}
+	f.M = m
+	return f
+}
+
+// Write replaces the pair with a new localhost leaf named cn (each file
+// atomically) and returns it; the manager serves it after its next reload.
+func (f *Files) Write(cn string) *pki.Leaf {
+	f.tb.Helper()
+	leaf := pkitest.MustIssue(f.tb, f.CA, pki.LeafOptions{CN: cn, DNSNames: []string{"localhost"}})
+	if err := pki.WriteFile(f.CertPath, leaf.CertPEM, 0o644); err != nil {
+		f.tb.Fatalf("tlstest: %v", err)
+	}
+	if err := pki.WriteFile(f.KeyPath, leaf.KeyPEM, 0o600); err != nil {
+		f.tb.Fatalf("tlstest: %v", err)
+	}
+	return leaf
+}
