@@ -13,7 +13,6 @@ import (
 
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
-	"github.com/ssld/ssld/internal/tlstest"
 	"github.com/ssld/ssld/sysvars"
 	"github.com/ssld/ssld/tlsctx"
 )
@@ -23,13 +22,9 @@ import (
 // would_fail with the reload's reason, and neither moves the served
 // certificate, the generation or the reload timestamps.
 func TestCheckTLS(t *testing.T) {
-	rt := tlstest.New(t, "check CA", false)
-	m, first, write, ca, certPath := rt.M, rt.First, rt.Write, rt.CA, rt.CertPath
+	rt, x, admin := realEnv(t, "check CA")
+	first, write, ca, certPath := rt.First, rt.Write, rt.CA, rt.CertPath
 	var err error
-	reg := sysvars.NewRegistry()
-	require.NoError(t, sysvars.AddTLS(reg, m))
-	x := NewExecutor(&Env{Reloader: m, Certs: m, Vars: reg})
-	admin := &Session{User: "admin", Privileges: []string{"SUPER"}}
 	bookkeeping := func() []any {
 		r := run(t, x, admin, "SELECT @@ssl_last_reload_attempt_time, @@ssl_last_successful_reload_time, @@ssl_reload_generation, @@ssl_server_serial")
 		return r.Rows[0]

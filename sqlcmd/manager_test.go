@@ -14,19 +14,24 @@ import (
 	"github.com/ssld/ssld/tlsctx"
 )
 
+// realEnv is an executor on a real tlsctx.Manager (tlstest.New on a CA
+// named caName) with the TLS and server variables, and a SUPER session.
+func realEnv(t *testing.T, caName string) (*tlstest.Files, *Executor, *Session) {
+	t.Helper()
+	rt := tlstest.New(t, caName, false)
+	reg := sysvars.NewRegistry()
+	require.NoError(t, sysvars.AddTLS(reg, rt.M))
+	require.NoError(t, sysvars.AddServer(reg, sysvars.ServerInfo{Version: "8.0.36-ssld"}))
+	return rt, NewExecutor(&Env{Reloader: rt.M, Certs: rt.M, Vars: reg}), &Session{User: "admin", Privileges: []string{"SUPER"}}
+}
+
 // TestRealManager drives SSL_RELOAD against a real tlsctx.Manager: a good
 // reload changes what the variables and SHOW SSL STATUS report, a bad one
 // fails with 3888 and leaves the served certificate in place.
 func TestRealManager(t *testing.T) {
-	rt := tlstest.New(t, "sqlcmd test CA", false)
-	m, first, write, keyPath := rt.M, rt.First, rt.Write, rt.KeyPath
+	rt, x, admin := realEnv(t, "sqlcmd test CA")
+	first, write, keyPath := rt.First, rt.Write, rt.KeyPath
 	var err error
-
-	reg := sysvars.NewRegistry()
-	require.NoError(t, sysvars.AddTLS(reg, m))
-	require.NoError(t, sysvars.AddServer(reg, sysvars.ServerInfo{Version: "8.0.36-ssld"}))
-	x := NewExecutor(&Env{Reloader: m, Certs: m, Vars: reg})
-	admin := &Session{User: "admin", Privileges: []string{"SUPER"}}
 
 	serial := func() any {
 		return run(t, x, admin, "SELECT @@ssl_server_serial").Rows[0][0]
