@@ -2,16 +2,20 @@ package tlsctx
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net"
 	"testing"
 
-	"github.com/ssld/ssld/internal/pki"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 func TestParseCryptoBackend(t *testing.T) {
@@ -53,16 +57,14 @@ func TestCryptoBackendGo(t *testing.T) {
 			f := newFixture(t)
 			f.writeLeaf("server", f.issue(pki.LeafOptions{KeyType: kt}))
 			m := f.manager(WithCryptoBackend(BackendGo))
-			assert.Equal(t, BackendGo, m.CryptoBackend())
 			assert.Equal(t, BackendGo, m.Status().CryptoBackend)
-			snap := m.Current(ChannelClient)
-			assert.Equal(t, BackendGo, snap.KeyBackend)
-			switch snap.Certificate.PrivateKey.(type) {
-			case *rsa.PrivateKey, *ecdsa.PrivateKey:
-			default:
-				t.Fatalf("crypto_backend go signs with %T, want the parsed Go key", snap.Certificate.PrivateKey)
-			}
-			handshake(t, m, f)
+			assertSignsWith(t, m, f, BackendGo, "the parsed Go key", func(k crypto.PrivateKey) bool {
+				switch k.(type) {
+				case *rsa.PrivateKey, *ecdsa.PrivateKey:
+					return true
+				}
+				return false
+			})
 		})
 	}
 }
@@ -88,25 +90,27 @@ func TestCryptoBackendOpenSSLWithoutLibcryptoFailsNew(t *testing.T) {
 	assert.Contains(t, err.Error(), "crypto_backend is openssl but libcrypto.so.3 cannot be loaded")
 }
 
+// assertSignsWith checks that m resolved want, that its client snapshot
+// says want signs, that the snapshot's key is want's signer (isSigner, what
+// names it), and that a handshake is served with it.
+func assertSignsWith(t *testing.T, m *Manager, f *fixture, want CryptoBackend, what string, isSigner func(crypto.PrivateKey) bool) {
+	t.Helper()
+	assert.Equal(t, want, m.CryptoBackend())
+	snap := m.Current(ChannelClient)
+	assert.Equal(t, want, snap.KeyBackend)
+	if !isSigner(snap.Certificate.PrivateKey) {
+		t.Fatalf("crypto_backend %s signs with %T, want %s", want, snap.Certificate.PrivateKey, what)
+	}
+	handshake(t, m, f)
+}
+
 // handshake opens one TLS 1.3 and one TLS 1.2 connection to a server using
 // m's client channel and checks the served certificate is the live one.
 func handshake(t *testing.T, m *Manager, f *fixture) {
 	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", m.ServerTLSConfig(ChannelClient))
 	require.NoError(t, err)
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.(*tls.Conn).Handshake()
-			}()
-		}
-	}()
+	testenv.Serve(t, ln, func(c net.Conn) { _ = c.(*tls.Conn).Handshake() })
 	pool := x509.NewCertPool()
 	pool.AddCert(f.ca.Cert)
 	want := m.Current(ChannelClient).Leaf.SerialNumber

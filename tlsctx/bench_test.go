@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 // BenchmarkHandshake compares a full TLS handshake over loopback TCP with a
@@ -66,29 +68,16 @@ func BenchmarkHandshake(b *testing.B) {
 func BenchmarkHandshakeRatio(b *testing.B) {
 	c, m, static := staticAndDynamic(b)
 	client := &tls.Config{RootCAs: c.pool(), ServerName: "localhost"}
-	serve := func(cfg *tls.Config) (string, func()) {
+	serve := func(cfg *tls.Config) string {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)
 		}
-		go func() {
-			for {
-				raw, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					_ = tls.Server(raw, cfg).Handshake()
-					_ = raw.Close()
-				}()
-			}
-		}()
-		return ln.Addr().String(), func() { ln.Close() }
+		testenv.Serve(b, ln, func(raw net.Conn) { _ = tls.Server(raw, cfg).Handshake() })
+		return ln.Addr().String()
 	}
-	staticAddr, stopS := serve(static)
-	defer stopS()
-	dynAddr, stopD := serve(m.ServerTLSConfig(ChannelClient))
-	defer stopD()
+	staticAddr := serve(static)
+	dynAddr := serve(m.ServerTLSConfig(ChannelClient))
 	handshake := func(addr string) time.Duration {
 		start := time.Now()
 		raw, err := net.Dial("tcp", addr)

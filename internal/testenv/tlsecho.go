@@ -18,6 +18,14 @@ func TLSEchoServer(tb testing.TB, cfg *tls.Config) string {
 	if err != nil {
 		tb.Fatalf("tls echo server: %v", err)
 	}
+	Serve(tb, ln, echo)
+	return ln.Addr().String()
+}
+
+// Serve accepts connections on ln until tb ends (then ln is closed) and
+// runs handle for each in its own goroutine, closing the connection when
+// handle returns. It is the accept loop of every throw-away test server.
+func Serve(tb testing.TB, ln net.Listener, handle func(net.Conn)) {
 	tb.Cleanup(func() { _ = ln.Close() })
 	go func() {
 		for {
@@ -25,14 +33,15 @@ func TLSEchoServer(tb testing.TB, cfg *tls.Config) string {
 			if err != nil {
 				return
 			}
-			go echo(conn)
+			go func() {
+				defer conn.Close()
+				handle(conn)
+			}()
 		}
 	}()
-	return ln.Addr().String()
 }
 
 func echo(conn net.Conn) {
-	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	r := bufio.NewReader(conn)
 	for {
