@@ -50,6 +50,27 @@ func builtSSLD(t *testing.T) string {
 	return ssldBin
 }
 
+// runBench runs the bench with options o and the ssld built for the tests,
+// within 2 minutes, logs the printed tables and returns the report and the
+// tables. needsOpenSSL: a machine without libcrypto.so.3 skips (fails under
+// CI=true) instead of failing.
+func runBench(t *testing.T, o options, needsOpenSSL bool) (*Report, string) {
+	t.Helper()
+	o.ssldBin = builtSSLD(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, log bytes.Buffer
+	rep, err := run(ctx, o, &out, &log)
+	if err != nil {
+		if needsOpenSSL && !testenv.CI() && strings.Contains(err.Error(), "libcrypto.so.3 cannot be loaded") {
+			t.Skipf("no libcrypto: %v", err)
+		}
+		t.Fatalf("run: %v\nprogress:\n%s", err, log.String())
+	}
+	t.Logf("\n%s", out.String())
+	return rep, out.String()
+}
+
 // quickRun runs the bench in quick mode end to end and checks that every
 // figure is there and no connection or reload failed. It asserts no
 // timing: CI machines vary too much for that.
@@ -58,15 +79,7 @@ func quickRun(t *testing.T, mariadb bool) *Report {
 	o.quick, o.mariadb = true, mariadb
 	o.applyQuick()
 	o.idleConns = 50 // enough to exercise the measurement, and quick under -race
-	o.ssldBin = builtSSLD(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out, log bytes.Buffer
-	rep, err := run(ctx, o, &out, &log)
-	if err != nil {
-		t.Fatalf("run: %v\nprogress:\n%s", err, log.String())
-	}
-	t.Logf("\n%s", out.String())
+	rep, out := runBench(t, o, false)
 
 	servers := []string{"ssld", "bare-tls", "bare-vitess"}
 	if mariadb {
@@ -149,8 +162,8 @@ func quickRun(t *testing.T, mariadb bool) *Report {
 			t.Errorf("ratio %q = %v", r.Name, r.Value)
 		}
 	}
-	if !strings.Contains(out.String(), "ssld / bare crypto/tls") || !strings.Contains(out.String(), "ssld / bare vitess") {
-		t.Errorf("the printed table lacks the ratios:\n%s", out.String())
+	if !strings.Contains(out, "ssld / bare crypto/tls") || !strings.Contains(out, "ssld / bare vitess") {
+		t.Errorf("the printed table lacks the ratios:\n%s", out)
 	}
 
 	// The JSON round-trips.
@@ -211,18 +224,7 @@ func TestBenchBackendsAndKeyExchanges(t *testing.T) {
 	o.applyQuick()
 	o.duration, o.warmup, o.idleConns = 300*time.Millisecond, 100*time.Millisecond, 10
 	o.backends, o.kexes = []string{"openssl", "go"}, []string{kexDefault, kexX25519}
-	o.ssldBin = builtSSLD(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out, log bytes.Buffer
-	rep, err := run(ctx, o, &out, &log)
-	if err != nil {
-		if !testenv.CI() && strings.Contains(err.Error(), "libcrypto.so.3 cannot be loaded") {
-			t.Skipf("no libcrypto: %v", err)
-		}
-		t.Fatalf("run: %v\nprogress:\n%s", err, log.String())
-	}
-	t.Logf("\n%s", out.String())
+	rep, _ := runBench(t, o, true)
 	if len(rep.KeyTypes) != 4 {
 		t.Fatalf("%d configurations, want 4 (2 backends x 2 key exchanges)", len(rep.KeyTypes))
 	}

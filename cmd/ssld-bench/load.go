@@ -64,17 +64,32 @@ type load struct {
 	resumed  *atomic.Int64 // counts resumed sessions of connect; nil: not counted
 }
 
+// reading is what a phase reads at its start and at its end: the server's
+// CPU time, the bench's own, and the resumed sessions counted so far.
+type reading struct {
+	server, self time.Duration
+	resumed      int64
+}
+
+func (p load) read() (reading, error) {
+	var r reading
+	var err error
+	if r.server, err = cpuTime(p.pid); err != nil {
+		return r, err
+	}
+	r.self, _ = cpuTime(os.Getpid())
+	if p.resumed != nil {
+		r.resumed = p.resumed.Load()
+	}
+	return r, nil
+}
+
 // run measures the phase. Every wait is bounded: the loops stop at the
 // deadline (or when ctx ends) and each connection has a 10 s timeout.
 func (p load) run(ctx context.Context) (LoadResult, []time.Duration, error) {
-	cpu0, err := cpuTime(p.pid)
+	r0, err := p.read()
 	if err != nil {
 		return LoadResult{}, nil, err
-	}
-	self0, _ := cpuTime(os.Getpid())
-	var resumed0 int64
-	if p.resumed != nil {
-		resumed0 = p.resumed.Load()
 	}
 	start := time.Now()
 	deadline := start.Add(p.duration)
@@ -106,18 +121,13 @@ func (p load) run(ctx context.Context) (LoadResult, []time.Duration, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu1, err := cpuTime(p.pid)
+	r1, err := p.read()
 	if err != nil {
 		return LoadResult{}, nil, err
 	}
-	self1, _ := cpuTime(os.Getpid())
-	var resumed int64
-	if p.resumed != nil {
-		resumed = p.resumed.Load() - resumed0
-	}
 	var r LoadResult
-	r.add(LoadResult{Resumed: resumed, Seconds: elapsed.Seconds(), Conns: conns.Load(), Failed: failed.Load(),
-		ServerCPUSeconds: (cpu1 - cpu0).Seconds(), clientCPUSeconds: (self1 - self0).Seconds(),
+	r.add(LoadResult{Resumed: r1.resumed - r0.resumed, Seconds: elapsed.Seconds(), Conns: conns.Load(), Failed: failed.Load(),
+		ServerCPUSeconds: (r1.server - r0.server).Seconds(), clientCPUSeconds: (r1.self - r0.self).Seconds(),
 		Reloads: len(lat) + reloadFailed, ReloadFailed: reloadFailed})
 	if s := firstErr.Load(); s != nil {
 		r.FirstError = *s

@@ -80,6 +80,22 @@ func (k *KeyResult) server(name string) *ServerResult {
 	return nil
 }
 
+// The load phases a ServerResult holds.
+const (
+	withoutReload = iota
+	withReload
+	sessionCache
+)
+
+// phase returns one phase's figures, nil for a server the run lacks or a
+// phase it did not run.
+func (sr *ServerResult) phase(p int) *LoadResult {
+	if sr == nil {
+		return nil
+	}
+	return [...]*LoadResult{withoutReload: sr.Without, withReload: sr.WithReload, sessionCache: sr.Resumption}[p]
+}
+
 // Ratio is one line of the ratio table. Limit is 0 for context-only ratios.
 // Config is the configuration (key type, backend, key exchange) or, for a
 // ratio across configurations, what is held fixed.
@@ -127,32 +143,32 @@ func (r *Report) evaluate() {
 			}
 		}
 		full := s.WithReload != nil
-		if m != nil {
-			ratio("ssld / MariaDB, CPU per connection", s.Without, m.Without, 0.7)
-			ratio("ssld / MariaDB, CPU per connection, reloading", s.WithReload, m.WithReload, 0)
-		}
-		limit := 0.0
+		limit := 0.0 // ssld / bare is a target in the full configurations only
 		if full {
 			limit = 1.25
 		}
-		ratio("ssld / bare crypto/tls, CPU per connection", s.Without, b.Without, limit)
-		if v != nil {
+		// A ratio with a server the run lacks (MariaDB without --mariadb) or
+		// a phase the configuration did not run is left out.
+		for _, q := range []struct {
+			name     string
+			num, den *LoadResult
+			limit    float64
+		}{
+			{"ssld / MariaDB, CPU per connection", s.Without, m.phase(withoutReload), 0.7},
+			{"ssld / MariaDB, CPU per connection, reloading", s.WithReload, m.phase(withReload), 0},
+			{"ssld / bare crypto/tls, CPU per connection", s.Without, b.phase(withoutReload), limit},
 			// What the MySQL protocol's round trips cost through vitess
 			// alone, and what ssld adds on top of them.
-			ratio("bare vitess / bare crypto/tls, CPU per connection", v.Without, b.Without, 0)
-			ratio("ssld / bare vitess, CPU per connection", s.Without, v.Without, 0)
-		}
-		if m != nil {
-			ratio("MariaDB / bare crypto/tls, CPU per connection", m.Without, b.Without, 0)
-		}
-		ratio("ssld reloading every interval / not, CPU per connection", s.WithReload, s.Without, 1.05)
-		if m != nil {
-			ratio("MariaDB reloading every interval / not, CPU per connection", m.WithReload, m.Without, 0)
-		}
-		ratio("ssld with session cache / without, CPU per connection", s.Resumption, s.Without, 0)
-		if m != nil {
-			ratio("MariaDB with session cache / without, CPU per connection", m.Resumption, m.Without, 0)
-			ratio("ssld / MariaDB, CPU per connection, session cache", s.Resumption, m.Resumption, 0)
+			{"bare vitess / bare crypto/tls, CPU per connection", v.phase(withoutReload), b.phase(withoutReload), 0},
+			{"ssld / bare vitess, CPU per connection", s.Without, v.phase(withoutReload), 0},
+			{"MariaDB / bare crypto/tls, CPU per connection", m.phase(withoutReload), b.phase(withoutReload), 0},
+			{"ssld reloading every interval / not, CPU per connection", s.WithReload, s.Without, 1.05},
+			{"MariaDB reloading every interval / not, CPU per connection", m.phase(withReload), m.phase(withoutReload), 0},
+			{"ssld with session cache / without, CPU per connection", s.Resumption, s.Without, 0},
+			{"MariaDB with session cache / without, CPU per connection", m.phase(sessionCache), m.phase(withoutReload), 0},
+			{"ssld / MariaDB, CPU per connection, session cache", s.Resumption, m.phase(sessionCache), 0},
+		} {
+			ratio(q.name, q.num, q.den, q.limit)
 		}
 		if !full {
 			continue
