@@ -1,9 +1,9 @@
 // Package testenv is the test kit shared by every package's tests: external
 // tools (LookPath: skip on a developer's machine, fail under CI=true), a
-// throw-away mariadbd (MariaDB), the one polling helper (Eventually), a
-// plain TLS peer (TLSEchoServer), HTTP GETs (HTTPGet), Prometheus scrapes
-// (ScrapeMetrics) and a Kubernetes Secret volume as the kubelet writes it
-// (SecretVolume). It
+// throw-away mariadbd (MariaDB), the one polling helper (Eventually), the
+// accept loop of a throw-away server (Serve), a plain TLS peer
+// (TLSEchoServer), HTTP GETs (HTTPGet), Prometheus scrapes (ScrapeMetrics)
+// and a Kubernetes Secret volume as the kubelet writes it (SecretVolume). It
 // imports "testing", so only tests import it.
 package testenv
 
