@@ -104,16 +104,16 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 	snap := &Snapshot{
 		Channel:  ch,
 		CertFile: m.cert, KeyFile: m.key, CAFile: m.ca, CAPath: m.capath,
-		LoadedAt: b.now(),
+		LoadedAt: b.now(), certSetting: m.certSetting,
 	}
 
 	// CAs first: the cluster leaf is verified against them.
 	if m.hasCA() {
-		pool, n, warnings, err := b.loadCAs(ch, m, h)
+		pool, certs, warnings, err := b.loadCAs(ch, m, h)
 		if err != nil {
 			return built{}, err
 		}
-		snap.CAs, snap.CACount = pool, n
+		snap.CAs, snap.CACount, snap.caCerts = pool, len(certs), certs
 		out.warnings = append(out.warnings, warnings...)
 	}
 
@@ -334,34 +334,37 @@ var hashName = regexp.MustCompile(`^[0-9a-fA-F]{8}\.[0-9]+$`)
 // crlHashName matches c_rehash links to CRLs, which are skipped silently.
 var crlHashName = regexp.MustCompile(`^[0-9a-fA-F]{8}\.r[0-9]+$`)
 
-// loadCAs reads ssl_ca and ssl_capath into one pool. Every certificate in
+// loadCAs reads ssl_ca and ssl_capath into one pool, and returns each
+// distinct CA certificate with where it was read. Every certificate in
 // ssl_ca must parse; in ssl_capath, files that are not certificates are
 // skipped with a warning. Duplicates (c_rehash links next to the files
 // they point to) are counted once.
-func (b *builder) loadCAs(ch Channel, m material, h interface{ Write([]byte) (int, error) }) (*x509.CertPool, int, []string, error) {
+func (b *builder) loadCAs(ch Channel, m material, h interface{ Write([]byte) (int, error) }) (*x509.CertPool, []sourcedCert, []string, error) {
 	pool := x509.NewCertPool()
 	seen := map[[32]byte]bool{}
-	add := func(c *x509.Certificate) {
+	var list []sourcedCert
+	add := func(c *x509.Certificate, setting, file string) {
 		sum := sha256.Sum256(c.Raw)
 		if !seen[sum] {
 			seen[sum] = true
 			pool.AddCert(c)
+			list = append(list, sourcedCert{cert: c, setting: setting, file: file})
 		}
 	}
 	var warnings []string
 	if m.ca != "" {
 		data, _, err := b.read(ch, m.caSetting, m.ca)
 		if err != nil {
-			return nil, 0, nil, err
+			return nil, nil, nil, err
 		}
 		certs, err := parseCertificates(data)
 		if err != nil {
-			return nil, 0, nil, &ReloadError{Channel: ch, Setting: m.caSetting, File: m.ca, Reason: err.Error(), Err: err}
+			return nil, nil, nil, &ReloadError{Channel: ch, Setting: m.caSetting, File: m.ca, Reason: err.Error(), Err: err}
 		}
 		h.Write(data)
 		h.Write([]byte{0})
 		for _, c := range certs {
-			add(c)
+			add(c, m.caSetting, m.ca)
 		}
 	}
 	if m.capath != "" {
@@ -370,14 +373,14 @@ func (b *builder) loadCAs(ch Channel, m material, h interface{ Write([]byte) (in
 		}
 		fi, err := os.Stat(m.capath)
 		if err != nil {
-			return nil, 0, nil, fail(strings.Replace(fileReason(err), "file does not exist", "folder does not exist", 1), err)
+			return nil, nil, nil, fail(strings.Replace(fileReason(err), "file does not exist", "folder does not exist", 1), err)
 		}
 		if !fi.IsDir() {
-			return nil, 0, nil, fail("not a folder", nil)
+			return nil, nil, nil, fail("not a folder", nil)
 		}
 		entries, err := os.ReadDir(m.capath)
 		if err != nil {
-			return nil, 0, nil, fail(fileReason(err), err)
+			return nil, nil, nil, fail(fileReason(err), err)
 		}
 		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 		found := 0
@@ -410,13 +413,13 @@ func (b *builder) loadCAs(ch Channel, m material, h interface{ Write([]byte) (in
 			h.Write(data)
 			h.Write([]byte{0})
 			for _, c := range certs {
-				add(c)
+				add(c, m.capathSetting, p)
 			}
 			found++
 		}
 		if found == 0 {
-			return nil, 0, nil, fail("folder holds no CA certificates", nil)
+			return nil, nil, nil, fail("folder holds no CA certificates", nil)
 		}
 	}
-	return pool, len(seen), warnings, nil
+	return pool, list, warnings, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"slices"
 	"time"
 )
 
@@ -27,10 +28,64 @@ type Snapshot struct {
 	// under BackendOpenSSL when libcrypto could not take the key.
 	KeyBackend CryptoBackend
 
-	digest       [32]byte    // hash of paths, settings and file bytes: equal digest = unchanged
-	serverConfig *tls.Config // per-snapshot server config with its own session-ticket keys; nil when TLS off
-	tickets      *ticketKeys // serverConfig's ticket keys and their rotation; nil when TLS or tickets are off
-	keyWarnings  []string    // the backend fallback warning, repeated on unchanged reloads
+	digest       [32]byte      // hash of paths, settings and file bytes: equal digest = unchanged
+	serverConfig *tls.Config   // per-snapshot server config with its own session-ticket keys; nil when TLS off
+	tickets      *ticketKeys   // serverConfig's ticket keys and their rotation; nil when TLS or tickets are off
+	keyWarnings  []string      // the backend fallback warning, repeated on unchanged reloads
+	certSetting  string        // the setting CertFile came from (ssl_cert, cluster_ssl_cert)
+	caCerts      []sourcedCert // the distinct certificates in CAs, with where each was read
+}
+
+// sourcedCert is a certificate with the setting and file it was read from.
+type sourcedCert struct {
+	cert          *x509.Certificate
+	setting, file string
+}
+
+// ExpiringCert is a certificate of a snapshot that expires before a given
+// time (ExpiringBefore).
+type ExpiringCert struct {
+	// What it is: "certificate" (the leaf), "intermediate certificate"
+	// (served after the leaf, from the same file) or "CA certificate".
+	Role     string
+	Setting  string // ssl_cert, ssl_ca, ssl_capath or their cluster_ counterparts
+	File     string
+	Subject  string
+	NotAfter time.Time
+}
+
+// ExpiringBefore lists the certificates of the snapshot that expire before
+// t, earliest first: the leaf, the intermediate certificates served with
+// it, and every CA certificate (ssl_ca, ssl_capath). A served intermediate
+// that expires before the leaf breaks every client's chain on its own day,
+// and an expired CA stops client certificates from verifying; neither shows
+// in the leaf's not_after.
+func (s *Snapshot) ExpiringBefore(t time.Time) []ExpiringCert {
+	if s == nil {
+		return nil
+	}
+	var out []ExpiringCert
+	note := func(c *x509.Certificate, role, setting, file string) {
+		if c.NotAfter.Before(t) {
+			out = append(out, ExpiringCert{Role: role, Setting: setting, File: file,
+				Subject: c.Subject.String(), NotAfter: c.NotAfter})
+		}
+	}
+	if s.Leaf != nil {
+		note(s.Leaf, "certificate", s.certSetting, s.CertFile)
+	}
+	if s.Certificate != nil {
+		for _, der := range s.Certificate.Certificate[1:] {
+			if c, err := x509.ParseCertificate(der); err == nil {
+				note(c, "intermediate certificate", s.certSetting, s.CertFile)
+			}
+		}
+	}
+	for _, sc := range s.caCerts {
+		note(sc.cert, "CA certificate", sc.setting, sc.file)
+	}
+	slices.SortStableFunc(out, func(a, b ExpiringCert) int { return a.NotAfter.Compare(b.NotAfter) })
+	return out
 }
 
 // Enabled reports whether the channel has a certificate (TLS on).

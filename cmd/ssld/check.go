@@ -39,7 +39,8 @@ type checkReport struct {
 
 // runCheck loads the config and every file through tlsctx.Check (the
 // validation of a reload), without a daemon and without binding anything.
-// days > 0 makes a certificate expiring within that many days a problem.
+// days > 0 makes a certificate expiring within that many days a problem:
+// the leaf, an intermediate served with it, or a CA certificate.
 func runCheck(ctx context.Context, path string, days int, now time.Time) checkReport {
 	rep := checkReport{Config: path, Channels: []checkChannel{}, Warnings: []string{}, Problems: []string{}}
 	cfg, err := loadConfig(path)
@@ -74,13 +75,20 @@ func runCheck(ctx context.Context, path string, days int, now time.Time) checkRe
 		s := c.Snapshot
 		out.CertFile = s.CertFile
 		if s.Enabled() {
-			left := s.NotAfter().Sub(now).Hours() / 24
-			left = math.Floor(left*10) / 10
+			left := daysLeft(s.NotAfter(), now)
 			out.TLS, out.Serial, out.Subject, out.Issuer = true, s.Serial(), s.Subject(), s.Issuer()
 			out.NotAfter, out.DaysLeft = s.NotAfter().UTC().Format(time.RFC3339), &left
-			if days > 0 && s.NotAfter().Before(now.Add(time.Duration(days)*24*time.Hour)) {
-				rep.Problems = append(rep.Problems, fmt.Sprintf("channel %s: %s %q: certificate expires at %s, in %.1f days, within --days %d",
-					c.Channel, certSetting(c.Channel, tr.Settings), s.CertFile, out.NotAfter, left, days))
+		}
+		if days > 0 {
+			// The leaf, the intermediates served with it and every CA
+			// certificate: any of them expiring breaks clients.
+			for _, e := range s.ExpiringBefore(now.Add(time.Duration(days) * 24 * time.Hour)) {
+				what := e.Role
+				if e.Role != "certificate" {
+					what += fmt.Sprintf(" %q", e.Subject)
+				}
+				rep.Problems = append(rep.Problems, fmt.Sprintf("channel %s: %s %q: %s expires at %s, in %.1f days, within --days %d",
+					c.Channel, e.Setting, e.File, what, e.NotAfter.UTC().Format(time.RFC3339), daysLeft(e.NotAfter, now), days))
 			}
 		}
 		rep.Channels = append(rep.Channels, out)
@@ -89,12 +97,9 @@ func runCheck(ctx context.Context, path string, days int, now time.Time) checkRe
 	return rep
 }
 
-// certSetting is the setting that names the cluster channel's certificate.
-func certSetting(ch tlsctx.Channel, s tlsctx.Settings) string {
-	if ch == tlsctx.ChannelCluster && (s.ClusterSSLCert != "" || s.ClusterSSLKey != "") {
-		return "cluster_ssl_cert"
-	}
-	return "ssl_cert"
+// daysLeft is the time from now to t in days, rounded down to a tenth.
+func daysLeft(t, now time.Time) float64 {
+	return math.Floor(t.Sub(now).Hours()/24*10) / 10
 }
 
 func printCheckText(stdout, stderr io.Writer, rep checkReport) {
@@ -140,8 +145,8 @@ a running daemon and without binding any port. Prints, per channel, the serial, 
 not_after, days left and every warning; then one line per problem naming the setting, the file
 and the reason.
 
-Exit status: 0 all valid; 1 something is invalid, or a certificate expires within --days;
-2 usage error.`,
+Exit status: 0 all valid; 1 something is invalid, or a certificate expires within --days
+(the leaf, an intermediate served with it, or a CA in ssl_ca / ssl_capath); 2 usage error.`,
 		Example: `  ssld check --config /etc/ssld/ssld.yaml
   ssld check --config /etc/ssld/ssld.yaml --days 21
   ssld check --config ssld.yaml --format json`,
@@ -174,7 +179,7 @@ Exit status: 0 all valid; 1 something is invalid, or a certificate expires withi
 	}
 	f := cmd.Flags()
 	f.StringVarP(&config, "config", "c", "", "config file to check (YAML, TOML or my.cnf-style INI)")
-	f.IntVar(&days, "days", 0, "also fail when a certificate expires within this many days (0: only when invalid)")
+	f.IntVar(&days, "days", 0, "also fail when a certificate (leaf, intermediate or CA) expires within this many days (0: only when invalid)")
 	f.StringVar(&format, "format", "text", "output format: text or json")
 	return cmd
 }

@@ -42,6 +42,36 @@ func runBin(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// TestCheckDaysChainAndCA: `ssld check --days` fails on any certificate
+// that expires within the days, not only the leaf: here the leaf has 60
+// days, but the intermediate served with it and the root in ssl_ca have 20.
+// Each gets a line naming its setting, file and subject.
+func TestCheckDaysChainAndCA(t *testing.T) {
+	now := time.Now()
+	root := pkitest.MustCA(t, "short root", pki.WithValidity(now.Add(-time.Hour), now.Add(20*24*time.Hour)))
+	inter, err := root.Intermediate("short intermediate")
+	require.NoError(t, err)
+	leaf := pkitest.MustIssue(t, inter, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
+		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotAfter: now.Add(60 * 24 * time.Hour)})
+	dir := t.TempDir()
+	writeDevFolder(t, dir, root, &pki.Leaf{Cert: leaf.Cert, Key: leaf.Key, CertPEM: leaf.ChainPEM(inter), KeyPEM: leaf.KeyPEM})
+	cfg := filepath.Join(dir, "ssld.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(configYAML("")), 0o600))
+
+	code, out, errOut := runBin(t, "check", "--config", cfg, "--days", "10")
+	require.Equal(t, 0, code, out+errOut)
+
+	code, out, errOut = runBin(t, "check", "--config", cfg, "--days", "30")
+	require.Equal(t, 1, code, out+errOut)
+	crt, ca := regexp.QuoteMeta(filepath.Join(dir, devServerCert)), regexp.QuoteMeta(filepath.Join(dir, devCACert))
+	for _, ch := range []string{"client", "cluster"} {
+		assert.Regexp(t, `(?m)^error: channel `+ch+`: ssl_cert "`+crt+`": intermediate certificate "CN=short intermediate,O=ssld" expires at \S+, in (19\.9|20\.0) days, within --days 30$`, errOut)
+		assert.Regexp(t, `(?m)^error: channel `+ch+`: ssl_ca "`+ca+`": CA certificate "CN=short root,O=ssld" expires at \S+, in (19\.9|20\.0) days, within --days 30$`, errOut)
+	}
+	assert.NotContains(t, errOut, ": certificate expires", "the leaf has 60 days")
+	assert.Contains(t, out, "4 problem(s)")
+}
+
 // TestCheckCommand: `ssld check` as a separate process with no daemon
 // running: a good config, a mismatched pair, --days on a 10-day
 // certificate, JSON output and usage errors.
