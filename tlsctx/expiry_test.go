@@ -1,7 +1,6 @@
 package tlsctx
 
 import (
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -9,7 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
 )
 
@@ -19,11 +17,8 @@ import (
 // first; nothing shows within 10 days.
 func TestExpiringBefore(t *testing.T) {
 	now := time.Now()
-	root := pkitest.MustCA(t, "short root", pki.WithValidity(now.Add(-time.Hour), now.Add(20*24*time.Hour)))
-	inter, err := root.Intermediate("short intermediate")
-	require.NoError(t, err)
-	leaf := pkitest.MustIssue(t, inter, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
-		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotAfter: now.Add(60 * 24 * time.Hour)})
+	c := pkitest.MustChain(t, now.Add(20*24*time.Hour), now.Add(60*24*time.Hour))
+	root, inter, leaf := c.Root, c.Intermediate, c.Leaf
 
 	f := newFixture(t)
 	f.write("chain.crt", leaf.ChainPEM(inter), 0o644)

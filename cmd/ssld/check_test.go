@@ -48,11 +48,8 @@ func runBin(t *testing.T, args ...string) (int, string, string) {
 // Each gets a line naming its setting, file and subject.
 func TestCheckDaysChainAndCA(t *testing.T) {
 	now := time.Now()
-	root := pkitest.MustCA(t, "short root", pki.WithValidity(now.Add(-time.Hour), now.Add(20*24*time.Hour)))
-	inter, err := root.Intermediate("short intermediate")
-	require.NoError(t, err)
-	leaf := pkitest.MustIssue(t, inter, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"},
-		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotAfter: now.Add(60 * 24 * time.Hour)})
+	c := pkitest.MustChain(t, now.Add(20*24*time.Hour), now.Add(60*24*time.Hour))
+	root, inter, leaf := c.Root, c.Intermediate, c.Leaf
 	dir := t.TempDir()
 	writeDevFolder(t, dir, root, &pki.Leaf{Cert: leaf.Cert, Key: leaf.Key, CertPEM: leaf.ChainPEM(inter), KeyPEM: leaf.KeyPEM})
 	cfg := filepath.Join(dir, "ssld.yaml")

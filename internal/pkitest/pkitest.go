@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"testing"
+	"time"
 
 	"github.com/ssld/ssld/internal/pki"
 )
@@ -33,6 +34,29 @@ func MustIssue(tb testing.TB, ca *pki.CA, o pki.LeafOptions) *pki.Leaf {
 		tb.Fatalf("pki: issue %q: %v", o.CN, err)
 	}
 	return l
+}
+
+// Chain is a root CA, an intermediate CA under it and a leaf issued by the
+// intermediate.
+type Chain struct {
+	Root, Intermediate *pki.CA
+	Leaf               *pki.Leaf
+}
+
+// MustChain mints a root CA named "short root" valid until rootNotAfter, an
+// intermediate "short intermediate" under it (valid as long as the root),
+// and a localhost leaf (pki.DevServerOptions) from the intermediate valid
+// until leafNotAfter: a chain whose CAs can expire before its leaf.
+func MustChain(tb testing.TB, rootNotAfter, leafNotAfter time.Time) Chain {
+	tb.Helper()
+	root := MustCA(tb, "short root", pki.WithValidity(time.Now().Add(-time.Hour), rootNotAfter))
+	inter, err := root.Intermediate("short intermediate")
+	if err != nil {
+		tb.Fatalf("pki: intermediate: %v", err)
+	}
+	o := pki.DevServerOptions()
+	o.NotAfter = leafNotAfter
+	return Chain{Root: root, Intermediate: inter, Leaf: MustIssue(tb, inter, o)}
 }
 
 // LegacyEncryptedKey returns l's ECDSA key as a legacy PEM-encrypted block
