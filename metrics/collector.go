@@ -11,6 +11,8 @@ import (
 var (
 	descNotAfter = prometheus.NewDesc("ssld_tls_certificate_not_after_seconds",
 		"End of the validity of the served certificate, in seconds since the epoch.", []string{"channel"}, nil)
+	descChainNotAfter = prometheus.NewDesc("ssld_tls_chain_not_after_seconds",
+		"End of the validity of the first certificate to expire among those the channel depends on: the served certificate, the intermediates served with it and the CA certificates (ssl_ca, ssl_capath), in seconds since the epoch.", []string{"channel"}, nil)
 	descNotBefore = prometheus.NewDesc("ssld_tls_certificate_not_before_seconds",
 		"Start of the validity of the served certificate, in seconds since the epoch.", []string{"channel"}, nil)
 	descLoaded = prometheus.NewDesc("ssld_tls_certificate_loaded_timestamp_seconds",
@@ -33,7 +35,7 @@ var channels = []tlsctx.Channel{tlsctx.ChannelClient, tlsctx.ChannelCluster}
 type liveCollector struct{ m *Metrics }
 
 func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descNotAfter, descNotBefore, descLoaded, descFileModified,
+	for _, d := range []*prometheus.Desc{descNotAfter, descChainNotAfter, descNotBefore, descLoaded, descFileModified,
 		descGeneration, descLastAttempt, descLastSuccess, descLastFailed} {
 		ch <- d
 	}
@@ -61,6 +63,9 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 		if snap.Enabled() {
 			gauge(descNotAfter, seconds(snap.NotAfter()), string(name))
 			gauge(descNotBefore, seconds(snap.NotBefore()), string(name))
+		}
+		if e, ok := snap.EarliestExpiry(); ok {
+			gauge(descChainNotAfter, seconds(e.NotAfter), string(name))
 		}
 		gauge(descLoaded, seconds(snap.LoadedAt), string(name))
 		for _, f := range []struct{ kind, path string }{

@@ -79,6 +79,7 @@ func TestScrapeFollowsReloads(t *testing.T) {
 	assert.Equal(t, unix(leaf1.NotAfter), s.Value(t, "ssld_tls_certificate_not_after_seconds", "channel", "client"))
 	assert.Equal(t, unix(leaf1.NotBefore), s.Value(t, "ssld_tls_certificate_not_before_seconds", "channel", "client"))
 	assert.Equal(t, unix(leaf1.NotAfter), s.Value(t, "ssld_tls_certificate_not_after_seconds", "channel", "cluster"), "cluster falls back to ssl_*")
+	assert.Equal(t, unix(leaf1.NotAfter), s.Value(t, "ssld_tls_chain_not_after_seconds", "channel", "client"), "the leaf expires before its 10-year CA")
 	assert.Equal(t, 1.0, s.Value(t, "ssld_tls_reload_generation"))
 	assert.Equal(t, 0.0, s.Value(t, "ssld_tls_last_reload_attempt_timestamp_seconds"), "0 before the first reload")
 	assert.Equal(t, 0.0, s.Value(t, "ssld_tls_last_reload_success_timestamp_seconds"))
@@ -255,4 +256,23 @@ func TestHealthzWithoutCertificate(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 	assert.NotContains(t, body, "ssld_tls_certificate_not_after_seconds{")
 	assert.Contains(t, body, "ssld_tls_reload_generation 1")
+}
+
+// TestChainNotAfter: when an intermediate served with the leaf and the CA
+// expire before the leaf, ssld_tls_chain_not_after_seconds reports their
+// end and ssld_tls_certificate_not_after_seconds still the leaf's.
+func TestChainNotAfter(t *testing.T) {
+	n := newNode(t)
+	now := time.Now()
+	c := pkitest.MustChain(t, now.Add(20*24*time.Hour), now.Add(60*24*time.Hour))
+	require.NoError(t, pki.WriteFile(n.path("server.crt"), c.Leaf.ChainPEM(c.Intermediate), 0o644))
+	require.NoError(t, pki.WriteFile(n.path("server.key"), c.Leaf.KeyPEM, 0o600))
+	require.NoError(t, pki.WriteFile(n.path("ca.crt"), c.Root.CertPEM, 0o644))
+	_, err := n.mgr.Reload(context.Background())
+	require.NoError(t, err)
+	s := n.scrape(t)
+	for _, ch := range []string{"client", "cluster"} {
+		assert.Equal(t, unix(c.Leaf.Cert.NotAfter), s.Value(t, "ssld_tls_certificate_not_after_seconds", "channel", ch))
+		assert.Equal(t, unix(c.Root.Cert.NotAfter), s.Value(t, "ssld_tls_chain_not_after_seconds", "channel", ch))
+	}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/ssld/ssld/internal/pkitest"
 )
 
-// TestExpiringBefore: a leaf valid for 60 days, served with an intermediate
+// TestExpiringBefore (and EarliestExpiry): a leaf valid for 60 days, served with an intermediate
 // whose root (in ssl_ca) expires in 20 days. The intermediate and the CA
 // show up before the leaf does, each naming its setting and file, earliest
 // first; nothing shows within 10 days.
@@ -38,6 +38,10 @@ func TestExpiringBefore(t *testing.T) {
 	assert.Equal(t, ExpiringCert{Role: "CA certificate", Setting: "ssl_ca", File: f.path("root.crt"),
 		Subject: "CN=short root,O=ssld", NotAfter: root.Cert.NotAfter}, got[1])
 
+	first, ok := snap.EarliestExpiry()
+	require.True(t, ok)
+	assert.Equal(t, got[0], first, "the first to expire is what the chain metric reports")
+
 	all := snap.ExpiringBefore(now.Add(90 * 24 * time.Hour))
 	require.Len(t, all, 3)
 	assert.Equal(t, "certificate", all[2].Role, "the leaf expires last")
@@ -54,4 +58,6 @@ func TestExpiringBefore(t *testing.T) {
 
 	var none *Snapshot
 	assert.Nil(t, none.ExpiringBefore(now))
+	_, ok = none.EarliestExpiry()
+	assert.False(t, ok)
 }

@@ -61,15 +61,36 @@ type ExpiringCert struct {
 // and an expired CA stops client certificates from verifying; neither shows
 // in the leaf's not_after.
 func (s *Snapshot) ExpiringBefore(t time.Time) []ExpiringCert {
+	var out []ExpiringCert
+	for _, e := range s.dependedOn() {
+		if e.NotAfter.Before(t) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// EarliestExpiry is the certificate of the snapshot that expires first
+// among the leaf, the intermediates served with it and the CA
+// certificates; false when the snapshot has none of them.
+func (s *Snapshot) EarliestExpiry() (ExpiringCert, bool) {
+	all := s.dependedOn()
+	if len(all) == 0 {
+		return ExpiringCert{}, false
+	}
+	return all[0], true
+}
+
+// dependedOn lists every certificate the channel depends on, earliest
+// expiry first.
+func (s *Snapshot) dependedOn() []ExpiringCert {
 	if s == nil {
 		return nil
 	}
 	var out []ExpiringCert
 	note := func(c *x509.Certificate, role, setting, file string) {
-		if c.NotAfter.Before(t) {
-			out = append(out, ExpiringCert{Role: role, Setting: setting, File: file,
-				Subject: c.Subject.String(), NotAfter: c.NotAfter})
-		}
+		out = append(out, ExpiringCert{Role: role, Setting: setting, File: file,
+			Subject: c.Subject.String(), NotAfter: c.NotAfter})
 	}
 	if s.Leaf != nil {
 		note(s.Leaf, "certificate", s.certSetting, s.CertFile)

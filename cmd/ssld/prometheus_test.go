@@ -77,7 +77,7 @@ func TestPrometheusRules(t *testing.T) {
 		}
 	}
 	sort.Strings(alerts)
-	assert.Len(t, alerts, 7, "alerts: %v", alerts)
+	assert.Len(t, alerts, 8, "alerts: %v", alerts)
 
 	// A live node's /metrics.
 	tn := newTestNode(t, "metrics_listen: 127.0.0.1:0\n")
