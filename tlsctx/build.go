@@ -58,18 +58,24 @@ func (b *builder) signer(keyPEM []byte, key crypto.Signer) signerResult {
 	return r
 }
 
-// expiryWarning returns the warning for a leaf that expires within
-// s.ExpiryWarning, or "".
-func (b *builder) expiryWarning(ch Channel, m material, leaf *x509.Certificate, within time.Duration) string {
+// expiryWarnings returns a warning for every certificate the snapshot
+// depends on (the leaf, the intermediates served with it, the CAs) that
+// expires within within; none when within <= 0.
+func (b *builder) expiryWarnings(snap *Snapshot, within time.Duration) []string {
 	if within <= 0 {
-		return ""
+		return nil
 	}
-	left := leaf.NotAfter.Sub(b.now())
-	if left > within {
-		return ""
+	now := b.now()
+	var out []string
+	for _, e := range snap.ExpiringBefore(now.Add(within)) {
+		what := e.Role
+		if e.Role != "certificate" {
+			what += fmt.Sprintf(" %q", e.Subject)
+		}
+		out = append(out, fmt.Sprintf("channel %s: %s %q: %s expires at %s (in %s, within ssl_expiry_warning %s); renew it",
+			snap.Channel, e.Setting, e.File, what, e.NotAfter.UTC().Format(time.RFC3339), roundDays(e.NotAfter.Sub(now)), roundDays(within)))
 	}
-	return fmt.Sprintf("channel %s: %s %q: certificate expires at %s (in %s, within ssl_expiry_warning %s); renew it",
-		ch, m.certSetting, m.cert, leaf.NotAfter.UTC().Format(time.RFC3339), roundDays(left), roundDays(within))
+	return out
 }
 
 // roundDays renders d as whole days and hours ("3d4h", "14d", "5h").
@@ -136,9 +142,6 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 		if err := b.checkLeaf(ch, m, leaf); err != nil {
 			return built{}, err
 		}
-		if w := b.expiryWarning(ch, m, leaf, s.ExpiryWarning); w != "" {
-			out.warnings = append(out.warnings, w)
-		}
 		if ch == ChannelCluster && snap.CAs != nil {
 			inter := x509.NewCertPool()
 			for _, c := range cert.Certificate[1:] {
@@ -157,6 +160,7 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 		}
 		snap.Certificate, snap.Leaf = cert, leaf
 	}
+	out.warnings = append(out.warnings, b.expiryWarnings(snap, s.ExpiryWarning)...)
 	copy(snap.digest[:], h.Sum(nil))
 	if p := b.prev[ch]; p != nil && p.digest == snap.digest {
 		// Unchanged: the caller keeps p, so build no second signer (a

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 )
 
 // TestCheckBuildsEveryChannelWithoutPublishing: Check reports every
@@ -85,6 +86,30 @@ func TestExpiryWarning(t *testing.T) {
 	assert.Empty(t, res.Warnings, "0 disables the warning")
 	assert.Equal(t, gen, res.Generation, "the threshold is not material")
 	assert.False(t, res.Changed)
+}
+
+// TestExpiryWarningChainAndCA: the reload warning covers what the channel
+// depends on besides the leaf: a leaf with 60 days, served with an
+// intermediate whose root (ssl_ca) has 5, warns about the intermediate and
+// the CA, each naming its setting, file and subject, and not the leaf.
+func TestExpiryWarningChainAndCA(t *testing.T) {
+	now := time.Now()
+	c := pkitest.MustChain(t, now.Add(5*24*time.Hour), now.Add(60*24*time.Hour))
+	f := newFixture(t)
+	f.write("chain.crt", c.Leaf.ChainPEM(c.Intermediate), 0o644)
+	f.write("chain.key", c.Leaf.KeyPEM, 0o600)
+	f.write("root.crt", c.Root.CertPEM, 0o644)
+	f.set(func(s *Settings) {
+		s.SSLCert, s.SSLKey, s.SSLCA = f.path("chain.crt"), f.path("chain.key"), f.path("root.crt")
+		s.ExpiryWarning = 14 * 24 * time.Hour
+	})
+	res, err := f.manager().Reload(context.Background())
+	require.NoError(t, err)
+	date := c.Root.Cert.NotAfter.UTC().Format(time.RFC3339)
+	assert.Equal(t, []string{
+		`channels client, cluster: ssl_cert "` + f.path("chain.crt") + `": intermediate certificate "CN=short intermediate,O=ssld" expires at ` + date + ` (in 5d, within ssl_expiry_warning 14d); renew it`,
+		`channels client, cluster: ssl_ca "` + f.path("root.crt") + `": CA certificate "CN=short root,O=ssld" expires at ` + date + ` (in 5d, within ssl_expiry_warning 14d); renew it`,
+	}, res.Warnings)
 }
 
 // TestDegradedStart: with WithDegradedStart an expired certificate does

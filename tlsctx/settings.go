@@ -21,9 +21,10 @@ type Settings struct {
 	// Listen and ClusterListen are only compared: changing either requires
 	// a restart.
 	Listen, ClusterListen string
-	// ExpiryWarning makes a load whose leaf certificate expires within
-	// this long succeed with a warning naming the channel and the date
-	// (ssld's ssl_expiry_warning, 14 days by default). Zero or negative: no
+	// ExpiryWarning makes a load succeed with a warning naming the channel,
+	// the setting, the file and the date for every certificate it depends
+	// on that expires within this long: the leaf, an intermediate served
+	// with it, a CA (ssld's ssl_expiry_warning, 14 days by default). Zero or negative: no
 	// warning. It is not part of any channel's material: changing it alone
 	// does not bump the generation.
 	ExpiryWarning time.Duration
