@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -34,9 +35,7 @@ func serve(t *testing.T, fn func(net.Conn)) string {
 
 // silent accepts TCP and never answers, until the test ends.
 func silent(t *testing.T) string {
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done) })
-	return serve(t, func(net.Conn) { <-done })
+	return serve(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 }
 
 func packet(seq byte, payload []byte) []byte {

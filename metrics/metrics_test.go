@@ -258,21 +258,34 @@ func TestHealthzWithoutCertificate(t *testing.T) {
 	assert.Contains(t, body, "ssld_tls_reload_generation 1")
 }
 
-// TestChainNotAfter: when an intermediate served with the leaf and the CA
-// expire before the leaf, ssld_tls_chain_not_after_seconds reports their
-// end and ssld_tls_certificate_not_after_seconds still the leaf's.
+// TestChainNotAfter: when an intermediate served with the leaf or the CA
+// expires before the leaf, ssld_tls_chain_not_after_seconds reports the
+// first of them to expire and ssld_tls_certificate_not_after_seconds still
+// the leaf's.
 func TestChainNotAfter(t *testing.T) {
 	n := newNode(t)
 	now := time.Now()
-	c := pkitest.MustChain(t, now.Add(20*24*time.Hour), now.Add(60*24*time.Hour))
-	require.NoError(t, pki.WriteFile(n.path("server.crt"), c.Leaf.ChainPEM(c.Intermediate), 0o644))
-	require.NoError(t, pki.WriteFile(n.path("server.key"), c.Leaf.KeyPEM, 0o600))
-	require.NoError(t, pki.WriteFile(n.path("ca.crt"), c.Root.CertPEM, 0o644))
-	_, err := n.mgr.Reload(context.Background())
-	require.NoError(t, err)
-	s := n.scrape(t)
-	for _, ch := range []string{"client", "cluster"} {
-		assert.Equal(t, unix(c.Leaf.Cert.NotAfter), s.Value(t, "ssld_tls_certificate_not_after_seconds", "channel", ch))
-		assert.Equal(t, unix(c.Root.Cert.NotAfter), s.Value(t, "ssld_tls_chain_not_after_seconds", "channel", ch))
+	day := 24 * time.Hour
+	for _, tc := range []struct {
+		name        string
+		root, inter time.Duration
+		first       func(pkitest.Chain) time.Time
+	}{
+		{"intermediate first", 25 * day, 20 * day, func(c pkitest.Chain) time.Time { return c.Intermediate.Cert.NotAfter }},
+		{"CA first", 15 * day, 20 * day, func(c pkitest.Chain) time.Time { return c.Root.Cert.NotAfter }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := pkitest.MustChain(t, now.Add(tc.root), now.Add(tc.inter), now.Add(60*day))
+			require.NoError(t, pki.WriteFile(n.path("server.crt"), c.Leaf.ChainPEM(c.Intermediate), 0o644))
+			require.NoError(t, pki.WriteFile(n.path("server.key"), c.Leaf.KeyPEM, 0o600))
+			require.NoError(t, pki.WriteFile(n.path("ca.crt"), c.Root.CertPEM, 0o644))
+			_, err := n.mgr.Reload(context.Background())
+			require.NoError(t, err)
+			s := n.scrape(t)
+			for _, ch := range []string{"client", "cluster"} {
+				assert.Equal(t, unix(c.Leaf.Cert.NotAfter), s.Value(t, "ssld_tls_certificate_not_after_seconds", "channel", ch))
+				assert.Equal(t, unix(tc.first(c)), s.Value(t, "ssld_tls_chain_not_after_seconds", "channel", ch))
+			}
+		})
 	}
 }

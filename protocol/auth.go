@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"net"
@@ -142,23 +141,6 @@ func (a *authServer) UserEntryWithHash(_ []*x509.Certificate, salt []byte, user 
 		return nil, accessDenied(user, addr, true)
 	}
 	return &identity{acct: acct, host: hostOf(addr)}, nil
-}
-
-// UserEntryWithCacheHash implements mysql.CachingStorage (the fast path of
-// caching_sha2_password).
-func (a *authServer) UserEntryWithCacheHash(_ []*x509.Certificate, salt []byte, user string, authResponse []byte, addr net.Addr) (mysql.Getter, mysql.CacheState, error) {
-	acct, ok := a.users.get(user)
-	if !ok || len(authResponse) != sha256.Size { // a short reply would panic in vitess
-		return nil, mysql.AuthRejected, accessDenied(user, addr, len(authResponse) > 0)
-	}
-	cached := acct.cachedSHA2()
-	if cached == nil {
-		return nil, mysql.AuthNeedMoreData, nil
-	}
-	if !mysql.VerifyHashedCachingSha2Password(authResponse, salt, cached) {
-		return nil, mysql.AuthRejected, accessDenied(user, addr, true)
-	}
-	return &identity{acct: acct, host: hostOf(addr)}, mysql.AuthAccepted, nil
 }
 
 // UserEntryWithPassword implements mysql.PlainTextStorage (the full path of

@@ -142,12 +142,17 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 		if err := b.checkLeaf(ch, m, leaf); err != nil {
 			return built{}, err
 		}
+		// The intermediates served after the leaf, parsed once: the
+		// cluster chain check and the expiry list use them.
+		for _, c := range cert.Certificate[1:] {
+			if ic, err := x509.ParseCertificate(c); err == nil {
+				snap.intermediates = append(snap.intermediates, ic)
+			}
+		}
 		if ch == ChannelCluster && snap.CAs != nil {
 			inter := x509.NewCertPool()
-			for _, c := range cert.Certificate[1:] {
-				if ic, err := x509.ParseCertificate(c); err == nil {
-					inter.AddCert(ic)
-				}
+			for _, ic := range snap.intermediates {
+				inter.AddCert(ic)
 			}
 			_, err := leaf.Verify(x509.VerifyOptions{
 				Roots: snap.CAs, Intermediates: inter, CurrentTime: b.now(),

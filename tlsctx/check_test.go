@@ -90,11 +90,12 @@ func TestExpiryWarning(t *testing.T) {
 
 // TestExpiryWarningChainAndCA: the reload warning covers what the channel
 // depends on besides the leaf: a leaf with 60 days, served with an
-// intermediate whose root (ssl_ca) has 5, warns about the intermediate and
-// the CA, each naming its setting, file and subject, and not the leaf.
+// intermediate with 4 days under a root (ssl_ca) with 5, warns about the
+// intermediate and the CA, earliest first, each naming its setting, file
+// and subject, and not the leaf.
 func TestExpiryWarningChainAndCA(t *testing.T) {
 	now := time.Now()
-	c := pkitest.MustChain(t, now.Add(5*24*time.Hour), now.Add(60*24*time.Hour))
+	c := pkitest.MustChain(t, now.Add(5*24*time.Hour), now.Add(4*24*time.Hour), now.Add(60*24*time.Hour))
 	f := newFixture(t)
 	f.write("chain.crt", c.Leaf.ChainPEM(c.Intermediate), 0o644)
 	f.write("chain.key", c.Leaf.KeyPEM, 0o600)
@@ -105,10 +106,10 @@ func TestExpiryWarningChainAndCA(t *testing.T) {
 	})
 	res, err := f.manager().Reload(context.Background())
 	require.NoError(t, err)
-	date := c.Root.Cert.NotAfter.UTC().Format(time.RFC3339)
+	date := func(c *pki.CA) string { return c.Cert.NotAfter.UTC().Format(time.RFC3339) }
 	assert.Equal(t, []string{
-		`channels client, cluster: ssl_cert "` + f.path("chain.crt") + `": intermediate certificate "CN=short intermediate,O=ssld" expires at ` + date + ` (in 5d, within ssl_expiry_warning 14d); renew it`,
-		`channels client, cluster: ssl_ca "` + f.path("root.crt") + `": CA certificate "CN=short root,O=ssld" expires at ` + date + ` (in 5d, within ssl_expiry_warning 14d); renew it`,
+		`channels client, cluster: ssl_cert "` + f.path("chain.crt") + `": intermediate certificate "CN=short intermediate,O=ssld" expires at ` + date(c.Intermediate) + ` (in 4d, within ssl_expiry_warning 14d); renew it`,
+		`channels client, cluster: ssl_ca "` + f.path("root.crt") + `": CA certificate "CN=short root,O=ssld" expires at ` + date(c.Root) + ` (in 5d, within ssl_expiry_warning 14d); renew it`,
 	}, res.Warnings)
 }
 

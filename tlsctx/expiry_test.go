@@ -17,7 +17,7 @@ import (
 // first; nothing shows within 10 days.
 func TestExpiringBefore(t *testing.T) {
 	now := time.Now()
-	c := pkitest.MustChain(t, now.Add(20*24*time.Hour), now.Add(60*24*time.Hour))
+	c := pkitest.MustChain(t, now.Add(25*24*time.Hour), now.Add(20*24*time.Hour), now.Add(60*24*time.Hour))
 	root, inter, leaf := c.Root, c.Intermediate, c.Leaf
 
 	f := newFixture(t)
@@ -55,6 +55,16 @@ func TestExpiringBefore(t *testing.T) {
 	require.Len(t, cas, 2)
 	assert.Equal(t, "ssl_capath", cas[1].Setting)
 	assert.Equal(t, f.path("capath/root.pem"), cas[1].File)
+
+	// A root that expires before its intermediate comes first.
+	early := pkitest.MustChain(t, now.Add(15*24*time.Hour), now.Add(20*24*time.Hour), now.Add(60*24*time.Hour))
+	f.write("chain.crt", early.Leaf.ChainPEM(early.Intermediate), 0o644)
+	f.write("chain.key", early.Leaf.KeyPEM, 0o600)
+	f.write("capath/root.pem", early.Root.CertPEM, 0o644)
+	first, ok = f.manager().Current(ChannelClient).EarliestExpiry()
+	require.True(t, ok)
+	assert.Equal(t, "CA certificate", first.Role)
+	assert.Equal(t, early.Root.Cert.NotAfter, first.NotAfter)
 
 	var none *Snapshot
 	assert.Nil(t, none.ExpiringBefore(now))

@@ -28,12 +28,13 @@ type Snapshot struct {
 	// under BackendOpenSSL when libcrypto could not take the key.
 	KeyBackend CryptoBackend
 
-	digest       [32]byte      // hash of paths, settings and file bytes: equal digest = unchanged
-	serverConfig *tls.Config   // per-snapshot server config with its own session-ticket keys; nil when TLS off
-	tickets      *ticketKeys   // serverConfig's ticket keys and their rotation; nil when TLS or tickets are off
-	keyWarnings  []string      // the backend fallback warning, repeated on unchanged reloads
-	certSetting  string        // the setting CertFile came from (ssl_cert, cluster_ssl_cert)
-	caCerts      []sourcedCert // the distinct certificates in CAs, with where each was read
+	digest        [32]byte            // hash of paths, settings and file bytes: equal digest = unchanged
+	serverConfig  *tls.Config         // per-snapshot server config with its own session-ticket keys; nil when TLS off
+	tickets       *ticketKeys         // serverConfig's ticket keys and their rotation; nil when TLS or tickets are off
+	keyWarnings   []string            // the backend fallback warning, repeated on unchanged reloads
+	certSetting   string              // the setting CertFile came from (ssl_cert, cluster_ssl_cert)
+	intermediates []*x509.Certificate // parsed Certificate.Certificate[1:], served after the leaf
+	caCerts       []sourcedCert       // the distinct certificates in CAs, with where each was read
 }
 
 // sourcedCert is a certificate with the setting and file it was read from.
@@ -95,12 +96,8 @@ func (s *Snapshot) dependedOn() []ExpiringCert {
 	if s.Leaf != nil {
 		note(s.Leaf, "certificate", s.certSetting, s.CertFile)
 	}
-	if s.Certificate != nil {
-		for _, der := range s.Certificate.Certificate[1:] {
-			if c, err := x509.ParseCertificate(der); err == nil {
-				note(c, "intermediate certificate", s.certSetting, s.CertFile)
-			}
-		}
+	for _, c := range s.intermediates {
+		note(c, "intermediate certificate", s.certSetting, s.CertFile)
 	}
 	for _, sc := range s.caCerts {
 		note(sc.cert, "CA certificate", sc.setting, sc.file)

@@ -104,8 +104,12 @@ func bareMySQL(ln net.Listener, cfg *tls.Config) error {
 		return err
 	}
 	auth := mysql.NewAuthServerStatic("", string(accounts), 0)
+	// No read or write timeouts, as NewListener's callers get by default:
+	// with them vitess wraps every connection in a deadline-per-call
+	// wrapper (a mutex and a SetDeadline on every read and write), a cost
+	// ssld does not pay (it sets the connect deadline once).
 	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{Listener: ln, AuthServer: auth, Handler: refuseAll{},
-		ConnReadTimeout: 10 * time.Second, ConnWriteTimeout: 10 * time.Second, ConnReadBufferSize: mysql.DefaultConnBufferSize})
+		ConnReadBufferSize: mysql.DefaultConnBufferSize})
 	if err != nil {
 		return err
 	}

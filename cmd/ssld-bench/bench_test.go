@@ -22,11 +22,16 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == bareFlag {
 		os.Exit(bareServerMain(os.Args[2:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir) // the ssld built for the tests
+	}
+	os.Exit(code)
 }
 
 var (
 	buildOnce sync.Once
+	buildDir  string // removed by TestMain
 	ssldBin   string
 	buildErr  error
 )
@@ -40,6 +45,7 @@ func builtSSLD(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		buildDir = dir
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		ssldBin, buildErr = buildSSLD(ctx, dir)
@@ -199,8 +205,8 @@ func checkLoad(t *testing.T, what string, l *LoadResult) {
 	}
 }
 
-// TestQuickBench runs the CI smoke mode against ssld and the bare TLS
-// server.
+// TestQuickBench runs the CI smoke mode against ssld and the two bare
+// servers (crypto/tls and vitess).
 func TestQuickBench(t *testing.T) {
 	quickRun(t, false)
 }

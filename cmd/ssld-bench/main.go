@@ -101,7 +101,7 @@ func main() {
 	fs.IntVar(&o.rounds, "rounds", o.rounds, "interleaved rounds per configuration (servers take turns, so drift hits all alike)")
 	fs.IntVar(&o.loops, "loops", o.loops, "client loops opening new connections")
 	fs.DurationVar(&o.reloadInterval, "reload-interval", o.reloadInterval, "reload period in the with-reload phases")
-	fs.IntVar(&o.idleConns, "idle-conns", o.idleConns, "idle TLS connections opened for the per-connection memory figure")
+	fs.IntVar(&o.idleConns, "idle-conns", o.idleConns, "idle TLS connections n opened for the per-connection memory figures (n, then n more: 2n in all)")
 	keys := fs.String("keys", strings.Join(o.keyTypes, ","), "certificate key types: "+keyECDSA+","+keyRSA)
 	fs.StringVar(&o.ssldBin, "ssld-bin", "", "ssld binary to measure (default: go build ./cmd/ssld into a temporary folder)")
 	fs.Func("ssld-env", "extra KEY=VALUE in ssld's environment, repeatable (e.g. GOGC=400, to try runtime settings)", func(v string) error {

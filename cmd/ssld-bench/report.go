@@ -58,7 +58,8 @@ type KeyResult struct {
 func (k *KeyResult) label() string { return k.KeyType + " " + k.Backend + " " + k.KeyExchange }
 
 // ServerResult is one server under one key type. WithReload and the
-// reload latencies are absent for the bare TLS server, which has no reload.
+// reload latencies are absent for the bare servers (crypto/tls, vitess),
+// which have no reload.
 type ServerResult struct {
 	Server       string         `json:"server"`
 	Handshake    *handshakeInfo `json:"handshake,omitempty"`

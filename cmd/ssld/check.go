@@ -146,7 +146,8 @@ not_after, days left and every warning; then one line per problem naming the set
 and the reason.
 
 Exit status: 0 all valid; 1 something is invalid, or a certificate expires within --days
-(the leaf, an intermediate served with it, or a CA in ssl_ca / ssl_capath); 2 usage error.`,
+(the leaf, an intermediate served with it, or a CA in ssl_ca / ssl_capath or their cluster_
+counterparts); 2 usage error.`,
 		Example: `  ssld check --config /etc/ssld/ssld.yaml
   ssld check --config /etc/ssld/ssld.yaml --days 21
   ssld check --config ssld.yaml --format json`,

@@ -44,11 +44,11 @@ func runBin(t *testing.T, args ...string) (int, string, string) {
 
 // TestCheckDaysChainAndCA: `ssld check --days` fails on any certificate
 // that expires within the days, not only the leaf: here the leaf has 60
-// days, but the intermediate served with it and the root in ssl_ca have 20.
+// days, but the intermediate served with it has 20 and the root in ssl_ca 25.
 // Each gets a line naming its setting, file and subject.
 func TestCheckDaysChainAndCA(t *testing.T) {
 	now := time.Now()
-	c := pkitest.MustChain(t, now.Add(20*24*time.Hour), now.Add(60*24*time.Hour))
+	c := pkitest.MustChain(t, now.Add(25*24*time.Hour), now.Add(20*24*time.Hour), now.Add(60*24*time.Hour))
 	root, inter, leaf := c.Root, c.Intermediate, c.Leaf
 	dir := t.TempDir()
 	writeDevFolder(t, dir, root, &pki.Leaf{Cert: leaf.Cert, Key: leaf.Key, CertPEM: leaf.ChainPEM(inter), KeyPEM: leaf.KeyPEM})
@@ -63,7 +63,7 @@ func TestCheckDaysChainAndCA(t *testing.T) {
 	crt, ca := regexp.QuoteMeta(filepath.Join(dir, devServerCert)), regexp.QuoteMeta(filepath.Join(dir, devCACert))
 	for _, ch := range []string{"client", "cluster"} {
 		assert.Regexp(t, `(?m)^error: channel `+ch+`: ssl_cert "`+crt+`": intermediate certificate "CN=short intermediate,O=ssld" expires at \S+, in (19\.9|20\.0) days, within --days 30$`, errOut)
-		assert.Regexp(t, `(?m)^error: channel `+ch+`: ssl_ca "`+ca+`": CA certificate "CN=short root,O=ssld" expires at \S+, in (19\.9|20\.0) days, within --days 30$`, errOut)
+		assert.Regexp(t, `(?m)^error: channel `+ch+`: ssl_ca "`+ca+`": CA certificate "CN=short root,O=ssld" expires at \S+, in (24\.9|25\.0) days, within --days 30$`, errOut)
 	}
 	assert.NotContains(t, errOut, ": certificate expires", "the leaf has 60 days")
 	assert.Contains(t, out, "4 problem(s)")

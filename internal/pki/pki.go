@@ -149,9 +149,15 @@ func caTemplate(cn string, kt KeyType, notBefore, notAfter time.Time) (crypto.Si
 	}, nil
 }
 
-// Intermediate mints an intermediate CA signed by ca, valid as long as ca.
-func (ca *CA) Intermediate(cn string) (*CA, error) {
-	key, tmpl, err := caTemplate(cn, ECDSAP256, ca.Cert.NotBefore, ca.Cert.NotAfter)
+// Intermediate mints an intermediate CA signed by ca, valid as long as ca
+// unless WithValidity says otherwise (WithKeyType is not used: the key is
+// ECDSA P-256).
+func (ca *CA) Intermediate(cn string, opts ...Option) (*CA, error) {
+	o := caOptions{notBefore: ca.Cert.NotBefore, notAfter: ca.Cert.NotAfter}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	key, tmpl, err := caTemplate(cn, ECDSAP256, o.notBefore, o.notAfter)
 	if err != nil {
 		return nil, err
 	}

@@ -44,13 +44,15 @@ type Chain struct {
 }
 
 // MustChain mints a root CA named "short root" valid until rootNotAfter, an
-// intermediate "short intermediate" under it (valid as long as the root),
-// and a localhost leaf (pki.DevServerOptions) from the intermediate valid
-// until leafNotAfter: a chain whose CAs can expire before its leaf.
-func MustChain(tb testing.TB, rootNotAfter, leafNotAfter time.Time) Chain {
+// intermediate "short intermediate" under it valid until interNotAfter, and
+// a localhost leaf (pki.DevServerOptions) from the intermediate valid until
+// leafNotAfter: a chain whose CAs can expire before its leaf, in either
+// order.
+func MustChain(tb testing.TB, rootNotAfter, interNotAfter, leafNotAfter time.Time) Chain {
 	tb.Helper()
-	root := MustCA(tb, "short root", pki.WithValidity(time.Now().Add(-time.Hour), rootNotAfter))
-	inter, err := root.Intermediate("short intermediate")
+	notBefore := time.Now().Add(-time.Hour)
+	root := MustCA(tb, "short root", pki.WithValidity(notBefore, rootNotAfter))
+	inter, err := root.Intermediate("short intermediate", pki.WithValidity(notBefore, interNotAfter))
 	if err != nil {
 		tb.Fatalf("pki: intermediate: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -22,19 +23,54 @@ func TLSEchoServer(tb testing.TB, cfg *tls.Config) string {
 	return ln.Addr().String()
 }
 
-// Serve accepts connections on ln until tb ends (then ln is closed) and
-// runs handle for each in its own goroutine, closing the connection when
-// handle returns. It is the accept loop of every throw-away test server.
+// Serve accepts connections on ln until tb ends and runs handle for each
+// in its own goroutine, closing the connection when handle returns. It is
+// the accept loop of a throw-away test server. When tb ends, ln and every
+// open connection are closed and Serve waits for the handlers to return,
+// so none outlives the test: handle must return once its connection is
+// closed.
 func Serve(tb testing.TB, ln net.Listener, handle func(net.Conn)) {
-	tb.Cleanup(func() { _ = ln.Close() })
+	var (
+		mu     sync.Mutex
+		open   = map[net.Conn]struct{}{}
+		closed bool
+		wg     sync.WaitGroup
+	)
+	tb.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		closed = true
+		for c := range open {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		for {
 			conn, err := ln.Accept()
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			if closed {
+				mu.Unlock()
+				_ = conn.Close()
+				return
+			}
+			open[conn] = struct{}{}
+			wg.Add(1)
+			mu.Unlock()
 			go func() {
-				defer conn.Close()
+				defer wg.Done()
+				defer func() {
+					mu.Lock()
+					delete(open, conn)
+					mu.Unlock()
+					_ = conn.Close()
+				}()
 				handle(conn)
 			}()
 		}
