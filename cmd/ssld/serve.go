@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ssld/ssld/cluster"
+	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/metrics"
 	"github.com/ssld/ssld/protocol"
 	"github.com/ssld/ssld/sqlcmd"
@@ -342,7 +343,9 @@ random password in --state-dir (once), and prints the mysql command to connect.`
 				printDevHelp(out, st, n)
 			}
 			if pidFile != "" {
-				if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+				// Atomically: whoever polls for the file (a test, an init
+				// script) never reads it empty.
+				if err := pki.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 					n.shutdown(0)
 					return fmt.Errorf("--pid-file: %w", err)
 				}
