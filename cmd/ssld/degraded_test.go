@@ -215,7 +215,8 @@ func TestDegradedStartReasons(t *testing.T) {
 				assert.Contains(t, msg, "refuses every connection on this port; fix the files, then run SSL_RELOAD over the Unix socket "+n.socket)
 				assert.Contains(t, msg, "Problem: channel "+ch+": "+tc.setting+` "`+filepath.Join(n.dir, "certs", tc.file)+`": `+tc.expected)
 			}
-			assert.Contains(t, n.log.String(), "ssld started degraded")
+			testenv.Eventually(t, 5*time.Second, func() bool { return strings.Contains(n.log.String(), "ssld started degraded") },
+				"no degraded start in the log:\n%s", n.log)
 
 			// Repair: the files only. The watcher reloads.
 			p := filepath.Join(n.dir, "certs/server.crt")

@@ -180,11 +180,8 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		w.Start()
 		n.watcher = w
 	}
-	log.Info("ssld ready", "listen", srv.Addr().String(), "socket", cfg.Socket, "cluster_listen", addrString(srv.ClusterAddr()),
-		"metrics_listen", addrString(n.metricsAddr()), "watch", cfg.Watch,
-		"role", cfg.Role, "config", cfg.path, "serial", mgr.Current(tlsctx.ChannelClient).Serial(),
-		"crypto_backend", string(mgr.CryptoBackend()), "crypto", mgr.CryptoBackendInfo())
-	rl.sd.ready()
+	// Degraded is said before ready, so a log read up to "ssld ready"
+	// already shows it.
 	if st := mgr.Status(); len(st.Unavailable) > 0 {
 		way := "fix the files, then run SSL_RELOAD over the Unix socket " + cfg.Socket + " or send SIGHUP"
 		if cfg.Socket == "" {
@@ -193,6 +190,11 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		log.Error("ssld started degraded: TLS is off and the TCP listeners refuse every connection until a reload succeeds",
 			"channels", fmt.Sprint(st.Unavailable), "error", st.LastError, "repair", way)
 	}
+	log.Info("ssld ready", "listen", srv.Addr().String(), "socket", cfg.Socket, "cluster_listen", addrString(srv.ClusterAddr()),
+		"metrics_listen", addrString(n.metricsAddr()), "watch", cfg.Watch,
+		"role", cfg.Role, "config", cfg.path, "serial", mgr.Current(tlsctx.ChannelClient).Serial(),
+		"crypto_backend", string(mgr.CryptoBackend()), "crypto", mgr.CryptoBackendInfo())
+	rl.sd.ready()
 	return n, nil
 }
 
