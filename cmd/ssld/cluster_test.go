@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -414,18 +415,7 @@ func TestClusterReloadHungNode(t *testing.T) {
 	// Accepts TCP, never says a word.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done) })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { <-done; c.Close() }()
-		}
-	}()
+	testenv.Serve(t, l, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 	start := time.Now()
 	code, rep, _ := f.reloadJSON("reload", "--topology", f.topologyFile(l.Addr().String()), "--timeout", "1s")
 	elapsed := time.Since(start)

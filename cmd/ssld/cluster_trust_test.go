@@ -31,29 +31,19 @@ func countingProxy(t *testing.T, target string) (addr string, count func() int64
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
 	var n atomic.Int64
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			go func() {
-				defer c.Close()
-				u, err := net.DialTimeout("tcp", target, 3*time.Second)
-				if err != nil {
-					return
-				}
-				defer u.Close()
-				done := make(chan struct{}, 2)
-				go func() { io.Copy(u, c); done <- struct{}{} }()
-				go func() { io.Copy(c, u); done <- struct{}{} }()
-				<-done
-			}()
+	testenv.Serve(t, l, func(c net.Conn) {
+		n.Add(1)
+		u, err := net.DialTimeout("tcp", target, 3*time.Second)
+		if err != nil {
+			return
 		}
-	}()
+		defer u.Close()
+		done := make(chan struct{}, 2)
+		go func() { _, _ = io.Copy(u, c); done <- struct{}{} }()
+		go func() { _, _ = io.Copy(c, u); done <- struct{}{} }()
+		<-done
+	})
 	return l.Addr().String(), n.Load
 }
 
