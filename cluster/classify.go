@@ -38,7 +38,7 @@ func classify(err error) (st Outcome, msg string, retryable bool) {
 	var ve *verifyError
 	switch {
 	case errors.As(err, &me):
-		msg = stepPrefix(err) + fmt.Sprintf("ERROR %d (%s): %s", me.Number, string(me.SQLState[:]), me.Message)
+		msg = stepPrefix(err) + fmt.Sprintf("ERROR %d (%s): %s", me.Number, string(me.SQLState[:]), boundText(me.Message, maxNodeText))
 		if authErrors[me.Number] {
 			return StatusAuthFailed, msg, false
 		}

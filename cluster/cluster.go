@@ -73,6 +73,13 @@ type Options struct {
 	// (0 = no limit; rolling defaults to 1); the rest are skipped. Nodes in
 	// flight finish. Status runs ignore it.
 	MaxFailures int
+	// ContinueOnError lets a reload go on to the next phase after a node
+	// of this one failed. By default a leaf that is not ok (failed, stale,
+	// timeout, unreachable, ...) stops the run before any aggregator is
+	// reloaded, and a child aggregator that is not ok keeps the master
+	// untouched: those nodes are skipped with the reason. Status and dry
+	// runs change nothing and always read every node.
+	ContinueOnError bool
 
 	// Timeout bounds each step with a node: dial + greeting + TLS handshake,
 	// connect + authenticate, and each query (default DefaultTimeout).
@@ -100,6 +107,16 @@ type Options struct {
 	// its reload as before it stale instead of unchanged: the proof that a
 	// renewed certificate was really loaded, for any mix of certificates.
 	RequireChange bool
+	// RequireCurrent makes a node stale unless it serves exactly what its
+	// own files hold now, channel by channel: on an ssld node the
+	// fingerprint CHECK TLS reports for each channel's files must be the one
+	// SHOW SSL STATUS reports served, and for the client channel the one a
+	// fresh handshake gets. Dialects without CHECK TLS (MySQL, MariaDB,
+	// SingleStore) cannot show their files: a reload that succeeded in this
+	// run is the proof there (the statement loaded the files, and a fresh
+	// handshake after it reads what is served), and a status run says
+	// unproven instead of ok. Unlike RequireChange it holds on any rerun.
+	RequireCurrent bool
 	// Every failed check above makes the node stale, with every reason in
 	// its row; the checks compose.
 
@@ -227,6 +244,8 @@ func runWith(ctx context.Context, topo Topology, opts Options, readOnly bool, wo
 	}
 	r.tv = opts.verifier()
 	done := func(i int, res NodeResult) {
+		res.Error = boundText(res.Error, 4*maxNodeText)
+		res.NextStep = r.nextStep(res)
 		results[i] = res
 		if r.opts.Progress != nil {
 			r.opts.Progress(res)
@@ -255,15 +274,72 @@ func (r *runner) phases(ctx context.Context, plan []Node, results []NodeResult, 
 		limit = 0 // status reads everything
 	}
 	st := &failState{limit: limit, rolling: r.opts.Rolling}
+	stopping := !r.readOnly && !r.opts.DryRun && !r.opts.ContinueOnError
 	for from := 0; from < len(plan); {
 		to := from
 		for to < len(plan) && plan[to].Role == plan[from].Role {
 			to++
 		}
 		r.pool(ctx, plan, from, to, results, done, st)
+		if why := phaseFailures(results[from:to]); stopping && why != "" {
+			if stop := st.stop(); stop != "" {
+				why = stop // --rolling or --max-failures said it first
+			} else {
+				why = "not attempted: " + why
+			}
+			for i := to; i < len(plan); i++ {
+				res := results[i]
+				res.State = plan[i].State
+				res.Status, res.Error = StatusSkipped, why
+				done(i, res)
+			}
+			return results
+		}
 		from = to
 	}
 	return results
+}
+
+// phaseFailures says which nodes of one phase were not ok ("2 leaves
+// failed (10.0.3.1:3306 failed, 10.0.3.2:3306 unreachable)"), or "" when
+// none was. Nodes skipped because the cluster reports them offline do not
+// count (see NodeResult.Failed).
+func phaseFailures(rs []NodeResult) string {
+	var bad []string
+	n, skipped := 0, 0
+	for _, r := range rs {
+		switch {
+		case !r.Failed():
+			continue
+		case r.Status == StatusSkipped:
+			skipped++
+			continue
+		}
+		n++
+		if len(bad) < 3 {
+			bad = append(bad, r.Addr+" "+string(r.Status))
+		}
+	}
+	if n == 0 && skipped == 0 {
+		return ""
+	}
+	if n == 0 {
+		return fmt.Sprintf("%d %s not attempted", skipped, roleNoun(rs[0].Role, skipped))
+	}
+	if n > len(bad) {
+		bad = append(bad, fmt.Sprintf("and %d more", n-len(bad)))
+	}
+	return fmt.Sprintf("%d %s failed (%s)", n, roleNoun(rs[0].Role, n), strings.Join(bad, ", "))
+}
+
+// roleNoun names n nodes of role.
+func roleNoun(role Role, n int) string {
+	what := map[Role][2]string{RoleLeaf: {"leaf", "leaves"}, RoleChild: {"child aggregator", "child aggregators"},
+		RoleMaster: {"master", "masters"}}[role]
+	if n == 1 {
+		return what[0]
+	}
+	return what[1]
 }
 
 // failState counts failures across the phases of one run.
@@ -413,7 +489,7 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 	}
 	if res.Dialect == DialectAuto {
 		version, comment := greetingVersion, ""
-		if _, rows, err := conn.query(ctx, "SELECT @@version, @@version_comment"); err == nil && len(rows) == 1 && len(rows[0]) == 2 {
+		if _, rows, err := conn.query(ctx, "SELECT @@version, @@version_comment", nodeStateLimit); err == nil && len(rows) == 1 && len(rows[0]) == 2 {
 			version, comment = rows[0][0], rows[0][1]
 		} else if err != nil && isTimeout(err) {
 			return fail(&stepError{"SELECT @@version", err})
@@ -444,13 +520,27 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 			return fail(err)
 		}
 		res.Status = StatusOK
+		var why []string
 		if res.Reported != "" && res.Reported != res.Before.Fingerprint {
-			res.Status = StatusStale
-			res.Error = fmt.Sprintf("node reports it loaded %s but serves %s", short(res.Reported), short(res.Before.Fingerprint))
-		} else if r.readOnly {
-			if why := r.proofFailures(res.Before, nil); len(why) > 0 {
-				res.Status, res.Error = StatusStale, strings.Join(why, "; ")
+			why = append(why, fmt.Sprintf("node reports it loaded %s but serves %s", short(res.Reported), short(res.Before.Fingerprint)))
+		}
+		if r.readOnly {
+			why = append(why, r.proofFailures(res.Before, nil)...)
+			if r.opts.RequireCurrent && res.Dialect == DialectSSLD {
+				stale, err := r.currentProof(ctx, conn, &res, res.Before)
+				if err != nil {
+					return fail(err)
+				}
+				why = append(why, stale...)
 			}
+		}
+		switch {
+		case len(why) > 0:
+			res.Status, res.Error = StatusStale, strings.Join(why, "; ")
+		case r.readOnly && r.opts.RequireCurrent && res.Dialect != DialectSSLD:
+			res.Status = StatusUnproven
+			res.Error = fmt.Sprintf("--require-current: a %s node cannot show over SQL what its files hold (no CHECK TLS), "+
+				"so nothing proves it serves them; only a reload in the same run proves it", res.Dialect)
 		}
 		return res
 	}
@@ -467,8 +557,12 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 	if err := reported(); err != nil {
 		return fail(err)
 	}
-	conn.Close()
-	conn = nil
+	if !(r.opts.RequireCurrent && res.Dialect == DialectSSLD) {
+		// Free the node's connection slot while the proof handshake runs;
+		// --require-current still needs the session afterwards.
+		conn.Close()
+		conn = nil
+	}
 
 	// 5. What does a new client get now?
 	var after Served
@@ -493,6 +587,17 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 			short(res.Reported), short(after.Fingerprint), after.Serial))
 	}
 	why = append(why, r.proofFailures(after, &res.Before)...)
+	if conn != nil {
+		// --require-current on ssld: the files, each channel's served
+		// certificate and the handshake agree. (Other dialects: the
+		// reload statement that just succeeded loaded the files, and the
+		// handshake above read what is served.)
+		stale, err := r.currentProof(ctx, conn, &res, after)
+		if err != nil {
+			return fail(err)
+		}
+		why = append(why, stale...)
+	}
 	switch {
 	case len(why) > 0:
 		res.Status, res.Error = StatusStale, strings.Join(why, "; ")

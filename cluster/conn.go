@@ -20,6 +20,71 @@ import (
 type sqlConn struct {
 	c       driver.Conn
 	timeout time.Duration
+	budget  *readBudget // what the node may still send for the current statement
+	raw     *errBox     // the first socket error (the driver hides it)
+}
+
+// readLimit bounds what the runner reads from a node for one statement: a
+// node that streams rows or sends huge ones is cut off at the limit
+// instead of growing the runner. Bytes are counted on the socket (TLS
+// records included). go-sql-driver allocates a packet's buffer from its
+// header, so a single packet may still cost up to 16 MiB for as long as
+// the read lasts (bounded by --timeout), never more.
+type readLimit struct {
+	rows  int
+	bytes int64
+}
+
+var (
+	// nodeStateLimit is for the statements that read one node's state
+	// (@@version, a variable, CHECK TLS, SHOW SSL STATUS, the reload):
+	// their answers are a few rows of at most a few KiB.
+	nodeStateLimit = readLimit{rows: 64, bytes: 256 << 10}
+	// discoveryLimit is for SHOW AGGREGATORS / SHOW LEAVES: a row per node
+	// (~200 bytes in SingleStore's shape), 100,000 nodes at most.
+	discoveryLimit = readLimit{rows: 100_000, bytes: 64 << 20}
+	// loginBudget bounds the greeting, the TLS handshake (certificate
+	// chain included) and the authentication exchange.
+	loginBudget int64 = 1 << 20
+)
+
+// errReadLimit is the socket error once a node sent more than allowed.
+var errReadLimit = errors.New("read limit reached")
+
+// readBudget counts down the bytes a node may still send. Safe for
+// concurrent use (the driver's watcher may close the socket meanwhile).
+type readBudget struct {
+	mu    sync.Mutex
+	left  int64
+	limit int64
+}
+
+func (b *readBudget) reset(n int64) {
+	b.mu.Lock()
+	b.left, b.limit = n, n
+	b.mu.Unlock()
+}
+
+// take returns how much of want may be read now (0: the budget is spent).
+func (b *readBudget) take(want int) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if int64(want) > b.left {
+		want = int(b.left)
+	}
+	return want
+}
+
+func (b *readBudget) used(n int) {
+	b.mu.Lock()
+	b.left -= int64(n)
+	b.mu.Unlock()
+}
+
+func (b *readBudget) size() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.limit
 }
 
 // connect dials addr with go-sql-driver/mysql (TLS verified by tv) and
@@ -34,14 +99,16 @@ func connect(ctx context.Context, addr, user, password string, timeout time.Dura
 	cfg.AllowNativePasswords = true
 	lg := &lastLog{}
 	cfg.Logger = lg // the driver would otherwise print socket errors to stderr
-	var rawErr errBox
+	rawErr := &errBox{}
+	budget := &readBudget{}
+	budget.reset(loginBudget)
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		return &recordingConn{Conn: c, box: &rawErr}, nil
+		return &recordingConn{Conn: c, box: rawErr, budget: budget}, nil
 	}
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -64,8 +131,24 @@ func connect(ctx context.Context, addr, user, password string, timeout time.Dura
 		}
 		return nil, &stepError{"connect", ctxErr(ctx, err)}
 	}
-	return &sqlConn{c: c, timeout: timeout}, nil
+	return &sqlConn{c: c, timeout: timeout, budget: budget, raw: rawErr}, nil
 }
+
+// socketErr replaces the driver's ErrInvalidConn by what happened on the
+// socket when that was the read limit.
+func (s *sqlConn) socketErr(q string, lim readLimit, err error) error {
+	if errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) {
+		if re := s.raw.get(); errors.Is(re, errReadLimit) {
+			return &limitError{fmt.Sprintf("the node sent more than %d bytes for %s (the runner reads at most that much)", lim.bytes, q)}
+		}
+	}
+	return err
+}
+
+// limitError is a node that sent more than a readLimit allows.
+type limitError struct{ msg string }
+
+func (e *limitError) Error() string { return e.msg }
 
 func (s *sqlConn) Close() error { return s.c.Close() }
 
@@ -73,23 +156,31 @@ func (s *sqlConn) Close() error { return s.c.Close() }
 func (s *sqlConn) exec(ctx context.Context, q string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	s.budget.reset(nodeStateLimit.bytes)
 	_, err := s.c.(driver.ExecerContext).ExecContext(ctx, q, nil)
 	if err != nil {
-		return ctxErr(ctx, err)
+		return ctxErr(ctx, s.socketErr(q, nodeStateLimit, err))
 	}
 	return nil
 }
 
-// query runs q and returns its rows as strings (NULL = "").
-func (s *sqlConn) query(ctx context.Context, q string) ([]string, [][]string, error) {
+// query runs q and returns its rows as strings (NULL = ""), reading at
+// most lim from the node: past it the connection is closed and the
+// statement fails.
+func (s *sqlConn) query(ctx context.Context, q string, lim readLimit) ([]string, [][]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	s.budget.reset(lim.bytes)
 	rows, err := s.c.(driver.QueryerContext).QueryContext(ctx, q, nil)
 	if err != nil {
-		return nil, nil, ctxErr(ctx, err)
+		return nil, nil, ctxErr(ctx, s.socketErr(q, lim, err))
 	}
 	defer rows.Close()
 	cols := rows.Columns()
+	if len(cols) > 64 {
+		s.c.Close()
+		return nil, nil, &limitError{fmt.Sprintf("the node sent %d columns for %s (the runner reads at most 64)", len(cols), q)}
+	}
 	var out [][]string
 	vals := make([]driver.Value, len(cols))
 	for {
@@ -97,7 +188,12 @@ func (s *sqlConn) query(ctx context.Context, q string) ([]string, [][]string, er
 			if err == io.EOF {
 				break
 			}
-			return nil, nil, ctxErr(ctx, err)
+			return nil, nil, ctxErr(ctx, s.socketErr(q, lim, err))
+		}
+		if len(out) == lim.rows {
+			// Closing the socket, not draining: the node may never stop.
+			s.c.Close()
+			return nil, nil, &limitError{fmt.Sprintf("the node sent more than %d rows for %s (the runner reads at most that many)", lim.rows, q)}
 		}
 		row := make([]string, len(cols))
 		for i, v := range vals {
@@ -129,7 +225,7 @@ func valueString(v driver.Value) string {
 // variable reads one global variable with SHOW GLOBAL VARIABLES, which every
 // dialect answers; "" when it does not exist.
 func (s *sqlConn) variable(ctx context.Context, name string) (string, error) {
-	_, rows, err := s.query(ctx, "SHOW GLOBAL VARIABLES LIKE '"+name+"'")
+	_, rows, err := s.query(ctx, "SHOW GLOBAL VARIABLES LIKE '"+name+"'", nodeStateLimit)
 	if err != nil {
 		return "", err
 	}
@@ -145,11 +241,18 @@ func (s *sqlConn) variable(ctx context.Context, name string) (string, error) {
 // behind ErrInvalidConn.
 type recordingConn struct {
 	net.Conn
-	box *errBox
+	box    *errBox
+	budget *readBudget
 }
 
 func (c *recordingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
+	want := c.budget.take(len(p))
+	if want == 0 && len(p) > 0 {
+		c.box.set(errReadLimit)
+		return 0, errReadLimit
+	}
+	n, err := c.Conn.Read(p[:want])
+	c.budget.used(n)
 	if err != nil {
 		c.box.set(err)
 	}

@@ -47,7 +47,7 @@ func Discover(ctx context.Context, master string, opts Options) (Topology, error
 	seen := map[string]bool{}
 	haveMaster := false
 	add := func(stmt string, leaf bool) error {
-		cols, rows, err := conn.query(ctx, stmt)
+		cols, rows, err := conn.query(ctx, stmt, discoveryLimit)
 		if err != nil {
 			_, msg, _ := classify(err)
 			return fmt.Errorf("discover from %s: %s: %s", master, stmt, msg)

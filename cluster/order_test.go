@@ -136,3 +136,79 @@ func TestOfflineSkipped(t *testing.T) {
 	assert.Equal(t, 0, ExitCode(rs), "offline nodes are not failures")
 	assert.Equal(t, 1, ExitCode(append(rs, NodeResult{Status: StatusSkipped, Error: "rolling stopped"})))
 }
+
+// TestPhaseStops: by default a leaf that is not ok stops the run before
+// any aggregator is contacted, and a child aggregator that is not ok keeps
+// the master untouched; the skipped rows say why and what to do. With
+// ContinueOnError every node is worked on (the behaviour before). Status
+// and dry runs change nothing and read every node.
+func TestPhaseStops(t *testing.T) {
+	t.Parallel()
+	bad := map[string]Outcome{"10.0.3.1:3306": StatusFailed, "10.0.3.3:3306": StatusUnreachable}
+	var mu sync.Mutex
+	var contacted []string
+	work := func(_ context.Context, n Node) NodeResult {
+		mu.Lock()
+		contacted = append(contacted, n.Addr)
+		mu.Unlock()
+		st := StatusOK
+		if s, ok := bad[n.Addr]; ok {
+			st = s
+		}
+		return NodeResult{Addr: n.Addr, Role: n.Role, Status: st}
+	}
+	topo := fakeFleet(4, 2)
+	topo.Leaves = append(topo.Leaves, Node{Addr: "10.0.3.9:3306", Role: RoleLeaf, State: "offline"})
+	rs := runWith(context.Background(), topo, Options{User: "u", Parallel: 4}, false, work)
+	require.Len(t, rs, 8)
+	assert.Len(t, contacted, 4, "only the leaves: %v", contacted)
+	for _, r := range rs[5:] {
+		assert.Equal(t, StatusSkipped, r.Status, r.Addr)
+		assert.Equal(t, "not attempted: 2 leaves failed (10.0.3.1:3306 failed, 10.0.3.3:3306 unreachable)", r.Error)
+		assert.Contains(t, r.NextStep, "--continue-on-error")
+	}
+	assert.Equal(t, RoleMaster, rs[7].Role)
+	for _, r := range rs {
+		if r.Status != StatusOK {
+			assert.NotEmpty(t, r.NextStep, "%s %s has no next step", r.Addr, r.Status)
+		}
+	}
+
+	// A bad child aggregator keeps the master untouched.
+	bad = map[string]Outcome{"10.0.2.2:3306": StatusStale}
+	contacted = nil
+	rs = runWith(context.Background(), fakeFleet(2, 2), Options{User: "u"}, false, work)
+	assert.NotContains(t, contacted, "10.0.1.1:3306")
+	assert.Equal(t, StatusSkipped, rs[4].Status)
+	assert.Equal(t, "not attempted: 1 child aggregator failed (10.0.2.2:3306 stale)", rs[4].Error)
+	assert.Equal(t, StatusOK, rs[2].Status, "the other child aggregator of the phase still ran")
+
+	// An offline leaf alone does not stop the run.
+	bad = map[string]Outcome{}
+	contacted = nil
+	rs = runWith(context.Background(), topo, Options{User: "u"}, false, work)
+	assert.Equal(t, 0, ExitCode(rs))
+	assert.Len(t, contacted, 7)
+
+	// --continue-on-error, status and dry runs go through every node.
+	bad = map[string]Outcome{"10.0.3.1:3306": StatusFailed}
+	for name, run := range map[string]func() []NodeResult{
+		"continue": func() []NodeResult {
+			return runWith(context.Background(), fakeFleet(2, 1), Options{User: "u", ContinueOnError: true}, false, work)
+		},
+		"status": func() []NodeResult { return runWith(context.Background(), fakeFleet(2, 1), Options{User: "u"}, true, work) },
+		"dry run": func() []NodeResult {
+			return runWith(context.Background(), fakeFleet(2, 1), Options{User: "u", DryRun: true}, false, work)
+		},
+	} {
+		contacted = nil
+		rs := run()
+		assert.Len(t, contacted, 4, name)
+		assert.Equal(t, StatusOK, rs[3].Status, name)
+	}
+
+	// --max-failures and --rolling keep their own reason when they stopped first.
+	bad = map[string]Outcome{"10.0.3.1:3306": StatusFailed}
+	rs = runWith(context.Background(), fakeFleet(3, 1), Options{User: "u", Rolling: true}, false, work)
+	assert.Contains(t, rs[4].Error, "rolling reload stopped at 10.0.3.1:3306 (failed)")
+}

@@ -130,7 +130,7 @@ func readGreeting(r io.Reader) (string, error) {
 		if len(msg) >= 6 && msg[0] == '#' {
 			e.State, msg = string(msg[1:6]), msg[6:]
 		}
-		e.Msg = string(msg)
+		e.Msg = boundText(string(msg), maxNodeText)
 		return "", e
 	}
 	if p[0] != 10 {

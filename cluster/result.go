@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -9,9 +10,9 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/ssld/ssld/tlsctx"
@@ -50,9 +51,14 @@ const (
 	// node's reason is in Error), or would serve a certificate that fails
 	// a proof check.
 	StatusWouldFail Outcome = "would_fail"
-	// StatusSkipped: not attempted (rolling run stopped earlier, or the run
-	// was cancelled).
+	// StatusSkipped: not attempted (a node of an earlier phase failed, a
+	// rolling run stopped earlier, --max-failures was reached, the run was
+	// cancelled, or the cluster reports the node not online).
 	StatusSkipped Outcome = "skipped"
+	// StatusUnproven (status --require-current, dialects without CHECK
+	// TLS): the node cannot show what its files hold, so nothing proves it
+	// serves them. A reload --require-current proves it by reloading.
+	StatusUnproven Outcome = "unproven"
 )
 
 // Good reports whether s counts as success for the exit code.
@@ -117,6 +123,12 @@ type NodeResult struct {
 	// Reported is the fingerprint the node itself reports as loaded
 	// (ssl_server_fingerprint; ssld nodes only), read after the reload.
 	Reported string
+	// Files is, with RequireCurrent on an ssld node, the client channel's
+	// certificate as the node's files hold it now (CHECK TLS).
+	Files Served
+	// NextStep is what the operator should do about a row that is not ok
+	// ("" for ok, unchanged and ready rows).
+	NextStep string
 	Duration time.Duration
 	// Retries counts the retries (after backoff) this node needed.
 	Retries int
@@ -141,10 +153,12 @@ type nodeJSON struct {
 	After      Served  `json:"after"`
 	WouldServe Served  `json:"would_serve"`
 	Reported   string  `json:"reported_fingerprint"`
+	Files      Served  `json:"files"`
 	DurationMS int64   `json:"duration_ms"`
 	Retries    int     `json:"retries"`
 	Verified   bool    `json:"verified"`
 	State      string  `json:"state"`
+	NextStep   string  `json:"next_step"`
 }
 
 // MarshalJSON writes the documented, stable row shape (docs/cluster.md):
@@ -153,8 +167,8 @@ func (r NodeResult) MarshalJSON() ([]byte, error) {
 	return json.Marshal(nodeJSON{
 		Address: r.Addr, Role: r.Role, Dialect: r.Dialect, Status: r.Status, Error: r.Error,
 		Statement: r.Statement, Before: r.Before, After: r.After, WouldServe: r.WouldServe, Reported: r.Reported,
-		DurationMS: r.Duration.Milliseconds(), Retries: r.Retries,
-		Verified: r.Verified, State: r.State,
+		Files: r.Files, DurationMS: r.Duration.Milliseconds(), Retries: r.Retries,
+		Verified: r.Verified, State: r.State, NextStep: r.NextStep,
 	})
 }
 
@@ -164,7 +178,9 @@ type Report struct {
 	DryRun  bool
 	Shard   Shard  // the slice this run worked on (zero = the whole topology)
 	Roles   []Role // the roles this run worked on (nil = all)
-	Nodes   []NodeResult
+	// Wide makes WriteTable print one line per node (see WriteTable).
+	Wide  bool
+	Nodes []NodeResult
 }
 
 // Failed reports whether r counts against the run: any status but ok,
@@ -229,51 +245,50 @@ func WriteJSON(w io.Writer, rep Report) error {
 		Summary map[Outcome]int `json:"summary"`
 		Nodes   []NodeResult    `json:"nodes"`
 	}{rep.Command, rep.DryRun, rep.Shard.String(), roles, ExitCode(nodes) == 0, Summary(nodes), nodes}
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
-}
-
-// WriteTable writes one aligned row per node and a summary line. Serials
-// are printed in full; fingerprints are shortened to 16 hex digits.
-func WriteTable(w io.Writer, rep Report) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tROLE\tDIALECT\tSTATUS\tVERIFIED\tSERIAL BEFORE\tSERIAL AFTER\tFINGERPRINT AFTER\tNOT AFTER\tDURATION\tERROR")
-	for _, r := range rep.Nodes {
-		after := r.After
-		switch {
-		case rep.DryRun && r.WouldServe.Fingerprint != "":
-			after = r.WouldServe // what a reload would serve
-		case rep.Command == "status" || rep.DryRun:
-			after = r.Before
-		}
-		na := "-"
-		if !after.NotAfter.IsZero() {
-			na = after.NotAfter.UTC().Format(time.RFC3339)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			Escape(r.Addr), r.Role, Escape(string(r.Dialect)), r.Status, yesNo(r.Verified), dash(r.Before.Serial), dash(after.Serial),
-			dash(short(after.Fingerprint)), na, r.Duration.Round(time.Millisecond), oneLine(r.Error))
-	}
-	if err := tw.Flush(); err != nil {
+	if err := enc.Encode(doc); err != nil {
 		return err
 	}
-	sum := Summary(rep.Nodes)
-	var parts []string
-	for _, s := range []Outcome{StatusOK, StatusUnchanged, StatusReady, StatusWouldFail, StatusStale, StatusFailed, StatusUnreachable, StatusTimeout, StatusAuthFailed, StatusSkipped} {
-		if sum[s] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", sum[s], s))
+	_, err := w.Write(terminalSafeJSON(buf.Bytes()))
+	return err
+}
+
+// terminalSafeJSON rewrites every rune of a JSON document that a terminal
+// could act on and encoding/json leaves raw (DEL, the C1 controls such as
+// U+009B CSI, bidi overrides, U+FEFF, ...) as a \uXXXX escape. The
+// document decodes to the same values; printed with cat it moves no
+// cursor and retitles no window. encoding/json already escapes the C0
+// controls and replaces invalid UTF-8.
+func terminalSafeJSON(b []byte) []byte {
+	clean := true
+	for _, c := range b {
+		if c >= 0x7f {
+			clean = false
+			break
 		}
 	}
-	what := rep.Command
-	if rep.DryRun {
-		what += " (dry run: nothing reloaded)"
+	if clean {
+		return b
 	}
-	if !rep.Shard.All() {
-		what += " shard " + rep.Shard.String()
+	out := make([]byte, 0, len(b)+64)
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r < 0x7f || (r != utf8.RuneError && unicode.IsPrint(r)) {
+			out = append(out, b[i:i+n]...)
+			i += n
+			continue
+		}
+		if r > 0xffff {
+			r1, r2 := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, "\\u%04x\\u%04x", r1, r2)
+		} else {
+			out = fmt.Appendf(out, "\\u%04x", r)
+		}
+		i += n
 	}
-	_, err := fmt.Fprintf(w, "%s: %d nodes: %s\n", what, len(rep.Nodes), strings.Join(parts, ", "))
-	return err
+	return out
 }
 
 func yesNo(b bool) string {

@@ -24,7 +24,7 @@ func sampleReport() Report {
 			After:    Served{Serial: "0B", Fingerprint: "bb", NotAfter: na.Add(time.Hour)},
 			Reported: "bb", Duration: 12 * time.Millisecond, Verified: true},
 		{Addr: "10.0.0.1:3307", Role: RoleMaster, Dialect: DialectAuto, Status: StatusUnreachable,
-			Error: "dial: connect: connection refused", Duration: time.Second, Retries: 2},
+			Error: "dial: connect: connection refused", Duration: time.Second, Retries: 2, NextStep: "start the node"},
 	}}
 }
 
@@ -72,10 +72,17 @@ func TestWriteJSONStable(t *testing.T) {
         "issuer": ""
       },
       "reported_fingerprint": "bb",
+      "files": {
+        "serial": "",
+        "fingerprint": "",
+        "not_after": "",
+        "issuer": ""
+      },
       "duration_ms": 12,
       "retries": 0,
       "verified": true,
-      "state": ""
+      "state": "",
+      "next_step": ""
     },
     {
       "address": "10.0.0.1:3307",
@@ -103,10 +110,17 @@ func TestWriteJSONStable(t *testing.T) {
         "issuer": ""
       },
       "reported_fingerprint": "",
+      "files": {
+        "serial": "",
+        "fingerprint": "",
+        "not_after": "",
+        "issuer": ""
+      },
       "duration_ms": 1000,
       "retries": 2,
       "verified": false,
-      "state": ""
+      "state": "",
+      "next_step": "start the node"
     }
   ]
 }
@@ -123,8 +137,9 @@ func TestWriteTable(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, WriteTable(&buf, sampleReport()))
 	out := buf.String()
-	assert.Regexp(t, `10\.0\.0\.2:3307\s+leaf\s+ssld\s+ok\s+yes\s+0A\s+0B\s+bb\s+2030-01-02T04:04:05Z\s+12ms`, out)
-	assert.Regexp(t, `10\.0\.0\.1:3307\s+master\s+auto\s+unreachable\s+no\s+-\s+-\s+-\s+-\s+1s\s+dial: connect: connection refused`, out)
+	assert.Regexp(t, `10\.0\.0\.2:3307\s+leaf\s+ssld\s+ok\s+yes\s+0B\s+bb\s+2030-01-02\s+12ms\n`, out)
+	assert.Regexp(t, `10\.0\.0\.1:3307\s+master\s+auto\s+unreachable\s+no\s+-\s+-\s+-\s+1s\n`+
+		`    error: dial: connect: connection refused\n    next:  start the node\n`, out)
 	assert.Contains(t, out, "reload: 2 nodes: 1 ok, 1 unreachable\n")
 
 	// Text from nodes cannot drive the terminal.

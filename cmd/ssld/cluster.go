@@ -34,6 +34,8 @@ type clusterFlags struct {
 	expectSerial, expectCert  string
 	expectIssuer, minValidity string
 	requireChange             bool
+	requireCurrent            bool
+	continueOnError, wide     bool
 	dryRun                    bool
 	shard, roles              string
 	shards                    int
@@ -49,13 +51,16 @@ func newClusterCmd() *cobra.Command {
 'reload' runs each node's reload statement (SSL_RELOAD, ALTER INSTANCE RELOAD TLS or FLUSH SSL),
 then opens a fresh, non-resumed TLS connection and reads the certificate the node now serves.
 Leaves go first, then child aggregators, then the master aggregator (in parallel mode each
-role finishes before the next starts). 'status' only reads; 'reload --dry-run' has ssld nodes
-validate their files (CHECK TLS) without swapping.
+role finishes before the next starts). A leaf that is not ok stops the run before any
+aggregator is reloaded, a child aggregator that is not ok keeps the master untouched (those
+nodes are 'skipped'); --continue-on-error goes on. 'status' only reads; 'reload --dry-run' has
+ssld nodes validate their files (CHECK TLS) without swapping.
 
 No login is attempted on a node whose certificate did not verify: without --ssl-ca, against the
 system roots and the node's host name; with --ssl-ca, against that CA (add --ssl-verify-identity
-for the name). Proof flags (--require-change, --min-validity, --expect-issuer, --expect-cert,
---expect-serial) make a node that does not meet them 'stale'.
+for the name). Proof flags (--require-current, --require-change, --min-validity, --expect-issuer,
+--expect-cert, --expect-serial) make a node that does not meet them 'stale'. Every row that is not
+ok says what to do next.
 
 Exit code: 0 when every node is ok, unchanged or ready (or skipped because the cluster reports it
 offline/detached), 1 otherwise, 2 for usage or topology errors. See docs/cluster.md.`,
@@ -78,10 +83,12 @@ func newClusterSubCmd(name string) *cobra.Command {
 		c.Example = `  ssld cluster reload --master 10.0.0.1:3307 --user admin -p --ssl-ca ca.crt --require-change
   SSLD_PASSWORD=... ssld cluster reload --topology cluster.yaml --user admin --ssl-ca ca.crt --rolling --format json
   ssld cluster reload --master db1:3306 --user root --password-file pw --ssl-ca ca.crt --dry-run --min-validity 30d
-  ssld cluster reload --master db1:3306 --user root --password-file pw --roles leaf --shards 8   # Indexed Job pod`
+  ssld cluster reload --master db1:3306 --user root --password-file pw --roles leaf --shards 8   # Indexed Job pod
+  ssld cluster reload --topology cluster.yaml --user admin -p --ssl-ca ca.crt --require-current   # safe to rerun`
 	} else {
 		c.Short = "Show the certificate every node serves; reload nothing"
-		c.Example = `  ssld cluster status --master 10.0.0.1:3307 --user admin --ssl-ca ca.crt`
+		c.Example = `  ssld cluster status --master 10.0.0.1:3307 --user admin --ssl-ca ca.crt
+  ssld cluster status --master 10.0.0.1:3307 --user admin --ssl-ca ca.crt --require-current   # files == served, every node`
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.topology, "topology", "", "topology file (YAML: aggregators, leaves)")
@@ -98,19 +105,23 @@ func newClusterSubCmd(name string) *cobra.Command {
 	fl.StringVar(&f.scope, "scope", "all", "client (aggregators only), cluster or all (every node)")
 	fl.StringVar(&f.dialect, "dialect", "auto", "dialect of nodes without one in the topology: auto, ssld, singlestore, mysql, mariadb")
 	fl.IntVar(&f.parallel, "parallel", cluster.DefaultParallel, "nodes worked on at once")
-	fl.DurationVar(&f.timeout, "timeout", cluster.DefaultTimeout, "bound on each dial, handshake and query")
+	fl.DurationVar(&f.timeout, "timeout", cluster.DefaultTimeout, "bound on each dial, handshake and query: a node that accepts TCP and never answers is 'timeout' after this long")
 	fl.IntVar(&f.retries, "retries", 2, "retries, with backoff, of a refused or reset connection")
 	fl.StringVar(&f.expectSerial, "expect-serial", "", "every node must serve this serial (hex) afterwards, else stale")
 	fl.StringVar(&f.expectCert, "expect-cert", "", "every node must serve this certificate (PEM) afterwards, else stale")
 	fl.StringVar(&f.expectIssuer, "expect-issuer", "", "every node's certificate must be issued by this DN (e.g. CN=ca2), else stale")
 	fl.StringVar(&f.minValidity, "min-validity", "", "every node's certificate must stay valid this long from now (e.g. 30d, 720h), else stale")
-	fl.StringVar(&f.format, "format", "table", "output: table or json")
+	fl.StringVar(&f.format, "format", "table", "output: table (fits 160 columns; errors and next steps on indented lines) or json")
+	fl.BoolVar(&f.wide, "wide", false, "table: one line per node, error and next step last (wider than 160 columns)")
+	fl.BoolVar(&f.requireCurrent, "require-current", false, "a node that does not serve exactly what its own files hold now is stale "+
+		"(ssld: CHECK TLS per channel; needs SUPER); holds on any rerun. status: MySQL/MariaDB/SingleStore nodes are 'unproven'")
 	fl.StringVar(&f.shard, "shard", "", "work on slice I of N only (I/N; a stable hash of host:port): disjoint slices that together cover every node")
 	fl.IntVar(&f.shards, "shards", 0, "like --shard, with I from $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job with N completions)")
 	fl.StringVar(&f.roles, "roles", "all", "only nodes of these roles: leaf, child, master, aggregators (child,master) or all")
 	if name == "reload" {
 		fl.BoolVar(&f.rolling, "rolling", false, "one node at a time; stop at the first failure, skip the rest")
 		fl.IntVar(&f.maxFailures, "max-failures", 0, "stop starting new nodes after this many failed; the rest are skipped (0 = no limit; --rolling: 1)")
+		fl.BoolVar(&f.continueOnError, "continue-on-error", false, "reload the aggregators even when a leaf (or the master when a child aggregator) was not ok")
 		fl.BoolVar(&f.requireChange, "require-change", false, "a node that serves the same certificate after its reload as before is stale")
 		fl.BoolVar(&f.dryRun, "dry-run", false, "pre-flight: every ssld node validates its files (CHECK TLS) and swaps nothing; other nodes are only read")
 	}
@@ -158,7 +169,7 @@ func runCluster(cmd *cobra.Command, name string, f *clusterFlags) error {
 	} else {
 		rows = cluster.Reload(ctx, topo, opts)
 	}
-	rep := cluster.Report{Command: name, DryRun: opts.DryRun, Shard: opts.Shard, Roles: opts.Roles, Nodes: rows}
+	rep := cluster.Report{Command: name, DryRun: opts.DryRun, Shard: opts.Shard, Roles: opts.Roles, Nodes: rows, Wide: f.wide}
 	if err := writeReport(cmd.OutOrStdout(), f.format, rep); err != nil {
 		return err
 	}
@@ -182,6 +193,7 @@ func (f *clusterFlags) options(cmd *cobra.Command, name string) (cluster.Options
 		Parallel: f.parallel, Rolling: f.rolling, Timeout: f.timeout, Retries: f.retries,
 		ExpectSerial: f.expectSerial, DryRun: f.dryRun,
 		ExpectIssuer: f.expectIssuer, RequireChange: f.requireChange, MaxFailures: f.maxFailures,
+		RequireCurrent: f.requireCurrent, ContinueOnError: f.continueOnError,
 	}
 	if f.user == "" {
 		return o, errors.New("--user is required")
@@ -200,6 +212,9 @@ func (f *clusterFlags) options(cmd *cobra.Command, name string) (cluster.Options
 	}
 	if f.expectSerial != "" && f.expectCert != "" {
 		return o, errors.New("--expect-serial and --expect-cert are exclusive")
+	}
+	if f.requireCurrent && f.dryRun {
+		return o, errors.New("--require-current and --dry-run are exclusive: a dry run reloads nothing (use `ssld cluster status --require-current`)")
 	}
 	if f.insecure && f.sslCA != "" {
 		return o, errors.New("--insecure-skip-verify and --ssl-ca are exclusive")
