@@ -196,7 +196,9 @@ func TestPhaseStops(t *testing.T) {
 		"continue": func() []NodeResult {
 			return runWith(context.Background(), fakeFleet(2, 1), Options{User: "u", ContinueOnError: true}, false, work)
 		},
-		"status": func() []NodeResult { return runWith(context.Background(), fakeFleet(2, 1), Options{User: "u"}, true, work) },
+		"status": func() []NodeResult {
+			return runWith(context.Background(), fakeFleet(2, 1), Options{User: "u"}, true, work)
+		},
 		"dry run": func() []NodeResult {
 			return runWith(context.Background(), fakeFleet(2, 1), Options{User: "u", DryRun: true}, false, work)
 		},
