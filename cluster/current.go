@@ -181,7 +181,9 @@ func wouldFail(checks []checkRow) string {
 		if c.status != "would_fail" {
 			continue
 		}
-		msg := reloadReason(c.message)
+		// The node's message often names the channel itself: the group
+		// below names it once.
+		msg := strings.TrimPrefix(reloadReason(c.message), "channel "+c.channel+": ")
 		if strings.Contains(msg, "all or nothing") {
 			allOrNothing++
 			continue

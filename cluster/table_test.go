@@ -163,3 +163,15 @@ func TestNextSteps(t *testing.T) {
 	assert.Empty(t, r.nextStep(NodeResult{Status: StatusOK}))
 	assert.Empty(t, r.nextStep(NodeResult{Status: StatusUnchanged}))
 }
+
+// TestWouldFailSameReasonPerChannel: the node names the channel in each
+// row's message; the runner says the reason once for both.
+func TestWouldFailSameReasonPerChannel(t *testing.T) {
+	msg := func(ch string) string {
+		return "Failed to set up SSL because of the following SSL library error: channel " + ch +
+			`: ssl_key "/n/server.key": private key does not match; the previous TLS contexts remain in use`
+	}
+	got := wouldFail([]checkRow{{channel: "client", status: "would_fail", message: msg("client")},
+		{channel: "cluster", status: "would_fail", message: msg("cluster")}})
+	assert.Equal(t, `channels client, cluster: ssl_key "/n/server.key": private key does not match`, got)
+}

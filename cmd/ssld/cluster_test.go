@@ -270,9 +270,11 @@ type clusterReport struct {
 		After      servedJSON `json:"after"`
 		WouldServe servedJSON `json:"would_serve"`
 		Reported   string     `json:"reported_fingerprint"`
+		Files      servedJSON `json:"files"`
 		DurationMS int64      `json:"duration_ms"`
 		Verified   bool       `json:"verified"`
 		State      string     `json:"state"`
+		NextStep   string     `json:"next_step"`
 	} `json:"nodes"`
 }
 
@@ -378,7 +380,7 @@ func TestClusterReloadFleet(t *testing.T) {
 		"--user", "monitor", "--ssl-ca", f.caFile)
 	require.Equal(t, 0, code, stderr)
 	for addr, serial := range fresh {
-		assert.Regexp(t, regexpQuote(addr)+`\s+\w+\s+ssld\s+ok\s+yes\s+`+serial+`\s+`+serial, out)
+		assert.Regexp(t, regexpQuote(addr)+`\s+\w+\s+ssld\s+ok\s+yes\s+`+serial+`\s+[0-9a-f]{16}\s`, out)
 	}
 	assert.Contains(t, out, "status: 4 nodes: 4 ok")
 	code, rep, _ = f.reloadJSON("status", "--master", f.master().addr, "--expect-serial", fresh[f.master().addr])
@@ -403,9 +405,20 @@ func TestClusterReloadNodeDown(t *testing.T) {
 	r := rep.Nodes[f.row(rep, down)]
 	assert.Equal(t, "unreachable", r.Status)
 	assert.Contains(t, r.Error, "connection refused")
-	for _, m := range f.members {
-		assert.Equal(t, "ok", rep.Nodes[f.row(rep, m.addr)].Status, m.addr)
-	}
+	assert.Contains(t, r.NextStep, "start the node")
+	assert.Contains(t, r.NextStep, "offline in the topology")
+	// The unreachable leaf stops the run: the other leaf is reloaded, the
+	// master is not.
+	assert.Equal(t, "ok", rep.Nodes[f.row(rep, f.members[1].addr)].Status)
+	m := rep.Nodes[f.row(rep, f.master().addr)]
+	assert.Equal(t, "skipped", m.Status)
+	assert.Equal(t, "not attempted: 1 leaf failed ("+down+" unreachable)", m.Error)
+	assert.Contains(t, m.NextStep, "--continue-on-error")
+
+	// --continue-on-error: the master is reloaded anyway.
+	code, rep, _ = f.reloadJSON("reload", "--topology", f.topologyFile(down), "--retries", "0", "--continue-on-error")
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "ok", rep.Nodes[f.row(rep, f.master().addr)].Status, "reloaded now, with its new files")
 }
 
 func TestClusterReloadHungNode(t *testing.T) {
@@ -425,7 +438,11 @@ func TestClusterReloadHungNode(t *testing.T) {
 	assert.Contains(t, r.Error, "greeting")
 	assert.Less(t, r.DurationMS, int64(1900), "a hung node costs at most --timeout")
 	assert.Less(t, elapsed, 8*time.Second)
-	assert.Equal(t, "ok", rep.Nodes[f.row(rep, f.members[0].addr)].Status)
+	assert.Contains(t, r.NextStep, "did not answer within --timeout 1s")
+	// A hung leaf keeps the master untouched.
+	m := rep.Nodes[f.row(rep, f.members[0].addr)]
+	assert.Equal(t, "skipped", m.Status)
+	assert.Contains(t, m.Error, "1 leaf failed ("+l.Addr().String()+" timeout)")
 }
 
 func TestClusterReloadWrongPassword(t *testing.T) {
@@ -474,23 +491,48 @@ func badFleet(t *testing.T) (*fleet, *fleetMember, map[string]string, map[string
 	return f, bad, old, fresh
 }
 
+// TestClusterReloadBadFiles: a leaf whose new pair does not match fails
+// with the node's reason, and stops the run: the child aggregator and the
+// master are skipped and keep serving their old certificates. With
+// --continue-on-error every other node is reloaded.
 func TestClusterReloadBadFiles(t *testing.T) {
 	t.Parallel()
 	f, bad, old, fresh := badFleet(t)
 	code, rep, _ := f.reloadJSON("reload", "--master", f.master().addr)
 	assert.Equal(t, 1, code)
 	require.Len(t, rep.Nodes, 4)
+	assert.Equal(t, map[string]int{"ok": 1, "failed": 1, "skipped": 2}, rep.Summary)
 	for _, n := range rep.Nodes {
-		if n.Address == bad.addr {
+		switch {
+		case n.Address == bad.addr:
 			assert.Equal(t, "failed", n.Status)
 			assert.Contains(t, n.Error, "Failed to set up SSL")
 			assert.Contains(t, n.Error, "private key does not match")
 			assert.Contains(t, n.Error, "previous TLS contexts remain in use")
 			assert.Equal(t, old[n.Address], n.After.Serial, "the old certificate is still served")
-			continue
+			assert.Contains(t, n.NextStep, "ssld check")
+		case n.Role == "leaf":
+			assert.Equal(t, "ok", n.Status, "%s: %s", n.Address, n.Error)
+			assert.Equal(t, fresh[n.Address], n.After.Serial)
+		default:
+			assert.Equal(t, "skipped", n.Status, n.Address)
+			assert.Equal(t, "not attempted: 1 leaf failed ("+bad.addr+" failed)", n.Error)
 		}
-		assert.Equal(t, "ok", n.Status, "%s: %s", n.Address, n.Error)
-		assert.Equal(t, fresh[n.Address], n.After.Serial)
+	}
+	_, st, _ := f.reloadJSON("status", "--master", f.master().addr)
+	for _, n := range st.Nodes {
+		if n.Role != "leaf" {
+			assert.Equal(t, old[n.Address], n.Before.Serial, "%s was not reloaded", n.Address)
+		}
+	}
+
+	code, rep, _ = f.reloadJSON("reload", "--master", f.master().addr, "--continue-on-error")
+	assert.Equal(t, 1, code)
+	assert.Equal(t, map[string]int{"unchanged": 1, "failed": 1, "ok": 2}, rep.Summary)
+	for _, n := range rep.Nodes {
+		if n.Role != "leaf" {
+			assert.Equal(t, fresh[n.Address], n.After.Serial)
+		}
 	}
 }
 
@@ -553,8 +595,11 @@ func TestClusterReloadDryRun(t *testing.T) {
 		assert.Empty(t, n.After.Serial, "nothing reloaded")
 		if n.Address == bad.addr {
 			assert.Equal(t, "would_fail", n.Status)
-			assert.Contains(t, n.Error, "channel client: ")
-			assert.Contains(t, n.Error, "private key does not match")
+			assert.Contains(t, n.Error, "a reload would fail: channel")
+			assert.Contains(t, n.Error, "client")
+			assert.Equal(t, 1, strings.Count(n.Error, "private key does not match"), "one reason, not one per channel: %s", n.Error)
+			assert.NotContains(t, n.Error, "remain in use", "a dry run keeps no contexts: it changes none")
+			assert.Contains(t, n.NextStep, "ssld check")
 			assert.Empty(t, n.WouldServe.Serial)
 			continue
 		}
@@ -582,7 +627,7 @@ func TestClusterReloadDryRun(t *testing.T) {
 		f.topologyFile(), "--user", "admin", "--ssl-ca", f.caFile)
 	assert.Equal(t, 1, code)
 	m := f.master()
-	assert.Regexp(t, regexpQuote(m.addr)+`\s+master\s+ssld\s+ready\s+yes\s+`+old[m.addr]+`\s+`+fresh[m.addr], out)
+	assert.Regexp(t, regexpQuote(m.addr)+`\s+master\s+ssld\s+ready\s+yes\s+`+fresh[m.addr]+`\s`, out)
 	assert.Contains(t, out, "reload (dry run: nothing reloaded): 4 nodes: 3 ready, 1 would_fail")
 }
 
@@ -697,7 +742,7 @@ func TestClusterReloadStale(t *testing.T) {
 	newLeaf := pkitest.MustIssue(t, f.ca, pki.LeafOptions{CN: "stale", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	stale := startStaleNode(t, oldLeaf, newLeaf)
 
-	code, rep, _ := f.reloadJSON("reload", "--topology", f.topologyFile(stale))
+	code, rep, _ := f.reloadJSON("reload", "--topology", f.topologyFile(stale), "--continue-on-error")
 	assert.Equal(t, 1, code)
 	r := rep.Nodes[f.row(rep, stale)]
 	assert.Equal(t, "stale", r.Status)
@@ -797,7 +842,7 @@ func TestClusterProofFlags(t *testing.T) {
 	assert.Equal(t, "unchanged", rep.Nodes[f.row(rep, master.addr)].Status)
 
 	// The fleet's leaves are valid for a day.
-	code, rep, _ = f.reloadJSON("reload", "--topology", f.topologyFile(), "--min-validity", "30d")
+	code, rep, _ = f.reloadJSON("reload", "--topology", f.topologyFile(), "--min-validity", "30d", "--continue-on-error")
 	assert.Equal(t, 1, code)
 	for _, n := range rep.Nodes {
 		assert.Equal(t, "stale", n.Status, n.Address)
@@ -810,7 +855,7 @@ func TestClusterProofFlags(t *testing.T) {
 	code, rep, _ = f.reloadJSON("status", "--topology", f.topologyFile(), "--expect-issuer", "CN=fleet CA")
 	assert.Equal(t, 0, code)
 	assert.Equal(t, "CN=fleet CA,O=ssld", rep.Nodes[0].Before.Issuer)
-	code, rep, _ = f.reloadJSON("reload", "--topology", f.topologyFile(), "--expect-issuer", "CN=ca2")
+	code, rep, _ = f.reloadJSON("reload", "--topology", f.topologyFile(), "--expect-issuer", "CN=ca2", "--continue-on-error")
 	assert.Equal(t, 1, code)
 	for _, n := range rep.Nodes {
 		assert.Equal(t, "stale", n.Status)
