@@ -505,7 +505,11 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 		if err != nil {
 			return &stepError{"SHOW GLOBAL VARIABLES", err}
 		}
-		res.Reported = strings.ToLower(fp)
+		fp = strings.ToLower(fp)
+		if fp != "" && !hexFingerprint.MatchString(fp) {
+			return errors.New("SHOW GLOBAL VARIABLES: malformed answer: ssl_server_fingerprint is not 64 hex digits")
+		}
+		res.Reported = fp
 		return nil
 	}
 

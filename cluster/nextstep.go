@@ -36,7 +36,7 @@ func (r *runner) nextStep(res NodeResult) string {
 			return "fix the options named in the error"
 		case res.Statement != "" && strings.HasPrefix(res.Error, res.Statement+":"):
 			return onNode + ", and run the same command again"
-		case strings.HasPrefix(res.Error, "the node sent"), strings.Contains(res.Error, "malformed"):
+		case strings.Contains(res.Error, "the node sent"), strings.Contains(res.Error, "malformed"):
 			return "the node answered with something no ssld, MySQL or MariaDB sends: check what listens at this address"
 		}
 		return onNode + ", and run the same command again"
