@@ -54,14 +54,13 @@ var errReadLimit = errors.New("read limit reached")
 // readBudget counts down the bytes a node may still send. Safe for
 // concurrent use (the driver's watcher may close the socket meanwhile).
 type readBudget struct {
-	mu    sync.Mutex
-	left  int64
-	limit int64
+	mu   sync.Mutex
+	left int64
 }
 
 func (b *readBudget) reset(n int64) {
 	b.mu.Lock()
-	b.left, b.limit = n, n
+	b.left = n
 	b.mu.Unlock()
 }
 
@@ -79,12 +78,6 @@ func (b *readBudget) used(n int) {
 	b.mu.Lock()
 	b.left -= int64(n)
 	b.mu.Unlock()
-}
-
-func (b *readBudget) size() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.limit
 }
 
 // connect dials addr with go-sql-driver/mysql (TLS verified by tv) and
