@@ -144,6 +144,9 @@ func runCluster(cmd *cobra.Command, name string, f *clusterFlags) error {
 	if f.format != "table" && f.format != "json" {
 		return usageError{fmt.Errorf("--format %q: want table or json", f.format)}
 	}
+	if f.wide && f.format != "table" {
+		return usageError{errors.New("--wide is for --format table (the JSON always has every field in full)")}
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 

@@ -672,6 +672,8 @@ func TestClusterUsageErrors(t *testing.T) {
 		{"bad format", []string{"status", "--user", "u", "--topology", bad, "--format", "xml"}, "--format"},
 		{"bad scope", []string{"reload", "--user", "u", "--topology", bad, "--scope", "x"}, "unknown scope"},
 		{"rolling and parallel", []string{"reload", "--user", "u", "--topology", bad, "--rolling", "--parallel", "3"}, "exclusive"},
+		{"require-current and dry-run", []string{"reload", "--user", "u", "--topology", bad, "--require-current", "--dry-run"}, "exclusive"},
+		{"wide json", []string{"status", "--user", "u", "--topology", bad, "--wide", "--format", "json"}, "--wide is for --format table"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
