@@ -245,6 +245,9 @@ func runWith(ctx context.Context, topo Topology, opts Options, readOnly bool, wo
 	r.tv = opts.verifier()
 	done := func(i int, res NodeResult) {
 		res.Error = boundText(res.Error, 4*maxNodeText)
+		if res.Status == StatusTimeout && !strings.Contains(res.Error, "--timeout") {
+			res.Error += fmt.Sprintf(" (no answer within --timeout %s)", r.opts.Timeout)
+		}
 		res.NextStep = r.nextStep(res)
 		results[i] = res
 		if r.opts.Progress != nil {
