@@ -158,6 +158,21 @@ func TestClusterFanOutMixed(t *testing.T) {
 	code, rep, stderr = f.reloadJSON("reload", "--topology", topo, "--require-current")
 	require.Equal(t, 0, code, "stderr: %s\n%+v", stderr, rep)
 	assert.Equal(t, filesFP, rep.Nodes[f.row(rep, master.addr)].After.Fingerprint)
+
+	// 5. A bad MariaDB leaf stops the run the same way: MariaDB refuses
+	// FLUSH SSL and keeps its old context, which is why a FLUSH SSL that
+	// succeeded is the proof for that dialect.
+	mdbServed := rep.Nodes[f.row(rep, mdb.addr)].After.Serial
+	f.breakFiles(mdb)
+	f.rotate(master)
+	code, rep, _ = f.reloadJSON("reload", "--topology", topo, "--require-current")
+	assert.Equal(t, 1, code)
+	md = rep.Nodes[f.row(rep, mdb.addr)]
+	assert.Equal(t, "failed", md.Status, md.Error)
+	assert.Contains(t, md.Error, "FLUSH SSL: ERROR")
+	assert.Equal(t, mdbServed, md.After.Serial, "MariaDB keeps serving its old certificate")
+	assert.Contains(t, md.NextStep, "error log")
+	assert.Equal(t, "skipped", rep.Nodes[f.row(rep, master.addr)].Status)
 }
 
 // fingerprintOf is the SHA-256 fingerprint of m's certificate on disk.
