@@ -60,7 +60,8 @@ No login is attempted on a node whose certificate did not verify: without --ssl-
 system roots and the node's host name; with --ssl-ca, against that CA (add --ssl-verify-identity
 for the name). Proof flags (--require-current, --require-change, --min-validity, --expect-issuer,
 --expect-cert, --expect-serial) make a node that does not meet them 'stale'. Every row that is not
-ok says what to do next.
+ok says what to do next. Each step with a node is bounded by --timeout (default 10s): a node that
+accepts TCP and never answers is 'timeout' after one --timeout.
 
 Exit code: 0 when every node is ok, unchanged or ready (or skipped because the cluster reports it
 offline/detached), 1 otherwise, 2 for usage or topology errors. See docs/cluster.md.`,
@@ -80,11 +81,11 @@ func newClusterSubCmd(name string) *cobra.Command {
 	}
 	if name == "reload" {
 		c.Short = "Reload TLS on every node (leaves, child aggregators, master last) and verify each"
-		c.Example = `  ssld cluster reload --master 10.0.0.1:3307 --user admin -p --ssl-ca ca.crt --require-change
+		c.Example = `  ssld cluster reload --master 10.0.0.1:3307 --user admin -p --ssl-ca ca.crt --require-current
   SSLD_PASSWORD=... ssld cluster reload --topology cluster.yaml --user admin --ssl-ca ca.crt --rolling --format json
   ssld cluster reload --master db1:3306 --user root --password-file pw --ssl-ca ca.crt --dry-run --min-validity 30d
   ssld cluster reload --master db1:3306 --user root --password-file pw --roles leaf --shards 8   # Indexed Job pod
-  ssld cluster reload --topology cluster.yaml --user admin -p --ssl-ca ca.crt --require-current   # safe to rerun`
+  ssld cluster reload --topology cluster.yaml --user admin -p --ssl-ca ca.crt --require-change   # first run after a renewal`
 	} else {
 		c.Short = "Show the certificate every node serves; reload nothing"
 		c.Example = `  ssld cluster status --master 10.0.0.1:3307 --user admin --ssl-ca ca.crt
@@ -105,7 +106,7 @@ func newClusterSubCmd(name string) *cobra.Command {
 	fl.StringVar(&f.scope, "scope", "all", "client (aggregators only), cluster or all (every node)")
 	fl.StringVar(&f.dialect, "dialect", "auto", "dialect of nodes without one in the topology: auto, ssld, singlestore, mysql, mariadb")
 	fl.IntVar(&f.parallel, "parallel", cluster.DefaultParallel, "nodes worked on at once")
-	fl.DurationVar(&f.timeout, "timeout", cluster.DefaultTimeout, "bound on each dial, handshake and query: a node that accepts TCP and never answers is 'timeout' after this long")
+	fl.DurationVar(&f.timeout, "timeout", cluster.DefaultTimeout, "bound on each dial, handshake and query; a node that never answers is 'timeout' after it")
 	fl.IntVar(&f.retries, "retries", 2, "retries, with backoff, of a refused or reset connection")
 	fl.StringVar(&f.expectSerial, "expect-serial", "", "every node must serve this serial (hex) afterwards, else stale")
 	fl.StringVar(&f.expectCert, "expect-cert", "", "every node must serve this certificate (PEM) afterwards, else stale")
@@ -113,8 +114,7 @@ func newClusterSubCmd(name string) *cobra.Command {
 	fl.StringVar(&f.minValidity, "min-validity", "", "every node's certificate must stay valid this long from now (e.g. 30d, 720h), else stale")
 	fl.StringVar(&f.format, "format", "table", "output: table (fits 160 columns; errors and next steps on indented lines) or json")
 	fl.BoolVar(&f.wide, "wide", false, "table: one line per node, error and next step last (wider than 160 columns)")
-	fl.BoolVar(&f.requireCurrent, "require-current", false, "a node that does not serve exactly what its own files hold now is stale "+
-		"(ssld: CHECK TLS per channel; needs SUPER); holds on any rerun. status: MySQL/MariaDB/SingleStore nodes are 'unproven'")
+	fl.BoolVar(&f.requireCurrent, "require-current", false, "every node must serve what its own files hold now, else stale; holds on any rerun")
 	fl.StringVar(&f.shard, "shard", "", "work on slice I of N only (I/N; a stable hash of host:port): disjoint slices that together cover every node")
 	fl.IntVar(&f.shards, "shards", 0, "like --shard, with I from $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job with N completions)")
 	fl.StringVar(&f.roles, "roles", "all", "only nodes of these roles: leaf, child, master, aggregators (child,master) or all")
