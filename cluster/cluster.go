@@ -287,6 +287,8 @@ func (r *runner) phases(ctx context.Context, plan []Node, results []NodeResult, 
 		if why := phaseFailures(results[from:to]); stopping && why != "" {
 			if stop := st.stop(); stop != "" {
 				why = stop // --rolling or --max-failures said it first
+			} else if ctx.Err() != nil {
+				why = "not attempted: cancelled"
 			} else {
 				why = "not attempted: " + why
 			}
@@ -327,7 +329,7 @@ func phaseFailures(rs []NodeResult) string {
 		return ""
 	}
 	if n == 0 {
-		return fmt.Sprintf("%d %s not attempted", skipped, roleNoun(rs[0].Role, skipped))
+		return fmt.Sprintf("%d %s were not attempted", skipped, roleNoun(rs[0].Role, skipped))
 	}
 	if n > len(bad) {
 		bad = append(bad, fmt.Sprintf("and %d more", n-len(bad)))
