@@ -329,7 +329,11 @@ func phaseFailures(rs []NodeResult) string {
 		return ""
 	}
 	if n == 0 {
-		return fmt.Sprintf("%d %s were not attempted", skipped, roleNoun(rs[0].Role, skipped))
+		verb := "were"
+		if skipped == 1 {
+			verb = "was"
+		}
+		return fmt.Sprintf("%d %s %s not attempted", skipped, roleNoun(rs[0].Role, skipped), verb)
 	}
 	if n > len(bad) {
 		bad = append(bad, fmt.Sprintf("and %d more", n-len(bad)))
