@@ -7,8 +7,9 @@
 // reload statement of the node's dialect, and reads the served certificate
 // again on another fresh handshake. One NodeResult per node says what
 // happened. Leaves go first, then child aggregators, then the master
-// aggregator; Options chooses bounded parallelism or a rolling run that
-// stops at the first failure.
+// aggregator, and a phase with a node that is not ok stops the run before
+// the next one (Options.ContinueOnError goes on); Options chooses bounded
+// parallelism or a rolling run that stops at the first failure.
 //
 // It is a library first: an embedding server calls Reload or Status; the
 // `ssld cluster` command only parses flags and formats the results.
