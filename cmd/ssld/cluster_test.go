@@ -474,6 +474,14 @@ func TestClusterReloadWrongPassword(t *testing.T) {
 	for _, n := range rep.Nodes {
 		assert.Equal(t, "auth_failed", n.Status)
 		assert.Contains(t, n.Error, "1227")
+		assert.Contains(t, n.NextStep, "SUPER")
+	}
+	// status --require-current reads the files with CHECK TLS: SUPER too.
+	code, rep, _ = f.reloadJSON("status", "--topology", f.topologyFile(), "--user", "monitor", "--require-current")
+	assert.Equal(t, 1, code)
+	for _, n := range rep.Nodes {
+		assert.Equal(t, "auth_failed", n.Status)
+		assert.Contains(t, n.Error, "CHECK TLS (--require-current): ERROR 1227")
 	}
 }
 
