@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -61,6 +62,8 @@ func TestSystemdInstallAndUnit(t *testing.T) {
 	execStart := strings.Fields(u["ExecStart"][0])
 	assert.Equal(t, []string{"/usr/local/bin/ssld", "serve", "--config", "/etc/ssld/ssld.yaml"}, execStart)
 	assert.Equal(t, "/usr/local/bin/ssld reload --config /etc/ssld/ssld.yaml", u["ExecReload"][0])
+	assert.Equal(t, []string{"/usr/local/bin/ssld check --config /etc/ssld/ssld.yaml --allow-expired"}, u["ExecStartPre"],
+		"the start check: no '-' prefix, so its failure fails the start")
 
 	root := t.TempDir()
 	le := filepath.Join(root, "etc/letsencrypt")
@@ -171,6 +174,59 @@ func TestSystemdExecReload(t *testing.T) {
 	okOut, failedOut := checkReloadCommand(t, tn, run)
 	assert.True(t, strings.HasPrefix(okOut, "ok: reloaded, "), okOut)
 	assert.True(t, strings.HasPrefix(failedOut, "failed: "), failedOut)
+}
+
+// TestSystemdExecStartPre: the unit's ExecStartPre= line, run on every
+// state of checkCases: it fails (exit 1, so `systemctl start` fails and
+// the reason is in the journal) on every broken file, and passes on valid
+// files and on a certificate that is only expired or not yet valid, on
+// which ssld serve then starts degraded: the Unix socket answers and a
+// reload of renewed files brings TLS up.
+func TestSystemdExecStartPre(t *testing.T) {
+	argv := strings.Fields(unitDirectives(t)["ExecStartPre"][0])
+	require.Equal(t, "/usr/local/bin/ssld", argv[0])
+	bin := worldBinary(t)
+	for _, tc := range checkCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, cfg := checkCaseDir(t, tc)
+			args := append([]string{}, argv[1:]...)
+			for i, a := range args {
+				if a == "/etc/ssld/ssld.yaml" {
+					args[i] = cfg
+				}
+			}
+			code, out, errOut := runCheckCase(t, tc, bin, args...)
+			assert.Equal(t, tc.allowed, code, out+errOut)
+			if code != 0 {
+				assert.Contains(t, errOut, strings.ReplaceAll(tc.reason, `"certs/`, `"`+dir+`/certs/`), "the reason, for the journal")
+			}
+			if tc.plain != 3 {
+				return
+			}
+			// What the unit starts next: ssld serve, degraded, repaired
+			// over its socket.
+			me, err := user.Current()
+			require.NoError(t, err)
+			sock := filepath.Join(dir, "ssld.sock")
+			require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("listen: 127.0.0.1:0\nsocket: %s\nssl_cert: %s\nssl_key: %s\nssl_ca: %s\n"+
+				"users:\n  - {name: %s, plugin: unix_socket, privileges: [SUPER]}\n",
+				sock, devServerCert, devServerKey, devCACert, me.Username)), 0o644))
+			code, out, errOut = runCheckCase(t, tc, bin, args...)
+			require.Equal(t, 0, code, out+errOut)
+			n, err := startNode(t.Context(), serveOptions{config: cfg}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			require.NoError(t, err, "a node whose certificate is only outside its validity window starts")
+			t.Cleanup(func() { n.shutdown(time.Second) })
+			assert.False(t, n.tls.Current("client").Enabled(), "degraded: no certificate served")
+			ca := pkitest.MustCA(t, "renewed CA")
+			renewed := pkitest.MustIssue(t, ca, pki.DevServerOptions())
+			writeDevFolder(t, dir, ca, renewed)
+			cmd := exec.Command(bin, "reload", "--config", cfg)
+			cmd.Env = append(os.Environ(), "SSLD_PASSWORD=")
+			code, out = exitCode(t, cmd)
+			require.Equal(t, 0, code, out)
+			assert.Equal(t, serialOf(renewed.Cert), n.tls.Current("client").Serial(), "repaired over the socket, no restart")
+		})
+	}
 }
 
 // checkReloadCommand runs an operator's reload command line (run: its exit
