@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
 
 	"github.com/ssld/ssld/protocol"
@@ -270,6 +272,24 @@ func printCheckText(stdout, stderr io.Writer, rep checkReport) {
 	}
 }
 
+// notifyCheckRefusal puts a failed check's first problem into the systemd
+// unit's status line (STATUS=) when systemd runs the check (the unit's
+// ExecStartPre=, with NotifyAccess=all so that a process other than the main
+// one may send it): while systemd waits to retry the start, `systemctl
+// status ssld` shows no log lines but does show this. Without
+// $NOTIFY_SOCKET it does nothing.
+func notifyCheckRefusal(rep checkReport, code int) {
+	if code == 0 || len(rep.Problems) == 0 || os.Getenv("NOTIFY_SOCKET") == "" {
+		return
+	}
+	// STATUS= is one line.
+	text := "start refused by ssld check: " + strings.Join(strings.Fields(rep.Problems[0]), " ")
+	if n := len(rep.Problems) - 1; n > 0 {
+		text += fmt.Sprintf(" (and %d more problem(s), see journalctl -u ssld)", n)
+	}
+	_, _ = daemon.SdNotify(false, "STATUS="+text)
+}
+
 func newCheckCmd() *cobra.Command {
 	var (
 		config       string
@@ -292,7 +312,9 @@ counterparts); 2 usage error; 3 the only problems are certificates outside their
 window (expired or not yet valid): ssld serve starts degraded on them (the Unix socket
 works, TLS listeners refuse connections) and a reload with renewed files repairs it.
 --allow-expired turns 3 into 0: the systemd unit's ExecStartPre= uses it, so a start with
-broken files fails while an expired certificate still starts, degraded, to be repaired.`,
+broken files fails while an expired certificate still starts, degraded, to be repaired.
+Under systemd ($NOTIFY_SOCKET set, NotifyAccess=all) a failed check also sends its first
+problem as the unit's STATUS=, which systemctl status shows.`,
 		Example: `  ssld check --config /etc/ssld/ssld.yaml
   ssld check --config /etc/ssld/ssld.yaml --days 21
   ssld check --config ssld.yaml --format json
@@ -319,7 +341,9 @@ broken files fails while an expired certificate still starts, degraded, to be re
 			} else {
 				printCheckText(cmd.OutOrStdout(), cmd.ErrOrStderr(), rep)
 			}
-			if code := rep.exitCode(); code != 0 {
+			code := rep.exitCode()
+			notifyCheckRefusal(rep, code)
+			if code != 0 {
 				return exitError(code)
 			}
 			return nil

@@ -179,7 +179,7 @@ func TestCheckCommand(t *testing.T) {
 func TestOperationsCheckExamples(t *testing.T) {
 	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "docs/operations.md"))
 	require.NoError(t, err)
-	cmds := regexp.MustCompile("ssld check [^'|)`\n]*").FindAllString(string(doc), -1)
+	cmds := regexp.MustCompile("ssld check [^'|()`\n]*").FindAllString(string(doc), -1)
 	require.GreaterOrEqual(t, len(cmds), 3, "the certbot, CI and cron examples")
 	bin := ssldBinary(t)
 	_, good, _ := checkDir(t, 60*24*time.Hour)
