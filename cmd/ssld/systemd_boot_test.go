@@ -207,8 +207,10 @@ func bootContainer(t *testing.T, tree string, binds ...string) *bootedTree {
 	return b
 }
 
-// containerInit finds the container's PID 1: a descendant of the
-// systemd-nspawn process whose pid in its own namespace is 1.
+// containerInit finds the container's PID 1: a process whose pid in its own
+// namespace is 1 and that descends from the systemd-nspawn process, or,
+// should it have been reparented, the only one that systemd-nspawn started
+// (container=systemd-nspawn in its environment).
 func containerInit(nspawn int) int {
 	entries, _ := os.ReadDir("/proc")
 	parent := map[int]int{}
@@ -233,12 +235,22 @@ func containerInit(nspawn int) int {
 			}
 		}
 	}
+	var started []int
 	for _, pid := range inits {
 		for p, n := parent[pid], 0; p > 1 && n < 10; p, n = parent[p], n+1 {
 			if p == nspawn {
 				return pid
 			}
 		}
+		env, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if kv == "container=systemd-nspawn" {
+				started = append(started, pid)
+			}
+		}
+	}
+	if len(started) == 1 {
+		return started[0]
 	}
 	return 0
 }
