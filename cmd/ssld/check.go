@@ -274,8 +274,8 @@ func printCheckText(stdout, stderr io.Writer, rep checkReport) {
 
 // notifyCheckRefusal puts a failed check's first problem into the systemd
 // unit's status line (STATUS=) when systemd runs the check (the unit's
-// ExecStartPre=, with NotifyAccess=all so that a process other than the main
-// one may send it): while systemd waits to retry the start, `systemctl
+// ExecStartPre=, with NotifyAccess=exec so that a process other than the
+// main one may send it): while systemd waits to retry the start, `systemctl
 // status ssld` shows no log lines but does show this. Without
 // $NOTIFY_SOCKET it does nothing.
 func notifyCheckRefusal(rep checkReport, code int) {
@@ -313,7 +313,7 @@ window (expired or not yet valid): ssld serve starts degraded on them (the Unix 
 works, TLS listeners refuse connections) and a reload with renewed files repairs it.
 --allow-expired turns 3 into 0: the systemd unit's ExecStartPre= uses it, so a start with
 broken files fails while an expired certificate still starts, degraded, to be repaired.
-Under systemd ($NOTIFY_SOCKET set, NotifyAccess=all) a failed check also sends its first
+Under systemd ($NOTIFY_SOCKET set, NotifyAccess=exec) a failed check also sends its first
 problem as the unit's STATUS=, which systemctl status shows.`,
 		Example: `  ssld check --config /etc/ssld/ssld.yaml
   ssld check --config /etc/ssld/ssld.yaml --days 21

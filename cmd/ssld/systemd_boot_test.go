@@ -299,9 +299,10 @@ func (b *bootedTree) must(script string) string {
 //   - `systemctl reload ssld` of renewed files exits 0 and the new serial is
 //     served; of a broken key it exits non-zero, `systemctl status` shows the
 //     reason and the previous serial is still served;
-//   - `systemctl restart ssld` with broken files (a key that does not match,
-//     a key the service user cannot read) fails with the reason in
-//     `systemctl status`, the unit not active;
+//   - `systemctl restart ssld` with a key that does not match, and
+//     `systemctl start ssld` with a key the service user cannot read, fail
+//     with the reason in `systemctl status`, the unit not active; repaired
+//     files bring it up on the unit's next retry;
 //   - with an expired certificate and nothing else wrong it starts, degraded,
 //     and `systemctl reload ssld` of renewed files brings TLS up.
 func TestSystemdBoot(t *testing.T) {
@@ -404,10 +405,12 @@ install -o root -g ssld -m %[3]s /srv/pki/%[2]s.key /etc/ssld/certs/.server.key 
 	_, err = opensslServedSerial(addr)
 	assert.Error(t, err, "nothing serves after a refused restart")
 
-	// restart with a key the service user cannot read (root 0600): refused.
+	// start (from stopped) with a key the service user cannot read (root
+	// 0600): refused.
 	deploy("renewed", "renewed", "0600")
-	code, out = b.sh("systemctl restart ssld")
-	assert.NotEqual(t, 0, code, "systemctl restart with an unreadable key: %s", out)
+	b.must("systemctl stop ssld")
+	code, out = b.sh("systemctl start ssld")
+	assert.NotEqual(t, 0, code, "systemctl start with an unreadable key: %s", out)
 	assert.NotEqual(t, "active", active())
 	assert.Regexp(t, `Status: "start refused by ssld check: .*ssl_key "/etc/ssld/certs/server.key": permission denied`, status())
 

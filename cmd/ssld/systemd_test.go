@@ -64,7 +64,7 @@ func TestSystemdInstallAndUnit(t *testing.T) {
 	assert.Equal(t, "/usr/local/bin/ssld reload --config /etc/ssld/ssld.yaml", u["ExecReload"][0])
 	assert.Equal(t, []string{"/usr/local/bin/ssld check --config /etc/ssld/ssld.yaml --allow-expired"}, u["ExecStartPre"],
 		"the start check: no '-' prefix, so its failure fails the start")
-	assert.Equal(t, []string{"all"}, u["NotifyAccess"], "the start check's STATUS= is accepted")
+	assert.Equal(t, []string{"exec"}, u["NotifyAccess"], "the start check's STATUS= is accepted, not only the main process's")
 	assert.Equal(t, []string{"on-failure"}, u["Restart"])
 	assert.Equal(t, []string{"5s"}, u["RestartSec"], "fewer than 5 starts in 10 s: a manual start is never refused by the start limit")
 
