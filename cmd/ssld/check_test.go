@@ -212,6 +212,9 @@ type checkCase struct {
 	// asNobody: run the check as nobody when the test runs as root (root
 	// reads a 0000 file).
 	asNobody bool
+	// leafOutside: the served leaf itself is outside its validity window,
+	// so ssld serve starts with TLS off on the client channel.
+	leafOutside bool
 }
 
 // checkCases are the states a `systemctl start` meets: valid files, every
@@ -251,10 +254,16 @@ func checkCases() []checkCase {
 		{name: "certificate is garbage", breakFiles: func(t *testing.T, dir, _ string, _ *pki.CA) {
 			require.NoError(t, os.WriteFile(filepath.Join(dir, devServerCert), []byte("not a certificate\n"), 0o644))
 		}, plain: 1, allowed: 1, reason: `ssl_cert "` + devServerCert + `": no PEM data`},
-		{name: "expired", breakFiles: expired, plain: 3, allowed: 0, reason: `ssl_cert "` + devServerCert + `": certificate expired at `},
+		{name: "expired", breakFiles: expired, plain: 3, allowed: 0, reason: `ssl_cert "` + devServerCert + `": certificate expired at `, leafOutside: true},
 		{name: "not yet valid", breakFiles: func(t *testing.T, dir, _ string, ca *pki.CA) {
 			writeDevPair(t, dir, leaf(t, ca, now.Add(time.Hour), now.Add(48*time.Hour)))
-		}, plain: 3, allowed: 0, reason: `ssl_cert "` + devServerCert + `": certificate not yet valid`},
+		}, plain: 3, allowed: 0, reason: `ssl_cert "` + devServerCert + `": certificate not yet valid`, leafOutside: true},
+		{name: "cluster CA expired", breakFiles: func(t *testing.T, dir, _ string, _ *pki.CA) {
+			// The leaf is valid; the CA the cluster channel verifies it
+			// against (ssl_ca) has expired: only the cluster channel fails.
+			old := pkitest.MustCA(t, "expired CA", pki.WithValidity(now.Add(-48*time.Hour), now.Add(-time.Hour)))
+			writeDevFolder(t, dir, old, leaf(t, old, now.Add(-time.Hour), now.Add(24*time.Hour)))
+		}, plain: 3, allowed: 0, reason: `ssl_cert "` + devServerCert + `": certificate does not verify against the cluster CA set (ssl_ca): x509: certificate has expired`},
 		{name: "expired, key does not match", breakFiles: func(t *testing.T, dir, cfg string, ca *pki.CA) {
 			expired(t, dir, cfg, ca)
 			otherKey(t, dir, ca)
@@ -342,8 +351,10 @@ func TestCheckExitCodes(t *testing.T) {
 			case 3:
 				// One file shared by both channels: one problem, on one line.
 				require.Len(t, rep.Problems, 1, js)
-				assert.True(t, strings.HasPrefix(rep.Problems[0], "channels client, cluster: "), rep.Problems[0])
-				assert.Regexp(t, `(?m)^error: channels client, cluster: ssl_cert "`, errOut)
+				if tc.leafOutside {
+					assert.True(t, strings.HasPrefix(rep.Problems[0], "channels client, cluster: "), rep.Problems[0])
+					assert.Regexp(t, `(?m)^error: channels client, cluster: ssl_cert "`, errOut)
+				}
 				assert.Contains(t, out, ": 1 problem(s), each a certificate outside its validity window (exit 3)")
 				assert.Contains(t, out2, ": ok except 1 certificate(s) outside their validity window, accepted by --allow-expired")
 			case 1:
