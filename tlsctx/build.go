@@ -304,12 +304,15 @@ func (b *builder) checkLeaf(ch Channel, m material, leaf *x509.Certificate) erro
 	fail := func(reason string) error {
 		return &ReloadError{Channel: ch, Setting: m.certSetting, File: m.cert, Reason: reason}
 	}
+	outside := func(reason string) error {
+		return &ReloadError{Channel: ch, Setting: m.certSetting, File: m.cert, Reason: reason, Err: ErrOutsideValidity}
+	}
 	now := b.now()
 	if now.After(leaf.NotAfter) {
-		return fail(fmt.Sprintf("certificate expired at %s (now %s)", leaf.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+		return outside(fmt.Sprintf("certificate expired at %s (now %s)", leaf.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
 	}
 	if now.Before(leaf.NotBefore) {
-		return fail(fmt.Sprintf("certificate not yet valid: valid from %s (now %s)", leaf.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+		return outside(fmt.Sprintf("certificate not yet valid: valid from %s (now %s)", leaf.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
 	}
 	if leaf.IsCA {
 		return fail("certificate is a CA certificate (basicConstraints CA:TRUE), not a server certificate")

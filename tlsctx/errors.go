@@ -1,9 +1,16 @@
 package tlsctx
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 )
+
+// ErrOutsideValidity is wrapped by the *ReloadError of a certificate that is
+// expired or not yet valid (errors.Is). Renewing the file is the whole fix,
+// which is why `ssld check --allow-expired` (the systemd unit's start check)
+// lets a node with nothing else wrong start degraded.
+var ErrOutsideValidity = errors.New("certificate outside its validity window")
 
 // ReloadError is the error New and Reload return. It names the channel, the
 // setting (e.g. "ssl_cert", "cluster_ssl_ca", "tls_version", "config"), the

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -61,6 +62,11 @@ func TestSystemdInstallAndUnit(t *testing.T) {
 	execStart := strings.Fields(u["ExecStart"][0])
 	assert.Equal(t, []string{"/usr/local/bin/ssld", "serve", "--config", "/etc/ssld/ssld.yaml"}, execStart)
 	assert.Equal(t, "/usr/local/bin/ssld reload --config /etc/ssld/ssld.yaml", u["ExecReload"][0])
+	assert.Equal(t, []string{"/usr/local/bin/ssld check --config /etc/ssld/ssld.yaml --allow-expired"}, u["ExecStartPre"],
+		"the start check: no '-' prefix, so its failure fails the start")
+	assert.Equal(t, []string{"exec"}, u["NotifyAccess"], "the start check's STATUS= is accepted, not only the main process's")
+	assert.Equal(t, []string{"on-failure"}, u["Restart"])
+	assert.Equal(t, []string{"5s"}, u["RestartSec"], "fewer than 5 starts in 10 s: a manual start is never refused by the start limit")
 
 	root := t.TempDir()
 	le := filepath.Join(root, "etc/letsencrypt")
@@ -171,6 +177,81 @@ func TestSystemdExecReload(t *testing.T) {
 	okOut, failedOut := checkReloadCommand(t, tn, run)
 	assert.True(t, strings.HasPrefix(okOut, "ok: reloaded, "), okOut)
 	assert.True(t, strings.HasPrefix(failedOut, "failed: "), failedOut)
+}
+
+// TestSystemdExecStartPre: the unit's ExecStartPre= line, run on every
+// state of checkCases with $NOTIFY_SOCKET set as systemd sets it: it fails
+// (exit 1, so `systemctl start` fails) on every broken file, with the
+// reason on stderr (the journal) and in one STATUS= datagram (the Status:
+// line of `systemctl status`), and passes, sending nothing, on valid files
+// and on a certificate that is only expired or not yet valid, on which
+// ssld serve then starts degraded: the Unix socket answers and a reload of
+// renewed files brings TLS up.
+func TestSystemdExecStartPre(t *testing.T) {
+	argv := strings.Fields(unitDirectives(t)["ExecStartPre"][0])
+	require.Equal(t, "/usr/local/bin/ssld", argv[0])
+	bin := worldBinary(t)
+	for _, tc := range checkCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, cfg := checkCaseDir(t, tc)
+			args := append([]string{}, argv[1:]...)
+			for i, a := range args {
+				if a == "/etc/ssld/ssld.yaml" {
+					args[i] = cfg
+				}
+			}
+			// systemd's notification socket, writable by nobody too.
+			sock := filepath.Join(dir, "notify")
+			conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+			require.NoError(t, err)
+			defer conn.Close()
+			require.NoError(t, os.Chmod(sock, 0o777))
+			t.Setenv("NOTIFY_SOCKET", sock)
+
+			code, out, errOut := runCheckCase(t, tc, bin, args...)
+			assert.Equal(t, tc.allowed, code, out+errOut)
+			reason := strings.ReplaceAll(tc.reason, `"certs/`, `"`+dir+`/certs/`)
+			// The check has exited: a datagram it sent is already queued.
+			require.NoError(t, conn.SetReadDeadline(time.Now().Add(100*time.Millisecond)))
+			buf := make([]byte, 4096)
+			n, err := conn.Read(buf)
+			if code != 0 {
+				assert.Contains(t, errOut, reason, "the reason, for the journal")
+				require.NoError(t, err, "a refused start sends STATUS=")
+				msg := string(buf[:n])
+				assert.True(t, strings.HasPrefix(msg, "STATUS=start refused by ssld check: "), msg)
+				assert.Contains(t, msg, reason)
+				assert.NotContains(t, msg, "\n", "STATUS= is one line")
+			} else {
+				assert.Error(t, err, "nothing is sent when the start goes on: %q", buf[:n])
+			}
+			if !tc.leafOutside {
+				return
+			}
+			// What the unit starts next: ssld serve, degraded, repaired
+			// over its socket.
+			me, err := user.Current()
+			require.NoError(t, err)
+			adminSock := filepath.Join(dir, "ssld.sock")
+			require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("listen: 127.0.0.1:0\nsocket: %s\nssl_cert: %s\nssl_key: %s\nssl_ca: %s\n"+
+				"users:\n  - {name: %s, plugin: unix_socket, privileges: [SUPER]}\n",
+				adminSock, devServerCert, devServerKey, devCACert, me.Username)), 0o644))
+			code, out, errOut = runCheckCase(t, tc, bin, args...)
+			require.Equal(t, 0, code, out+errOut)
+			nd, err := startNode(t.Context(), serveOptions{config: cfg}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			require.NoError(t, err, "a node whose certificate is only outside its validity window starts")
+			t.Cleanup(func() { nd.shutdown(time.Second) })
+			assert.False(t, nd.tls.Current("client").Enabled(), "degraded: no certificate served")
+			ca := pkitest.MustCA(t, "renewed CA")
+			renewed := pkitest.MustIssue(t, ca, pki.DevServerOptions())
+			writeDevFolder(t, dir, ca, renewed)
+			cmd := exec.Command(bin, "reload", "--config", cfg)
+			cmd.Env = append(os.Environ(), "SSLD_PASSWORD=")
+			code, out = exitCode(t, cmd)
+			require.Equal(t, 0, code, out)
+			assert.Equal(t, serialOf(renewed.Cert), nd.tls.Current("client").Serial(), "repaired over the socket, no restart")
+		})
+	}
 }
 
 // checkReloadCommand runs an operator's reload command line (run: its exit
