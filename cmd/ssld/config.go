@@ -10,12 +10,14 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/viper"
 
 	"github.com/ssld/ssld/protocol"
@@ -117,9 +119,58 @@ var defaults = map[string]any{
 // loadConfig reads the file at path (YAML, TOML, or my.cnf-style INI, chosen
 // by extension), applies SSLD_* environment overrides and defaults, and
 // resolves relative paths against the file's folder. It reads the file anew
-// each call: it is what SSL_RELOAD and SIGHUP go through.
+// each call. It is given defaultReloadTimeout: start-up, `ssld check` and
+// FLUSH PRIVILEGES never wait longer on a config file.
 func loadConfig(path string) (*fileConfig, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), defaultReloadTimeout)
+	defer cancel()
+	return loadConfigContext(ctx, path, parseConfig)
+}
+
+// parseSlots bounds the parses running at once, abandoned ones included:
+// a parse whose caller's deadline passed finishes in the background, within
+// the bounds of config_limits.go (well under a second).
+var parseSlots = make(chan struct{}, 4)
+
+// loadConfigContext runs parse (parseConfig, or a test's stand-in) for
+// path and returns when it is done or when ctx is, whichever comes first,
+// so that a reload whose deadline passed returns (and frees tlsctx's
+// reload slot) even while the parse is still running.
+func loadConfigContext(ctx context.Context, path string, parse func(context.Context, string) (*fileConfig, error)) (*fileConfig, error) {
 	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	late := func(err error) error {
+		return fmt.Errorf("config file %s: reading it did not finish before the reload's deadline (%v)", abs, err)
+	}
+	select {
+	case parseSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, late(ctx.Err())
+	}
+	type result struct {
+		c   *fileConfig
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() { <-parseSlots }()
+		c, err := parse(ctx, abs)
+		done <- result{c, err}
+	}()
+	select {
+	case r := <-done:
+		return r.c, r.err
+	case <-ctx.Done():
+		return nil, late(ctx.Err())
+	}
+}
+
+// parseConfig is loadConfig's work on the absolute path abs: read, check
+// the bounds, parse with viper, decode strictly, validate.
+func parseConfig(ctx context.Context, abs string) (*fileConfig, error) {
+	format, err := configFormat(abs)
 	if err != nil {
 		return nil, err
 	}
@@ -129,14 +180,15 @@ func loadConfig(path string) (*fileConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The bounds are checked before viper sees the file: its key search is
+	// what a deep or wide file makes slow.
+	shape, err := scanConfig(ctx, abs, format, raw)
+	if err != nil {
+		return nil, err
+	}
 	v := viper.NewWithOptions(viper.WithCodecRegistry(codecs()))
 	v.SetConfigFile(abs)
-	switch {
-	case isINI(abs):
-		v.SetConfigType("ini")
-	case strings.EqualFold(filepath.Ext(abs), ".yml"):
-		v.SetConfigType("yaml")
-	}
+	v.SetConfigType(format)
 	for k, d := range defaults {
 		v.SetDefault(k, d)
 	}
@@ -144,12 +196,20 @@ func loadConfig(path string) (*fileConfig, error) {
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
 	if err := v.ReadConfig(bytes.NewReader(raw)); err != nil {
-		return nil, fmt.Errorf("config file %s: cannot parse: %v", abs, err)
+		// The scan parsed it with the same parser; this is a finding of
+		// the decoder (a key defined twice). Its text may quote the file.
+		return nil, fmt.Errorf("%s: cannot parse %s: %s", atLine(abs, lineOf(err)), strings.ToUpper(format), parseReason(err))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	var c fileConfig
 	var md mapstructure.Metadata
-	if err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) { dc.Metadata = &md }); err != nil {
-		return nil, decodeError(abs, err)
+	if err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) {
+		dc.Metadata = &md
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(strictStrings, dc.DecodeHook)
+	}); err != nil {
+		return nil, decodeError(abs, shape, err)
 	}
 	c.path = abs
 	// A misspelt key (ssl_certificate:) would otherwise vanish without a
@@ -205,13 +265,18 @@ func settingError(abs, key, format string, args ...any) error {
 // decodeError turns a decoding error of v.Unmarshal, which mapstructure
 // spreads over several lines ("decoding failed due to the following
 // error(s):", a blank line, one "'key' reason" line per bad value), into one
-// line that names each bad key with its source and reason, joined by "; ".
-func decodeError(abs string, err error) error {
+// line that names each bad key with its source, line and reason, joined by
+// "; ". No reason quotes the value: it may be a password.
+func decodeError(abs string, shape *configShape, err error) error {
 	var parts []string
 	var walk func(error)
 	walk = func(e error) {
 		if de, ok := e.(*mapstructure.DecodeError); ok {
-			parts = append(parts, fmt.Sprintf("%s: %s: %v", settingSource(abs, de.Name()), de.Name(), de.Unwrap()))
+			src := settingSource(abs, de.Name())
+			if !strings.HasPrefix(src, "SSLD_") {
+				src = atLine(abs, shape.line(de.Name()))
+			}
+			parts = append(parts, fmt.Sprintf("%s: %s: %s", src, de.Name(), decodeReason(de.Unwrap())))
 			return
 		}
 		switch x := e.(type) {
@@ -225,9 +290,102 @@ func decodeError(abs string, err error) error {
 	}
 	walk(err)
 	if len(parts) == 0 {
-		return fmt.Errorf("config file %s: %s", abs, strings.Join(strings.Fields(err.Error()), " "))
+		return fmt.Errorf("config file %s: %s", abs, safeReason(err.Error()))
 	}
 	return errors.New(strings.Join(parts, "; "))
+}
+
+// decodeReason says why a value could not be decoded, naming the type it
+// should have and never the value (strconv's and time's errors quote it).
+func decodeReason(err error) string {
+	var ns *notStringError
+	var pe *mapstructure.ParseError
+	var ue *mapstructure.UnconvertibleTypeError
+	switch {
+	case errors.As(err, &ns):
+		return ns.Error()
+	case errors.As(err, &pe):
+		return "cannot be read as " + typeName(pe.Expected.Type())
+	case errors.As(err, &ue):
+		return "cannot be read as " + typeName(ue.Expected.Type())
+	case strings.HasPrefix(err.Error(), "time: "):
+		return "cannot be read as a duration (e.g. 10s, 5m, 72h)"
+	default:
+		return safeReason(err.Error())
+	}
+}
+
+func typeName(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeFor[time.Duration]():
+		return "a duration (e.g. 10s, 5m, 72h)"
+	case t.Kind() == reflect.Bool:
+		return "a boolean (true or false)"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		return "a whole number"
+	case t.Kind() == reflect.String:
+		return "a string"
+	case t.Kind() == reflect.Slice:
+		return "a list"
+	default:
+		return "a " + t.Kind().String()
+	}
+}
+
+// notStringError is a number, boolean, list or mapping where a string
+// goes.
+type notStringError struct{ kind string }
+
+func (e *notStringError) Error() string {
+	return fmt.Sprintf("%s where a string goes; quote the value", e.kind)
+}
+
+// strictStrings is the decode hook that refuses a value of another type
+// where a string goes. viper decodes weakly: `password: 0123` would be
+// "83" (YAML reads it as octal), 0x1F "31", 1e3 "1000", true "1". Strings
+// are still read into numbers, booleans and durations (INI and SSLD_*
+// values are all strings).
+func strictStrings(from, to reflect.Type, data any) (any, error) {
+	if to.Kind() != reflect.String || data == nil || from.Kind() == reflect.String {
+		return data, nil
+	}
+	switch from.Kind() {
+	case reflect.Bool:
+		return nil, &notStringError{"a boolean"}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return nil, &notStringError{"a number"}
+	case reflect.Slice, reflect.Array:
+		return nil, &notStringError{"a list"}
+	case reflect.Map, reflect.Struct:
+		return nil, &notStringError{"a mapping"}
+	default:
+		return nil, &notStringError{"a " + from.Kind().String()}
+	}
+}
+
+// parseReason is the reason of viper's ReadConfig error without the file's
+// text.
+func parseReason(err error) string {
+	if u := errors.Unwrap(err); u != nil {
+		err = u
+	}
+	return safeReason(err.Error())
+}
+
+// lineOf is the line a parser's error names, or 0.
+func lineOf(err error) int {
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		l, _ := de.Position()
+		return l
+	}
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	return 0
 }
 
 // settingSource names where key's value came from: its SSLD_<KEY>
@@ -343,6 +501,8 @@ type fileSource struct {
 	running *fileConfig // what the process applied at start-up (users: after FLUSH PRIVILEGES)
 	lastRaw []byte
 	lastCfg *fileConfig
+
+	parse func(context.Context, string) (*fileConfig, error) // nil: parseConfig; a test's seam
 }
 
 // Load implements tlsctx.Source.
@@ -352,8 +512,8 @@ func (s *fileSource) Load(ctx context.Context) (tlsctx.Settings, error) {
 }
 
 // LoadWithWarnings implements tlsctx.WarningSource.
-func (s *fileSource) LoadWithWarnings(context.Context) (tlsctx.Settings, []string, error) {
-	c, err := s.config()
+func (s *fileSource) LoadWithWarnings(ctx context.Context) (tlsctx.Settings, []string, error) {
+	c, err := s.config(ctx)
 	if err != nil {
 		return tlsctx.Settings{}, nil, err
 	}
@@ -376,8 +536,9 @@ func (s *fileSource) LoadWithWarnings(context.Context) (tlsctx.Settings, []strin
 }
 
 // config returns the file's config, decoded anew only when its bytes
-// changed since the last successful decode.
-func (s *fileSource) config() (*fileConfig, error) {
+// changed since the last successful decode. It returns when ctx is done
+// even if the parse has not finished (see loadConfigContext).
+func (s *fileSource) config(ctx context.Context) (*fileConfig, error) {
 	raw, rerr := readConfigFile(s.path)
 	s.mu.Lock()
 	if rerr == nil && s.lastRaw != nil && bytes.Equal(raw, s.lastRaw) {
@@ -386,7 +547,11 @@ func (s *fileSource) config() (*fileConfig, error) {
 		return c, nil
 	}
 	s.mu.Unlock()
-	c, err := loadConfig(s.path)
+	parse := s.parse
+	if parse == nil {
+		parse = parseConfig
+	}
+	c, err := loadConfigContext(ctx, s.path, parse)
 	if err != nil {
 		return nil, err
 	}
