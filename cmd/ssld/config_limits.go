@@ -217,6 +217,9 @@ func (s *scanner) yaml(raw []byte) error {
 }
 
 func (s *scanner) yamlNode(n *yaml.Node, path string, depth int, inList bool) error {
+	if _, seen := s.shape.lines[path]; !seen && path != "" {
+		s.shape.lines[path] = n.Line
+	}
 	switch n.Kind {
 	case yaml.AliasNode:
 		if n.Alias == nil {
@@ -248,10 +251,6 @@ func (s *scanner) yamlNode(n *yaml.Node, path string, depth int, inList bool) er
 			if err := s.yamlNode(c, fmt.Sprintf("%s[%d]", path, i), depth+1, true); err != nil {
 				return err
 			}
-		}
-	case yaml.ScalarNode:
-		if _, seen := s.shape.lines[path]; !seen {
-			s.shape.lines[path] = n.Line
 		}
 	}
 	return nil
@@ -355,6 +354,9 @@ func (s *scanner) toml(raw []byte) error {
 }
 
 func (s *scanner) tomlValue(v *unstable.Node, path string, depth int, inList bool, line int) error {
+	if _, seen := s.shape.lines[path]; !seen {
+		s.shape.lines[path] = line
+	}
 	switch v.Kind {
 	case unstable.InlineTable:
 		for it := v.Children(); it.Next(); {
@@ -380,10 +382,6 @@ func (s *scanner) tomlValue(v *unstable.Node, path string, depth int, inList boo
 			if err := s.tomlValue(it.Node(), fmt.Sprintf("%s[%d]", path, i), depth+1, true, line); err != nil {
 				return err
 			}
-		}
-	default:
-		if _, seen := s.shape.lines[path]; !seen {
-			s.shape.lines[path] = line
 		}
 	}
 	return nil
