@@ -180,6 +180,9 @@ func parseConfig(ctx context.Context, abs string) (*fileConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkConfigMode(abs); err != nil {
+		return nil, err
+	}
 	// The bounds are checked before viper sees the file: its key search is
 	// what a deep or wide file makes slow.
 	shape, err := scanConfig(ctx, abs, format, raw)
@@ -425,6 +428,44 @@ const defaultReloadTimeout = 10 * time.Second
 // maxConfigSize bounds the config file, as tlsctx bounds TLS material.
 const maxConfigSize = 1 << 20
 
+// checkConfigMode refuses a world-writable config file, as mysqld ignores
+// a world-writable my.cnf: anyone on the host could add a SUPER account or
+// point ssl_key at their own key. Group-writable is left alone (a config
+// management group). The mode is the target's when abs is a symlink (a
+// Kubernetes ConfigMap's ..data links).
+func checkConfigMode(abs string) error {
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return fmt.Errorf("config file %s: %v", abs, err)
+	}
+	if fi.Mode().Perm()&0o002 != 0 {
+		return fmt.Errorf("config file %s: is world-writable (mode %04o): anyone on this host could change its accounts and key paths; not read (chmod o-w it)", abs, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// secretFileWarnings warns about secret files that others can read
+// (ssl_key and cluster_ssl_key are checked by tlsctx with the same rule):
+// the caching_sha2_password RSA private key, with which anyone who reads
+// it decrypts the passwords clients send over plain TCP. A group read bit is
+// allowed (0640 with the service's group).
+func secretFileWarnings(c *fileConfig) []string {
+	var out []string
+	for _, f := range []struct{ key, path string }{
+		{"caching_sha2_password_private_key_path", c.SHA2PrivateKeyPath},
+	} {
+		if f.path == "" {
+			continue
+		}
+		fi, err := os.Stat(f.path)
+		if err != nil || fi.Mode().Perm()&0o007 == 0 {
+			continue // a missing key is reported where it is loaded
+		}
+		out = append(out, fmt.Sprintf("%s %q is readable by others (mode %04o); chmod o-rwx it (0600, or 0640 with the group ssld runs as)", f.key, f.path, fi.Mode().Perm()))
+	}
+	return out
+}
+
 // readConfigFile reads the config file through tlsctx.ReadRegularFile and
 // names the file in every error.
 func readConfigFile(abs string) ([]byte, error) {
@@ -584,6 +625,7 @@ func (s *fileSource) warnings(running, next *fileConfig) []string {
 		out = append(out, startupChanges(running, next, s.path, s.listenOverride != "", s.socketOverride != "")...)
 	}
 	out = append(out, x509Warnings(next)...)
+	out = append(out, secretFileWarnings(next)...)
 	return out
 }
 
