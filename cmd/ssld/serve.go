@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -40,7 +39,7 @@ type node struct {
 	reloader *notifyingReloader // tls.Reload with sd_notify around it
 	server   *protocol.Server
 	metrics  *metrics.Metrics
-	httpSrv  *http.Server // metrics_listen, or nil
+	httpSrv  *metrics.Server // metrics_listen, or nil
 	httpLn   net.Listener
 	watcher  *watch.Watcher // watch: true, or nil
 	log      *slog.Logger
@@ -160,8 +159,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 			return nil, fmt.Errorf("metrics_listen %s: %w", cfg.MetricsListen, err)
 		}
 		n.httpLn = ln
-		n.httpSrv = &http.Server{Handler: met.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = n.httpSrv.Serve(ln) }()
+		n.httpSrv = metrics.Serve(ln, met.Handler())
 	}
 	if cfg.Watch {
 		w, err := watch.New(watch.Options{
