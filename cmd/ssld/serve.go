@@ -81,6 +81,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	if o.socket != "" {
 		cfg.Socket = o.socket
 	}
+	reserveDescriptors(cfg, log)
 	src := &fileSource{path: cfg.path, listenOverride: o.listen, socketOverride: o.socket, running: cfg}
 	// The observer is called only for reloads after New, by which time met
 	// is set; every trigger (sql, signal, watch) goes through it.
