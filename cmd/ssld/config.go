@@ -580,28 +580,36 @@ func (s *fileSource) LoadWithWarnings(ctx context.Context) (tlsctx.Settings, []s
 // changed since the last successful decode. It returns when ctx is done
 // even if the parse has not finished (see loadConfigContext).
 func (s *fileSource) config(ctx context.Context) (*fileConfig, error) {
-	raw, rerr := readConfigFile(s.path)
 	s.mu.Lock()
-	if rerr == nil && s.lastRaw != nil && bytes.Equal(raw, s.lastRaw) {
-		c := s.lastCfg
-		s.mu.Unlock()
-		return c, nil
-	}
-	s.mu.Unlock()
 	parse := s.parse
+	s.mu.Unlock()
 	if parse == nil {
 		parse = parseConfig
 	}
-	c, err := loadConfigContext(ctx, s.path, parse)
-	if err != nil {
-		return nil, err
-	}
-	if rerr == nil {
+	// The comparison read runs under ctx too: a read on a hung network
+	// filesystem must not keep the reload past its deadline either.
+	return loadConfigContext(ctx, s.path, func(ctx context.Context, abs string) (*fileConfig, error) {
+		raw, rerr := readConfigFile(abs)
 		s.mu.Lock()
-		s.lastRaw, s.lastCfg = raw, c
+		if rerr == nil && s.lastRaw != nil && bytes.Equal(raw, s.lastRaw) {
+			c := s.lastCfg
+			s.mu.Unlock()
+			return c, nil
+		}
 		s.mu.Unlock()
-	}
-	return c, nil
+		c, err := parse(ctx, abs)
+		if err != nil {
+			return nil, err
+		}
+		if rerr == nil {
+			// A late parse may store its pair after a newer one: each raw
+			// is stored with its own decoding, so the cache stays right.
+			s.mu.Lock()
+			s.lastRaw, s.lastCfg = raw, c
+			s.mu.Unlock()
+		}
+		return c, nil
+	})
 }
 
 // setRunningUsers records that users were applied (FLUSH PRIVILEGES), so
