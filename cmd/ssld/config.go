@@ -361,7 +361,12 @@ func strictStrings(from, to reflect.Type, data any) (any, error) {
 		return nil, &notStringError{"a number"}
 	case reflect.Slice, reflect.Array:
 		return nil, &notStringError{"a list"}
-	case reflect.Map, reflect.Struct:
+	case reflect.Struct:
+		if from == reflect.TypeFor[time.Time]() {
+			return nil, &notStringError{"a date"} // YAML reads 2024-01-01 as one
+		}
+		return nil, &notStringError{"a mapping"}
+	case reflect.Map:
 		return nil, &notStringError{"a mapping"}
 	default:
 		return nil, &notStringError{"a " + from.Kind().String()}

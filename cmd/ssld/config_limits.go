@@ -169,6 +169,9 @@ func (e *configLimitError) Error() string { return fmt.Sprintf("line %d: %s", e.
 func safeReason(msg string) string {
 	msg = strings.TrimPrefix(strings.TrimPrefix(msg, "yaml: "), "toml: ")
 	msg = yamlLinePrefix.ReplaceAllString(msg, "")
+	for _, r := range quotedRewrites {
+		msg = r.re.ReplaceAllString(msg, r.with)
+	}
 	var b strings.Builder
 	for i := 0; i < len(msg); i++ {
 		c := msg[i]
@@ -196,8 +199,19 @@ func safeReason(msg string) string {
 	return out
 }
 
+// quotedRewrites drop the quoted text from messages whose words go on
+// after it (the greedy match takes quotes inside the text too).
+var quotedRewrites = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`^unknown anchor '.*' referenced$`), "unknown anchor referenced"},
+	{regexp.MustCompile(`^mapping key ".*" already defined at line (\d+)$`), "mapping key already defined at line $1"},
+	{regexp.MustCompile(`^anchor '.*' value contains itself$`), "anchor value contains itself"},
+}
+
 var (
-	yamlLinePrefix = regexp.MustCompile(`^(unmarshal errors\s*)?line \d+: `)
+	yamlLinePrefix = regexp.MustCompile(`^(unmarshal errors:\s*)?line \d+: `)
 	yamlLine       = regexp.MustCompile(`line (\d+)`)
 	yamlAnchor     = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
 )
