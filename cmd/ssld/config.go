@@ -486,7 +486,7 @@ func readConfigFile(abs string) ([]byte, error) {
 	case errors.As(err, &nr):
 		return nil, fmt.Errorf("config file %s: %s; only a regular file is read", abs, strings.TrimPrefix(nr.Error(), abs+": "))
 	default:
-		return nil, fmt.Errorf("config file %s: %v", abs, err)
+		return nil, fmt.Errorf("config file %s: %w", abs, err)
 	}
 }
 
@@ -549,6 +549,10 @@ type fileSource struct {
 	lastCfg *fileConfig
 
 	parse func(context.Context, string) (*fileConfig, error) // nil: parseConfig; a test's seam
+
+	// reserve is released for a reload that finds the process out of
+	// descriptors; nil for `ssld check`.
+	reserve *descriptorReserve
 }
 
 // Load implements tlsctx.Source.
@@ -595,6 +599,11 @@ func (s *fileSource) config(ctx context.Context) (*fileConfig, error) {
 	// filesystem must not keep the reload past its deadline either.
 	return loadConfigContext(ctx, s.path, func(ctx context.Context, abs string) (*fileConfig, error) {
 		raw, rerr := readConfigFile(abs)
+		if errors.Is(rerr, syscall.EMFILE) && s.reserve.release() {
+			// Out of descriptors (a connection flood): the reserve is
+			// this reload's, until it ends (serve.go refills it).
+			raw, rerr = readConfigFile(abs)
+		}
 		s.mu.Lock()
 		if rerr == nil && s.lastRaw != nil && bytes.Equal(raw, s.lastRaw) {
 			c := s.lastCfg

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/ssld/ssld/metrics"
@@ -23,8 +25,8 @@ const (
 // with every listener at its connection limit, plus what a reload opens,
 // and the sum spelt out for the log.
 func descriptorBudget(c *fileConfig) (int, string) {
-	need := descriptorsBase + descriptorsReload
-	parts := []string{fmt.Sprintf("%d for the process and %d for a reload", descriptorsBase, descriptorsReload)}
+	need := descriptorsBase + descriptorsReload + descriptorsReserved
+	parts := []string{fmt.Sprintf("%d for the process, %d for a reload and %d held in reserve for one", descriptorsBase, descriptorsReload, descriptorsReserved)}
 	add := func(n int, what string) {
 		need += n
 		parts = append(parts, fmt.Sprintf("%d for %s", n, what))
@@ -69,4 +71,65 @@ func reserveDescriptors(c *fileConfig, log *slog.Logger) {
 	}
 	log.Warn("the open files limit is below what the listeners may hold: under a connection flood, accept and SSL_RELOAD can fail with \"too many open files\"; raise it (LimitNOFILE= in the systemd unit, ulimit -n) or lower max_connections",
 		"open_files_limit", lim.Cur, "needed", need, "of which", parts)
+}
+
+// descriptorsReserved is the size of the reserve: a reload opens its files
+// one at a time (config, certificate, key, CA, CRL), so a few suffice.
+const descriptorsReserved = 8
+
+// descriptorReserve holds descriptors (on /dev/null) for reloads: when a
+// connection flood has taken every other descriptor, the reload that finds
+// the config file unopenable (EMFILE) releases them and opens its files in
+// the room they leave; the reserve is taken back when the reload ends. The
+// listeners back off on EMFILE (5 ms up to 1 s), so the few milliseconds
+// the reload needs are rarely lost to an accept. Safe for concurrent use;
+// methods on a nil reserve do nothing.
+type descriptorReserve struct {
+	mu  sync.Mutex
+	fds []*os.File
+}
+
+// newDescriptorReserve opens the reserve (as many as it can).
+func newDescriptorReserve() *descriptorReserve {
+	r := &descriptorReserve{}
+	r.refill()
+	return r
+}
+
+// release closes the reserve and reports whether it held any.
+func (r *descriptorReserve) release() bool {
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, f := range r.fds {
+		_ = f.Close()
+	}
+	had := len(r.fds) > 0
+	r.fds = nil
+	return had
+}
+
+// refill reopens the reserve up to its size, as far as descriptors allow.
+func (r *descriptorReserve) refill() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(r.fds) < descriptorsReserved {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			return
+		}
+		r.fds = append(r.fds, f)
+	}
+}
+
+// size is how many descriptors the reserve holds.
+func (r *descriptorReserve) size() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.fds)
 }

@@ -82,7 +82,8 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		cfg.Socket = o.socket
 	}
 	reserveDescriptors(cfg, log)
-	src := &fileSource{path: cfg.path, listenOverride: o.listen, socketOverride: o.socket, running: cfg}
+	src := &fileSource{path: cfg.path, listenOverride: o.listen, socketOverride: o.socket, running: cfg,
+		reserve: newDescriptorReserve()}
 	// The observer is called only for reloads after New, by which time met
 	// is set; every trigger (sql, signal, watch) goes through it.
 	var met *metrics.Metrics
@@ -93,7 +94,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	// problem (protocol.TLSGate), and the first good reload brings TLS up.
 	backend, _ := tlsctx.ParseCryptoBackend(cfg.CryptoBackend) // checked by loadConfig
 	mopts := []tlsctx.Option{tlsctx.WithLogger(log), tlsctx.WithCryptoBackend(backend),
-		tlsctx.WithObserver(func(ev tlsctx.ReloadEvent) { met.ObserveReload(ev) })}
+		tlsctx.WithObserver(func(ev tlsctx.ReloadEvent) { met.ObserveReload(ev); src.reserve.refill() })}
 	if !o.strict {
 		mopts = append(mopts, tlsctx.WithDegradedStart())
 	}
