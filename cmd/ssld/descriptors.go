@@ -126,10 +126,3 @@ func (r *descriptorReserve) refill() {
 		r.fds = append(r.fds, f)
 	}
 }
-
-// size is how many descriptors the reserve holds.
-func (r *descriptorReserve) size() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.fds)
-}
