@@ -46,6 +46,9 @@ func TestConfigErrorsQuoteNoValue(t *testing.T) {
 	me := sqlErr(t, err)
 	contains(t, me.Message, "config file "+n.config+" line "+strconv.Itoa(wantLine), "unknown anchor")
 	assert.NotContains(t, me.Message, hash)
+	warnings := showWarnings(t, admin)
+	assert.Contains(t, warnings, "unknown anchor", "SHOW WARNINGS holds the error")
+	assert.NotContains(t, warnings, hash)
 
 	monitor := childSocketDB(t, n, "monitor", monitorPW)
 	vars := allVariables(t, monitor)
@@ -139,4 +142,21 @@ func TestSafeReason(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, safeReason(tc.in), tc.in)
 	}
+}
+
+// showWarnings is every SHOW WARNINGS row of db's (single) connection,
+// one "level code message" a line.
+func showWarnings(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	rows, err := db.Query("SHOW WARNINGS")
+	require.NoError(t, err)
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var level, code, msg string
+		require.NoError(t, rows.Scan(&level, &code, &msg))
+		b.WriteString(level + " " + code + " " + msg + "\n")
+	}
+	require.NoError(t, rows.Err())
+	return b.String()
 }
