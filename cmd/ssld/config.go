@@ -456,6 +456,23 @@ func checkConfigMode(abs string) error {
 // allowed (0640 with the service's group).
 func secretFileWarnings(c *fileConfig) []string {
 	var out []string
+	// The config file itself, when it holds a secret in clear: a plain
+	// password (hashes are not enough to log in with) or the key's
+	// passphrase (unless it comes from SSLD_SSL_KEY_PASSPHRASE).
+	var held []string
+	if c.SSLKeyPassphrase != "" && !strings.HasPrefix(settingSource(c.path, "ssl_key_passphrase"), "SSLD_") {
+		held = append(held, "ssl_key_passphrase")
+	}
+	for _, u := range c.Users {
+		if u.Password != "" {
+			held = append(held, "a plain password (users: password)")
+			break
+		}
+	}
+	if fi, err := os.Stat(c.path); err == nil && len(held) > 0 && fi.Mode().Perm()&0o004 != 0 {
+		out = append(out, fmt.Sprintf("config file %s holds %s and is readable by others (mode %04o); chmod o-r it, or use password_hash (ssld passwd)",
+			c.path, strings.Join(held, " and "), fi.Mode().Perm()))
+	}
 	for _, f := range []struct{ key, path string }{
 		{"caching_sha2_password_private_key_path", c.SHA2PrivateKeyPath},
 	} {
