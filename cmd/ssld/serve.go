@@ -42,6 +42,7 @@ type node struct {
 	httpSrv  *metrics.Server // metrics_listen, or nil
 	httpLn   net.Listener
 	watcher  *watch.Watcher // watch: true, or nil
+	reserve  *descriptorReserve
 	log      *slog.Logger
 }
 
@@ -82,8 +83,13 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		cfg.Socket = o.socket
 	}
 	reserveDescriptors(cfg, log)
-	src := &fileSource{path: cfg.path, listenOverride: o.listen, socketOverride: o.socket, running: cfg,
-		reserve: newDescriptorReserve()}
+	reserve, up := newDescriptorReserve(), false
+	defer func() {
+		if !up {
+			reserve.release() // start-up failed: no node holds it
+		}
+	}()
+	src := &fileSource{path: cfg.path, listenOverride: o.listen, socketOverride: o.socket, running: cfg, reserve: reserve}
 	// The observer is called only for reloads after New, by which time met
 	// is set; every trigger (sql, signal, watch) goes through it.
 	var met *metrics.Metrics
@@ -153,7 +159,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}
-	n := &node{cfg: cfg, tls: mgr, reloader: rl, server: srv, metrics: met, log: log}
+	n := &node{cfg: cfg, tls: mgr, reloader: rl, server: srv, metrics: met, log: log, reserve: src.reserve}
 	if cfg.MetricsListen != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
@@ -195,6 +201,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		"role", cfg.Role, "config", cfg.path, "serial", mgr.Current(tlsctx.ChannelClient).Serial(),
 		"crypto_backend", string(mgr.CryptoBackend()), "crypto", mgr.CryptoBackendInfo())
 	rl.sd.ready()
+	up = true
 	return n, nil
 }
 
@@ -244,6 +251,7 @@ func (n *node) shutdown(grace time.Duration) {
 	if n.httpSrv != nil {
 		_ = n.httpSrv.Shutdown(ctx)
 	}
+	n.reserve.release()
 }
 
 // topology lists the cluster: entries in config order; which aggregator is
