@@ -418,14 +418,34 @@ func keyParts(n *unstable.Node) []string {
 func (s *scanner) ini(raw []byte) error {
 	// go-ini's time is quadratic in the keys of one section (10,000 take it
 	// 0.1 s, 30,000 0.8 s): count them line by line first.
-	keys := 0
+	// The same pass notes each key's line, by the path the INI codec
+	// gives it: [ssld], [mysqld] and keys before any section at the top,
+	// the n-th [user NAME] as users[n].
+	keys, users := 0, -1
+	prefix := "" // "" for the top, "users[n]." for a user, "-" for an ignored section
 	for i, line := range bytes.Split(raw, []byte("\n")) {
 		line = bytes.TrimSpace(line)
 		switch {
 		case len(line) == 0 || line[0] == '#' || line[0] == ';':
 		case line[0] == '[':
 			keys = 0
+			name, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(strings.Trim(string(line), "[]"))), "]")
+			switch {
+			case name == "ssld" || name == "mysqld":
+				prefix = ""
+			case strings.HasPrefix(name, "user "):
+				users++
+				prefix = fmt.Sprintf("users[%d].", users)
+			default:
+				prefix = "-"
+			}
 		default:
+			if k, _, ok := strings.Cut(string(line), "="); ok && prefix != "-" {
+				k = strings.ReplaceAll(strings.ToLower(strings.TrimSpace(k)), "-", "_")
+				if _, seen := s.shape.lines[prefix+k]; !seen {
+					s.shape.lines[prefix+k] = i + 1
+				}
+			}
 			keys++
 			if keys > maxConfigSettings {
 				return &configLimitError{i + 1, fmt.Sprintf("more than %d settings in one section (the limit)", maxConfigSettings)}

@@ -32,6 +32,9 @@ func TestConfigStrictStrings(t *testing.T) {
 		{"num.json", `{"users": [{"name": "a", "password": 123}]}`, ": users[0].password: a number where a string goes"},
 		{"dur.yaml", "reload_timeout: soon\n", " line 1: reload_timeout: cannot be read as a duration"},
 		{"int.yaml", "max_connections: lots\n", " line 1: max_connections: cannot be read as a whole number"},
+		{"bool.cnf", "[client]\nuser = x\n\n[ssld]\nmax-connections = 10\n\n[user a]\npassword = x\nrequire_ssl = maybe\n",
+			" line 9: users[0].require_ssl: cannot be read as a boolean (true or false)"},
+		{"int.cnf", "[mysqld]\nmax-connections = lots\n", " line 2: max_connections: cannot be read as a whole number"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), tc.name)
@@ -41,6 +44,7 @@ func TestConfigStrictStrings(t *testing.T) {
 			contains(t, err.Error(), "config file "+p+tc.want)
 			assert.NotContains(t, err.Error(), "soon")
 			assert.NotContains(t, err.Error(), "lots")
+			assert.NotContains(t, err.Error(), "maybe")
 		})
 	}
 
