@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -189,4 +190,26 @@ func TestReloadAfterDeepConfig(t *testing.T) {
 	_, err = admin.ExecContext(ctx, "SSL_RELOAD")
 	require.NoError(t, err)
 	assert.Equal(t, next, tn.servedSerial())
+}
+
+// TestCheckAndServeRefuseDeepConfig: `ssld check` and `ssld serve` on the
+// 1,600-deep config end at once with the limit (exit 1), instead of
+// spinning in viper for 20 s without a deadline.
+func TestCheckAndServeRefuseDeepConfig(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "ssld.yaml")
+	deep := "listen: 127.0.0.1:0\nx: " + strings.Repeat("{a: ", 1600) + "1" + strings.Repeat("}", 1600) + "\n"
+	require.NoError(t, os.WriteFile(p, []byte(deep), 0o600))
+	bin := ssldBinary(t) // built before the clock starts
+	for _, args := range [][]string{{"check", "--config", p}, {"serve", "--config", p, "--listen", "127.0.0.1:0"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		start := time.Now()
+		out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+		took := time.Since(start)
+		cancel()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "%v: %s", args, out)
+		assert.Equal(t, 1, ee.ExitCode(), "%v: %s", args, out)
+		assert.Less(t, took, 5*time.Second, args)
+		contains(t, string(out), "config file "+p+" line 2", "nested deeper than 16 levels (the limit)")
+	}
 }
