@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -39,16 +40,21 @@ var defaultLimits = serverLimits{MaxConnections, ReadHeaderTimeout, ReadTimeout,
 
 // Serve starts serving h on ln (typically m.Handler() on metrics_listen)
 // with at most MaxConnections connections at once and every timeout above.
-// It returns at once; Shutdown stops it.
-func Serve(ln net.Listener, h http.Handler) *Server {
-	return serve(ln, h, defaultLimits)
+// The HTTP server's own messages (accept errors, TLS on a plain port) go
+// to log at warn level, in the daemon's log format; log may be nil. It
+// returns at once; Shutdown stops it.
+func Serve(ln net.Listener, h http.Handler, log *slog.Logger) *Server {
+	return serve(ln, h, defaultLimits, log)
 }
 
-func serve(ln net.Listener, h http.Handler, l serverLimits) *Server {
+func serve(ln net.Listener, h http.Handler, l serverLimits, log *slog.Logger) *Server {
 	s := &Server{
 		srv: &http.Server{Handler: h, ReadHeaderTimeout: l.readHeader, ReadTimeout: l.read,
 			WriteTimeout: l.write, IdleTimeout: l.idle, MaxHeaderBytes: 16 << 10},
 		ln: netutil.LimitListener(ln, l.maxConns),
+	}
+	if log != nil {
+		s.srv.ErrorLog = slog.NewLogLogger(log.With("listener", "metrics_listen").Handler(), slog.LevelWarn)
 	}
 	// Serve returns when Shutdown closes the listener.
 	go func() { _ = s.srv.Serve(s.ln) }()

@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +23,7 @@ func serveTest(t *testing.T, h http.Handler, l serverLimits) *Server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s := serve(ln, h, l)
+	s := serve(ln, h, l, nil)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -111,11 +114,51 @@ func TestServerLimitsConnections(t *testing.T) {
 func TestServerDefaults(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s := Serve(ln, http.HandlerFunc(serveLive))
+	s := Serve(ln, http.HandlerFunc(serveLive), nil)
 	defer s.Shutdown(context.Background())
 	assert.Equal(t, ReadHeaderTimeout, s.srv.ReadHeaderTimeout)
 	assert.Equal(t, ReadTimeout, s.srv.ReadTimeout)
 	assert.Equal(t, WriteTimeout, s.srv.WriteTimeout)
 	assert.Equal(t, IdleTimeout, s.srv.IdleTimeout)
 	assert.Equal(t, 32, MaxConnections)
+}
+
+// TestServerLogsThroughSlog: the HTTP server's own messages go to the
+// daemon's logger (its format, the listener named), not to the standard
+// library's default logger on stderr.
+func TestServerLogsThroughSlog(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := serve(ln, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("handler bug") }), defaultLimits, log)
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	resp, err := http.Get("http://" + s.Addr().String() + "/")
+	if err == nil {
+		resp.Body.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(buf.String(), "handler bug") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	assert.Contains(t, buf.String(), "level=WARN")
+	assert.Contains(t, buf.String(), "listener=metrics_listen")
+	assert.Contains(t, buf.String(), "http: panic serving")
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

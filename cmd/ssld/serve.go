@@ -167,7 +167,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 			return nil, fmt.Errorf("metrics_listen %s: %w", cfg.MetricsListen, err)
 		}
 		n.httpLn = ln
-		n.httpSrv = metrics.Serve(ln, met.Handler())
+		n.httpSrv = metrics.Serve(ln, met.Handler(), log)
 	}
 	if cfg.Watch {
 		w, err := watch.New(watch.Options{
