@@ -100,6 +100,7 @@ require_ssl = true
 		{"bad.yaml", "listen: [unclosed\n", "cannot parse"},
 		{"role.yaml", "role: boss\n", "role"},
 		{"maxconn.yaml", "max_connections: 0\n", "max_connections 0: must be at least 1"},
+		{"ssld.env", "LISTEN=127.0.0.1:0\n", "unknown format: the name must end in .yaml, .yml, .toml, .json, .cnf, .ini or .conf"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(dir, tc.name)
