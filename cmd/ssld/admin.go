@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -39,7 +40,8 @@ func (o *adminOptions) flags(cmd *cobra.Command) {
 	f.StringVarP(&o.host, "host", "H", "", "connect over TCP+TLS to this host instead of the socket")
 	f.IntVarP(&o.port, "port", "P", 3307, "TCP port, with --host")
 	f.StringVarP(&o.user, "user", "u", "", "account with SUPER (default: over the socket with no password, the current OS user, a unix_socket account; otherwise admin)")
-	f.StringVarP(&o.password, "password", "p", "", "password (default: $SSLD_PASSWORD)")
+	f.StringVarP(&o.password, "password", "p", "", "password; -p alone prompts without echo, as mysql -p (a value here shows in ps: prefer the prompt or SSLD_PASSWORD; default: $SSLD_PASSWORD)")
+	f.Lookup("password").NoOptDefVal = promptPassword
 	f.StringVar(&o.sslCA, "ssl-ca", "", "CA file that verifies the node's certificate, with --host")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "bound on connecting and on the statement")
 }
@@ -182,6 +184,9 @@ usage error.`
 // and releases both.
 func (o *adminOptions) run(fn func(ctx context.Context, db *sql.DB, out io.Writer) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
+		if err := o.resolvePassword(cmd); err != nil {
+			return usageError{err}
+		}
 		db, err := o.open()
 		if err != nil {
 			return err
@@ -191,6 +196,55 @@ func (o *adminOptions) run(fn func(ctx context.Context, db *sql.DB, out io.Write
 		defer cancel()
 		return fn(ctx, db, cmd.OutOrStdout())
 	}
+}
+
+// resolvePassword picks the password as `ssld cluster` does: -p alone
+// prompts on the terminal (readPasswordTerminal), a value on the command
+// line is used with a warning on stderr (ps and /proc show it to every
+// user), none is $SSLD_PASSWORD (read in open).
+func (o *adminOptions) resolvePassword(cmd *cobra.Command) error {
+	switch {
+	case !cmd.Flags().Changed("password"):
+		return nil
+	case o.password == promptPassword:
+		pw, err := readPasswordTerminal(cmd.ErrOrStderr())
+		if err != nil {
+			return err
+		}
+		o.password = pw
+	case o.password != "":
+		fmt.Fprintf(cmd.ErrOrStderr(), "ssld %s: Warning: a password on the command line can be read by other users (ps, /proc); use -p to be prompted or SSLD_PASSWORD\n", cmd.Name())
+	}
+	return nil
+}
+
+// attachedPasswords rewrites -pSECRET as --password=SECRET. -p has a
+// no-value form (it prompts), and with one pflag reads -pSECRET as -p
+// followed by the shorthand flags S, E, C...: the login would fail with an
+// error quoting the password. mysql reads -pSECRET as the password; so
+// does ssld. -p=SECRET, -p alone and anything after "--" are left alone.
+func attachedPasswords(args []string) []string {
+	out := make([]string, len(args))
+	copy(out, args)
+	for i, a := range out {
+		if a == "--" {
+			break
+		}
+		if len(a) > 2 && strings.HasPrefix(a, "-p") && a[2] != '=' {
+			out[i] = "--password=" + a[2:]
+		}
+	}
+	return out
+}
+
+// noArgs is cobra.NoArgs without the argument in the message: with -p
+// taking no separate value (as mysql's), `-p SECRET` leaves the password
+// as an argument, which cobra would print.
+func noArgs(_ *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	return fmt.Errorf("takes no arguments (%d given, not shown: one may be a password); a password is attached to -p (-pSECRET, --password=SECRET), or -p alone prompts", len(args))
 }
 
 // noNode prints "failed: <what>: <err>" and ends the command with exit code
@@ -214,8 +268,8 @@ Over the Unix socket with no password given, ssld logs in as the current operati
 need no secret.`,
 		Example: `  ssld reload --config /etc/ssld/ssld.yaml
   SSLD_PASSWORD=... ssld reload --socket /run/ssld/ssld.sock -u admin
-  ssld reload --host db1.example.com --port 3307 --ssl-ca /etc/ssld/ca.crt -u admin -p ...`,
-		Args: cobra.NoArgs,
+  ssld reload --host db1.example.com --port 3307 --ssl-ca /etc/ssld/ca.crt -u admin -p`,
+		Args: noArgs,
 		RunE: o.run(func(ctx context.Context, db *sql.DB, out io.Writer) error {
 			start := time.Now()
 			conn, err := db.Conn(ctx)
@@ -266,7 +320,7 @@ left) and the last reload attempt, success and error. Exit codes: 0 healthy; 1 t
 failed (the node refused the files) or the certificate has fewer than --min-days left; 2 the node
 could not be reached, the login failed, or a usage error.`,
 		Example: `  ssld status --config /etc/ssld/ssld.yaml --min-days 14`,
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: o.run(func(ctx context.Context, db *sql.DB, out io.Writer) error {
 			st, err := readStatus(ctx, db)
 			if err != nil {

@@ -163,8 +163,10 @@ func TestCheckCommand(t *testing.T) {
 	require.Equal(t, 1, code, out+errOut)
 	lines := strings.Split(strings.TrimSpace(errOut), "\n")
 	require.Len(t, lines, 1, "one problem, one line: %q", errOut)
-	assert.Contains(t, lines[0], "config file "+cfg+": ssl_expiry_warning: time: invalid duration")
-	assert.Contains(t, lines[0], "config file "+cfg+": max_connections: cannot parse value as 'int'")
+	assert.Contains(t, lines[0], "config file "+cfg+" line ")
+	assert.Contains(t, lines[0], ": ssl_expiry_warning: cannot be read as a duration")
+	assert.Contains(t, lines[0], ": max_connections: cannot be read as a whole number")
+	assert.NotContains(t, lines[0], "soon", "the value is not quoted")
 
 	for _, args := range [][]string{{"check"}, {"check", "--config", cfg, "--format", "xml"}, {"check", "--config", cfg, "--days", "-1"}, {"check", "--config", cfg, "extra"}} {
 		code, out, errOut := runBin(t, args...)

@@ -10,12 +10,14 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/viper"
 
 	"github.com/ssld/ssld/protocol"
@@ -117,9 +119,58 @@ var defaults = map[string]any{
 // loadConfig reads the file at path (YAML, TOML, or my.cnf-style INI, chosen
 // by extension), applies SSLD_* environment overrides and defaults, and
 // resolves relative paths against the file's folder. It reads the file anew
-// each call: it is what SSL_RELOAD and SIGHUP go through.
+// each call. It is given defaultReloadTimeout: start-up, `ssld check` and
+// FLUSH PRIVILEGES never wait longer on a config file.
 func loadConfig(path string) (*fileConfig, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), defaultReloadTimeout)
+	defer cancel()
+	return loadConfigContext(ctx, path, parseConfig)
+}
+
+// parseSlots bounds the parses running at once, abandoned ones included:
+// a parse whose caller's deadline passed finishes in the background, within
+// the bounds of config_limits.go (well under a second).
+var parseSlots = make(chan struct{}, 4)
+
+// loadConfigContext runs parse (parseConfig, or a test's stand-in) for
+// path and returns when it is done or when ctx is, whichever comes first,
+// so that a reload whose deadline passed returns (and frees tlsctx's
+// reload slot) even while the parse is still running.
+func loadConfigContext(ctx context.Context, path string, parse func(context.Context, string) (*fileConfig, error)) (*fileConfig, error) {
 	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	late := func(err error) error {
+		return fmt.Errorf("config file %s: reading it did not finish before the reload's deadline (%v)", abs, err)
+	}
+	select {
+	case parseSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, late(ctx.Err())
+	}
+	type result struct {
+		c   *fileConfig
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() { <-parseSlots }()
+		c, err := parse(ctx, abs)
+		done <- result{c, err}
+	}()
+	select {
+	case r := <-done:
+		return r.c, r.err
+	case <-ctx.Done():
+		return nil, late(ctx.Err())
+	}
+}
+
+// parseConfig is loadConfig's work on the absolute path abs: read, check
+// the bounds, parse with viper, decode strictly, validate.
+func parseConfig(ctx context.Context, abs string) (*fileConfig, error) {
+	format, err := configFormat(abs)
 	if err != nil {
 		return nil, err
 	}
@@ -129,14 +180,18 @@ func loadConfig(path string) (*fileConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkConfigMode(abs); err != nil {
+		return nil, err
+	}
+	// The bounds are checked before viper sees the file: its key search is
+	// what a deep or wide file makes slow.
+	shape, err := scanConfig(ctx, abs, format, raw)
+	if err != nil {
+		return nil, err
+	}
 	v := viper.NewWithOptions(viper.WithCodecRegistry(codecs()))
 	v.SetConfigFile(abs)
-	switch {
-	case isINI(abs):
-		v.SetConfigType("ini")
-	case strings.EqualFold(filepath.Ext(abs), ".yml"):
-		v.SetConfigType("yaml")
-	}
+	v.SetConfigType(format)
 	for k, d := range defaults {
 		v.SetDefault(k, d)
 	}
@@ -144,12 +199,20 @@ func loadConfig(path string) (*fileConfig, error) {
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
 	if err := v.ReadConfig(bytes.NewReader(raw)); err != nil {
-		return nil, fmt.Errorf("config file %s: cannot parse: %v", abs, err)
+		// The scan parsed it with the same parser; this is a finding of
+		// the decoder (a key defined twice). Its text may quote the file.
+		return nil, fmt.Errorf("%s: cannot parse %s: %s", atLine(abs, lineOf(err)), strings.ToUpper(format), parseReason(err))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	var c fileConfig
 	var md mapstructure.Metadata
-	if err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) { dc.Metadata = &md }); err != nil {
-		return nil, decodeError(abs, err)
+	if err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) {
+		dc.Metadata = &md
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(strictStrings, dc.DecodeHook)
+	}); err != nil {
+		return nil, decodeError(abs, shape, err)
 	}
 	c.path = abs
 	// A misspelt key (ssl_certificate:) would otherwise vanish without a
@@ -205,13 +268,18 @@ func settingError(abs, key, format string, args ...any) error {
 // decodeError turns a decoding error of v.Unmarshal, which mapstructure
 // spreads over several lines ("decoding failed due to the following
 // error(s):", a blank line, one "'key' reason" line per bad value), into one
-// line that names each bad key with its source and reason, joined by "; ".
-func decodeError(abs string, err error) error {
+// line that names each bad key with its source, line and reason, joined by
+// "; ". No reason quotes the value: it may be a password.
+func decodeError(abs string, shape *configShape, err error) error {
 	var parts []string
 	var walk func(error)
 	walk = func(e error) {
 		if de, ok := e.(*mapstructure.DecodeError); ok {
-			parts = append(parts, fmt.Sprintf("%s: %s: %v", settingSource(abs, de.Name()), de.Name(), de.Unwrap()))
+			src := settingSource(abs, de.Name())
+			if !strings.HasPrefix(src, "SSLD_") {
+				src = atLine(abs, shape.line(de.Name()))
+			}
+			parts = append(parts, fmt.Sprintf("%s: %s: %s", src, de.Name(), decodeReason(de.Unwrap())))
 			return
 		}
 		switch x := e.(type) {
@@ -225,9 +293,107 @@ func decodeError(abs string, err error) error {
 	}
 	walk(err)
 	if len(parts) == 0 {
-		return fmt.Errorf("config file %s: %s", abs, strings.Join(strings.Fields(err.Error()), " "))
+		return fmt.Errorf("config file %s: %s", abs, safeReason(err.Error()))
 	}
 	return errors.New(strings.Join(parts, "; "))
+}
+
+// decodeReason says why a value could not be decoded, naming the type it
+// should have and never the value (strconv's and time's errors quote it).
+func decodeReason(err error) string {
+	var ns *notStringError
+	var pe *mapstructure.ParseError
+	var ue *mapstructure.UnconvertibleTypeError
+	switch {
+	case errors.As(err, &ns):
+		return ns.Error()
+	case errors.As(err, &pe):
+		return "cannot be read as " + typeName(pe.Expected.Type())
+	case errors.As(err, &ue):
+		return "cannot be read as " + typeName(ue.Expected.Type())
+	case strings.HasPrefix(err.Error(), "time: "):
+		return "cannot be read as a duration (e.g. 10s, 5m, 72h)"
+	default:
+		return safeReason(err.Error())
+	}
+}
+
+func typeName(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeFor[time.Duration]():
+		return "a duration (e.g. 10s, 5m, 72h)"
+	case t.Kind() == reflect.Bool:
+		return "a boolean (true or false)"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		return "a whole number"
+	case t.Kind() == reflect.String:
+		return "a string"
+	case t.Kind() == reflect.Slice:
+		return "a list"
+	default:
+		return "a " + t.Kind().String()
+	}
+}
+
+// notStringError is a number, boolean, list or mapping where a string
+// goes.
+type notStringError struct{ kind string }
+
+func (e *notStringError) Error() string {
+	return fmt.Sprintf("%s where a string goes; quote the value", e.kind)
+}
+
+// strictStrings is the decode hook that refuses a value of another type
+// where a string goes. viper decodes weakly: `password: 0123` would be
+// "83" (YAML reads it as octal), 0x1F "31", 1e3 "1000", true "1". Strings
+// are still read into numbers, booleans and durations (INI and SSLD_*
+// values are all strings).
+func strictStrings(from, to reflect.Type, data any) (any, error) {
+	if to.Kind() != reflect.String || data == nil || from.Kind() == reflect.String {
+		return data, nil
+	}
+	switch from.Kind() {
+	case reflect.Bool:
+		return nil, &notStringError{"a boolean"}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return nil, &notStringError{"a number"}
+	case reflect.Slice, reflect.Array:
+		return nil, &notStringError{"a list"}
+	case reflect.Struct:
+		if from == reflect.TypeFor[time.Time]() {
+			return nil, &notStringError{"a date"} // YAML reads 2024-01-01 as one
+		}
+		return nil, &notStringError{"a mapping"}
+	case reflect.Map:
+		return nil, &notStringError{"a mapping"}
+	default:
+		return nil, &notStringError{"a " + from.Kind().String()}
+	}
+}
+
+// parseReason is the reason of viper's ReadConfig error without the file's
+// text.
+func parseReason(err error) string {
+	if u := errors.Unwrap(err); u != nil {
+		err = u
+	}
+	return safeReason(err.Error())
+}
+
+// lineOf is the line a parser's error names, or 0.
+func lineOf(err error) int {
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		l, _ := de.Position()
+		return l
+	}
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	return 0
 }
 
 // settingSource names where key's value came from: its SSLD_<KEY>
@@ -267,6 +433,61 @@ const defaultReloadTimeout = 10 * time.Second
 // maxConfigSize bounds the config file, as tlsctx bounds TLS material.
 const maxConfigSize = 1 << 20
 
+// checkConfigMode refuses a world-writable config file, as mysqld ignores
+// a world-writable my.cnf: anyone on the host could add a SUPER account or
+// point ssl_key at their own key. Group-writable is left alone (a config
+// management group). The mode is the target's when abs is a symlink (a
+// Kubernetes ConfigMap's ..data links).
+func checkConfigMode(abs string) error {
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return fmt.Errorf("config file %s: %v", abs, err)
+	}
+	if fi.Mode().Perm()&0o002 != 0 {
+		return fmt.Errorf("config file %s: is world-writable (mode %04o): anyone on this host could change its accounts and key paths; not read (chmod o-w it)", abs, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// secretFileWarnings warns about secret files that others can read
+// (ssl_key and cluster_ssl_key are checked by tlsctx with the same rule):
+// the caching_sha2_password RSA private key, with which anyone who reads
+// it decrypts the passwords clients send over plain TCP. A group read bit is
+// allowed (0640 with the service's group).
+func secretFileWarnings(c *fileConfig) []string {
+	var out []string
+	// The config file itself, when it holds a secret in clear: a plain
+	// password (hashes are not enough to log in with) or the key's
+	// passphrase (unless it comes from SSLD_SSL_KEY_PASSPHRASE).
+	var held []string
+	if c.SSLKeyPassphrase != "" && !strings.HasPrefix(settingSource(c.path, "ssl_key_passphrase"), "SSLD_") {
+		held = append(held, "ssl_key_passphrase")
+	}
+	for _, u := range c.Users {
+		if u.Password != "" {
+			held = append(held, "a plain password (users: password)")
+			break
+		}
+	}
+	if fi, err := os.Stat(c.path); err == nil && len(held) > 0 && fi.Mode().Perm()&0o004 != 0 {
+		out = append(out, fmt.Sprintf("config file %s holds %s and is readable by others (mode %04o); chmod o-r it, or use password_hash (ssld passwd)",
+			c.path, strings.Join(held, " and "), fi.Mode().Perm()))
+	}
+	for _, f := range []struct{ key, path string }{
+		{"caching_sha2_password_private_key_path", c.SHA2PrivateKeyPath},
+	} {
+		if f.path == "" {
+			continue
+		}
+		fi, err := os.Stat(f.path)
+		if err != nil || fi.Mode().Perm()&0o007 == 0 {
+			continue // a missing key is reported where it is loaded
+		}
+		out = append(out, fmt.Sprintf("%s %q is readable by others (mode %04o); chmod o-rwx it (0600, or 0640 with the group ssld runs as)", f.key, f.path, fi.Mode().Perm()))
+	}
+	return out
+}
+
 // readConfigFile reads the config file through tlsctx.ReadRegularFile and
 // names the file in every error.
 func readConfigFile(abs string) ([]byte, error) {
@@ -282,7 +503,7 @@ func readConfigFile(abs string) ([]byte, error) {
 	case errors.As(err, &nr):
 		return nil, fmt.Errorf("config file %s: %s; only a regular file is read", abs, strings.TrimPrefix(nr.Error(), abs+": "))
 	default:
-		return nil, fmt.Errorf("config file %s: %v", abs, err)
+		return nil, fmt.Errorf("config file %s: %w", abs, err)
 	}
 }
 
@@ -343,6 +564,12 @@ type fileSource struct {
 	running *fileConfig // what the process applied at start-up (users: after FLUSH PRIVILEGES)
 	lastRaw []byte
 	lastCfg *fileConfig
+
+	parse func(context.Context, string) (*fileConfig, error) // nil: parseConfig; a test's seam
+
+	// reserve is released for a reload that finds the process out of
+	// descriptors; nil for `ssld check`.
+	reserve *descriptorReserve
 }
 
 // Load implements tlsctx.Source.
@@ -352,8 +579,8 @@ func (s *fileSource) Load(ctx context.Context) (tlsctx.Settings, error) {
 }
 
 // LoadWithWarnings implements tlsctx.WarningSource.
-func (s *fileSource) LoadWithWarnings(context.Context) (tlsctx.Settings, []string, error) {
-	c, err := s.config()
+func (s *fileSource) LoadWithWarnings(ctx context.Context) (tlsctx.Settings, []string, error) {
+	c, err := s.config(ctx)
 	if err != nil {
 		return tlsctx.Settings{}, nil, err
 	}
@@ -376,26 +603,44 @@ func (s *fileSource) LoadWithWarnings(context.Context) (tlsctx.Settings, []strin
 }
 
 // config returns the file's config, decoded anew only when its bytes
-// changed since the last successful decode.
-func (s *fileSource) config() (*fileConfig, error) {
-	raw, rerr := readConfigFile(s.path)
+// changed since the last successful decode. It returns when ctx is done
+// even if the parse has not finished (see loadConfigContext).
+func (s *fileSource) config(ctx context.Context) (*fileConfig, error) {
 	s.mu.Lock()
-	if rerr == nil && s.lastRaw != nil && bytes.Equal(raw, s.lastRaw) {
-		c := s.lastCfg
-		s.mu.Unlock()
-		return c, nil
-	}
+	parse := s.parse
 	s.mu.Unlock()
-	c, err := loadConfig(s.path)
-	if err != nil {
-		return nil, err
+	if parse == nil {
+		parse = parseConfig
 	}
-	if rerr == nil {
+	// The comparison read runs under ctx too: a read on a hung network
+	// filesystem must not keep the reload past its deadline either.
+	return loadConfigContext(ctx, s.path, func(ctx context.Context, abs string) (*fileConfig, error) {
+		raw, rerr := readConfigFile(abs)
+		if errors.Is(rerr, syscall.EMFILE) && s.reserve.release() {
+			// Out of descriptors (a connection flood): the reserve is
+			// this reload's, until it ends (serve.go refills it).
+			raw, rerr = readConfigFile(abs)
+		}
 		s.mu.Lock()
-		s.lastRaw, s.lastCfg = raw, c
+		if rerr == nil && s.lastRaw != nil && bytes.Equal(raw, s.lastRaw) {
+			c := s.lastCfg
+			s.mu.Unlock()
+			return c, nil
+		}
 		s.mu.Unlock()
-	}
-	return c, nil
+		c, err := parse(ctx, abs)
+		if err != nil {
+			return nil, err
+		}
+		if rerr == nil {
+			// A late parse may store its pair after a newer one: each raw
+			// is stored with its own decoding, so the cache stays right.
+			s.mu.Lock()
+			s.lastRaw, s.lastCfg = raw, c
+			s.mu.Unlock()
+		}
+		return c, nil
+	})
 }
 
 // setRunningUsers records that users were applied (FLUSH PRIVILEGES), so
@@ -419,6 +664,7 @@ func (s *fileSource) warnings(running, next *fileConfig) []string {
 		out = append(out, startupChanges(running, next, s.path, s.listenOverride != "", s.socketOverride != "")...)
 	}
 	out = append(out, x509Warnings(next)...)
+	out = append(out, secretFileWarnings(next)...)
 	return out
 }
 

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestConfigFormats: YAML, TOML and my.cnf-style INI describe the same
-// node; relative paths resolve against the file's folder; SSLD_* overrides.
+// TestConfigFormats: YAML, TOML, my.cnf-style INI and JSON describe the
+// same node; relative paths resolve against the file's folder; SSLD_* overrides.
 func TestConfigFormats(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{
@@ -65,6 +65,11 @@ password_hash = *6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9
 privileges = SUPER
 require_ssl = true
 `,
+		"ssld.json": `{"listen": "127.0.0.1:4000", "role": "leaf", "ssl_cert": "certs/server.crt", "ssl_key": "/abs/server.key",
+	"require_secure_transport": true, "connect_timeout": "3s",
+	"users": [{"name": "admin", "password_hash": "*6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9", "privileges": ["SUPER"], "require_ssl": true}],
+	"cluster": {"aggregators": ["10.0.0.1:3307"], "leaves": ["10.0.0.2:3307", "10.0.0.3:3307"]}}
+`,
 	}
 	for name, body := range files {
 		t.Run(name, func(t *testing.T) {
@@ -100,6 +105,7 @@ require_ssl = true
 		{"bad.yaml", "listen: [unclosed\n", "cannot parse"},
 		{"role.yaml", "role: boss\n", "role"},
 		{"maxconn.yaml", "max_connections: 0\n", "max_connections 0: must be at least 1"},
+		{"ssld.env", "LISTEN=127.0.0.1:0\n", "unknown format: the name must end in .yaml, .yml, .toml, .json, .cnf, .ini or .conf"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(dir, tc.name)

@@ -41,7 +41,7 @@ func (iniCodec) Encode(map[string]any) ([]byte, error) {
 func (iniCodec) Decode(b []byte, v map[string]any) error {
 	f, err := ini.LoadSources(ini.LoadOptions{AllowBooleanKeys: true, SkipUnrecognizableLines: false}, bytes.NewReader(b))
 	if err != nil {
-		return err
+		return &iniSyntaxError{err}
 	}
 	var users []any
 	cluster := map[string]any{}
@@ -98,6 +98,12 @@ func (iniCodec) Decode(b []byte, v map[string]any) error {
 	}
 	return nil
 }
+
+// iniSyntaxError is go-ini's error, which quotes the offending line (a
+// password, maybe): shown only through safeReason.
+type iniSyntaxError struct{ err error }
+
+func (e *iniSyntaxError) Error() string { return e.err.Error() }
 
 func splitList(s string) []any {
 	var out []any

@@ -116,7 +116,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func runIn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	markUsageErrors(root)
-	root.SetArgs(args)
+	root.SetArgs(attachedPasswords(args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

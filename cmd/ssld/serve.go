@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -40,9 +39,10 @@ type node struct {
 	reloader *notifyingReloader // tls.Reload with sd_notify around it
 	server   *protocol.Server
 	metrics  *metrics.Metrics
-	httpSrv  *http.Server // metrics_listen, or nil
+	httpSrv  *metrics.Server // metrics_listen, or nil
 	httpLn   net.Listener
 	watcher  *watch.Watcher // watch: true, or nil
+	reserve  *descriptorReserve
 	log      *slog.Logger
 }
 
@@ -82,7 +82,14 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	if o.socket != "" {
 		cfg.Socket = o.socket
 	}
-	src := &fileSource{path: cfg.path, listenOverride: o.listen, socketOverride: o.socket, running: cfg}
+	reserveDescriptors(cfg, log)
+	reserve, up := newDescriptorReserve(), false
+	defer func() {
+		if !up {
+			reserve.release() // start-up failed: no node holds it
+		}
+	}()
+	src := &fileSource{path: cfg.path, listenOverride: o.listen, socketOverride: o.socket, running: cfg, reserve: reserve}
 	// The observer is called only for reloads after New, by which time met
 	// is set; every trigger (sql, signal, watch) goes through it.
 	var met *metrics.Metrics
@@ -93,7 +100,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	// problem (protocol.TLSGate), and the first good reload brings TLS up.
 	backend, _ := tlsctx.ParseCryptoBackend(cfg.CryptoBackend) // checked by loadConfig
 	mopts := []tlsctx.Option{tlsctx.WithLogger(log), tlsctx.WithCryptoBackend(backend),
-		tlsctx.WithObserver(func(ev tlsctx.ReloadEvent) { met.ObserveReload(ev) })}
+		tlsctx.WithObserver(func(ev tlsctx.ReloadEvent) { met.ObserveReload(ev); src.reserve.refill() })}
 	if !o.strict {
 		mopts = append(mopts, tlsctx.WithDegradedStart())
 	}
@@ -152,7 +159,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}
-	n := &node{cfg: cfg, tls: mgr, reloader: rl, server: srv, metrics: met, log: log}
+	n := &node{cfg: cfg, tls: mgr, reloader: rl, server: srv, metrics: met, log: log, reserve: src.reserve}
 	if cfg.MetricsListen != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
@@ -160,8 +167,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 			return nil, fmt.Errorf("metrics_listen %s: %w", cfg.MetricsListen, err)
 		}
 		n.httpLn = ln
-		n.httpSrv = &http.Server{Handler: met.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = n.httpSrv.Serve(ln) }()
+		n.httpSrv = metrics.Serve(ln, met.Handler(), log)
 	}
 	if cfg.Watch {
 		w, err := watch.New(watch.Options{
@@ -195,6 +201,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		"role", cfg.Role, "config", cfg.path, "serial", mgr.Current(tlsctx.ChannelClient).Serial(),
 		"crypto_backend", string(mgr.CryptoBackend()), "crypto", mgr.CryptoBackendInfo())
 	rl.sd.ready()
+	up = true
 	return n, nil
 }
 
@@ -244,6 +251,7 @@ func (n *node) shutdown(grace time.Duration) {
 	if n.httpSrv != nil {
 		_ = n.httpSrv.Shutdown(ctx)
 	}
+	n.reserve.release()
 }
 
 // topology lists the cluster: entries in config order; which aggregator is
