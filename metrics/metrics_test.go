@@ -30,14 +30,18 @@ type node struct {
 	url string
 }
 
-func newNode(t *testing.T) *node {
+// newNode serves the cluster channel too (falling back to the same files).
+func newNode(t *testing.T) *node { return newNodeCluster(t, tlsctx.ClusterOn) }
+
+func newNodeCluster(t *testing.T, cluster tlsctx.ClusterMode) *node {
 	t.Helper()
 	n := &node{dir: t.TempDir(), ca: pkitest.MustCA(t, "metrics root")}
 	require.NoError(t, pki.WriteFile(n.path("ca.crt"), n.ca.CertPEM, 0o644))
 	n.rotate(t)
 	var met *Metrics
 	mgr, err := tlsctx.New(context.Background(),
-		tlsctx.StaticSource(tlsctx.Settings{SSLCert: n.path("server.crt"), SSLKey: n.path("server.key"), SSLCA: n.path("ca.crt")}),
+		tlsctx.StaticSource(tlsctx.Settings{SSLCert: n.path("server.crt"), SSLKey: n.path("server.key"), SSLCA: n.path("ca.crt"),
+			Cluster: cluster}),
 		tlsctx.WithObserver(func(ev tlsctx.ReloadEvent) { met.ObserveReload(ev) }))
 	require.NoError(t, err)
 	met = New(mgr)

@@ -9,6 +9,8 @@ import (
 	"time"
 )
 
+var errClusterNotServed = errors.New("tlsctx: the cluster channel is not served (no cluster listener or cluster_ssl_* setting), so there is no cluster material to dial with")
+
 // versionRange is the parsed tls_version setting.
 type versionRange struct{ min, max uint16 }
 
@@ -80,8 +82,8 @@ func serverConfig(s *Snapshot, v versionRange, now time.Time) *tls.Config {
 }
 
 // ServerTLSConfig returns the *tls.Config to give a listener of ch, or nil
-// if ch had TLS off when the Manager was created (turning TLS on needs a
-// restart). The returned config is created once per Manager and channel;
+// if ch had TLS off when the Manager was created or is not served
+// (turning TLS on, or serving a channel, needs a restart). The returned config is created once per Manager and channel;
 // set it on the listener before Accept and never replace it. Its
 // GetConfigForClient returns the live snapshot's own config, so every new
 // handshake uses the material of the latest successful reload while
@@ -117,6 +119,10 @@ func (m *Manager) newServerTLSConfig(ch Channel) *tls.Config {
 // serverName is the name the peer's certificate must carry; when empty,
 // crypto/tls.Dial fills it in from the address.
 //
+// The cluster channel must be served (Settings.Serves): without it every
+// handshake with this config fails, naming the reason, rather than dial
+// with material nobody configured for it.
+//
 // Safe for concurrent use. The returned config is new on every call and
 // owned by the caller.
 func (m *Manager) ClientTLSConfig(serverName string) *tls.Config {
@@ -139,17 +145,21 @@ func (m *Manager) ClientTLSConfig(serverName string) *tls.Config {
 			for _, c := range cs.PeerCertificates[1:] {
 				inter.AddCert(c)
 			}
+			snap := m.Current(ChannelCluster)
+			if snap == nil {
+				return errClusterNotServed
+			}
 			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
 				DNSName:       cs.ServerName,
-				Roots:         m.Current(ChannelCluster).CAs,
+				Roots:         snap.CAs,
 				Intermediates: inter,
 				CurrentTime:   m.now(),
 			})
 			return err
 		},
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			if c := m.Current(ChannelCluster).Certificate; c != nil {
-				return c, nil
+			if snap := m.Current(ChannelCluster); snap != nil && snap.Certificate != nil {
+				return snap.Certificate, nil
 			}
 			return &tls.Certificate{}, nil // no client certificate
 		},
