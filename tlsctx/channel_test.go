@@ -107,7 +107,9 @@ func TestClusterChannelServedRule(t *testing.T) {
 	}
 
 	f := newFixture(t)
-	f.set(func(s *Settings) { s.Cluster, s.ClusterSSLCert, s.ClusterSSLKey = ClusterOff, f.path("nope.crt"), f.path("nope.key") })
+	f.set(func(s *Settings) {
+		s.Cluster, s.ClusterSSLCert, s.ClusterSSLKey = ClusterOff, f.path("nope.crt"), f.path("nope.key")
+	})
 	rep, err := Check(context.Background(), f)
 	require.NoError(t, err)
 	require.NoError(t, rep.Err(), "the files of a channel that is not served are not read")
