@@ -293,3 +293,30 @@ func TestChainNotAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestServedChannelsOnly: a node that does not serve the cluster channel
+// has no cluster samples; one whose served cluster channel could not be
+// built at start fails /healthz naming that channel and its port, while
+// the client channel's samples are there.
+func TestServedChannelsOnly(t *testing.T) {
+	n := newNodeCluster(t, tlsctx.ClusterAuto)
+	s := n.scrape(t)
+	_, ok := s.Lookup("ssld_tls_certificate_not_after_seconds", "channel", "client")
+	assert.True(t, ok)
+	for _, name := range []string{"ssld_tls_certificate_not_after_seconds", "ssld_tls_chain_not_after_seconds", "ssld_tls_certificate_loaded_timestamp_seconds"} {
+		_, ok := s.Lookup(name, "channel", "cluster")
+		assert.False(t, ok, "%s has a cluster sample on a node without the cluster channel", name)
+	}
+	code, _ := testenv.HTTPGet(t, n.url+"/healthz")
+	assert.Equal(t, http.StatusOK, code)
+
+	// The cluster channel served, its certificate missing: a degraded start.
+	mgr, err := tlsctx.New(context.Background(), tlsctx.StaticSource(tlsctx.Settings{
+		SSLCert: n.path("server.crt"), SSLKey: n.path("server.key"), SSLCA: n.path("ca.crt"),
+		ClusterSSLCert: n.path("missing.crt"), ClusterSSLKey: n.path("missing.key"), Cluster: tlsctx.ClusterOn,
+	}), tlsctx.WithDegradedStart())
+	require.NoError(t, err)
+	m := New(mgr)
+	assert.Equal(t, `cluster channel has no certificate loaded (the cluster_listen port refuses every connection): channel cluster: cluster_ssl_cert "`+
+		n.path("missing.crt")+`": file does not exist`, m.health())
+}

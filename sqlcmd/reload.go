@@ -29,6 +29,9 @@ func (x *Executor) reload(ctx context.Context, s *Session, c Reload) (*Result, *
 		opts = append(opts, tlsctx.ForChannel(c.Channel))
 	}
 	res, err := x.env.Reloader.Reload(ctx, opts...)
+	if errors.Is(err, tlsctx.ErrChannelNotServed) {
+		return nil, errChannelNotServed("ALTER INSTANCE RELOAD TLS", c.Channel)
+	}
 	if err != nil {
 		return nil, reloadFailure(err, x.tlsOff())
 	}
