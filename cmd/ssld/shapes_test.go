@@ -372,3 +372,53 @@ func TestConfigShapeRefused(t *testing.T) {
 	code, out, errOut = runBin(t, "check", "--config", s.config)
 	assert.Equal(t, 0, code, out+errOut)
 }
+
+// TestConfigurationShapeExample runs `ssld check` on the shape example of
+// docs/configuration.md (a public server certificate, a private client CA,
+// a cluster port with its own CA) as written, its paths moved under a
+// temporary folder that holds generated files: both channels check. The
+// same block without its cluster_ssl_* lines is the refused shape.
+func TestConfigurationShapeExample(t *testing.T) {
+	var block string
+	for _, b := range docBlocks(t, "docs/configuration.md", "yaml") {
+		if strings.Contains(b, "cluster_ssl_ca:") {
+			block = b
+		}
+	}
+	require.NotEmpty(t, block, "the shape example")
+	root := t.TempDir()
+	body := strings.NewReplacer("/etc/", root+"/etc/", "/run/", root+"/run/").Replace(block)
+	public, clients, clusterCA := pkitest.MustCA(t, "public CA"), pkitest.MustCA(t, "client CA"), pkitest.MustCA(t, "cluster CA")
+	server := pkitest.MustIssue(t, public, pki.DevServerOptions())
+	member := pkitest.MustIssue(t, clusterCA, pki.DevServerOptions())
+	for name, data := range map[string][]byte{
+		"etc/letsencrypt/live/db1.example.com/fullchain.pem": server.CertPEM,
+		"etc/letsencrypt/live/db1.example.com/privkey.pem":   server.KeyPEM,
+		"etc/ssld/client-ca.crt":                             clients.CertPEM,
+		"etc/ssld/cluster/db1.crt":                           member.CertPEM,
+		"etc/ssld/cluster/db1.key":                           member.KeyPEM,
+		"etc/ssld/cluster/ca.crt":                            clusterCA.CertPEM,
+	} {
+		p := filepath.Join(root, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o700))
+		require.NoError(t, os.WriteFile(p, data, 0o600))
+	}
+	cfg := filepath.Join(root, "ssld.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(body), 0o600))
+	code, out, errOut := runBin(t, "check", "--config", cfg)
+	require.Equal(t, 0, code, out+errOut)
+	assert.Contains(t, out, "channel client: serial="+serialOf(server.Cert))
+	assert.Contains(t, out, "channel cluster: serial="+serialOf(member.Cert))
+
+	var kept []string
+	for _, l := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(l, "cluster_ssl_") {
+			kept = append(kept, l)
+		}
+	}
+	require.NoError(t, os.WriteFile(cfg, []byte(strings.Join(kept, "\n")), 0o600))
+	code, out, errOut = runBin(t, "check", "--config", cfg)
+	require.Equal(t, 1, code, out+errOut)
+	assert.Contains(t, errOut, `error: channel cluster: ssl_cert "`+filepath.Join(root, "etc/letsencrypt/live/db1.example.com/fullchain.pem")+
+		`": certificate does not verify against the cluster CA set (ssl_ca): x509: certificate signed by unknown authority`)
+}
