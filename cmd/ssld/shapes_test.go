@@ -51,8 +51,14 @@ type shapeNode struct {
 	serverRoot *pki.CA
 	clientCA   *pki.CA // issues require_x509 client certificates; nil: none
 	clusterCA  *pki.CA // issues cluster certificates; nil: no cluster_listen
-	log        *lockedBuffer
-	cmd        *exec.Cmd
+	// pairLines name the server pair in the config ("" = certs/server.*)
+	// and renewPair, when set, renews it in place of issuer (an ACME
+	// client); serverRoot is then nil: the client does not verify the
+	// server (its name is not 127.0.0.1).
+	pairLines string
+	renewPair func(t *testing.T) string
+	log       *lockedBuffer
+	cmd       *exec.Cmd
 }
 
 func (s *shapeNode) path(name string) string { return filepath.Join(s.dir, name) }
@@ -67,6 +73,9 @@ func (s *shapeNode) writeFile(t *testing.T, name string, data []byte) {
 // cluster port) and returns the serials a reload must then serve.
 func (s *shapeNode) renew(t *testing.T) (server, cluster string) {
 	t.Helper()
+	if s.renewPair != nil {
+		return s.renewPair(t), ""
+	}
 	o := pki.DevServerOptions()
 	o.KeyType = s.keyType
 	l := pkitest.MustIssue(t, s.issuer, o)
@@ -87,7 +96,11 @@ func (s *shapeNode) renew(t *testing.T) (server, cluster string) {
 func (s *shapeNode) writeConfig(t *testing.T, tlsLines string, watch bool) {
 	t.Helper()
 	users := strings.SplitN(configYAML(x509User), "users:\n", 2)[1]
-	cfg := "socket: " + devSocket + "\nssl_cert: certs/server.crt\nssl_key: certs/server.key\n" + tlsLines
+	pair := s.pairLines
+	if pair == "" {
+		pair = "ssl_cert: certs/server.crt\nssl_key: certs/server.key\n"
+	}
+	cfg := "socket: " + devSocket + "\n" + pair + tlsLines
 	if s.clusterCA != nil {
 		cfg += "cluster_listen: " + s.cluster + "\n"
 	}
@@ -166,11 +179,15 @@ func (s *shapeNode) x509Login(t *testing.T, mysqlBin string) {
 	c := pkitest.MustIssue(t, s.clientCA, pki.LeafOptions{CN: "certuser"})
 	s.writeFile(t, "client.crt", c.CertPEM)
 	s.writeFile(t, "client.key", c.KeyPEM)
-	s.writeFile(t, "server-root.crt", s.serverRoot.CertPEM)
 	host, port := splitAddr(t, s.addr)
-	out, err := exec.Command(mysqlBin, "--protocol=TCP", "-h", host, "-P", port, "-u", "certuser", "-pcert-secret",
-		"--batch", "--skip-column-names", "--connect-timeout=5", "--ssl", "--ssl-ca="+s.path("server-root.crt"), "--ssl-verify-server-cert",
-		"--ssl-cert="+s.path("client.crt"), "--ssl-key="+s.path("client.key"), "-e", "SELECT CURRENT_USER()").CombinedOutput()
+	args := []string{"--protocol=TCP", "-h", host, "-P", port, "-u", "certuser", "-pcert-secret",
+		"--batch", "--skip-column-names", "--connect-timeout=5", "--ssl",
+		"--ssl-cert=" + s.path("client.crt"), "--ssl-key=" + s.path("client.key"), "-e", "SELECT CURRENT_USER()"}
+	if s.serverRoot != nil {
+		s.writeFile(t, "server-root.crt", s.serverRoot.CertPEM)
+		args = append(args, "--ssl-ca="+s.path("server-root.crt"), "--ssl-verify-server-cert")
+	}
+	out, err := exec.Command(mysqlBin, args...).CombinedOutput()
 	require.NoError(t, err, "%s\n%s", out, s.log)
 	assert.Contains(t, string(out), "certuser@")
 }
@@ -271,56 +288,88 @@ func TestConfigShapes(t *testing.T) {
 		t.Run(sh.name, func(t *testing.T) {
 			s := newShapeNode(t, sh)
 			lines := sh.setup(t, s)
-			server, cluster := s.renew(t)
-			s.writeConfig(t, lines, false)
-
-			code, out, errOut := runBin(t, "check", "--config", s.config)
-			require.Equal(t, 0, code, out+errOut)
-			assert.Contains(t, out, s.config+": ok")
-			if s.clusterCA == nil {
-				assert.NotContains(t, out+errOut, "cluster", "no cluster_listen: nothing about a cluster channel")
-			} else {
-				assert.Contains(t, out, "channel cluster: serial="+cluster)
-			}
-
-			s.start(t)
-			s.prove(t, server, cluster)
-			if s.clientCA != nil {
-				s.x509Login(t, mysqlBin)
-			}
-
-			server, cluster = s.renew(t)
-			res, err := mysqlSocket(mysqlBin, s.socket, "admin", adminPW, "-e", "SSL_RELOAD")
-			require.NoError(t, err, "SSL_RELOAD: %s\n%s", res, s.log)
-			s.prove(t, server, cluster)
-
-			server, cluster = s.renew(t)
-			require.NoError(t, s.cmd.Process.Signal(syscall.SIGHUP))
-			s.eventually(t, "SIGHUP", server, cluster)
-			assert.NotContains(t, s.log.String(), "degraded")
-			assert.NotContains(t, s.log.String(), "result=failed")
-			s.stop(t)
-
-			s.writeConfig(t, lines, true)
-			s.start(t)
-			s.prove(t, server, cluster)
-			server, cluster = s.renew(t)
-			s.eventually(t, "watch", server, cluster)
-			if s.clientCA != nil {
-				s.x509Login(t, mysqlBin)
-			}
-			if s.clusterCA != nil {
-				// Mutual TLS on the cluster port: a peer from the cluster CA
-				// logs in, one from another CA is refused.
-				out, err := s.clusterLogin(t, mysqlBin, s.clusterCA)
-				require.NoError(t, err, out)
-				out, err = s.clusterLogin(t, mysqlBin, pkitest.MustCA(t, "stranger CA"))
-				require.Error(t, err, "a peer certificate from another CA must be refused: %s", out)
-			}
-			assert.NotContains(t, s.log.String(), "degraded")
-			assert.NotContains(t, s.log.String(), "result=failed")
+			runShape(t, mysqlBin, s, lines)
 		})
 	}
+}
+
+// runShape writes the node's files and config (the TLS lines given),
+// checks them, starts it and reloads renewed files by SQL, SIGHUP and
+// watch, proving each with openssl s_client.
+func runShape(t *testing.T, mysqlBin string, s *shapeNode, lines string) {
+	t.Helper()
+	server, cluster := s.renew(t)
+	s.writeConfig(t, lines, false)
+
+	code, out, errOut := runBin(t, "check", "--config", s.config)
+	require.Equal(t, 0, code, out+errOut)
+	assert.Contains(t, out, s.config+": ok")
+	if s.clusterCA == nil {
+		assert.NotContains(t, out+errOut, "cluster", "no cluster_listen: nothing about a cluster channel")
+	} else {
+		assert.Contains(t, out, "channel cluster: serial="+cluster)
+	}
+
+	s.start(t)
+	s.prove(t, server, cluster)
+	if s.clientCA != nil {
+		s.x509Login(t, mysqlBin)
+	}
+
+	server, cluster = s.renew(t)
+	res, err := mysqlSocket(mysqlBin, s.socket, "admin", adminPW, "-e", "SSL_RELOAD")
+	require.NoError(t, err, "SSL_RELOAD: %s\n%s", res, s.log)
+	s.prove(t, server, cluster)
+
+	server, cluster = s.renew(t)
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGHUP))
+	s.eventually(t, "SIGHUP", server, cluster)
+	assert.NotContains(t, s.log.String(), "degraded")
+	assert.NotContains(t, s.log.String(), "result=failed")
+	s.stop(t)
+
+	s.writeConfig(t, lines, true)
+	s.start(t)
+	s.prove(t, server, cluster)
+	server, cluster = s.renew(t)
+	s.eventually(t, "watch", server, cluster)
+	if s.clientCA != nil {
+		s.x509Login(t, mysqlBin)
+	}
+	if s.clusterCA != nil {
+		// Mutual TLS on the cluster port: a peer from the cluster CA
+		// logs in, one from another CA is refused.
+		out, err := s.clusterLogin(t, mysqlBin, s.clusterCA)
+		require.NoError(t, err, out)
+		out, err = s.clusterLogin(t, mysqlBin, pkitest.MustCA(t, "stranger CA"))
+		require.Error(t, err, "a peer certificate from another CA must be refused: %s", out)
+	}
+	assert.NotContains(t, s.log.String(), "degraded")
+	assert.NotContains(t, s.log.String(), "result=failed")
+}
+
+// TestConfigShapePublicCA: the public-CA shape with a real ACME CA:
+// certbot gets the server certificate from pebble, ssl_ca holds a private
+// client CA. It checks, starts, and serves each certbot renewal after
+// SSL_RELOAD, SIGHUP and watch; a require_x509 account logs in with a
+// certificate from the private CA.
+func TestConfigShapePublicCA(t *testing.T) {
+	mysqlBin := testenv.LookPath(t, "mysql")
+	a := startPebble(t)
+	a.issue()
+	s := newShapeNode(t, shape{})
+	s.clientCA = pkitest.MustCA(t, "client CA")
+	s.writeFile(t, "certs/clients.crt", s.clientCA.CertPEM)
+	s.pairLines = "ssl_cert: " + a.live("fullchain.pem") + "\nssl_key: " + a.live("privkey.pem") + "\n"
+	first := true
+	s.renewPair = func(t *testing.T) string {
+		if !first {
+			a.renew()
+		}
+		first = false
+		return fileSerial(t, a.live("cert.pem"))
+	}
+	runShape(t, mysqlBin, s, "ssl_ca: certs/clients.crt\n")
 }
 
 // TestConfigShapeRefused: cluster_listen with no cluster_ssl_* serves the
