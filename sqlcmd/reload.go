@@ -53,11 +53,9 @@ func (x *Executor) tlsOff() bool {
 	return ok && len(st.Status().Unavailable) > 0
 }
 
-// reloadError maps a Reload failure to the SQL error.
-func reloadError(err error) *Error { return reloadFailure(err, false) }
-
-// reloadFailure is reloadError; tlsOff says that there are no previous
-// contexts to keep (a degraded start), and the message says so instead.
+// reloadFailure maps a Reload failure to the SQL error; tlsOff says that
+// there are no previous contexts to keep (a degraded start), and the
+// message says so instead.
 func reloadFailure(err error, tlsOff bool) *Error {
 	kept := "the previous TLS contexts remain in use"
 	if tlsOff {
