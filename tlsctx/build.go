@@ -113,6 +113,9 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 		LoadedAt: b.now(), certSetting: m.certSetting,
 	}
 
+	if err := clusterTrust(s, ch); err != nil {
+		return built{}, err
+	}
 	// CAs first: the cluster leaf is verified against them.
 	if m.hasCA() {
 		pool, certs, warnings, err := b.loadCAs(ch, m, h)
@@ -187,6 +190,20 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 	snap.serverConfig = serverConfig(snap, b.versions, time.Now())
 	out.snap = snap
 	return out, nil
+}
+
+// clusterTrust refuses a served cluster channel with no CA at all: its
+// port requires a peer certificate, and with no CA set it would be checked
+// against the system roots, so any certificate a public CA ever issued
+// would get in. Nil for the client channel, where no CA means no client
+// certificate is asked for.
+func clusterTrust(s Settings, ch Channel) error {
+	if ch != ChannelCluster || !s.Serves(ChannelCluster) || channelMaterial(s, ch).hasCA() {
+		return nil
+	}
+	return &ReloadError{Channel: ChannelCluster, Setting: "cluster_ssl_ca",
+		Reason: "no CA to verify the peers' certificates on the cluster port: set cluster_ssl_ca or cluster_ssl_capath " +
+			"(or ssl_ca / ssl_capath, which the cluster channel falls back to); the system roots are never trusted for peer certificates"}
 }
 
 func caDesc(m material) string {

@@ -161,3 +161,31 @@ func TestClientTLSConfigWithoutClusterChannel(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, errClusterNotServed), "%v", err)
 }
+
+// TestClusterChannelWithoutCARefused: a served cluster channel with no CA
+// at all (none of its own, none to fall back to) would check peer
+// certificates against the system roots. New refuses it, even with a
+// degraded start (a reload cannot add a CA), and Check reports it on the
+// cluster channel, naming the settings that would fix it.
+func TestClusterChannelWithoutCARefused(t *testing.T) {
+	f := newFixture(t)
+	f.set(func(s *Settings) { s.SSLCA, s.Cluster = "", ClusterOn })
+	const want = "channel cluster: cluster_ssl_ca: no CA to verify the peers' certificates on the cluster port: set cluster_ssl_ca or cluster_ssl_capath " +
+		"(or ssl_ca / ssl_capath, which the cluster channel falls back to); the system roots are never trusted for peer certificates"
+	for _, opts := range [][]Option{nil, {WithDegradedStart()}} {
+		_, err := New(context.Background(), f, opts...)
+		require.Error(t, err)
+		assert.Equal(t, want, err.Error())
+	}
+	rep, err := Check(context.Background(), f)
+	require.NoError(t, err)
+	require.Len(t, rep.Channels, 2)
+	assert.NoError(t, rep.Channels[0].Err, "the client channel needs no CA")
+	require.Error(t, rep.Channels[1].Err)
+	assert.Equal(t, want, rep.Channels[1].Err.Error())
+
+	// Its own CA, or ssl_ca to fall back to: accepted.
+	f.set(func(s *Settings) { s.ClusterSSLCA = f.path("ca.crt") })
+	_, err = New(context.Background(), f)
+	require.NoError(t, err)
+}

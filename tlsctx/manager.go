@@ -116,8 +116,9 @@ type options struct {
 // invalid (expired, missing, mismatched, unreadable): that channel starts
 // without a certificate, Unavailable reports why, Status().LastError holds
 // the reason, and the first Reload that builds it brings it up. Settings
-// that cannot be loaded at all (Source error, bad tls_version) still fail
-// New. Without this option New fails on any invalid material.
+// that cannot be loaded at all (Source error, bad tls_version) and a
+// served cluster channel with no CA still fail New. Without this option
+// New fails on any invalid material.
 func WithDegradedStart() Option { return func(o *options) { o.degraded = true } }
 
 // WithLogger makes the Manager log every reload (result ok, unchanged or
@@ -196,6 +197,11 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 	}
 	m.log(slog.LevelInfo, "crypto backend", "crypto_backend", string(m.backend), "detail", m.backendInfo)
 	m.channels = s.Channels()
+	// A cluster channel without a CA is a configuration error a reload
+	// cannot repair (a CA appearing needs a restart): no degraded start.
+	if err := clusterTrust(s, ChannelCluster); err != nil {
+		return nil, err
+	}
 	start := m.now()
 	b := m.builder(nil)
 	st := &state{snaps: map[Channel]*Snapshot{}, settings: s, generation: 1, lastTrigger: "startup"}

@@ -72,7 +72,7 @@ func serverConfig(s *Snapshot, v versionRange, now time.Time) *tls.Config {
 	switch {
 	case s.Channel == ChannelCluster:
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
-		cfg.ClientCAs = s.CAs // nil pool: verify against the system roots
+		cfg.ClientCAs = s.CAs // never nil: a served cluster channel needs a CA (clusterTrust)
 	case s.CAs != nil:
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
 		cfg.ClientCAs = s.CAs
@@ -113,8 +113,8 @@ func (m *Manager) newServerTLSConfig(ch Channel) *tls.Config {
 
 // ClientTLSConfig returns a *tls.Config for dialling another node with the
 // cluster channel's material: the live cluster certificate is presented for
-// mutual TLS and the peer is verified against the live cluster CA set (the
-// system roots when the cluster channel has no CA). Both are read from the
+// mutual TLS and the peer is verified against the live cluster CA set
+// (a served cluster channel always has one). Both are read from the
 // current snapshot on every handshake, so one config follows reloads.
 // serverName is the name the peer's certificate must carry; when empty,
 // crypto/tls.Dial fills it in from the address.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
@@ -470,4 +471,35 @@ func TestConfigurationShapeExample(t *testing.T) {
 	require.Equal(t, 1, code, out+errOut)
 	assert.Contains(t, errOut, `error: channel cluster: ssl_cert "`+filepath.Join(root, "etc/letsencrypt/live/db1.example.com/fullchain.pem")+
 		`": certificate does not verify against the cluster CA set (ssl_ca): x509: certificate signed by unknown authority`)
+}
+
+// TestClusterListenWithoutCARefused: cluster_listen with no CA at all (no
+// cluster_ssl_ca/capath, no ssl_ca/capath to fall back to) would check the
+// peers' certificates against the system roots. `ssld check` refuses it,
+// and `ssld serve` does not start (a reload could not add the CA), both
+// naming the settings that fix it.
+func TestClusterListenWithoutCARefused(t *testing.T) {
+	s := newShapeNode(t, shape{})
+	s.issuer = pkitest.MustCA(t, "public CA")
+	s.renew(t)
+	require.NoError(t, os.WriteFile(s.config, []byte("socket: "+devSocket+"\nssl_cert: certs/server.crt\nssl_key: certs/server.key\ncluster_listen: "+
+		s.cluster+"\nusers:\n"+strings.SplitN(configYAML(""), "users:\n", 2)[1]), 0o600))
+	const words = "channel cluster: cluster_ssl_ca: no CA to verify the peers' certificates on the cluster port: set cluster_ssl_ca or cluster_ssl_capath " +
+		"(or ssl_ca / ssl_capath, which the cluster channel falls back to); the system roots are never trusted for peer certificates"
+
+	code, out, errOut := runBin(t, "check", "--config", s.config)
+	assert.Equal(t, 1, code, out+errOut)
+	assert.Contains(t, errOut, "error: "+words+"\n")
+
+	// Bounded: a serve that starts would run until killed.
+	ctx, cancel := context.WithTimeout(context.Background(), childStartTimeout)
+	defer cancel()
+	var so, se strings.Builder
+	serve := exec.CommandContext(ctx, ssldBinary(t), "serve", "--config", s.config, "--listen", s.addr)
+	serve.Stdout, serve.Stderr = &so, &se
+	err := serve.Run()
+	require.NoError(t, ctx.Err(), "ssld serve started:\n%s%s", so.String(), se.String())
+	assert.Equal(t, 1, exitStatus(t, err, se.String()), so.String()+se.String())
+	assert.Contains(t, se.String(), words)
+	assert.NotContains(t, so.String()+se.String(), "ssld ready")
 }
