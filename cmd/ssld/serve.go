@@ -238,11 +238,15 @@ func (n *node) metricsAddr() net.Addr {
 }
 
 // watchedPaths is what watch: true follows: the config file and every
-// configured TLS file or folder.
+// TLS file or folder a reload reads (cluster_ssl_* only where the cluster
+// channel is served).
 func watchedPaths(config string, s tlsctx.Settings) []string {
 	out := []string{config}
-	for _, p := range []string{s.SSLCert, s.SSLKey, s.SSLCA, s.SSLCAPath,
-		s.ClusterSSLCert, s.ClusterSSLKey, s.ClusterSSLCA, s.ClusterSSLCAPath} {
+	paths := []string{s.SSLCert, s.SSLKey, s.SSLCA, s.SSLCAPath}
+	if s.Serves(tlsctx.ChannelCluster) {
+		paths = append(paths, s.ClusterSSLCert, s.ClusterSSLKey, s.ClusterSSLCA, s.ClusterSSLCAPath)
+	}
+	for _, p := range paths {
 		if p != "" {
 			out = append(out, p)
 		}
