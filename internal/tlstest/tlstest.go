@@ -34,12 +34,12 @@ type Option func(*tlsctx.Settings)
 // ClientOnly leaves the cluster channel unserved (tlsctx.ClusterAuto with
 // no cluster setting): the Manager has the client channel alone, as a node
 // without cluster_listen.
-func ClientOnly(s *tlsctx.Settings) { s.Cluster = tlsctx.ClusterAuto }
+func ClientOnly(s *tlsctx.Settings) { s.Cluster, s.ClusterSSLCA = tlsctx.ClusterAuto, "" }
 
 // New writes a CA named caName (its certificate in ca.crt) and a pair issued
 // by it, and starts a Manager on the pair; with withCA, ssl_ca names ca.crt
-// too. The cluster channel is served (falling back to the same files)
-// unless ClientOnly is given.
+// too. The cluster channel is served (the same pair, ca.crt as its CA: a
+// served cluster channel needs one) unless ClientOnly is given.
 func New(tb testing.TB, caName string, withCA bool, opts ...Option) *Files {
 	tb.Helper()
 	dir := tb.TempDir()
@@ -49,7 +49,7 @@ func New(tb testing.TB, caName string, withCA bool, opts ...Option) *Files {
 		tb.Fatalf("tlstest: %v", err)
 	}
 	f.First = f.Write("first")
-	f.Settings = tlsctx.Settings{SSLCert: f.CertPath, SSLKey: f.KeyPath, Cluster: tlsctx.ClusterOn}
+	f.Settings = tlsctx.Settings{SSLCert: f.CertPath, SSLKey: f.KeyPath, Cluster: tlsctx.ClusterOn, ClusterSSLCA: f.CAPath}
 	if withCA {
 		f.Settings.SSLCA = f.CAPath
 	}
