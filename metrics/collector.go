@@ -29,8 +29,6 @@ var (
 		"1 if the last reload failed (the previous material is still served), else 0.", nil, nil)
 )
 
-var channels = []tlsctx.Channel{tlsctx.ChannelClient, tlsctx.ChannelCluster}
-
 // liveCollector reads the Source on every scrape.
 type liveCollector struct{ m *Metrics }
 
@@ -55,7 +53,9 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descLastFailed, failed)
 
-	for _, name := range channels {
+	// The served channels only: a node without cluster_listen has no
+	// cluster samples (Current is nil for a channel that is not served).
+	for _, name := range []tlsctx.Channel{tlsctx.ChannelClient, tlsctx.ChannelCluster} {
 		snap := c.m.src.Current(name)
 		if snap == nil {
 			continue

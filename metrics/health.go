@@ -8,11 +8,12 @@ import (
 	"github.com/ssld/ssld/tlsctx"
 )
 
-// health returns "" when every listener accepts connections and the client
-// channel serves a certificate that is valid now, else the reason it does
-// not. A failed last reload alone is
-// not unhealthy: the previous certificate is still served, and
-// ssld_tls_last_reload_failed is the signal for that.
+// health returns "" when every listener accepts connections, the client
+// channel serves a certificate that is valid now and the cluster channel,
+// where it is served, has one, else the reason it does not. A failed last
+// reload alone is not unhealthy: the previous certificate is still
+// served, and ssld_tls_last_reload_failed is the signal for that. A
+// channel that is not served (no cluster_listen) plays no part.
 func (m *Metrics) health() string {
 	m.mu.Lock()
 	for _, l := range allListeners {
@@ -24,9 +25,9 @@ func (m *Metrics) health() string {
 	m.mu.Unlock()
 	snap := m.src.Current(tlsctx.ChannelClient)
 	if snap == nil || !snap.Enabled() {
-		if st := m.src.Status(); len(st.Unavailable) > 0 {
+		if why := m.unavailable(tlsctx.ChannelClient); why != "" {
 			// A degraded start: say why, so the probe's log is the runbook.
-			return "client channel has no certificate loaded: " + st.LastError
+			return "client channel has no certificate loaded (the listen port refuses every connection): " + why
 		}
 		return "client channel has no certificate loaded"
 	}
@@ -36,6 +37,27 @@ func (m *Metrics) health() string {
 	}
 	if now.Before(snap.NotBefore()) {
 		return fmt.Sprintf("client certificate (serial %s) is not valid before %s", snap.Serial(), snap.NotBefore().UTC().Format(time.RFC3339))
+	}
+	if why := m.unavailable(tlsctx.ChannelCluster); why != "" {
+		return "cluster channel has no certificate loaded (the cluster_listen port refuses every connection): " + why
+	}
+	return ""
+}
+
+// unavailable is why a degraded start left ch without its certificate, ""
+// when it has one or is not served.
+func (m *Metrics) unavailable(ch tlsctx.Channel) string {
+	if g, ok := m.src.(interface{ Unavailable(tlsctx.Channel) error }); ok {
+		if err := g.Unavailable(ch); err != nil {
+			return err.Error()
+		}
+		return ""
+	}
+	// A Source without per-channel reasons: the joined ones.
+	for _, u := range m.src.Status().Unavailable {
+		if u == ch {
+			return m.src.Status().LastError
+		}
 	}
 	return ""
 }

@@ -30,14 +30,18 @@ type node struct {
 	url string
 }
 
-func newNode(t *testing.T) *node {
+// newNode serves the cluster channel too (falling back to the same files).
+func newNode(t *testing.T) *node { return newNodeCluster(t, tlsctx.ClusterOn) }
+
+func newNodeCluster(t *testing.T, cluster tlsctx.ClusterMode) *node {
 	t.Helper()
 	n := &node{dir: t.TempDir(), ca: pkitest.MustCA(t, "metrics root")}
 	require.NoError(t, pki.WriteFile(n.path("ca.crt"), n.ca.CertPEM, 0o644))
 	n.rotate(t)
 	var met *Metrics
 	mgr, err := tlsctx.New(context.Background(),
-		tlsctx.StaticSource(tlsctx.Settings{SSLCert: n.path("server.crt"), SSLKey: n.path("server.key"), SSLCA: n.path("ca.crt")}),
+		tlsctx.StaticSource(tlsctx.Settings{SSLCert: n.path("server.crt"), SSLKey: n.path("server.key"), SSLCA: n.path("ca.crt"),
+			Cluster: cluster}),
 		tlsctx.WithObserver(func(ev tlsctx.ReloadEvent) { met.ObserveReload(ev) }))
 	require.NoError(t, err)
 	met = New(mgr)
@@ -288,4 +292,31 @@ func TestChainNotAfter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServedChannelsOnly: a node that does not serve the cluster channel
+// has no cluster samples; one whose served cluster channel could not be
+// built at start fails /healthz naming that channel and its port, while
+// the client channel's samples are there.
+func TestServedChannelsOnly(t *testing.T) {
+	n := newNodeCluster(t, tlsctx.ClusterAuto)
+	s := n.scrape(t)
+	_, ok := s.Lookup("ssld_tls_certificate_not_after_seconds", "channel", "client")
+	assert.True(t, ok)
+	for _, name := range []string{"ssld_tls_certificate_not_after_seconds", "ssld_tls_chain_not_after_seconds", "ssld_tls_certificate_loaded_timestamp_seconds"} {
+		_, ok := s.Lookup(name, "channel", "cluster")
+		assert.False(t, ok, "%s has a cluster sample on a node without the cluster channel", name)
+	}
+	code, _ := testenv.HTTPGet(t, n.url+"/healthz")
+	assert.Equal(t, http.StatusOK, code)
+
+	// The cluster channel served, its certificate missing: a degraded start.
+	mgr, err := tlsctx.New(context.Background(), tlsctx.StaticSource(tlsctx.Settings{
+		SSLCert: n.path("server.crt"), SSLKey: n.path("server.key"), SSLCA: n.path("ca.crt"),
+		ClusterSSLCert: n.path("missing.crt"), ClusterSSLKey: n.path("missing.key"), Cluster: tlsctx.ClusterOn,
+	}), tlsctx.WithDegradedStart())
+	require.NoError(t, err)
+	m := New(mgr)
+	assert.Equal(t, `cluster channel has no certificate loaded (the cluster_listen port refuses every connection): channel cluster: cluster_ssl_cert "`+
+		n.path("missing.crt")+`": file does not exist`, m.health())
 }

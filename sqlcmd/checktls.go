@@ -3,8 +3,10 @@ package sqlcmd
 import (
 	"context"
 	"errors"
-	"github.com/dolthub/vitess/go/mysql"
+	"fmt"
 	"strings"
+
+	"github.com/dolthub/vitess/go/mysql"
 
 	"github.com/ssld/ssld/sysvars"
 	"github.com/ssld/ssld/tlsctx"
@@ -54,10 +56,14 @@ func parseCheck(query string, toks []token, word func(int) string,
 }
 
 // checkTLS answers CHECK TLS. The statement itself succeeds whenever the
-// node could run the validation; what a reload would do is in the rows:
-// Status ready, with the certificate the channel would serve, or
-// would_fail with the reload's error text in Message (the same text
-// SSL_RELOAD would return). Warnings are the reload's non-fatal findings.
+// node could run the validation; what a reload would do is in the rows,
+// one per served channel: Status ready, with the certificate the channel
+// would serve, or would_fail with why in Message ("a reload would fail:
+// ..." and the reason SSL_RELOAD would give, without the channel, which
+// is the row's, and without what a failed reload keeps, since a dry run
+// changes nothing). A reason already given for an earlier channel (the
+// cluster channel falling back to the same ssl_* file) is not repeated.
+// Warnings are the reload's non-fatal findings.
 func (x *Executor) checkTLS(ctx context.Context, c CheckTLS) (*Result, *Error) {
 	v := x.env.Validator
 	if v == nil {
@@ -68,7 +74,7 @@ func (x *Executor) checkTLS(ctx context.Context, c CheckTLS) (*Result, *Error) {
 			"CHECK TLS: TLS reloading is not configured on this node")
 	}
 	var opts []tlsctx.ReloadOption
-	chans := []tlsctx.Channel{tlsctx.ChannelClient, tlsctx.ChannelCluster}
+	chans := x.servedChannels()
 	if c.Channel != "" {
 		opts = append(opts, tlsctx.ForChannel(c.Channel))
 		chans = []tlsctx.Channel{c.Channel}
@@ -80,42 +86,53 @@ func (x *Executor) checkTLS(ctx context.Context, c CheckTLS) (*Result, *Error) {
 		},
 		Rows: [][]any{},
 	}
+	failRow := func(ch tlsctx.Channel, msg string) {
+		res.Rows = append(res.Rows, []any{string(ch), CheckWouldFail, nil, nil, nil, nil, nil, msg})
+	}
 	rep, err := v.Validate(ctx, opts...)
 	if err != nil {
+		if errors.Is(err, tlsctx.ErrChannelNotServed) {
+			return nil, errChannelNotServed("CHECK TLS", c.Channel)
+		}
 		// Settings that cannot load or a change that needs a restart: the
-		// whole reload would fail, so every channel would.
-		msg := reloadError(err).Msg
-		for _, ch := range chans {
-			res.Rows = append(res.Rows, []any{string(ch), CheckWouldFail, nil, nil, nil, nil, nil, msg})
+		// whole reload would fail, so every channel would, for one reason.
+		for i, ch := range chans {
+			if i == 0 {
+				failRow(ch, wouldFail(err))
+				continue
+			}
+			failRow(ch, "a reload would fail: the same reason as channel "+string(chans[0]))
 		}
 		return res, nil
 	}
 	// A reload is all or nothing: one broken channel fails it for all.
-	var first error
-	for _, cc := range rep.Channels {
-		if cc.Err != nil && first == nil {
-			first = cc.Err
+	var first *tlsctx.ChannelCheck
+	for i := range rep.Channels {
+		if rep.Channels[i].Err != nil && first == nil {
+			first = &rep.Channels[i]
 		}
 	}
 	for _, w := range rep.Warnings {
 		res.Warnings = append(res.Warnings, Warning{Level: "Warning", Code: ErrSSLLibrary, Message: w})
 	}
+	given := map[string]tlsctx.Channel{} // reason -> the channel whose row gave it
 	for _, cc := range rep.Channels {
 		for _, w := range cc.Warnings {
 			res.Warnings = append(res.Warnings, Warning{Level: "Warning", Code: ErrSSLLibrary, Message: w})
 		}
 		switch {
 		case cc.Err != nil:
-			res.Rows = append(res.Rows, []any{string(cc.Channel), CheckWouldFail, nil, nil, nil, nil, nil, reloadError(cc.Err).Msg})
+			why := channelReason(cc.Err)
+			if earlier, ok := given[why]; ok {
+				failRow(cc.Channel, "a reload would fail: the same reason as channel "+string(earlier))
+				continue
+			}
+			given[why] = cc.Channel
+			failRow(cc.Channel, "a reload would fail: "+why)
 			continue
 		case first != nil:
-			var re *tlsctx.ReloadError
-			why := first.Error()
-			if errors.As(first, &re) && re.Channel != "" {
-				why = "channel " + string(re.Channel) + " fails"
-			}
-			res.Rows = append(res.Rows, []any{string(cc.Channel), CheckWouldFail, nil, nil, nil, nil, nil,
-				"this channel's material is valid, but the reload is all or nothing and " + why})
+			failRow(cc.Channel, "a reload would fail because channel "+string(first.Channel)+
+				" fails (a reload is all channels or none); this channel's own material is valid")
 			continue
 		}
 		snap := cc.Snapshot
@@ -137,4 +154,53 @@ func (x *Executor) checkTLS(ctx context.Context, c CheckTLS) (*Result, *Error) {
 			sysvars.FormatTime(snap.NotAfter()), snap.Issuer(), changed, msg})
 	}
 	return res, nil
+}
+
+// servedChannels are the channels the node serves (the client channel, and
+// the cluster channel where cluster_listen serves it), from the Manager's
+// status; a Certs without one reports the channels it has a snapshot of.
+func (x *Executor) servedChannels() []tlsctx.Channel {
+	if st, ok := x.env.Certs.(interface{ Status() tlsctx.Status }); ok {
+		if chans := st.Status().Channels; len(chans) > 0 {
+			return chans
+		}
+	}
+	out := []tlsctx.Channel{tlsctx.ChannelClient}
+	if x.env.Certs != nil && x.env.Certs.Current(tlsctx.ChannelCluster) != nil {
+		out = append(out, tlsctx.ChannelCluster)
+	}
+	return out
+}
+
+// channelReason is a channel's failure without the "channel NAME: " prefix
+// (the row names the channel): the setting, the file and the reason.
+func channelReason(err error) string {
+	var re *tlsctx.ReloadError
+	if errors.As(err, &re) && re.Channel != "" {
+		return strings.TrimPrefix(re.Error(), "channel "+string(re.Channel)+": ")
+	}
+	return err.Error()
+}
+
+// wouldFail is the Message of a dry run whose settings cannot load or
+// whose change needs a restart: what SSL_RELOAD would say, less what a
+// failed reload keeps (a dry run keeps everything).
+func wouldFail(err error) string {
+	var re *tlsctx.ReloadError
+	if errors.As(err, &re) && re.RestartRequired {
+		setting := re.Setting
+		if setting == "" {
+			setting = "a setting"
+		}
+		return fmt.Sprintf("a reload would fail: %s cannot change on reload (%s); restart ssld to apply it", setting, re.Error())
+	}
+	return "a reload would fail: " + err.Error()
+}
+
+// errChannelNotServed is 1210, as for an unknown channel name: stmt named
+// a channel this node does not serve (the cluster channel without
+// cluster_listen), so there is nothing to reload or check on it.
+func errChannelNotServed(stmt string, ch tlsctx.Channel) *Error {
+	return newError(mysql.ERWrongArguments, mysql.SSUnknownSQLState,
+		"Incorrect arguments to %s: this node does not serve the %s channel (cluster_listen is not set); FOR CHANNEL client is the channel it serves", stmt, ch)
 }

@@ -3,6 +3,9 @@ package sqlcmd
 import (
 	"context"
 	"errors"
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,6 +16,7 @@ import (
 
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
+	"github.com/ssld/ssld/internal/tlstest"
 	"github.com/ssld/ssld/sysvars"
 	"github.com/ssld/ssld/tlsctx"
 )
@@ -59,7 +63,15 @@ func TestCheckTLS(t *testing.T) {
 		assert.Equal(t, CheckWouldFail, row[1], row)
 		assert.Nil(t, row[2])
 	}
-	assert.Contains(t, res.Rows[0][7], "private key does not match")
+	// The reason once, as a dry run says it: no "remain in use" in a run
+	// that changes nothing; the cluster channel reads the same ssl_* files
+	// and points at the client row.
+	assert.Regexp(t, "^"+regexp.QuoteMeta("a reload would fail: ssl_key "+strconv.Quote(rt.KeyPath)+
+		": private key does not match the certificate in ssl_cert "+strconv.Quote(certPath))+` \(read \d+ times\)$`, res.Rows[0][7])
+	assert.Equal(t, "a reload would fail: the same reason as channel client", res.Rows[1][7])
+	for _, row := range res.Rows {
+		assert.NotContains(t, row[7], "remain in use")
+	}
 	assert.Equal(t, before, bookkeeping())
 	assert.Empty(t, run(t, x, admin, "SELECT @@ssl_last_reload_error").Rows[0][0])
 
@@ -79,4 +91,40 @@ func TestCheckTLS(t *testing.T) {
 	_, err = NewExecutor(&Env{}).Run(context.Background(), admin, "CHECK TLS")
 	require.True(t, errors.As(err, &e))
 	assert.True(t, strings.Contains(e.Msg, "not configured"), e.Msg)
+}
+
+// TestClientOnlyChannel: a node that does not serve the cluster channel
+// (no cluster_listen) reports the client channel alone in SHOW SSL STATUS
+// and CHECK TLS, and a statement naming the cluster channel is 1210, as
+// an unknown channel is, with no reload attempt recorded.
+func TestClientOnlyChannel(t *testing.T) {
+	rt := tlstest.New(t, "client-only CA", true, tlstest.ClientOnly)
+	reg := sysvars.NewRegistry()
+	require.NoError(t, sysvars.AddTLS(reg, rt.M))
+	x := NewExecutor(&Env{Reloader: rt.M, Certs: rt.M, Vars: reg})
+	admin := &Session{User: "admin", Privileges: []string{"SUPER"}}
+
+	st := run(t, x, admin, "SHOW SSL STATUS")
+	require.Len(t, st.Rows, 1)
+	assert.Equal(t, "client", st.Rows[0][0])
+	res := run(t, x, admin, "CHECK TLS")
+	require.Len(t, res.Rows, 1)
+	assert.Equal(t, []any{"client", CheckReady}, res.Rows[0][:2])
+	require.NoError(t, os.WriteFile(rt.CertPath, []byte("not a certificate"), 0o644))
+	res = run(t, x, admin, "CHECK TLS")
+	require.Len(t, res.Rows, 1)
+	assert.Equal(t, CheckWouldFail, res.Rows[0][1])
+	assert.Equal(t, `a reload would fail: ssl_cert "`+rt.CertPath+`": no PEM data found`, res.Rows[0][7])
+
+	for _, q := range []string{"CHECK TLS FOR CHANNEL cluster", "ALTER INSTANCE RELOAD TLS FOR CHANNEL cluster"} {
+		_, err := x.Run(context.Background(), admin, q)
+		var e *Error
+		require.True(t, errors.As(err, &e), q)
+		assert.Equal(t, uint16(mysql.ERWrongArguments), e.Num, q)
+		assert.Contains(t, e.Msg, "this node does not serve the cluster channel (cluster_listen is not set)", q)
+	}
+	assert.Empty(t, run(t, x, admin, "SELECT @@ssl_last_reload_attempt_time").Rows[0][0], "no attempt recorded")
+	for _, v := range []string{"cluster_ssl_cert", "cluster_ssl_key", "cluster_ssl_ca", "cluster_ssl_capath"} {
+		assert.Empty(t, run(t, x, admin, "SELECT @@"+v).Rows[0][0], v)
+	}
 }

@@ -29,6 +29,9 @@ func (x *Executor) reload(ctx context.Context, s *Session, c Reload) (*Result, *
 		opts = append(opts, tlsctx.ForChannel(c.Channel))
 	}
 	res, err := x.env.Reloader.Reload(ctx, opts...)
+	if errors.Is(err, tlsctx.ErrChannelNotServed) {
+		return nil, errChannelNotServed("ALTER INSTANCE RELOAD TLS", c.Channel)
+	}
 	if err != nil {
 		return nil, reloadFailure(err, x.tlsOff())
 	}
@@ -50,11 +53,9 @@ func (x *Executor) tlsOff() bool {
 	return ok && len(st.Status().Unavailable) > 0
 }
 
-// reloadError maps a Reload failure to the SQL error.
-func reloadError(err error) *Error { return reloadFailure(err, false) }
-
-// reloadFailure is reloadError; tlsOff says that there are no previous
-// contexts to keep (a degraded start), and the message says so instead.
+// reloadFailure maps a Reload failure to the SQL error; tlsOff says that
+// there are no previous contexts to keep (a degraded start), and the
+// message says so instead.
 func reloadFailure(err error, tlsOff bool) *Error {
 	kept := "the previous TLS contexts remain in use"
 	if tlsOff {

@@ -80,7 +80,9 @@ func addTLS(r *Registry, m tlsState) error {
 		// configured is revealed.
 		ro("ssl_key_passphrase", KindString, func() string { return redacted }),
 		// cluster_ssl_* report the files the cluster channel actually serves,
-		// i.e. after the fall-back to ssl_* when cluster_ssl_* is unset.
+		// i.e. after the fall-back to ssl_* when cluster_ssl_* is unset; they
+		// are empty on a node that does not serve the cluster channel (no
+		// cluster_listen), whatever the config file says.
 		ro("cluster_ssl_cert", KindString, snap(cluster, certFile)),
 		ro("cluster_ssl_key", KindString, snap(cluster, keyFile)),
 		ro("cluster_ssl_ca", KindString, snap(cluster, caFile)),

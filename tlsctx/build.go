@@ -113,6 +113,9 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 		LoadedAt: b.now(), certSetting: m.certSetting,
 	}
 
+	if err := clusterTrust(s, ch); err != nil {
+		return built{}, err
+	}
 	// CAs first: the cluster leaf is verified against them.
 	if m.hasCA() {
 		pool, certs, warnings, err := b.loadCAs(ch, m, h)
@@ -187,6 +190,20 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 	snap.serverConfig = serverConfig(snap, b.versions, time.Now())
 	out.snap = snap
 	return out, nil
+}
+
+// clusterTrust refuses a served cluster channel with no CA at all: its
+// port requires a peer certificate, and with no CA set it would be checked
+// against the system roots, so any certificate a public CA ever issued
+// would get in. Nil for the client channel, where no CA means no client
+// certificate is asked for.
+func clusterTrust(s Settings, ch Channel) error {
+	if ch != ChannelCluster || !s.Serves(ChannelCluster) || channelMaterial(s, ch).hasCA() {
+		return nil
+	}
+	return &ReloadError{Channel: ChannelCluster, Setting: "cluster_ssl_ca",
+		Reason: "no CA to verify the peers' certificates on the cluster port: set cluster_ssl_ca or cluster_ssl_capath " +
+			"(or ssl_ca / ssl_capath, which the cluster channel falls back to); the system roots are never trusted for peer certificates"}
 }
 
 func caDesc(m material) string {
@@ -396,6 +413,10 @@ func (b *builder) loadCAs(ch Channel, m material, h interface{ Write([]byte) (in
 		}
 		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 		found := 0
+		// Skipped files are counted per kind and named once each kind,
+		// the first one with its reason: a folder of 20,000 stray files
+		// is one line per reload, not 20,000.
+		var notNamed, unreadable, notCerts skips
 		for _, e := range entries {
 			name := e.Name()
 			if strings.HasPrefix(name, ".") || e.IsDir() || crlHashName.MatchString(name) {
@@ -404,7 +425,7 @@ func (b *builder) loadCAs(ch Channel, m material, h interface{ Write([]byte) (in
 			p := filepath.Join(m.capath, name)
 			ext := strings.ToLower(filepath.Ext(name))
 			if !hashName.MatchString(name) && ext != ".pem" && ext != ".crt" && ext != ".cer" {
-				warnings = append(warnings, fmt.Sprintf("%s %q: skipped %q (not *.pem, *.crt, *.cer or a c_rehash hash name)", m.capathSetting, m.capath, name))
+				notNamed.add(name, "")
 				continue
 			}
 			data, _, err := b.readFile(p, maxFileSize)
@@ -412,12 +433,12 @@ func (b *builder) loadCAs(ch Channel, m material, h interface{ Write([]byte) (in
 				if errIsDir(err) {
 					continue
 				}
-				warnings = append(warnings, fmt.Sprintf("%s %q: skipped %q: %s", m.capathSetting, m.capath, name, fileReason(err)))
+				unreadable.add(name, fileReason(err))
 				continue
 			}
 			certs, err := parseCertificates(data)
 			if err != nil {
-				warnings = append(warnings, fmt.Sprintf("%s %q: skipped %q: not a certificate (%v)", m.capathSetting, m.capath, name, err))
+				notCerts.add(name, fmt.Sprintf("not a certificate (%v)", err))
 				continue
 			}
 			h.Write([]byte(name))
@@ -429,9 +450,74 @@ func (b *builder) loadCAs(ch Channel, m material, h interface{ Write([]byte) (in
 			}
 			found++
 		}
+		prefix := fmt.Sprintf("%s %q: ", m.capathSetting, m.capath)
+		warnings = append(warnings, notNamed.warning(prefix, "not *.pem, *.crt, *.cer or a c_rehash hash name")...)
+		warnings = append(warnings, unreadable.warning(prefix, "cannot be read")...)
+		warnings = append(warnings, notCerts.warning(prefix, "not certificates")...)
 		if found == 0 {
 			return nil, nil, nil, fail("folder holds no CA certificates", nil)
 		}
 	}
+	if err := fitsCertificateRequest(ch, m, list); err != nil {
+		return nil, nil, nil, err
+	}
 	return pool, list, warnings, nil
+}
+
+// skips counts the files of one kind that loadCAs skipped in a folder and
+// keeps the first, with its reason.
+type skips struct {
+	n            int
+	first, cause string
+}
+
+func (s *skips) add(name, cause string) {
+	if s.n == 0 {
+		s.first, s.cause = name, cause
+	}
+	s.n++
+}
+
+// warning is the one finding for the skipped files: the file and its
+// reason when there is one; else how many, why, and the first of them.
+func (s *skips) warning(prefix, kind string) []string {
+	switch {
+	case s.n == 0:
+		return nil
+	case s.n == 1 && s.cause == "":
+		return []string{fmt.Sprintf("%sskipped %q (%s)", prefix, s.first, kind)}
+	case s.n == 1:
+		return []string{fmt.Sprintf("%sskipped %q: %s", prefix, s.first, s.cause)}
+	case s.cause == "":
+		return []string{fmt.Sprintf("%sskipped %d files (%s), the first %q", prefix, s.n, kind, s.first)}
+	}
+	return []string{fmt.Sprintf("%sskipped %d files (%s), the first %q: %s", prefix, s.n, kind, s.first, s.cause)}
+}
+
+// maxCANames is the most bytes of CA names a CertificateRequest can carry:
+// TLS 1.2's certificate_authorities and TLS 1.3's extension of that name
+// both have a 2-byte length (RFC 5246 7.4.4, RFC 8446 4.2.4), and the
+// extension's own 2-byte length must also hold the list's length prefix.
+const maxCANames = 65535 - 2
+
+// fitsCertificateRequest refuses a CA set whose names cannot be listed in
+// the CertificateRequest that asks for a client certificate. crypto/tls
+// lists the subject of every CA in ClientCAs there; past the limit it
+// cannot write the message, so every handshake would fail (the client
+// sees the connection close) while the reload itself looked fine.
+func fitsCertificateRequest(ch Channel, m material, list []sourcedCert) error {
+	size := 0
+	for _, c := range list {
+		size += 2 + len(c.cert.RawSubject)
+	}
+	if size <= maxCANames {
+		return nil
+	}
+	setting, file := m.caSetting, m.ca
+	if file == "" {
+		setting, file = m.capathSetting, m.capath
+	}
+	return &ReloadError{Channel: ch, Setting: setting, File: file,
+		Reason: fmt.Sprintf("%d CA certificates (%s) whose names take %d bytes: more than the %d bytes a TLS CertificateRequest can list, "+
+			"so every handshake that asks for a client certificate would fail; keep only the CAs that issue client certificates", len(list), caDesc(m), size, maxCANames)}
 }

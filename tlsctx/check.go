@@ -2,7 +2,6 @@ package tlsctx
 
 import (
 	"context"
-	"fmt"
 )
 
 // ChannelCheck is one channel as Check or Validate built it.
@@ -33,7 +32,8 @@ func (r CheckReport) Err() error {
 	return nil
 }
 
-// Check loads the settings from src and builds every channel's material
+// Check loads the settings from src and builds the material of every
+// channel the settings serve (Settings.Serves)
 // with the same validation as New and Reload (same file reads, parse,
 // key match with the torn-pair re-reads, validity window, server-auth
 // fitness, CA sets, cluster chain), without a Manager: nothing is
@@ -55,8 +55,8 @@ func Check(ctx context.Context, src Source) (CheckReport, error) {
 		return CheckReport{}, &ReloadError{Setting: "tls_version", Reason: err.Error(), Err: err}
 	}
 	b := &builder{now: timeNow, readFile: readBounded, pairTries: 5, pairWait: defaultPairWait, versions: v}
-	rep := CheckReport{Settings: s, Warnings: warnings}
-	for _, ch := range allChannels {
+	rep := CheckReport{Settings: s, Warnings: append(warnings, unservedWarnings(s)...)}
+	for _, ch := range s.Channels() {
 		rep.Channels = append(rep.Channels, buildCheck(ctx, b, ch, s))
 	}
 	return rep, nil
@@ -85,15 +85,9 @@ func (m *Manager) Validate(ctx context.Context, opts ...ReloadOption) (CheckRepo
 	for _, opt := range opts {
 		opt(&ro)
 	}
-	chans := allChannels
-	if len(ro.channels) > 0 {
-		chans = nil
-		for _, ch := range ro.channels {
-			if !ch.valid() {
-				return CheckReport{}, &ReloadError{Channel: ch, Setting: "channel", Reason: fmt.Sprintf("unknown channel %q", ch)}
-			}
-			chans = append(chans, ch)
-		}
+	chans, err := m.chosen(ro.channels)
+	if err != nil {
+		return CheckReport{}, err
 	}
 	select {
 	case m.sem <- struct{}{}:
@@ -109,7 +103,7 @@ func (m *Manager) Validate(ctx context.Context, opts ...ReloadOption) (CheckRepo
 		return CheckReport{}, err
 	}
 	b := m.builder(m.state.Load().snaps)
-	rep := CheckReport{Settings: s, Warnings: warnings}
+	rep := CheckReport{Settings: s, Warnings: append(warnings, unservedWarnings(s)...)}
 	for _, ch := range chans {
 		rep.Channels = append(rep.Channels, buildCheck(ctx, b, ch, s))
 	}

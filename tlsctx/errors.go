@@ -12,6 +12,13 @@ import (
 // lets a node with nothing else wrong start degraded.
 var ErrOutsideValidity = errors.New("certificate outside its validity window")
 
+// ErrChannelNotServed is wrapped by the *ReloadError of a Reload or
+// Validate that asks (ForChannel) for a channel the Manager does not serve:
+// the cluster channel when neither a cluster listener nor a cluster_ssl_*
+// setting is configured (see Settings.Serves). Like an unknown channel,
+// such a request changes nothing and records no attempt.
+var ErrChannelNotServed = errors.New("channel not served")
+
 // ReloadError is the error New and Reload return. It names the channel, the
 // setting (e.g. "ssl_cert", "cluster_ssl_ca", "tls_version", "config"), the
 // file when there is one, and the reason. RestartRequired is true when the

@@ -31,10 +31,13 @@ func newFixture(t testing.TB) *fixture {
 	f := &fixture{t: t, dir: t.TempDir(), ca: pkitest.MustCA(t, "test root")}
 	f.write("ca.crt", f.ca.CertPEM, 0o644)
 	f.writeLeaf("server", f.issue(pki.LeafOptions{}))
+	// The cluster channel is served, with the ssl_* fallback, so that
+	// tests see both channels; channel_test.go covers the default rule.
 	f.settings = Settings{
 		SSLCert: f.path("server.crt"),
 		SSLKey:  f.path("server.key"),
 		SSLCA:   f.path("ca.crt"),
+		Cluster: ClusterOn,
 	}
 	return f
 }

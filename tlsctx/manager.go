@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,9 @@ type Manager struct {
 	backend       CryptoBackend // resolved at New: BackendOpenSSL or BackendGo
 	backendInfo   string
 	serverConfigs map[Channel]*tls.Config
+	// channels are the channels served, fixed at New (Settings.Serves):
+	// a channel appears or disappears only with a restart.
+	channels []Channel
 
 	state atomic.Pointer[state]
 }
@@ -78,7 +82,10 @@ type Status struct {
 	// Unavailable lists the channels a degraded start could not build and
 	// that no reload has repaired yet (empty in normal operation).
 	Unavailable []Channel
-	Generation  uint64 // 1 after New; +1 per reload that changed anything
+	// Channels lists the channels served (see Settings.Serves), fixed at
+	// New: the client channel, and the cluster channel where it is served.
+	Channels   []Channel
+	Generation uint64 // 1 after New; +1 per reload that changed anything
 	// Settings are the settings behind the live snapshots, passphrase
 	// included: callers must redact it before showing it.
 	Settings Settings
@@ -109,8 +116,9 @@ type options struct {
 // invalid (expired, missing, mismatched, unreadable): that channel starts
 // without a certificate, Unavailable reports why, Status().LastError holds
 // the reason, and the first Reload that builds it brings it up. Settings
-// that cannot be loaded at all (Source error, bad tls_version) still fail
-// New. Without this option New fails on any invalid material.
+// that cannot be loaded at all (Source error, bad tls_version) and a
+// served cluster channel with no CA still fail New. Without this option
+// New fails on any invalid material.
 func WithDegradedStart() Option { return func(o *options) { o.degraded = true } }
 
 // WithLogger makes the Manager log every reload (result ok, unchanged or
@@ -135,7 +143,10 @@ func (o reloadOptions) describe() string {
 }
 
 // ForChannel limits a reload to ch; the other channel keeps its snapshot.
-// The default is all channels. Repeating it adds channels.
+// The default is every served channel. Repeating it adds channels. A
+// channel that is not served (the cluster channel without a cluster
+// listener) fails the reload with an error wrapping ErrChannelNotServed,
+// before anything is read or recorded, as an unknown channel does.
 func ForChannel(ch Channel) ReloadOption {
 	return func(o *reloadOptions) { o.channels = append(o.channels, ch) }
 }
@@ -185,13 +196,19 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 		return nil, &ReloadError{Setting: "crypto_backend", Reason: err.Error(), Err: err}
 	}
 	m.log(slog.LevelInfo, "crypto backend", "crypto_backend", string(m.backend), "detail", m.backendInfo)
+	m.channels = s.Channels()
+	// A cluster channel without a CA is a configuration error a reload
+	// cannot repair (a CA appearing needs a restart): no degraded start.
+	if err := clusterTrust(s, ChannelCluster); err != nil {
+		return nil, err
+	}
 	start := m.now()
 	b := m.builder(nil)
 	st := &state{snaps: map[Channel]*Snapshot{}, settings: s, generation: 1, lastTrigger: "startup"}
-	for _, w := range srcWarnings {
+	for _, w := range append(srcWarnings, unservedWarnings(s)...) {
 		m.log(slog.LevelWarn, "config warning", "warning", w, "trigger", "startup")
 	}
-	for _, ch := range allChannels {
+	for _, ch := range m.channels {
 		out, err := b.build(ctx, ch, s)
 		if err != nil {
 			if !o.degraded {
@@ -216,13 +233,13 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 		st.lastError = st.unavailableError()
 	}
 	m.serverConfigs = map[Channel]*tls.Config{}
-	for _, ch := range allChannels {
+	for _, ch := range m.channels {
 		if st.snaps[ch].Enabled() || (st.unavailable[ch] != nil && channelMaterial(s, ch).hasPair()) {
 			m.serverConfigs[ch] = m.newServerTLSConfig(ch)
 		}
 	}
 	m.state.Store(st)
-	for _, ch := range allChannels {
+	for _, ch := range m.channels {
 		if re := st.unavailable[ch]; re != nil {
 			m.log(slog.LevelError, "tls reload", "result", "failed", "channel", string(ch), "trigger", "startup",
 				"error", re.Error(), "degraded", true)
@@ -279,8 +296,9 @@ func (m *Manager) builder(prev map[Channel]*Snapshot) *builder {
 }
 
 // Current returns the live snapshot of ch. It never returns nil for a
-// known channel after New (nil for an unknown one), takes no lock, and is
-// safe to call from a TLS handshake callback.
+// served channel after New; it returns nil for a channel that is not
+// served (see Settings.Serves) and for an unknown one. It takes no lock
+// and is safe to call from a TLS handshake callback.
 func (m *Manager) Current(ch Channel) *Snapshot {
 	return m.state.Load().snaps[ch]
 }
@@ -297,6 +315,7 @@ func (m *Manager) Status() Status {
 		Generation:    st.generation,
 		Settings:      st.settings,
 		CryptoBackend: m.backend,
+		Channels:      append([]Channel(nil), m.channels...),
 	}
 	for _, ch := range allChannels {
 		if st.unavailable[ch] != nil {
@@ -307,7 +326,7 @@ func (m *Manager) Status() Status {
 }
 
 // Reload rereads the settings from the Source and the files of every
-// channel (or those chosen with ForChannel), validates them, and publishes
+// served channel (or those chosen with ForChannel), validates them, and publishes
 // the new snapshots of all those channels at once. Reloads are serialised:
 // a concurrent call waits for the running one (or for ctx).
 //
@@ -322,24 +341,10 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 	for _, opt := range opts {
 		opt(&ro)
 	}
-	chans := allChannels
-	if len(ro.channels) > 0 {
-		chans = nil
-		for _, ch := range allChannels { // dedupe, keep canonical order
-			for _, want := range ro.channels {
-				if want == ch {
-					chans = append(chans, ch)
-					break
-				}
-			}
-		}
-		for _, want := range ro.channels {
-			if !want.valid() {
-				err := &ReloadError{Channel: want, Setting: "channel", Reason: fmt.Sprintf("unknown channel %q", want)}
-				m.notify(ReloadEvent{Trigger: ro.trigger, Result: ResultFailed, Err: err, Generation: m.state.Load().generation, Channels: ro.channels})
-				return Result{}, err
-			}
-		}
+	chans, err := m.chosen(ro.channels)
+	if err != nil {
+		m.notify(ReloadEvent{Trigger: ro.trigger, Result: ResultFailed, Err: err, Generation: m.state.Load().generation, Channels: ro.channels})
+		return Result{}, err
 	}
 
 	select {
@@ -408,6 +413,31 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 	return res, nil
 }
 
+// chosen returns the channels of a reload or a dry run: every served
+// channel when want is empty, else want deduplicated in canonical order.
+// An unknown channel or one that is not served is an error.
+func (m *Manager) chosen(want []Channel) ([]Channel, error) {
+	if len(want) == 0 {
+		return m.channels, nil
+	}
+	for _, w := range want {
+		if !w.valid() {
+			return nil, &ReloadError{Channel: w, Setting: "channel", Reason: fmt.Sprintf("unknown channel %q", w)}
+		}
+		if !slices.Contains(m.channels, w) {
+			return nil, &ReloadError{Channel: w, Setting: "channel", Err: ErrChannelNotServed,
+				Reason: "this node does not serve the " + string(w) + " channel (cluster_listen is not set); there is nothing to reload"}
+		}
+	}
+	var chans []Channel
+	for _, ch := range m.channels { // dedupe, keep canonical order
+		if slices.Contains(want, ch) {
+			chans = append(chans, ch)
+		}
+	}
+	return chans, nil
+}
+
 // reload builds the next state from cur without publishing anything.
 func (m *Manager) reload(ctx context.Context, cur *state, chans []Channel) (Result, *state, error) {
 	s, srcWarnings, err := loadSettings(ctx, m.src)
@@ -424,6 +454,7 @@ func (m *Manager) reload(ctx context.Context, cur *state, chans []Channel) (Resu
 	}
 	var res Result
 	res.Warnings = append(res.Warnings, srcWarnings...)
+	res.Warnings = append(res.Warnings, unservedWarnings(s)...)
 	for ch, re := range cur.unavailable {
 		if next.unavailable == nil {
 			next.unavailable = map[Channel]*ReloadError{}

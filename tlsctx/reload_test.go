@@ -233,7 +233,7 @@ func TestReloadRestartRequired(t *testing.T) {
 			channel: ChannelCluster, setting: "cluster_ssl_cert", reason: "unset to set"},
 		{name: "CA removed", change: func(f *fixture, s *Settings) { s.SSLCA = "" },
 			channel: ChannelClient, setting: "ssl_ca", reason: "some to none"},
-		{name: "capath added", start: func(f *fixture, s *Settings) { s.SSLCA = "" },
+		{name: "capath added", start: func(f *fixture, s *Settings) { s.SSLCA, s.Cluster = "", ClusterAuto },
 			change:  func(f *fixture, s *Settings) { s.SSLCAPath = f.dir },
 			channel: ChannelClient, setting: "ssl_capath", reason: "none to some"},
 		{name: "tls_version", change: func(f *fixture, s *Settings) { s.TLSVersion = "TLSv1.3" },

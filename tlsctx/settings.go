@@ -2,11 +2,18 @@ package tlsctx
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 )
 
 // Settings is the TLS configuration a Source returns. Paths are absolute
 // (the Source resolves relative ones); an empty string means unset.
+//
+// The client channel always exists. The cluster channel exists only where
+// it is served (see Cluster and Serves): a server with a public
+// certificate in SSLCert and a private client CA in SSLCA, and no cluster
+// listener, is never refused because of a channel it does not serve.
 //
 // The cluster channel falls back to the ssl_* values: when both
 // ClusterSSLCert and ClusterSSLKey are empty it uses SSLCert/SSLKey, and
@@ -15,6 +22,13 @@ import (
 type Settings struct {
 	SSLCert, SSLKey, SSLKeyPassphrase, SSLCA, SSLCAPath           string
 	ClusterSSLCert, ClusterSSLKey, ClusterSSLCA, ClusterSSLCAPath string
+	// Cluster says whether the cluster channel is served. The zero value,
+	// ClusterAuto, is the library's rule: served when ClusterListen or any
+	// ClusterSSL* field is set. ssld sets ClusterOn or ClusterOff from
+	// cluster_listen alone. Whether the channel is served is fixed when
+	// the Manager is created: a reload that would add or remove it needs
+	// a restart, like a listener.
+	Cluster ClusterMode
 	// TLSVersion lists the allowed protocol versions, e.g. "TLSv1.2,TLSv1.3"
 	// (the default when empty). Changing it requires a restart.
 	TLSVersion string
@@ -28,6 +42,80 @@ type Settings struct {
 	// warning. It is not part of any channel's material: changing it alone
 	// does not bump the generation.
 	ExpiryWarning time.Duration
+}
+
+// ClusterMode says whether the cluster channel is served (Settings.Cluster).
+type ClusterMode uint8
+
+const (
+	// ClusterAuto serves the cluster channel when ClusterListen or any of
+	// ClusterSSLCert, ClusterSSLKey, ClusterSSLCA, ClusterSSLCAPath is set.
+	ClusterAuto ClusterMode = iota
+	// ClusterOn serves it, with the ssl_* fallback for what is unset.
+	ClusterOn
+	// ClusterOff does not serve it: its files are not read, and ClusterSSL*
+	// values that are set draw a warning.
+	ClusterOff
+)
+
+// Serves reports whether ch exists under s: the client channel always, the
+// cluster channel as Cluster says. A channel that is not served is not
+// built, validated or reported (Manager.Current returns nil for it).
+func (s Settings) Serves(ch Channel) bool {
+	switch ch {
+	case ChannelClient:
+		return true
+	case ChannelCluster:
+		switch s.Cluster {
+		case ClusterOn:
+			return true
+		case ClusterOff:
+			return false
+		}
+		return s.ClusterListen != "" || s.clusterKeys() != nil
+	}
+	return false
+}
+
+// Channels lists the channels s serves, in the order they are built and
+// reported (client first).
+func (s Settings) Channels() []Channel {
+	var out []Channel
+	for _, ch := range allChannels {
+		if s.Serves(ch) {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// clusterKeys names the cluster_ssl_* settings that are set.
+func (s Settings) clusterKeys() []string {
+	var out []string
+	for _, k := range []struct{ name, v string }{
+		{"cluster_ssl_cert", s.ClusterSSLCert}, {"cluster_ssl_key", s.ClusterSSLKey},
+		{"cluster_ssl_ca", s.ClusterSSLCA}, {"cluster_ssl_capath", s.ClusterSSLCAPath},
+	} {
+		if k.v != "" {
+			out = append(out, k.name)
+		}
+	}
+	return out
+}
+
+// unservedWarnings is the finding about cluster_ssl_* values that are set
+// while the cluster channel is not served: they are not read, which is
+// worth saying once per load rather than leaving the operator to wonder.
+func unservedWarnings(s Settings) []string {
+	keys := s.clusterKeys()
+	if s.Serves(ChannelCluster) || len(keys) == 0 {
+		return nil
+	}
+	verb := "is"
+	if len(keys) > 1 {
+		verb = "are"
+	}
+	return []string{fmt.Sprintf("%s %s set but the cluster channel is not served (cluster_listen is not set): not read", strings.Join(keys, ", "), verb)}
 }
 
 // Source supplies Settings. The Manager calls Load once in New and once per
@@ -108,6 +196,7 @@ func channelMaterial(s Settings, ch Channel) material {
 func mergeSettings(prev, next Settings, chans []Channel) Settings {
 	out := prev
 	out.TLSVersion, out.Listen, out.ClusterListen = next.TLSVersion, next.Listen, next.ClusterListen
+	out.Cluster = next.Cluster
 	out.ExpiryWarning = next.ExpiryWarning
 	for _, ch := range chans {
 		switch ch {

@@ -3,7 +3,8 @@ package tlsctx
 import "fmt"
 
 // checkShape rejects settings changes that only a restart may apply:
-// tls_version, listen and cluster_listen changed; a channel's cert+key
+// tls_version, listen and cluster_listen changed; the cluster channel
+// appearing or going (Settings.Serves); a channel's cert+key
 // going from unset to set or back; its CA set going from none to some or
 // back. Paths may change freely. prevVersions is the live version range.
 func checkShape(prev, next Settings, prevVersions versionRange, chans []Channel) error {
@@ -23,6 +24,20 @@ func checkShape(prev, next Settings, prevVersions versionRange, chans []Channel)
 	}
 	if prev.ClusterListen != next.ClusterListen {
 		return restart("", "cluster_listen", fmt.Sprintf("changed from %q to %q", prev.ClusterListen, next.ClusterListen))
+	}
+	if was, is := prev.Serves(ChannelCluster), next.Serves(ChannelCluster); was != is {
+		// cluster_listen changing is caught above; what is left is the
+		// library's rule (a cluster_ssl_* setting appearing or going).
+		keys := next.clusterKeys()
+		what := "the cluster channel went from not served to served"
+		if was {
+			keys, what = prev.clusterKeys(), "the cluster channel went from served to not served"
+		}
+		setting := "cluster_listen"
+		if len(keys) > 0 {
+			setting = keys[0]
+		}
+		return restart(ChannelCluster, setting, what)
 	}
 	for _, ch := range chans {
 		a, b := channelMaterial(prev, ch), channelMaterial(next, ch)

@@ -9,6 +9,8 @@ import (
 	"time"
 )
 
+var errClusterNotServed = errors.New("tlsctx: the cluster channel is not served (no cluster listener or cluster_ssl_* setting), so there is no cluster material to dial with")
+
 // versionRange is the parsed tls_version setting.
 type versionRange struct{ min, max uint16 }
 
@@ -70,7 +72,7 @@ func serverConfig(s *Snapshot, v versionRange, now time.Time) *tls.Config {
 	switch {
 	case s.Channel == ChannelCluster:
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
-		cfg.ClientCAs = s.CAs // nil pool: verify against the system roots
+		cfg.ClientCAs = s.CAs // never nil: a served cluster channel needs a CA (clusterTrust)
 	case s.CAs != nil:
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
 		cfg.ClientCAs = s.CAs
@@ -80,8 +82,8 @@ func serverConfig(s *Snapshot, v versionRange, now time.Time) *tls.Config {
 }
 
 // ServerTLSConfig returns the *tls.Config to give a listener of ch, or nil
-// if ch had TLS off when the Manager was created (turning TLS on needs a
-// restart). The returned config is created once per Manager and channel;
+// if ch had TLS off when the Manager was created or is not served
+// (turning TLS on, or serving a channel, needs a restart). The returned config is created once per Manager and channel;
 // set it on the listener before Accept and never replace it. Its
 // GetConfigForClient returns the live snapshot's own config, so every new
 // handshake uses the material of the latest successful reload while
@@ -111,11 +113,15 @@ func (m *Manager) newServerTLSConfig(ch Channel) *tls.Config {
 
 // ClientTLSConfig returns a *tls.Config for dialling another node with the
 // cluster channel's material: the live cluster certificate is presented for
-// mutual TLS and the peer is verified against the live cluster CA set (the
-// system roots when the cluster channel has no CA). Both are read from the
+// mutual TLS and the peer is verified against the live cluster CA set
+// (a served cluster channel always has one). Both are read from the
 // current snapshot on every handshake, so one config follows reloads.
 // serverName is the name the peer's certificate must carry; when empty,
 // crypto/tls.Dial fills it in from the address.
+//
+// The cluster channel must be served (Settings.Serves): without it every
+// handshake with this config fails, naming the reason, rather than dial
+// with material nobody configured for it.
 //
 // Safe for concurrent use. The returned config is new on every call and
 // owned by the caller.
@@ -139,17 +145,21 @@ func (m *Manager) ClientTLSConfig(serverName string) *tls.Config {
 			for _, c := range cs.PeerCertificates[1:] {
 				inter.AddCert(c)
 			}
+			snap := m.Current(ChannelCluster)
+			if snap == nil {
+				return errClusterNotServed
+			}
 			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
 				DNSName:       cs.ServerName,
-				Roots:         m.Current(ChannelCluster).CAs,
+				Roots:         snap.CAs,
 				Intermediates: inter,
 				CurrentTime:   m.now(),
 			})
 			return err
 		},
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			if c := m.Current(ChannelCluster).Certificate; c != nil {
-				return c, nil
+			if snap := m.Current(ChannelCluster); snap != nil && snap.Certificate != nil {
+				return snap.Certificate, nil
 			}
 			return &tls.Certificate{}, nil // no client certificate
 		},

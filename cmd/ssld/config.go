@@ -515,8 +515,18 @@ func (c *fileConfig) tlsSettings() tlsctx.Settings {
 		ClusterSSLCert: c.ClusterSSLCert, ClusterSSLKey: c.ClusterSSLKey,
 		ClusterSSLCA: c.ClusterSSLCA, ClusterSSLCAPath: c.ClusterSSLCAPath,
 		TLSVersion: c.TLSVersion, Listen: c.Listen, ClusterListen: c.ClusterListen,
-		ExpiryWarning: c.SSLExpiryWarning,
+		Cluster: clusterServed(c.ClusterListen), ExpiryWarning: c.SSLExpiryWarning,
 	}
+}
+
+// clusterServed is ssld's rule for the cluster channel: it exists where
+// cluster_listen serves it, and nowhere else (cluster_ssl_* alone do not
+// make it: there is no listener to serve it on).
+func clusterServed(clusterListen string) tlsctx.ClusterMode {
+	if clusterListen == "" {
+		return tlsctx.ClusterOff
+	}
+	return tlsctx.ClusterOn
 }
 
 // protocolConfig is the part of the config the listeners use (startup only).
@@ -598,6 +608,7 @@ func (s *fileSource) LoadWithWarnings(ctx context.Context) (tlsctx.Settings, []s
 		// changed port. tlsctx would refuse the whole reload, which would
 		// keep a renewed certificate from being served until a restart.
 		st.Listen, st.ClusterListen = running.Listen, running.ClusterListen
+		st.Cluster = clusterServed(running.ClusterListen)
 	}
 	return st, s.warnings(running, c), nil
 }

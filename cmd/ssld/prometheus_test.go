@@ -127,10 +127,11 @@ func liveSeries(t *testing.T, metricsURL, instance, job string) string {
 // TestFilesNewerAlertOnLiveMetrics: SSLDFilesNewerThanServedCertificate,
 // evaluated by promtool on series scraped from a real node, fires for both
 // channels after a renewal nobody reloaded (no hook, watch: false), and is
-// quiet once `ssld reload` ran.
+// quiet once `ssld reload` ran. The node serves the cluster channel
+// (cluster_listen), so both channels have series.
 func TestFilesNewerAlertOnLiveMetrics(t *testing.T) {
 	promtool := testenv.LookPath(t, "promtool")
-	tn := newTestNode(t, "metrics_listen: 127.0.0.1:0\n")
+	tn := newTestNode(t, "metrics_listen: 127.0.0.1:0\ncluster_listen: 127.0.0.1:0\n")
 	metricsURL := "http://" + tn.n.metricsAddr().String() + "/metrics"
 	rules := filepath.Join(repoRoot(t), "deploy/prometheus/ssld-rules.yml")
 	evaluate := func(series, expAlerts string) {

@@ -40,7 +40,10 @@ func (s *systemdNotifier) status() string {
 		fmt.Fprintf(&b, "serving serial %s, not_after %s, generation %d", snap.Serial(),
 			snap.NotAfter().UTC().Format(time.RFC3339), st.Generation)
 	} else {
-		b.WriteString("degraded: TLS off, TCP listeners refuse connections")
+		b.WriteString("degraded: " + degradedSummary(st))
+	}
+	if snap.Enabled() && len(st.Unavailable) > 0 {
+		b.WriteString("; degraded: " + degradedSummary(st))
 	}
 	if st.LastError != "" {
 		// STATUS= is one line.

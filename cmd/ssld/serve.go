@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -193,7 +194,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		if cfg.Socket == "" {
 			way = "no socket is configured: fix the files, then send SIGHUP (or restart)"
 		}
-		log.Error("ssld started degraded: TLS is off and the TCP listeners refuse every connection until a reload succeeds",
+		log.Error("ssld started degraded: "+degradedSummary(st)+" until a reload succeeds",
 			"channels", fmt.Sprint(st.Unavailable), "error", st.LastError, "repair", way)
 	}
 	log.Info("ssld ready", "listen", srv.Addr().String(), "socket", cfg.Socket, "cluster_listen", addrString(srv.ClusterAddr()),
@@ -205,6 +206,36 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	return n, nil
 }
 
+// degradedSummary says what a degraded start refuses: the channels left
+// without their certificate and the listener of each, which answers every
+// connection with an error; and, when one channel is down and the other
+// is up, that the other serves. The Unix socket always works.
+func degradedSummary(st tlsctx.Status) string {
+	port := map[tlsctx.Channel]string{tlsctx.ChannelClient: "listen", tlsctx.ChannelCluster: "cluster_listen"}
+	var down, up []string
+	var downPorts, upPorts []string
+	for _, ch := range st.Channels {
+		if slices.Contains(st.Unavailable, ch) {
+			down, downPorts = append(down, string(ch)), append(downPorts, port[ch])
+		} else {
+			up, upPorts = append(up, string(ch)), append(upPorts, port[ch])
+		}
+	}
+	if len(down) == 0 {
+		return "every served channel has its certificate"
+	}
+	var b strings.Builder
+	if len(down) == 1 {
+		fmt.Fprintf(&b, "TLS is off on channel %s: the %s port refuses every connection", down[0], downPorts[0])
+	} else {
+		fmt.Fprintf(&b, "TLS is off on channels %s: the %s ports refuse every connection", strings.Join(down, ", "), strings.Join(downPorts, " and "))
+	}
+	if len(up) > 0 {
+		fmt.Fprintf(&b, " (channel %s is up: the %s port serves)", strings.Join(up, ", "), strings.Join(upPorts, " and "))
+	}
+	return b.String()
+}
+
 // metricsAddr is the bound address of metrics_listen, or nil.
 func (n *node) metricsAddr() net.Addr {
 	if n.httpLn == nil {
@@ -214,11 +245,15 @@ func (n *node) metricsAddr() net.Addr {
 }
 
 // watchedPaths is what watch: true follows: the config file and every
-// configured TLS file or folder.
+// TLS file or folder a reload reads (cluster_ssl_* only where the cluster
+// channel is served).
 func watchedPaths(config string, s tlsctx.Settings) []string {
 	out := []string{config}
-	for _, p := range []string{s.SSLCert, s.SSLKey, s.SSLCA, s.SSLCAPath,
-		s.ClusterSSLCert, s.ClusterSSLKey, s.ClusterSSLCA, s.ClusterSSLCAPath} {
+	paths := []string{s.SSLCert, s.SSLKey, s.SSLCA, s.SSLCAPath}
+	if s.Serves(tlsctx.ChannelCluster) {
+		paths = append(paths, s.ClusterSSLCert, s.ClusterSSLKey, s.ClusterSSLCA, s.ClusterSSLCAPath)
+	}
+	for _, p := range paths {
 		if p != "" {
 			out = append(out, p)
 		}

@@ -65,8 +65,9 @@ func TestReloadTrigger(t *testing.T) {
 
 // TestExpiryWarningOverWire: a start and a reload with a leaf inside
 // ssl_expiry_warning succeed with a warning naming the channel and the date.
+// The node serves the cluster channel on the same files: one finding.
 func TestExpiryWarningOverWire(t *testing.T) {
-	tn := newTestNode(t, "ssl_expiry_warning: 240h\n")
+	tn := newTestNode(t, "ssl_expiry_warning: 240h\ncluster_listen: 127.0.0.1:0\n")
 	logs := &lockedBuffer{}
 	tn.rotateFor(5 * 24 * time.Hour)
 	tn.restart(slogTo(logs))

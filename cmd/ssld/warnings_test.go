@@ -20,7 +20,8 @@ import (
 // of their own, and a later statement clears it.
 func TestShowWarningsOverWire(t *testing.T) {
 	mysqlBin := testenv.LookPath(t, "mysql")
-	tn := newTestNode(t, "")
+	// The cluster channel is served on the same files: one finding for both.
+	tn := newTestNode(t, "cluster_listen: 127.0.0.1:0\n")
 	key := filepath.Join(tn.dir, "certs/server.key")
 	require.NoError(t, os.Chmod(key, 0o644))
 	out, err := tn.mysqlTLS(t, mysqlBin, "admin", adminPW, "-vvv", "-e",

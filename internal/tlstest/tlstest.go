@@ -28,10 +28,19 @@ type Files struct {
 	M                         *tlsctx.Manager
 }
 
+// Option changes the settings New starts the Manager on.
+type Option func(*tlsctx.Settings)
+
+// ClientOnly leaves the cluster channel unserved (tlsctx.ClusterAuto with
+// no cluster setting): the Manager has the client channel alone, as a node
+// without cluster_listen.
+func ClientOnly(s *tlsctx.Settings) { s.Cluster, s.ClusterSSLCA = tlsctx.ClusterAuto, "" }
+
 // New writes a CA named caName (its certificate in ca.crt) and a pair issued
 // by it, and starts a Manager on the pair; with withCA, ssl_ca names ca.crt
-// too.
-func New(tb testing.TB, caName string, withCA bool) *Files {
+// too. The cluster channel is served (the same pair, ca.crt as its CA: a
+// served cluster channel needs one) unless ClientOnly is given.
+func New(tb testing.TB, caName string, withCA bool, opts ...Option) *Files {
 	tb.Helper()
 	dir := tb.TempDir()
 	f := &Files{tb: tb, Dir: dir, CA: pkitest.MustCA(tb, caName), CertPath: filepath.Join(dir, "server.crt"),
@@ -40,9 +49,12 @@ func New(tb testing.TB, caName string, withCA bool) *Files {
 		tb.Fatalf("tlstest: %v", err)
 	}
 	f.First = f.Write("first")
-	f.Settings = tlsctx.Settings{SSLCert: f.CertPath, SSLKey: f.KeyPath}
+	f.Settings = tlsctx.Settings{SSLCert: f.CertPath, SSLKey: f.KeyPath, Cluster: tlsctx.ClusterOn, ClusterSSLCA: f.CAPath}
 	if withCA {
 		f.Settings.SSLCA = f.CAPath
+	}
+	for _, o := range opts {
+		o(&f.Settings)
 	}
 	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(f.Settings))
 	if err != nil {
