@@ -42,6 +42,12 @@ func startFuzzServer(tb testing.TB, log *slog.Logger) *protocol.Server {
 
 // startServer is startFuzzServer with the given accounts.
 func startServer(tb testing.TB, log *slog.Logger, users []protocol.User) *protocol.Server {
+	return startServerWith(tb, log, users, nil)
+}
+
+// startServerWith is startServer with cfg changing the protocol.Config
+// before the server is built (nil: the defaults of startServer).
+func startServerWith(tb testing.TB, log *slog.Logger, users []protocol.User, cfg func(*protocol.Config)) *protocol.Server {
 	dir := tb.TempDir()
 	ca := pkitest.MustCA(tb, "fuzz CA")
 	leaf := pkitest.MustIssue(tb, ca, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
@@ -68,12 +74,16 @@ func startServer(tb testing.TB, log *slog.Logger, users []protocol.User) *protoc
 	}
 	env := &sqlcmd.Env{Reloader: mgr, Certs: mgr, Vars: vars, Started: started}
 	exec := sqlcmd.NewExecutor(env)
-	srv, err := protocol.New(protocol.Config{
+	pc := protocol.Config{
 		Listen:         "127.0.0.1:0",
 		Users:          users,
 		ConnectTimeout: 2 * time.Second,
 		ReadTimeout:    2 * time.Second,
-	}, exec, mgr, log)
+	}
+	if cfg != nil {
+		cfg(&pc)
+	}
+	srv, err := protocol.New(pc, exec, mgr, log)
 	if err != nil {
 		tb.Fatal(err)
 	}

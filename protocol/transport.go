@@ -23,8 +23,25 @@ import (
 // handshake they cannot use) and the connection is closed.
 const PreLoginBudget = 64 << 10
 
-// DefaultMaxAllowedPacket is MySQL 8.0's max_allowed_packet default (64 MiB).
-const DefaultMaxAllowedPacket = 64 << 20
+// DefaultMaxAllowedPacket is the admin listeners' max_allowed_packet
+// default: 1 MiB (MySQL 5.5's default, and MySQL's own limit for a
+// replica's I/O thread before 5.6). ssld's statements are under 1 KiB and
+// the parser takes at most sqlcmd.MaxStatementBytes (256 KiB) per
+// statement, so 1 MiB still carries a multi-statement script of a few
+// thousand statements, while a full house of max_connections (151)
+// clients, each with a message in flight, holds at most about 300 MiB
+// (the message and vitess's copy of it): inside the 384 MiB of the
+// Kubernetes manifest, where MySQL 8.0's 64 MiB would allow 9 GiB.
+const DefaultMaxAllowedPacket = 1 << 20
+
+// preReadAbove is the payload size from which the transport reads a
+// packet after login in full before vitess sees its header. vitess
+// allocates a packet's whole buffer from its header (16 MiB for the five
+// bytes ff ff ff 00 03), and would hold it until the payload arrived or
+// read_timeout (8 hours) passed; read here, the memory grows with the
+// bytes that actually arrived. A smaller packet goes straight through:
+// vitess allocates at most this much ahead.
+const preReadAbove = 4 << 10
 
 // MySQL packet framing.
 const (
@@ -63,7 +80,9 @@ var (
 //
 // Input bounds: before login PreLoginBudget (1043 over it); after login
 // max_allowed_packet on a reassembled multi-packet message (1153 over it).
-// Either way the error packet is sent and the connection closed. An empty
+// Either way the error packet is sent and the connection closed. After
+// login a packet over preReadAbove is read in full before vitess sees its
+// header, so that vitess never allocates ahead of the bytes received. An empty
 // command packet is answered as MySQL answers COM_SLEEP (1047 "Unknown
 // command") and the connection goes on.
 //
@@ -191,6 +210,9 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 	if len(c.rOut) > 0 {
 		n := copy(p, c.rOut)
 		c.rOut = c.rOut[n:]
+		if len(c.rOut) == 0 {
+			c.rOut = nil // a pre-read packet's buffer is not kept while idle
+		}
 		return n, nil
 	}
 	if c.rRemain > 0 {
@@ -206,6 +228,9 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 	}
 	n := copy(p, c.rOut)
 	c.rOut = c.rOut[n:]
+	if len(c.rOut) == 0 {
+		c.rOut = nil
+	}
 	return n, nil
 }
 
@@ -239,6 +264,14 @@ func (c *guardedConn) nextHeader() error {
 			}
 			if length < maxPacketPayload {
 				c.rMsg = 0 // the message ends with this packet
+			}
+			if length > preReadAbove {
+				pkt, err := c.readPacket(h, length)
+				if err != nil {
+					return err
+				}
+				c.rOut = pkt
+				return nil
 			}
 			c.rRemain = length
 			c.rOut = h
@@ -276,6 +309,33 @@ func (c *guardedConn) nextHeader() error {
 		c.rOut = h
 		return nil
 	}
+}
+
+// readPacket reads the payload of a packet whose header h announced length
+// bytes and returns header and payload in one slice. The buffer starts at
+// preReadAbove and doubles as bytes arrive, up to the announced size, so
+// what it holds is at most twice what the client sent. The whole packet
+// must arrive within the read timeout set by the Read that asked.
+func (c *guardedConn) readPacket(h []byte, length int) ([]byte, error) {
+	want := 4 + length
+	buf := make([]byte, 4, min(want, 4+preReadAbove))
+	copy(buf, h)
+	for len(buf) < want {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(want, 2*cap(buf)))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := c.src().Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil && len(buf) < want {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // upgrade runs the server side of the TLS handshake after an SSL request.
