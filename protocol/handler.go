@@ -146,13 +146,16 @@ func (h *Handler) ComQuery(ctx context.Context, c *mysql.Conn, query string, cal
 }
 
 // ComMultiQuery implements mysql.Handler: it runs the first statement and
-// returns the rest.
+// returns the rest, which vitess hands back for the next one. The split
+// (sqlcmd.SplitFirst) reads only the first statement, so a whole text
+// costs time linear in its length. As in MySQL, the first statement that
+// fails ends the text: its error is the last answer.
 func (h *Handler) ComMultiQuery(ctx context.Context, c *mysql.Conn, query string, callback mysql.ResultSpoolFn) (string, error) {
-	first, rest, err := sqlparser.SplitStatement(query)
-	if err != nil {
-		return "", sqlError(&sqlcmd.Error{Num: mysql.ERParseError, State: mysql.SSClientError, Msg: fmt.Sprintf("You have an error in your SQL syntax: %v", err)})
+	first, rest := sqlcmd.SplitFirst(query)
+	if err := h.run(ctx, c, first, callback, rest != ""); err != nil {
+		return "", err
 	}
-	return rest, h.run(ctx, c, first, callback, rest != "")
+	return rest, nil
 }
 
 func (h *Handler) run(ctx context.Context, c *mysql.Conn, query string, callback mysql.ResultSpoolFn, more bool) error {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,4 +118,45 @@ func TestHostileHeaderAlone(t *testing.T) {
 		s.Close()
 	}
 	requireServes(t, hostileDB(t, addr, nil))
+}
+
+// cpuTime is the CPU time (user + system) this process has used.
+func cpuTime(t *testing.T) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestHostileMultiStatements: a multi-statement text is split once, in
+// time linear in its length. 100,000 x "SELECT 1;" (900 KB, under the
+// default max_allowed_packet) costs about ten times what 10,000 cost
+// (asserted under 30 times, and under 60 s of CPU for client and server
+// together); before, each statement re-split the whole rest of the text:
+// ~20 s of CPU for 100,000, a hundred times 10,000. The first statement
+// that fails ends the text, as in MySQL, and the connection stays in step.
+func TestHostileMultiStatements(t *testing.T) {
+	srv := startFuzzServer(t, nil)
+	db := hostileDB(t, srv.Addr().String(), func(c *mysql.Config) {
+		c.MultiStatements = true
+		c.ReadTimeout, c.WriteTimeout = 2*time.Minute, 2*time.Minute
+	})
+	db.SetMaxOpenConns(1)
+	requireServes(t, db)
+	run := func(n int) time.Duration {
+		q := strings.Repeat("SELECT 1;", n)
+		start := cpuTime(t)
+		_, err := db.Exec(q)
+		require.NoError(t, err)
+		return cpuTime(t) - start
+	}
+	small, large := run(10_000), run(100_000)
+	t.Logf("CPU: 10,000 statements %v, 100,000 statements %v (x%.1f)", small, large, float64(large)/float64(small))
+	assert.Less(t, large, 60*time.Second)
+	assert.Less(t, float64(large), 30*float64(max(small, 10*time.Millisecond)), "splitting is not linear")
+
+	// The first failing statement ends the text: one error, nothing after it.
+	_, err := db.Exec("SELECT 1; SELECT @@no_such_variable; SELECT 2")
+	assert.Equal(t, uint16(1193), mysqlErrNum(err), "%v", err)
+	requireServes(t, db)
 }

@@ -2,6 +2,7 @@ package sqlcmd
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/dolthub/vitess/go/mysql"
 )
@@ -98,4 +99,79 @@ func equalFoldASCII(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// SplitFirst splits a multi-statement text (COM_QUERY with
+// CLIENT_MULTI_STATEMENTS) at its first ';' outside quotes and comments:
+// first is the statement before it, rest the text after it, or "" when
+// only blanks, comments and semicolons follow. It reads first and the gap
+// after it once and copies nothing, so splitting a whole text statement by
+// statement is linear in its length (vitess's SplitStatement copies the
+// whole remaining text for every statement: quadratic). It never fails: an
+// unterminated quote or comment makes the rest of the text one statement,
+// for Parse to refuse. Safe for concurrent use.
+func SplitFirst(text string) (first, rest string) {
+	i := 0
+	for i < len(text) {
+		switch c := text[i]; {
+		case c == ';':
+			return text[:i], afterBlanks(text[i+1:])
+		case c == '\'' || c == '"' || c == '`':
+			i = skipQuoted(text, i)
+		case c == '#' || c == '-' && i+2 < len(text) && text[i+1] == '-' && isSpaceOrCtl(text[i+2]):
+			i = skipLine(text, i)
+		case c == '/' && i+1 < len(text) && text[i+1] == '*':
+			end := strings.Index(text[i+2:], "*/")
+			if end < 0 {
+				return text, ""
+			}
+			i += 2 + end + 2
+		default:
+			i++
+		}
+	}
+	return text, ""
+}
+
+// afterBlanks is s, or "" when s holds only blanks, comments and
+// semicolons.
+func afterBlanks(s string) string {
+	i := 0
+	for i < len(s) {
+		switch c := s[i]; {
+		case c == ';' || isSpaceOrCtl(c):
+			i++
+		case c == '#' || c == '-' && i+2 < len(s) && s[i+1] == '-' && isSpaceOrCtl(s[i+2]):
+			i = skipLine(s, i)
+		case c == '/' && i+2 < len(s) && s[i+1] == '*' && s[i+2] != '!':
+			end := strings.Index(s[i+2:], "*/")
+			if end < 0 {
+				return s
+			}
+			i += 2 + end + 2
+		default:
+			return s
+		}
+	}
+	return ""
+}
+
+// skipQuoted returns the index after the quoted string or identifier that
+// starts at q[i], with lexQuoted's rules, or len(q) when it is not closed.
+func skipQuoted(q string, i int) int {
+	quote := q[i]
+	j := i + 1
+	for j < len(q) {
+		switch c := q[j]; {
+		case c == '\\' && quote != '`' && j+1 < len(q):
+			j += 2
+		case c == quote && j+1 < len(q) && q[j+1] == quote:
+			j += 2
+		case c == quote:
+			return j + 1
+		default:
+			j++
+		}
+	}
+	return len(q)
 }

@@ -84,3 +84,28 @@ func TestStatementBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitFirst: the multi-statement split honours quotes and comments and
+// drops a tail of blanks, comments and semicolons.
+func TestSplitFirst(t *testing.T) {
+	tests := []struct{ in, first, rest string }{
+		{"SELECT 1", "SELECT 1", ""},
+		{"SELECT 1;SELECT 2", "SELECT 1", "SELECT 2"},
+		{"SELECT 1; SELECT 2;", "SELECT 1", " SELECT 2;"},
+		{"SELECT 1; ", "SELECT 1", ""},
+		{"SELECT 1; -- done\n /* x */ ;;", "SELECT 1", ""},
+		{"SELECT 1; /*!80000 SELECT 2 */", "SELECT 1", " /*!80000 SELECT 2 */"},
+		{"SELECT ';' ; SELECT 2", "SELECT ';' ", " SELECT 2"},
+		{`SELECT 'a\';b'; SELECT 2`, `SELECT 'a\';b'`, " SELECT 2"},
+		{"SELECT `a;b`, \"c;d\"; X", "SELECT `a;b`, \"c;d\"", " X"},
+		{"SELECT 1 /* ; */ # ;\n-- ;\n; X", "SELECT 1 /* ; */ # ;\n-- ;\n", " X"},
+		{"SELECT 'open; X", "SELECT 'open; X", ""},
+		{"SELECT 1 /* open; X", "SELECT 1 /* open; X", ""},
+		{";SELECT 1", "", "SELECT 1"},
+	}
+	for _, tc := range tests {
+		first, rest := SplitFirst(tc.in)
+		assert.Equal(t, tc.first, first, "%q", tc.in)
+		assert.Equal(t, tc.rest, rest, "%q", tc.in)
+	}
+}
