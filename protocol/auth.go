@@ -8,6 +8,8 @@ import (
 
 	"github.com/dolthub/vitess/go/mysql"
 	querypb "github.com/dolthub/vitess/go/vt/proto/query"
+
+	"github.com/ssld/ssld/sqlcmd"
 )
 
 // MySQL error numbers and states used at connect time.
@@ -103,7 +105,8 @@ func hostOf(addr net.Addr) string {
 	return host
 }
 
-// accessDenied is MySQL's 1045. sent says whether the client sent an
+// accessDenied is MySQL's 1045, naming at most the first 32 characters of
+// the user name (MySQL's limit: a longer name is no account's). sent says whether the client sent an
 // authentication response (a password) at all: MySQL prints "using
 // password: NO" when it did not, which tells an operator that the hook or
 // client ran without its password rather than with a wrong one.
@@ -113,7 +116,7 @@ func accessDenied(user string, addr net.Addr, sent bool) error {
 		used = "NO"
 	}
 	return mysql.NewSQLError(mysql.ERAccessDeniedError, mysql.SSAccessDeniedError,
-		"Access denied for user '%s'@'%s' (using password: %s)", user, hostOf(addr), used)
+		"Access denied for user '%s'@'%s' (using password: %s)", sqlcmd.CutUserName(user), hostOf(addr), used)
 }
 
 func badHandshake() error {
@@ -182,7 +185,10 @@ func (m checkedMethod) HandleAuthPluginData(c *mysql.Conn, user string, serverDa
 	g, err := m.check(c, user, serverData, clientData, addr)
 	_, known := m.a.users.get(user)
 	m.a.guard.done(m.a.transport, user, addr, known, err)
-	return g, err
+	if err != nil {
+		return nil, sqlError(err) // its message bounded like every other
+	}
+	return g, nil
 }
 
 func (m checkedMethod) check(c *mysql.Conn, user string, serverData, clientData []byte, addr net.Addr) (mysql.Getter, error) {

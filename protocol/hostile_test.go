@@ -1,14 +1,18 @@
 package protocol_test
 
 import (
+	"bytes"
 	"database/sql"
 	"errors"
+	"log/slog"
 	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/assert"
@@ -159,4 +163,122 @@ func TestHostileMultiStatements(t *testing.T) {
 	_, err := db.Exec("SELECT 1; SELECT @@no_such_variable; SELECT 2")
 	assert.Equal(t, uint16(1193), mysqlErrNum(err), "%v", err)
 	requireServes(t, db)
+}
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestHostileErrorEcho: errors that quote client input (an unknown column,
+// variable, database, character set, time zone) are cut at 512 bytes
+// (MySQL's MYSQL_ERRMSG_SIZE), in the error packet and in what SHOW
+// WARNINGS keeps; before, a 200 KiB identifier came back whole and stayed
+// on the connection.
+func TestHostileErrorEcho(t *testing.T) {
+	srv := startFuzzServer(t, nil)
+	db := hostileDB(t, srv.Addr().String(), nil)
+	db.SetMaxOpenConns(1)
+	big := strings.Repeat("é", 100<<10) // 200 KiB, two bytes a character
+	for _, tc := range []struct {
+		q   string
+		num uint16
+	}{
+		{"SELECT `" + big + "`", 1054},
+		{"SELECT @@" + strings.Repeat("v", 200<<10), 1193},
+		{"USE `" + big + "`", 1049},
+		{"SET NAMES '" + big + "'", 1115},
+		{"SET time_zone = '" + big + "'", 1298},
+		{"SET autocommit = '" + big + "'", 1231},
+		{"SHOW GRANTS FOR '" + big + "'", 1470},
+	} {
+		_, err := db.Exec(tc.q)
+		var me *mysql.MySQLError
+		require.ErrorAs(t, err, &me, tc.q[:20])
+		assert.Equal(t, tc.num, me.Number, "%.20s: %.100s", tc.q, me.Message)
+		assert.LessOrEqual(t, len(me.Message), sqlcmd.MaxMessageBytes, "%.20s", tc.q)
+		assert.True(t, utf8.ValidString(me.Message), "cut at a character boundary")
+
+		var level, msg string
+		var code int
+		require.NoError(t, db.QueryRow("SHOW WARNINGS").Scan(&level, &code, &msg))
+		assert.Equal(t, int(tc.num), code)
+		assert.LessOrEqual(t, len(msg), sqlcmd.MaxMessageBytes, "SHOW WARNINGS keeps a bounded message")
+	}
+	requireServes(t, db)
+
+	// COM_INIT_DB of a 200 KiB name, raw.
+	c, _ := rawLogin(t, srv.Addr().String())
+	_, err := c.Write(packet(0, append([]byte{0x02}, big...)))
+	require.NoError(t, err)
+	_, p, err := wiretest.ReadPacket(c)
+	require.NoError(t, err)
+	assert.Equal(t, uint16(1049), wiretest.ErrNum(p))
+	assert.LessOrEqual(t, len(p), 9+sqlcmd.MaxMessageBytes)
+}
+
+// TestHostileLongUserName: a handshake response with a 60 KiB user name
+// (under the 64 KiB pre-login budget) gets 1045 naming the first 32
+// characters (MySQL's user-name limit), and the failed-login log line
+// carries those 32 characters only, never the whole name (before: the
+// name twice, ~120 KB per line).
+func TestHostileLongUserName(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := startServer(t, log, []protocol.User{{Name: fuzzUser, Password: fuzzPW}})
+	user := strings.Repeat("u", 60<<10)
+	c, err := net.DialTimeout("tcp", srv.Addr().String(), 2*time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(5*time.Second)))
+	_, _, err = wiretest.ReadPacket(c) // greeting
+	require.NoError(t, err)
+	_, err = c.Write(packet(1, handshakeResponse(user, bytes.Repeat([]byte{1}, 20), "mysql_native_password")))
+	require.NoError(t, err)
+	p := answerUntilError(t, c, &logs)
+	require.Equal(t, uint16(1045), wiretest.ErrNum(p), "%.100q\n%.3000s", p, logs.String())
+	assert.Contains(t, string(p), "'"+strings.Repeat("u", 32)+"'@")
+	assert.LessOrEqual(t, len(p), 9+sqlcmd.MaxMessageBytes)
+
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "login failed") }, 5*time.Second, 10*time.Millisecond)
+	for _, line := range strings.Split(logs.String(), "\n") {
+		assert.LessOrEqual(t, len(line), 2048, "log line %.200q", line)
+		assert.NotContains(t, line, strings.Repeat("u", 33), "more than 32 characters of the user name in the log")
+	}
+}
+
+// answerUntilError plays a client that does not know the password through
+// the login exchange (an auth switch answered with 32 bytes, caching_sha2's
+// full authentication with a 10-byte answer, which is no RSA-encrypted
+// password) and returns the ERR packet that ends it.
+func answerUntilError(t *testing.T, c net.Conn, logs *syncBuffer) []byte {
+	t.Helper()
+	for range 5 {
+		seq, p, err := wiretest.ReadPacket(c)
+		require.NoError(t, err, "%.3000s", logs.String())
+		switch p[0] {
+		case 0xfe:
+			_, err = c.Write(packet(seq+1, bytes.Repeat([]byte{1}, 32)))
+		case 0x01:
+			_, err = c.Write(packet(seq+1, bytes.Repeat([]byte{1}, 10)))
+		default:
+			return p
+		}
+		require.NoError(t, err)
+	}
+	t.Fatal("no error after 5 exchanges")
+	return nil
 }

@@ -201,19 +201,42 @@ var (
 // target fails when it moves.
 func RecoveredPanics() int64 { return recoveredPanics.Load() }
 
+// panicLog limits the log lines of recovered panics: a client that found
+// one can repeat it at will.
+var panicLog = rateLimit{burst: 5, interval: time.Minute}
+
 // routeVitessLogs sends vitess's own log lines (connection errors and the
-// like) to slog at debug level instead of the standard logger. A recovered
-// panic is logged at error and counted.
+// like) to slog at debug level instead of the standard logger, formatted
+// only when debug is on and cut to sqlcmd.MaxMessageBytes (vitess quotes
+// client input, whole packets even). A recovered panic is counted
+// (RecoveredPanics, ssld_recovered_panics_total) and logged at error, at
+// most 5 lines a minute (the next says how many were left out), with the
+// panic value and the stack, cut to 512 and 4096 bytes.
 func routeVitessLogs(log *slog.Logger) {
 	routeOnce.Do(func() {
 		f := func(format string, args ...any) {
-			msg := fmt.Sprintf(format, args...)
-			if strings.Contains(msg, "caught panic") {
+			if strings.Contains(format, "caught panic") {
 				recoveredPanics.Add(1)
-				log.Error("mysql: connection goroutine panicked; connection closed", "panic", msg)
+				if ok, suppressed := panicLog.allow(time.Now()); ok {
+					value, stack := "", ""
+					if len(args) > 0 {
+						value = sqlcmd.CutMessage(fmt.Sprint(args[0]))
+					}
+					if len(args) > 1 {
+						stack = fmt.Sprint(args[1])
+						if len(stack) > 4096 {
+							stack = stack[:4096]
+						}
+					}
+					log.Error("mysql: connection goroutine panicked; connection closed", "panic", value, "stack", stack,
+						"suppressed", suppressed)
+				}
 				return
 			}
-			log.Debug("mysql: " + msg)
+			if !log.Enabled(context.Background(), slog.LevelDebug) {
+				return
+			}
+			log.Debug("mysql: " + sqlcmd.CutMessage(fmt.Sprintf(format, args...)))
 		}
 		p := func(args ...any) { f("%s", fmt.Sprint(args...)) }
 		vtlog.Infof, vtlog.Warningf, vtlog.Errorf = f, f, f
