@@ -3,10 +3,12 @@ package protocol_test
 import (
 	"bytes"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -281,4 +283,96 @@ func answerUntilError(t *testing.T, c net.Conn, logs *syncBuffer) []byte {
 	}
 	t.Fatal("no error after 5 exchanges")
 	return nil
+}
+
+// TestHostileCommands: every command vitess would panic on or answer
+// twice gets MySQL's answer, one per command (none where MySQL sends
+// none), and the connection goes on where MySQL's does. Before: a
+// COM_STMT_RESET panicked in vitess (connection closed), COM_FIELD_LIST was
+// answered with an error and a stray EOF, a malformed COM_BINLOG_DUMP_GTID
+// panicked, COM_STMT_PREPARE ran vitess's parser on a keyword run.
+func TestHostileCommands(t *testing.T) {
+	srv := startFuzzServer(t, nil)
+	addr := srv.Addr().String()
+	panics := protocol.RecoveredPanics()
+	c, _ := rawLogin(t, addr)
+	u32 := func(cmd byte, id uint32) []byte { return binary.LittleEndian.AppendUint32([]byte{cmd}, id) }
+	// send writes one command; want is the error number of its one answer
+	// (0: an OK packet, -1: no answer, -2: an EOF packet). A COM_PING follows every command,
+	// so a second answer or a missing one shows as a wrong packet.
+	send := func(name string, payload []byte, want int) {
+		t.Helper()
+		_, err := c.Write(packet(0, payload))
+		require.NoError(t, err, name)
+		_, err = c.Write(packet(0, []byte{0x0e})) // COM_PING
+		require.NoError(t, err, name)
+		if want != -1 {
+			seq, p, err := wiretest.ReadPacket(c)
+			require.NoError(t, err, name)
+			assert.Equal(t, byte(1), seq, name)
+			switch want {
+			case 0:
+				assert.Equal(t, byte(0), p[0], "%s: %q", name, p)
+			case -2:
+				assert.Equal(t, byte(0xfe), p[0], "%s: EOF, got %q", name, p)
+			default:
+				assert.Equal(t, uint16(want), wiretest.ErrNum(p), "%s: %q", name, p)
+			}
+		}
+		_, p, err := wiretest.ReadPacket(c)
+		require.NoError(t, err, name)
+		assert.Equal(t, []byte{0, 0, 0, 2, 0, 0, 0}, p, "%s: then the ping's OK, nothing between", name)
+	}
+	send("COM_STMT_RESET of an unknown id", u32(0x1a, 1), 1243)
+	send("COM_STMT_RESET, short", []byte{0x1a, 1}, 1835)
+	send("COM_STMT_EXECUTE of an unknown id", append(u32(0x17, 7), 0, 1, 0, 0, 0), 1243)
+	send("COM_STMT_FETCH", append(u32(0x1c, 7), 1, 0, 0, 0), 1243)
+	send("COM_STMT_CLOSE", u32(0x19, 1), -1)
+	send("COM_STMT_SEND_LONG_DATA", append(u32(0x18, 1), 0, 0, 'x'), -1)
+	send("COM_STMT_PREPARE", []byte("\x16SELECT 1"), 1235)
+	send("COM_STMT_PREPARE of a keyword run", append([]byte{0x16}, strings.Repeat("NOT ", 100_000)...), 1235)
+	send("COM_FIELD_LIST without a database", []byte("\x04t\x00"), 1046)
+	send("COM_SET_OPTION of an unknown option", []byte{0x1b, 7, 0}, 1047)
+	send("COM_SET_OPTION on", []byte{0x1b, 0, 0}, -2) // vitess answers it, with an EOF as MySQL
+	send("unknown command", []byte{0xfe, 0}, 1047)
+	send("COM_CHANGE_USER", []byte{0x11, 'x', 0}, 1047)
+	send("COM_INIT_DB", []byte("\x02information_schema"), 0)
+	send("COM_FIELD_LIST", []byte("\x04t\x00"), 1146)
+	_, err := c.Write(packet(0, []byte("\x03SELECT 1")))
+	require.NoError(t, err)
+	_, p, err := wiretest.ReadPacket(c)
+	require.NoError(t, err)
+	assert.Equal(t, []byte{1}, p, "SELECT 1 after all that")
+
+	// A malformed COM_BINLOG_DUMP_GTID: 1047 and the connection closes
+	// (as for a well-formed one).
+	c2, _ := rawLogin(t, addr)
+	_, err = c2.Write(packet(0, []byte{0x1e, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}))
+	require.NoError(t, err)
+	_, p, err = wiretest.ReadPacket(c2)
+	require.NoError(t, err)
+	assert.Equal(t, uint16(1047), wiretest.ErrNum(p), "%q", p)
+	_, _, err = wiretest.ReadPacket(c2)
+	assert.Error(t, err, "closed after the answer")
+
+	// Before login: a length-encoded auth response of 2^64-1 bytes.
+	c3, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	require.NoError(t, err)
+	defer c3.Close()
+	require.NoError(t, c3.SetDeadline(time.Now().Add(5*time.Second)))
+	_, _, err = wiretest.ReadPacket(c3)
+	require.NoError(t, err)
+	lenenc := []byte{0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	_, err = c3.Write(packet(1, wiretest.HandshakeResponseLenenc(wiretest.CapsBase, fuzzUser, lenenc, "mysql_native_password")))
+	require.NoError(t, err)
+	_, p, err = wiretest.ReadPacket(c3)
+	require.NoError(t, err)
+	assert.Equal(t, uint16(1043), wiretest.ErrNum(p), "%q", p)
+
+	assert.Equal(t, panics, protocol.RecoveredPanics(), "no panic recovered")
+	db := hostileDB(t, addr, nil)
+	requireServes(t, db)
+	var name, value string
+	require.NoError(t, db.QueryRow("SHOW STATUS LIKE 'Ssld_recovered_panics'").Scan(&name, &value))
+	assert.Equal(t, strconv.FormatInt(protocol.RecoveredPanics(), 10), value)
 }

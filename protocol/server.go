@@ -205,6 +205,28 @@ func RecoveredPanics() int64 { return recoveredPanics.Load() }
 // one can repeat it at will.
 var panicLog = rateLimit{burst: 5, interval: time.Minute}
 
+// logPanic counts a panic vitess recovered (its log arguments: the panic
+// value and the stack) and logs it if rl allows.
+func logPanic(log *slog.Logger, rl *rateLimit, args []any) {
+	recoveredPanics.Add(1)
+	ok, suppressed := rl.allow(time.Now())
+	if !ok {
+		return
+	}
+	value, stack := "", ""
+	if len(args) > 0 {
+		value = sqlcmd.CutMessage(fmt.Sprint(args[0]))
+	}
+	if len(args) > 1 {
+		stack = fmt.Sprint(args[1])
+		if len(stack) > 4096 {
+			stack = stack[:4096]
+		}
+	}
+	log.Error("mysql: connection goroutine panicked; connection closed", "panic", value, "stack", stack,
+		"suppressed", suppressed)
+}
+
 // routeVitessLogs sends vitess's own log lines (connection errors and the
 // like) to slog at debug level instead of the standard logger, formatted
 // only when debug is on and cut to sqlcmd.MaxMessageBytes (vitess quotes
@@ -216,21 +238,7 @@ func routeVitessLogs(log *slog.Logger) {
 	routeOnce.Do(func() {
 		f := func(format string, args ...any) {
 			if strings.Contains(format, "caught panic") {
-				recoveredPanics.Add(1)
-				if ok, suppressed := panicLog.allow(time.Now()); ok {
-					value, stack := "", ""
-					if len(args) > 0 {
-						value = sqlcmd.CutMessage(fmt.Sprint(args[0]))
-					}
-					if len(args) > 1 {
-						stack = fmt.Sprint(args[1])
-						if len(stack) > 4096 {
-							stack = stack[:4096]
-						}
-					}
-					log.Error("mysql: connection goroutine panicked; connection closed", "panic", value, "stack", stack,
-						"suppressed", suppressed)
-				}
+				logPanic(log, &panicLog, args)
 				return
 			}
 			if !log.Enabled(context.Background(), slog.LevelDebug) {

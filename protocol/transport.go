@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -298,13 +299,24 @@ func (c *guardedConn) nextHeader() error {
 			}
 			continue // the handshake response follows, inside TLS
 		}
+		h[3] -= c.shift
 		if !c.rResponse {
 			c.rResponse = true
 			if length < handshakeFixedLen {
 				return c.refuse(erHandshake, mysql.SSNetError, "Bad handshake", errBadHandshake)
 			}
+			// The handshake response is read whole (it is inside the
+			// budget) and checked where vitess would mishandle it.
+			pkt, err := c.readPacket(h, length)
+			if err != nil {
+				return err
+			}
+			if !handshakeResponseSane(pkt[4:]) {
+				return c.refuse(erHandshake, mysql.SSNetError, "Bad handshake", errBadHandshake)
+			}
+			c.rOut = pkt
+			return nil
 		}
-		h[3] -= c.shift
 		c.rRemain = length
 		c.rOut = h
 		return nil
@@ -336,6 +348,52 @@ func (c *guardedConn) readPacket(h []byte, length int) ([]byte, error) {
 		}
 	}
 	return buf, nil
+}
+
+// capPluginAuthLenenc is CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA: the auth
+// response is length-encoded.
+const capPluginAuthLenenc = 0x00200000
+
+// handshakeResponseSane reports whether vitess can parse the handshake
+// response p without a panic: with a length-encoded auth response, the
+// length must not pass the end of the packet. vitess converts the 8-byte
+// form (fe ff ff ff ff ff ff ff ff) to a negative int and panics in
+// make([]byte, -1); MySQL answers such a response with 1043. Whatever
+// else is wrong with p, vitess refuses itself (1043 via
+// ConnectionAborted).
+func handshakeResponseSane(p []byte) bool {
+	if len(p) < handshakeFixedLen || binary.LittleEndian.Uint32(p)&capPluginAuthLenenc == 0 {
+		return true
+	}
+	nul := bytes.IndexByte(p[handshakeFixedLen:], 0)
+	if nul < 0 {
+		return true
+	}
+	pos := handshakeFixedLen + nul + 1
+	if pos >= len(p) {
+		return true
+	}
+	var n uint64
+	switch p[pos] {
+	case 0xfc:
+		if pos+2 >= len(p) {
+			return true
+		}
+		n, pos = uint64(binary.LittleEndian.Uint16(p[pos+1:])), pos+3
+	case 0xfd:
+		if pos+3 >= len(p) {
+			return true
+		}
+		n, pos = uint64(p[pos+1])|uint64(p[pos+2])<<8|uint64(p[pos+3])<<16, pos+4
+	case 0xfe:
+		if pos+8 >= len(p) {
+			return true
+		}
+		n, pos = binary.LittleEndian.Uint64(p[pos+1:]), pos+9
+	default:
+		n, pos = uint64(p[pos]), pos+1
+	}
+	return n <= uint64(len(p)-pos)
 }
 
 // upgrade runs the server side of the TLS handshake after an SSL request.
