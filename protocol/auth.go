@@ -150,7 +150,7 @@ func (a *authServer) UserEntryWithHash(_ []*x509.Certificate, salt []byte, user 
 // caching_sha2_password, only reached over TLS or the Unix socket).
 func (a *authServer) UserEntryWithPassword(_ []*x509.Certificate, user string, password string, addr net.Addr) (mysql.Getter, error) {
 	acct, ok := a.users.get(user)
-	if !ok || !acct.checkPassword(password) {
+	if !ok || len(password) > MaxPasswordBytes || !acct.checkPassword(password) {
 		return nil, accessDenied(user, addr, password != "")
 	}
 	acct.learnSHA2(password)

@@ -7,3 +7,6 @@ import "time"
 // (up to 2 s per login from that address) would make every later input,
 // and the normal client that checks the server after each, wait for it.
 func NoLoginDelay(s *Server) { s.logins.sleep = func(time.Duration) {} }
+
+// DecoyPlugin is the plugin an unknown name appears to have.
+func DecoyPlugin(name string) string { return decoyPlugin(name) }

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -375,4 +377,55 @@ func TestHostileCommands(t *testing.T) {
 	var name, value string
 	require.NoError(t, db.QueryRow("SHOW STATUS LIKE 'Ssld_recovered_panics'").Scan(&name, &value))
 	assert.Equal(t, strconv.FormatInt(protocol.RecoveredPanics(), 10), value)
+}
+
+// TestHostileLongPassword: caching_sha2_password's full authentication
+// (over the Unix socket, where the password comes in clear) refuses a
+// password over 256 bytes before hashing it: a 44 KB one fails with 1045
+// within 200 ms of CPU, for a real "$A$" account and an unknown name alike
+// (before: ~1.5 s of CPU per try for the account, SHA-256 crypt being
+// quadratic in the length, and ~1 ms for a name that is none). Under the
+// bound, a wrong password costs an unknown name what it costs a real
+// account (the name's password is checked against a dummy "$A$" hash).
+func TestHostileLongPassword(t *testing.T) {
+	hash, err := protocol.CachingSHA2PasswordHash("right password")
+	require.NoError(t, err)
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	startServerWith(t, nil, []protocol.User{{Name: "sha2", PasswordHash: hash, Plugin: protocol.PluginCachingSHA}},
+		func(c *protocol.Config) { c.Socket = sock })
+	ghost := ""
+	for i := 0; ghost == ""; i++ {
+		if name := fmt.Sprintf("ghost%d", i); protocol.DecoyPlugin(name) == protocol.PluginCachingSHA {
+			ghost = name
+		}
+	}
+	login := func(user, password string) (time.Duration, error) {
+		cfg := driverConfig(sock, "unix")
+		cfg.User, cfg.Passwd = user, password
+		db := sql.OpenDB(mustConnector(t, cfg))
+		defer db.Close()
+		start := cpuTime(t)
+		err := db.Ping()
+		return cpuTime(t) - start, err
+	}
+	for _, user := range []string{"sha2", ghost} {
+		d, err := login(user, strings.Repeat("p", 44<<10))
+		assert.Equal(t, uint16(1045), mysqlErrNum(err), "%s: %v", user, err)
+		t.Logf("%s, 44 KB password: %v of CPU", user, d)
+		assert.Less(t, d, 200*time.Millisecond, "%s: hashed before refusing", user)
+	}
+	var known, unknown time.Duration
+	for range 8 {
+		d, err := login("sha2", strings.Repeat("w", 250))
+		assert.Equal(t, uint16(1045), mysqlErrNum(err), "%v", err)
+		known += d
+		d, err = login(ghost, strings.Repeat("w", 250))
+		assert.Equal(t, uint16(1045), mysqlErrNum(err), "%v", err)
+		unknown += d
+	}
+	t.Logf("8 wrong 250-byte passwords: account %v, unknown name %v of CPU", known, unknown)
+	assert.Greater(t, float64(unknown), 0.5*float64(known), "an unknown name is cheaper to refuse than an account")
+	d, err := login("sha2", "right password")
+	require.NoError(t, err, "the account still logs in")
+	t.Logf("good login: %v", d)
 }
