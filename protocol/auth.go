@@ -41,6 +41,11 @@ type authServer struct {
 	hooks         Hooks
 	onLogin       func(c *mysql.Conn, user string) // after every successful login; may be nil
 	guard         *loginGuard                      // shared by the server's listeners; nil: none
+	// clientCAs is the client channel's live CA set (ssl_ca / ssl_capath),
+	// what require_x509 accounts are checked against on every listener;
+	// nil when the TLSProvider cannot tell it (then the handshake's own
+	// verification counts, on the client port only).
+	clientCAs func() (pool *x509.CertPool, known bool)
 }
 
 var _ mysql.AuthServer = (*authServer)(nil)
@@ -224,7 +229,7 @@ func (m checkedMethod) check(c *mysql.Conn, user string, serverData, clientData 
 	}
 	// As in MySQL, REQUIRE X509 needs a TLS connection with a verified client
 	// certificate, so such an account cannot log in over the Unix socket.
-	if id.acct.requireX509 && !hasVerifiedPeer(c) {
+	if id.acct.requireX509 && !m.a.x509Verified(c) {
 		return nil, accessDenied(user, addr, sent)
 	}
 	if err := reserveSlot(c.Conn, id.acct); err != nil {
@@ -243,4 +248,40 @@ func (m checkedMethod) check(c *mysql.Conn, user string, serverData, clientData 
 func hasVerifiedPeer(c *mysql.Conn) bool {
 	st := connTLS(c.Conn)
 	return st != nil && len(st.PeerCertificates) > 0 && len(st.VerifiedChains) > 0
+}
+
+// x509Verified is the require_x509 check: the client's certificate must
+// verify, for client authentication, against the client channel's CA set
+// (ssl_ca / ssl_capath: the set docs/configuration.md names for these
+// accounts), on whichever listener the connection came in. On the client
+// port the TLS handshake already checked that. On cluster_listen the
+// handshake checked the cluster CA set, which every node's own cluster
+// certificate passes: that proves a node, not the person the account is
+// for, so the certificate must verify against the client CA set too (and
+// when the two sets are one, as with cluster_ssl_ca unset, the answer is
+// the same on both ports). A channel without a CA set admits no
+// require_x509 login; the system roots never count.
+func (a *authServer) x509Verified(c *mysql.Conn) bool {
+	if a.transport == "unix" || !hasVerifiedPeer(c) {
+		return false
+	}
+	if a.clientCAs == nil {
+		return a.transport == "tcp"
+	}
+	pool, known := a.clientCAs()
+	if !known {
+		return a.transport == "tcp"
+	}
+	if pool == nil {
+		return false
+	}
+	st := connTLS(c.Conn)
+	inter := x509.NewCertPool()
+	for _, ic := range st.PeerCertificates[1:] {
+		inter.AddCert(ic)
+	}
+	_, err := st.PeerCertificates[0].Verify(x509.VerifyOptions{
+		Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	return err == nil
 }

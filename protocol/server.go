@@ -8,6 +8,7 @@ package protocol
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -402,6 +403,15 @@ func (s *Server) newListener(nl net.Listener, transport string, u *accounts) (*m
 	auth := newAuthServer(u, transport, s.cfg.RequireSecureTransport, s.cfg.Hooks, s.cfg.RSAKeys)
 	auth.onLogin = h.loggedIn
 	auth.guard = s.logins
+	if src, ok := s.tls.(SnapshotSource); ok {
+		auth.clientCAs = func() (*x509.CertPool, bool) {
+			snap := src.Current(tlsctx.ChannelClient)
+			if snap == nil {
+				return nil, true
+			}
+			return snap.CAs, true
+		}
+	}
 	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
 		Listener:   nl,
 		AuthServer: auth,
@@ -416,6 +426,16 @@ func (s *Server) newListener(nl net.Listener, transport string, u *accounts) (*m
 	}
 	l.ServerVersion = s.cfg.ServerVersion
 	return l, nil
+}
+
+// SnapshotSource is implemented by a TLSProvider that hands out the live
+// snapshot of a channel (*tlsctx.Manager does). The server then checks
+// require_x509 accounts against the client channel's CA set on every
+// listener (see authServer.x509Verified); without it, only on the client
+// port, through the TLS handshake. Current must be safe for concurrent use
+// and must not block.
+type SnapshotSource interface {
+	Current(ch tlsctx.Channel) *tlsctx.Snapshot
 }
 
 // TLSGate is implemented by a TLSProvider that can run with a channel
