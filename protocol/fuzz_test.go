@@ -150,7 +150,7 @@ func packet(seq byte, payload []byte) []byte { return wiretest.Packet(seq, paylo
 // handshake (bit 1 set: read the greeting first; clear: write before
 // reading anything). Seeds live in
 // testdata/fuzz/FuzzListenerPackets and run with every `go test`; fuzz for
-// longer with `make fuzz` (FUZZTIME=2m by default).
+// longer with `make fuzz` (FUZZTIME=5m by default).
 func FuzzListenerPackets(f *testing.F) {
 	srv := startFuzzServer(f, slog.New(slog.DiscardHandler))
 	protocol.NoLoginDelay(srv)
