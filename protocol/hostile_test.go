@@ -391,7 +391,8 @@ func TestHostileLongPassword(t *testing.T) {
 	hash, err := protocol.CachingSHA2PasswordHash("right password")
 	require.NoError(t, err)
 	sock := filepath.Join(t.TempDir(), "s.sock")
-	startServerWith(t, nil, []protocol.User{{Name: "sha2", PasswordHash: hash, Plugin: protocol.PluginCachingSHA}},
+	startServerWith(t, nil, []protocol.User{{Name: "sha2", PasswordHash: hash, Plugin: protocol.PluginCachingSHA},
+		{Name: "sha2plain", Password: "right password", Plugin: protocol.PluginCachingSHA}},
 		func(c *protocol.Config) { c.Socket = sock })
 	ghost := ""
 	for i := 0; ghost == ""; i++ {
@@ -414,17 +415,20 @@ func TestHostileLongPassword(t *testing.T) {
 		t.Logf("%s, 44 KB password: %v of CPU", user, d)
 		assert.Less(t, d, 200*time.Millisecond, "%s: hashed before refusing", user)
 	}
-	var known, unknown time.Duration
+	var known, plain, unknown time.Duration
 	for range 8 {
-		d, err := login("sha2", strings.Repeat("w", 250))
-		assert.Equal(t, uint16(1045), mysqlErrNum(err), "%v", err)
-		known += d
-		d, err = login(ghost, strings.Repeat("w", 250))
-		assert.Equal(t, uint16(1045), mysqlErrNum(err), "%v", err)
-		unknown += d
+		for _, l := range []struct {
+			user string
+			sum  *time.Duration
+		}{{"sha2", &known}, {"sha2plain", &plain}, {ghost, &unknown}} {
+			d, err := login(l.user, strings.Repeat("w", 250))
+			assert.Equal(t, uint16(1045), mysqlErrNum(err), "%s: %v", l.user, err)
+			*l.sum += d
+		}
 	}
-	t.Logf("8 wrong 250-byte passwords: account %v, unknown name %v of CPU", known, unknown)
+	t.Logf("8 wrong 250-byte passwords: $A$ account %v, plain-password account %v, unknown name %v of CPU", known, plain, unknown)
 	assert.Greater(t, float64(unknown), 0.5*float64(known), "an unknown name is cheaper to refuse than an account")
+	assert.Greater(t, float64(plain), 0.5*float64(unknown), "a plain-password account is cheaper to refuse than an unknown name")
 	d, err := login("sha2", "right password")
 	require.NoError(t, err, "the account still logs in")
 	t.Logf("good login: %v", d)

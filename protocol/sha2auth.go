@@ -210,10 +210,11 @@ func (m *sha2Method) HandleAuthPluginData(c *mysql.Conn, user string, serverData
 		// in the password's length (a 44 KB one took 1.5 s of CPU).
 		return nil, accessDenied(user, addr, true)
 	}
-	if !known {
+	if !known || acct.sha2Crypt == nil {
 		// Cost what checking a caching_sha2_password account's "$A$"
 		// hash costs for the same password, so that the time of a
-		// refusal does not tell a real account from a name that is none.
+		// refusal does not tell a real account (of either kind of
+		// password_hash) from a name that is none.
 		dummySHA2Crypt().matches(password)
 	}
 	return m.a.UserEntryWithPassword(nil, user, password, addr)
