@@ -25,15 +25,15 @@ import (
 const PreLoginBudget = 64 << 10
 
 // DefaultMaxAllowedPacket is the admin listeners' max_allowed_packet
-// default: 1 MiB (MySQL 5.5's default, and MySQL's own limit for a
-// replica's I/O thread before 5.6). ssld's statements are under 1 KiB and
-// the parser takes at most sqlcmd.MaxStatementBytes (256 KiB) per
-// statement, so 1 MiB still carries a multi-statement script of a few
-// thousand statements, while a full house of max_connections (151)
-// clients, each with a message in flight, holds at most about 300 MiB
-// (the message and vitess's copy of it): inside the 384 MiB of the
-// Kubernetes manifest, where MySQL 8.0's 64 MiB would allow 9 GiB.
-const DefaultMaxAllowedPacket = 1 << 20
+// default: 512 KiB. ssld's statements are under 1 KiB and the parser takes
+// at most sqlcmd.MaxStatementBytes (256 KiB) per statement; twice that
+// still carries a multi-statement script of thousands of admin statements.
+// When a message is handed to vitess it exists up to three times (the bytes
+// the transport read, vitess's packet buffer, the statement string vitess
+// makes of it): 1.5 MiB per connection, about 230 MiB for a full house of
+// max_connections (151) clients: inside the 384 MiB of the Kubernetes
+// manifest, where MySQL 8.0's 64 MiB default would allow 28 GiB.
+const DefaultMaxAllowedPacket = 512 << 10
 
 // preReadAbove is the payload size from which the transport reads a
 // packet after login in full before vitess sees its header. vitess
