@@ -8,6 +8,8 @@ import (
 
 	"github.com/dolthub/vitess/go/mysql"
 	querypb "github.com/dolthub/vitess/go/vt/proto/query"
+
+	"github.com/ssld/ssld/sqlcmd"
 )
 
 // MySQL error numbers and states used at connect time.
@@ -39,6 +41,11 @@ type authServer struct {
 	hooks         Hooks
 	onLogin       func(c *mysql.Conn, user string) // after every successful login; may be nil
 	guard         *loginGuard                      // shared by the server's listeners; nil: none
+	// clientCAs is the client channel's live CA set (ssl_ca / ssl_capath),
+	// what require_x509 accounts are checked against on every listener;
+	// nil when the TLSProvider cannot tell it (then the handshake's own
+	// verification counts, on the client port only).
+	clientCAs func() (pool *x509.CertPool, known bool)
 }
 
 var _ mysql.AuthServer = (*authServer)(nil)
@@ -103,7 +110,8 @@ func hostOf(addr net.Addr) string {
 	return host
 }
 
-// accessDenied is MySQL's 1045. sent says whether the client sent an
+// accessDenied is MySQL's 1045, naming at most the first 32 characters of
+// the user name (MySQL's limit: a longer name is no account's). sent says whether the client sent an
 // authentication response (a password) at all: MySQL prints "using
 // password: NO" when it did not, which tells an operator that the hook or
 // client ran without its password rather than with a wrong one.
@@ -113,7 +121,7 @@ func accessDenied(user string, addr net.Addr, sent bool) error {
 		used = "NO"
 	}
 	return mysql.NewSQLError(mysql.ERAccessDeniedError, mysql.SSAccessDeniedError,
-		"Access denied for user '%s'@'%s' (using password: %s)", user, hostOf(addr), used)
+		"Access denied for user '%s'@'%s' (using password: %s)", sqlcmd.CutUserName(user), hostOf(addr), used)
 }
 
 func badHandshake() error {
@@ -147,7 +155,7 @@ func (a *authServer) UserEntryWithHash(_ []*x509.Certificate, salt []byte, user 
 // caching_sha2_password, only reached over TLS or the Unix socket).
 func (a *authServer) UserEntryWithPassword(_ []*x509.Certificate, user string, password string, addr net.Addr) (mysql.Getter, error) {
 	acct, ok := a.users.get(user)
-	if !ok || !acct.checkPassword(password) {
+	if !ok || len(password) > MaxPasswordBytes || !acct.checkPassword(password) {
 		return nil, accessDenied(user, addr, password != "")
 	}
 	acct.learnSHA2(password)
@@ -182,7 +190,10 @@ func (m checkedMethod) HandleAuthPluginData(c *mysql.Conn, user string, serverDa
 	g, err := m.check(c, user, serverData, clientData, addr)
 	_, known := m.a.users.get(user)
 	m.a.guard.done(m.a.transport, user, addr, known, err)
-	return g, err
+	if err != nil {
+		return nil, sqlError(err) // its message bounded like every other
+	}
+	return g, nil
 }
 
 func (m checkedMethod) check(c *mysql.Conn, user string, serverData, clientData []byte, addr net.Addr) (mysql.Getter, error) {
@@ -218,7 +229,7 @@ func (m checkedMethod) check(c *mysql.Conn, user string, serverData, clientData 
 	}
 	// As in MySQL, REQUIRE X509 needs a TLS connection with a verified client
 	// certificate, so such an account cannot log in over the Unix socket.
-	if id.acct.requireX509 && !hasVerifiedPeer(c) {
+	if id.acct.requireX509 && !m.a.x509Verified(c) {
 		return nil, accessDenied(user, addr, sent)
 	}
 	if err := reserveSlot(c.Conn, id.acct); err != nil {
@@ -237,4 +248,40 @@ func (m checkedMethod) check(c *mysql.Conn, user string, serverData, clientData 
 func hasVerifiedPeer(c *mysql.Conn) bool {
 	st := connTLS(c.Conn)
 	return st != nil && len(st.PeerCertificates) > 0 && len(st.VerifiedChains) > 0
+}
+
+// x509Verified is the require_x509 check: the client's certificate must
+// verify, for client authentication, against the client channel's CA set
+// (ssl_ca / ssl_capath: the set docs/configuration.md names for these
+// accounts), on whichever listener the connection came in. On the client
+// port the TLS handshake already checked that. On cluster_listen the
+// handshake checked the cluster CA set, which every node's own cluster
+// certificate passes: that proves a node, not the person the account is
+// for, so the certificate must verify against the client CA set too (and
+// when the two sets are one, as with cluster_ssl_ca unset, the answer is
+// the same on both ports). A channel without a CA set admits no
+// require_x509 login; the system roots never count.
+func (a *authServer) x509Verified(c *mysql.Conn) bool {
+	if a.transport == "unix" || !hasVerifiedPeer(c) {
+		return false
+	}
+	if a.clientCAs == nil {
+		return a.transport == "tcp"
+	}
+	pool, known := a.clientCAs()
+	if !known {
+		return a.transport == "tcp"
+	}
+	if pool == nil {
+		return false
+	}
+	st := connTLS(c.Conn)
+	inter := x509.NewCertPool()
+	for _, ic := range st.PeerCertificates[1:] {
+		inter.AddCert(ic)
+	}
+	_, err := st.PeerCertificates[0].Verify(x509.VerifyOptions{
+		Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	return err == nil
 }

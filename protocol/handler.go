@@ -68,22 +68,27 @@ func (h *Handler) session(c *mysql.Conn) *sqlcmd.Session {
 // sqlError is the single funnel from Go errors to MySQL error packets.
 // vitess writes the number and state of a *mysql.SQLError as they are, so it
 // must be returned unwrapped.
+// Every message is cut to sqlcmd.MaxMessageBytes (MySQL's
+// MYSQL_ERRMSG_SIZE) on the way.
 func sqlError(err error) error {
 	if err == nil {
 		return nil
 	}
 	var se *mysql.SQLError
 	if errors.As(err, &se) {
+		if len(se.Message) > sqlcmd.MaxMessageBytes {
+			return &mysql.SQLError{Num: se.Num, State: se.State, Message: sqlcmd.CutMessage(se.Message)}
+		}
 		return se
 	}
 	var ce *sqlcmd.Error
 	if errors.As(err, &ce) {
-		return mysql.NewSQLError(int(ce.Num), ce.State, "%s", ce.Msg)
+		return mysql.NewSQLError(int(ce.Num), ce.State, "%s", sqlcmd.CutMessage(ce.Msg))
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return mysql.NewSQLError(mysql.ERQueryInterrupted, mysql.SSQueryInterrupted, "Query execution was interrupted")
 	}
-	return mysql.NewSQLError(mysql.ERUnknownError, mysql.SSUnknownSQLState, "%s", err.Error())
+	return mysql.NewSQLError(mysql.ERUnknownError, mysql.SSUnknownSQLState, "%s", sqlcmd.CutMessage(err.Error()))
 }
 
 // NewConnection implements mysql.Handler.
@@ -117,7 +122,7 @@ func (h *Handler) ConnectionClosed(c *mysql.Conn) {
 
 // ConnectionAborted implements mysql.Handler.
 func (h *Handler) ConnectionAborted(c *mysql.Conn, reason string) error {
-	h.log.Debug("connection aborted", "transport", h.transport, "remote", remoteString(c), "reason", reason)
+	h.log.Debug("connection aborted", "transport", h.transport, "remote", remoteString(c), "reason", abortReason(reason))
 	if gc, ok := c.Conn.(*guardedConn); ok && strings.HasPrefix(reason, "Cannot parse") {
 		// vitess closes without a word on a handshake response it cannot
 		// parse; MySQL and MariaDB answer 1043.
@@ -125,6 +130,19 @@ func (h *Handler) ConnectionAborted(c *mysql.Conn, reason string) error {
 	}
 	h.hooks.Login(listenerLabel(h.transport), false)
 	return nil
+}
+
+// abortReason is vitess's reason for an aborted connection as ssld logs
+// it: the user name it quotes cut to 32 characters, the whole at most 512
+// bytes.
+func abortReason(reason string) string {
+	const prefix, suffix = "Error authenticating user ", " using: "
+	if rest, ok := strings.CutPrefix(reason, prefix); ok {
+		if i := strings.LastIndex(rest, suffix); i >= 0 {
+			reason = prefix + sqlcmd.CutUserName(rest[:i]) + rest[i:]
+		}
+	}
+	return sqlcmd.CutMessage(reason)
 }
 
 func remoteString(c *mysql.Conn) string {
@@ -146,13 +164,16 @@ func (h *Handler) ComQuery(ctx context.Context, c *mysql.Conn, query string, cal
 }
 
 // ComMultiQuery implements mysql.Handler: it runs the first statement and
-// returns the rest.
+// returns the rest, which vitess hands back for the next one. The split
+// (sqlcmd.SplitFirst) reads only the first statement, so a whole text
+// costs time linear in its length. As in MySQL, the first statement that
+// fails ends the text: its error is the last answer.
 func (h *Handler) ComMultiQuery(ctx context.Context, c *mysql.Conn, query string, callback mysql.ResultSpoolFn) (string, error) {
-	first, rest, err := sqlparser.SplitStatement(query)
-	if err != nil {
-		return "", sqlError(&sqlcmd.Error{Num: mysql.ERParseError, State: mysql.SSClientError, Msg: fmt.Sprintf("You have an error in your SQL syntax: %v", err)})
+	first, rest := sqlcmd.SplitFirst(query)
+	if err := h.run(ctx, c, first, callback, rest != ""); err != nil {
+		return "", err
 	}
-	return rest, h.run(ctx, c, first, callback, rest != "")
+	return rest, nil
 }
 
 func (h *Handler) run(ctx context.Context, c *mysql.Conn, query string, callback mysql.ResultSpoolFn, more bool) error {

@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/ssld/ssld/sqlcmd"
 )
 
 // Login throttling, in the spirit of MySQL's connection_control and
@@ -98,11 +100,13 @@ func (g *loginGuard) done(transport, user string, addr net.Addr, known bool, err
 		count = g.fail(hostOf(addr))
 	}
 	if ok, suppressed := g.rl.allow(g.now()); ok {
-		reason := err.Error()
+		// The user name is the client's: at most 32 characters of it
+		// (MySQL's limit), and every field at most 512 bytes.
+		reason := sqlcmd.CutMessage(err.Error())
 		if !known {
 			reason = "no such account; the client was told: " + reason
 		}
-		g.log.Warn("login failed", "listener", listenerLabel(transport), "user", user, "remote", addrString(addr),
+		g.log.Warn("login failed", "listener", listenerLabel(transport), "user", sqlcmd.CutUserName(user), "remote", addrString(addr),
 			"reason", reason, "failures_from_address", count, "suppressed", suppressed)
 	}
 }

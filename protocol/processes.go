@@ -69,6 +69,10 @@ func (l *procList) get(id uint32) *proc {
 	return l.procs[id]
 }
 
+// RecoveredPanics implements sqlcmd.PanicCounter (SHOW STATUS
+// Ssld_recovered_panics): the process-wide count of RecoveredPanics.
+func (l *procList) RecoveredPanics() int64 { return RecoveredPanics() }
+
 // count is the number of open connections (COM_STATISTICS Threads).
 func (l *procList) count() int {
 	l.mu.Lock()

@@ -2,13 +2,16 @@ package protocol
 
 import "github.com/dolthub/vitess/go/mysql"
 
-// ssld is not a replication source. The Handler still implements
-// mysql.BinlogReplicaHandler, only to refuse COM_REGISTER_SLAVE and
-// COM_BINLOG_DUMP_GTID: when a Handler does not implement it, vitess skips
-// the command without releasing its read buffer or answering, and the
-// connection's next packet panics in readEphemeralPacket ("unexpected
-// currentEphemeralPolicy"), found by FuzzListenerPackets. Refusing makes
-// vitess answer with this error and close the connection cleanly.
+// ssld is not a replication source. The command hook (commands.go)
+// answers COM_REGISTER_SLAVE, COM_BINLOG_DUMP and COM_BINLOG_DUMP_GTID
+// itself, before vitess parses their bodies (a malformed one panicked
+// there). The Handler still implements mysql.BinlogReplicaHandler, for a
+// connection whose hook could not be installed: when a Handler does not
+// implement it, vitess skips the command without releasing its read buffer
+// or answering, and the connection's next packet panics in
+// readEphemeralPacket ("unexpected currentEphemeralPolicy"), found by
+// FuzzListenerPackets. Refusing makes vitess answer with this error and
+// close the connection.
 var _ mysql.BinlogReplicaHandler = (*Handler)(nil)
 
 func errNoReplication() error {

@@ -8,6 +8,7 @@ package protocol
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -201,19 +202,50 @@ var (
 // target fails when it moves.
 func RecoveredPanics() int64 { return recoveredPanics.Load() }
 
+// panicLog limits the log lines of recovered panics: a client that found
+// one can repeat it at will.
+var panicLog = rateLimit{burst: 5, interval: time.Minute}
+
+// logPanic counts a panic vitess recovered (its log arguments: the panic
+// value and the stack) and logs it if rl allows.
+func logPanic(log *slog.Logger, rl *rateLimit, args []any) {
+	recoveredPanics.Add(1)
+	ok, suppressed := rl.allow(time.Now())
+	if !ok {
+		return
+	}
+	value, stack := "", ""
+	if len(args) > 0 {
+		value = sqlcmd.CutMessage(fmt.Sprint(args[0]))
+	}
+	if len(args) > 1 {
+		stack = fmt.Sprint(args[1])
+		if len(stack) > 4096 {
+			stack = stack[:4096]
+		}
+	}
+	log.Error("mysql: connection goroutine panicked; connection closed", "panic", value, "stack", stack,
+		"suppressed", suppressed)
+}
+
 // routeVitessLogs sends vitess's own log lines (connection errors and the
-// like) to slog at debug level instead of the standard logger. A recovered
-// panic is logged at error and counted.
+// like) to slog at debug level instead of the standard logger, formatted
+// only when debug is on and cut to sqlcmd.MaxMessageBytes (vitess quotes
+// client input, whole packets even). A recovered panic is counted
+// (RecoveredPanics, ssld_recovered_panics_total) and logged at error, at
+// most 5 lines a minute (the next says how many were left out), with the
+// panic value and the stack, cut to 512 and 4096 bytes.
 func routeVitessLogs(log *slog.Logger) {
 	routeOnce.Do(func() {
 		f := func(format string, args ...any) {
-			msg := fmt.Sprintf(format, args...)
-			if strings.Contains(msg, "caught panic") {
-				recoveredPanics.Add(1)
-				log.Error("mysql: connection goroutine panicked; connection closed", "panic", msg)
+			if strings.Contains(format, "caught panic") {
+				logPanic(log, &panicLog, args)
 				return
 			}
-			log.Debug("mysql: " + msg)
+			if !log.Enabled(context.Background(), slog.LevelDebug) {
+				return
+			}
+			log.Debug("mysql: " + sqlcmd.CutMessage(fmt.Sprintf(format, args...)))
 		}
 		p := func(args ...any) { f("%s", fmt.Sprint(args...)) }
 		vtlog.Infof, vtlog.Warningf, vtlog.Errorf = f, f, f
@@ -371,6 +403,15 @@ func (s *Server) newListener(nl net.Listener, transport string, u *accounts) (*m
 	auth := newAuthServer(u, transport, s.cfg.RequireSecureTransport, s.cfg.Hooks, s.cfg.RSAKeys)
 	auth.onLogin = h.loggedIn
 	auth.guard = s.logins
+	if src, ok := s.tls.(SnapshotSource); ok {
+		auth.clientCAs = func() (*x509.CertPool, bool) {
+			snap := src.Current(tlsctx.ChannelClient)
+			if snap == nil {
+				return nil, true
+			}
+			return snap.CAs, true
+		}
+	}
 	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
 		Listener:   nl,
 		AuthServer: auth,
@@ -385,6 +426,16 @@ func (s *Server) newListener(nl net.Listener, transport string, u *accounts) (*m
 	}
 	l.ServerVersion = s.cfg.ServerVersion
 	return l, nil
+}
+
+// SnapshotSource is implemented by a TLSProvider that hands out the live
+// snapshot of a channel (*tlsctx.Manager does). The server then checks
+// require_x509 accounts against the client channel's CA set on every
+// listener (see authServer.x509Verified); without it, only on the client
+// port, through the TLS handshake. Current must be safe for concurrent use
+// and must not block.
+type SnapshotSource interface {
+	Current(ch tlsctx.Channel) *tlsctx.Snapshot
 }
 
 // TLSGate is implemented by a TLSProvider that can run with a channel

@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -206,15 +205,43 @@ func (m *sha2Method) HandleAuthPluginData(c *mysql.Conn, user string, serverData
 		return nil, err
 	}
 	password, err := m.readPassword(c, salt)
-	if err != nil {
+	if err != nil || len(password) > MaxPasswordBytes {
+		// Refused before any hashing: SHA-256 crypt costs time quadratic
+		// in the password's length (a 44 KB one took 1.5 s of CPU).
 		return nil, accessDenied(user, addr, true)
 	}
-	if !known {
-		// Cost the same as checking a real account.
-		subtle.ConstantTimeCompare(doubleSHA1(password), dummyHash)
+	if !known || acct.sha2Crypt == nil {
+		// Cost what checking a caching_sha2_password account's "$A$"
+		// hash costs for the same password, so that the time of a
+		// refusal does not tell a real account (of either kind of
+		// password_hash) from a name that is none.
+		dummySHA2Crypt().matches(password)
 	}
 	return m.a.UserEntryWithPassword(nil, user, password, addr)
 }
+
+// MaxPasswordBytes is the longest password ssld checks: MySQL's
+// CACHING_SHA2_PASSWORD_MAX_PASSWORD_LENGTH (256). A longer one is refused
+// with 1045 before it is hashed.
+const MaxPasswordBytes = 256
+
+// dummySHA2Crypt is what an unknown name's password is checked against:
+// a "$A$005$" hash (5,000 rounds, what `ssld passwd --plugin
+// caching_sha2_password` and MySQL 8 write) of a random password, made on
+// first use.
+var dummySHA2Crypt = sync.OnceValue(func() *sha2CryptHash {
+	pw := make([]byte, 16)
+	_, _ = rand.Read(pw)
+	s, err := CachingSHA2PasswordHash(string(pw))
+	if err != nil {
+		panic(err) // crypto/rand failed: nothing would work
+	}
+	h, err := parseSHA2Crypt(s)
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
 
 // readPassword reads the full-authentication answer.
 func (m *sha2Method) readPassword(c *mysql.Conn, salt []byte) (string, error) {

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -23,8 +24,25 @@ import (
 // handshake they cannot use) and the connection is closed.
 const PreLoginBudget = 64 << 10
 
-// DefaultMaxAllowedPacket is MySQL 8.0's max_allowed_packet default (64 MiB).
-const DefaultMaxAllowedPacket = 64 << 20
+// DefaultMaxAllowedPacket is the admin listeners' max_allowed_packet
+// default: 512 KiB. ssld's statements are under 1 KiB and the parser takes
+// at most sqlcmd.MaxStatementBytes (256 KiB) per statement; twice that
+// still carries a multi-statement script of thousands of admin statements.
+// When a message is handed to vitess it exists up to three times (the bytes
+// the transport read, vitess's packet buffer, the statement string vitess
+// makes of it): 1.5 MiB per connection, about 230 MiB for a full house of
+// max_connections (151) clients: inside the 384 MiB of the Kubernetes
+// manifest, where MySQL 8.0's 64 MiB default would allow 28 GiB.
+const DefaultMaxAllowedPacket = 512 << 10
+
+// preReadAbove is the payload size from which the transport reads a
+// packet after login in full before vitess sees its header. vitess
+// allocates a packet's whole buffer from its header (16 MiB for the five
+// bytes ff ff ff 00 03), and would hold it until the payload arrived or
+// read_timeout (8 hours) passed; read here, the memory grows with the
+// bytes that actually arrived. A smaller packet goes straight through:
+// vitess allocates at most this much ahead.
+const preReadAbove = 4 << 10
 
 // MySQL packet framing.
 const (
@@ -63,7 +81,9 @@ var (
 //
 // Input bounds: before login PreLoginBudget (1043 over it); after login
 // max_allowed_packet on a reassembled multi-packet message (1153 over it).
-// Either way the error packet is sent and the connection closed. An empty
+// Either way the error packet is sent and the connection closed. After
+// login a packet over preReadAbove is read in full before vitess sees its
+// header, so that vitess never allocates ahead of the bytes received. An empty
 // command packet is answered as MySQL answers COM_SLEEP (1047 "Unknown
 // command") and the connection goes on.
 //
@@ -191,6 +211,9 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 	if len(c.rOut) > 0 {
 		n := copy(p, c.rOut)
 		c.rOut = c.rOut[n:]
+		if len(c.rOut) == 0 {
+			c.rOut = nil // a pre-read packet's buffer is not kept while idle
+		}
 		return n, nil
 	}
 	if c.rRemain > 0 {
@@ -206,6 +229,9 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 	}
 	n := copy(p, c.rOut)
 	c.rOut = c.rOut[n:]
+	if len(c.rOut) == 0 {
+		c.rOut = nil
+	}
 	return n, nil
 }
 
@@ -240,6 +266,14 @@ func (c *guardedConn) nextHeader() error {
 			if length < maxPacketPayload {
 				c.rMsg = 0 // the message ends with this packet
 			}
+			if length > preReadAbove {
+				pkt, err := c.readPacket(h, length)
+				if err != nil {
+					return err
+				}
+				c.rOut = pkt
+				return nil
+			}
 			c.rRemain = length
 			c.rOut = h
 			return nil
@@ -265,17 +299,101 @@ func (c *guardedConn) nextHeader() error {
 			}
 			continue // the handshake response follows, inside TLS
 		}
+		h[3] -= c.shift
 		if !c.rResponse {
 			c.rResponse = true
 			if length < handshakeFixedLen {
 				return c.refuse(erHandshake, mysql.SSNetError, "Bad handshake", errBadHandshake)
 			}
+			// The handshake response is read whole (it is inside the
+			// budget) and checked where vitess would mishandle it.
+			pkt, err := c.readPacket(h, length)
+			if err != nil {
+				return err
+			}
+			if !handshakeResponseSane(pkt[4:]) {
+				return c.refuse(erHandshake, mysql.SSNetError, "Bad handshake", errBadHandshake)
+			}
+			c.rOut = pkt
+			return nil
 		}
-		h[3] -= c.shift
 		c.rRemain = length
 		c.rOut = h
 		return nil
 	}
+}
+
+// readPacket reads the payload of a packet whose header h announced length
+// bytes and returns header and payload in one slice. The buffer starts at
+// preReadAbove and doubles as bytes arrive, up to the announced size, so
+// what it holds is at most twice what the client sent. The whole packet
+// must arrive within the read timeout set by the Read that asked.
+func (c *guardedConn) readPacket(h []byte, length int) ([]byte, error) {
+	want := 4 + length
+	buf := make([]byte, 4, min(want, 4+preReadAbove))
+	copy(buf, h)
+	for len(buf) < want {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(want, 2*cap(buf)))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := c.src().Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil && len(buf) < want {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// capPluginAuthLenenc is CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA: the auth
+// response is length-encoded.
+const capPluginAuthLenenc = 0x00200000
+
+// handshakeResponseSane reports whether vitess can parse the handshake
+// response p without a panic: with a length-encoded auth response, the
+// length must not pass the end of the packet. vitess converts the 8-byte
+// form (fe ff ff ff ff ff ff ff ff) to a negative int and panics in
+// make([]byte, -1); MySQL answers such a response with 1043. Whatever
+// else is wrong with p, vitess refuses itself (1043 via
+// ConnectionAborted).
+func handshakeResponseSane(p []byte) bool {
+	if len(p) < handshakeFixedLen || binary.LittleEndian.Uint32(p)&capPluginAuthLenenc == 0 {
+		return true
+	}
+	nul := bytes.IndexByte(p[handshakeFixedLen:], 0)
+	if nul < 0 {
+		return true
+	}
+	pos := handshakeFixedLen + nul + 1
+	if pos >= len(p) {
+		return true
+	}
+	var n uint64
+	switch p[pos] {
+	case 0xfc:
+		if pos+2 >= len(p) {
+			return true
+		}
+		n, pos = uint64(binary.LittleEndian.Uint16(p[pos+1:])), pos+3
+	case 0xfd:
+		if pos+3 >= len(p) {
+			return true
+		}
+		n, pos = uint64(p[pos+1])|uint64(p[pos+2])<<8|uint64(p[pos+3])<<16, pos+4
+	case 0xfe:
+		if pos+8 >= len(p) {
+			return true
+		}
+		n, pos = binary.LittleEndian.Uint64(p[pos+1:]), pos+9
+	default:
+		n, pos = uint64(p[pos]), pos+1
+	}
+	return n <= uint64(len(p)-pos)
 }
 
 // upgrade runs the server side of the TLS handshake after an SSL request.

@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/dolthub/vitess/go/mysql"
+
+	"github.com/ssld/ssld/sqlcmd"
 )
 
 // PluginUnixSocket is MariaDB's unix_socket authentication: an account with
@@ -71,7 +73,7 @@ func (m unixSocketMethod) HandleAuthPluginData(c *mysql.Conn, name string, _, cl
 		}
 	}
 	return nil, mysql.NewSQLError(erAccessDeniedNoPassword, mysql.SSAccessDeniedError,
-		"Access denied for user '%s'@'localhost'", name)
+		"Access denied for user '%s'@'localhost'", sqlcmd.CutUserName(name))
 }
 
 // socketOf unwraps the listener's connection types down to the socket.

@@ -2,8 +2,10 @@ package sqlcmd
 
 import (
 	"fmt"
-	"github.com/dolthub/vitess/go/mysql"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/dolthub/vitess/go/mysql"
 )
 
 // Error is a MySQL error: number, SQLSTATE and message. Every error returned
@@ -41,8 +43,48 @@ const (
 	ErrRestartRequired = ErrSSLLibrary
 )
 
+// MaxMessageBytes bounds the text of every error and warning ssld sends or
+// keeps for SHOW WARNINGS: MySQL's MYSQL_ERRMSG_SIZE (512). A message that
+// quotes client input (an unknown column, variable or database) is cut
+// there, as MySQL cuts it, so an error never echoes a large statement back
+// or keeps it per connection.
+const MaxMessageBytes = 512
+
+// MaxUserNameChars is the longest user name MySQL accepts
+// (USERNAME_CHAR_LENGTH); longer names are cut to it wherever they are
+// shown (errors, logs).
+const MaxUserNameChars = 32
+
+// CutMessage returns s cut to at most MaxMessageBytes bytes, at a UTF-8
+// character boundary.
+func CutMessage(s string) string { return cutBytes(s, MaxMessageBytes) }
+
+// CutUserName returns name cut to MaxUserNameChars characters.
+func CutUserName(name string) string {
+	n := 0
+	for i := range name {
+		if n == MaxUserNameChars {
+			return name[:i]
+		}
+		n++
+	}
+	return name
+}
+
+// cutBytes cuts s to at most max bytes without splitting a UTF-8 sequence.
+func cutBytes(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
+}
+
 func newError(num uint16, state, format string, args ...any) *Error {
-	return &Error{Num: num, State: state, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Num: num, State: state, Msg: CutMessage(fmt.Sprintf(format, args...))}
 }
 
 func errSuperRequired() *Error {
@@ -75,4 +117,31 @@ func errSyntax(near string) *Error {
 	}
 	return newError(mysql.ERParseError, mysql.SSClientError,
 		"You have an error in your SQL syntax; check the manual that corresponds to your ssld version for the right syntax to use near '%s' at line 1", near)
+}
+
+// maxHostNameChars is the longest host name of an account (MySQL's
+// HOSTNAME_LENGTH).
+const maxHostNameChars = 255
+
+// checkAccountName applies MySQL's bounds on account names: 1470
+// (ER_WRONG_STRING_LENGTH) for a user name over MaxUserNameChars or a host
+// over 255 characters.
+func checkAccountName(user, host string) *Error {
+	if utf8.RuneCountInString(user) > MaxUserNameChars {
+		return errNameTooLong(user, "user name", MaxUserNameChars)
+	}
+	if utf8.RuneCountInString(host) > maxHostNameChars {
+		return errNameTooLong(host, "host name", maxHostNameChars)
+	}
+	return nil
+}
+
+// errNameTooLong is MySQL's ER_WRONG_STRING_LENGTH (1470, HY000); the
+// message quotes at most 70 characters of the name, as MySQL's does.
+func errNameTooLong(name, what string, max int) *Error {
+	r := []rune(name)
+	if len(r) > 70 {
+		r = r[:70]
+	}
+	return newError(1470, mysql.SSUnknownSQLState, "String '%s' is too long for %s (should be no longer than %d)", string(r), what, max)
 }

@@ -115,7 +115,7 @@ func TestExecResults(t *testing.T) {
 		{"version_comment", "select @@version_comment limit 1", []string{"@@version_comment"}, [][]any{{"ssld"}}},
 		{"limit 0", "select @@version_comment limit 0", []string{"@@version_comment"}, [][]any{}},
 		{"select 1", "SELECT 1", []string{"1"}, [][]any{{int64(1)}}},
-		{"int and bool vars", "SELECT @@port, @@global.autocommit AS ac, @@max_allowed_packet", []string{"@@port", "ac", "@@max_allowed_packet"}, [][]any{{int64(3307), int64(1), int64(67108864)}}},
+		{"int and bool vars", "SELECT @@port, @@global.autocommit AS ac, @@max_allowed_packet", []string{"@@port", "ac", "@@max_allowed_packet"}, [][]any{{int64(3307), int64(1), int64(524288)}}},
 		{"functions", "SELECT VERSION(), DATABASE(), USER(), CURRENT_USER(), CONNECTION_ID()",
 			[]string{"VERSION()", "DATABASE()", "USER()", "CURRENT_USER()", "CONNECTION_ID()"},
 			[][]any{{"8.0.36-ssld", nil, "admin@127.0.0.1", "admin@%", uint64(7)}}},

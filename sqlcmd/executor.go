@@ -95,6 +95,13 @@ type Env struct {
 	Processes Processes
 }
 
+// PanicCounter is implemented by a Processes whose server counts the
+// panics it recovered in connection goroutines (each closed its
+// connection); SHOW STATUS reports the count as Ssld_recovered_panics.
+type PanicCounter interface {
+	RecoveredPanics() int64
+}
+
 // Session is the per-connection state. The protocol layer serialises calls
 // per connection, so a Session is never used concurrently; Exec and Run
 // mutate it (USE, SET, warnings).
@@ -163,7 +170,7 @@ func (x *Executor) Run(ctx context.Context, s *Session, query string) (res *Resu
 		if !ok {
 			e = errInternal()
 		}
-		s.Warnings, s.StatementWarnings = []Warning{{Level: "Error", Code: e.Num, Message: e.Msg}}, 0
+		s.Warnings, s.StatementWarnings = []Warning{{Level: "Error", Code: e.Num, Message: CutMessage(e.Msg)}}, 0
 		return nil, e
 	}
 	return x.Exec(ctx, s, cmd)
@@ -184,6 +191,7 @@ func (x *Executor) Exec(ctx context.Context, s *Session, cmd Command) (res *Resu
 		switch {
 		case err != nil:
 			if e, ok := err.(*Error); ok {
+				e.Msg = CutMessage(e.Msg)
 				s.Warnings = []Warning{{Level: "Error", Code: e.Num, Message: e.Msg}}
 			}
 			s.StatementWarnings = 0
@@ -191,8 +199,7 @@ func (x *Executor) Exec(ctx context.Context, s *Session, cmd Command) (res *Resu
 			// SHOW WARNINGS keeps the list and raises no warning itself.
 			s.StatementWarnings = 0
 		case res != nil:
-			s.Warnings = distinctWarnings(res.Warnings)
-			s.StatementWarnings = len(s.Warnings)
+			s.Warnings, s.StatementWarnings = keptWarnings(res.Warnings)
 		}
 	}()
 	if s == nil {
@@ -269,23 +276,31 @@ func (x *Executor) exec(ctx context.Context, s *Session, cmd Command) (*Result, 
 // clients that USE it or list databases are content.
 const informationSchema = "information_schema"
 
-// distinctWarnings drops repeated warnings: SHOW WARNINGS lists each
-// finding once.
-func distinctWarnings(ws []Warning) []Warning {
+// MaxKeptWarnings is how many warnings a session keeps for SHOW WARNINGS:
+// MySQL's max_error_count default (1024). The warning count of the
+// statement still counts them all, as MySQL's warning_count does.
+const MaxKeptWarnings = 1024
+
+// keptWarnings is what a session keeps of a statement's warnings: each
+// finding once (SHOW WARNINGS lists it once), its message cut to
+// MaxMessageBytes, at most MaxKeptWarnings of them; and the statement's
+// warning count (the distinct findings, kept or not).
+func keptWarnings(ws []Warning) ([]Warning, int) {
 	var out []Warning
-	for i, w := range ws {
-		dup := false
-		for _, prev := range ws[:i] {
-			if prev == w {
-				dup = true
-				break
-			}
+	seen := make(map[Warning]bool, len(ws))
+	n := 0
+	for _, w := range ws {
+		w.Message = CutMessage(w.Message)
+		if seen[w] {
+			continue
 		}
-		if !dup {
+		seen[w] = true
+		n++
+		if len(out) < MaxKeptWarnings {
 			out = append(out, w)
 		}
 	}
-	return out
+	return out, n
 }
 
 func showWarnings(s *Session, c ShowWarnings) *Result {

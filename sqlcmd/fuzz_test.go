@@ -2,6 +2,7 @@ package sqlcmd
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -14,6 +15,17 @@ func FuzzParse(f *testing.F) {
 		"ALTER INSTANCE RELOAD TLS FOR CHANNEL mysql_main NO ROLLBACK ON ERROR",
 		"SHOW VARIABLES LIKE 'ssl%'", "select @@version_comment limit 1", "SET NAMES utf8mb4",
 		"SHOW SSL STATUS", "SHOW AGGREGATORS", "'", "`", "/*", "-- ", "#", "\x00", "SELECT @@@x",
+	} {
+		f.Add(s)
+	}
+	// Deep keyword runs and nesting: vitess's tokenizer recurses once per
+	// NOT / FOR; Parse must refuse them (1436) before it sees them.
+	for _, s := range []string{
+		"SELECT " + strings.Repeat("NOT ", MaxKeywordRun+1) + "1",
+		"SELECT 1 " + strings.Repeat("FOR\t", 2*MaxKeywordRun),
+		"SELECT /*!" + strings.Repeat("not ", MaxKeywordRun+1) + "*/ 1",
+		"SELECT " + strings.Repeat("(", MaxStatementTokens) + "1",
+		"SELECT 1" + strings.Repeat("+1", MaxStatementTokens),
 	} {
 		f.Add(s)
 	}

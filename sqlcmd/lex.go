@@ -28,17 +28,24 @@ type token struct {
 // upper returns the word in upper case (for keyword comparison).
 func (t token) upper() string { return strings.ToUpper(t.text) }
 
-var errUnterminated = errors.New("unterminated comment or quote")
+var (
+	errUnterminated  = errors.New("unterminated comment or quote")
+	errTooManyTokens = errors.New("too many tokens")
+)
 
 // lex splits q into tokens, skipping whitespace and comments (/* */, "-- "
 // and "#" to end of line). It is only used to recognise ssld's own statements
 // and to strip leading/trailing comments and semicolons; everything else is
 // left to vitess. lex never panics; on an unterminated comment or quote it
-// returns the tokens so far and errUnterminated.
+// returns the tokens so far and errUnterminated, and after
+// MaxStatementTokens tokens it stops with errTooManyTokens.
 func lex(q string) ([]token, error) {
 	var toks []token
 	i := 0
 	for i < len(q) {
+		if len(toks) > MaxStatementTokens {
+			return toks, errTooManyTokens
+		}
 		c := q[i]
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':

@@ -20,7 +20,9 @@ import (
 // comments and semicolons are ignored; executable comments (/*!40100 ... */)
 // whose version is not above 8.0.35 are part of the statement, as in MySQL. The error is always an *Error: 1065
 // for an empty statement, 1064 for a syntax error, 1235 for valid SQL that
-// ssld does not support, 1210 for an unknown TLS channel. Parse is safe for
+// ssld does not support, 1210 for an unknown TLS channel, 1436 for a
+// statement over one of the bounds of bounds.go (checked before any
+// parser sees the text). Parse is safe for
 // concurrent use. A panic in vitess's parser is reported as a syntax error
 // (see vitessParse); a panic in ssld's own parsing is not hidden, so the
 // statement fuzz target finds it.
@@ -33,8 +35,14 @@ func Parse(query string) (cmd Command, err error) {
 }
 
 func parse(query string) (Command, *Error) {
+	if err := checkStatementText(query); err != nil {
+		return nil, err
+	}
 	query = expandExecutable(query, versionNumber)
 	toks, lexErr := lex(query)
+	if lexErr == errTooManyTokens {
+		return nil, errTooComplex("a statement of more than %d tokens; ssld's parser allows at most %d", MaxStatementTokens, MaxStatementTokens)
+	}
 	// Drop trailing semicolons: "SSL_RELOAD;" and "select 1;;" are one
 	// statement each.
 	for len(toks) > 0 && toks[len(toks)-1].kind == tokSymbol && toks[len(toks)-1].text == ";" {

@@ -116,6 +116,9 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 	}
 	if x.env.Processes != nil {
 		add("Questions", strconv.FormatUint(x.env.Processes.Questions(), 10))
+		if pc, ok := x.env.Processes.(PanicCounter); ok {
+			add("Ssld_recovered_panics", strconv.FormatInt(pc.RecoveredPanics(), 10))
+		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return strings.ToLower(rows[i][0]) < strings.ToLower(rows[j][0]) })
 
@@ -267,6 +270,9 @@ func (x *Executor) showLeaves() *Result {
 // needs SELECT on the mysql schema and answers 1044 without it).
 func (x *Executor) showGrants(s *Session, c ShowGrants) (*Result, *Error) {
 	user, host := c.User, c.Host
+	if err := checkAccountName(user, host); err != nil {
+		return nil, err
+	}
 	self := user == "" || user == s.User
 	if user == "" {
 		user = s.User

@@ -73,7 +73,7 @@ func TestAddServer(t *testing.T) {
 		{"role", "leaf", KindString, ScopeGlobal, true},
 		{"require_secure_transport", "ON", KindBool, ScopeGlobal, true},
 		{"autocommit", "ON", KindBool, ScopeBoth, false},
-		{"max_allowed_packet", "67108864", KindInt, ScopeBoth, false},
+		{"max_allowed_packet", "524288", KindInt, ScopeBoth, false},
 		{"character_set_client", "utf8mb4", KindString, ScopeBoth, false},
 		{"transaction_isolation", "REPEATABLE-READ", KindString, ScopeBoth, false},
 		{"lower_case_table_names", "0", KindInt, ScopeGlobal, true},

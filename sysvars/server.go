@@ -20,8 +20,8 @@ type ServerInfo struct {
 	License                string
 	// MaxConnections is the TCP connection limit in force.
 	MaxConnections int
-	// MaxAllowedPacket is the message bound after login; 0 reports MySQL's
-	// default, 64 MiB.
+	// MaxAllowedPacket is the message bound after login; 0 reports the
+	// admin listeners' default, 512 KiB (protocol.DefaultMaxAllowedPacket).
 	MaxAllowedPacket int64
 	// BoundPort, when set, is asked for @@port instead of Port, so a node
 	// started with port 0 reports the port it picked.
@@ -36,7 +36,7 @@ const (
 	defaultCollation      = "utf8mb4_0900_ai_ci"
 	defaultSQLMode        = "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 	defaultIsolation      = "REPEATABLE-READ"
-	defaultMaxPacket      = "67108864"
+	defaultMaxPacket      = "524288"
 	defaultTimeout        = "28800"
 	maxUint64             = "18446744073709551615"
 	protocolVersion       = "10"

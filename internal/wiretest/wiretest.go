@@ -15,6 +15,9 @@ const (
 	CapSSL          = 0x00000800
 	CapSecureConn   = 0x00008000
 	CapPluginAuth   = 0x00080000
+	// CapPluginAuthLenenc (CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA): the
+	// auth response is length-encoded (see HandshakeResponseLenenc).
+	CapPluginAuthLenenc = 0x00200000
 	// CapsBase are the flags of a HandshakeResponse41 here: long
 	// password, protocol 4.1, secure connection, plugin auth (add CapSSL
 	// after an SSL request).
@@ -59,6 +62,17 @@ func HandshakeResponse(flags uint32, user string, auth []byte, plugin string) []
 	p := fixedPart(flags)
 	p = append(append(p, user...), 0)
 	p = append(append(p, byte(len(auth))), auth...)
+	return append(append(p, plugin...), 0)
+}
+
+// HandshakeResponseLenenc is a HandshakeResponse41 with
+// CapPluginAuthLenenc added to flags, whose auth response is lenencAuth as
+// given: its length-encoded length and the bytes, as a test wants them
+// (right or wrong).
+func HandshakeResponseLenenc(flags uint32, user string, lenencAuth []byte, plugin string) []byte {
+	p := fixedPart(flags | CapPluginAuthLenenc)
+	p = append(append(p, user...), 0)
+	p = append(p, lenencAuth...)
 	return append(append(p, plugin...), 0)
 }
 
