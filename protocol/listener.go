@@ -38,6 +38,10 @@ type guardedListener struct {
 	// Accept returns it (the listener stops).
 	onAcceptError func(err error, permanent bool, retryIn time.Duration)
 
+	// gate, if set, keeps Accept from calling accept(2) while a reload
+	// holds the descriptor reserve (see AcceptGate).
+	gate *AcceptGate
+
 	closeOnce sync.Once
 	closed    chan struct{} // closed by Close
 
@@ -72,7 +76,10 @@ func newGuardedListener(l net.Listener, limit int, connect, read, write time.Dur
 
 // Close stops accepting; Accept returns net.ErrClosed.
 func (l *guardedListener) Close() error {
-	l.closeOnce.Do(func() { close(l.closed) })
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		l.gate.remove(l.Listener)
+	})
 	return l.Listener.Close()
 }
 
@@ -86,7 +93,10 @@ func (l *guardedListener) Close() error {
 func (l *guardedListener) Accept() (net.Conn, error) {
 	var delay time.Duration
 	for {
-		c, err := l.Listener.Accept()
+		c, interrupted, err := l.gate.accept(l.Listener, l.closed)
+		if interrupted {
+			continue // the gate was paused: wait for it
+		}
 		if err != nil {
 			select {
 			case <-l.closed:

@@ -82,6 +82,11 @@ type Config struct {
 	// RSAKeys is the key pair of caching_sha2_password over plain TCP
 	// (LoadRSAKeys); nil generates one on first use.
 	RSAKeys *RSAKeys
+
+	// AcceptGate, if set, is shared by every listener: while it is paused
+	// none calls accept(2), so descriptors freed then (a reload's reserve)
+	// are not taken by a new connection.
+	AcceptGate *AcceptGate
 }
 
 // Hooks receives connection events (for metrics). listener is the label
@@ -307,6 +312,8 @@ func (s *Server) Start() (err error) {
 // the reporting of accept errors; label is the Hooks label.
 func (s *Server) guard(raw net.Listener, setting, label string, limit int) *guardedListener {
 	g := newGuardedListener(raw, limit, s.cfg.ConnectTimeout, s.cfg.ReadTimeout, s.cfg.WriteTimeout)
+	g.gate = s.cfg.AcceptGate
+	g.gate.add(raw)
 	g.onRefuse = func(a net.Addr) {
 		if ok, suppressed := s.refuseLog.allow(time.Now()); ok {
 			s.log.Warn("connection refused: too many connections", "listener", setting, "remote", a.String(), "limit", limit,

@@ -408,6 +408,9 @@ func (b *builder) loadCAs(ch Channel, m material, h interface{ Write([]byte) (in
 			return nil, nil, nil, fail("not a folder", nil)
 		}
 		entries, err := os.ReadDir(m.capath)
+		if outOfDescriptors(err) {
+			entries, err = os.ReadDir(m.capath)
+		}
 		if err != nil {
 			return nil, nil, nil, fail(fileReason(err), err)
 		}

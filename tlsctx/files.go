@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -56,6 +57,9 @@ func fileKind(m fs.FileMode) string {
 // The caller closes the file. Safe for concurrent use.
 func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if outOfDescriptors(err) {
+		f, err = os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -73,6 +77,36 @@ func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
 		return nil, fi, &NotRegularError{Path: path, Mode: fi.Mode()}
 	}
 	return f, fi, nil
+}
+
+// descriptorsHook is called when opening a file fails with EMFILE (the
+// process is out of descriptors); see SetOutOfDescriptorsHook.
+var descriptorsHook atomic.Pointer[func() bool]
+
+// SetOutOfDescriptorsHook installs f, called when a file a load or reload
+// opens (every file, the ssl_capath folder included) fails with EMFILE: f
+// frees descriptors and returns true, and the open is tried once more.
+// The daemon holds a reserve of descriptors and keeps its listeners from
+// accepting while the reserve is released, so the retry finds room. The
+// hook is process-wide (descriptors are); restore puts back the previous
+// one. nil removes it.
+func SetOutOfDescriptorsHook(f func() bool) (restore func()) {
+	var p *func() bool
+	if f != nil {
+		p = &f
+	}
+	old := descriptorsHook.Swap(p)
+	return func() { descriptorsHook.CompareAndSwap(p, old) }
+}
+
+// outOfDescriptors reports whether err is EMFILE and the hook freed
+// descriptors for a retry.
+func outOfDescriptors(err error) bool {
+	if err == nil || !errors.Is(err, syscall.EMFILE) {
+		return false
+	}
+	f := descriptorsHook.Load()
+	return f != nil && (*f)()
 }
 
 // ReadRegularFile reads a regular file of at most limit bytes (see

@@ -7,9 +7,11 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/ssld/ssld/metrics"
 	"github.com/ssld/ssld/protocol"
+	"github.com/ssld/ssld/tlsctx"
 )
 
 // Descriptors that are not connections: the process's own (standard
@@ -49,9 +51,10 @@ func descriptorBudget(c *fileConfig) (int, string) {
 // plus a reload, as mysqld sizes open_files_limit from max_connections: it
 // raises the soft RLIMIT_NOFILE towards the budget (up to the hard limit)
 // and, when even the hard limit is short, says so at start-up with the
-// numbers and the fix. Below the budget a connection flood can take the
-// descriptors a reload needs ("too many open files"); the listeners keep
-// accepting (they back off on EMFILE), so the warning is the operator's cue.
+// numbers and the fix. Below the budget a connection flood takes every
+// descriptor but the reserve (descriptorReserve): reloads still work, new
+// connections wait (the listeners back off on EMFILE), so the warning is
+// the operator's cue.
 func reserveDescriptors(c *fileConfig, log *slog.Logger) {
 	need, parts := descriptorBudget(c)
 	var lim syscall.Rlimit
@@ -80,49 +83,129 @@ const descriptorsReserved = 8
 // descriptorReserve holds descriptors (on /dev/null) for reloads: when a
 // connection flood has taken every other descriptor, the reload that finds
 // the config file unopenable (EMFILE) releases them and opens its files in
-// the room they leave; the reserve is taken back when the reload ends. The
-// listeners back off on EMFILE (5 ms up to 1 s), so the few milliseconds
-// the reload needs are rarely lost to an accept. Safe for concurrent use;
-// methods on a nil reserve do nothing.
+// the room they leave; the reserve is taken back when the reload ends.
+// Held, the reserve is room no accept can take; released, it stays the
+// reload's: release first pauses gate, which every listener (client,
+// cluster, socket, metrics) goes through, and returns once none of them is
+// inside accept(2); refill resumes it. Connections arriving meanwhile wait
+// in the listen backlog for the few milliseconds of the reload. Safe for
+// concurrent use; methods on a nil reserve do nothing.
 type descriptorReserve struct {
-	mu  sync.Mutex
-	fds []*os.File
+	gate *protocol.AcceptGate
+
+	mu     sync.Mutex
+	fds    []*os.File
+	paused bool   // release paused gate; refill resumes it
+	epoch  uint64 // counts releases, so a late backstop refills only its own
+	unhook func() // removes the tlsctx hook (close)
 }
 
-// newDescriptorReserve opens the reserve (as many as it can).
+// descriptorsHoldMax bounds how long a release keeps the listeners paused
+// when nothing refills the reserve (a load outside a reload, such as CHECK
+// TLS, whose end the reload observer does not see); a reload refills it
+// when it ends. It is the default reload_timeout: a longer reload that
+// runs out of descriptors again releases the reserve again.
+const descriptorsHoldMax = 10 * time.Second
+
+// newDescriptorReserve opens the reserve (as many as it can) and has every
+// file open of a load that fails with EMFILE (tlsctx's files, the config
+// file, the ssl_capath folder) release it and try again; close undoes it.
 func newDescriptorReserve() *descriptorReserve {
-	r := &descriptorReserve{}
+	r := &descriptorReserve{gate: protocol.NewAcceptGate()}
 	r.refill()
+	r.unhook = tlsctx.SetOutOfDescriptorsHook(r.release)
 	return r
 }
 
-// release closes the reserve and reports whether it held any.
+// acceptGate is the gate the listeners share (nil for a nil reserve).
+func (r *descriptorReserve) acceptGate() *protocol.AcceptGate {
+	if r == nil {
+		return nil
+	}
+	return r.gate
+}
+
+// release stops every accept, closes the reserve and reports whether it
+// held any; the accepts resume at refill, which the reload observer calls
+// when the reload ends, or after descriptorsHoldMax.
 func (r *descriptorReserve) release() bool {
 	if r == nil {
 		return false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(r.fds) == 0 {
+		return false
+	}
+	if !r.paused {
+		r.gate.Pause()
+		r.paused = true
+	}
+	r.closeFiles()
+	r.epoch++
+	go r.backstop(r.epoch)
+	return true
+}
+
+// backstop refills the reserve of release number epoch after
+// descriptorsHoldMax, unless it was refilled (and maybe released again)
+// meanwhile.
+func (r *descriptorReserve) backstop(epoch uint64) {
+	time.Sleep(descriptorsHoldMax)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.epoch == epoch && r.paused {
+		r.refillLocked()
+	}
+}
+
+// close closes the reserve without pausing the listeners (shutdown, or a
+// start-up that failed) and resumes them if a reload had paused them.
+func (r *descriptorReserve) close() {
+	if r == nil {
+		return
+	}
+	if r.unhook != nil {
+		r.unhook()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closeFiles()
+	r.epoch++ // no backstop refills a closed reserve
+	if r.paused {
+		r.gate.Resume()
+		r.paused = false
+	}
+}
+
+func (r *descriptorReserve) closeFiles() {
 	for _, f := range r.fds {
 		_ = f.Close()
 	}
-	had := len(r.fds) > 0
 	r.fds = nil
-	return had
 }
 
-// refill reopens the reserve up to its size, as far as descriptors allow.
+// refill reopens the reserve up to its size, as far as descriptors allow,
+// then lets the listeners accept again.
 func (r *descriptorReserve) refill() {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.refillLocked()
+}
+
+func (r *descriptorReserve) refillLocked() {
 	for len(r.fds) < descriptorsReserved {
 		f, err := os.Open(os.DevNull)
 		if err != nil {
-			return
+			break
 		}
 		r.fds = append(r.fds, f)
+	}
+	if r.paused {
+		r.gate.Resume()
+		r.paused = false
 	}
 }

@@ -87,7 +87,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	reserve, up := newDescriptorReserve(), false
 	defer func() {
 		if !up {
-			reserve.release() // start-up failed: no node holds it
+			reserve.close() // start-up failed: no node holds it
 		}
 	}()
 	src := &fileSource{path: cfg.path, listenOverride: o.listen, socketOverride: o.socket, running: cfg, reserve: reserve}
@@ -150,6 +150,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		return nil, fmt.Errorf("config file %s: %w", cfg.path, err)
 	}
 	pcfg.Hooks = met
+	pcfg.AcceptGate = src.reserve.acceptGate()
 	srv, err = protocol.New(pcfg, sqlcmd.NewExecutor(env), mgr, log)
 	if err != nil {
 		return nil, err
@@ -168,7 +169,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 			return nil, fmt.Errorf("metrics_listen %s: %w", cfg.MetricsListen, err)
 		}
 		n.httpLn = ln
-		n.httpSrv = metrics.Serve(ln, met.Handler(), log)
+		n.httpSrv = metrics.Serve(n.reserve.acceptGate().Listener(ln), met.Handler(), log)
 	}
 	if cfg.Watch {
 		w, err := watch.New(watch.Options{
@@ -286,7 +287,7 @@ func (n *node) shutdown(grace time.Duration) {
 	if n.httpSrv != nil {
 		_ = n.httpSrv.Shutdown(ctx)
 	}
-	n.reserve.release()
+	n.reserve.close()
 }
 
 // topology lists the cluster: entries in config order; which aggregator is
