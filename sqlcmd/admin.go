@@ -184,14 +184,35 @@ func (x *Executor) showProcesslist(s *Session, c ShowProcesslist) *Result {
 		if !all && p.User != s.User {
 			continue
 		}
-		info := p.Info
-		if !c.Full && len(info) > 100 {
-			info = info[:100]
-		}
+		info := processInfo(p.Info, c.Full)
 		res.Rows = append(res.Rows, []any{int64(p.ID), p.User, p.Host, nullIfEmpty(p.DB), p.Command,
 			p.Time, nullIfEmpty(p.State), nullIfEmpty(info)})
 	}
 	return res
+}
+
+// ProcesslistInfoChars is how much of a statement SHOW PROCESSLIST shows
+// without FULL: its first 100 characters, as MySQL.
+const ProcesslistInfoChars = 100
+
+// processInfo is the Info column: the statement's first
+// ProcesslistInfoChars characters (cut at a character, never inside a
+// UTF-8 sequence), or with FULL the whole statement, as MySQL shows it,
+// up to MaxStatementBytes: a longer statement is refused by Parse before
+// it runs, so it is never more than a moment in the list, and a listing
+// stays bounded by what any statement may be.
+func processInfo(info string, full bool) string {
+	if full {
+		return cutBytes(info, MaxStatementBytes)
+	}
+	n := 0
+	for i := range info {
+		if n == ProcesslistInfoChars {
+			return info[:i]
+		}
+		n++
+	}
+	return info
 }
 
 // kill runs KILL. Killing the session's own connection or statement is

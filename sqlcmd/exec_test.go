@@ -545,6 +545,12 @@ func TestAdminStatements(t *testing.T) {
 	assert.Len(t, res.Rows[0][7], 142)
 	res = run(t, te.x, te.admin, "SHOW PROCESSLIST")
 	assert.Len(t, res.Rows[0][7], 100, "Info is cut at 100 characters without FULL")
+	procs.list[0].Info = strings.Repeat("é", 150)
+	res = run(t, te.x, te.admin, "SHOW PROCESSLIST")
+	assert.Equal(t, strings.Repeat("é", 100), res.Rows[0][7], "100 characters, not bytes")
+	procs.list[0].Info = strings.Repeat("é", MaxStatementBytes) // twice the bound in bytes
+	res = run(t, te.x, te.admin, "SHOW FULL PROCESSLIST")
+	assert.Equal(t, strings.Repeat("é", MaxStatementBytes/2), res.Rows[0][7], "FULL: at most the statement bound")
 	res = run(t, te.x, te.viewer, "SHOW PROCESSLIST")
 	require.Len(t, res.Rows, 2, "without SUPER only the user's own connections")
 	assert.Equal(t, "monitor", res.Rows[0][1])
