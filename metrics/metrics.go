@@ -17,6 +17,7 @@ package metrics
 import (
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,6 +69,8 @@ type Metrics struct {
 
 	mu      sync.Mutex
 	stopped map[string]string // listener -> why it stopped accepting for good
+
+	panics atomic.Pointer[func() int64] // SetRecoveredPanics; nil reads 0
 }
 
 // connMetrics are one listener's per-connection metrics.
@@ -147,10 +150,31 @@ func New(src Source) *Metrics {
 	m.reg.MustRegister(
 		&liveCollector{m: m},
 		m.reloads, m.handshakes, m.handshakeFailures, m.logins, m.connections, m.acceptErrors, m.listenerUp,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ssld_recovered_panics_total",
+			Help: "Panics recovered in connection goroutines since start (each closed its connection); the Ssld_recovered_panics status variable.",
+		}, m.recoveredPanics),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// SetRecoveredPanics makes ssld_recovered_panics_total read f on every
+// scrape (the daemon passes protocol.RecoveredPanics, which SHOW STATUS
+// reads too, so both always agree). Until it is set the counter is 0.
+func (m *Metrics) SetRecoveredPanics(f func() int64) {
+	if m == nil || f == nil {
+		return
+	}
+	m.panics.Store(&f)
+}
+
+func (m *Metrics) recoveredPanics() float64 {
+	if f := m.panics.Load(); f != nil {
+		return float64((*f)())
+	}
+	return 0
 }
 
 // ObserveReload counts one reload in ssld_tls_reloads_total. Its signature

@@ -172,6 +172,12 @@ func TestTrafficCounters(t *testing.T) {
 	assert.Equal(t, 1.0, s.Value(t, "ssld_connections", "listener", "client"))
 	assert.Equal(t, 1.0, s.Value(t, "ssld_accept_errors_total", "listener", "client"))
 	assert.Equal(t, 1.0, s.Value(t, "ssld_listener_up", "listener", "client"))
+	assert.Equal(t, 0.0, s.Value(t, "ssld_recovered_panics_total"), "exists at 0 before SetRecoveredPanics")
+	var panics int64 = 3
+	n.met.SetRecoveredPanics(func() int64 { return panics })
+	assert.Equal(t, 3.0, n.scrape(t).Value(t, "ssld_recovered_panics_total"), "read on every scrape")
+	panics = 4
+	assert.Equal(t, 4.0, n.scrape(t).Value(t, "ssld_recovered_panics_total"))
 
 	// The label values are exactly the documented ones.
 	want := map[string][]string{
@@ -194,6 +200,7 @@ func TestTrafficCounters(t *testing.T) {
 	off.ListenerStarted("client")
 	off.AcceptError("client", errors.New("x"), true)
 	off.ObserveReload(tlsctx.ReloadEvent{Result: "ok"})
+	off.SetRecoveredPanics(func() int64 { return 1 })
 }
 
 // TestHealthzListenerStopped: a listener that stopped accepting for good

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -34,6 +35,10 @@ func TestMetricsOverWire(t *testing.T) {
 	assert.Equal(t, 1.0, value("ssld_connections", "listener", "socket"), "the open socket session")
 	assert.Equal(t, 1.0, value("ssld_listener_up", "listener", "client"))
 	assert.Equal(t, 1.0, value("ssld_listener_up", "listener", "socket"))
+	var name2, panics string
+	require.NoError(t, sock.QueryRowContext(ctx, "SHOW STATUS LIKE 'Ssld_recovered_panics'").Scan(&name2, &panics))
+	assert.Equal(t, panics, strconv.FormatFloat(value("ssld_recovered_panics_total"), 'f', -1, 64),
+		"ssld_recovered_panics_total is the status variable")
 
 	allowed := map[string]bool{"client": true, "cluster": true, "socket": true}
 	for metric, fam := range fams {

@@ -110,6 +110,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		return nil, fmt.Errorf("TLS material: %w", err)
 	}
 	met = metrics.New(mgr)
+	met.SetRecoveredPanics(protocol.RecoveredPanics) // what SHOW STATUS's Ssld_recovered_panics reads
 	// Every reload trigger goes through rl, which tells systemd about it.
 	rl := &notifyingReloader{mgr: mgr, sd: &systemdNotifier{mgr: mgr, log: log}, timeout: cfg.ReloadTimeout}
 	port := 0
