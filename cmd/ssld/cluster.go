@@ -74,7 +74,7 @@ func newClusterSubCmd(name string) *cobra.Command {
 	var f clusterFlags
 	c := &cobra.Command{
 		Use:  name + " (--topology FILE | --master HOST:PORT) --user USER",
-		Args: cobra.NoArgs,
+		Args: noArgs, // the word after -p may be a password: never printed
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCluster(cmd, name, &f)
 		},
