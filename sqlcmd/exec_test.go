@@ -634,3 +634,21 @@ func TestWarningCountVariables(t *testing.T) {
 		assert.Equal(t, uint16(mysql.ERIncorrectGlobalLocalVar), e.Num, q)
 	}
 }
+
+// TestKeptWarningsCapped: a statement's warnings are kept up to
+// max_error_count (1024), the last kept one a note saying how many were
+// left out; the count is every distinct warning, as MySQL's warning_count.
+func TestKeptWarningsCapped(t *testing.T) {
+	var ws []Warning
+	for i := 0; i < 1500; i++ {
+		ws = append(ws, Warning{Level: "Warning", Code: 3888, Message: fmt.Sprintf("finding %d", i)}, Warning{Level: "Warning", Code: 3888, Message: "finding 0"})
+	}
+	kept, n := keptWarnings(ws)
+	assert.Equal(t, 1500, n, "distinct findings")
+	require.Len(t, kept, MaxKeptWarnings)
+	assert.Equal(t, "finding 1022", kept[1022].Message)
+	assert.Equal(t, Warning{Level: "Note", Code: 1105, Message: "477 more warnings were left out (max_error_count is 1024)"}, kept[1023])
+	kept, n = keptWarnings(ws[:2*1024])
+	assert.Equal(t, 1024, n)
+	assert.Equal(t, "finding 1023", kept[1023].Message, "exactly 1024: no note")
+}

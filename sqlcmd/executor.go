@@ -283,8 +283,9 @@ const MaxKeptWarnings = 1024
 
 // keptWarnings is what a session keeps of a statement's warnings: each
 // finding once (SHOW WARNINGS lists it once), its message cut to
-// MaxMessageBytes, at most MaxKeptWarnings of them; and the statement's
-// warning count (the distinct findings, kept or not).
+// MaxMessageBytes, at most MaxKeptWarnings of them, the last of which, when
+// there are more, is a note saying how many were left out; and the
+// statement's warning count (the distinct findings, kept or not).
 func keptWarnings(ws []Warning) ([]Warning, int) {
 	var out []Warning
 	seen := make(map[Warning]bool, len(ws))
@@ -299,6 +300,10 @@ func keptWarnings(ws []Warning) ([]Warning, int) {
 		if len(out) < MaxKeptWarnings {
 			out = append(out, w)
 		}
+	}
+	if n > MaxKeptWarnings {
+		out[MaxKeptWarnings-1] = Warning{Level: "Note", Code: mysql.ERUnknownError,
+			Message: fmt.Sprintf("%d more warnings were left out (max_error_count is %d)", n-(MaxKeptWarnings-1), MaxKeptWarnings)}
 	}
 	return out, n
 }

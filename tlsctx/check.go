@@ -55,7 +55,7 @@ func Check(ctx context.Context, src Source) (CheckReport, error) {
 		return CheckReport{}, &ReloadError{Setting: "tls_version", Reason: err.Error(), Err: err}
 	}
 	b := &builder{now: timeNow, readFile: readBounded, pairTries: 5, pairWait: defaultPairWait, versions: v}
-	rep := CheckReport{Settings: s, Warnings: append(warnings, unservedWarnings(s)...)}
+	rep := CheckReport{Settings: s, Warnings: capWarnings(append(warnings, unservedWarnings(s)...))}
 	for _, ch := range s.Channels() {
 		rep.Channels = append(rep.Channels, buildCheck(ctx, b, ch, s))
 	}
@@ -67,7 +67,7 @@ func buildCheck(ctx context.Context, b *builder, ch Channel, s Settings) Channel
 	if err != nil {
 		return ChannelCheck{Channel: ch, Err: asReloadError(ch, err)}
 	}
-	return ChannelCheck{Channel: ch, Snapshot: out.snap, Warnings: out.warnings}
+	return ChannelCheck{Channel: ch, Snapshot: out.snap, Warnings: capWarnings(out.warnings)}
 }
 
 // Validate is a dry run of Reload against the running Manager: it rereads
@@ -103,7 +103,7 @@ func (m *Manager) Validate(ctx context.Context, opts ...ReloadOption) (CheckRepo
 		return CheckReport{}, err
 	}
 	b := m.builder(m.state.Load().snaps)
-	rep := CheckReport{Settings: s, Warnings: append(warnings, unservedWarnings(s)...)}
+	rep := CheckReport{Settings: s, Warnings: capWarnings(append(warnings, unservedWarnings(s)...))}
 	for _, ch := range chans {
 		rep.Channels = append(rep.Channels, buildCheck(ctx, b, ch, s))
 	}

@@ -205,7 +205,7 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 	start := m.now()
 	b := m.builder(nil)
 	st := &state{snaps: map[Channel]*Snapshot{}, settings: s, generation: 1, lastTrigger: "startup"}
-	for _, w := range append(srcWarnings, unservedWarnings(s)...) {
+	for _, w := range capWarnings(append(srcWarnings, unservedWarnings(s)...)) {
 		m.log(slog.LevelWarn, "config warning", "warning", w, "trigger", "startup")
 	}
 	for _, ch := range m.channels {
@@ -224,7 +224,7 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 		}
 		out.snap.Generation = 1
 		st.snaps[ch] = out.snap
-		for _, w := range out.warnings {
+		for _, w := range capWarnings(out.warnings) {
 			m.log(slog.LevelWarn, "tls material warning", "channel", string(ch), "warning", w)
 		}
 	}
@@ -478,7 +478,7 @@ func (m *Manager) reload(ctx context.Context, cur *state, chans []Channel) (Resu
 		}
 		delete(next.unavailable, ch)
 	}
-	res.Warnings = distinct(append(res.Warnings, found.warnings()...))
+	res.Warnings = capWarnings(distinct(append(res.Warnings, found.warnings()...)))
 	next.settings = mergeSettings(cur.settings, s, chans)
 	if !sameMaterial(next.settings, cur.settings) {
 		changed = true
@@ -574,6 +574,23 @@ func (f *channelFindings) warnings() []string {
 		out = append(out, prefix+strings.Join(names, ", ")+": "+w)
 	}
 	return out
+}
+
+// MaxWarnings is how many warnings a reload (or a check) reports and logs:
+// MySQL's max_error_count default, 1024, which is also how many SHOW
+// WARNINGS lists. Past it the first MaxWarnings-1 are kept and the last
+// line says how many were left out.
+const MaxWarnings = 1024
+
+// capWarnings bounds ws to MaxWarnings lines (see MaxWarnings).
+func capWarnings(ws []string) []string {
+	if len(ws) <= MaxWarnings {
+		return ws
+	}
+	out := make([]string, 0, MaxWarnings)
+	out = append(out, ws[:MaxWarnings-1]...)
+	return append(out, fmt.Sprintf("%d more warnings were left out (at most %d are reported, as MySQL's max_error_count)",
+		len(ws)-(MaxWarnings-1), MaxWarnings))
 }
 
 // distinct drops repeated warnings, keeping the first of each.
