@@ -62,4 +62,3 @@ func TestHostileWarningsCapped(t *testing.T) {
 	assert.LessOrEqual(t, reloadLines, 1024, "reload warning lines")
 	assert.True(t, strings.Contains(n.log.String(), "477 more warnings were left out"), "the log says how many were left out")
 }
-
