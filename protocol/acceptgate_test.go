@@ -1,6 +1,7 @@
 package protocol_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -105,5 +106,40 @@ func TestAcceptGatePausesListeners(t *testing.T) {
 		c.Close()
 	case <-time.After(2 * time.Second):
 		t.Fatal("resumed: the wrapped listener did not accept")
+	}
+}
+
+// TestAcceptGateShutdownWhilePaused: a server whose gate stays paused
+// still shuts down at once (the listeners waiting for the gate see the
+// close), and a wrapped listener's Accept returns on Close.
+func TestAcceptGateShutdownWhilePaused(t *testing.T) {
+	gate := protocol.NewAcceptGate()
+	srv := startServerWith(t, slog.New(slog.DiscardHandler), nil, func(c *protocol.Config) { c.AcceptGate = gate })
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	other := gate.Listener(raw)
+	acceptErr := make(chan error, 1)
+	go func() { _, err := other.Accept(); acceptErr <- err }()
+	gate.Pause()
+	defer gate.Resume()
+
+	done := make(chan struct{})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("Shutdown hung while the gate was paused")
+	}
+	require.NoError(t, other.Close())
+	select {
+	case err := <-acceptErr:
+		assert.ErrorIs(t, err, net.ErrClosed)
+	case <-time.After(2 * time.Second):
+		t.Fatal("Accept on a closed wrapped listener did not return")
 	}
 }
