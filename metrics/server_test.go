@@ -10,12 +10,13 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 // serveTest serves h on 127.0.0.1:0 with limits l until the test ends.
@@ -127,7 +128,7 @@ func TestServerDefaults(t *testing.T) {
 // daemon's logger (its format, the listener named), not to the standard
 // library's default logger on stderr.
 func TestServerLogsThroughSlog(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.LogBuffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -144,21 +145,4 @@ func TestServerLogsThroughSlog(t *testing.T) {
 	assert.Contains(t, buf.String(), "level=WARN")
 	assert.Contains(t, buf.String(), "listener=metrics_listen")
 	assert.Contains(t, buf.String(), "http: panic serving")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

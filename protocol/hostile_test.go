@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/testenv"
 	"github.com/ssld/ssld/internal/wiretest"
 	"github.com/ssld/ssld/protocol"
 	"github.com/ssld/ssld/sqlcmd"
@@ -174,24 +174,6 @@ func TestHostileMultiStatements(t *testing.T) {
 	requireServes(t, db)
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestHostileErrorEcho: errors that quote client input (an unknown column,
 // variable, database, character set, time zone) are cut at 512 bytes
 // (MySQL's MYSQL_ERRMSG_SIZE), in the error packet and in what SHOW
@@ -245,7 +227,7 @@ func TestHostileErrorEcho(t *testing.T) {
 // carries those 32 characters only, never the whole name (before: the
 // name twice, ~120 KB per line).
 func TestHostileLongUserName(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := startServer(t, log, []protocol.User{{Name: fuzzUser, Password: fuzzPW}})
 	user := strings.Repeat("u", 60<<10)
@@ -273,7 +255,7 @@ func TestHostileLongUserName(t *testing.T) {
 // the login exchange (an auth switch answered with 32 bytes, caching_sha2's
 // full authentication with a 10-byte answer, which is no RSA-encrypted
 // password) and returns the ERR packet that ends it.
-func answerUntilError(t *testing.T, c net.Conn, logs *syncBuffer) []byte {
+func answerUntilError(t *testing.T, c net.Conn, logs *testenv.LogBuffer) []byte {
 	t.Helper()
 	for range 5 {
 		seq, p, err := wiretest.ReadPacket(c)

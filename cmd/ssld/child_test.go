@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -104,6 +105,17 @@ func (n *childNode) start(t *testing.T, args ...string) *exec.Cmd {
 	n.cmd = n.serveCmd(t, args...)
 	startChild(t, n.cmd)
 	return n.cmd
+}
+
+// startWithFileLimit starts the node's `ssld serve` under `ulimit -n
+// nofile` (through sh, as an operator's LimitNOFILE= would set it) and
+// waits for its Unix socket.
+func (n *childNode) startWithFileLimit(t *testing.T, nofile int) {
+	t.Helper()
+	n.cmd = exec.Command("sh", append([]string{"-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, nofile)}, n.serveCmd(t).Args...)...)
+	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
+	startChild(t, n.cmd)
+	n.waitSocket(t)
 }
 
 // waitSocket waits until the node answers on its Unix socket.

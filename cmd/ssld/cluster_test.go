@@ -86,24 +86,8 @@ func freeAddr(t testing.TB) string {
 	return addr
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent writers: a child's
-// output, a node's log.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer is the log sink of a child or an in-process node.
+type lockedBuffer = testenv.LogBuffer
 
 // fleetMember is one `ssld serve` process.
 type fleetMember struct {

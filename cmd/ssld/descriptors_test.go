@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -44,10 +43,7 @@ func TestHostileFloodLeavesReload(t *testing.T) {
 	}
 	require.NoError(t, os.WriteFile(n.config, []byte(configYAML("metrics_listen: "+n.metrics+"\ncluster_listen: "+n.cluster+
 		"\nssl_capath: "+capath+"\n")), 0o600))
-	n.cmd = exec.Command("sh", append([]string{"-c", `ulimit -n 64 && exec "$0" "$@"`}, n.serveCmd(t).Args...)...)
-	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
-	startChild(t, n.cmd)
-	n.waitSocket(t)
+	n.startWithFileLimit(t, 64)
 	admin := childSocketDB(t, n, "admin", adminPW)
 	require.NoError(t, admin.Ping())
 

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,10 +30,7 @@ import (
 // nothing was logged.
 func TestHostileOutOfFileDescriptors(t *testing.T) {
 	n := newChildNode(t, goodLeaf)
-	n.cmd = exec.Command("sh", append([]string{"-c", `ulimit -n 64 && exec "$0" "$@"`}, n.serveCmd(t).Args...)...)
-	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
-	startChild(t, n.cmd)
-	n.waitSocket(t)
+	n.startWithFileLimit(t, 64)
 
 	var conns []net.Conn
 	var mu sync.Mutex

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,10 +27,7 @@ import (
 // reload failed with "too many open files".
 func TestHostileMetricsConnectionsLeaveReload(t *testing.T) {
 	n := newChildNode(t, goodLeaf)
-	n.cmd = exec.Command("sh", append([]string{"-c", `ulimit -n 64 && exec "$0" "$@"`}, n.serveCmd(t).Args...)...)
-	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
-	startChild(t, n.cmd)
-	n.waitSocket(t)
+	n.startWithFileLimit(t, 64)
 	admin := childSocketDB(t, n, "admin", adminPW)
 	require.NoError(t, admin.Ping(), "log in before the flood: the pool keeps this connection")
 
