@@ -6,6 +6,7 @@ package main
 // podman images or containers, and removes all it made when it ends.
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -18,11 +19,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
@@ -33,7 +39,9 @@ import (
 // podmanConf is the containers.conf of the tests' podman. This machine's
 // cgroups are hybrid (v1 controllers, v2 unified): crun refuses them, runc
 // runs; the cgroupfs manager needs no systemd; the default nofile/nproc
-// ulimits are refused by the kernel here, so none are set.
+// ulimits are refused by the kernel here, so none are set. A pod's infra
+// container runs pauseImage (podman would otherwise build its own pause
+// image from catatonit, which Debian's podman only recommends).
 const podmanConf = `[containers]
 default_ulimits = []
 
@@ -41,6 +49,7 @@ default_ulimits = []
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+infra_image = "` + pauseRef + `"
 `
 
 // podmanCmdTimeout bounds every podman command.
@@ -276,4 +285,62 @@ func waitServed(t *testing.T, addr string, ca *x509.Certificate, want string, wi
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("after %v %s serves serial %q (err %v), want %q; logs:\n%s", within, addr, got, err, want, logs())
+}
+
+// pauseRef is the infra image of the tests' pods.
+const pauseRef = "localhost/ssld-test-pause:1"
+
+// loadPauseImage builds a pod infra image (a static program that waits for
+// SIGTERM or SIGINT) with go-containerregistry, as cmd/ssld-image builds
+// ssld's, and loads it into p as pauseRef.
+func (p *testPodman) loadPauseImage() {
+	t := p.t
+	t.Helper()
+	src := filepath.Join(p.dir, "pause-src")
+	require.NoError(t, os.MkdirAll(src, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "go.mod"), []byte("module pause\n\ngo 1.22\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "main.go"), []byte(`package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)
+	<-c
+}
+`), 0o644))
+	bin := filepath.Join(p.dir, "pause")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	body, err := os.ReadFile(bin)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	require.NoError(t, tw.WriteHeader(&tar.Header{Name: "pause", Mode: 0o755, Size: int64(len(body)), Typeflag: tar.TypeReg}))
+	_, err = tw.Write(body)
+	require.NoError(t, err)
+	require.NoError(t, tw.Close())
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
+	require.NoError(t, err)
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	require.NoError(t, err)
+	cf, err := img.ConfigFile()
+	require.NoError(t, err)
+	cf = cf.DeepCopy()
+	cf.Architecture, cf.OS = runtime.GOARCH, "linux"
+	cf.Config.Entrypoint = []string{"/pause"}
+	img, err = mutate.ConfigFile(img, cf)
+	require.NoError(t, err)
+	tag, err := name.NewTag(pauseRef)
+	require.NoError(t, err)
+	archive := filepath.Join(p.dir, "pause.tar")
+	require.NoError(t, tarball.WriteToFile(archive, tag, img))
+	p.must("load", "--input", archive)
 }
