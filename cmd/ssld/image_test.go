@@ -37,7 +37,21 @@ func TestImagePodmanRun(t *testing.T) {
 	p := newPodman(t)
 	archive, ref := ssldImage(t)
 	assert.Equal(t, "localhost/ssld:"+imageVersion(t), ref)
-	out := p.must("load", "--input", archive)
+	blocks := imageDocBlocks(t)
+	run, push := blocks[1], blocks[2]
+	require.Len(t, run, 3, "docs/operations.md: the load, run and exec lines")
+	// podman LINE, as written, with the test's podman flags, archive and
+	// config folder.
+	doc := func(line string, repl ...string) string {
+		t.Helper()
+		f := strings.Fields(strings.NewReplacer(repl...).Replace(line))
+		require.Equal(t, "podman", f[0], line)
+		return p.must(f[1:]...)
+	}
+	require.Equal(t, []string{"podman push " + ref + " registry.example.com/ssld:" + imageVersion(t)}, push,
+		"the push line (shown, not run: no registry is reachable here)")
+
+	out := doc(run[0], "dist/ssld-"+imageVersion(t)+"-oci.tar", archive)
 	require.Contains(t, out, "Loaded image: "+ref)
 
 	dir, err := os.MkdirTemp("", "ssldimg")
@@ -79,9 +93,9 @@ users:
 	require.NoError(t, os.WriteFile(cfg, []byte(conf), 0o640))
 	require.NoError(t, os.Chown(cfg, 0, imageGID))
 
-	name := "ssld-run"
-	p.must("run", "--detach", "--name", name, "--network", "host",
-		"--volume", dir+":/etc/ssld:ro", ref)
+	name := "ssld"
+	require.Contains(t, run[1], "-v /etc/ssld:/etc/ssld:ro "+ref)
+	doc(run[1], "-v /etc/ssld:", "-v "+dir+":")
 	logs := func() string { out, _ := p.run("logs", name); return out }
 	waitServed(t, addr, ca.Cert, first, 30*time.Second, logs)
 
@@ -107,7 +121,7 @@ users:
 	// ssld reload inside the container: the config's socket, as the image's
 	// user, by name.
 	third := write()
-	out = p.must("exec", name, "ssld", "reload", "--config", "/etc/ssld/ssld.yaml")
+	out = doc(run[2])
 	got, err = servedSerial(addr, ca.Cert)
 	require.NoError(t, err)
 	assert.Equal(t, third, got, "after ssld reload in the container: %s", out)
@@ -122,4 +136,31 @@ users:
 	p.must("stop", "--time", "10", name)
 	state := strings.TrimSpace(p.must("inspect", "--format", "{{.State.ExitCode}}", name))
 	assert.Equal(t, "0", state, "ssld stops on SIGTERM with exit code 0; logs:\n%s", logs())
+}
+
+// TestManifestImageVersion: every Kubernetes manifest runs the image by the
+// name cmd/ssld-image tags it with, localhost/ssld:VERSION, VERSION being
+// the content of the repository's VERSION file.
+func TestManifestImageVersion(t *testing.T) {
+	images := manifestImages(t)
+	require.NotEmpty(t, images)
+	var tags []string
+	for file, list := range images {
+		for _, img := range list {
+			repo, tag, ok := strings.Cut(img, ":")
+			assert.True(t, ok, "%s: image %q has no tag", file, img)
+			assert.Equal(t, "localhost/ssld", repo, "%s: image %q", file, img)
+			tags = append(tags, tag)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "VERSION"))
+	if os.IsNotExist(err) {
+		t.Skipf("VERSION not found at the repository root (%s): the manifests' tags %v cannot be compared with it",
+			filepath.Join(repoRoot(t), "VERSION"), tags)
+	}
+	require.NoError(t, err)
+	version := strings.TrimSpace(string(b))
+	for _, tag := range tags {
+		assert.Equal(t, version, tag, "the manifests' image tag is the VERSION file's content")
+	}
 }

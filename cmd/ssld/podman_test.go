@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -136,49 +137,75 @@ var (
 	imageErr  error
 )
 
-// ssldImage builds a static (CGO_ENABLED=0) ssld and, with cmd/ssld-image,
-// its image archive, once per test binary, in a per-checkout folder under
-// the temp folder. It returns the archive and the reference it is tagged
-// with (localhost/ssld:VERSION).
+// imageDocBlocks returns the sh blocks of docs/operations.md's "Container
+// image" section: the build lines, the load/run/exec lines and the push
+// line.
+func imageDocBlocks(t *testing.T) [][]string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "docs/operations.md"))
+	require.NoError(t, err)
+	_, sec, ok := strings.Cut(string(doc), "\n## Container image\n")
+	require.True(t, ok, "docs/operations.md has no Container image section")
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	var blocks [][]string
+	for _, m := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(sec, -1) {
+		blocks = append(blocks, strings.Split(strings.TrimSpace(m[1]), "\n"))
+	}
+	require.Len(t, blocks, 3, "docs/operations.md, Container image: the build, run and push blocks")
+	return blocks
+}
+
+// docCmd turns a doc line "[VAR=value ...] command args..." (no quoting)
+// into a command; dist/ becomes dist, the command runs in the repository.
+func docCmd(t *testing.T, line, dist string) *exec.Cmd {
+	t.Helper()
+	f := strings.Fields(strings.ReplaceAll(line, "dist/", dist+"/"))
+	var env []string
+	for len(f) > 0 && strings.Contains(f[0], "=") {
+		env, f = append(env, f[0]), f[1:]
+	}
+	require.NotEmpty(t, f, line)
+	cmd := exec.Command(f[0], f[1:]...)
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(os.Environ(), env...)
+	return cmd
+}
+
+// ssldImage runs the build lines of docs/operations.md ("Container image":
+// a static ssld, then cmd/ssld-image) as written, with dist/ pointed at a
+// per-checkout folder under the temp folder, once per test binary. It
+// returns the archive and the reference the tool printed
+// (localhost/ssld:VERSION).
 func ssldImage(t *testing.T) (archive, ref string) {
 	t.Helper()
 	version := imageVersion(t)
+	build := imageDocBlocks(t)[0]
+	require.Len(t, build, 2, "docs/operations.md: the two build lines")
+	require.Contains(t, build[1], "--version "+version+" ", "the doc builds the VERSION file's version")
 	imageOnce.Do(func() {
 		wd, _ := os.Getwd()
 		sum := sha256.Sum256([]byte(wd))
-		dir := filepath.Join(os.TempDir(), "ssld-image-test-"+hex.EncodeToString(sum[:6]))
-		if imageErr = os.MkdirAll(dir, 0o755); imageErr != nil {
+		dist := filepath.Join(os.TempDir(), "ssld-image-test-"+hex.EncodeToString(sum[:6]))
+		if imageErr = os.MkdirAll(dist, 0o755); imageErr != nil {
 			return
 		}
-		build := func(out, pkg string, env ...string) error {
-			cmd := exec.Command("go", "build", "-o", out, pkg)
-			cmd.Env = append(os.Environ(), env...)
-			if b, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+		var out []byte
+		for _, line := range build {
+			var stderr bytes.Buffer
+			cmd := docCmd(t, line, dist)
+			cmd.Stderr = &stderr
+			if out, imageErr = cmd.Output(); imageErr != nil {
+				imageErr = fmt.Errorf("%s: %v\n%s%s", line, imageErr, out, stderr.Bytes())
+				return
 			}
-			return nil
 		}
-		bin := filepath.Join(dir, "ssld")
-		tool := filepath.Join(dir, "ssld-image")
-		if imageErr = build(bin, ".", "CGO_ENABLED=0"); imageErr != nil {
-			return
-		}
-		if imageErr = build(tool, "../ssld-image"); imageErr != nil {
-			return
-		}
-		imageTar = filepath.Join(dir, "ssld-"+version+"-oci.tar")
-		out, err := exec.Command(tool, "--binary", bin, "--version", version, "--out", imageTar).CombinedOutput()
-		if err != nil {
-			imageErr = fmt.Errorf("ssld-image: %v\n%s", err, out)
-			return
-		}
-		// "ARCHIVE REFERENCE CONFIG-DIGEST"
+		// The tool's line: "ARCHIVE REFERENCE IMAGE-ID".
 		f := strings.Fields(string(out))
-		if len(f) != 3 || f[0] != imageTar {
-			imageErr = fmt.Errorf("ssld-image printed %q, want the archive, its reference and its digest", out)
+		if len(f) != 3 || !strings.HasPrefix(f[0], dist+"/ssld-"+version+"-oci.tar") {
+			imageErr = fmt.Errorf("ssld-image printed %q, want the archive, its reference and its ID", out)
 			return
 		}
-		imageRef = f[1]
+		imageTar, imageRef = f[0], f[1]
 	})
 	require.NoError(t, imageErr)
 	return imageTar, imageRef
