@@ -21,11 +21,11 @@ import (
 // kubeForTest is deploy/kubernetes/ssld.yaml changed only as a pod on this
 // machine needs, each change applied exactly once (the test fails when the
 // manifest no longer has the text it replaces):
-//   - the ConfigMap's listen and metrics_listen go from 0.0.0.0:3307 and
-//     0.0.0.0:9180 to free ports on 127.0.0.1: the pod shares the host's
-//     network and tests listen on loopback only;
-//   - the pod gets hostNetwork: true: podman's pod networks need CNI
-//     plugins this machine does not have;
+//   - the pod gets hostNetwork: true, and the ConfigMap's listen and
+//     metrics_listen go from 0.0.0.0:3307 and 0.0.0.0:9180 to free ports
+//     on 127.0.0.1: tests serve and connect on loopback only (a pod network
+//     would put the pod on a private-range bridge address, and change the
+//     host's firewall rules);
 //   - the container's ports: list goes: podman 4.3 refuses port mappings on
 //     the host's network ("PortMappings can only be used with Bridge or
 //     slirp4netns networking").
@@ -64,11 +64,12 @@ func tlsSecretYAML(l *pki.Leaf) string {
 // reloaded it.
 //
 // What podman cannot do here, and what the test does instead:
-//   - podman 4.3.1 writes each of a Secret's data values into the volume
-//     still base64-encoded (it decodes the stored Secret with a YAML
-//     decoder that does not undo base64, and ignores stringData), so its
-//     files are not PEM and ssld starts degraded, refusing TLS with the
-//     reason. The test checks that the volume holds exactly the Secret's
+//   - podman 4.3.1 writes each of a Secret's data values into the volume as
+//     the base64 text the Secret holds, not decoded (and writes no file for
+//     a stringData value), so its files are not PEM and ssld starts
+//     degraded, refusing TLS with the reason. (It also crashes, a nil
+//     pointer in VolumeFromSecret, on a Secret volume without optional:,
+//     which deploy/kubernetes/ssld.yaml therefore spells out.) The test checks that the volume holds exactly the Secret's
 //     values as podman wrote them, then writes the decoded files into the
 //     same volume, from the host, as the kubelet does (timestamped folder,
 //     ..data symlink swap, tls.crt -> ..data/tls.crt, group fsGroup): ssld's
@@ -122,6 +123,7 @@ func TestImageKubePlay(t *testing.T) {
 		// ... and the Secret's decoded files, as the kubelet writes them,
 		// repair it through the watcher.
 		vol.Write(t, map[string][]byte{"tls.crt": first.CertPEM, "tls.key": first.KeyPEM})
+		t.Log("podman wrote the Secret's values base64-encoded; published them decoded in the ..data layout")
 	}
 	waitServed(t, addr, ca.Cert, serialOf(first.Cert), 60*time.Second, logs)
 	code, _ := testenv.HTTPGet(t, "http://"+metrics+"/healthz")
