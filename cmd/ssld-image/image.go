@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -251,33 +250,4 @@ func layer(created time.Time, files []file) (v1.Layer, error) {
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(b)), nil
 	}, tarball.WithMediaType(types.OCILayer))
-}
-
-// write saves img as an archive `podman load` and `docker load` read, under
-// the image's reference, to out (replaced atomically).
-func write(o options, img v1.Image, out string) error {
-	ref, err := o.reference()
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".ssld-image-*")
-	if err != nil {
-		return fmt.Errorf("--out %s: %w", out, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tarball.Write(ref, img, tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("--out %s: %w", out, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("--out %s: %w", out, err)
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return fmt.Errorf("--out %s: %w", out, err)
-	}
-	return nil
 }

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -84,11 +86,13 @@ func TestImageReproducible(t *testing.T) {
 	assert.NotEqual(t, a, build(other, "d.tar", "1700000000"), "another binary")
 }
 
-// TestImageContents reads an archive back as `docker load` / `podman
-// load` would (manifest.json, the tag, the config, the layers) and checks
+// TestImageContents reads an archive back as `docker load` would
+// (manifest.json, the tag, the config, the layers), checks
 // the image: entrypoint and default arguments, the non-root user named in
 // /etc/passwd and /etc/group, /run/ssld writable by it, the binary at
-// /usr/bin/ssld, the ports, the labels and the platform.
+// /usr/bin/ssld, the ports, the labels and the platform, and reads it
+// again as the OCI image layout `podman load` reads (index.json's name
+// annotations, every blob's digest).
 func TestImageContents(t *testing.T) {
 	dir := t.TempDir()
 	bin := goBuild(t, dir, "ssld", "", "CGO_ENABLED=0", "GOARCH=amd64")
@@ -157,6 +161,53 @@ func TestImageContents(t *testing.T) {
 	layers, err := img.Layers()
 	require.NoError(t, err)
 	assert.Len(t, layers, 2, "a base layer and the binary's")
+
+	// The same archive as an OCI image layout: one manifest, named as
+	// podman and containerd read it, for linux/amd64, of the same image.
+	oci := filepath.Join(dir, "oci")
+	untar(t, out, oci)
+	idx, err := layout.ImageIndexFromPath(oci)
+	require.NoError(t, err)
+	im, err := idx.IndexManifest()
+	require.NoError(t, err)
+	require.Len(t, im.Manifests, 1)
+	d := im.Manifests[0]
+	assert.Equal(t, map[string]string{"io.containerd.image.name": "localhost/ssld:0.1.0", "org.opencontainers.image.ref.name": "0.1.0"}, d.Annotations)
+	assert.Equal(t, "linux/amd64", d.Platform.String())
+	ociImg, err := idx.Image(d.Digest)
+	require.NoError(t, err)
+	want1, err := img.ConfigName()
+	require.NoError(t, err)
+	got1, err := ociImg.ConfigName()
+	require.NoError(t, err)
+	assert.Equal(t, want1, got1, "both readings give the same image config")
+	require.NoError(t, validate.Image(ociImg), "every blob matches its digest")
+}
+
+// untar extracts the archive file into dir.
+func untar(t *testing.T, file, dir string) {
+	t.Helper()
+	f, err := os.Open(file)
+	require.NoError(t, err)
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		require.NoError(t, err)
+		p := filepath.Join(dir, filepath.FromSlash(h.Name))
+		require.True(t, strings.HasPrefix(p, dir+string(filepath.Separator)), h.Name)
+		if h.Typeflag == tar.TypeDir {
+			require.NoError(t, os.MkdirAll(p, 0o755))
+			continue
+		}
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		b, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(p, b, 0o644))
+	}
 }
 
 // TestImageRefusesBinary: a binary the image could not run, or flags that

@@ -1,8 +1,9 @@
 // Command ssld-image builds ssld's container image from a static ssld
 // binary, with no base image, no Docker daemon and no network: two layers
 // (users and folders; /usr/bin/ssld), ssld as the entrypoint, a non-root
-// user. The output is an archive that `podman load` and `docker load` read,
-// tagged NAME:VERSION. The same binary, flags and SOURCE_DATE_EPOCH give
+// user. The output is an OCI image layout archive, with docker save's
+// manifest.json beside it, that `podman load` and `docker load` read, named
+// NAME:VERSION. The same binary, flags and SOURCE_DATE_EPOCH give
 // the same bytes.
 //
 //	CGO_ENABLED=0 go build -o dist/ssld ./cmd/ssld
@@ -38,8 +39,10 @@ as its arguments, user ssld (uid and gid 65532, named in /etc/passwd and /etc/gr
 org.opencontainers.image labels version, revision and source. Handshakes are signed
 in Go (crypto_backend go): the image has no libcrypto.
 
-The archive is written in the format of "docker save", tagged NAME:VERSION
-(localhost/ssld:VERSION by default, the name podman gives a local image).
+The archive is an OCI image layout that also carries docker save's manifest.json
+(as Docker 25 and later write it), named NAME:VERSION (localhost/ssld:VERSION by
+default, the name podman gives a local image): podman load names the image from
+index.json, docker load from manifest.json.
 Timestamps are SOURCE_DATE_EPOCH when it is set, else 1970-01-01, so the same
 inputs give the same bytes.`,
 		Args:          cobra.NoArgs,
