@@ -31,7 +31,8 @@ const (
 )
 
 // write saves img, named by o's reference, as the archive out (written to a
-// temporary file in out's folder, then renamed over it).
+// temporary file in out's folder, created if missing, then renamed over
+// it).
 func write(o options, img v1.Image, out string) error {
 	ref, err := o.reference()
 	if err != nil {
@@ -39,6 +40,9 @@ func write(o options, img v1.Image, out string) error {
 	}
 	var buf bytes.Buffer
 	if err := writeArchive(&buf, img, ref.Name(), ref.TagStr(), o); err != nil {
+		return fmt.Errorf("--out %s: %w", out, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return fmt.Errorf("--out %s: %w", out, err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(out), ".ssld-image-*")

@@ -79,6 +79,12 @@ func TestImageReproducible(t *testing.T) {
 		return f[2]
 	}
 	a := build(bin, "a.tar", "1700000000")
+	// The default --out, its folder created.
+	t.Chdir(dir)
+	printed, err := runTool(t, "--binary", bin, "--version", "1.2.3")
+	require.NoError(t, err)
+	assert.Equal(t, "dist/ssld-1.2.3-oci.tar localhost/ssld:1.2.3 "+a+"\n", printed)
+	assert.Equal(t, sha(t, filepath.Join(dir, "a.tar")), sha(t, filepath.Join(dir, "dist/ssld-1.2.3-oci.tar")))
 	b := build(bin, "b.tar", "1700000000")
 	assert.Equal(t, a, b)
 	assert.Equal(t, sha(t, filepath.Join(dir, "a.tar")), sha(t, filepath.Join(dir, "b.tar")), "same inputs, same bytes")

@@ -53,6 +53,8 @@ func TestImagePodmanRun(t *testing.T) {
 
 	out := doc(run[0], "dist/ssld-"+imageVersion(t)+"-oci.tar", archive)
 	require.Contains(t, out, "Loaded image: "+ref)
+	id := strings.TrimSpace(p.must("image", "inspect", "--format", "{{.Id}}", ref))
+	assert.Equal(t, imageID, "sha256:"+id, "podman's image ID is the one ssld-image printed")
 
 	dir, err := os.MkdirTemp("", "ssldimg")
 	require.NoError(t, err)

@@ -134,6 +134,7 @@ var (
 	imageOnce sync.Once
 	imageTar  string
 	imageRef  string
+	imageID   string
 	imageErr  error
 )
 
@@ -205,7 +206,7 @@ func ssldImage(t *testing.T) (archive, ref string) {
 			imageErr = fmt.Errorf("ssld-image printed %q, want the archive, its reference and its ID", out)
 			return
 		}
-		imageTar, imageRef = f[0], f[1]
+		imageTar, imageRef, imageID = f[0], f[1], f[2]
 	})
 	require.NoError(t, imageErr)
 	return imageTar, imageRef
