@@ -37,6 +37,8 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newStatusCmd())
 	root.AddCommand(newPasswdCmd())
 	root.AddCommand(newClusterCmd())
+	root.AddCommand(newVersionCmd())
+	setVersionFlag(root)
 	return root
 }
 
