@@ -152,7 +152,9 @@ ssld --version prints the same.`,
 // setVersionFlag gives root a --version flag that prints what `ssld version`
 // prints (cobra's own flag, with the text made only when it is asked for).
 func setVersionFlag(root *cobra.Command) {
-	root.Version = "set" // any non-empty value makes cobra add --version
+	root.Version = "set" // any non-empty value makes cobra handle --version
+	// Declared here so it has no -v (often "verbose") and its own help.
+	root.Flags().Bool("version", false, "print the version, VCS revision, Go version and crypto backend (as ssld version)")
 	cobra.AddTemplateFunc("ssldVersion", func() string {
 		var s strings.Builder
 		_ = writeVersion(&s)

@@ -146,3 +146,25 @@ func TestVersionReported(t *testing.T) {
 	assert.Equal(t, 1.0, s.Value(t, "ssld_build_info", "version", "9.8.7-test", "revision", "fedcba9876543210",
 		"goversion", runtime.Version(), "crypto_backend", "go"))
 }
+
+// TestHelpAndCompletionCommands: the help and completion commands that
+// `ssld --help` lists run (cobra adds them inside Execute, after the
+// unknown-command check), and the completion scripts' hidden request
+// command answers.
+func TestHelpAndCompletionCommands(t *testing.T) {
+	code, out, errOut := runCLI(t, "help", "serve")
+	assert.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "Run an ssld node.")
+	code, out, errOut = runCLI(t, "completion", "bash")
+	assert.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "__start_ssld")
+	code, out, errOut = runCLI(t, "__complete", "ver")
+	assert.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "version\t")
+	code, _, errOut = runCLI(t, "nosuch")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, `unknown command "nosuch" for "ssld"`)
+	code, out, _ = runCLI(t, "--help")
+	assert.Equal(t, 0, code)
+	assert.NotContains(t, out, "  man ", "the packaging command stays hidden")
+}
