@@ -36,6 +36,7 @@ import (
 func TestPackageSystemd(t *testing.T) {
 	tree := bootTree(t)
 	testenv.LookPath(t, "openssl")
+	readme := readmeInstall(t)
 	deb, _ := packages(t)
 	started := time.Now()
 
@@ -58,9 +59,11 @@ func TestPackageSystemd(t *testing.T) {
 	booted := time.Now()
 
 	// Copied into the container's own (volatile) tree and installed with
-	// nothing else: no download (apt says what it needs to get, and prints
-	// a Get: line with the URL of each download).
-	out := b.must(fmt.Sprintf("cp /src/dist/%[1]s /root/ && apt-get install -y /root/%[1]s 2>&1", filepath.Base(deb)))
+	// the README's line, from the folder that holds dist/, with nothing
+	// else: no download (apt says what it needs to get, and prints a Get:
+	// line with the URL of each download).
+	require.Equal(t, "apt install ./dist/ssld_*.deb", readme[0][1])
+	out := b.must("mkdir -p /root/checkout/dist && cp /src/dist/*.deb /root/checkout/dist/ && cd /root/checkout && " + readme[0][1] + " 2>&1")
 	assert.Contains(t, out, "0 upgraded, 1 newly installed, 0 to remove")
 	assert.Contains(t, out, "Need to get 0 B/", "the install downloads nothing")
 	assert.NotRegexp(t, `(?m)^Get:\d+ [a-z]+://`, out, "the install downloads nothing")
@@ -92,7 +95,11 @@ install -o root -g ssld -m 0640 /srv/pki/%[2]s.key /etc/ssld/certs/.server.key &
 		return s
 	}
 
-	out = b.must("systemctl enable --now ssld")
+	// The README's start block, as written.
+	require.Equal(t, []string{"runuser -u ssld -- ssld check --config /etc/ssld/ssld.yaml", "systemctl enable --now ssld"}, readme[1])
+	out = b.must(readme[1][0])
+	assert.Contains(t, out, "/etc/ssld/ssld.yaml: ok\n")
+	out = b.must(readme[1][1])
 	assert.Equal(t, "active", active(), out)
 	assert.Equal(t, first, served())
 	assert.Contains(t, status(), "serving serial ")

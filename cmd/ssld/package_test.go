@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -20,13 +21,39 @@ import (
 	"github.com/ssld/ssld/internal/testenv"
 )
 
-// packages runs scripts/package as a user would (DIST pointed at a
-// scratch folder) and returns the .deb and the .rpm it wrote.
+// readmeInstall returns the commands of the README's "Install" section,
+// one list per sh block, comments dropped.
+func readmeInstall(t *testing.T) [][]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	require.NoError(t, err)
+	_, sec, ok := strings.Cut(string(b), "\n## Install\n")
+	require.True(t, ok, "README.md: no Install section")
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	var blocks [][]string
+	for _, m := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(sec, -1) {
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(m[1]), "\n") {
+			l, _, _ = strings.Cut(l, "#")
+			lines = append(lines, strings.TrimSpace(l))
+		}
+		blocks = append(blocks, lines)
+	}
+	require.Len(t, blocks, 2, "README.md's Install section: the package block and the start block")
+	return blocks
+}
+
+// packages runs the README's `./scripts/package` line as written, in the
+// checkout (DIST pointed at a scratch folder's dist/), and returns the
+// .deb and the .rpm it wrote.
 func packages(t *testing.T) (deb, rpm string) {
 	t.Helper()
 	testenv.LookPath(t, "git")
-	dist := t.TempDir()
-	cmd := exec.Command(filepath.Join(repoRoot(t), "scripts", "package"))
+	line := readmeInstall(t)[0][0]
+	require.Equal(t, "./scripts/package", line)
+	dist := filepath.Join(t.TempDir(), "dist")
+	cmd := exec.Command("sh", "-c", line)
+	cmd.Dir = repoRoot(t)
 	cmd.Env = append(os.Environ(), "DIST="+dist)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
