@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,8 @@ import (
 //     serves them (openssl s_client from the host: the tree shares its
 //     network);
 //   - `systemctl reload ssld` of renewed files exits 0 and the new serial
-//     is served; of a mismatched pair it fails, the reason is in
+//     is served, and so does the packaged certbot hook linked as
+//     docs/operations.md says; a reload of a mismatched pair fails, the reason is in
 //     `systemctl status` and the previous serial is still served;
 //   - `systemctl restart ssld` with that pair fails and nothing serves;
 //   - `journalctl -u ssld` has the reload lines;
@@ -53,6 +55,7 @@ func TestPackageSystemd(t *testing.T) {
 	}
 	first := stage("first", pkitest.MustIssue(t, ca, pki.DevServerOptions()))
 	renewed := stage("renewed", pkitest.MustIssue(t, ca, pki.DevServerOptions()))
+	hooked := stage("hooked", pkitest.MustIssue(t, ca, pki.DevServerOptions()))
 	stage("other", pkitest.MustIssue(t, ca, pki.DevServerOptions()))
 
 	b := bootContainer(t, tree, filepath.Dir(deb)+":/src/dist", pkiDir+":/srv/pki")
@@ -108,14 +111,27 @@ install -o root -g ssld -m 0640 /srv/pki/%[2]s.key /etc/ssld/certs/.server.key &
 	out = b.must("systemctl reload ssld")
 	assert.Equal(t, renewed, served(), out)
 
-	deploy("renewed", "other")
+	// The certbot hook, linked as docs/operations.md says and run as
+	// certbot runs it (as root, RENEWED_LINEAGE set): it reloads through
+	// the root unix_socket account of the shipped config.
+	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "docs/operations.md"))
+	require.NoError(t, err)
+	link := regexp.MustCompile("`(ln -s /usr/share/ssld/certbot/deploy-hook [^`]+)`").FindStringSubmatch(string(doc))
+	require.NotNil(t, link, "docs/operations.md: the hook's ln line")
+	b.must("mkdir -p /etc/letsencrypt/renewal-hooks/deploy && " + link[1])
+	deploy("hooked", "hooked")
+	out = b.must("RENEWED_LINEAGE=/etc/letsencrypt/live/db1.example.com /etc/letsencrypt/renewal-hooks/deploy/ssld")
+	assert.Contains(t, out, "ok: reloaded")
+	assert.Equal(t, hooked, served(), out)
+
+	deploy("hooked", "other")
 	code, out := b.sh("systemctl reload ssld")
 	assert.NotEqual(t, 0, code, "systemctl reload with a mismatched pair: %s", out)
 	st := status()
 	assert.Contains(t, st, `last reload failed: `)
 	assert.Contains(t, st, `ssl_key "/etc/ssld/certs/server.key": private key does not match`)
 	assert.Equal(t, "active", active())
-	assert.Equal(t, renewed, served(), "the previous certificate stays served")
+	assert.Equal(t, hooked, served(), "the previous certificate stays served")
 
 	code, out = b.sh("systemctl restart ssld")
 	assert.NotEqual(t, 0, code, "systemctl restart with a mismatched pair: %s", out)
