@@ -33,6 +33,8 @@ import (
 //     `systemctl status` and the previous serial is still served;
 //   - `systemctl restart ssld` with that pair fails and nothing serves;
 //   - `journalctl -u ssld` has the reload lines;
+//   - repaired files bring it up on the unit's retry, and an upgrade
+//     (a reinstall) restarts it and keeps the changed config;
 //   - `apt-get remove ssld` stops it and keeps /etc/ssld, `apt-get purge
 //     ssld` removes /etc/ssld.
 func TestPackageSystemd(t *testing.T) {
@@ -144,9 +146,19 @@ install -o root -g ssld -m 0640 /srv/pki/%[2]s.key /etc/ssld/certs/.server.key &
 	assert.Contains(t, journal, "ok: reloaded, ", "the good reload is in the journal")
 	assert.Contains(t, journal, "private key does not match", "the refused reload is in the journal")
 
+	// Repaired files: the unit's retried start brings it up. An upgrade
+	// (here a reinstall) keeps the changed config and restarts the node.
+	deploy("renewed", "renewed")
+	testenv.Eventually(t, 20*time.Second, func() bool { return active() == "active" }, "the retried start after a repair")
+	pid := strings.TrimSpace(b.must("systemctl show -p MainPID --value ssld"))
+	out = b.must("cd /root/checkout && apt-get install -y --reinstall ./dist/ssld_*.deb 2>&1")
+	assert.Equal(t, "active", active(), out)
+	assert.NotEqual(t, pid, strings.TrimSpace(b.must("systemctl show -p MainPID --value ssld")), "restarted by the upgrade")
+	assert.Contains(t, b.must("cat /etc/ssld/ssld.yaml"), "\nlisten: "+addr+"\n", "the changed conffile is kept")
+	assert.Equal(t, renewed, served())
+
 	// remove keeps /etc/ssld (the conffile and the certificates), purge
 	// removes it.
-	deploy("renewed", "renewed")
 	out = b.must("apt-get remove -y ssld 2>&1")
 	assert.NotEqual(t, "active", active(), out)
 	b.must("test ! -e /usr/bin/ssld && test -f /etc/ssld/ssld.yaml && test -f /etc/ssld/certs/server.key")
