@@ -71,9 +71,19 @@ func TestVersionCommand(t *testing.T) {
 	assert.Equal(t, 2, code, out2)
 	assert.Contains(t, out2, `unknown command "extra" for "ssld version"`)
 
-	code, plain := run(ssldBinary(t), "version")
+	// A plain build: the module version Go stamped ((devel), or with VCS
+	// stamping a pseudo-version from the commit), as `go version -m` reads it.
+	plainBin := ssldBinary(t)
+	code, plain := run(plainBin, "version")
 	require.Equal(t, 0, code, plain)
-	assert.True(t, strings.HasPrefix(plain, "ssld (devel)\n"), "a build without -X reports the module version: %s", plain)
+	m, err := exec.Command("go", "version", "-m", plainBin).CombinedOutput()
+	require.NoError(t, err, "%s", m)
+	mod := regexp.MustCompile(`(?m)^\s+mod\s+github\.com/ssld/ssld\s+(\S+)`).FindStringSubmatch(string(m))
+	require.NotNil(t, mod, "go version -m: %s", m)
+	assert.True(t, strings.HasPrefix(plain, "ssld "+strings.TrimPrefix(mod[1], "v")+"\n"), "a build without -X reports the module version %s: %s", mod[1], plain)
+	if rev := regexp.MustCompile(`(?m)^\s+build\s+vcs\.revision=(\w{12})`).FindStringSubmatch(string(m)); rev != nil {
+		assert.Contains(t, plain, "\nrevision: "+rev[1], "and the VCS stamp's revision")
+	}
 }
 
 // TestBuildFrom: the linker's values win; without them the module version
