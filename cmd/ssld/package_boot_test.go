@@ -165,6 +165,7 @@ install -o root -g ssld -m 0640 /srv/pki/%[2]s.key /etc/ssld/certs/.server.key &
 	assert.Contains(t, b.must("dpkg-query -W -f '${db:Status-Abbrev}' ssld"), "rc")
 	out = b.must("apt-get purge -y ssld 2>&1")
 	b.must("test ! -e /etc/ssld")
+	b.must("test ! -e /etc/systemd/system/multi-user.target.wants/ssld.service && test ! -e /etc/systemd/system/ssld.service")
 	code, _ = b.sh("dpkg-query -W ssld")
 	assert.NotEqual(t, 0, code, "purged: dpkg knows no ssld: %s", out)
 	t.Logf("TestPackageSystemd: %s after the packages were built (boot %s)", time.Since(started).Round(time.Second),
