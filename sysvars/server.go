@@ -12,7 +12,7 @@ import (
 // their zero values render as empty strings.
 type ServerInfo struct {
 	Version                string // e.g. "8.0.36-ssld-0.1.0"; what clients see as @@version
-	VersionComment         string // e.g. "ssld (TLS reload daemon)"
+	VersionComment         string // e.g. "ssld 0.1.0 (TLS reload daemon)"; one short printable line
 	Role                   string // "aggregator" or "leaf"
 	Port                   int    // the admin listener's TCP port
 	RequireSecureTransport bool

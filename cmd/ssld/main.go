@@ -37,6 +37,9 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newStatusCmd())
 	root.AddCommand(newPasswdCmd())
 	root.AddCommand(newClusterCmd())
+	root.AddCommand(newVersionCmd())
+	root.AddCommand(newManCmd(root))
+	setVersionFlag(root)
 	return root
 }
 
@@ -120,8 +123,17 @@ func runIn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	// cobra adds help and completion inside Execute; added here (after
+	// SetOut: completion keeps the writer it sees), the unknown-command
+	// check below (root.Find) finds them too.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
 	var err error
-	if _, _, err = root.Find(args); err != nil {
+	if len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd) {
+		// The completion scripts' hidden request command, which cobra
+		// adds inside Execute.
+		err = root.Execute()
+	} else if _, _, err = root.Find(args); err != nil {
 		err = usageError{err} // an unknown command
 	} else {
 		err = root.Execute()

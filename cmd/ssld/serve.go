@@ -122,7 +122,10 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	if err := sysvars.AddTLS(vars, mgr); err != nil {
 		return nil, err
 	}
-	info := sysvars.ServerInfo{Version: version, VersionComment: "ssld TLS reload daemon", Role: cfg.Role,
+	bld := currentBuild()
+	met.SetBuildInfo(metrics.BuildInfo{Version: bld.Version, Revision: bld.Revision, GoVersion: bld.GoVersion,
+		CryptoBackend: string(mgr.CryptoBackend())})
+	info := sysvars.ServerInfo{Version: version, VersionComment: bld.versionComment(), Role: cfg.Role,
 		Port: port, Socket: cfg.Socket, RequireSecureTransport: cfg.RequireSecureTransport,
 		MaxConnections: cfg.MaxConnections, MaxAllowedPacket: cfg.MaxAllowedPacket}
 	var srv *protocol.Server // set below, before the first connection can ask for @@port
@@ -199,7 +202,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		log.Error("ssld started degraded: "+degradedSummary(st)+" until a reload succeeds",
 			"channels", fmt.Sprint(st.Unavailable), "error", st.LastError, "repair", way)
 	}
-	log.Info("ssld ready", "listen", srv.Addr().String(), "socket", cfg.Socket, "cluster_listen", addrString(srv.ClusterAddr()),
+	log.Info("ssld ready", "version", bld.Version, "revision", bld.shortRevision(), "listen", srv.Addr().String(), "socket", cfg.Socket, "cluster_listen", addrString(srv.ClusterAddr()),
 		"metrics_listen", addrString(n.metricsAddr()), "watch", cfg.Watch,
 		"role", cfg.Role, "config", cfg.path, "serial", mgr.Current(tlsctx.ChannelClient).Serial(),
 		"crypto_backend", string(mgr.CryptoBackend()), "crypto", mgr.CryptoBackendInfo())
