@@ -353,7 +353,7 @@ func (s *Server) listenTCP(setting, addr, transport string, u *accounts, tc *tls
 	// so that the input bounds see decrypted packet headers; vitess's own
 	// TLSConfig stays nil. The config is set once, before Accept, and is
 	// dynamic through GetConfigForClient; a non-nil one is what offers TLS.
-	g.tlsConfig = tc
+	g.tlsConfig = recordServed(tc)
 	s.listeners = append(s.listeners, l)
 	s.labels = append(s.labels, listenerLabel(transport))
 	s.guarded = append(s.guarded, g)

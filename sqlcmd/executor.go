@@ -3,6 +3,7 @@ package sqlcmd
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"github.com/dolthub/vitess/go/mysql"
 	"strings"
@@ -122,6 +123,10 @@ type Session struct {
 	// CloseAfterReply is set by KILL of the session's own connection: the
 	// protocol layer closes the connection once the answer is sent.
 	CloseAfterReply bool
+	// ServerCert is the leaf certificate this session's TLS handshake
+	// got (nil without TLS): SHOW STATUS reports its dates, so a session
+	// keeps reporting its own certificate after a reload.
+	ServerCert *x509.Certificate
 }
 
 // HasPrivilege reports whether the session holds priv (case-insensitive);

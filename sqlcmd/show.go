@@ -72,7 +72,9 @@ const statusTimeFormat = "Jan _2 15:04:05 2006 GMT"
 
 // showStatus lists status variables. Ssl_cipher and Ssl_version describe
 // this session's connection (empty without TLS and under GLOBAL);
-// Ssl_server_not_* and Current_tls_* describe the live client-channel
+// Ssl_server_not_* describe the certificate this session's handshake got
+// (MariaDB), or, without TLS and under GLOBAL, the live client-channel
+// snapshot (MySQL 8's global value); Current_tls_* describe the live
 // snapshot.
 func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 	var rows [][2]string
@@ -91,7 +93,13 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 		snap = x.env.Certs.Current(tlsctx.ChannelClient)
 	}
 	notBefore, notAfter := "", ""
-	if snap.Enabled() {
+	switch {
+	case !c.Global && s.ServerCert != nil:
+		// The certificate this session's handshake got, as MariaDB
+		// reports it: after a reload an open session still shows its own.
+		notBefore = s.ServerCert.NotBefore.UTC().Format(statusTimeFormat)
+		notAfter = s.ServerCert.NotAfter.UTC().Format(statusTimeFormat)
+	case snap.Enabled():
 		notBefore = snap.NotBefore().UTC().Format(statusTimeFormat)
 		notAfter = snap.NotAfter().UTC().Format(statusTimeFormat)
 	}

@@ -68,7 +68,17 @@ func New(tb testing.TB, caName string, withCA bool, opts ...Option) *Files {
 // atomically) and returns it; the manager serves it after its next reload.
 func (f *Files) Write(cn string) *pki.Leaf {
 	f.tb.Helper()
-	leaf := pkitest.MustIssue(f.tb, f.CA, pki.LeafOptions{CN: cn, DNSNames: []string{"localhost"}})
+	return f.WriteLeaf(pki.LeafOptions{CN: cn})
+}
+
+// WriteLeaf is Write with the leaf's options (its validity window, key
+// type); DNSNames defaults to localhost.
+func (f *Files) WriteLeaf(opts pki.LeafOptions) *pki.Leaf {
+	f.tb.Helper()
+	if opts.DNSNames == nil {
+		opts.DNSNames = []string{"localhost"}
+	}
+	leaf := pkitest.MustIssue(f.tb, f.CA, opts)
 	if err := pki.WriteFile(f.CertPath, leaf.CertPEM, 0o644); err != nil {
 		f.tb.Fatalf("tlstest: %v", err)
 	}
