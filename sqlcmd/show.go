@@ -82,7 +82,7 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 
 	cipher, version := "", ""
 	if !c.Global && s.TLS != nil {
-		cipher = tls.CipherSuiteName(s.TLS.CipherSuite)
+		cipher = OpenSSLCipherName(s.TLS.CipherSuite)
 		version = tlsVersionName(s.TLS.Version)
 	}
 	add("Ssl_cipher", cipher)
