@@ -321,7 +321,10 @@ func (s *Server) guard(raw net.Listener, setting, label string, limit int) *guar
 		}
 		s.acceptLog.warn(s.log, setting, err, retryIn)
 	}
-	g.onTLS = func(ok bool) { s.cfg.Hooks.TLSHandshake(label, ok) }
+	g.onTLS = func(ok bool) {
+		s.procs.countTLS(label, ok)
+		s.cfg.Hooks.TLSHandshake(label, ok)
+	}
 	g.maxAllowedPacket = s.cfg.MaxAllowedPacket
 	g.onRefuseInput = func(a net.Addr, err error) {
 		if ok, suppressed := s.refuseLog.allow(time.Now()); ok {

@@ -31,10 +31,11 @@ func startTLSServer(t *testing.T, f *tlstest.Files) (*protocol.Server, string) {
 	t.Helper()
 	vars := sysvars.NewRegistry()
 	require.NoError(t, sysvars.AddTLS(vars, f.M))
-	exec := sqlcmd.NewExecutor(&sqlcmd.Env{Reloader: f.M, Certs: f.M, Vars: vars, Started: time.Now()})
+	env := &sqlcmd.Env{Reloader: f.M, Certs: f.M, Vars: vars, Started: time.Now()}
 	srv, err := protocol.New(protocol.Config{Listen: "127.0.0.1:0", Users: []protocol.User{{Name: "admin", Password: "pw", Privileges: []string{"SUPER"}}},
-		ConnectTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second}, exec, f.M, nil)
+		ConnectTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second}, sqlcmd.NewExecutor(env), f.M, nil)
 	require.NoError(t, err)
+	env.Processes = srv.Processes() // before Start, as the node does
 	require.NoError(t, srv.Start())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

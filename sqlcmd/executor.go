@@ -96,6 +96,16 @@ type Env struct {
 	Processes Processes
 }
 
+// TLSAcceptCounter is implemented by a Processes whose server counts TLS
+// handshakes per channel: SHOW STATUS reports the client channel's as
+// Ssl_accepts (every handshake) and Ssl_finished_accepts (completed ones),
+// and a successful reload statement resets the reloaded channels' counts,
+// as MariaDB's FLUSH SSL does. Safe for concurrent use.
+type TLSAcceptCounter interface {
+	SSLAccepts(ch tlsctx.Channel) (accepts, finished uint64)
+	ResetSSLAccepts(ch tlsctx.Channel)
+}
+
 // PanicCounter is implemented by a Processes whose server counts the
 // panics it recovered in connection goroutines (each closed its
 // connection); SHOW STATUS reports the count as Ssld_recovered_panics.

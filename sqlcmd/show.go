@@ -124,6 +124,11 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 	}
 	if x.env.Processes != nil {
 		add("Questions", strconv.FormatUint(x.env.Processes.Questions(), 10))
+		if ac, ok := x.env.Processes.(TLSAcceptCounter); ok {
+			accepts, finished := ac.SSLAccepts(tlsctx.ChannelClient)
+			add("Ssl_accepts", strconv.FormatUint(accepts, 10))
+			add("Ssl_finished_accepts", strconv.FormatUint(finished, 10))
+		}
 		if pc, ok := x.env.Processes.(PanicCounter); ok {
 			add("Ssld_recovered_panics", strconv.FormatInt(pc.RecoveredPanics(), 10))
 		}
