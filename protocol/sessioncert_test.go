@@ -25,14 +25,14 @@ import (
 func statusTime(t time.Time) string { return t.UTC().Format("Jan _2 15:04:05 2006 GMT") }
 
 // startTLSServer serves f's manager on a client port, with one SUPER user
-// "admin"/"pw", and returns the server and a go-sql-driver TLS config name
+// "admin"/"pw" (and the more users given), and returns the server and a go-sql-driver TLS config name
 // that verifies f's CA.
-func startTLSServer(t *testing.T, f *tlstest.Files) (*protocol.Server, string) {
+func startTLSServer(t *testing.T, f *tlstest.Files, more ...protocol.User) (*protocol.Server, string) {
 	t.Helper()
 	vars := sysvars.NewRegistry()
 	require.NoError(t, sysvars.AddTLS(vars, f.M))
 	env := &sqlcmd.Env{Reloader: f.M, Certs: f.M, Vars: vars, Started: time.Now()}
-	srv, err := protocol.New(protocol.Config{Listen: "127.0.0.1:0", Users: []protocol.User{{Name: "admin", Password: "pw", Privileges: []string{"SUPER"}}},
+	srv, err := protocol.New(protocol.Config{Listen: "127.0.0.1:0", Users: append([]protocol.User{{Name: "admin", Password: "pw", Privileges: []string{"SUPER"}}}, more...),
 		ConnectTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second}, sqlcmd.NewExecutor(env), f.M, nil)
 	require.NoError(t, err)
 	env.Processes = srv.Processes() // before Start, as the node does

@@ -233,7 +233,7 @@ func TestErrorNumbers(t *testing.T) {
 		state string
 		msg   string
 	}{
-		{"no super", te.viewer, "SSL_RELOAD", 1227, "42000", "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"},
+		{"no super", te.viewer, "SSL_RELOAD", 1227, "42000", "Access denied; you need (at least one of) the SUPER or CONNECTION_ADMIN privilege(s) for this operation"},
 		{"no super alter", te.viewer, "ALTER INSTANCE RELOAD TLS", 1227, "42000", ""},
 		{"no super flush", te.viewer, "flush ssl", 1227, "42000", ""},
 		{"unknown variable", te.viewer, "SELECT @@nope", 1193, "HY000", "Unknown system variable 'nope'"},

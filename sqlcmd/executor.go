@@ -224,13 +224,31 @@ func (x *Executor) Exec(ctx context.Context, s *Session, cmd Command) (res *Resu
 		return nil, newError(mysql.EREmptyQuery, mysql.SSClientError, "Query was empty")
 	}
 	if cmd.RequiresSuper() && !s.HasPrivilege("SUPER") {
-		return nil, errSuperRequired()
+		if !reloadStatement(cmd) {
+			return nil, errSuperRequired()
+		}
+		// MySQL 8 needs CONNECTION_ADMIN for ALTER INSTANCE RELOAD TLS;
+		// SingleStore needs SUPER for SSL_RELOAD: either reloads.
+		if !s.HasPrivilege("CONNECTION_ADMIN") {
+			return nil, errReloadPrivilege()
+		}
 	}
 	r, e := x.exec(ctx, s, cmd)
 	if e != nil {
 		return nil, e
 	}
 	return r, nil
+}
+
+// reloadStatement reports whether cmd is a reload (SSL_RELOAD, ALTER
+// INSTANCE RELOAD TLS, FLUSH SSL) or its pre-flight (CHECK TLS): SUPER or
+// CONNECTION_ADMIN runs them.
+func reloadStatement(cmd Command) bool {
+	switch cmd.(type) {
+	case Reload, CheckTLS:
+		return true
+	}
+	return false
 }
 
 func (x *Executor) exec(ctx context.Context, s *Session, cmd Command) (*Result, *Error) {
