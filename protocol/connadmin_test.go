@@ -55,3 +55,25 @@ func TestConnectionAdminReloads(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.Equal(t, "GRANT SUPER, CONNECTION_ADMIN ON *.* TO 'both'@'%'", out)
 }
+
+// TestTLSErrorNumbersOverWire: the error numbers MySQL's own tests assert
+// for TLS statements, as the mysql CLI prints them.
+func TestTLSErrorNumbersOverWire(t *testing.T) {
+	mysqlCLI := testenv.LookPath(t, "mysql")
+	f := tlstest.New(t, "error numbers CA", false, tlstest.ClientOnly)
+	srv, _ := startTLSServer(t, f)
+	_, port, _ := strings.Cut(srv.Addr().String(), ":")
+	for stmt, want := range map[string]string{
+		"SET SESSION ssl_ca = '/etc/ca.pem'": "ERROR 1229 (HY000) at line 1: Variable 'ssl_ca' is a GLOBAL variable and should be set with SET GLOBAL",
+		"ALTER INSTANCE RELOAD TLS FOR CHANNEL haha": "ERROR 1149 (42000) at line 1: You have an error in your SQL syntax; check the manual that corresponds to your ssld version " +
+			"for the right syntax to use: unknown TLS channel 'haha' (want client, cluster, mysql_main or mysql_admin)",
+		"ALTER INSTANCE RELOAD TLS FOR CHANNEL cluster": "ERROR 1210 (HY000) at line 1: Incorrect arguments to ALTER INSTANCE RELOAD TLS: " +
+			"this node does not serve the cluster channel (cluster_listen is not set); FOR CHANNEL client is the channel it serves",
+	} {
+		out, err := exec.Command(mysqlCLI, "--no-defaults", "-h127.0.0.1", "-P"+port, "-uadmin", "-ppw", "--ssl",
+			"--batch", "--skip-column-names", "-e", stmt).CombinedOutput()
+		assert.Error(t, err, stmt)
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		assert.Equal(t, want, lines[len(lines)-1], stmt)
+	}
+}

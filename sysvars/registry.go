@@ -56,6 +56,11 @@ const (
 
 // Var describes one system variable. Value is called on every read and must be
 // safe for concurrent use; it must not block.
+//
+// ReadOnly is MySQL's read-only: every SET is 1238. A global variable that
+// is not ReadOnly is one MySQL lets SET GLOBAL change (ssl_ca, tls_version,
+// ...): SET SESSION of it is 1229, as in MySQL, and SET GLOBAL is refused
+// by the SQL layer when ssld takes its value from the config file.
 type Var struct {
 	Name     string
 	Scope    Scope

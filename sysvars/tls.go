@@ -35,8 +35,10 @@ func FormatTime(t time.Time) string {
 // ssl_last_reload_attempt_time, ssl_last_successful_reload_time,
 // ssl_last_reload_error, ssl_last_reload_trigger, ssl_reload_generation,
 // ssl_crypto_backend and ssl_server_serial|fingerprint|not_before|not_after.
-// All are global and read-only (they change
-// through the config file and a reload, never through SET).
+// All are global and change through the config file and a reload, never
+// through SET; the ones MySQL lets SET GLOBAL change (ssl_cert, ssl_key,
+// ssl_ca, ssl_capath, tls_version, cluster_ssl_*) are not ReadOnly, so that
+// SET SESSION of them is 1229 as in MySQL (see Var).
 //
 // Each value is computed on read from m.Current / m.Status, so it always
 // describes the snapshot being served; in particular a failed reload leaves
@@ -71,11 +73,18 @@ func addTLS(r *Registry, m tlsState) error {
 	caPath := func(s *tlsctx.Snapshot) string { return s.CAPath }
 	client, cluster := tlsctx.ChannelClient, tlsctx.ChannelCluster
 
+	// The TLS settings MySQL 8 lets SET GLOBAL change for ALTER INSTANCE
+	// RELOAD TLS (and its admin_ssl_* counterparts, cluster_ssl_* here):
+	// not ReadOnly, so SET SESSION is 1229 as in MySQL; ssld takes them
+	// from the config file, so SET GLOBAL is refused (sqlcmd).
+	cfg := func(name string, f func() string) Var {
+		return Var{Name: name, Scope: ScopeGlobal, Kind: KindString, Value: f}
+	}
 	vars := []Var{
-		ro("ssl_cert", KindString, snap(client, certFile)),
-		ro("ssl_key", KindString, snap(client, keyFile)),
-		ro("ssl_ca", KindString, snap(client, caFile)),
-		ro("ssl_capath", KindString, snap(client, caPath)),
+		cfg("ssl_cert", snap(client, certFile)),
+		cfg("ssl_key", snap(client, keyFile)),
+		cfg("ssl_ca", snap(client, caFile)),
+		cfg("ssl_capath", snap(client, caPath)),
 		// Always "[redacted]", set or not: not even whether a passphrase is
 		// configured is revealed.
 		ro("ssl_key_passphrase", KindString, func() string { return redacted }),
@@ -83,17 +92,17 @@ func addTLS(r *Registry, m tlsState) error {
 		// i.e. after the fall-back to ssl_* when cluster_ssl_* is unset; they
 		// are empty on a node that does not serve the cluster channel (no
 		// cluster_listen), whatever the config file says.
-		ro("cluster_ssl_cert", KindString, snap(cluster, certFile)),
-		ro("cluster_ssl_key", KindString, snap(cluster, keyFile)),
-		ro("cluster_ssl_ca", KindString, snap(cluster, caFile)),
-		ro("cluster_ssl_capath", KindString, snap(cluster, caPath)),
+		cfg("cluster_ssl_cert", snap(cluster, certFile)),
+		cfg("cluster_ssl_key", snap(cluster, keyFile)),
+		cfg("cluster_ssl_ca", snap(cluster, caFile)),
+		cfg("cluster_ssl_capath", snap(cluster, caPath)),
 		ro("have_ssl", KindString, func() string {
 			if s := m.Current(client); s != nil && s.Enabled() {
 				return "YES"
 			}
 			return "DISABLED"
 		}),
-		ro("tls_version", KindString, status(func(st tlsctx.Status) string {
+		cfg("tls_version", status(func(st tlsctx.Status) string {
 			if st.Settings.TLSVersion == "" {
 				return tlsctx.DefaultTLSVersion
 			}
