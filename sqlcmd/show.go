@@ -1,6 +1,7 @@
 package sqlcmd
 
 import (
+	"cmp"
 	"crypto/tls"
 	"github.com/dolthub/vitess/go/mysql"
 	"sort"
@@ -105,14 +106,8 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 	}
 	add("Ssl_server_not_before", notBefore)
 	add("Ssl_server_not_after", notAfter)
-	if snap != nil {
-		add("Current_tls_cert", snap.CertFile)
-		add("Current_tls_key", snap.KeyFile)
-		add("Current_tls_ca", snap.CAFile)
-		add("Current_tls_capath", snap.CAPath)
-	}
-	if v, ok := x.env.Vars.Get("tls_version"); ok {
-		add("Current_tls_version", v.Value())
+	for name, value := range x.currentTLS(snap) {
+		add(name, value)
 	}
 	uptime := int64(0)
 	if !x.env.Started.IsZero() {
@@ -142,6 +137,29 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 		}
 	}
 	return res, nil
+}
+
+// currentTLS is MySQL 8's nine Current_tls_* status variables of the
+// client channel: what is in use (the live snapshot and the settings
+// behind it), where @@ssl_cert and the other setting variables show what
+// is configured. ssld has no cipher, TLS 1.3 suite or CRL setting: those
+// are empty, as MySQL reports one that is not set.
+func (x *Executor) currentTLS(snap *tlsctx.Snapshot) map[string]string {
+	out := map[string]string{
+		"Current_tls_cert": "", "Current_tls_key": "", "Current_tls_ca": "", "Current_tls_capath": "",
+		"Current_tls_cipher": "", "Current_tls_ciphersuites": "", "Current_tls_crl": "", "Current_tls_crlpath": "",
+		"Current_tls_version": "",
+	}
+	if snap != nil {
+		out["Current_tls_cert"], out["Current_tls_key"] = snap.CertFile, snap.KeyFile
+		out["Current_tls_ca"], out["Current_tls_capath"] = snap.CAFile, snap.CAPath
+	}
+	if st, ok := x.env.Certs.(interface{ Status() tlsctx.Status }); ok {
+		out["Current_tls_version"] = cmp.Or(st.Status().Settings.TLSVersion, tlsctx.DefaultTLSVersion)
+	} else if v, ok := x.env.Vars.Get("tls_version"); ok {
+		out["Current_tls_version"] = v.Value()
+	}
+	return out
 }
 
 // tlsVersionName renders a TLS version the way MySQL's Ssl_version does.

@@ -2,7 +2,8 @@
 // whether they are read-only, and a value function that is evaluated on every
 // read. Values are never copied into the registry: TLS variables read the live
 // tlsctx snapshot each time, so after a failed reload they still describe what
-// is being served.
+// is being served (the setting variables, with WithConfigured, read what the
+// config file held at the last reload attempt).
 //
 // A Registry is built once in main (see AddTLS and AddServer) and passed to the
 // SQL layer; there is no package-level singleton.
