@@ -295,6 +295,8 @@ func (x *Executor) exec(ctx context.Context, s *Session, cmd Command) (*Result, 
 		return &Result{}, nil
 	case ShowTables:
 		return x.showTables(s, c)
+	case SelectTLSChannelStatus:
+		return x.selectTLSChannelStatus(c), nil
 	case SelectEmpty:
 		res := &Result{Rows: [][]any{}}
 		for _, name := range c.Columns {

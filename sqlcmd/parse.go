@@ -377,6 +377,9 @@ func fromShowFilter(sf *sqlparser.ShowFilter) (Filter, *Error) {
 }
 
 func fromSelect(st *sqlparser.Select) (Command, *Error) {
+	if cmd, ok, err := fromTLSChannelStatus(st); ok {
+		return cmd, err
+	}
 	if cmd, ok := fromInfoSchemaSelect(st); ok {
 		return cmd, nil
 	}
