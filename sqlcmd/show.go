@@ -139,11 +139,11 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 	return res, nil
 }
 
-// currentTLS is MySQL 8's nine Current_tls_* status variables of the
-// client channel: what is in use (the live snapshot and the settings
-// behind it), where @@ssl_cert and the other setting variables show what
-// is configured. ssld has no cipher, TLS 1.3 suite or CRL setting: those
-// are empty, as MySQL reports one that is not set.
+// currentTLS is MySQL 8's nine Current_tls_* values of the channel whose
+// live snapshot is snap (the client channel's are status variables): what
+// is in use, where @@ssl_cert and the other setting variables show what is
+// configured. ssld has no cipher, TLS 1.3 suite or CRL setting: those are
+// empty, as MySQL reports one that is not set.
 func (x *Executor) currentTLS(snap *tlsctx.Snapshot) map[string]string {
 	out := map[string]string{
 		"Current_tls_cert": "", "Current_tls_key": "", "Current_tls_ca": "", "Current_tls_capath": "",

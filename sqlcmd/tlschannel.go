@@ -234,11 +234,6 @@ const (
 // renegotiates as a server and resumes through tickets, not a cache.
 func (x *Executor) tlsChannelStatusRows() [][3]string {
 	var out [][3]string
-	var status *tlsctx.Status
-	if st, ok := x.env.Certs.(interface{ Status() tlsctx.Status }); ok {
-		s := st.Status()
-		status = &s
-	}
 	counts, _ := x.env.Processes.(TLSAcceptCounter)
 	for _, ch := range []struct {
 		name string
@@ -264,17 +259,11 @@ func (x *Executor) tlsChannelStatusRows() [][3]string {
 		case snap.CAs != nil:
 			mode = sslVerifyPeer | sslVerifyClientOnce
 		}
-		cert, key, ca, capath, version, notAfter, notBefore := "", "", "", "", "", "", ""
-		if snap != nil {
-			cert, key, ca, capath = snap.CertFile, snap.KeyFile, snap.CAFile, snap.CAPath
-		}
+		cur := x.currentTLS(snap) // the same values as the status variables
+		notAfter, notBefore := "", ""
 		if enabled {
 			notAfter = snap.NotAfter().UTC().Format(statusTimeFormat)
 			notBefore = snap.NotBefore().UTC().Format(statusTimeFormat)
-			version = tlsctx.DefaultTLSVersion
-			if status != nil && status.Settings.TLSVersion != "" {
-				version = status.Settings.TLSVersion
-			}
 		}
 		yes := "No"
 		if enabled {
@@ -289,15 +278,15 @@ func (x *Executor) tlsChannelStatusRows() [][3]string {
 			{"Ssl_connect_renegotiates", "0"},
 			{"Ssl_ctx_verify_depth", unlimitedVerifyDepth},
 			{"Ssl_ctx_verify_mode", strconv.Itoa(mode)},
-			{"Current_tls_ca", ca},
-			{"Current_tls_capath", capath},
-			{"Current_tls_cert", cert},
-			{"Current_tls_cipher", ""},
-			{"Current_tls_ciphersuites", ""},
-			{"Current_tls_crl", ""},
-			{"Current_tls_crlpath", ""},
-			{"Current_tls_key", key},
-			{"Current_tls_version", version},
+			{"Current_tls_ca", cur["Current_tls_ca"]},
+			{"Current_tls_capath", cur["Current_tls_capath"]},
+			{"Current_tls_cert", cur["Current_tls_cert"]},
+			{"Current_tls_cipher", cur["Current_tls_cipher"]},
+			{"Current_tls_ciphersuites", cur["Current_tls_ciphersuites"]},
+			{"Current_tls_crl", cur["Current_tls_crl"]},
+			{"Current_tls_crlpath", cur["Current_tls_crlpath"]},
+			{"Current_tls_key", cur["Current_tls_key"]},
+			{"Current_tls_version", cur["Current_tls_version"]},
 			{"Ssl_finished_accepts", strconv.FormatUint(finished, 10)},
 			{"Ssl_finished_connects", "0"},
 			{"Ssl_server_not_after", notAfter},
