@@ -61,6 +61,7 @@ func (h *Handler) session(c *mysql.Conn) *sqlcmd.Session {
 		s.Privileges = id.acct.privileges
 	}
 	s.TLS = connTLS(c.Conn)
+	s.ServerCert = connServedCert(c.Conn)
 	c.ClientData = s
 	return s
 }

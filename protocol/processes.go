@@ -22,6 +22,8 @@ type procList struct {
 	started   time.Time
 	questions atomic.Uint64
 
+	tlsAccepts // Ssl_accepts, Ssl_finished_accepts (accepts.go)
+
 	mu    sync.Mutex
 	procs map[uint32]*proc
 }

@@ -328,7 +328,10 @@ func (s *Server) guard(raw net.Listener, setting, label string, limit int) *guar
 		}
 		s.acceptLog.warn(s.log, setting, err, retryIn)
 	}
-	g.onTLS = func(ok bool) { s.cfg.Hooks.TLSHandshake(label, ok) }
+	g.onTLS = func(ok bool) {
+		s.procs.countTLS(label, ok)
+		s.cfg.Hooks.TLSHandshake(label, ok)
+	}
 	g.maxAllowedPacket = s.cfg.MaxAllowedPacket
 	g.onRefuseInput = func(a net.Addr, err error) {
 		if ok, suppressed := s.refuseLog.allow(time.Now()); ok {
@@ -360,7 +363,7 @@ func (s *Server) listenTCP(setting, addr, transport string, u *accounts, tc *tls
 	// so that the input bounds see decrypted packet headers; vitess's own
 	// TLSConfig stays nil. The config is set once, before Accept, and is
 	// dynamic through GetConfigForClient; a non-nil one is what offers TLS.
-	g.tlsConfig = tc
+	g.tlsConfig = recordServed(tc)
 	s.listeners = append(s.listeners, l)
 	s.labels = append(s.labels, listenerLabel(transport))
 	s.guarded = append(s.guarded, g)

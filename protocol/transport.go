@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -110,6 +111,7 @@ type guardedConn struct {
 
 	tlsConfig *tls.Config // nil: TLS not offered
 	tc        atomic.Pointer[tls.Conn]
+	served    *x509.Certificate // the leaf the handshake served (served.go); connection goroutine only
 
 	// read side (connection goroutine only)
 	rawRead   int64  // bytes read from the socket before login

@@ -75,12 +75,12 @@ func TestCheckTLS(t *testing.T) {
 	assert.Equal(t, before, bookkeeping())
 	assert.Empty(t, run(t, x, admin, "SELECT @@ssl_last_reload_error").Rows[0][0])
 
-	// SUPER is required; CHECK TABLE is not ours; bad channel is 1210.
+	// SUPER is required; CHECK TABLE is not ours; bad channel is 1149.
 	_, err = x.Run(context.Background(), &Session{User: "monitor"}, "CHECK TLS")
 	var e *Error
 	require.True(t, errors.As(err, &e))
 	assert.Equal(t, uint16(mysql.ERSpecifiedAccessDenied), e.Num)
-	for q, num := range map[string]uint16{"CHECK TABLE t": mysql.ERNotSupportedYet, "CHECK TLS FOR CHANNEL x": mysql.ERWrongArguments,
+	for q, num := range map[string]uint16{"CHECK TABLE t": mysql.ERNotSupportedYet, "CHECK TLS FOR CHANNEL x": mysql.ERSyntaxError,
 		"CHECK TLS now": mysql.ERParseError} {
 		_, err = x.Run(context.Background(), admin, q)
 		require.True(t, errors.As(err, &e), q)

@@ -92,6 +92,13 @@ func errSuperRequired() *Error {
 		"Access denied; you need (at least one of) the SUPER privilege(s) for this operation")
 }
 
+// errReloadPrivilege is 1227 for a reload statement, naming both
+// privileges that allow it.
+func errReloadPrivilege() *Error {
+	return newError(mysql.ERSpecifiedAccessDenied, mysql.SSClientError,
+		"Access denied; you need (at least one of) the SUPER or CONNECTION_ADMIN privilege(s) for this operation")
+}
+
 func errUnknownVar(name string) *Error {
 	return newError(mysql.ERUnknownSystemVariable, mysql.SSUnknownSQLState, "Unknown system variable '%s'", name)
 }

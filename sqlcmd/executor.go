@@ -3,6 +3,7 @@ package sqlcmd
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"github.com/dolthub/vitess/go/mysql"
 	"strings"
@@ -95,6 +96,16 @@ type Env struct {
 	Processes Processes
 }
 
+// TLSAcceptCounter is implemented by a Processes whose server counts TLS
+// handshakes per channel: SHOW STATUS reports the client channel's as
+// Ssl_accepts (every handshake) and Ssl_finished_accepts (completed ones),
+// and a successful reload statement resets the reloaded channels' counts,
+// as MariaDB's FLUSH SSL does. Safe for concurrent use.
+type TLSAcceptCounter interface {
+	SSLAccepts(ch tlsctx.Channel) (accepts, finished uint64)
+	ResetSSLAccepts(ch tlsctx.Channel)
+}
+
 // PanicCounter is implemented by a Processes whose server counts the
 // panics it recovered in connection goroutines (each closed its
 // connection); SHOW STATUS reports the count as Ssld_recovered_panics.
@@ -122,6 +133,10 @@ type Session struct {
 	// CloseAfterReply is set by KILL of the session's own connection: the
 	// protocol layer closes the connection once the answer is sent.
 	CloseAfterReply bool
+	// ServerCert is the leaf certificate this session's TLS handshake
+	// got (nil without TLS): SHOW STATUS reports its dates, so a session
+	// keeps reporting its own certificate after a reload.
+	ServerCert *x509.Certificate
 }
 
 // HasPrivilege reports whether the session holds priv (case-insensitive);
@@ -209,13 +224,31 @@ func (x *Executor) Exec(ctx context.Context, s *Session, cmd Command) (res *Resu
 		return nil, newError(mysql.EREmptyQuery, mysql.SSClientError, "Query was empty")
 	}
 	if cmd.RequiresSuper() && !s.HasPrivilege("SUPER") {
-		return nil, errSuperRequired()
+		if !reloadStatement(cmd) {
+			return nil, errSuperRequired()
+		}
+		// MySQL 8 needs CONNECTION_ADMIN for ALTER INSTANCE RELOAD TLS;
+		// SingleStore needs SUPER for SSL_RELOAD: either reloads.
+		if !s.HasPrivilege("CONNECTION_ADMIN") {
+			return nil, errReloadPrivilege()
+		}
 	}
 	r, e := x.exec(ctx, s, cmd)
 	if e != nil {
 		return nil, e
 	}
 	return r, nil
+}
+
+// reloadStatement reports whether cmd is a reload (SSL_RELOAD, ALTER
+// INSTANCE RELOAD TLS, FLUSH SSL) or its pre-flight (CHECK TLS): SUPER or
+// CONNECTION_ADMIN runs them.
+func reloadStatement(cmd Command) bool {
+	switch cmd.(type) {
+	case Reload, CheckTLS:
+		return true
+	}
+	return false
 }
 
 func (x *Executor) exec(ctx context.Context, s *Session, cmd Command) (*Result, *Error) {
@@ -262,6 +295,8 @@ func (x *Executor) exec(ctx context.Context, s *Session, cmd Command) (*Result, 
 		return &Result{}, nil
 	case ShowTables:
 		return x.showTables(s, c)
+	case SelectTLSChannelStatus:
+		return x.selectTLSChannelStatus(c), nil
 	case SelectEmpty:
 		res := &Result{Rows: [][]any{}}
 		for _, name := range c.Columns {

@@ -20,7 +20,7 @@ import (
 // comments and semicolons are ignored; executable comments (/*!40100 ... */)
 // whose version is not above 8.0.35 are part of the statement, as in MySQL. The error is always an *Error: 1065
 // for an empty statement, 1064 for a syntax error, 1235 for valid SQL that
-// ssld does not support, 1210 for an unknown TLS channel, 1436 for a
+// ssld does not support, 1149 for an unknown TLS channel, 1436 for a
 // statement over one of the bounds of bounds.go (checked before any
 // parser sees the text). Parse is safe for
 // concurrent use. A panic in vitess's parser is reported as a syntax error
@@ -377,6 +377,9 @@ func fromShowFilter(sf *sqlparser.ShowFilter) (Filter, *Error) {
 }
 
 func fromSelect(st *sqlparser.Select) (Command, *Error) {
+	if cmd, ok, err := fromTLSChannelStatus(st); ok {
+		return cmd, err
+	}
 	if cmd, ok := fromInfoSchemaSelect(st); ok {
 		return cmd, nil
 	}
@@ -687,7 +690,11 @@ func forChannel(stmt string, toks []token, word func(int) string, near func(int)
 	}
 	c, err := tlsctx.ParseChannel(toks[i+2].text)
 	if err != nil {
-		return 0, newError(mysql.ERWrongArguments, mysql.SSUnknownSQLState, "Incorrect arguments to %s: %v", stmt, err)
+		// MySQL's grammar knows its channel names: another is 1149
+		// ER_SYNTAX_ERROR there (mysql-test's ssl_dynamic asserts it).
+		// The reason follows MySQL's text, so the operator sees the names.
+		return 0, newError(mysql.ERSyntaxError, mysql.SSClientError,
+			"You have an error in your SQL syntax; check the manual that corresponds to your ssld version for the right syntax to use: %v", err)
 	}
 	*ch = c
 	return i + 3, nil

@@ -144,7 +144,7 @@ func TestParseBad(t *testing.T) {
 		{"alter instance other", "ALTER INSTANCE ROTATE INNODB MASTER KEY", mysql.ERNotSupportedYet, "ALTER INSTANCE ROTATE INNODB"},
 		{"alter instance bad for", "ALTER INSTANCE RELOAD TLS FOR mysql_main", mysql.ERParseError, "near 'mysql_main'"},
 		{"alter instance no channel", "ALTER INSTANCE RELOAD TLS FOR CHANNEL", mysql.ERParseError, ""},
-		{"alter instance unknown channel", "ALTER INSTANCE RELOAD TLS FOR CHANNEL replication", mysql.ERWrongArguments, "Incorrect arguments to ALTER INSTANCE RELOAD TLS: unknown TLS channel 'replication' (want client, cluster, mysql_main or mysql_admin)"},
+		{"alter instance unknown channel", "ALTER INSTANCE RELOAD TLS FOR CHANNEL replication", mysql.ERSyntaxError, "You have an error in your SQL syntax; check the manual that corresponds to your ssld version for the right syntax to use: unknown TLS channel 'replication' (want client, cluster, mysql_main or mysql_admin)"},
 		{"alter instance half no rollback", "ALTER INSTANCE RELOAD TLS NO ROLLBACK", mysql.ERParseError, ""},
 		{"show ssl typo", "SHOW SSL STATE", mysql.ERParseError, "near 'STATE'"},
 		{"show leaves extra", "SHOW LEAVES x", mysql.ERParseError, "near 'x'"},

@@ -35,6 +35,7 @@ func (x *Executor) reload(ctx context.Context, s *Session, c Reload) (*Result, *
 	if err != nil {
 		return nil, reloadFailure(err, x.tlsOff())
 	}
+	x.resetAccepts(c.Channel)
 	out := &Result{}
 	for _, w := range res.Warnings {
 		out.Warnings = append(out.Warnings, Warning{Level: "Warning", Code: ErrSSLLibrary, Message: w})
@@ -44,6 +45,22 @@ func (x *Executor) reload(ctx context.Context, s *Session, c Reload) (*Result, *
 			Message: "NO ROLLBACK ON ERROR is accepted but has no effect: ssld always keeps the previous TLS contexts when a reload fails"})
 	}
 	return out, nil
+}
+
+// resetAccepts starts the handshake counts of the reloaded channel (all
+// when ch is "") again after a successful reload statement: MariaDB's
+// FLUSH SSL and MySQL's ALTER INSTANCE RELOAD TLS build a new context,
+// whose counts start at 0.
+func (x *Executor) resetAccepts(ch tlsctx.Channel) {
+	ac, ok := x.env.Processes.(TLSAcceptCounter)
+	if !ok {
+		return
+	}
+	for _, c := range []tlsctx.Channel{tlsctx.ChannelClient, tlsctx.ChannelCluster} {
+		if ch == "" || ch == c {
+			ac.ResetSSLAccepts(c)
+		}
+	}
 }
 
 // tlsOff reports whether a degraded start left a channel without its

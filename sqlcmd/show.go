@@ -1,6 +1,7 @@
 package sqlcmd
 
 import (
+	"cmp"
 	"crypto/tls"
 	"github.com/dolthub/vitess/go/mysql"
 	"sort"
@@ -72,7 +73,9 @@ const statusTimeFormat = "Jan _2 15:04:05 2006 GMT"
 
 // showStatus lists status variables. Ssl_cipher and Ssl_version describe
 // this session's connection (empty without TLS and under GLOBAL);
-// Ssl_server_not_* and Current_tls_* describe the live client-channel
+// Ssl_server_not_* describe the certificate this session's handshake got
+// (MariaDB), or, without TLS and under GLOBAL, the live client-channel
+// snapshot (MySQL 8's global value); Current_tls_* describe the live
 // snapshot.
 func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 	var rows [][2]string
@@ -80,7 +83,7 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 
 	cipher, version := "", ""
 	if !c.Global && s.TLS != nil {
-		cipher = tls.CipherSuiteName(s.TLS.CipherSuite)
+		cipher = OpenSSLCipherName(s.TLS.CipherSuite)
 		version = tlsVersionName(s.TLS.Version)
 	}
 	add("Ssl_cipher", cipher)
@@ -91,20 +94,20 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 		snap = x.env.Certs.Current(tlsctx.ChannelClient)
 	}
 	notBefore, notAfter := "", ""
-	if snap.Enabled() {
+	switch {
+	case !c.Global && s.ServerCert != nil:
+		// The certificate this session's handshake got, as MariaDB
+		// reports it: after a reload an open session still shows its own.
+		notBefore = s.ServerCert.NotBefore.UTC().Format(statusTimeFormat)
+		notAfter = s.ServerCert.NotAfter.UTC().Format(statusTimeFormat)
+	case snap.Enabled():
 		notBefore = snap.NotBefore().UTC().Format(statusTimeFormat)
 		notAfter = snap.NotAfter().UTC().Format(statusTimeFormat)
 	}
 	add("Ssl_server_not_before", notBefore)
 	add("Ssl_server_not_after", notAfter)
-	if snap != nil {
-		add("Current_tls_cert", snap.CertFile)
-		add("Current_tls_key", snap.KeyFile)
-		add("Current_tls_ca", snap.CAFile)
-		add("Current_tls_capath", snap.CAPath)
-	}
-	if v, ok := x.env.Vars.Get("tls_version"); ok {
-		add("Current_tls_version", v.Value())
+	for name, value := range x.currentTLS(snap) {
+		add(name, value)
 	}
 	uptime := int64(0)
 	if !x.env.Started.IsZero() {
@@ -116,6 +119,11 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 	}
 	if x.env.Processes != nil {
 		add("Questions", strconv.FormatUint(x.env.Processes.Questions(), 10))
+		if ac, ok := x.env.Processes.(TLSAcceptCounter); ok {
+			accepts, finished := ac.SSLAccepts(tlsctx.ChannelClient)
+			add("Ssl_accepts", strconv.FormatUint(accepts, 10))
+			add("Ssl_finished_accepts", strconv.FormatUint(finished, 10))
+		}
 		if pc, ok := x.env.Processes.(PanicCounter); ok {
 			add("Ssld_recovered_panics", strconv.FormatInt(pc.RecoveredPanics(), 10))
 		}
@@ -129,6 +137,29 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 		}
 	}
 	return res, nil
+}
+
+// currentTLS is MySQL 8's nine Current_tls_* values of the channel whose
+// live snapshot is snap (the client channel's are status variables): what
+// is in use, where @@ssl_cert and the other setting variables show what is
+// configured. ssld has no cipher, TLS 1.3 suite or CRL setting: those are
+// empty, as MySQL reports one that is not set.
+func (x *Executor) currentTLS(snap *tlsctx.Snapshot) map[string]string {
+	out := map[string]string{
+		"Current_tls_cert": "", "Current_tls_key": "", "Current_tls_ca": "", "Current_tls_capath": "",
+		"Current_tls_cipher": "", "Current_tls_ciphersuites": "", "Current_tls_crl": "", "Current_tls_crlpath": "",
+		"Current_tls_version": "",
+	}
+	if snap != nil {
+		out["Current_tls_cert"], out["Current_tls_key"] = snap.CertFile, snap.KeyFile
+		out["Current_tls_ca"], out["Current_tls_capath"] = snap.CAFile, snap.CAPath
+	}
+	if st, ok := x.env.Certs.(interface{ Status() tlsctx.Status }); ok {
+		out["Current_tls_version"] = cmp.Or(st.Status().Settings.TLSVersion, tlsctx.DefaultTLSVersion)
+	} else if v, ok := x.env.Vars.Get("tls_version"); ok {
+		out["Current_tls_version"] = v.Value()
+	}
+	return out
 }
 
 // tlsVersionName renders a TLS version the way MySQL's Ssl_version does.

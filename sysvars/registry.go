@@ -2,7 +2,8 @@
 // whether they are read-only, and a value function that is evaluated on every
 // read. Values are never copied into the registry: TLS variables read the live
 // tlsctx snapshot each time, so after a failed reload they still describe what
-// is being served.
+// is being served (the setting variables, with WithConfigured, read what the
+// config file held at the last reload attempt).
 //
 // A Registry is built once in main (see AddTLS and AddServer) and passed to the
 // SQL layer; there is no package-level singleton.
@@ -56,6 +57,11 @@ const (
 
 // Var describes one system variable. Value is called on every read and must be
 // safe for concurrent use; it must not block.
+//
+// ReadOnly is MySQL's read-only: every SET is 1238. A global variable that
+// is not ReadOnly is one MySQL lets SET GLOBAL change (ssl_ca, tls_version,
+// ...): SET SESSION of it is 1229, as in MySQL, and SET GLOBAL is refused
+// by the SQL layer when ssld takes its value from the config file.
 type Var struct {
 	Name     string
 	Scope    Scope

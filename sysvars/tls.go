@@ -35,8 +35,10 @@ func FormatTime(t time.Time) string {
 // ssl_last_reload_attempt_time, ssl_last_successful_reload_time,
 // ssl_last_reload_error, ssl_last_reload_trigger, ssl_reload_generation,
 // ssl_crypto_backend and ssl_server_serial|fingerprint|not_before|not_after.
-// All are global and read-only (they change
-// through the config file and a reload, never through SET).
+// All are global and change through the config file and a reload, never
+// through SET; the ones MySQL lets SET GLOBAL change (ssl_cert, ssl_key,
+// ssl_ca, ssl_capath, tls_version, cluster_ssl_*) are not ReadOnly, so that
+// SET SESSION of them is 1229 as in MySQL (see Var).
 //
 // Each value is computed on read from m.Current / m.Status, so it always
 // describes the snapshot being served; in particular a failed reload leaves
@@ -44,15 +46,34 @@ func FormatTime(t time.Time) string {
 // while ssl_last_reload_error explains the failure. The value functions are
 // safe for concurrent use (the Manager's reads are lock-free).
 //
+// With WithConfigured, the file and policy settings (ssl_cert, ssl_key,
+// ssl_ca, ssl_capath, tls_version, cluster_ssl_*) report what the config
+// file held at the last reload attempt instead, as MySQL's variables show
+// the configured value and its Current_tls_* status variables the one in
+// use; everything else still describes what is served.
+//
 // AddTLS fails on a nil manager or a duplicate name.
-func AddTLS(r *Registry, m *tlsctx.Manager) error {
+func AddTLS(r *Registry, m *tlsctx.Manager, opts ...TLSOption) error {
 	if m == nil {
 		return errNilManager
 	}
-	return addTLS(r, m)
+	return addTLS(r, m, opts...)
 }
 
-func addTLS(r *Registry, m tlsState) error {
+// TLSOption changes what AddTLS registers.
+type TLSOption func(*tlsOptions)
+
+type tlsOptions struct{ configured *Configured }
+
+// WithConfigured makes the setting variables report c's settings (see
+// AddTLS); c must be the Source the Manager reads.
+func WithConfigured(c *Configured) TLSOption { return func(o *tlsOptions) { o.configured = c } }
+
+func addTLS(r *Registry, m tlsState, opts ...TLSOption) error {
+	var o tlsOptions
+	for _, f := range opts {
+		f(&o)
+	}
 	snap := func(ch tlsctx.Channel, f func(*tlsctx.Snapshot) string) func() string {
 		return func() string {
 			s := m.Current(ch)
@@ -70,35 +91,65 @@ func addTLS(r *Registry, m tlsState) error {
 	caFile := func(s *tlsctx.Snapshot) string { return s.CAFile }
 	caPath := func(s *tlsctx.Snapshot) string { return s.CAPath }
 	client, cluster := tlsctx.ChannelClient, tlsctx.ChannelCluster
+	// path is a file setting of ch: the configured one (field i of
+	// configuredPaths) when a Configured has settings, else the live one.
+	path := func(ch tlsctx.Channel, i int, live func(*tlsctx.Snapshot) string) func() string {
+		served := snap(ch, live)
+		if o.configured == nil {
+			return served
+		}
+		return func() string {
+			st, ok := o.configured.Settings()
+			if !ok {
+				return served()
+			}
+			cert, key, ca, capath := configuredPaths(st, ch)
+			return [...]string{cert, key, ca, capath}[i]
+		}
+	}
+	tlsVersion := func() string {
+		v := m.Status().Settings.TLSVersion
+		if o.configured != nil {
+			if st, ok := o.configured.Settings(); ok {
+				v = st.TLSVersion
+			}
+		}
+		if v == "" {
+			return tlsctx.DefaultTLSVersion
+		}
+		return v
+	}
 
+	// The TLS settings MySQL 8 lets SET GLOBAL change for ALTER INSTANCE
+	// RELOAD TLS (and its admin_ssl_* counterparts, cluster_ssl_* here):
+	// not ReadOnly, so SET SESSION is 1229 as in MySQL; ssld takes them
+	// from the config file, so SET GLOBAL is refused (sqlcmd).
+	cfg := func(name string, f func() string) Var {
+		return Var{Name: name, Scope: ScopeGlobal, Kind: KindString, Value: f}
+	}
 	vars := []Var{
-		ro("ssl_cert", KindString, snap(client, certFile)),
-		ro("ssl_key", KindString, snap(client, keyFile)),
-		ro("ssl_ca", KindString, snap(client, caFile)),
-		ro("ssl_capath", KindString, snap(client, caPath)),
+		cfg("ssl_cert", path(client, 0, certFile)),
+		cfg("ssl_key", path(client, 1, keyFile)),
+		cfg("ssl_ca", path(client, 2, caFile)),
+		cfg("ssl_capath", path(client, 3, caPath)),
 		// Always "[redacted]", set or not: not even whether a passphrase is
 		// configured is revealed.
 		ro("ssl_key_passphrase", KindString, func() string { return redacted }),
-		// cluster_ssl_* report the files the cluster channel actually serves,
-		// i.e. after the fall-back to ssl_* when cluster_ssl_* is unset; they
-		// are empty on a node that does not serve the cluster channel (no
+		// cluster_ssl_* report the files of the cluster channel after the
+		// fall-back to ssl_* when cluster_ssl_* is unset; they are empty on
+		// a node that does not serve the cluster channel (no
 		// cluster_listen), whatever the config file says.
-		ro("cluster_ssl_cert", KindString, snap(cluster, certFile)),
-		ro("cluster_ssl_key", KindString, snap(cluster, keyFile)),
-		ro("cluster_ssl_ca", KindString, snap(cluster, caFile)),
-		ro("cluster_ssl_capath", KindString, snap(cluster, caPath)),
+		cfg("cluster_ssl_cert", path(cluster, 0, certFile)),
+		cfg("cluster_ssl_key", path(cluster, 1, keyFile)),
+		cfg("cluster_ssl_ca", path(cluster, 2, caFile)),
+		cfg("cluster_ssl_capath", path(cluster, 3, caPath)),
 		ro("have_ssl", KindString, func() string {
 			if s := m.Current(client); s != nil && s.Enabled() {
 				return "YES"
 			}
 			return "DISABLED"
 		}),
-		ro("tls_version", KindString, status(func(st tlsctx.Status) string {
-			if st.Settings.TLSVersion == "" {
-				return tlsctx.DefaultTLSVersion
-			}
-			return st.Settings.TLSVersion
-		})),
+		cfg("tls_version", tlsVersion),
 		ro("ssl_last_reload_attempt_time", KindString, status(func(st tlsctx.Status) string {
 			return FormatTime(st.LastAttempt)
 		})),

@@ -28,11 +28,11 @@ func TestErrorNumbersOverWire(t *testing.T) {
 		message string
 	}{
 		{"non-SUPER SSL_RELOAD", func() error { _, err := monitor.ExecContext(ctx, "SSL_RELOAD"); return err },
-			1227, "42000", "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"},
+			1227, "42000", "Access denied; you need (at least one of) the SUPER or CONNECTION_ADMIN privilege(s) for this operation"},
 		{"non-SUPER ALTER INSTANCE", func() error { _, err := monitor.ExecContext(ctx, "ALTER INSTANCE RELOAD TLS"); return err },
-			1227, "42000", "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"},
+			1227, "42000", "Access denied; you need (at least one of) the SUPER or CONNECTION_ADMIN privilege(s) for this operation"},
 		{"non-SUPER FLUSH SSL", func() error { _, err := monitor.ExecContext(ctx, "FLUSH SSL"); return err },
-			1227, "42000", "Access denied; you need (at least one of) the SUPER privilege(s) for this operation"},
+			1227, "42000", "Access denied; you need (at least one of) the SUPER or CONNECTION_ADMIN privilege(s) for this operation"},
 		{"wrong password", func() error { return tn.db("admin", "nope", tlsName).PingContext(ctx) },
 			1045, "28000", "Access denied for user 'admin'@'127.0.0.1' (using password: YES)"},
 		{"unknown user looks the same", func() error { return tn.db("ghost", "nope", tlsName).PingContext(ctx) },

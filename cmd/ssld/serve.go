@@ -105,7 +105,10 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	if !o.strict {
 		mopts = append(mopts, tlsctx.WithDegradedStart())
 	}
-	mgr, err := tlsctx.New(ctx, src, mopts...)
+	// @@ssl_cert and the other setting variables show what the config
+	// file held at the last reload attempt (Current_tls_* what is in use).
+	configured := sysvars.NewConfigured(src)
+	mgr, err := tlsctx.New(ctx, configured, mopts...)
 	if err != nil {
 		return nil, fmt.Errorf("TLS material: %w", err)
 	}
@@ -119,7 +122,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	}
 	started := time.Now()
 	vars := sysvars.NewRegistry()
-	if err := sysvars.AddTLS(vars, mgr); err != nil {
+	if err := sysvars.AddTLS(vars, mgr, sysvars.WithConfigured(configured)); err != nil {
 		return nil, err
 	}
 	bld := currentBuild()

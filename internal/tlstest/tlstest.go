@@ -9,6 +9,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/ssld/ssld/internal/pki"
@@ -26,6 +27,9 @@ type Files struct {
 	First                     *pki.Leaf // the pair the manager started on
 	Settings                  tlsctx.Settings
 	M                         *tlsctx.Manager
+
+	mu      sync.Mutex
+	current tlsctx.Settings // what Source returns (Update changes it)
 }
 
 // Option changes the settings New starts the Manager on.
@@ -56,7 +60,8 @@ func New(tb testing.TB, caName string, withCA bool, opts ...Option) *Files {
 	for _, o := range opts {
 		o(&f.Settings)
 	}
-	m, err := tlsctx.New(context.Background(), tlsctx.StaticSource(f.Settings))
+	f.current = f.Settings
+	m, err := tlsctx.New(context.Background(), f.Source())
 	if err != nil {
 		tb.Fatalf("tlstest: new manager: %v", err)
 	}
@@ -68,7 +73,17 @@ func New(tb testing.TB, caName string, withCA bool, opts ...Option) *Files {
 // atomically) and returns it; the manager serves it after its next reload.
 func (f *Files) Write(cn string) *pki.Leaf {
 	f.tb.Helper()
-	leaf := pkitest.MustIssue(f.tb, f.CA, pki.LeafOptions{CN: cn, DNSNames: []string{"localhost"}})
+	return f.WriteLeaf(pki.LeafOptions{CN: cn})
+}
+
+// WriteLeaf is Write with the leaf's options (its validity window, key
+// type); DNSNames defaults to localhost.
+func (f *Files) WriteLeaf(opts pki.LeafOptions) *pki.Leaf {
+	f.tb.Helper()
+	if opts.DNSNames == nil {
+		opts.DNSNames = []string{"localhost"}
+	}
+	leaf := pkitest.MustIssue(f.tb, f.CA, opts)
 	if err := pki.WriteFile(f.CertPath, leaf.CertPEM, 0o644); err != nil {
 		f.tb.Fatalf("tlstest: %v", err)
 	}
@@ -76,4 +91,22 @@ func (f *Files) Write(cn string) *pki.Leaf {
 		f.tb.Fatalf("tlstest: %v", err)
 	}
 	return leaf
+}
+
+// Source is what M reads on every reload: Settings, as Update last changed
+// them (a config file being edited). A test may start its own Manager on it.
+func (f *Files) Source() tlsctx.Source {
+	return tlsctx.SourceFunc(func(context.Context) (tlsctx.Settings, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.current, nil
+	})
+}
+
+// Update changes the settings Source returns from now on; the Manager
+// applies them at its next reload (or refuses them).
+func (f *Files) Update(change func(*tlsctx.Settings)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change(&f.current)
 }
