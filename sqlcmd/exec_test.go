@@ -559,6 +559,10 @@ func TestAdminStatements(t *testing.T) {
 	run(t, te.x, te.admin, "KILL 8")
 	run(t, te.x, te.viewer, "KILL CONNECTION 9")
 	assert.Equal(t, []string{"8 true", "8 false", "9 false"}, procs.killed)
+	connAdmin := &Session{ConnectionID: 10, User: "ops", Host: "127.0.0.1", Privileges: []string{"CONNECTION_ADMIN"}}
+	run(t, te.x, connAdmin, "KILL QUERY 9")
+	assert.Equal(t, "9 true", procs.killed[3], "CONNECTION_ADMIN kills another user's query, as in MySQL 8")
+	procs.killed = procs.killed[:3]
 
 	// The session's own connection (te.viewer is connection 8): 1317, as in
 	// MySQL; KILL CONNECTION also closes it once the answer is out.
