@@ -49,10 +49,11 @@ import (
 // A command answered here is read and dropped whole (continuation packets
 // of a 16 MiB one included), so vitess never sees its bytes.
 //
-// After login, the connection's buffered reader (vitess's unexported
-// Conn.bufferedReader, see conninternals.go) is pointed at a commandReader
-// over the connection. If a vitess upgrade renames the field, the commands
-// reach vitess again, and TestAdminCommands and TestHostileCommands fail.
+// The hook is the transport's: at login a commandReader is set on the
+// connection's guardedConn (transport.go), so every decrypted packet after
+// login passes it before vitess's buffered reader sees a byte. It answers
+// with sequence id 1, as the first packet of a command's answer; a command
+// handed on as COM_QUERY is numbered by vitess, from 1 too.
 
 // Command bytes (MySQL's enum_server_command).
 const (
@@ -105,21 +106,27 @@ const (
 // command.
 const maxInspected = 64
 
-// hookCommands installs the commandReader on c. It must run after the TLS
-// upgrade and before vitess reads the first command, with nothing buffered:
-// at the end of a successful login the client is waiting for the OK packet,
-// so it has sent nothing yet. It reports whether the hook is in place.
+// hookCommands installs the commandReader on c's transport. It must run
+// on c's goroutine after the TLS upgrade and before vitess reads the first
+// command: at the end of a successful login the client is waiting for the
+// OK packet, so it has sent nothing yet. It reports whether the hook is in
+// place (c is served by a guardedConn).
 func hookCommands(c *mysql.Conn, h *Handler) bool {
-	if c == nil || c.Conn == nil {
+	if c == nil {
 		return false
 	}
-	br := connBufferedReader(c)
-	if br == nil || br.Buffered() != 0 {
+	gc, ok := c.Conn.(*guardedConn)
+	if !ok {
 		return false
 	}
-	br.Reset(&commandReader{r: c.Conn, w: c.Conn, h: h, c: c})
+	gc.cmds = &commandReader{r: readFunc(gc.read), w: gc, h: h, c: c}
 	return true
 }
+
+// readFunc is an io.Reader of a function.
+type readFunc func([]byte) (int, error)
+
+func (f readFunc) Read(p []byte) (int, error) { return f(p) }
 
 // commandReader passes the client's packets through to vitess, except the
 // commands above. It is used by one connection's goroutine only.
@@ -137,7 +144,7 @@ type commandReader struct {
 	small    [4 + maxInspected]byte
 }
 
-// Read implements io.Reader for vitess's buffered reader.
+// Read implements io.Reader for guardedConn.Read.
 func (cr *commandReader) Read(p []byte) (int, error) {
 	for {
 		if len(cr.pending) > 0 {

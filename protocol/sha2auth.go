@@ -283,19 +283,12 @@ func (m *sha2Method) readPassword(c *mysql.Conn, salt []byte) (string, error) {
 	return string(plain[:len(plain)-1]), nil
 }
 
-// writeAuthMore writes one packet of the login exchange with the
-// connection's next sequence number.
+// writeAuthMore writes one packet of the login exchange; the transport
+// numbers it (guardedConn.writeLoginPacket).
 func writeAuthMore(c *mysql.Conn, payload []byte) error {
-	seq := connSequence(c)
-	if seq == nil {
-		return errors.New("caching_sha2_password: cannot write the exchange with this vitess version")
+	gc, ok := c.Conn.(*guardedConn)
+	if !ok {
+		return errors.New("caching_sha2_password: the connection is not served by ssld's transport")
 	}
-	pkt := make([]byte, 4+len(payload))
-	pkt[0], pkt[1], pkt[2], pkt[3] = byte(len(payload)), byte(len(payload)>>8), byte(len(payload)>>16), *seq
-	copy(pkt[4:], payload)
-	if _, err := c.Conn.Write(pkt); err != nil {
-		return err
-	}
-	*seq++
-	return nil
+	return gc.writeLoginPacket(payload)
 }

@@ -117,13 +117,14 @@ type guardedConn struct {
 	rawRead   int64  // bytes read from the socket before login
 	rOut      []byte // transformed header bytes not yet handed out
 	rHdr      [5]byte
-	rRemain   int         // payload bytes of the current packet still to hand out
-	rMsg      int64       // bytes of the current multi-packet message so far (after login)
-	rLastSeq  byte        // sequence id of the last packet as the client numbered it
-	shift     byte        // 1 after a TLS upgrade, until the login is over
-	loggedIn  atomic.Bool // the command phase has started (first read after login)
-	rFirstPkt bool        // the first packet was seen
-	rResponse bool        // the handshake response was seen (after a TLS upgrade, if any)
+	rRemain   int            // payload bytes of the current packet still to hand out
+	rMsg      int64          // bytes of the current multi-packet message so far (after login)
+	rLastSeq  byte           // sequence id of the last packet as the client numbered it
+	shift     byte           // 1 after a TLS upgrade, until the login is over
+	loggedIn  atomic.Bool    // the command phase has started (first read after login)
+	rFirstPkt bool           // the first packet was seen
+	rResponse bool           // the handshake response was seen (after a TLS upgrade, if any)
+	cmds      *commandReader // the command hook (commands.go), set at login
 
 	// write side
 	wmu      sync.Mutex
@@ -189,7 +190,18 @@ func (c *guardedConn) TLSState() *tls.ConnectionState {
 	return &st
 }
 
+// Read implements net.Conn for vitess. After login the command hook
+// (commands.go) sees every command first.
 func (c *guardedConn) Read(p []byte) (int, error) {
+	if c.cmds != nil {
+		return c.cmds.Read(p)
+	}
+	return c.read(p)
+}
+
+// read hands out the client's packets: renumbered before login, checked
+// against the input bounds.
+func (c *guardedConn) read(p []byte) (int, error) {
 	if err := c.Flush(); err != nil {
 		return 0, err
 	}
@@ -415,6 +427,33 @@ func (c *guardedConn) upgrade() error {
 	c.tc.Store(tc)
 	c.wmu.Unlock()
 	c.shift = 1
+	return nil
+}
+
+// errLoginPacket: a packet of the login exchange was to be written after
+// the login, or on a connection that is not a guardedConn.
+var errLoginPacket = errors.New("a login exchange packet outside the login")
+
+// writeLoginPacket writes one packet of the login exchange that vitess does
+// not write itself (caching_sha2_password's AuthMoreData), numbered after
+// the client's last packet, and renumbers the rest of the login by one more
+// on both sides, as after a TLS upgrade: vitess's own sequence number does
+// not count this packet. It must follow a read of the login exchange with
+// nothing of vitess's pending (vitess flushes before handing the response
+// to the auth method), on the connection's goroutine.
+func (c *guardedConn) writeLoginPacket(payload []byte) error {
+	if c.loggedIn.Load() || c.authenticated.Load() {
+		return errLoginPacket
+	}
+	// Write adds the shift: the packet goes out as c.rLastSeq+1.
+	seq := c.rLastSeq + 1 - c.shift
+	pkt := make([]byte, 4+len(payload))
+	pkt[0], pkt[1], pkt[2], pkt[3] = byte(len(payload)), byte(len(payload)>>8), byte(len(payload)>>16), seq
+	copy(pkt[4:], payload)
+	if _, err := c.Write(pkt); err != nil {
+		return err
+	}
+	c.shift++
 	return nil
 }
 
