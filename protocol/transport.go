@@ -120,7 +120,7 @@ type guardedConn struct {
 	rRemain   int            // payload bytes of the current packet still to hand out
 	rMsg      int64          // bytes of the current multi-packet message so far (after login)
 	rLastSeq  byte           // sequence id of the last packet as the client numbered it
-	shift     byte           // 1 after a TLS upgrade, until the login is over
+	shift     byte           // 1 after a TLS upgrade, 1 more per writeLoginPacket, until the login is over
 	loggedIn  atomic.Bool    // the command phase has started (first read after login)
 	rFirstPkt bool           // the first packet was seen
 	rResponse bool           // the handshake response was seen (after a TLS upgrade, if any)
@@ -431,7 +431,7 @@ func (c *guardedConn) upgrade() error {
 }
 
 // errLoginPacket: a packet of the login exchange was to be written after
-// the login, or on a connection that is not a guardedConn.
+// the login.
 var errLoginPacket = errors.New("a login exchange packet outside the login")
 
 // writeLoginPacket writes one packet of the login exchange that vitess does
