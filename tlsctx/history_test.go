@@ -85,6 +85,14 @@ func TestHistoryRecordsEveryLoad(t *testing.T) {
 	require.Len(t, h[0].Channels, 1)
 	assert.Equal(t, ChannelCluster, h[0].Channels[0].Channel)
 
+	// A channel that is not served: refused before anything is read, and
+	// recorded without a channel.
+	_, err = m.Reload(context.Background(), ForChannel("bogus"), ForChannel("bogus"))
+	require.Error(t, err)
+	assert.Equal(t, ResultFailed, m.History()[0].Result)
+	assert.Contains(t, m.History()[0].Error, "unknown channel")
+	assert.Empty(t, m.History()[0].Channels)
+
 	// The log line of the changed reload carries the same facts.
 	mu.Lock()
 	out := buf.String()
