@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -108,4 +109,29 @@ func TestSSLHistoryOverWire(t *testing.T) {
 	// The reload's log line carries the same facts.
 	assert.Regexp(t, `msg="tls reload" result=ok channel=client .*trigger="sql admin@localhost" serial=`+
 		serialOf(renewed.Cert)+` fingerprint=`+sql[newFP]+` .*old_serial=`+sql[oldSerial]+` old_fingerprint=`+sql[oldFP], n.log.String())
+}
+
+// TestSSLHistoryWatch: a reload by the file watcher is recorded with the
+// trigger watch and the new serial.
+func TestSSLHistoryWatch(t *testing.T) {
+	mysqlBin := testenv.LookPath(t, "mysql")
+	n := newChildNode(t, goodLeaf)
+	cfg, err := os.ReadFile(n.config)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(n.config, append(cfg, "watch: true\n"...), 0o600))
+	n.start(t)
+	n.waitSocket(t)
+	renewed := goodLeaf(n.ca)
+	n.write(t, renewed)
+	want := "\twatch\tclient\tok\tNULL\t"
+	var out string
+	testenv.Eventually(t, 15*time.Second, func() bool {
+		out, err = mysqlSocket(mysqlBin, n.socket, "monitor", monitorPW, "--batch", "--skip-column-names", "-e", "SHOW SSL HISTORY")
+		return err == nil && strings.Contains(out, want+"2\t")
+	}, "no watch reload in SHOW SSL HISTORY:\n%s\n%s", out, n.log)
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, want) {
+			assert.Equal(t, serialOf(renewed.Cert), strings.Split(l, "\t")[7])
+		}
+	}
 }
