@@ -3,7 +3,7 @@
 // one funnel the protocol layer calls: Parse, SUPER check, Exec.
 //
 // ssld's own statements (SSL_RELOAD, ALTER INSTANCE RELOAD TLS, FLUSH SSL,
-// SHOW SSL STATUS, SHOW AGGREGATORS, SHOW LEAVES) are recognised here; every
+// SHOW SSL STATUS, SHOW SSL HISTORY, SHOW AGGREGATORS, SHOW LEAVES) are recognised here; every
 // other statement goes through dolthub/vitess's sqlparser. sqlcmd never opens
 // sockets.
 package sqlcmd
@@ -75,6 +75,10 @@ type ShowStatus struct {
 
 // ShowSSLStatus is SHOW SSL STATUS: one row per TLS channel.
 type ShowSSLStatus struct{}
+
+// ShowSSLHistory is SHOW SSL HISTORY: the last loads of TLS material
+// (start-up and reload attempts), newest first, one row per channel.
+type ShowSSLHistory struct{}
 
 // ShowAggregators is SHOW AGGREGATORS [EXTENDED].
 type ShowAggregators struct{}
@@ -173,6 +177,9 @@ func (ShowStatus) RequiresSuper() bool { return false }
 
 // RequiresSuper implements Command.
 func (ShowSSLStatus) RequiresSuper() bool { return false }
+
+// RequiresSuper implements Command.
+func (ShowSSLHistory) RequiresSuper() bool { return false }
 
 // RequiresSuper implements Command.
 func (ShowAggregators) RequiresSuper() bool { return false }

@@ -265,6 +265,8 @@ func (x *Executor) exec(ctx context.Context, s *Session, cmd Command) (*Result, 
 		return x.showStatus(s, c)
 	case ShowSSLStatus:
 		return x.showSSLStatus(), nil
+	case ShowSSLHistory:
+		return x.showSSLHistory(), nil
 	case ShowAggregators:
 		return x.showAggregators(), nil
 	case ShowLeaves:

@@ -119,10 +119,13 @@ func parseOwn(query string, toks []token) (cmd Command, handled bool, err *Error
 	case "SHOW":
 		switch word(1) {
 		case "SSL":
-			if word(2) != "STATUS" {
-				return nil, true, near(2)
+			switch word(2) {
+			case "STATUS":
+				return end(3, ShowSSLStatus{})
+			case "HISTORY":
+				return end(3, ShowSSLHistory{})
 			}
-			return end(3, ShowSSLStatus{})
+			return nil, true, near(2)
 		case "AGGREGATORS":
 			i := 2
 			if word(2) == "EXTENDED" {

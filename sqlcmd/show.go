@@ -216,6 +216,46 @@ func (x *Executor) showSSLStatus() *Result {
 	return res
 }
 
+// showSSLHistory is SHOW SSL HISTORY: the Manager's History, newest
+// first, one row per channel of each load (a load that failed before any
+// served channel was chosen has one row with a NULL channel). Old and new
+// serial and fingerprint are equal when nothing was swapped; the CA
+// columns list the subjects added to or removed from the CA set, joined
+// with "; ". Every value is bounded by tlsctx.
+func (x *Executor) showSSLHistory() *Result {
+	res := &Result{
+		Columns: []Column{
+			{Name: "Time"}, {Name: "Trigger"}, {Name: "Channel"}, {Name: "Result"}, {Name: "Error"},
+			{Name: "Generation", Int: true}, {Name: "Old_serial"}, {Name: "New_serial"},
+			{Name: "Old_fingerprint_SHA256"}, {Name: "New_fingerprint_SHA256"},
+			{Name: "CA_added"}, {Name: "CA_removed"},
+		},
+		Rows: [][]any{},
+	}
+	h, ok := x.env.Certs.(interface{ History() []tlsctx.HistoryEntry })
+	if !ok {
+		return res
+	}
+	for _, e := range h.History() {
+		head := []any{sysvars.FormatTime(e.Time), nullIfEmpty(e.Trigger)}
+		tail := func(c tlsctx.ChannelChange) []any {
+			return []any{e.Result, nullIfEmpty(e.Error), e.Generation,
+				nullIfEmpty(c.OldSerial), nullIfEmpty(c.NewSerial),
+				nullIfEmpty(c.OldFingerprint), nullIfEmpty(c.NewFingerprint),
+				nullIfEmpty(strings.Join(c.CAAdded, "; ")), nullIfEmpty(strings.Join(c.CARemoved, "; "))}
+		}
+		if len(e.Channels) == 0 {
+			res.Rows = append(res.Rows, append(append(head, nil), tail(tlsctx.ChannelChange{})...))
+			continue
+		}
+		for _, c := range e.Channels {
+			row := append(append([]any{}, head...), string(c.Channel))
+			res.Rows = append(res.Rows, append(row, tail(c)...))
+		}
+	}
+	return res
+}
+
 func nullIfEmpty(s string) any {
 	if s == "" {
 		return nil

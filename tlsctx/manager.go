@@ -10,6 +10,7 @@ package tlsctx
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -51,6 +52,8 @@ type Manager struct {
 	channels []Channel
 
 	state atomic.Pointer[state]
+	// history holds the last loads for History (history.go).
+	history history
 }
 
 // state is everything Reload publishes, in one immutable value so readers
@@ -239,13 +242,19 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 		}
 	}
 	m.state.Store(st)
+	startResult := ResultOK
+	var startErr error
+	if len(st.unavailable) > 0 {
+		startResult, startErr = ResultFailed, errors.New(st.unavailableError())
+	}
+	m.record(start, "startup", startResult, startErr, st.generation, m.channels, nil, st.snaps)
 	for _, ch := range m.channels {
 		if re := st.unavailable[ch]; re != nil {
 			m.log(slog.LevelError, "tls reload", "result", "failed", "channel", string(ch), "trigger", "startup",
 				"error", re.Error(), "degraded", true)
 			continue
 		}
-		m.logSnapshot("loaded", ch, st.snaps[ch], 0, "startup")
+		m.logSnapshot("loaded", ch, st.snaps[ch], 0, "startup", nil)
 	}
 	return m, nil
 }
@@ -343,7 +352,9 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 	}
 	chans, err := m.chosen(ro.channels)
 	if err != nil {
-		m.notify(ReloadEvent{Trigger: ro.trigger, Result: ResultFailed, Err: err, Generation: m.state.Load().generation, Channels: ro.channels})
+		cur := m.state.Load()
+		m.record(m.now(), ro.describe(), ResultFailed, err, cur.generation, ro.channels, cur.snaps, cur.snaps)
+		m.notify(ReloadEvent{Trigger: ro.trigger, Result: ResultFailed, Err: err, Generation: cur.generation, Channels: ro.channels})
 		return Result{}, err
 	}
 
@@ -351,7 +362,9 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 	case m.sem <- struct{}{}:
 	case <-ctx.Done():
 		err := &ReloadError{Setting: "reload", Reason: "cancelled while waiting for another reload: " + ctx.Err().Error(), Err: ctx.Err()}
-		m.notify(ReloadEvent{Trigger: ro.trigger, Result: ResultFailed, Err: err, Generation: m.state.Load().generation, Channels: chans})
+		cur := m.state.Load()
+		m.record(m.now(), ro.describe(), ResultFailed, err, cur.generation, chans, cur.snaps, cur.snaps)
+		m.notify(ReloadEvent{Trigger: ro.trigger, Result: ResultFailed, Err: err, Generation: cur.generation, Channels: chans})
 		return Result{}, err
 	}
 	start := m.now()
@@ -389,6 +402,7 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 		failed.lastTrigger = trigger
 		m.state.Store(&failed)
 		m.logFailure(err, res.Duration, trigger)
+		m.record(start, trigger, ResultFailed, err, failed.generation, chans, cur.snaps, cur.snaps)
 		m.notify(ReloadEvent{Trigger: ro.trigger, Result: ResultFailed, Err: err, Duration: res.Duration, Generation: failed.generation, Channels: chans})
 		return Result{}, err
 	}
@@ -404,8 +418,9 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 		result = ResultUnchanged
 	}
 	for _, ch := range chans {
-		m.logSnapshot(result, ch, next.snaps[ch], res.Duration, trigger)
+		m.logSnapshot(result, ch, next.snaps[ch], res.Duration, trigger, cur.snaps[ch])
 	}
+	m.record(start, trigger, result, nil, next.generation, chans, cur.snaps, next.snaps)
 	for _, w := range res.Warnings {
 		m.log(slog.LevelWarn, "tls reload warning", "warning", w, "trigger", trigger)
 	}
@@ -508,16 +523,32 @@ func (m *Manager) log(level slog.Level, msg string, args ...any) {
 	}
 }
 
-func (m *Manager) logSnapshot(result string, ch Channel, s *Snapshot, d time.Duration, trigger string) {
+// logSnapshot logs one channel of a load; old is the channel's snapshot
+// before it (nil at start-up). A changed certificate or CA set adds the
+// old serial and fingerprint and the CA subjects added and removed, as
+// History records them.
+func (m *Manager) logSnapshot(result string, ch Channel, s *Snapshot, d time.Duration, trigger string, old *Snapshot) {
 	if m.logger == nil {
 		return
 	}
 	args := []any{"result", result, "channel", string(ch), "generation", s.Generation,
 		"duration", d, "trigger", trigger}
 	if s.Enabled() {
-		args = append(args, "serial", s.Serial(), "not_after", s.NotAfter().UTC().Format(time.RFC3339))
+		args = append(args, "serial", s.Serial(), "fingerprint", s.Fingerprint(), "not_after", s.NotAfter().UTC().Format(time.RFC3339))
 	} else {
 		args = append(args, "tls", "off")
+	}
+	if old != nil && old != s {
+		c := channelChange(ch, old, s)
+		if c.OldFingerprint != c.NewFingerprint {
+			args = append(args, "old_serial", c.OldSerial, "old_fingerprint", c.OldFingerprint)
+		}
+		if len(c.CAAdded) > 0 {
+			args = append(args, "ca_added", c.CAAdded)
+		}
+		if len(c.CARemoved) > 0 {
+			args = append(args, "ca_removed", c.CARemoved)
+		}
 	}
 	m.log(slog.LevelInfo, "tls reload", args...)
 }
