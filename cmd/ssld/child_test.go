@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,6 +117,36 @@ func (n *childNode) startWithFileLimit(t *testing.T, nofile int) {
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	startChild(t, n.cmd)
 	n.waitSocket(t)
+}
+
+// dialMany opens up to n TCP connections to addr at once and returns the
+// ones that connected (a full backlog may refuse the rest). They are closed
+// when the test ends; a caller may close them earlier.
+func dialMany(t *testing.T, addr string, n int) []net.Conn {
+	t.Helper()
+	var mu sync.Mutex
+	var conns []net.Conn
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return conns
 }
 
 // waitSocket waits until the node answers on its Unix socket.

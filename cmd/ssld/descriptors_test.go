@@ -47,28 +47,7 @@ func TestHostileFloodLeavesReload(t *testing.T) {
 	admin := childSocketDB(t, n, "admin", adminPW)
 	require.NoError(t, admin.Ping())
 
-	var mu sync.Mutex
-	var conns []net.Conn
-	var wg sync.WaitGroup
-	for i := 0; i < 100; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := net.DialTimeout("tcp", n.addr, 2*time.Second)
-			if err != nil {
-				return // the backlog may be full: fine
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	t.Cleanup(func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	dialMany(t, n.addr, 100)
 	stop := make(chan struct{})
 	var churn sync.WaitGroup
 	for i := 0; i < 8; i++ {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,23 +31,7 @@ func TestHostileOutOfFileDescriptors(t *testing.T) {
 	n := newChildNode(t, goodLeaf)
 	n.startWithFileLimit(t, 64)
 
-	var conns []net.Conn
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := 0; i < 100; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := net.DialTimeout("tcp", n.addr, 2*time.Second)
-			if err != nil {
-				return // the backlog may fill up: fine
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	conns := dialMany(t, n.addr, 100)
 	testenv.Eventually(t, 10*time.Second, func() bool { return strings.Contains(n.log.String(), "too many open files") }, "EMFILE is logged:\n%s", n.log)
 	for _, c := range conns {
 		c.Close()

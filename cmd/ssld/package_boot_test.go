@@ -44,17 +44,7 @@ func TestPackageSystemd(t *testing.T) {
 	deb, _ := packages(t)
 	started := time.Now()
 
-	pkiDir, err := os.MkdirTemp("", "ssld-pkg-pki")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(pkiDir) })
-	require.NoError(t, os.Chmod(pkiDir, 0o755))
-	ca := pkitest.MustCA(t, "package boot CA")
-	stage := func(name string, l *pki.Leaf) string {
-		crt := filepath.Join(pkiDir, name+".crt")
-		require.NoError(t, os.WriteFile(crt, l.CertPEM, 0o644))
-		require.NoError(t, os.WriteFile(filepath.Join(pkiDir, name+".key"), l.KeyPEM, 0o644))
-		return fileSerial(t, crt)
-	}
+	pkiDir, ca, stage := stagePKI(t, "pkg")
 	first := stage("first", pkitest.MustIssue(t, ca, pki.DevServerOptions()))
 	renewed := stage("renewed", pkitest.MustIssue(t, ca, pki.DevServerOptions()))
 	hooked := stage("hooked", pkitest.MustIssue(t, ca, pki.DevServerOptions()))

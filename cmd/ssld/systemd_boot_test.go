@@ -305,27 +305,34 @@ func (b *bootedTree) must(script string) string {
 //     files bring it up on the unit's next retry;
 //   - with an expired certificate and nothing else wrong it starts, degraded,
 //     and `systemctl reload ssld` of renewed files brings TLS up.
+//
+// stagePKI makes a folder a booted container sees (world-readable, outside
+// the tree) and a CA named after name; stage writes a pair issued by it
+// there as NAME.crt and NAME.key and returns the certificate's serial as
+// openssl prints it.
+func stagePKI(t *testing.T, name string) (dir string, ca *pki.CA, stage func(name string, l *pki.Leaf) string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ssld-"+name+"-pki")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	stage = func(name string, l *pki.Leaf) string {
+		crt := filepath.Join(dir, name+".crt")
+		require.NoError(t, os.WriteFile(crt, l.CertPEM, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name+".key"), l.KeyPEM, 0o644))
+		return fileSerial(t, crt)
+	}
+	return dir, pkitest.MustCA(t, name+" CA"), stage
+}
+
 func TestSystemdBoot(t *testing.T) {
 	tree := bootTree(t)
 	testenv.LookPath(t, "openssl")
 	started := time.Now()
 
-	pkiDir, err := os.MkdirTemp("", "ssld-boot-pki")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(pkiDir) })
-	require.NoError(t, os.Chmod(pkiDir, 0o755))
+	pkiDir, ca, stage := stagePKI(t, "boot")
 	binDir := filepath.Dir(worldBinary(t))
-
-	ca := pkitest.MustCA(t, "boot CA")
 	now := time.Now()
-	// stage writes a pair into the folder the container sees at /srv/pki
-	// and returns the certificate's serial as openssl prints it.
-	stage := func(name string, l *pki.Leaf) string {
-		crt := filepath.Join(pkiDir, name+".crt")
-		require.NoError(t, os.WriteFile(crt, l.CertPEM, 0o644))
-		require.NoError(t, os.WriteFile(filepath.Join(pkiDir, name+".key"), l.KeyPEM, 0o644))
-		return fileSerial(t, crt)
-	}
 	first := stage("first", pkitest.MustIssue(t, ca, pki.DevServerOptions()))
 	renewed := stage("renewed", pkitest.MustIssue(t, ca, pki.DevServerOptions()))
 	repaired := stage("repaired", pkitest.MustIssue(t, ca, pki.DevServerOptions()))
@@ -402,7 +409,7 @@ install -o root -g ssld -m %[3]s /srv/pki/%[2]s.key /etc/ssld/certs/.server.key 
 	st = status()
 	assert.Regexp(t, `Status: "start refused by ssld check: channels? [a-z, ]+: ssl_key "/etc/ssld/certs/server.key": private key does not match`, st,
 		"the reason in systemctl status")
-	_, err = opensslServedSerial(addr)
+	_, err := opensslServedSerial(addr)
 	assert.Error(t, err, "nothing serves after a refused restart")
 
 	// start (from stopped) with a key the service user cannot read (root
