@@ -2,19 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"io"
 	"os/exec"
-	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/ssld/ssld/internal/testenv"
 )
 
 // TestAdminPasswordOnCommandLine: `ssld reload` and `ssld status` take
@@ -63,23 +57,10 @@ func TestAdminPasswordOnCommandLine(t *testing.T) {
 
 		// -p on a terminal (script(1) gives the command a pty): prompt,
 		// echo off, the login works.
-		script := testenv.LookPath(t, "script")
-		line := ssldBinary(t) + " " + cmd + " --socket " + tn.socket + " -u admin -p"
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		sc := exec.CommandContext(ctx, script, "-qec", line, "/dev/null")
-		stdin, err := sc.StdinPipe()
-		require.NoError(t, err)
-		var tty lockedBuffer
-		sc.Stdout, sc.Stderr = &tty, &tty
-		require.NoError(t, sc.Start())
-		testenv.Eventually(t, 20*time.Second, func() bool { return strings.Contains(tty.String(), "Enter password:") },
-			"no password prompt: %s", &tty)
-		_, err = io.WriteString(stdin, adminPW+"\n")
-		require.NoError(t, err)
-		assert.NoError(t, sc.Wait(), tty.String())
-		cancel()
-		assert.Contains(t, tty.String(), map[string]string{"reload": "ok: ", "status": "serial:"}[cmd])
-		assert.NotContains(t, tty.String(), adminPW, "no echo")
-		assert.NotContains(t, tty.String(), "Warning")
+		tty, err := typeAtPrompt(t, ssldBinary(t)+" "+cmd+" --socket "+tn.socket+" -u admin -p", adminPW)
+		assert.NoError(t, err, tty)
+		assert.Contains(t, tty, map[string]string{"reload": "ok: ", "status": "serial:"}[cmd])
+		assert.NotContains(t, tty, adminPW, "no echo")
+		assert.NotContains(t, tty, "Warning")
 	}
 }

@@ -186,26 +186,10 @@ func TestClusterPasswordSources(t *testing.T) {
 
 	// -p on a terminal (script(1) gives the command a pty): prompt, echo
 	// off, the login works.
-	script := testenv.LookPath(t, "script")
-	line := ssldBinary(t) + " cluster " + strings.Join(append(base, "-p"), " ")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	sc := exec.CommandContext(ctx, script, "-qec", line, "/dev/null")
-	stdin, err := sc.StdinPipe()
-	require.NoError(t, err)
-	var tty lockedBuffer
-	sc.Stdout, sc.Stderr = &tty, &tty
-	require.NoError(t, sc.Start())
-	testenv.Eventually(t, 20*time.Second, func() bool { return strings.Contains(tty.String(), "Enter password:") },
-		"no password prompt: %s", &tty)
-	// No pause: echo goes off before the prompt is written, so a password
-	// typed the moment the prompt shows is not echoed either.
-	_, err = io.WriteString(stdin, fleetPW+"\n")
-	require.NoError(t, err)
-	err = sc.Wait()
-	assert.NoError(t, err, tty.String())
-	assert.Contains(t, tty.String(), "status: 1 nodes: 1 ok")
-	assert.NotContains(t, tty.String(), fleetPW, "no echo")
+	tty, err := typeAtPrompt(t, ssldBinary(t)+" cluster "+strings.Join(append(base, "-p"), " "), fleetPW)
+	assert.NoError(t, err, tty)
+	assert.Contains(t, tty, "status: 1 nodes: 1 ok")
+	assert.NotContains(t, tty, fleetPW, "no echo")
 }
 
 // TestClusterReloadIntoUntrustedCert: a node that reloads into a
@@ -233,4 +217,28 @@ func TestClusterReloadIntoUntrustedCert(t *testing.T) {
 	assert.Contains(t, r.Error, "verify after reload: TLS handshake: certificate not verified: ")
 	assert.NotContains(t, r.Error, "no login attempted", "the login happened before the reload")
 	assert.Equal(t, newSerial, r.After.Serial)
+}
+
+// typeAtPrompt runs the shell command line on a terminal (script(1) gives it
+// a pty), waits for "Enter password:", types password and a newline, and
+// returns what the terminal showed and the command's exit error. It types
+// without a pause: echo goes off before the prompt is written, so a
+// password typed the moment the prompt shows is not echoed either.
+func typeAtPrompt(t *testing.T, line, password string) (string, error) {
+	t.Helper()
+	script := testenv.LookPath(t, "script")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sc := exec.CommandContext(ctx, script, "-qec", line, "/dev/null")
+	stdin, err := sc.StdinPipe()
+	require.NoError(t, err)
+	var tty lockedBuffer
+	sc.Stdout, sc.Stderr = &tty, &tty
+	require.NoError(t, sc.Start())
+	testenv.Eventually(t, 20*time.Second, func() bool { return strings.Contains(tty.String(), "Enter password:") },
+		"no password prompt: %s", &tty)
+	_, err = io.WriteString(stdin, password+"\n")
+	require.NoError(t, err)
+	err = sc.Wait()
+	return tty.String(), err
 }
