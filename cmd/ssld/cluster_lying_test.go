@@ -48,35 +48,27 @@ type liar struct {
 
 func (l *liar) answer(query string, cb mysql.ResultSpoolFn) error {
 	q := strings.ToLower(query)
-	col := func(n string) *querypb.Field { return &querypb.Field{Name: n, Type: querypb.Type_VARCHAR} }
-	vals := func(vs ...string) []sqltypes.Value {
-		var out []sqltypes.Value
-		for _, v := range vs {
-			out = append(out, sqltypes.NewVarChar(v))
-		}
-		return out
-	}
 	switch {
 	case strings.Contains(q, "@@version"):
-		return cb(&sqltypes.Result{Fields: []*querypb.Field{col("@@version"), col("@@version_comment")},
-			Rows: [][]sqltypes.Value{vals("8.0.35-ssld", "ssld "+evil)}}, false)
+		return cb(&sqltypes.Result{Fields: []*querypb.Field{textField("@@version"), textField("@@version_comment")},
+			Rows: [][]sqltypes.Value{textRow("8.0.35-ssld", "ssld "+evil)}}, false)
 	case strings.HasPrefix(q, "show global variables"):
-		fields := []*querypb.Field{col("Variable_name"), col("Value")}
+		fields := []*querypb.Field{textField("Variable_name"), textField("Value")}
 		if err := cb(&sqltypes.Result{Fields: fields}, false); err != nil {
 			return err
 		}
 		value := strings.Repeat("x", l.rowBytes)
 		for i := 0; i < l.maxRows; i++ {
-			if err := cb(&sqltypes.Result{Rows: [][]sqltypes.Value{vals("ssl_server_fingerprint", value)}}, false); err != nil {
+			if err := cb(&sqltypes.Result{Rows: [][]sqltypes.Value{textRow("ssl_server_fingerprint", value)}}, false); err != nil {
 				return err
 			}
 			atomic.AddInt64(&l.sent, 1)
 		}
 		return nil
 	case q == "check tls":
-		return cb(&sqltypes.Result{Fields: []*querypb.Field{col("Channel"), col("Status"), col("Serial"), col("Fingerprint_SHA256"),
-			col("Not_after"), col("Issuer"), col("Changed"), col("Message")},
-			Rows: [][]sqltypes.Value{vals("client", "ready", "0A"+evil, evil+strings.Repeat("a", 60), "2030-01-01 00:00:00.000000",
+		return cb(&sqltypes.Result{Fields: []*querypb.Field{textField("Channel"), textField("Status"), textField("Serial"), textField("Fingerprint_SHA256"),
+			textField("Not_after"), textField("Issuer"), textField("Changed"), textField("Message")},
+			Rows: [][]sqltypes.Value{textRow("client", "ready", "0A"+evil, evil+strings.Repeat("a", 60), "2030-01-01 00:00:00.000000",
 				"CN="+evil, "YES", evil)}}, false)
 	case q == "ssl_reload":
 		return mysql.NewSQLError(3889, "HY000", "Failed to set up SSL: %s", evil+strings.Repeat(" very long reason", 200))

@@ -695,18 +695,10 @@ func startStaleNode(t *testing.T, served, onDisk *pki.Leaf) string {
 
 func (h *staleNode) answer(query string, cb mysql.ResultSpoolFn) error {
 	q := strings.ToLower(query)
-	col := func(n string) *querypb.Field { return &querypb.Field{Name: n, Type: querypb.Type_VARCHAR} }
-	row := func(vs ...string) []sqltypes.Value {
-		var out []sqltypes.Value
-		for _, v := range vs {
-			out = append(out, sqltypes.NewVarChar(v))
-		}
-		return out
-	}
 	switch {
 	case strings.Contains(q, "@@version"):
-		return cb(&sqltypes.Result{Fields: []*querypb.Field{col("@@version"), col("@@version_comment")},
-			Rows: [][]sqltypes.Value{row("8.0.35-ssld", "ssld TLS reload daemon (stale fake)")}}, false)
+		return cb(&sqltypes.Result{Fields: []*querypb.Field{textField("@@version"), textField("@@version_comment")},
+			Rows: [][]sqltypes.Value{textRow("8.0.35-ssld", "ssld TLS reload daemon (stale fake)")}}, false)
 	case strings.Contains(q, "ssl_server_fingerprint"):
 		h.mu.Lock()
 		fp := ""
@@ -715,10 +707,10 @@ func (h *staleNode) answer(query string, cb mysql.ResultSpoolFn) error {
 		}
 		h.mu.Unlock()
 		if fp == "" {
-			return cb(&sqltypes.Result{Fields: []*querypb.Field{col("Variable_name"), col("Value")}}, false)
+			return cb(&sqltypes.Result{Fields: []*querypb.Field{textField("Variable_name"), textField("Value")}}, false)
 		}
-		return cb(&sqltypes.Result{Fields: []*querypb.Field{col("Variable_name"), col("Value")},
-			Rows: [][]sqltypes.Value{row("ssl_server_fingerprint", fp)}}, false)
+		return cb(&sqltypes.Result{Fields: []*querypb.Field{textField("Variable_name"), textField("Value")},
+			Rows: [][]sqltypes.Value{textRow("ssl_server_fingerprint", fp)}}, false)
 	case q == "ssl_reload":
 		h.mu.Lock()
 		h.reloaded = true

@@ -67,3 +67,15 @@ func (fakeNode) ComStmtExecute(context.Context, *mysql.Conn, *mysql.PrepareData,
 func (fakeNode) ParserOptionsForConnection(*mysql.Conn) (sqlparser.ParserOptions, error) {
 	return sqlparser.ParserOptions{}, nil
 }
+
+// textField is a VARCHAR column named n, and textRow a row of VARCHAR
+// values: what a fake node answers.
+func textField(n string) *querypb.Field { return &querypb.Field{Name: n, Type: querypb.Type_VARCHAR} }
+
+func textRow(vs ...string) []sqltypes.Value {
+	out := make([]sqltypes.Value, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, sqltypes.NewVarChar(v))
+	}
+	return out
+}
