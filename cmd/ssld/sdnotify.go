@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -19,9 +19,13 @@ import (
 // status). Without $NOTIFY_SOCKET every call does nothing. Safe for
 // concurrent use (each call is one datagram).
 type systemdNotifier struct {
-	mgr     *tlsctx.Manager
-	log     *slog.Logger
-	stopped atomic.Bool // STOPPING=1 was sent: nothing may say READY=1 again
+	mgr *tlsctx.Manager
+	log *slog.Logger
+	// mu orders READY=1 against STOPPING=1: stopped is read and READY=1
+	// sent under it, so a reload ending as shutdown starts cannot announce
+	// readiness after STOPPING=1 (a check before a slow send could).
+	mu      sync.Mutex
+	stopped bool // STOPPING=1 was sent: nothing may say READY=1 again
 }
 
 func (s *systemdNotifier) send(state string) {
@@ -56,10 +60,13 @@ func (s *systemdNotifier) status() string {
 // after stopping (a reload cut off by shutdown ends here too) it does
 // nothing.
 func (s *systemdNotifier) ready() {
-	if s.stopped.Load() {
+	msg := daemon.SdNotifyReady + "\nSTATUS=" + s.status()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
 		return
 	}
-	s.send(daemon.SdNotifyReady + "\nSTATUS=" + s.status())
+	s.send(msg)
 }
 
 // reloading sends RELOADING=1 with MONOTONIC_USEC, as systemd requires for
@@ -74,7 +81,9 @@ func (s *systemdNotifier) reloading() {
 }
 
 func (s *systemdNotifier) stopping() {
-	s.stopped.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
 	s.send(daemon.SdNotifyStopping)
 }
 
