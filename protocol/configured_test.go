@@ -33,9 +33,9 @@ func TestConfiguredVersusInUse(t *testing.T) {
 	require.NoError(t, sysvars.AddTLS(vars, m, sysvars.WithConfigured(conf)))
 	srv, err := protocol.New(protocol.Config{Listen: "127.0.0.1:0", Users: []protocol.User{{Name: "admin", Password: "pw", Privileges: []string{"SUPER"}}},
 		ConnectTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second},
-		sqlcmd.NewExecutor(&sqlcmd.Env{Reloader: m, Certs: m, Vars: vars, Started: time.Now()}), m, nil)
+		m, nil)
 	require.NoError(t, err)
-	require.NoError(t, srv.Start())
+	require.NoError(t, srv.Start(sqlcmd.NewExecutor(&sqlcmd.Env{Reloader: m, Certs: m, Vars: vars, Started: time.Now()})))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

@@ -34,8 +34,9 @@ const (
 	fuzzPW   = "fuzz-secret"
 )
 
-// startFuzzServer builds a server the way cmd/ssld/serve.go does (tlsctx
-// manager, variable registry, executor, protocol server) on 127.0.0.1:0.
+// startFuzzServer builds a protocol.Server directly, as an embedding server
+// would (tlsctx manager, variable registry, protocol server, executor), on
+// 127.0.0.1:0.
 func startFuzzServer(tb testing.TB, log *slog.Logger) *protocol.Server {
 	return startServer(tb, log, []protocol.User{{Name: fuzzUser, Password: fuzzPW, Privileges: []string{"SUPER"}}})
 }
@@ -72,8 +73,6 @@ func startServerWith(tb testing.TB, log *slog.Logger, users []protocol.User, cfg
 	if err := sysvars.AddServer(vars, sysvars.ServerInfo{Version: protocol.DefaultServerVersion, Role: "aggregator"}); err != nil {
 		tb.Fatal(err)
 	}
-	env := &sqlcmd.Env{Reloader: mgr, Certs: mgr, Vars: vars, Started: started}
-	exec := sqlcmd.NewExecutor(env)
 	pc := protocol.Config{
 		Listen:         "127.0.0.1:0",
 		Users:          users,
@@ -83,12 +82,12 @@ func startServerWith(tb testing.TB, log *slog.Logger, users []protocol.User, cfg
 	if cfg != nil {
 		cfg(&pc)
 	}
-	srv, err := protocol.New(pc, exec, mgr, log)
+	srv, err := protocol.New(pc, mgr, log)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	env.Processes = srv.Processes() // as in cmd/ssld/serve.go
-	if err := srv.Start(); err != nil {
+	env := &sqlcmd.Env{Reloader: mgr, Certs: mgr, Vars: vars, Started: started, Processes: srv.Processes()}
+	if err := srv.Start(sqlcmd.NewExecutor(env)); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {

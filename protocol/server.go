@@ -130,9 +130,12 @@ func listenerLabel(transport string) string {
 	return transport // "cluster"
 }
 
-// Server owns the listeners. Start binds them all or none; Shutdown stops
-// accepting, lets open connections finish until its context ends, then
-// closes them.
+// Server owns the listeners. New builds it without a socket or an
+// executor, so that what the executor reads from the server (the process
+// list, the open connections, the bound port) can be wired before it
+// exists; Start binds every listener or none and serves statements with
+// the executor it is given; Shutdown stops accepting, lets open
+// connections finish until its context ends, then closes them.
 type Server struct {
 	cfg  Config
 	exec *sqlcmd.Executor
@@ -157,7 +160,7 @@ type Server struct {
 }
 
 // New validates cfg and builds a Server; it opens no socket.
-func New(cfg Config, exec *sqlcmd.Executor, tp TLSProvider, log *slog.Logger) (*Server, error) {
+func New(cfg Config, tp TLSProvider, log *slog.Logger) (*Server, error) {
 	if cfg.Listen == "" {
 		return nil, errors.New("listen: empty; set host:port of the admin listener")
 	}
@@ -192,7 +195,7 @@ func New(cfg Config, exec *sqlcmd.Executor, tp TLSProvider, log *slog.Logger) (*
 		return nil, errors.New("cluster_listen: set, but the cluster channel has no certificate (cluster_ssl_cert/ssl_cert)")
 	}
 	routeVitessLogs(log)
-	return &Server{cfg: cfg, exec: exec, tls: tp, log: log, procs: newProcList(), logins: newLoginGuard(log),
+	return &Server{cfg: cfg, tls: tp, log: log, procs: newProcList(), logins: newLoginGuard(log),
 		refuseLog: rateLimit{burst: 10, interval: time.Second}}, nil
 }
 
@@ -258,11 +261,18 @@ func routeVitessLogs(log *slog.Logger) {
 	})
 }
 
-// Start binds every configured listener and starts serving. On error nothing
-// stays bound.
-func (s *Server) Start() (err error) {
+// Start binds every configured listener and starts serving statements
+// with exec. On error nothing stays bound. It is called once.
+func (s *Server) Start(exec *sqlcmd.Executor) (err error) {
+	if exec == nil {
+		return errors.New("protocol: Start needs an executor")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.exec != nil {
+		return errors.New("protocol: Start called twice")
+	}
+	s.exec = exec
 	defer func() {
 		if err != nil {
 			for _, l := range s.listeners {

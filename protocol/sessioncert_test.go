@@ -33,10 +33,10 @@ func startTLSServer(t *testing.T, f *tlstest.Files, more ...protocol.User) (*pro
 	require.NoError(t, sysvars.AddTLS(vars, f.M))
 	env := &sqlcmd.Env{Reloader: f.M, Certs: f.M, Vars: vars, Started: time.Now()}
 	srv, err := protocol.New(protocol.Config{Listen: "127.0.0.1:0", Users: append([]protocol.User{{Name: "admin", Password: "pw", Privileges: []string{"SUPER"}}}, more...),
-		ConnectTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second}, sqlcmd.NewExecutor(env), f.M, nil)
+		ConnectTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second}, f.M, nil)
 	require.NoError(t, err)
-	env.Processes = srv.Processes() // before Start, as the node does
-	require.NoError(t, srv.Start())
+	env.Processes = srv.Processes() // before the executor is built, as the node does
+	require.NoError(t, srv.Start(sqlcmd.NewExecutor(env)))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

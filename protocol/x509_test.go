@@ -116,9 +116,9 @@ func startClusterServer(t *testing.T, clientCA, clusterCA *pki.CA, clusterCAs []
 	require.NoError(t, sysvars.AddTLS(vars, mgr))
 	exec := sqlcmd.NewExecutor(&sqlcmd.Env{Reloader: mgr, Certs: mgr, Vars: vars, Started: time.Now()})
 	srv, err := protocol.New(protocol.Config{Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0", Users: users,
-		ConnectTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second}, exec, mgr, nil)
+		ConnectTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second}, mgr, nil)
 	require.NoError(t, err)
-	require.NoError(t, srv.Start())
+	require.NoError(t, srv.Start(exec))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -29,10 +30,12 @@ const defaultPairWait = 50 * time.Millisecond
 // Manager owns the TLS snapshots of every channel and their reload
 // bookkeeping. Create it with New. All methods are safe for concurrent use.
 type Manager struct {
-	src      Source
-	logger   *slog.Logger
-	observer func(ReloadEvent) // nil when none; see WithObserver
-	sem      chan struct{}     // serialises Reload; a channel so waiting honours ctx
+	src    Source
+	logger *slog.Logger
+	sem    chan struct{} // serialises Reload; a channel so waiting honours ctx
+
+	obsMu     sync.Mutex
+	observers []func(ReloadEvent) // WithObserver's, then AddObserver's, in order
 
 	// Seams, set by New and replaced only by tests before use.
 	now       func() time.Time
@@ -178,13 +181,15 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 	m := &Manager{
 		src:         src,
 		logger:      o.logger,
-		observer:    o.observer,
 		sem:         make(chan struct{}, 1),
 		now:         timeNow,
 		readFile:    readBounded,
 		pairTries:   5,
 		pairWait:    defaultPairWait,
 		ticketClock: time.Now,
+	}
+	if o.observer != nil {
+		m.observers = []func(ReloadEvent){o.observer}
 	}
 	s, srcWarnings, err := loadSettings(ctx, src)
 	if err != nil {

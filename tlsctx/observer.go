@@ -32,10 +32,24 @@ func WithObserver(fn func(ReloadEvent)) Option {
 	return func(o *options) { o.observer = fn }
 }
 
+// AddObserver registers fn after New, for parts built on the Manager (a
+// metrics registry that reads it, say): fn is called as a WithObserver
+// observer is, after those registered before it, for every Reload call
+// that starts after AddObserver returns. Safe for concurrent use.
+func (m *Manager) AddObserver(fn func(ReloadEvent)) {
+	m.obsMu.Lock()
+	defer m.obsMu.Unlock()
+	m.observers = append(m.observers[:len(m.observers):len(m.observers)], fn)
+}
+
 func (m *Manager) notify(ev ReloadEvent) {
-	if m.observer != nil {
-		// A copy: chans may be the package's allChannels.
-		ev.Channels = append([]Channel(nil), ev.Channels...)
-		m.observer(ev)
+	m.obsMu.Lock()
+	obs := m.observers
+	m.obsMu.Unlock()
+	for _, fn := range obs {
+		// A copy each: chans may be the package's allChannels.
+		e := ev
+		e.Channels = append([]Channel(nil), ev.Channels...)
+		fn(e)
 	}
 }

@@ -85,3 +85,30 @@ func TestObserver(t *testing.T) {
 	_, _ = m.Reload(ctx)
 	assert.Equal(t, ChannelClient, rec.one(t).Channels[0])
 }
+
+// TestAddObserver: an observer added after New sees the reloads that start
+// after it is added, after the WithObserver one, each with its own copy of
+// the channel list.
+func TestAddObserver(t *testing.T) {
+	f := newFixture(t)
+	var first, later recorder
+	m := f.manager(WithObserver(first.observe))
+	ctx := context.Background()
+	_, err := m.Reload(ctx, WithTrigger("sql"))
+	require.NoError(t, err)
+	first.one(t)
+
+	var order []string
+	m.AddObserver(func(ev ReloadEvent) {
+		order = append(order, "added")
+		ev.Channels[0] = "changed by an observer"
+		later.observe(ev)
+	})
+	m.AddObserver(func(ev ReloadEvent) { order = append(order, "added second:"+string(ev.Channels[0])) })
+	assert.Empty(t, later.take(), "reloads before AddObserver are not replayed")
+	_, err = m.Reload(ctx, WithTrigger("signal"))
+	require.NoError(t, err)
+	assert.Equal(t, "signal", first.one(t).Trigger)
+	assert.Equal(t, "signal", later.one(t).Trigger)
+	assert.Equal(t, []string{"added", "added second:client"}, order, "in order of registration, each with its own channel list")
+}

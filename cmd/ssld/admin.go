@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ssld/ssld/cluster"
+	"github.com/ssld/ssld/internal/config"
 	"github.com/ssld/ssld/sysvars"
 )
 
@@ -84,7 +85,7 @@ func (o *adminOptions) open() (*sql.DB, error) {
 	default:
 		sock := o.socket
 		if sock == "" && o.config != "" {
-			c, err := loadConfig(o.config)
+			c, err := config.Load(o.config)
 			if err != nil {
 				// No config, no socket to reach: exit 2 like an unreachable node.
 				return nil, usageError{err}

@@ -16,6 +16,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
 
+	"github.com/ssld/ssld/internal/config"
 	"github.com/ssld/ssld/protocol"
 	"github.com/ssld/ssld/tlsctx"
 )
@@ -164,21 +165,21 @@ func runCheck(ctx context.Context, path string, days int, now time.Time) (rep ch
 		rep.OK = len(rep.Problems) == 0
 		rep.ValidityOnly = probs.validityOnly()
 	}()
-	cfg, err := loadConfig(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		probs.add("", "", err.Error(), false)
 		return rep
 	}
-	rep.Config = cfg.path
-	if err := protocol.ValidateUsers(cfg.protocolUsers()); err != nil {
-		probs.add("", "", fmt.Sprintf("config file %s: %v", cfg.path, err), false)
+	rep.Config = cfg.Path()
+	if err := protocol.ValidateUsers(cfg.ProtocolUsers()); err != nil {
+		probs.add("", "", fmt.Sprintf("config file %s: %v", cfg.Path(), err), false)
 	}
-	rep.Warnings = append(rep.Warnings, cfg.unknownKeyWarnings()...)
+	rep.Warnings = append(rep.Warnings, cfg.UnknownKeyWarnings()...)
 	// ssld serve refuses to start on these, so check must not pass them.
-	if _, err := newLogger(io.Discard, cfg.LogLevel, cfg.LogFormat); err != nil {
-		probs.add("", "", logSettingError(err, cfg.path, "", "").Error(), false)
+	if _, err := config.NewLogger(io.Discard, cfg.LogLevel, cfg.LogFormat); err != nil {
+		probs.add("", "", config.LogSettingError(err, cfg.Path(), "", "").Error(), false)
 	}
-	src := &fileSource{path: cfg.path}
+	src := config.NewSource(cfg.Path(), config.SourceOptions{})
 	tr, err := tlsctx.Check(ctx, src)
 	if err != nil {
 		probs.add("", "", err.Error(), false)

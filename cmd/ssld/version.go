@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ssld/ssld/internal/node"
 	"github.com/ssld/ssld/tlsctx"
 )
 
@@ -98,12 +99,10 @@ func (b build) shortRevision() string {
 	return r
 }
 
-// versionComment is @@version_comment: one short line that the mysql
-// client prints after the server version on connect ("Server version:
-// 8.0.35-ssld ssld 0.1.0 (TLS reload daemon)"). It contains "ssld", which
-// is how `ssld cluster` recognises an ssld node.
-func (b build) versionComment() string {
-	return "ssld " + b.Version + " (TLS reload daemon)"
+// forNode is what the node reports of the build.
+func (b build) forNode() node.Build {
+	return node.Build{Version: b.Version, Revision: b.Revision, ShortRevision: b.shortRevision(),
+		GoVersion: b.GoVersion}
 }
 
 // availableBackend says which crypto backend crypto_backend: auto resolves

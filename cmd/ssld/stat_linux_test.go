@@ -1,8 +1,0 @@
-package main
-
-import (
-	"os"
-	"syscall"
-)
-
-func statGID(st os.FileInfo) int { return int(st.Sys().(*syscall.Stat_t).Gid) }
