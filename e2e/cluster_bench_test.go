@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/ssld/ssld/cluster"
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
@@ -51,8 +53,8 @@ func BenchmarkClusterReload(b *testing.B) {
 		for i := from; i < to; i++ {
 			gen[i]++
 			l := leaves[i][gen[i]%2]
-			must(b, pki.WriteFile(filepath.Join(nodes[i].Dir, "certs/server.crt"), l.CertPEM, 0o644))
-			must(b, pki.WriteFile(filepath.Join(nodes[i].Dir, "certs/server.key"), l.KeyPEM, 0o600))
+			require.NoError(b, pki.WriteFile(filepath.Join(nodes[i].Dir, "certs/server.crt"), l.CertPEM, 0o644))
+			require.NoError(b, pki.WriteFile(filepath.Join(nodes[i].Dir, "certs/server.key"), l.KeyPEM, 0o600))
 		}
 	}
 	run := func(t cluster.Topology, opts cluster.Options, from, to int) time.Duration {
@@ -74,7 +76,7 @@ func BenchmarkClusterReload(b *testing.B) {
 	}
 	// Move every node onto the fleet CA (not timed).
 	for _, tn := range nodes {
-		must(b, pki.WriteFile(filepath.Join(tn.Dir, "certs/ca.crt"), ca.CertPEM, 0o644))
+		require.NoError(b, pki.WriteFile(filepath.Join(tn.Dir, "certs/ca.crt"), ca.CertPEM, 0o644))
 	}
 	rotate(0, n)
 	for _, r := range cluster.Reload(context.Background(), topo, cluster.Options{User: "admin", Password: adminPW,

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 var runnerNodes = flag.Int("runner-nodes", 50, "BenchmarkClusterRunnerCost: ssld serve processes to start (at least 50 for the documented figure)")
@@ -34,7 +36,7 @@ func BenchmarkClusterRunnerCost(b *testing.B) {
 	bin := ssldBinary(b)
 	all := f.topologyFile()
 	one := filepath.Join(b.TempDir(), "one.yaml")
-	must(b, os.WriteFile(one, []byte("leaves: ["+f.members[1].addr+"]\n"), 0o644))
+	require.NoError(b, os.WriteFile(one, []byte("leaves: ["+f.members[1].addr+"]\n"), 0o644))
 
 	// runner runs one reload over topo and returns its own CPU time.
 	runner := func(topo string, nodes int) time.Duration {
@@ -50,7 +52,7 @@ func BenchmarkClusterRunnerCost(b *testing.B) {
 			b.Fatalf("ssld cluster reload: %v\n%s\n%s", err, errb.String(), out.String())
 		}
 		var rep clusterReport
-		must(b, json.Unmarshal(out.Bytes(), &rep))
+		require.NoError(b, json.Unmarshal(out.Bytes(), &rep))
 		if len(rep.Nodes) != nodes || rep.Summary["ok"] != nodes {
 			b.Fatalf("want %d ok rows, got %v", nodes, rep.Summary)
 		}

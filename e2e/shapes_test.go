@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/nodetest"
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
@@ -96,7 +97,7 @@ func (s *shapeNode) renew(t *testing.T) (server, cluster string) {
 // lines, watch, and the test accounts plus a require_x509 one.
 func (s *shapeNode) writeConfig(t *testing.T, tlsLines string, watch bool) {
 	t.Helper()
-	users := strings.SplitN(configYAML(x509User), "users:\n", 2)[1]
+	users := strings.SplitN(configYAML(nodetest.X509User), "users:\n", 2)[1]
 	pair := s.pairLines
 	if pair == "" {
 		pair = "ssl_cert: certs/server.crt\nssl_key: certs/server.key\n"

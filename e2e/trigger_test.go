@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/nodetest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
@@ -82,7 +83,7 @@ func TestExpiryWarningOverWire(t *testing.T) {
 	_, err = c.ExecContext(ctx, "SSL_RELOAD")
 	require.NoError(t, err, "an expiring certificate still reloads")
 	date = tn.Leaf.Cert.NotAfter.UTC().Format(time.RFC3339)
-	ws := warningMessages(t, c)
+	ws := nodetest.WarningMessages(t, c)
 	// Both channels serve this file (cluster_ssl_* unset), so it is one
 	// finding naming both channels, the setting and the file; a channel's
 	// own file would be prefixed with "channel NAME: ".

@@ -244,7 +244,7 @@ func TestHostileLoginErrorsIdentical(t *testing.T) {
 // the config, nothing the server says (its log at debug level, error
 // packets of failed logins and failed reloads, SHOW VARIABLES, SELECT
 // @@ssl_key_passphrase, SHOW SSL STATUS, SHOW GRANTS, SHOW WARNINGS)
-// nodetest.Contains a password, an attempted password or a passphrase.
+// contains a password, an attempted password or a passphrase.
 func TestHostileSecretsNeverLeak(t *testing.T) {
 	const passphrase, wrongPassphrase, tried = "pass-phrase-s3cret", "wrong-phrase-s3cret", "tried-password-s3cret"
 	tn := nodetest.New(t, "ssl_key_passphrase: "+passphrase+"\n")

@@ -212,7 +212,7 @@ func TestHostileClients(t *testing.T) {
 		assert.Equal(t, byte(0), p[0])
 	})
 
-	t.Run("SET over the user nodetest.Variable bounds", func(t *testing.T) {
+	t.Run("SET over the user variable bounds", func(t *testing.T) {
 		c, err := tn.DB("admin", nodetest.AdminPW, name).Conn(ctx)
 		require.NoError(t, err)
 		defer c.Close()

@@ -460,3 +460,20 @@ func QueryTable(t testing.TB, c Querier, q string) (cols []string, rows [][]stri
 type Querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
+
+// WarningMessages returns the Message column of SHOW WARNINGS on c.
+func WarningMessages(t testing.TB, c *sql.Conn) []string {
+	t.Helper()
+	cells := QueryText(t, c, "SHOW WARNINGS")
+	require.Zero(t, len(cells)%3, "%q", cells)
+	var out []string
+	for i := 2; i < len(cells); i += 3 {
+		out = append(out, cells[i])
+	}
+	return out
+}
+
+// X509User is a users: entry (append it to New's extra config) for
+// certuser, a SUPER account with require_x509 and the password
+// cert-secret.
+const X509User = "  - name: certuser\n    password: cert-secret\n    privileges: [SUPER]\n    require_x509: true\n"

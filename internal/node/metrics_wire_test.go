@@ -1,4 +1,4 @@
-package e2e
+package node_test
 
 import (
 	"strconv"
@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/nodetest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
@@ -14,15 +15,15 @@ import (
 // failed one, land in the documented series with the documented label
 // values: TLS handshakes and logins apart, the Unix socket as "socket".
 func TestMetricsOverWire(t *testing.T) {
-	tn := newTestNode(t, "metrics_listen: 127.0.0.1:0\n")
-	ctx := ctxT(t)
+	tn := nodetest.New(t, "metrics_listen: 127.0.0.1:0\n")
+	ctx := nodetest.Ctx(t)
 	name := tn.TLSName(nil)
 	for i := 0; i < 2; i++ {
-		require.NoError(t, tn.OpenDBClosed(t, "admin", adminPW, name))
+		require.NoError(t, tn.OpenDBClosed(t, "admin", nodetest.AdminPW, name))
 	}
-	require.NoError(t, tn.OpenDBClosed(t, "monitor", monitorPW, "false"), "plain TCP")
+	require.NoError(t, tn.OpenDBClosed(t, "monitor", nodetest.MonitorPW, "false"), "plain TCP")
 	require.Error(t, tn.OpenDBClosed(t, "admin", "wrong", name), "a failed login over TLS")
-	sock := tn.SocketDB("admin", adminPW)
+	sock := tn.SocketDB("admin", nodetest.AdminPW)
 	require.NoError(t, sock.PingContext(ctx))
 
 	fams := testenv.ScrapeMetrics(t, "http://"+tn.N.MetricsAddr().String()+"/metrics")

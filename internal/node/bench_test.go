@@ -1,4 +1,4 @@
-package e2e
+package node_test
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/nodetest"
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
 )
@@ -19,11 +22,11 @@ import (
 // reload swaps between two valid certificates, so each one really builds and
 // stores new snapshots. Run:
 //
-//	go test -run '^$' -bench ReloadLatency -benchtime 200x ./e2e/
+//	go test -run '^$' -bench ReloadLatency -benchtime 200x ./internal/node/
 func BenchmarkReloadLatency(b *testing.B) {
-	tn := newTestNode(b, "")
+	tn := nodetest.New(b, "")
 	ctx := context.Background()
-	admin := tn.DB("admin", adminPW, tn.TLSName(nil))
+	admin := tn.DB("admin", nodetest.AdminPW, tn.TLSName(nil))
 	if err := admin.PingContext(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -35,8 +38,8 @@ func BenchmarkReloadLatency(b *testing.B) {
 		out := make([]time.Duration, 0, n)
 		for i := 0; i < n; i++ {
 			l := leaves[i%2]
-			must(b, pki.WriteFile(filepath.Join(tn.Dir, "certs/server.crt"), l.CertPEM, 0o644))
-			must(b, pki.WriteFile(filepath.Join(tn.Dir, "certs/server.key"), l.KeyPEM, 0o600))
+			require.NoError(b, pki.WriteFile(filepath.Join(tn.Dir, "certs/server.crt"), l.CertPEM, 0o644))
+			require.NoError(b, pki.WriteFile(filepath.Join(tn.Dir, "certs/server.key"), l.KeyPEM, 0o600))
 			start := time.Now()
 			if _, err := admin.ExecContext(ctx, "SSL_RELOAD"); err != nil {
 				b.Fatal(err)
@@ -62,7 +65,7 @@ func BenchmarkReloadLatency(b *testing.B) {
 					return
 				default:
 				}
-				db := tn.OpenDB("admin", adminPW, tlsName)
+				db := tn.OpenDB("admin", nodetest.AdminPW, tlsName)
 				if err := db.PingContext(ctx); err != nil {
 					failures.Add(1)
 				} else {
@@ -93,28 +96,21 @@ func BenchmarkReloadLatency(b *testing.B) {
 	}
 }
 
-func must(b *testing.B, err error) {
-	b.Helper()
-	if err != nil {
-		b.Fatal(err)
-	}
-}
-
 // BenchmarkConnect opens a new TLS connection (handshake, login, ping,
 // close) per iteration against an in-process node. Client and server share
 // the process, so B/op counts both sides; the server's share comes from the
 // memory profile (docs/performance.md):
 //
-//	go test -run '^$' -bench Connect -benchtime 2000x -memprofile mem.out ./e2e/
+//	go test -run '^$' -bench Connect -benchtime 2000x -memprofile mem.out ./internal/node/
 //	go tool pprof -sample_index=alloc_space -top -focus 'Listener..handle' mem.out
 func BenchmarkConnect(b *testing.B) {
-	tn := newTestNode(b, "")
+	tn := nodetest.New(b, "")
 	ctx := context.Background()
 	tlsName := tn.TLSName(nil)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		db := tn.OpenDB("admin", adminPW, tlsName)
+		db := tn.OpenDB("admin", nodetest.AdminPW, tlsName)
 		if err := db.PingContext(ctx); err != nil {
 			b.Fatal(err)
 		}

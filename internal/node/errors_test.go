@@ -1,4 +1,4 @@
-package e2e
+package node_test
 
 import (
 	"os"
@@ -8,17 +8,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/nodetest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
 // TestErrorNumbersOverWire pins the error numbers, SQLSTATEs and texts that
 // clients see, over real connections.
 func TestErrorNumbersOverWire(t *testing.T) {
-	tn := newTestNode(t, "")
+	tn := nodetest.New(t, "")
 	tlsName := tn.TLSName(nil)
-	admin := tn.DB("admin", adminPW, tlsName)
-	monitor := tn.DB("monitor", monitorPW, tlsName)
-	ctx := ctxT(t)
+	admin := tn.DB("admin", nodetest.AdminPW, tlsName)
+	monitor := tn.DB("monitor", nodetest.MonitorPW, tlsName)
+	ctx := nodetest.Ctx(t)
 
 	for _, tc := range []struct {
 		name    string
@@ -45,7 +46,7 @@ func TestErrorNumbersOverWire(t *testing.T) {
 			1045, "28000", "Access denied for user 'sha'@'127.0.0.1' (using password: NO)"},
 		{"no password, unknown user", func() error { return tn.DB("ghost", "", tlsName).PingContext(ctx) },
 			1045, "28000", "Access denied for user 'ghost'@'127.0.0.1' (using password: NO)"},
-		{"require_ssl user over plain TCP", func() error { return tn.DB("admin", adminPW, "false").PingContext(ctx) },
+		{"require_ssl user over plain TCP", func() error { return tn.DB("admin", nodetest.AdminPW, "false").PingContext(ctx) },
 			1045, "28000", "Access denied for user 'admin'@'127.0.0.1'"},
 		{"unknown variable", func() error { var s string; return admin.QueryRowContext(ctx, "SELECT @@no_such_var").Scan(&s) },
 			1193, "HY000", "Unknown system variable 'no_such_var'"},
@@ -53,7 +54,7 @@ func TestErrorNumbersOverWire(t *testing.T) {
 			1064, "42000", "syntax"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			me := sqlErr(t, tc.run())
+			me := nodetest.SQLErr(t, tc.run())
 			assert.Equal(t, tc.num, me.Number)
 			assert.Equal(t, tc.state, string(me.SQLState[:]))
 			assert.Contains(t, me.Message, tc.message)
@@ -61,18 +62,18 @@ func TestErrorNumbersOverWire(t *testing.T) {
 	}
 
 	// The plain user (no require_ssl) may use plain TCP.
-	require.NoError(t, tn.DB("plain", plainPW, "false").PingContext(ctx))
+	require.NoError(t, tn.DB("plain", nodetest.PlainPW, "false").PingContext(ctx))
 }
 
 // TestUnixSocketWithoutTLS: the Unix socket serves the admin without TLS,
 // also with caching_sha2_password, and SSL_RELOAD works there.
 func TestUnixSocketWithoutTLS(t *testing.T) {
-	tn := newTestNode(t, "")
-	ctx := ctxT(t)
+	tn := nodetest.New(t, "")
+	ctx := nodetest.Ctx(t)
 	fi, err := os.Stat(tn.Socket)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
-	for _, u := range []struct{ user, pw string }{{"admin", adminPW}, {"sha", shaPW}} {
+	for _, u := range []struct{ user, pw string }{{"admin", nodetest.AdminPW}, {"sha", nodetest.ShaPW}} {
 		db := tn.SocketDB(u.user, u.pw)
 		newSerial := tn.Rotate()
 		_, err := db.ExecContext(ctx, "SSL_RELOAD")
@@ -100,17 +101,17 @@ func TestRestartRequiredOverWire(t *testing.T) {
 		}, "ssl_cert"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tn := newTestNode(t, "")
-			ctx := ctxT(t)
-			db := tn.DB("admin", adminPW, tn.TLSName(nil))
+			tn := nodetest.New(t, "")
+			ctx := nodetest.Ctx(t)
+			db := tn.DB("admin", nodetest.AdminPW, tn.TLSName(nil))
 			before := tn.ServedSerial()
-			require.NoError(t, os.WriteFile(tn.Config, []byte(tc.edit(configYAML(""))), 0o600))
+			require.NoError(t, os.WriteFile(tn.Config, []byte(tc.edit(nodetest.ConfigYAML(""))), 0o600))
 			_, err := db.ExecContext(ctx, "SSL_RELOAD")
-			me := sqlErr(t, err)
+			me := nodetest.SQLErr(t, err)
 			assert.Contains(t, me.Message, tc.setting)
 			assert.Contains(t, strings.ToLower(me.Message), "restart")
 			assert.Equal(t, before, tn.ServedSerial())
-			assert.Contains(t, variable(t, db, "ssl_last_reload_error"), tc.setting)
+			assert.Contains(t, nodetest.Variable(t, db, "ssl_last_reload_error"), tc.setting)
 		})
 	}
 }
@@ -119,10 +120,10 @@ func TestRestartRequiredOverWire(t *testing.T) {
 // through the same USE as the statement: information_schema is accepted,
 // any other database is 1049.
 func TestInitDBOverWire(t *testing.T) {
-	tn := newTestNode(t, "")
+	tn := nodetest.New(t, "")
 	mysqlBin := testenv.LookPath(t, "mysql")
 	cli := func(script string) (string, error) {
-		return mysqlSocket(mysqlBin, tn.Socket, "plain", plainPW, "--batch", "--skip-column-names", "-e", script)
+		return nodetest.MySQLSocket(mysqlBin, tn.Socket, "plain", nodetest.PlainPW, "--batch", "--skip-column-names", "-e", script)
 	}
 	out, err := cli("use information_schema\nSELECT DATABASE()")
 	require.NoError(t, err, out)

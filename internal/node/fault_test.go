@@ -1,4 +1,4 @@
-package e2e
+package node_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/nodetest"
 	"github.com/ssld/ssld/internal/pki"
 )
 
@@ -36,8 +37,8 @@ func TestFaultConfigFile(t *testing.T) {
 		}, "is a directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tn := newTestNode(t, "")
-			ctx := ctxT(t)
+			tn := nodetest.New(t, "")
+			ctx := nodetest.Ctx(t)
 			admin := tn.AdminConn(t, ctx)
 			good, err := os.ReadFile(tn.Config)
 			require.NoError(t, err)
@@ -47,12 +48,12 @@ func TestFaultConfigFile(t *testing.T) {
 			next := tn.Rotate() // new files on disk, but the config is about to break
 			tc.breakIt(t, tn.Config)
 			_, err = admin.ExecContext(ctx, "SSL_RELOAD")
-			me := sqlErr(t, err)
-			contains(t, me.Message, "config file "+tn.Config, tc.reason, "previous TLS contexts remain in use")
-			contains(t, variable(t, tn.SocketDB("admin", adminPW), "ssl_last_reload_error"), tn.Config, tc.reason)
+			me := nodetest.SQLErr(t, err)
+			nodetest.Contains(t, me.Message, "config file "+tn.Config, tc.reason, "previous TLS contexts remain in use")
+			nodetest.Contains(t, nodetest.Variable(t, tn.SocketDB("admin", nodetest.AdminPW), "ssl_last_reload_error"), tn.Config, tc.reason)
 
-			var seen serials
-			require.NoError(t, tn.DB("monitor", monitorPW, tn.TLSName(&seen)).PingContext(ctx))
+			var seen nodetest.Serials
+			require.NoError(t, tn.DB("monitor", nodetest.MonitorPW, tn.TLSName(&seen)).PingContext(ctx))
 			assert.Equal(t, old, seen.Last(), "new handshakes still get the old certificate")
 			assert.Equal(t, gen, tn.N.TLS().Status().Generation)
 
@@ -71,26 +72,26 @@ func TestFaultConfigFile(t *testing.T) {
 // new certificate (there is no cached state that could bring the old one
 // back). Files changed without a reload are also what a restart serves.
 func TestFaultRestartServesNewCertificate(t *testing.T) {
-	tn := newTestNode(t, "")
-	ctx := ctxT(t)
+	tn := nodetest.New(t, "")
+	ctx := nodetest.Ctx(t)
 	next := tn.Rotate()
-	admin := tn.OpenDB("admin", adminPW, tn.TLSName(nil))
+	admin := tn.OpenDB("admin", nodetest.AdminPW, tn.TLSName(nil))
 	_, err := admin.ExecContext(ctx, "SSL_RELOAD")
 	require.NoError(t, err)
 	admin.Close() // no open connection: shutdown need not wait out its grace
 
 	tn.Restart(nil)
-	var seen serials
-	db := tn.OpenDB("monitor", monitorPW, tn.TLSName(&seen))
+	var seen nodetest.Serials
+	db := tn.OpenDB("monitor", nodetest.MonitorPW, tn.TLSName(&seen))
 	require.NoError(t, db.PingContext(ctx))
 	db.Close()
 	assert.Equal(t, next, seen.Last(), "after restart")
-	assert.Equal(t, next, variable(t, tn.SocketDB("admin", adminPW), "ssl_server_serial"))
+	assert.Equal(t, next, nodetest.Variable(t, tn.SocketDB("admin", nodetest.AdminPW), "ssl_server_serial"))
 
 	unreloaded := tn.Rotate()
 	tn.Restart(nil)
-	var seen2 serials
-	require.NoError(t, tn.DB("monitor", monitorPW, tn.TLSName(&seen2)).PingContext(ctx))
+	var seen2 nodetest.Serials
+	require.NoError(t, tn.DB("monitor", nodetest.MonitorPW, tn.TLSName(&seen2)).PingContext(ctx))
 	assert.Equal(t, unreloaded, seen2.Last(), "a restart reads the files on disk")
 }
 
@@ -118,7 +119,7 @@ func dirState(t *testing.T, dir string) []string {
 // memory), the reload returns, and a restart after the writer finished
 // serves the new pair.
 func TestFaultShutdownDuringReload(t *testing.T) {
-	tn := newTestNode(t, "")
+	tn := nodetest.New(t, "")
 	ctx := context.Background()
 	next := tn.IssueLeaf(pki.LeafOptions{})
 	// Torn on disk: the new certificate, the old key. The reload re-reads
@@ -144,7 +145,7 @@ func TestFaultShutdownDuringReload(t *testing.T) {
 
 	require.NoError(t, pki.WriteFile(filepath.Join(tn.Dir, "certs/server.key"), next.KeyPEM, 0o600))
 	tn.Restart(nil)
-	var seen serials
-	require.NoError(t, tn.DB("monitor", monitorPW, tn.TLSName(&seen)).PingContext(ctxT(t)))
-	assert.Equal(t, serialOf(next.Cert), seen.Last())
+	var seen nodetest.Serials
+	require.NoError(t, tn.DB("monitor", nodetest.MonitorPW, tn.TLSName(&seen)).PingContext(nodetest.Ctx(t)))
+	assert.Equal(t, nodetest.SerialOf(next.Cert), seen.Last())
 }

@@ -1,4 +1,4 @@
-package e2e
+package node_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/ssld/ssld/internal/config"
 	"github.com/ssld/ssld/internal/node"
+	"github.com/ssld/ssld/internal/nodetest"
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/testenv"
 )
@@ -27,37 +28,37 @@ func TestCryptoBackendClients(t *testing.T) {
 	testenv.LookPath(t, "openssl")
 	for _, backend := range []string{"openssl", "go"} {
 		t.Run(backend, func(t *testing.T) {
-			tn := newTestNode(t, "crypto_backend: "+backend+"\n")
-			seen := &serials{}
-			admin := tn.DB("admin", adminPW, tn.TLSName(seen))
-			ctx := ctxT(t)
+			tn := nodetest.New(t, "crypto_backend: "+backend+"\n")
+			seen := &nodetest.Serials{}
+			admin := tn.DB("admin", nodetest.AdminPW, tn.TLSName(seen))
+			ctx := nodetest.Ctx(t)
 			for i, kt := range []pki.KeyType{pki.RSA2048, pki.ECDSAP256, pki.RSA2048} {
-				serial := tn.RotateTo(tn.IssueLeaf(pki.LeafOptions{NotAfter: time.Now().Add(rotateValidity), KeyType: kt}))
+				serial := tn.RotateTo(tn.IssueLeaf(pki.LeafOptions{NotAfter: time.Now().Add(nodetest.RotateValidity), KeyType: kt}))
 				_, err := admin.ExecContext(ctx, "SSL_RELOAD")
 				require.NoError(t, err, "reload %d to %s", i, kt)
-				assert.Equal(t, backend, variable(t, admin, "ssl_crypto_backend"), kt.String())
+				assert.Equal(t, backend, nodetest.Variable(t, admin, "ssl_crypto_backend"), kt.String())
 
 				// go-sql-driver: a new connection, full handshake.
-				fresh := tn.OpenDB("monitor", monitorPW, tn.TLSName(seen))
+				fresh := tn.OpenDB("monitor", nodetest.MonitorPW, tn.TLSName(seen))
 				var one int
 				require.NoError(t, fresh.QueryRowContext(ctx, "SELECT 1").Scan(&one), kt.String())
 				require.NoError(t, fresh.Close())
 				assert.Equal(t, serial, seen.Last(), "go-sql-driver after reload to %s", kt)
 
 				// The mysql CLI, verifying the server certificate.
-				out, err := tn.MySQLTLS(t, mysqlBin, "monitor", monitorPW, "--batch", "--skip-column-names",
+				out, err := tn.MySQLTLS(t, mysqlBin, "monitor", nodetest.MonitorPW, "--batch", "--skip-column-names",
 					"-e", "SELECT @@ssl_crypto_backend, @@ssl_server_serial")
 				require.NoError(t, err, "mysql CLI on %s: %s", kt, out)
 				assert.Equal(t, backend+"\t"+serial, strings.TrimSpace(out), kt.String())
 
 				// openssl s_client: TLS 1.3 (RSA-PSS or ECDSA), then TLS 1.2 with
 				// the PKCS#1 v1.5 scheme for RSA.
-				assert.Equal(t, serial, opensslSerial(t, tn.Addr, "-tls1_3"), kt.String())
+				assert.Equal(t, serial, nodetest.OpenSSLSerial(t, tn.Addr, "-tls1_3"), kt.String())
 				sigalgs := "ECDSA+SHA256"
 				if kt == pki.RSA2048 {
 					sigalgs = "RSA+SHA256"
 				}
-				assert.Equal(t, serial, opensslSerial(t, tn.Addr, "-tls1_2", "-sigalgs", sigalgs), kt.String())
+				assert.Equal(t, serial, nodetest.OpenSSLSerial(t, tn.Addr, "-tls1_2", "-sigalgs", sigalgs), kt.String())
 			}
 		})
 	}
@@ -73,7 +74,7 @@ func TestCryptoBackendConfig(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "config file "+path+": crypto_backend: unknown crypto backend \"boringssl\" (want auto, openssl or go)")
 
-	tn := newTestNode(t, "crypto_backend: go\n")
+	tn := nodetest.New(t, "crypto_backend: go\n")
 	var buf strings.Builder
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	n, err := node.Start(context.Background(), node.Options{Config: tn.Config, Listen: "127.0.0.1:0", Socket: filepath.Join(tn.Dir, "b.sock")}, log)

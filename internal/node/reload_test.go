@@ -1,4 +1,4 @@
-package e2e
+package node_test
 
 import (
 	"os"
@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/nodetest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
@@ -16,14 +17,14 @@ import (
 // plugins: the reload is OK, a new connection is served the new
 // certificate, and a connection opened before keeps working.
 func TestReloadGoDriver(t *testing.T) {
-	tn := newTestNode(t, "")
+	tn := nodetest.New(t, "")
 	for _, tc := range []struct{ name, user, pw string }{
-		{"mysql_native_password", "admin", adminPW},
-		{"caching_sha2_password", "sha", shaPW},
+		{"mysql_native_password", "admin", nodetest.AdminPW},
+		{"caching_sha2_password", "sha", nodetest.ShaPW},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := ctxT(t)
-			var seen serials
+			ctx := nodetest.Ctx(t)
+			var seen nodetest.Serials
 			before := tn.DB(tc.user, tc.pw, tn.TLSName(&seen))
 			old, err := before.Conn(ctx) // pinned: opened before the reload
 			require.NoError(t, err)
@@ -38,11 +39,11 @@ func TestReloadGoDriver(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, newSerial, tn.ServedSerial())
 
-			var seen2 serials
+			var seen2 nodetest.Serials
 			fresh := tn.DB(tc.user, tc.pw, tn.TLSName(&seen2))
 			require.NoError(t, fresh.PingContext(ctx))
 			assert.Equal(t, newSerial, seen2.Last(), "a new connection must get the new certificate")
-			assert.Equal(t, newSerial, variable(t, fresh, "ssl_server_serial"))
+			assert.Equal(t, newSerial, nodetest.Variable(t, fresh, "ssl_server_serial"))
 
 			// The connection from before the reload still works.
 			var one int
@@ -58,18 +59,18 @@ func TestReloadGoDriver(t *testing.T) {
 func TestReloadMySQLCLI(t *testing.T) {
 	mysqlBin := testenv.LookPath(t, "mysql")
 	testenv.LookPath(t, "openssl")
-	tn := newTestNode(t, "")
+	tn := nodetest.New(t, "")
 	cli := func(args ...string) (string, error) {
-		return tn.MySQLTLS(t, mysqlBin, "admin", adminPW, append([]string{"--batch", "--skip-column-names"}, args...)...)
+		return tn.MySQLTLS(t, mysqlBin, "admin", nodetest.AdminPW, append([]string{"--batch", "--skip-column-names"}, args...)...)
 	}
 	oldSerial := tn.ServedSerial()
-	require.Equal(t, oldSerial, opensslSerial(t, tn.Addr))
+	require.Equal(t, oldSerial, nodetest.OpenSSLSerial(t, tn.Addr))
 
 	newSerial := tn.Rotate()
 	out, err := cli("-e", "SSL_RELOAD")
 	require.NoError(t, err, out)
 
-	assert.Equal(t, newSerial, opensslSerial(t, tn.Addr), "openssl s_client must see the new certificate")
+	assert.Equal(t, newSerial, nodetest.OpenSSLSerial(t, tn.Addr), "openssl s_client must see the new certificate")
 	out, err = cli("-e", "SHOW VARIABLES LIKE 'ssl%'")
 	require.NoError(t, err, out)
 	assert.Regexp(t, regexp.MustCompile(`(?m)^ssl_server_serial\s+`+newSerial+`$`), out)
@@ -77,7 +78,7 @@ func TestReloadMySQLCLI(t *testing.T) {
 	assert.Regexp(t, regexp.MustCompile(`(?m)^ssl_key_passphrase\s*`), out)
 
 	// The same client on the Unix socket works without TLS.
-	sock, err := mysqlSocket(mysqlBin, tn.Socket, "admin", adminPW, "--batch", "--skip-column-names", "-e", "SELECT @@version_comment")
+	sock, err := nodetest.MySQLSocket(mysqlBin, tn.Socket, "admin", nodetest.AdminPW, "--batch", "--skip-column-names", "-e", "SELECT @@version_comment")
 	require.NoError(t, err, sock)
 	assert.Contains(t, sock, "ssld")
 }
@@ -86,42 +87,42 @@ func TestReloadMySQLCLI(t *testing.T) {
 // after a failure only the attempt time moves, ssl_last_reload_error holds
 // the reason, and a new handshake still gets the old certificate.
 func TestReloadTimestamps(t *testing.T) {
-	tn := newTestNode(t, "")
-	ctx := ctxT(t)
-	var seen serials
-	db := tn.DB("admin", adminPW, tn.TLSName(&seen))
-	assert.Equal(t, "", variable(t, db, "ssl_last_reload_attempt_time"))
-	assert.Equal(t, "", variable(t, db, "ssl_last_successful_reload_time"))
-	assert.Equal(t, "", variable(t, db, "ssl_last_reload_error"))
+	tn := nodetest.New(t, "")
+	ctx := nodetest.Ctx(t)
+	var seen nodetest.Serials
+	db := tn.DB("admin", nodetest.AdminPW, tn.TLSName(&seen))
+	assert.Equal(t, "", nodetest.Variable(t, db, "ssl_last_reload_attempt_time"))
+	assert.Equal(t, "", nodetest.Variable(t, db, "ssl_last_successful_reload_time"))
+	assert.Equal(t, "", nodetest.Variable(t, db, "ssl_last_reload_error"))
 
 	good := tn.Rotate()
 	_, err := db.ExecContext(ctx, "SSL_RELOAD")
 	require.NoError(t, err)
-	attempt1 := variable(t, db, "ssl_last_reload_attempt_time")
-	success1 := variable(t, db, "ssl_last_successful_reload_time")
+	attempt1 := nodetest.Variable(t, db, "ssl_last_reload_attempt_time")
+	success1 := nodetest.Variable(t, db, "ssl_last_successful_reload_time")
 	require.NotEmpty(t, attempt1)
 	require.Equal(t, attempt1, success1)
-	gen1 := variable(t, db, "ssl_reload_generation")
+	gen1 := nodetest.Variable(t, db, "ssl_reload_generation")
 
 	// A truncated certificate file.
 	crt := filepath.Join(tn.Dir, "certs/server.crt")
 	require.NoError(t, os.WriteFile(crt, tn.Leaf.CertPEM[:len(tn.Leaf.CertPEM)/2], 0o644))
 	_, err = db.ExecContext(ctx, "SSL_RELOAD")
-	me := sqlErr(t, err)
+	me := nodetest.SQLErr(t, err)
 	assert.EqualValues(t, 3888, me.Number) // ER_DA_SSL_LIBRARY_ERROR
 	assert.Equal(t, "HY000", string(me.SQLState[:]))
-	contains(t, me.Message, "ssl_cert", crt, "previous TLS contexts remain in use")
+	nodetest.Contains(t, me.Message, "ssl_cert", crt, "previous TLS contexts remain in use")
 
-	attempt2 := variable(t, db, "ssl_last_reload_attempt_time")
+	attempt2 := nodetest.Variable(t, db, "ssl_last_reload_attempt_time")
 	assert.Greater(t, attempt2, attempt1, "the attempt time moves")
-	assert.Equal(t, success1, variable(t, db, "ssl_last_successful_reload_time"), "the success time does not")
-	lastErr := variable(t, db, "ssl_last_reload_error")
-	contains(t, lastErr, "ssl_cert", crt)
-	assert.Equal(t, gen1, variable(t, db, "ssl_reload_generation"))
-	assert.Equal(t, good, variable(t, db, "ssl_server_serial"))
+	assert.Equal(t, success1, nodetest.Variable(t, db, "ssl_last_successful_reload_time"), "the success time does not")
+	lastErr := nodetest.Variable(t, db, "ssl_last_reload_error")
+	nodetest.Contains(t, lastErr, "ssl_cert", crt)
+	assert.Equal(t, gen1, nodetest.Variable(t, db, "ssl_reload_generation"))
+	assert.Equal(t, good, nodetest.Variable(t, db, "ssl_server_serial"))
 
-	var seen2 serials
-	fresh := tn.DB("admin", adminPW, tn.TLSName(&seen2))
+	var seen2 nodetest.Serials
+	fresh := tn.DB("admin", nodetest.AdminPW, tn.TLSName(&seen2))
 	require.NoError(t, fresh.PingContext(ctx))
 	assert.Equal(t, good, seen2.Last(), "the old certificate keeps being served")
 
@@ -129,6 +130,6 @@ func TestReloadTimestamps(t *testing.T) {
 	fixed := tn.Rotate()
 	_, err = db.ExecContext(ctx, "SSL_RELOAD")
 	require.NoError(t, err)
-	assert.Equal(t, "", variable(t, db, "ssl_last_reload_error"))
-	assert.Equal(t, fixed, variable(t, db, "ssl_server_serial"))
+	assert.Equal(t, "", nodetest.Variable(t, db, "ssl_last_reload_error"))
+	assert.Equal(t, fixed, nodetest.Variable(t, db, "ssl_server_serial"))
 }

@@ -1,7 +1,7 @@
-package e2e
+package node_test
 
 import (
-	"database/sql"
+	"log/slog"
 	"os"
 	"regexp"
 	"strings"
@@ -10,21 +10,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/config"
 	"github.com/ssld/ssld/internal/nodetest"
 	"github.com/ssld/ssld/internal/testenv"
 )
-
-// warningMessages returns the Message column of SHOW WARNINGS on c.
-func warningMessages(t *testing.T, c *sql.Conn) []string {
-	t.Helper()
-	cells := nodetest.QueryText(t, c, "SHOW WARNINGS")
-	require.Zero(t, len(cells)%3, "%q", cells)
-	var out []string
-	for i := 2; i < len(cells); i += 3 {
-		out = append(out, cells[i])
-	}
-	return out
-}
 
 // TestUsersChangeWarnsAndFlushPrivileges: an edited users: is named in
 // a warning by SSL_RELOAD (SHOW WARNINGS); FLUSH PRIVILEGES, sent by
@@ -33,11 +22,11 @@ func warningMessages(t *testing.T, c *sql.Conn) []string {
 func TestUsersChangeWarnsAndFlushPrivileges(t *testing.T) {
 	mysqlBin := testenv.LookPath(t, "mysql")
 	adminBin := testenv.LookPath(t, "mariadb-admin")
-	tn := newTestNode(t, "")
-	logs := &lockedBuffer{}
-	tn.Restart(slogTo(logs))
-	ctx := ctxT(t)
-	before, err := tn.SocketDB("admin", adminPW).Conn(ctx)
+	tn := nodetest.New(t, "")
+	logs := &testenv.LogBuffer{}
+	tn.Restart(slog.New(slog.NewTextHandler(logs, nil)))
+	ctx := nodetest.Ctx(t)
+	before, err := tn.SocketDB("admin", nodetest.AdminPW).Conn(ctx)
 	require.NoError(t, err)
 	defer before.Close()
 	require.NoError(t, before.PingContext(ctx))
@@ -45,21 +34,21 @@ func TestUsersChangeWarnsAndFlushPrivileges(t *testing.T) {
 	const newPW = "admin-rotated"
 	cfg, err := os.ReadFile(tn.Config)
 	require.NoError(t, err)
-	edited := strings.Replace(string(cfg), "password: "+adminPW, "password: "+newPW, 1)
+	edited := strings.Replace(string(cfg), "password: "+nodetest.AdminPW, "password: "+newPW, 1)
 	require.NotEqual(t, string(cfg), edited)
 	edited += "max_connections: 50\n"
 	// listen and cluster_listen too: the listeners stay where they are
 	// bound, and the reload still applies the TLS material.
-	edited = strings.Replace(edited, devLayoutConfig("127.0.0.1:0"), devLayoutConfig("127.0.0.1:3999"), 1)
+	edited = strings.Replace(edited, config.DevLayoutConfig("127.0.0.1:0"), config.DevLayoutConfig("127.0.0.1:3999"), 1)
 	edited += "cluster_listen: 127.0.0.1:3998\n"
-	require.True(t, strings.HasPrefix(edited, devLayoutConfig("127.0.0.1:3999")), edited)
+	require.True(t, strings.HasPrefix(edited, config.DevLayoutConfig("127.0.0.1:3999")), edited)
 	newSerial := tn.Rotate()
 	require.NoError(t, os.WriteFile(tn.Config, []byte(edited), 0o600))
 
 	// SSL_RELOAD succeeds and names every start-up-only key that changed.
 	_, err = before.ExecContext(ctx, "SSL_RELOAD")
 	require.NoError(t, err)
-	warnings := warningMessages(t, before)
+	warnings := nodetest.WarningMessages(t, before)
 	require.Len(t, warnings, 4, "%q", warnings)
 	assert.Contains(t, warnings[0], "users changed in "+tn.Config+" but is read only at start-up: not applied by this reload; run FLUSH PRIVILEGES")
 	assert.NotContains(t, warnings[0], newPW, "users values are never printed")
@@ -76,24 +65,24 @@ func TestUsersChangeWarnsAndFlushPrivileges(t *testing.T) {
 	assert.NotContains(t, logs.String(), newPW, "users values are never logged")
 
 	sockCLI := func(pw string, args ...string) (string, error) {
-		return mysqlSocket(mysqlBin, tn.Socket, "admin", pw, append([]string{"--batch", "--skip-column-names"}, args...)...)
+		return nodetest.MySQLSocket(mysqlBin, tn.Socket, "admin", pw, append([]string{"--batch", "--skip-column-names"}, args...)...)
 	}
 	// Not applied yet: the old password still works.
-	out, err := sockCLI(adminPW, "-e", "SELECT 1")
+	out, err := sockCLI(nodetest.AdminPW, "-e", "SELECT 1")
 	require.NoError(t, err, out)
 
 	// A non-SUPER account may not flush.
-	monitor, err := tn.SocketDB("monitor", monitorPW).Conn(ctx)
+	monitor, err := tn.SocketDB("monitor", nodetest.MonitorPW).Conn(ctx)
 	require.NoError(t, err)
 	defer monitor.Close()
 	_, err = monitor.ExecContext(ctx, "FLUSH PRIVILEGES")
-	assert.Equal(t, uint16(1227), sqlErr(t, err).Number)
+	assert.Equal(t, uint16(1227), nodetest.SQLErr(t, err).Number)
 
 	// mariadb-admin reload sends FLUSH PRIVILEGES.
-	ad, err := mysqlSocket(adminBin, tn.Socket, "admin", adminPW, "reload")
+	ad, err := nodetest.MySQLSocket(adminBin, tn.Socket, "admin", nodetest.AdminPW, "reload")
 	require.NoError(t, err, ad)
 
-	out, err = sockCLI(adminPW, "-e", "SELECT 1")
+	out, err = sockCLI(nodetest.AdminPW, "-e", "SELECT 1")
 	require.Error(t, err, out)
 	assert.Contains(t, out, "ERROR 1045 (28000): Access denied for user 'admin'@'localhost'")
 	out, err = sockCLI(newPW, "-e", "SELECT CURRENT_USER()")
@@ -105,7 +94,7 @@ func TestUsersChangeWarnsAndFlushPrivileges(t *testing.T) {
 	// max_connections still needs a restart.
 	_, err = before.ExecContext(ctx, "SSL_RELOAD")
 	require.NoError(t, err)
-	warnings = warningMessages(t, before)
+	warnings = nodetest.WarningMessages(t, before)
 	require.Len(t, warnings, 3, "%q", warnings)
 	assert.Contains(t, warnings[0], "cluster_listen changed")
 	assert.Contains(t, warnings[1], "max_connections changed")
@@ -114,7 +103,7 @@ func TestUsersChangeWarnsAndFlushPrivileges(t *testing.T) {
 	// All or nothing: a broken entry changes nothing.
 	require.NoError(t, os.WriteFile(tn.Config, []byte(strings.Replace(edited, "users:\n", "users:\n  - name: broken\n    password_hash: nope\n", 1)), 0o600))
 	_, err = before.ExecContext(ctx, "FLUSH PRIVILEGES")
-	me := sqlErr(t, err)
+	me := nodetest.SQLErr(t, err)
 	assert.Equal(t, uint16(1105), me.Number)
 	assert.Contains(t, me.Message, "FLUSH PRIVILEGES failed: config file "+tn.Config+": users[0] (broken): password_hash must be")
 	assert.Contains(t, me.Message, "the previous accounts remain in use")

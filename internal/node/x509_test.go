@@ -1,4 +1,4 @@
-package e2e
+package node_test
 
 import (
 	"log/slog"
@@ -11,12 +11,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/nodetest"
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
 )
-
-const x509User = "  - name: certuser\n    password: cert-secret\n    privileges: [SUPER]\n    require_x509: true\n"
 
 // TestRequireX509 drives a require_x509 account with the mysql CLI: a
 // client certificate from ssl_ca logs in; none, or one from another CA, is
@@ -31,7 +30,7 @@ func TestRequireX509(t *testing.T) {
 }
 
 func requireX509(t *testing.T, mysqlBin, caSetting string) {
-	tn := newTestNode(t, x509User)
+	tn := nodetest.New(t, nodetest.X509User)
 	if caSetting == "ssl_capath" {
 		dir := filepath.Join(tn.Dir, "clientcas")
 		require.NoError(t, os.Mkdir(dir, 0o700))
@@ -43,7 +42,7 @@ func requireX509(t *testing.T, mysqlBin, caSetting string) {
 		require.NoError(t, os.WriteFile(tn.Config, []byte(edited), 0o600))
 		tn.Restart(nil)
 	}
-	host, port := splitAddr(t, tn.Addr)
+	host, port := nodetest.SplitAddr(t, tn.Addr)
 	write := func(name string, data []byte) string {
 		p := filepath.Join(tn.Dir, name)
 		require.NoError(t, os.WriteFile(p, data, 0o600))
@@ -72,7 +71,7 @@ func requireX509(t *testing.T, mysqlBin, caSetting string) {
 	require.Error(t, err, "a certificate from another CA must not verify: %s", out)
 	assert.NotContains(t, out, "certuser@")
 
-	sock, err := mysqlSocket(mysqlBin, tn.Socket, "certuser", "cert-secret", "-e", "SELECT 1")
+	sock, err := nodetest.MySQLSocket(mysqlBin, tn.Socket, "certuser", "cert-secret", "-e", "SELECT 1")
 	require.Error(t, err, sock)
 	assert.Contains(t, sock, "ERROR 1045 (28000): Access denied for user 'certuser'@'localhost'")
 }
@@ -81,22 +80,22 @@ func requireX509(t *testing.T, mysqlBin, caSetting string) {
 // certificate is requested, so require_x509 accounts cannot log in; start-up
 // and every reload say so.
 func TestRequireX509WithoutCAWarns(t *testing.T) {
-	tn := newTestNode(t, x509User)
+	tn := nodetest.New(t, nodetest.X509User)
 	cfg, err := os.ReadFile(tn.Config)
 	require.NoError(t, err)
 	noCA := strings.Replace(string(cfg), "ssl_ca: certs/ca.crt\n", "", 1)
 	require.NotEqual(t, string(cfg), noCA)
 	require.NoError(t, os.WriteFile(tn.Config, []byte(noCA), 0o600))
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	tn.Restart(slog.New(slog.NewTextHandler(logs, nil)))
 	want := `users: \"certuser\" has require_x509 but neither ssl_ca nor ssl_capath is set in ` + tn.Config + `: no client certificate is requested, so this account cannot log in`
 	assert.Contains(t, logs.String(), want, "start-up warns")
 
-	ctx := ctxT(t)
-	c, err := tn.SocketDB("admin", adminPW).Conn(ctx)
+	ctx := nodetest.Ctx(t)
+	c, err := tn.SocketDB("admin", nodetest.AdminPW).Conn(ctx)
 	require.NoError(t, err)
 	defer c.Close()
 	_, err = c.ExecContext(ctx, "SSL_RELOAD")
 	require.NoError(t, err)
-	assert.Equal(t, []string{strings.ReplaceAll(want, `\"`, `"`)}, warningMessages(t, c), "every reload warns")
+	assert.Equal(t, []string{strings.ReplaceAll(want, `\"`, `"`)}, nodetest.WarningMessages(t, c), "every reload warns")
 }

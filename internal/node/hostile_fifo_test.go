@@ -1,4 +1,4 @@
-package e2e
+package node_test
 
 import (
 	"os"
@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/nodetest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
@@ -19,8 +20,8 @@ import (
 // capath entry with a warning), the next reload works, and shutdown with
 // watch: true returns promptly.
 func TestHostileFIFO(t *testing.T) {
-	tn := newTestNode(t, "reload_timeout: 2s\n")
-	ctx := ctxT(t)
+	tn := nodetest.New(t, "reload_timeout: 2s\n")
+	ctx := nodetest.Ctx(t)
 	admin := tn.AdminConn(t, ctx)
 	reload := func() (time.Duration, error) {
 		t0 := time.Now()
@@ -34,9 +35,9 @@ func TestHostileFIFO(t *testing.T) {
 		require.NoError(t, os.Remove(crt))
 		require.NoError(t, syscall.Mkfifo(crt, 0o644))
 		took, err := reload()
-		me := sqlErr(t, err)
+		me := nodetest.SQLErr(t, err)
 		assert.Equal(t, uint16(3888), me.Number)
-		contains(t, me.Message, "ssl_cert", crt, "not a regular file (a named pipe (FIFO))", "remain in use")
+		nodetest.Contains(t, me.Message, "ssl_cert", crt, "not a regular file (a named pipe (FIFO))", "remain in use")
 		assert.Less(t, took, time.Second)
 		assert.Equal(t, old, tn.ServedSerial())
 		want := tn.Rotate() // renames a regular file over the FIFO
@@ -49,8 +50,8 @@ func TestHostileFIFO(t *testing.T) {
 		require.NoError(t, os.Rename(tn.Config, tn.Config+".real"))
 		require.NoError(t, syscall.Mkfifo(tn.Config, 0o600))
 		took, err := reload()
-		me := sqlErr(t, err)
-		contains(t, me.Message, "config file "+tn.Config, "not a regular file (a named pipe (FIFO))")
+		me := nodetest.SQLErr(t, err)
+		nodetest.Contains(t, me.Message, "config file "+tn.Config, "not a regular file (a named pipe (FIFO))")
 		assert.Less(t, took, time.Second)
 		require.NoError(t, os.Rename(tn.Config+".real", tn.Config))
 		_, err = reload()
@@ -61,7 +62,7 @@ func TestHostileFIFO(t *testing.T) {
 		cas := filepath.Join(tn.Dir, "certs/cas")
 		require.NoError(t, os.Mkdir(cas, 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join(cas, "ca.pem"), tn.CA.CertPEM, 0o644))
-		require.NoError(t, os.WriteFile(tn.Config, []byte(configYAML("watch: true\nwatch_recheck: 50ms\nssl_capath: certs/cas\n")), 0o600))
+		require.NoError(t, os.WriteFile(tn.Config, []byte(nodetest.ConfigYAML("watch: true\nwatch_recheck: 50ms\nssl_capath: certs/cas\n")), 0o600))
 		tn.Restart(nil)
 		require.NoError(t, syscall.Mkfifo(filepath.Join(cas, "fifo.pem"), 0o644))
 		want := tn.Rotate()

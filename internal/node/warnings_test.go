@@ -1,4 +1,4 @@
-package e2e
+package node_test
 
 import (
 	"os"
@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/nodetest"
 	"github.com/ssld/ssld/internal/testenv"
 )
 
@@ -21,10 +22,10 @@ import (
 func TestShowWarningsOverWire(t *testing.T) {
 	mysqlBin := testenv.LookPath(t, "mysql")
 	// The cluster channel is served on the same files: one finding for both.
-	tn := newTestNode(t, "cluster_listen: 127.0.0.1:0\n")
+	tn := nodetest.New(t, "cluster_listen: 127.0.0.1:0\n")
 	key := filepath.Join(tn.Dir, "certs/server.key")
 	require.NoError(t, os.Chmod(key, 0o644))
-	out, err := tn.MySQLTLS(t, mysqlBin, "admin", adminPW, "-vvv", "-e",
+	out, err := tn.MySQLTLS(t, mysqlBin, "admin", nodetest.AdminPW, "-vvv", "-e",
 		"SSL_RELOAD; SHOW WARNINGS; SHOW COUNT(*) WARNINGS; SHOW WARNINGS; SELECT 1; SHOW WARNINGS")
 	require.NoError(t, err, out)
 	// One block per statement: "----\nSTATEMENT\n----\n<result>".
