@@ -182,6 +182,9 @@ func New(cfg Config, exec *sqlcmd.Executor, tp TLSProvider, log *slog.Logger) (*
 	if cfg.ServerVersion == "" {
 		cfg.ServerVersion = DefaultServerVersion
 	}
+	if err := CheckServerVersion(cfg.ServerVersion); err != nil {
+		return nil, fmt.Errorf("server version %q: %w", cfg.ServerVersion, err)
+	}
 	if cfg.Hooks == nil {
 		cfg.Hooks = noHooks{}
 	}

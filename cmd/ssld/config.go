@@ -42,6 +42,7 @@ type fileConfig struct {
 	ClusterSSLCA           string        `mapstructure:"cluster_ssl_ca"`
 	ClusterSSLCAPath       string        `mapstructure:"cluster_ssl_capath"`
 	TLSVersion             string        `mapstructure:"tls_version"`
+	ServerVersion          string        `mapstructure:"server_version"`
 	CryptoBackend          string        `mapstructure:"crypto_backend"`
 	SSLExpiryWarning       time.Duration `mapstructure:"ssl_expiry_warning"`
 	RequireSecureTransport bool          `mapstructure:"require_secure_transport"`
@@ -97,6 +98,7 @@ var defaults = map[string]any{
 	"cluster_ssl_ca":                         "",
 	"cluster_ssl_capath":                     "",
 	"tls_version":                            tlsctx.DefaultTLSVersion,
+	"server_version":                         protocol.DefaultServerVersion,
 	"crypto_backend":                         "auto",
 	"ssl_expiry_warning":                     14 * 24 * time.Hour,
 	"require_secure_transport":               false,
@@ -233,6 +235,9 @@ func parseConfig(ctx context.Context, abs string) (*fileConfig, error) {
 	case "aggregator", "leaf":
 	default:
 		return nil, settingError(abs, "role", "%q: must be aggregator or leaf", c.Role)
+	}
+	if err := protocol.CheckServerVersion(c.ServerVersion); err != nil {
+		return nil, settingError(abs, "server_version", "%q: %v", c.ServerVersion, err)
 	}
 	if c.ReloadTimeout <= 0 {
 		return nil, settingError(abs, "reload_timeout", "%v: must be positive", c.ReloadTimeout)
@@ -695,6 +700,7 @@ func startupChanges(running, next *fileConfig, path string, listenOverridden, so
 		{name: "cluster_listen", was: running.ClusterListen, now: next.ClusterListen},
 		{name: "metrics_listen", was: running.MetricsListen, now: next.MetricsListen},
 		{name: "role", was: running.Role, now: next.Role},
+		{name: "server_version", was: running.ServerVersion, now: next.ServerVersion},
 		{name: "require_secure_transport", was: running.RequireSecureTransport, now: next.RequireSecureTransport},
 		{name: "watch", was: running.Watch, now: next.Watch},
 		{name: "watch_recheck", was: running.WatchRecheck, now: next.WatchRecheck},

@@ -29,9 +29,6 @@ import (
 	"github.com/ssld/ssld/watch"
 )
 
-// version is the server version string the node reports (@@version).
-const version = protocol.DefaultServerVersion
-
 // node is one running ssld: the TLS manager, the variables, the executor
 // and the listeners, wired together.
 type node struct {
@@ -128,7 +125,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 	bld := currentBuild()
 	met.SetBuildInfo(metrics.BuildInfo{Version: bld.Version, Revision: bld.Revision, GoVersion: bld.GoVersion,
 		CryptoBackend: string(mgr.CryptoBackend())})
-	info := sysvars.ServerInfo{Version: version, VersionComment: bld.versionComment(), Role: cfg.Role,
+	info := sysvars.ServerInfo{Version: cfg.ServerVersion, VersionComment: bld.versionComment(), Role: cfg.Role,
 		Port: port, Socket: cfg.Socket, RequireSecureTransport: cfg.RequireSecureTransport,
 		MaxConnections: cfg.MaxConnections, MaxAllowedPacket: cfg.MaxAllowedPacket}
 	var srv *protocol.Server // set below, before the first connection can ask for @@port
@@ -152,7 +149,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 		Users:     privs,
 		Started:   started,
 	}
-	pcfg := cfg.protocolConfig(version)
+	pcfg := cfg.protocolConfig(cfg.ServerVersion)
 	if pcfg.RSAKeys, err = protocol.LoadRSAKeys(cfg.SHA2PrivateKeyPath, cfg.SHA2PublicKeyPath); err != nil {
 		return nil, fmt.Errorf("config file %s: %w", cfg.path, err)
 	}
