@@ -43,7 +43,6 @@ type Manager struct {
 	// ticketClock drives the session-ticket key rotation (tickets.go).
 	ticketClock func() time.Time
 
-	versions      versionRange  // fixed at New: tls_version is restart-only
 	backend       CryptoBackend // resolved at New: BackendOpenSSL or BackendGo
 	backendInfo   string
 	serverConfigs map[Channel]*tls.Config
@@ -190,11 +189,13 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 	if err != nil {
 		return nil, &ReloadError{Setting: "config", Reason: err.Error(), Err: err}
 	}
-	v, err := parseTLSVersion(s.TLSVersion)
-	if err != nil {
-		return nil, &ReloadError{Setting: "tls_version", Reason: err.Error(), Err: err}
+	// A policy that cannot be applied is a configuration error, not bad
+	// material: no degraded start.
+	for _, ch := range s.Channels() {
+		if _, err := ChannelPolicy(s, ch); err != nil {
+			return nil, err
+		}
 	}
-	m.versions = v
 	if m.backend, m.backendInfo, err = resolveBackend(o.backend); err != nil {
 		return nil, &ReloadError{Setting: "crypto_backend", Reason: err.Error(), Err: err}
 	}
@@ -264,7 +265,8 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 // successful build replaces it).
 func placeholder(ch Channel, s Settings) *Snapshot {
 	mat := channelMaterial(s, ch)
-	return &Snapshot{Channel: ch, CertFile: mat.cert, KeyFile: mat.key, CAFile: mat.ca, CAPath: mat.capath}
+	policy, _ := ChannelPolicy(s, ch) // checked by New before any channel is built
+	return &Snapshot{Channel: ch, CertFile: mat.cert, KeyFile: mat.key, CAFile: mat.ca, CAPath: mat.capath, Policy: policy}
 }
 
 func asReloadError(ch Channel, err error) *ReloadError {
@@ -301,7 +303,7 @@ func (m *Manager) Unavailable(ch Channel) error {
 // work of a new signer and config.
 func (m *Manager) builder(prev map[Channel]*Snapshot) *builder {
 	return &builder{now: m.now, readFile: m.readFile, pairTries: m.pairTries, pairWait: m.pairWait, after: m.pairAfter,
-		versions: m.versions, backend: m.backend, prev: prev}
+		backend: m.backend, prev: prev}
 }
 
 // Current returns the live snapshot of ch. It never returns nil for a
@@ -459,7 +461,7 @@ func (m *Manager) reload(ctx context.Context, cur *state, chans []Channel) (Resu
 	if err != nil {
 		return Result{}, nil, &ReloadError{Channel: single(chans), Setting: "config", Reason: err.Error(), Err: err}
 	}
-	if err := checkShape(cur.settings, s, m.versions, chans); err != nil {
+	if err := checkShape(cur.settings, s, chans); err != nil {
 		return Result{}, nil, err
 	}
 	b := m.builder(cur.snaps)

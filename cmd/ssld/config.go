@@ -42,6 +42,13 @@ type fileConfig struct {
 	ClusterSSLCA           string        `mapstructure:"cluster_ssl_ca"`
 	ClusterSSLCAPath       string        `mapstructure:"cluster_ssl_capath"`
 	TLSVersion             string        `mapstructure:"tls_version"`
+	SSLCipher              string        `mapstructure:"ssl_cipher"`
+	TLSCipherSuites        string        `mapstructure:"tls_ciphersuites"`
+	SSLGroups              string        `mapstructure:"ssl_groups"`
+	ClusterTLSVersion      string        `mapstructure:"cluster_tls_version"`
+	ClusterSSLCipher       string        `mapstructure:"cluster_ssl_cipher"`
+	ClusterTLSCipherSuites string        `mapstructure:"cluster_tls_ciphersuites"`
+	ClusterSSLGroups       string        `mapstructure:"cluster_ssl_groups"`
 	ServerVersion          string        `mapstructure:"server_version"`
 	CryptoBackend          string        `mapstructure:"crypto_backend"`
 	SSLExpiryWarning       time.Duration `mapstructure:"ssl_expiry_warning"`
@@ -98,6 +105,13 @@ var defaults = map[string]any{
 	"cluster_ssl_ca":                         "",
 	"cluster_ssl_capath":                     "",
 	"tls_version":                            tlsctx.DefaultTLSVersion,
+	"ssl_cipher":                             "",
+	"tls_ciphersuites":                       "",
+	"ssl_groups":                             "",
+	"cluster_tls_version":                    "",
+	"cluster_ssl_cipher":                     "",
+	"cluster_tls_ciphersuites":               "",
+	"cluster_ssl_groups":                     "",
 	"server_version":                         protocol.DefaultServerVersion,
 	"crypto_backend":                         "auto",
 	"ssl_expiry_warning":                     14 * 24 * time.Hour,
@@ -519,7 +533,10 @@ func (c *fileConfig) tlsSettings() tlsctx.Settings {
 		SSLCA: c.SSLCA, SSLCAPath: c.SSLCAPath,
 		ClusterSSLCert: c.ClusterSSLCert, ClusterSSLKey: c.ClusterSSLKey,
 		ClusterSSLCA: c.ClusterSSLCA, ClusterSSLCAPath: c.ClusterSSLCAPath,
-		TLSVersion: c.TLSVersion, Listen: c.Listen, ClusterListen: c.ClusterListen,
+		TLSVersion: c.TLSVersion, SSLCipher: c.SSLCipher, TLSCipherSuites: c.TLSCipherSuites, SSLGroups: c.SSLGroups,
+		ClusterTLSVersion: c.ClusterTLSVersion, ClusterSSLCipher: c.ClusterSSLCipher,
+		ClusterTLSCipherSuites: c.ClusterTLSCipherSuites, ClusterSSLGroups: c.ClusterSSLGroups,
+		Listen: c.Listen, ClusterListen: c.ClusterListen,
 		Cluster: clusterServed(c.ClusterListen), ExpiryWarning: c.SSLExpiryWarning,
 	}
 }
@@ -686,8 +703,8 @@ func (s *fileSource) warnings(running, next *fileConfig) []string {
 
 // startupChanges names every start-up-only key whose value in next differs
 // from running. A key given on the command line (--listen, --socket) is not
-// compared: the flag wins at every load. tls_version is not here: tlsctx
-// refuses that reload (restart required).
+// compared: the flag wins at every load. The TLS policy (tls_version and
+// the rest) is not here: tlsctx applies it on reload.
 func startupChanges(running, next *fileConfig, path string, listenOverridden, socketOverridden bool) []string {
 	type key struct {
 		name      string
