@@ -255,11 +255,6 @@ func (p Policy) apply(cfg *tls.Config) {
 	cfg.CurvePreferences = p.curves
 }
 
-// samePolicy reports whether a and b apply the same policy.
-func samePolicy(a, b Policy) bool {
-	return a.Versions == b.Versions && a.Ciphers == b.Ciphers && a.CipherSuites == b.CipherSuites && a.Groups == b.Groups
-}
-
 // checkKey checks that the TLS 1.2 suites of p (when ssl_cipher restricts
 // them) can be used with the key of leaf: ECDHE-ECDSA suites need an ECDSA
 // or Ed25519 key, the others an RSA key. With none usable every TLS 1.2
