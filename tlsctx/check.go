@@ -42,7 +42,7 @@ func (r CheckReport) Err() error {
 // built and reported.
 //
 // The returned error is non-nil (a *ReloadError) only when the settings
-// themselves cannot be loaded (Source error, bad tls_version); problems
+// themselves cannot be loaded (Source error, a TLS policy value it cannot apply); problems
 // with the material are in the report (CheckReport.Err). Safe for
 // concurrent use.
 func Check(ctx context.Context, src Source) (CheckReport, error) {

@@ -118,7 +118,7 @@ type options struct {
 // invalid (expired, missing, mismatched, unreadable): that channel starts
 // without a certificate, Unavailable reports why, Status().LastError holds
 // the reason, and the first Reload that builds it brings it up. Settings
-// that cannot be loaded at all (Source error, bad tls_version) and a
+// that cannot be loaded at all (Source error, a TLS policy value it cannot apply) and a
 // served cluster channel with no CA still fail New. Without this option
 // New fails on any invalid material.
 func WithDegradedStart() Option { return func(o *options) { o.degraded = true } }
