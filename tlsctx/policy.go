@@ -73,7 +73,7 @@ func ChannelPolicy(s Settings, ch Channel) (Policy, error) {
 	if p.suites, p.Ciphers, err = parseCiphers(cipher); err != nil {
 		return Policy{}, bad(keys.cipher, cipher, err)
 	}
-	if p.CipherSuites, err = parseCipherSuites(suites); err != nil {
+	if p.CipherSuites, err = parseCipherSuites(suites, p.versions.max >= tls.VersionTLS13, keys.version); err != nil {
 		return Policy{}, bad(keys.suites, suites, err)
 	}
 	if p.curves, p.Groups, err = parseGroups(groups); err != nil {
@@ -157,10 +157,13 @@ func parseCiphers(s string) ([]uint16, string, error) {
 }
 
 // parseCipherSuites parses tls_ciphersuites. crypto/tls always offers its
-// three TLS 1.3 suites and cannot be told to leave one out, so a list is
-// taken only when it allows all three: anything narrower would be a
-// restriction ssld could not enforce, and is refused rather than ignored.
-func parseCipherSuites(s string) (string, error) {
+// three TLS 1.3 suites and cannot be told to leave one out, so while TLS 1.3
+// is allowed (tls13) a list is taken only when it allows all three:
+// anything narrower would be a restriction ssld could not enforce, and is
+// refused rather than ignored. Without TLS 1.3 no suite of it is ever
+// negotiated, so any list of TLS 1.3 suites holds. versionKey names the
+// tls_version setting for the message.
+func parseCipherSuites(s string, tls13 bool, versionKey string) (string, error) {
 	names := splitList(s)
 	if len(names) == 0 {
 		return "", nil
@@ -190,8 +193,8 @@ func parseCipherSuites(s string) (string, error) {
 			missing = append(missing, OpenSSLCipherName(id))
 		}
 	}
-	if len(missing) > 0 {
-		return "", fmt.Errorf("leaves out %s, which crypto/tls always offers in TLS 1.3 and cannot be restricted: ssld cannot enforce this list (list all three, or limit tls_version to TLSv1.2 and use ssl_cipher)", strings.Join(missing, ", "))
+	if len(missing) > 0 && tls13 {
+		return "", fmt.Errorf("leaves out %s, which crypto/tls always offers in TLS 1.3 and cannot be restricted: ssld cannot enforce this list (list all three, or leave TLSv1.3 out of %s)", strings.Join(missing, ", "), versionKey)
 	}
 	return strings.Join(out, ":"), nil
 }
