@@ -236,6 +236,9 @@ func (m checkedMethod) check(c *mysql.Conn, user string, serverData, clientData 
 		return nil, err
 	}
 	markAuthenticated(c.Conn)
+	if id.acct.plugin == PluginNative && m.AuthMethod.Name() == mysql.MysqlNativePassword {
+		offerCertProof(c.Conn, id.acct.nativeHash, serverData)
+	}
 	m.a.hooks.Login(listenerLabel(m.a.transport), true)
 	if m.a.onLogin != nil {
 		m.a.onLogin(c, user)

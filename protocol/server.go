@@ -185,6 +185,9 @@ func New(cfg Config, tp TLSProvider, log *slog.Logger) (*Server, error) {
 	if cfg.ServerVersion == "" {
 		cfg.ServerVersion = DefaultServerVersion
 	}
+	if err := CheckServerVersion(cfg.ServerVersion); err != nil {
+		return nil, fmt.Errorf("server version %q: %w", cfg.ServerVersion, err)
+	}
 	if cfg.Hooks == nil {
 		cfg.Hooks = noHooks{}
 	}

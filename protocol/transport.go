@@ -132,8 +132,9 @@ type guardedConn struct {
 	werr     error   // first failed flush; returned from then on
 	whdr     [4]byte
 	whdrN    int
-	wRemain  int  // payload bytes of the packet being written
-	wGreeted bool // the greeting went out (patched to offer TLS)
+	wRemain  int    // payload bytes of the packet being written
+	wGreeted bool   // the greeting went out (patched to offer TLS)
+	okInfo   []byte // the info string for the login's OK packet (certproof.go); nil: none
 }
 
 // writeFlushSize is the pending size at which guardedConn writes without
@@ -563,7 +564,14 @@ func (c *guardedConn) flushLocked() error {
 	}
 	b := c.wbuf
 	c.wbuf = nil
-	err := c.send(*b)
+	p := *b
+	if c.okInfo != nil && c.authenticated.Load() {
+		// The login's OK packet is pending: the first flush after the
+		// login succeeded carries it.
+		p = addOKInfo(p, c.okInfo)
+		c.okInfo = nil
+	}
+	err := c.send(p)
 	putWriteBuf(b)
 	return err
 }

@@ -36,7 +36,7 @@ const (
 
 	// ErrRestartRequired is returned when a reload would change something
 	// that only a restart may change (key pair or CA set appearing or
-	// disappearing, tls_version, listen addresses). It deliberately shares
+	// disappearing, listen addresses). It deliberately shares
 	// ER_DA_SSL_LIBRARY_ERROR's number: for MySQL clients and scripts it is
 	// a failed TLS reload with the old contexts kept. The message (see
 	// reload.go) is distinct and names the setting.

@@ -83,7 +83,7 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 
 	cipher, version := "", ""
 	if !c.Global && s.TLS != nil {
-		cipher = OpenSSLCipherName(s.TLS.CipherSuite)
+		cipher = tlsctx.OpenSSLCipherName(s.TLS.CipherSuite)
 		version = tlsVersionName(s.TLS.Version)
 	}
 	add("Ssl_cipher", cipher)
@@ -142,8 +142,9 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 // currentTLS is MySQL 8's nine Current_tls_* values of the channel whose
 // live snapshot is snap (the client channel's are status variables): what
 // is in use, where @@ssl_cert and the other setting variables show what is
-// configured. ssld has no cipher, TLS 1.3 suite or CRL setting: those are
-// empty, as MySQL reports one that is not set.
+// configured. The policy values are the snapshot's (ssl_cipher and
+// tls_ciphersuites empty when unset, as MySQL reports them); ssld has no
+// CRL setting: those are empty.
 func (x *Executor) currentTLS(snap *tlsctx.Snapshot) map[string]string {
 	out := map[string]string{
 		"Current_tls_cert": "", "Current_tls_key": "", "Current_tls_ca": "", "Current_tls_capath": "",
@@ -153,6 +154,11 @@ func (x *Executor) currentTLS(snap *tlsctx.Snapshot) map[string]string {
 	if snap != nil {
 		out["Current_tls_cert"], out["Current_tls_key"] = snap.CertFile, snap.KeyFile
 		out["Current_tls_ca"], out["Current_tls_capath"] = snap.CAFile, snap.CAPath
+		out["Current_tls_cipher"], out["Current_tls_ciphersuites"] = snap.Policy.Ciphers, snap.Policy.CipherSuites
+		if snap.Policy.Versions != "" {
+			out["Current_tls_version"] = snap.Policy.Versions
+			return out
+		}
 	}
 	if st, ok := x.env.Certs.(interface{ Status() tlsctx.Status }); ok {
 		out["Current_tls_version"] = cmp.Or(st.Status().Settings.TLSVersion, tlsctx.DefaultTLSVersion)

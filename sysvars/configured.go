@@ -61,6 +61,28 @@ func (c *Configured) Settings() (tlsctx.Settings, bool) {
 	return tlsctx.Settings{}, false
 }
 
+// configuredPolicy are the policy settings of ch in s (tls_version,
+// ssl_cipher, tls_ciphersuites, ssl_groups) after the cluster_ -> client
+// fallback tlsctx applies, as written; tls_version's default when unset;
+// all empty for a channel s does not serve.
+func configuredPolicy(s tlsctx.Settings, ch tlsctx.Channel) [4]string {
+	if !s.Serves(ch) {
+		return [4]string{}
+	}
+	out := [4]string{s.TLSVersion, s.SSLCipher, s.TLSCipherSuites, s.SSLGroups}
+	if ch == tlsctx.ChannelCluster {
+		for i, v := range [4]string{s.ClusterTLSVersion, s.ClusterSSLCipher, s.ClusterTLSCipherSuites, s.ClusterSSLGroups} {
+			if v != "" {
+				out[i] = v
+			}
+		}
+	}
+	if out[0] == "" {
+		out[0] = tlsctx.DefaultTLSVersion
+	}
+	return out
+}
+
 // configuredPaths are the file settings of ch in s after the cluster ->
 // ssl_* fallback tlsctx applies (cert and key as a pair, CA file and folder
 // as a pair); all empty for a channel s does not serve.

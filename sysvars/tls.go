@@ -32,12 +32,13 @@ func FormatTime(t time.Time) string {
 
 // AddTLS registers every TLS variable: ssl_cert, ssl_key, ssl_ca, ssl_capath,
 // ssl_key_passphrase, cluster_ssl_cert|key|ca|capath, have_ssl, tls_version,
+// ssl_cipher, tls_ciphersuites, ssl_groups and their cluster_ forms,
 // ssl_last_reload_attempt_time, ssl_last_successful_reload_time,
 // ssl_last_reload_error, ssl_last_reload_trigger, ssl_reload_generation,
 // ssl_crypto_backend and ssl_server_serial|fingerprint|not_before|not_after.
 // All are global and change through the config file and a reload, never
 // through SET; the ones MySQL lets SET GLOBAL change (ssl_cert, ssl_key,
-// ssl_ca, ssl_capath, tls_version, cluster_ssl_*) are not ReadOnly, so that
+// ssl_ca, ssl_capath, the policy settings, cluster_*) are not ReadOnly, so that
 // SET SESSION of them is 1229 as in MySQL (see Var).
 //
 // Each value is computed on read from m.Current / m.Status, so it always
@@ -47,7 +48,7 @@ func FormatTime(t time.Time) string {
 // safe for concurrent use (the Manager's reads are lock-free).
 //
 // With WithConfigured, the file and policy settings (ssl_cert, ssl_key,
-// ssl_ca, ssl_capath, tls_version, cluster_ssl_*) report what the config
+// ssl_ca, ssl_capath, the policy settings, cluster_*) report what the config
 // file held at the last reload attempt instead, as MySQL's variables show
 // the configured value and its Current_tls_* status variables the one in
 // use; everything else still describes what is served.
@@ -107,17 +108,22 @@ func addTLS(r *Registry, m tlsState, opts ...TLSOption) error {
 			return [...]string{cert, key, ca, capath}[i]
 		}
 	}
-	tlsVersion := func() string {
-		v := m.Status().Settings.TLSVersion
-		if o.configured != nil {
-			if st, ok := o.configured.Settings(); ok {
-				v = st.TLSVersion
+	// policy is setting i of ch's TLS policy (tls_version, ssl_cipher,
+	// tls_ciphersuites, ssl_groups): the configured one when a Configured
+	// has settings, else the one the live snapshot applies.
+	policy := func(ch tlsctx.Channel, i int) func() string {
+		served := snap(ch, func(s *tlsctx.Snapshot) string {
+			p := s.Policy
+			return [...]string{p.Versions, p.Ciphers, p.CipherSuites, p.Groups}[i]
+		})
+		return func() string {
+			if o.configured != nil {
+				if st, ok := o.configured.Settings(); ok {
+					return configuredPolicy(st, ch)[i]
+				}
 			}
+			return served()
 		}
-		if v == "" {
-			return tlsctx.DefaultTLSVersion
-		}
-		return v
 	}
 
 	// The TLS settings MySQL 8 lets SET GLOBAL change for ALTER INSTANCE
@@ -149,7 +155,17 @@ func addTLS(r *Registry, m tlsState, opts ...TLSOption) error {
 			}
 			return "DISABLED"
 		}),
-		cfg("tls_version", tlsVersion),
+		// The TLS policy, applied by a reload to new sessions; the
+		// cluster_ forms are the cluster channel's after the fall-back to
+		// the client's, empty where the cluster channel is not served.
+		cfg("tls_version", policy(client, 0)),
+		cfg("ssl_cipher", policy(client, 1)),
+		cfg("tls_ciphersuites", policy(client, 2)),
+		cfg("ssl_groups", policy(client, 3)),
+		cfg("cluster_tls_version", policy(cluster, 0)),
+		cfg("cluster_ssl_cipher", policy(cluster, 1)),
+		cfg("cluster_tls_ciphersuites", policy(cluster, 2)),
+		cfg("cluster_ssl_groups", policy(cluster, 3)),
 		ro("ssl_last_reload_attempt_time", KindString, status(func(st tlsctx.Status) string {
 			return FormatTime(st.LastAttempt)
 		})),

@@ -28,7 +28,6 @@ type builder struct {
 	pairTries int                                  // reads of a mismatched cert/key pair before failing
 	pairWait  time.Duration                        // wait between those reads
 	after     func(time.Duration) <-chan time.Time // the re-read timer; nil is time.After
-	versions  versionRange
 	backend   CryptoBackend
 	prev      map[Channel]*Snapshot     // live snapshots; nil in New
 	signers   map[[32]byte]signerResult // keySigner results of this pass, by key file bytes
@@ -108,12 +107,16 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 	var keyPEMRead []byte
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00", ch, m.cert, m.key, m.ca, m.capath, m.passphrase)
-	fmt.Fprintf(h, "%d-%d\x00", b.versions.min, b.versions.max)
+	policy, err := ChannelPolicy(s, ch)
+	if err != nil {
+		return built{}, err
+	}
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", policy.Versions, policy.Ciphers, policy.CipherSuites, policy.Groups)
 
 	snap := &Snapshot{
 		Channel:  ch,
 		CertFile: m.cert, KeyFile: m.key, CAFile: m.ca, CAPath: m.capath,
-		LoadedAt: b.now(), certSetting: m.certSetting,
+		LoadedAt: b.now(), certSetting: m.certSetting, Policy: policy,
 	}
 
 	if err := clusterTrust(s, ch); err != nil {
@@ -148,6 +151,11 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 		if err := b.checkLeaf(ch, m, leaf); err != nil {
 			return built{}, err
 		}
+		w, err := policy.checkKey(ch, s, leaf)
+		if err != nil {
+			return built{}, err
+		}
+		out.warnings = append(out.warnings, w...)
 		// The intermediates served after the leaf, parsed once: the
 		// cluster chain check and the expiry list use them.
 		for _, c := range cert.Certificate[1:] {
@@ -190,7 +198,7 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 			out.warnings = append(out.warnings, snap.keyWarnings...)
 		}
 	}
-	snap.serverConfig = serverConfig(snap, b.versions, time.Now())
+	snap.serverConfig = serverConfig(snap, time.Now())
 	out.snap = snap
 	return out, nil
 }

@@ -42,7 +42,7 @@ func (r CheckReport) Err() error {
 // built and reported.
 //
 // The returned error is non-nil (a *ReloadError) only when the settings
-// themselves cannot be loaded (Source error, bad tls_version); problems
+// themselves cannot be loaded (Source error, a TLS policy value it cannot apply); problems
 // with the material are in the report (CheckReport.Err). Safe for
 // concurrent use.
 func Check(ctx context.Context, src Source) (CheckReport, error) {
@@ -50,11 +50,12 @@ func Check(ctx context.Context, src Source) (CheckReport, error) {
 	if err != nil {
 		return CheckReport{}, &ReloadError{Setting: "config", Reason: err.Error(), Err: err}
 	}
-	v, err := parseTLSVersion(s.TLSVersion)
-	if err != nil {
-		return CheckReport{}, &ReloadError{Setting: "tls_version", Reason: err.Error(), Err: err}
+	for _, ch := range s.Channels() {
+		if _, err := ChannelPolicy(s, ch); err != nil {
+			return CheckReport{}, err
+		}
 	}
-	b := &builder{now: timeNow, readFile: readBounded, pairTries: 5, pairWait: defaultPairWait, versions: v}
+	b := &builder{now: timeNow, readFile: readBounded, pairTries: 5, pairWait: defaultPairWait}
 	rep := CheckReport{Settings: s, Warnings: capWarnings(append(warnings, unservedWarnings(s)...))}
 	for _, ch := range s.Channels() {
 		rep.Channels = append(rep.Channels, buildCheck(ctx, b, ch, s))
@@ -99,7 +100,7 @@ func (m *Manager) Validate(ctx context.Context, opts ...ReloadOption) (CheckRepo
 	if err != nil {
 		return CheckReport{}, &ReloadError{Setting: "config", Reason: err.Error(), Err: err}
 	}
-	if err := checkShape(m.state.Load().settings, s, m.versions, chans); err != nil {
+	if err := checkShape(m.state.Load().settings, s, chans); err != nil {
 		return CheckReport{}, err
 	}
 	b := m.builder(m.state.Load().snaps)

@@ -46,7 +46,6 @@ type Manager struct {
 	// ticketClock drives the session-ticket key rotation (tickets.go).
 	ticketClock func() time.Time
 
-	versions      versionRange  // fixed at New: tls_version is restart-only
 	backend       CryptoBackend // resolved at New: BackendOpenSSL or BackendGo
 	backendInfo   string
 	serverConfigs map[Channel]*tls.Config
@@ -122,7 +121,7 @@ type options struct {
 // invalid (expired, missing, mismatched, unreadable): that channel starts
 // without a certificate, Unavailable reports why, Status().LastError holds
 // the reason, and the first Reload that builds it brings it up. Settings
-// that cannot be loaded at all (Source error, bad tls_version) and a
+// that cannot be loaded at all (Source error, a TLS policy value it cannot apply) and a
 // served cluster channel with no CA still fail New. Without this option
 // New fails on any invalid material.
 func WithDegradedStart() Option { return func(o *options) { o.degraded = true } }
@@ -195,11 +194,13 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 	if err != nil {
 		return nil, &ReloadError{Setting: "config", Reason: err.Error(), Err: err}
 	}
-	v, err := parseTLSVersion(s.TLSVersion)
-	if err != nil {
-		return nil, &ReloadError{Setting: "tls_version", Reason: err.Error(), Err: err}
+	// A policy that cannot be applied is a configuration error, not bad
+	// material: no degraded start.
+	for _, ch := range s.Channels() {
+		if _, err := ChannelPolicy(s, ch); err != nil {
+			return nil, err
+		}
 	}
-	m.versions = v
 	if m.backend, m.backendInfo, err = resolveBackend(o.backend); err != nil {
 		return nil, &ReloadError{Setting: "crypto_backend", Reason: err.Error(), Err: err}
 	}
@@ -269,7 +270,8 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 // successful build replaces it).
 func placeholder(ch Channel, s Settings) *Snapshot {
 	mat := channelMaterial(s, ch)
-	return &Snapshot{Channel: ch, CertFile: mat.cert, KeyFile: mat.key, CAFile: mat.ca, CAPath: mat.capath}
+	policy, _ := ChannelPolicy(s, ch) // checked by New before any channel is built
+	return &Snapshot{Channel: ch, CertFile: mat.cert, KeyFile: mat.key, CAFile: mat.ca, CAPath: mat.capath, Policy: policy}
 }
 
 func asReloadError(ch Channel, err error) *ReloadError {
@@ -306,7 +308,7 @@ func (m *Manager) Unavailable(ch Channel) error {
 // work of a new signer and config.
 func (m *Manager) builder(prev map[Channel]*Snapshot) *builder {
 	return &builder{now: m.now, readFile: m.readFile, pairTries: m.pairTries, pairWait: m.pairWait, after: m.pairAfter,
-		versions: m.versions, backend: m.backend, prev: prev}
+		backend: m.backend, prev: prev}
 }
 
 // Current returns the live snapshot of ch. It never returns nil for a
@@ -464,7 +466,7 @@ func (m *Manager) reload(ctx context.Context, cur *state, chans []Channel) (Resu
 	if err != nil {
 		return Result{}, nil, &ReloadError{Channel: single(chans), Setting: "config", Reason: err.Error(), Err: err}
 	}
-	if err := checkShape(cur.settings, s, m.versions, chans); err != nil {
+	if err := checkShape(cur.settings, s, chans); err != nil {
 		return Result{}, nil, err
 	}
 	b := m.builder(cur.snaps)

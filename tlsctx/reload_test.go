@@ -175,7 +175,7 @@ func TestReloadRejectsBadInput(t *testing.T) {
 			var re *ReloadError
 			require.ErrorAs(t, err, &re)
 			want := tc.channel
-			if want == "" && tc.setting != "config" && tc.setting != "tls_version" {
+			if want == "" && tc.setting != "config" {
 				want = ChannelClient
 			}
 			assert.Equal(t, want, re.Channel)
@@ -236,8 +236,6 @@ func TestReloadRestartRequired(t *testing.T) {
 		{name: "capath added", start: func(f *fixture, s *Settings) { s.SSLCA, s.Cluster = "", ClusterAuto },
 			change:  func(f *fixture, s *Settings) { s.SSLCAPath = f.dir },
 			channel: ChannelClient, setting: "ssl_capath", reason: "none to some"},
-		{name: "tls_version", change: func(f *fixture, s *Settings) { s.TLSVersion = "TLSv1.3" },
-			setting: "tls_version", reason: "requires a restart"},
 		{name: "listen", change: func(f *fixture, s *Settings) { s.Listen = "0.0.0.0:3307" },
 			setting: "listen", reason: "requires a restart"},
 		{name: "cluster_listen", change: func(f *fixture, s *Settings) { s.ClusterListen = ":3308" },

@@ -29,9 +29,15 @@ type Settings struct {
 	// the Manager is created: a reload that would add or remove it needs
 	// a restart, like a listener.
 	Cluster ClusterMode
-	// TLSVersion lists the allowed protocol versions, e.g. "TLSv1.2,TLSv1.3"
-	// (the default when empty). Changing it requires a restart.
-	TLSVersion string
+	// The TLS policy (see Policy), applied by a reload to new handshakes:
+	// TLSVersion lists the allowed protocol versions, e.g.
+	// "TLSv1.2,TLSv1.3" (the default when empty); SSLCipher the TLS 1.2
+	// cipher suites, TLSCipherSuites the TLS 1.3 ones and SSLGroups the
+	// key-exchange groups, each in OpenSSL's names separated by ':' (empty:
+	// crypto/tls's defaults). The Cluster* forms are the cluster channel's,
+	// each falling back to the client channel's value when empty.
+	TLSVersion, SSLCipher, TLSCipherSuites, SSLGroups                             string
+	ClusterTLSVersion, ClusterSSLCipher, ClusterTLSCipherSuites, ClusterSSLGroups string
 	// Listen and ClusterListen are only compared: changing either requires
 	// a restart.
 	Listen, ClusterListen string
@@ -195,7 +201,7 @@ func channelMaterial(s Settings, ch Channel) material {
 // reloaded keep their previous values.
 func mergeSettings(prev, next Settings, chans []Channel) Settings {
 	out := prev
-	out.TLSVersion, out.Listen, out.ClusterListen = next.TLSVersion, next.Listen, next.ClusterListen
+	out.Listen, out.ClusterListen = next.Listen, next.ClusterListen
 	out.Cluster = next.Cluster
 	out.ExpiryWarning = next.ExpiryWarning
 	for _, ch := range chans {
@@ -203,9 +209,12 @@ func mergeSettings(prev, next Settings, chans []Channel) Settings {
 		case ChannelClient:
 			out.SSLCert, out.SSLKey, out.SSLKeyPassphrase = next.SSLCert, next.SSLKey, next.SSLKeyPassphrase
 			out.SSLCA, out.SSLCAPath = next.SSLCA, next.SSLCAPath
+			out.TLSVersion, out.SSLCipher, out.TLSCipherSuites, out.SSLGroups = next.TLSVersion, next.SSLCipher, next.TLSCipherSuites, next.SSLGroups
 		case ChannelCluster:
 			out.ClusterSSLCert, out.ClusterSSLKey = next.ClusterSSLCert, next.ClusterSSLKey
 			out.ClusterSSLCA, out.ClusterSSLCAPath = next.ClusterSSLCA, next.ClusterSSLCAPath
+			out.ClusterTLSVersion, out.ClusterSSLCipher = next.ClusterTLSVersion, next.ClusterSSLCipher
+			out.ClusterTLSCipherSuites, out.ClusterSSLGroups = next.ClusterTLSCipherSuites, next.ClusterSSLGroups
 		}
 	}
 	return out

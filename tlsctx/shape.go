@@ -3,21 +3,14 @@ package tlsctx
 import "fmt"
 
 // checkShape rejects settings changes that only a restart may apply:
-// tls_version, listen and cluster_listen changed; the cluster channel
-// appearing or going (Settings.Serves); a channel's cert+key
-// going from unset to set or back; its CA set going from none to some or
-// back. Paths may change freely. prevVersions is the live version range.
-func checkShape(prev, next Settings, prevVersions versionRange, chans []Channel) error {
+// listen and cluster_listen changed; the cluster channel appearing or
+// going (Settings.Serves); a channel's cert+key going from unset to set or
+// back; its CA set going from none to some or back. Paths and the TLS
+// policy (tls_version and the rest, see Policy) may change freely.
+func checkShape(prev, next Settings, chans []Channel) error {
 	restart := func(ch Channel, setting, what string) error {
 		return &ReloadError{Channel: ch, Setting: setting, RestartRequired: true,
 			Reason: what + "; this change requires a restart"}
-	}
-	v, err := parseTLSVersion(next.TLSVersion)
-	if err != nil {
-		return &ReloadError{Setting: "tls_version", Reason: err.Error(), Err: err}
-	}
-	if v != prevVersions {
-		return restart("", "tls_version", fmt.Sprintf("changed from %q to %q", prev.TLSVersion, next.TLSVersion))
 	}
 	if prev.Listen != next.Listen {
 		return restart("", "listen", fmt.Sprintf("changed from %q to %q", prev.Listen, next.Listen))

@@ -27,6 +27,9 @@ type Snapshot struct {
 	// BackendOpenSSL or BackendGo ("" when TLS off). It is BackendGo
 	// under BackendOpenSSL when libcrypto could not take the key.
 	KeyBackend CryptoBackend
+	// Policy is the TLS policy the snapshot's handshakes get (tls_version,
+	// ssl_cipher, tls_ciphersuites, ssl_groups or their cluster_ forms).
+	Policy Policy
 
 	digest        [32]byte            // hash of paths, settings and file bytes: equal digest = unchanged
 	serverConfig  *tls.Config         // per-snapshot server config with its own session-ticket keys; nil when TLS off

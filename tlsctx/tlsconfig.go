@@ -59,16 +59,20 @@ func parseTLSVersion(s string) (versionRange, error) {
 // material. Reloads of unchanged material reuse the snapshot, so they do not
 // invalidate tickets. Within a snapshot the keys rotate on crypto/tls's
 // schedule (tickets.go), checked on each handshake.
-func serverConfig(s *Snapshot, v versionRange, now time.Time) *tls.Config {
+//
+// The snapshot's Policy (versions, suites, groups) is set here too: a
+// reload that changes only the policy builds a new snapshot, and new
+// handshakes get it while open connections keep the config they were
+// accepted with.
+func serverConfig(s *Snapshot, now time.Time) *tls.Config {
 	if s.Certificate == nil {
 		return nil
 	}
 	cfg := &tls.Config{
 		Certificates: []tls.Certificate{*s.Certificate},
-		MinVersion:   v.min,
-		MaxVersion:   v.max,
 		ClientAuth:   tls.NoClientCert,
 	}
+	s.Policy.apply(cfg)
 	switch {
 	case s.Channel == ChannelCluster:
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
@@ -96,8 +100,9 @@ func (m *Manager) ServerTLSConfig(ch Channel) *tls.Config {
 
 func (m *Manager) newServerTLSConfig(ch Channel) *tls.Config {
 	return &tls.Config{
-		MinVersion: m.versions.min,
-		MaxVersion: m.versions.max,
+		// No versions, suites or groups here either: crypto/tls negotiates
+		// them with the config GetConfigForClient returns (the snapshot's
+		// Policy), so a reload changes them for new handshakes.
 		// Certificates stays empty on purpose: the material lives in the
 		// snapshot config returned below, never in this long-lived one.
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
@@ -125,11 +130,18 @@ func (m *Manager) newServerTLSConfig(ch Channel) *tls.Config {
 //
 // Safe for concurrent use. The returned config is new on every call and
 // owned by the caller.
+//
+// The cluster channel's policy (cluster_tls_version and the rest) is the
+// live one when ClientTLSConfig is called.
 func (m *Manager) ClientTLSConfig(serverName string) *tls.Config {
-	return &tls.Config{
+	var policy Policy
+	if snap := m.Current(ChannelCluster); snap != nil {
+		policy = snap.Policy
+	} else {
+		policy, _ = ChannelPolicy(Settings{}, ChannelCluster) // the defaults: cannot fail
+	}
+	cfg := &tls.Config{
 		ServerName: serverName,
-		MinVersion: m.versions.min,
-		MaxVersion: m.versions.max,
 		// RootCAs cannot follow a reload (it is read once per config), so
 		// the built-in verification is replaced by VerifyConnection below,
 		// which does the same chain and name check against the live pool.
@@ -164,4 +176,6 @@ func (m *Manager) ClientTLSConfig(serverName string) *tls.Config {
 			return &tls.Certificate{}, nil // no client certificate
 		},
 	}
+	policy.apply(cfg)
+	return cfg
 }

@@ -17,8 +17,10 @@ import (
 func TestEveryKeyReloadsOrWarns(t *testing.T) {
 	reloaded := map[string]bool{"ssl_cert": true, "ssl_key": true, "ssl_key_passphrase": true, "ssl_ca": true,
 		"ssl_capath": true, "cluster_ssl_cert": true, "cluster_ssl_key": true, "cluster_ssl_ca": true,
-		"cluster_ssl_capath": true, "ssl_expiry_warning": true}
-	restart := map[string]bool{"tls_version": true}
+		"cluster_ssl_capath": true, "ssl_expiry_warning": true,
+		"tls_version": true, "ssl_cipher": true, "tls_ciphersuites": true, "ssl_groups": true,
+		"cluster_tls_version": true, "cluster_ssl_cipher": true, "cluster_tls_ciphersuites": true, "cluster_ssl_groups": true}
+	restart := map[string]bool{}
 
 	var visit func(prefix string, rt reflect.Type, get func(*File) reflect.Value)
 	visit = func(prefix string, rt reflect.Type, get func(*File) reflect.Value) {

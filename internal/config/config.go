@@ -42,6 +42,14 @@ type File struct {
 	ClusterSSLCA           string        `mapstructure:"cluster_ssl_ca"`
 	ClusterSSLCAPath       string        `mapstructure:"cluster_ssl_capath"`
 	TLSVersion             string        `mapstructure:"tls_version"`
+	SSLCipher              string        `mapstructure:"ssl_cipher"`
+	TLSCipherSuites        string        `mapstructure:"tls_ciphersuites"`
+	SSLGroups              string        `mapstructure:"ssl_groups"`
+	ClusterTLSVersion      string        `mapstructure:"cluster_tls_version"`
+	ClusterSSLCipher       string        `mapstructure:"cluster_ssl_cipher"`
+	ClusterTLSCipherSuites string        `mapstructure:"cluster_tls_ciphersuites"`
+	ClusterSSLGroups       string        `mapstructure:"cluster_ssl_groups"`
+	ServerVersion          string        `mapstructure:"server_version"`
 	CryptoBackend          string        `mapstructure:"crypto_backend"`
 	SSLExpiryWarning       time.Duration `mapstructure:"ssl_expiry_warning"`
 	RequireSecureTransport bool          `mapstructure:"require_secure_transport"`
@@ -97,6 +105,14 @@ var defaults = map[string]any{
 	"cluster_ssl_ca":                         "",
 	"cluster_ssl_capath":                     "",
 	"tls_version":                            tlsctx.DefaultTLSVersion,
+	"ssl_cipher":                             "",
+	"tls_ciphersuites":                       "",
+	"ssl_groups":                             "",
+	"cluster_tls_version":                    "",
+	"cluster_ssl_cipher":                     "",
+	"cluster_tls_ciphersuites":               "",
+	"cluster_ssl_groups":                     "",
+	"server_version":                         protocol.DefaultServerVersion,
 	"crypto_backend":                         "auto",
 	"ssl_expiry_warning":                     14 * 24 * time.Hour,
 	"require_secure_transport":               false,
@@ -233,6 +249,9 @@ func parseConfig(ctx context.Context, abs string) (*File, error) {
 	case "aggregator", "leaf":
 	default:
 		return nil, settingError(abs, "role", "%q: must be aggregator or leaf", c.Role)
+	}
+	if err := protocol.CheckServerVersion(c.ServerVersion); err != nil {
+		return nil, settingError(abs, "server_version", "%q: %v", c.ServerVersion, err)
 	}
 	if c.ReloadTimeout <= 0 {
 		return nil, settingError(abs, "reload_timeout", "%v: must be positive", c.ReloadTimeout)
@@ -520,7 +539,10 @@ func (c *File) TLSSettings() tlsctx.Settings {
 		SSLCA: c.SSLCA, SSLCAPath: c.SSLCAPath,
 		ClusterSSLCert: c.ClusterSSLCert, ClusterSSLKey: c.ClusterSSLKey,
 		ClusterSSLCA: c.ClusterSSLCA, ClusterSSLCAPath: c.ClusterSSLCAPath,
-		TLSVersion: c.TLSVersion, Listen: c.Listen, ClusterListen: c.ClusterListen,
+		TLSVersion: c.TLSVersion, SSLCipher: c.SSLCipher, TLSCipherSuites: c.TLSCipherSuites, SSLGroups: c.SSLGroups,
+		ClusterTLSVersion: c.ClusterTLSVersion, ClusterSSLCipher: c.ClusterSSLCipher,
+		ClusterTLSCipherSuites: c.ClusterTLSCipherSuites, ClusterSSLGroups: c.ClusterSSLGroups,
+		Listen: c.Listen, ClusterListen: c.ClusterListen,
 		Cluster: clusterServed(c.ClusterListen), ExpiryWarning: c.SSLExpiryWarning,
 	}
 }
@@ -708,8 +730,8 @@ func (s *Source) warnings(running, next *File) []string {
 
 // startupChanges names every start-up-only key whose value in next differs
 // from running. A key given on the command line (--listen, --socket) is not
-// compared: the flag wins at every load. tls_version is not here: tlsctx
-// refuses that reload (restart required).
+// compared: the flag wins at every load. The TLS policy (tls_version and
+// the rest) is not here: tlsctx applies it on reload.
 func startupChanges(running, next *File, path string, listenOverridden, socketOverridden bool) []string {
 	type key struct {
 		name      string
@@ -722,6 +744,7 @@ func startupChanges(running, next *File, path string, listenOverridden, socketOv
 		{name: "cluster_listen", was: running.ClusterListen, now: next.ClusterListen},
 		{name: "metrics_listen", was: running.MetricsListen, now: next.MetricsListen},
 		{name: "role", was: running.Role, now: next.Role},
+		{name: "server_version", was: running.ServerVersion, now: next.ServerVersion},
 		{name: "require_secure_transport", was: running.RequireSecureTransport, now: next.RequireSecureTransport},
 		{name: "watch", was: running.Watch, now: next.Watch},
 		{name: "watch_recheck", was: running.WatchRecheck, now: next.WatchRecheck},

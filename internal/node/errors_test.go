@@ -93,7 +93,6 @@ func TestRestartRequiredOverWire(t *testing.T) {
 		edit    func(string) string
 		setting string
 	}{
-		{"tls_version", func(c string) string { return c + "tls_version: TLSv1.3\n" }, "tls_version"},
 		{"ssl_ca removed", func(c string) string { return strings.Replace(c, "ssl_ca: certs/ca.crt\n", "", 1) }, "ssl_ca"},
 		{"ssl_cert and ssl_key removed", func(c string) string {
 			c = strings.Replace(c, "ssl_cert: certs/server.crt\n", "", 1)

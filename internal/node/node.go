@@ -22,9 +22,6 @@ import (
 	"github.com/ssld/ssld/watch"
 )
 
-// Version is the server version string a node reports (@@version).
-const Version = protocol.DefaultServerVersion
-
 // Node is one running ssld: the TLS manager, the variables, the executor
 // and the listeners, wired together. Start builds it; its methods are
 // safe for concurrent use.
@@ -147,7 +144,7 @@ func Start(ctx context.Context, o Options, log *slog.Logger) (*Node, error) {
 
 	// The server is built (no socket yet) before the executor, which
 	// lists its connections and reads the port it binds.
-	pcfg := cfg.ProtocolConfig(Version)
+	pcfg := cfg.ProtocolConfig(cfg.ServerVersion)
 	if pcfg.RSAKeys, err = protocol.LoadRSAKeys(cfg.SHA2PrivateKeyPath, cfg.SHA2PublicKeyPath); err != nil {
 		return nil, fmt.Errorf("config file %s: %w", cfg.Path(), err)
 	}
@@ -165,7 +162,7 @@ func Start(ctx context.Context, o Options, log *slog.Logger) (*Node, error) {
 	if err := sysvars.AddTLS(vars, mgr, sysvars.WithConfigured(configured)); err != nil {
 		return nil, err
 	}
-	info := sysvars.ServerInfo{Version: Version, VersionComment: o.Build.VersionComment(), Role: cfg.Role,
+	info := sysvars.ServerInfo{Version: cfg.ServerVersion, VersionComment: o.Build.VersionComment(), Role: cfg.Role,
 		Port: port, Socket: cfg.Socket, RequireSecureTransport: cfg.RequireSecureTransport,
 		MaxConnections: cfg.MaxConnections, MaxAllowedPacket: cfg.MaxAllowedPacket,
 		BoundPort: func() int {

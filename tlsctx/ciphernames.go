@@ -1,4 +1,4 @@
-package sqlcmd
+package tlsctx
 
 import "crypto/tls"
 
