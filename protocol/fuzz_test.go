@@ -82,6 +82,7 @@ func startServerWith(tb testing.TB, log *slog.Logger, users []protocol.User, cfg
 	if cfg != nil {
 		cfg(&pc)
 	}
+	protocol.RouteVitessLogs(log)
 	srv, err := protocol.New(pc, mgr, log)
 	if err != nil {
 		tb.Fatal(err)

@@ -103,7 +103,7 @@ func (h *Handler) NewConnection(c *mysql.Conn) {
 
 // loggedIn is called by the auth server after a successful login, before
 // the first command is read: the process list learns the user, and the
-// commands vitess does not dispatch are hooked (see commands.go).
+// commands vitess does not dispatch are hooked (see commandhook.go).
 func (h *Handler) loggedIn(c *mysql.Conn, user string) {
 	if p := h.procs.get(c.ConnectionID); p != nil {
 		p.loggedIn(user)

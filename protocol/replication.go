@@ -2,7 +2,7 @@ package protocol
 
 import "github.com/dolthub/vitess/go/mysql"
 
-// ssld is not a replication source. The command hook (commands.go)
+// ssld is not a replication source. The command hook (commandhook.go)
 // answers COM_REGISTER_SLAVE, COM_BINLOG_DUMP and COM_BINLOG_DUMP_GTID
 // itself, before vitess parses their bodies (a malformed one panicked
 // there). The Handler still implements mysql.BinlogReplicaHandler, for a

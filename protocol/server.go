@@ -41,7 +41,7 @@ const (
 )
 
 // connReadBufferSize is the per-connection read buffer (vitess's
-// bufio.Reader, which the command hook of commands.go needs). The transport
+// bufio.Reader, which the command hook of commandhook.go needs). The transport
 // under it hands out one packet header or payload per Read, so the buffer
 // never holds more than one packet piece: a read at least this long goes
 // straight into vitess's packet buffer, a shorter one is copied once either
@@ -197,7 +197,6 @@ func New(cfg Config, tp TLSProvider, log *slog.Logger) (*Server, error) {
 	if cfg.ClusterListen != "" && tp.ServerTLSConfig(tlsctx.ChannelCluster) == nil {
 		return nil, errors.New("cluster_listen: set, but the cluster channel has no certificate (cluster_ssl_cert/ssl_cert)")
 	}
-	routeVitessLogs(log)
 	return &Server{cfg: cfg, tls: tp, log: log, procs: newProcList(), logins: newLoginGuard(log),
 		refuseLog: rateLimit{burst: 10, interval: time.Second}}, nil
 }
@@ -239,14 +238,22 @@ func logPanic(log *slog.Logger, rl *rateLimit, args []any) {
 		"suppressed", suppressed)
 }
 
-// routeVitessLogs sends vitess's own log lines (connection errors and the
-// like) to slog at debug level instead of the standard logger, formatted
+// RouteVitessLogs sends vitess's own log lines (connection errors and the
+// like) to log at debug level instead of the standard logger, formatted
 // only when debug is on and cut to sqlcmd.MaxMessageBytes (vitess quotes
 // client input, whole packets even). A recovered panic is counted
 // (RecoveredPanics, ssld_recovered_panics_total) and logged at error, at
 // most 5 lines a minute (the next says how many were left out), with the
 // panic value and the stack, cut to 512 and 4096 bytes.
-func routeVitessLogs(log *slog.Logger) {
+//
+// vitess's loggers are process globals, so this is the process's choice,
+// not a Server's: call it once, before the first Server starts (later
+// calls do nothing). Without it vitess logs to the standard logger and a
+// recovered panic is not counted.
+func RouteVitessLogs(log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	routeOnce.Do(func() {
 		f := func(format string, args ...any) {
 			if strings.Contains(format, "caught panic") {

@@ -124,7 +124,7 @@ type guardedConn struct {
 	loggedIn  atomic.Bool    // the command phase has started (first read after login)
 	rFirstPkt bool           // the first packet was seen
 	rResponse bool           // the handshake response was seen (after a TLS upgrade, if any)
-	cmds      *commandReader // the command hook (commands.go), set at login
+	cmds      *commandReader // the command hook (commandhook.go), set at login
 
 	// write side
 	wmu      sync.Mutex
@@ -192,7 +192,7 @@ func (c *guardedConn) TLSState() *tls.ConnectionState {
 }
 
 // Read implements net.Conn for vitess. After login the command hook
-// (commands.go) sees every command first.
+// (commandhook.go) sees every command first.
 func (c *guardedConn) Read(p []byte) (int, error) {
 	if c.cmds != nil {
 		return c.cmds.Read(p)

@@ -23,7 +23,8 @@ import (
 // seams and the retry policy, and what one pass (a reload or a check)
 // shares between its channels: loaded signers and ssl_capath folders.
 type builder struct {
-	now       func() time.Time
+	now       func() time.Time // validity checks: the Manager's clock
+	ticketNow func() time.Time // session-ticket keys: the Manager's ticket clock
 	readFile  fileReader
 	pairTries int                                  // reads of a mismatched cert/key pair before failing
 	pairWait  time.Duration                        // wait between those reads
@@ -198,7 +199,7 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 			out.warnings = append(out.warnings, snap.keyWarnings...)
 		}
 	}
-	snap.serverConfig = serverConfig(snap, time.Now())
+	snap.serverConfig = serverConfig(snap, b.ticketNow())
 	out.snap = snap
 	return out, nil
 }

@@ -2,6 +2,7 @@ package tlsctx
 
 import (
 	"context"
+	"time"
 )
 
 // ChannelCheck is one channel as Check or Validate built it.
@@ -55,7 +56,7 @@ func Check(ctx context.Context, src Source) (CheckReport, error) {
 			return CheckReport{}, err
 		}
 	}
-	b := &builder{now: timeNow, readFile: readBounded, pairTries: 5, pairWait: defaultPairWait}
+	b := &builder{now: timeNow, ticketNow: time.Now, readFile: readBounded, pairTries: 5, pairWait: defaultPairWait}
 	rep := CheckReport{Settings: s, Warnings: capWarnings(append(warnings, unservedWarnings(s)...))}
 	for _, ch := range s.Channels() {
 		rep.Channels = append(rep.Channels, buildCheck(ctx, b, ch, s))

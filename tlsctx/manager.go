@@ -307,7 +307,7 @@ func (m *Manager) Unavailable(ch Channel) error {
 // snapshots (nil in New), whose digests let unchanged material skip the
 // work of a new signer and config.
 func (m *Manager) builder(prev map[Channel]*Snapshot) *builder {
-	return &builder{now: m.now, readFile: m.readFile, pairTries: m.pairTries, pairWait: m.pairWait, after: m.pairAfter,
+	return &builder{now: m.now, ticketNow: m.ticketClock, readFile: m.readFile, pairTries: m.pairTries, pairWait: m.pairWait, after: m.pairAfter,
 		backend: m.backend, prev: prev}
 }
 

@@ -145,7 +145,7 @@ func Load(path string) (*File, error) {
 
 // parseSlots bounds the parses running at once, abandoned ones included:
 // a parse whose caller's deadline passed finishes in the background, within
-// the bounds of config_limits.go (well under a second).
+// the bounds of limits.go (well under a second).
 var parseSlots = make(chan struct{}, 4)
 
 // loadConfigContext runs parse (parseConfig, or a test's stand-in) for

@@ -29,7 +29,7 @@ type DevState struct {
 }
 
 // The files of a dev state folder, relative to it. The in-process test node
-// (node_test.go) uses the same layout.
+// (internal/nodetest) uses the same layout.
 const (
 	DevCACert     = "certs/ca.crt"
 	DevCAKey      = "certs/ca.key"

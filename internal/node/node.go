@@ -150,6 +150,7 @@ func Start(ctx context.Context, o Options, log *slog.Logger) (*Node, error) {
 	}
 	pcfg.Hooks = met
 	pcfg.AcceptGate = reserve.acceptGate()
+	protocol.RouteVitessLogs(log) // once per process: the first node's log
 	srv, err := protocol.New(pcfg, mgr, log)
 	if err != nil {
 		return nil, err
