@@ -109,11 +109,19 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00", ch, m.cert, m.key, m.ca, m.capath, m.passphrase)
 	fmt.Fprintf(h, "%d-%d\x00", b.versions.min, b.versions.max)
+	fmt.Fprintf(h, "crl\x00%s\x00%s\x00", m.crl, m.crlpath)
 
 	snap := &Snapshot{
 		Channel:  ch,
 		CertFile: m.cert, KeyFile: m.key, CAFile: m.ca, CAPath: m.capath,
+		CRLFile: m.crl, CRLPath: m.crlpath,
 		LoadedAt: b.now(), certSetting: m.certSetting,
+	}
+	switch s.CRLStale {
+	case "", CRLStaleWarn, CRLStaleReject:
+	default:
+		return built{}, &ReloadError{Channel: ch, Setting: "ssl_crl_stale",
+			Reason: fmt.Sprintf("%q: must be %s or %s", s.CRLStale, CRLStaleWarn, CRLStaleReject)}
 	}
 
 	if err := clusterTrust(s, ch); err != nil {
@@ -128,6 +136,12 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 		snap.CAs, snap.CACount, snap.caCerts = pool, len(certs), certs
 		out.warnings = append(out.warnings, warnings...)
 	}
+	crls, warnings, err := b.loadCRLs(ch, m, snap.caCerts, s.CRLStale, h)
+	if err != nil {
+		return built{}, err
+	}
+	snap.crls = crls
+	out.warnings = append(out.warnings, warnings...)
 
 	if m.hasPair() {
 		if m.cert == "" {
@@ -423,6 +437,10 @@ func (b *builder) loadCAs(ch Channel, m material, h interface{ Write([]byte) (in
 		warnings = append(warnings, notNamed.warning(prefix, "not *.pem, *.crt, *.cer or a c_rehash hash name")...)
 		warnings = append(warnings, unreadable.warning(prefix, "cannot be read")...)
 		warnings = append(warnings, notCerts.warning(prefix, "not certificates")...)
+		if scan.crlLinks > 0 && m.crlpath != m.capath {
+			warnings = append(warnings, fmt.Sprintf("%s%d c_rehash CRL links (*.rN) are not applied: CRLs are read from %s, set it to this folder to apply them",
+				prefix, scan.crlLinks, m.crlpathSetting))
+		}
 		if found == 0 {
 			return nil, nil, nil, fail("folder holds no CA certificates", nil)
 		}
@@ -450,6 +468,7 @@ var maxCAPathEntries = MaxCAPathEntries
 type capathScan struct {
 	files                          []capathFile
 	notNamed, unreadable, notCerts skips
+	crlLinks                       int    // c_rehash CRL links (*.rN), read only through ssl_crlpath
 	failReason                     string // the folder cannot be used: why
 	failErr                        error
 }
@@ -502,7 +521,11 @@ func (b *builder) scanCAPath(dir string) *capathScan {
 	// is one line per reload, not 20,000.
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, ".") || e.IsDir() || crlHashName.MatchString(name) {
+		if crlHashName.MatchString(name) {
+			sc.crlLinks++ // ssl_crlpath's business
+			continue
+		}
+		if strings.HasPrefix(name, ".") || e.IsDir() {
 			continue // hidden files and Kubernetes ..data folders
 		}
 		p := filepath.Join(dir, name)

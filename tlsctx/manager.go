@@ -264,7 +264,8 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 // successful build replaces it).
 func placeholder(ch Channel, s Settings) *Snapshot {
 	mat := channelMaterial(s, ch)
-	return &Snapshot{Channel: ch, CertFile: mat.cert, KeyFile: mat.key, CAFile: mat.ca, CAPath: mat.capath}
+	return &Snapshot{Channel: ch, CertFile: mat.cert, KeyFile: mat.key, CAFile: mat.ca, CAPath: mat.capath,
+		CRLFile: mat.crl, CRLPath: mat.crlpath}
 }
 
 func asReloadError(ch Channel, err error) *ReloadError {

@@ -77,6 +77,21 @@ func serverConfig(s *Snapshot, v versionRange, now time.Time) *tls.Config {
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
 		cfg.ClientCAs = s.CAs
 	}
+	if s.crls != nil && cfg.ClientAuth != tls.NoClientCert {
+		// crypto/tls calls VerifyConnection after its own chain check on a
+		// full handshake and also on every resumed one (with the chains
+		// the ticket carries), so a session resumed from a ticket cannot
+		// bring back a certificate the snapshot's CRLs revoke.
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return nil
+			}
+			if len(cs.VerifiedChains) == 0 {
+				return s.CheckRevoked(cs.PeerCertificates)
+			}
+			return s.checkChains(cs.VerifiedChains)
+		}
+	}
 	s.tickets = newTicketKeys(cfg, now)
 	return cfg
 }
