@@ -21,11 +21,11 @@ type Snapshot struct {
 	// CRLFile and CRLPath are the effective ssl_crl / ssl_crlpath (or
 	// cluster_ counterparts); "" when unset. CRLs lists what they held.
 	CRLFile, CRLPath string
-	Certificate                       *tls.Certificate  // nil when the channel has no cert/key (TLS off)
-	Leaf                              *x509.Certificate // nil when TLS off
-	CAs                               *x509.CertPool    // nil when no CA is configured
-	CACount                           int               // distinct CA certificates in CAs
-	LoadedAt                          time.Time
+	Certificate      *tls.Certificate  // nil when the channel has no cert/key (TLS off)
+	Leaf             *x509.Certificate // nil when TLS off
+	CAs              *x509.CertPool    // nil when no CA is configured
+	CACount          int               // distinct CA certificates in CAs
+	LoadedAt         time.Time
 	// KeyBackend is what signs handshakes with this snapshot's key:
 	// BackendOpenSSL or BackendGo ("" when TLS off). It is BackendGo
 	// under BackendOpenSSL when libcrypto could not take the key.
