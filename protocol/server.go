@@ -8,7 +8,6 @@ package protocol
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -414,13 +413,7 @@ func (s *Server) newListener(nl net.Listener, transport string, u *accounts) (*m
 	auth.onLogin = h.loggedIn
 	auth.guard = s.logins
 	if src, ok := s.tls.(SnapshotSource); ok {
-		auth.clientCAs = func() (*x509.CertPool, bool) {
-			snap := src.Current(tlsctx.ChannelClient)
-			if snap == nil {
-				return nil, true
-			}
-			return snap.CAs, true
-		}
+		auth.clientChannel = func() *tlsctx.Snapshot { return src.Current(tlsctx.ChannelClient) }
 	}
 	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
 		Listener:   nl,
