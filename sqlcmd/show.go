@@ -142,7 +142,7 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 // currentTLS is MySQL 8's nine Current_tls_* values of the channel whose
 // live snapshot is snap (the client channel's are status variables): what
 // is in use, where @@ssl_cert and the other setting variables show what is
-// configured. ssld has no cipher, TLS 1.3 suite or CRL setting: those are
+// configured. ssld has no cipher or TLS 1.3 suite setting: those are
 // empty, as MySQL reports one that is not set.
 func (x *Executor) currentTLS(snap *tlsctx.Snapshot) map[string]string {
 	out := map[string]string{
@@ -153,6 +153,7 @@ func (x *Executor) currentTLS(snap *tlsctx.Snapshot) map[string]string {
 	if snap != nil {
 		out["Current_tls_cert"], out["Current_tls_key"] = snap.CertFile, snap.KeyFile
 		out["Current_tls_ca"], out["Current_tls_capath"] = snap.CAFile, snap.CAPath
+		out["Current_tls_crl"], out["Current_tls_crlpath"] = snap.CRLFile, snap.CRLPath
 	}
 	if st, ok := x.env.Certs.(interface{ Status() tlsctx.Status }); ok {
 		out["Current_tls_version"] = cmp.Or(st.Status().Settings.TLSVersion, tlsctx.DefaultTLSVersion)
@@ -185,7 +186,7 @@ func (x *Executor) showSSLStatus() *Result {
 			{Name: "Channel"}, {Name: "Generation", Int: true}, {Name: "Cert_file"}, {Name: "Subject"},
 			{Name: "SANs"}, {Name: "Serial"}, {Name: "Fingerprint_SHA256"}, {Name: "Not_before"},
 			{Name: "Not_after"}, {Name: "CA_count", Int: true}, {Name: "Loaded_at"},
-			{Name: "Last_reload_trigger"},
+			{Name: "Last_reload_trigger"}, {Name: "CRL_count", Int: true}, {Name: "CRL_next_update"},
 		},
 		Rows: [][]any{},
 	}
@@ -211,6 +212,10 @@ func (x *Executor) showSSLStatus() *Result {
 			row = append(row, nil, nil, nil, nil, nil, nil)
 		}
 		row = append(row, int64(snap.CACount), nullIfEmpty(sysvars.FormatTime(snap.LoadedAt)), nullIfEmpty(trigger))
+		// The CRLs applied (ssl_crl, ssl_crlpath) and the earliest
+		// nextUpdate among them: past it, a CRL is stale.
+		next, _ := snap.CRLNextUpdate()
+		row = append(row, int64(len(snap.CRLs())), nullIfEmpty(sysvars.FormatTime(next)))
 		res.Rows = append(res.Rows, row)
 	}
 	return res

@@ -31,13 +31,14 @@ func FormatTime(t time.Time) string {
 }
 
 // AddTLS registers every TLS variable: ssl_cert, ssl_key, ssl_ca, ssl_capath,
-// ssl_key_passphrase, cluster_ssl_cert|key|ca|capath, have_ssl, tls_version,
+// ssl_crl, ssl_crlpath, ssl_crl_stale, ssl_key_passphrase,
+// cluster_ssl_cert|key|ca|capath|crl|crlpath, have_ssl, tls_version,
 // ssl_last_reload_attempt_time, ssl_last_successful_reload_time,
 // ssl_last_reload_error, ssl_last_reload_trigger, ssl_reload_generation,
 // ssl_crypto_backend and ssl_server_serial|fingerprint|not_before|not_after.
 // All are global and change through the config file and a reload, never
 // through SET; the ones MySQL lets SET GLOBAL change (ssl_cert, ssl_key,
-// ssl_ca, ssl_capath, tls_version, cluster_ssl_*) are not ReadOnly, so that
+// ssl_ca, ssl_capath, ssl_crl, ssl_crlpath, tls_version, cluster_ssl_*) are not ReadOnly, so that
 // SET SESSION of them is 1229 as in MySQL (see Var).
 //
 // Each value is computed on read from m.Current / m.Status, so it always
@@ -47,7 +48,8 @@ func FormatTime(t time.Time) string {
 // safe for concurrent use (the Manager's reads are lock-free).
 //
 // With WithConfigured, the file and policy settings (ssl_cert, ssl_key,
-// ssl_ca, ssl_capath, tls_version, cluster_ssl_*) report what the config
+// ssl_ca, ssl_capath, ssl_crl, ssl_crlpath, ssl_crl_stale, tls_version,
+// cluster_ssl_*) report what the config
 // file held at the last reload attempt instead, as MySQL's variables show
 // the configured value and its Current_tls_* status variables the one in
 // use; everything else still describes what is served.
@@ -107,6 +109,34 @@ func addTLS(r *Registry, m tlsState, opts ...TLSOption) error {
 			return [...]string{cert, key, ca, capath}[i]
 		}
 	}
+	// crlSetting is ssl_crl (i 0) or ssl_crlpath (i 1) of ch, configured
+	// or live as path is.
+	crlSetting := func(ch tlsctx.Channel, i int) func() string {
+		served := snap(ch, func(s *tlsctx.Snapshot) string { return [...]string{s.CRLFile, s.CRLPath}[i] })
+		if o.configured == nil {
+			return served
+		}
+		return func() string {
+			st, ok := o.configured.Settings()
+			if !ok {
+				return served()
+			}
+			crl, crlpath := configuredCRLPaths(st, ch)
+			return [...]string{crl, crlpath}[i]
+		}
+	}
+	crlStale := func() string {
+		v := m.Status().Settings.CRLStale
+		if o.configured != nil {
+			if st, ok := o.configured.Settings(); ok {
+				v = st.CRLStale
+			}
+		}
+		if v == "" {
+			return tlsctx.CRLStaleWarn
+		}
+		return v
+	}
 	tlsVersion := func() string {
 		v := m.Status().Settings.TLSVersion
 		if o.configured != nil {
@@ -132,6 +162,10 @@ func addTLS(r *Registry, m tlsState, opts ...TLSOption) error {
 		cfg("ssl_key", path(client, 1, keyFile)),
 		cfg("ssl_ca", path(client, 2, caFile)),
 		cfg("ssl_capath", path(client, 3, caPath)),
+		cfg("ssl_crl", crlSetting(client, 0)),
+		cfg("ssl_crlpath", crlSetting(client, 1)),
+		// What a reload does with a CRL past its nextUpdate: warn or reject.
+		ro("ssl_crl_stale", KindString, crlStale),
 		// Always "[redacted]", set or not: not even whether a passphrase is
 		// configured is revealed.
 		ro("ssl_key_passphrase", KindString, func() string { return redacted }),
@@ -143,6 +177,8 @@ func addTLS(r *Registry, m tlsState, opts ...TLSOption) error {
 		cfg("cluster_ssl_key", path(cluster, 1, keyFile)),
 		cfg("cluster_ssl_ca", path(cluster, 2, caFile)),
 		cfg("cluster_ssl_capath", path(cluster, 3, caPath)),
+		cfg("cluster_ssl_crl", crlSetting(cluster, 0)),
+		cfg("cluster_ssl_crlpath", crlSetting(cluster, 1)),
 		ro("have_ssl", KindString, func() string {
 			if s := m.Current(client); s != nil && s.Enabled() {
 				return "YES"

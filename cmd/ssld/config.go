@@ -41,6 +41,11 @@ type fileConfig struct {
 	ClusterSSLKey          string        `mapstructure:"cluster_ssl_key"`
 	ClusterSSLCA           string        `mapstructure:"cluster_ssl_ca"`
 	ClusterSSLCAPath       string        `mapstructure:"cluster_ssl_capath"`
+	SSLCRL                 string        `mapstructure:"ssl_crl"`
+	SSLCRLPath             string        `mapstructure:"ssl_crlpath"`
+	ClusterSSLCRL          string        `mapstructure:"cluster_ssl_crl"`
+	ClusterSSLCRLPath      string        `mapstructure:"cluster_ssl_crlpath"`
+	SSLCRLStale            string        `mapstructure:"ssl_crl_stale"`
 	TLSVersion             string        `mapstructure:"tls_version"`
 	CryptoBackend          string        `mapstructure:"crypto_backend"`
 	SSLExpiryWarning       time.Duration `mapstructure:"ssl_expiry_warning"`
@@ -96,6 +101,11 @@ var defaults = map[string]any{
 	"cluster_ssl_key":                        "",
 	"cluster_ssl_ca":                         "",
 	"cluster_ssl_capath":                     "",
+	"ssl_crl":                                "",
+	"ssl_crlpath":                            "",
+	"cluster_ssl_crl":                        "",
+	"cluster_ssl_crlpath":                    "",
+	"ssl_crl_stale":                          tlsctx.CRLStaleWarn,
 	"tls_version":                            tlsctx.DefaultTLSVersion,
 	"crypto_backend":                         "auto",
 	"ssl_expiry_warning":                     14 * 24 * time.Hour,
@@ -224,6 +234,7 @@ func parseConfig(ctx context.Context, abs string) (*fileConfig, error) {
 	dir := filepath.Dir(abs)
 	for _, p := range []*string{&c.Socket, &c.SSLCert, &c.SSLKey, &c.SSLCA, &c.SSLCAPath,
 		&c.ClusterSSLCert, &c.ClusterSSLKey, &c.ClusterSSLCA, &c.ClusterSSLCAPath,
+		&c.SSLCRL, &c.SSLCRLPath, &c.ClusterSSLCRL, &c.ClusterSSLCRLPath,
 		&c.SHA2PrivateKeyPath, &c.SHA2PublicKeyPath} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
@@ -514,8 +525,10 @@ func (c *fileConfig) tlsSettings() tlsctx.Settings {
 		SSLCA: c.SSLCA, SSLCAPath: c.SSLCAPath,
 		ClusterSSLCert: c.ClusterSSLCert, ClusterSSLKey: c.ClusterSSLKey,
 		ClusterSSLCA: c.ClusterSSLCA, ClusterSSLCAPath: c.ClusterSSLCAPath,
+		SSLCRL: c.SSLCRL, SSLCRLPath: c.SSLCRLPath, ClusterSSLCRL: c.ClusterSSLCRL, ClusterSSLCRLPath: c.ClusterSSLCRLPath,
+		CRLStale: c.SSLCRLStale, ExpiryWarning: c.SSLExpiryWarning,
 		TLSVersion: c.TLSVersion, Listen: c.Listen, ClusterListen: c.ClusterListen,
-		Cluster: clusterServed(c.ClusterListen), ExpiryWarning: c.SSLExpiryWarning,
+		Cluster: clusterServed(c.ClusterListen),
 	}
 }
 

@@ -257,9 +257,9 @@ func (n *node) metricsAddr() net.Addr {
 // channel is served).
 func watchedPaths(config string, s tlsctx.Settings) []string {
 	out := []string{config}
-	paths := []string{s.SSLCert, s.SSLKey, s.SSLCA, s.SSLCAPath}
+	paths := []string{s.SSLCert, s.SSLKey, s.SSLCA, s.SSLCAPath, s.SSLCRL, s.SSLCRLPath}
 	if s.Serves(tlsctx.ChannelCluster) {
-		paths = append(paths, s.ClusterSSLCert, s.ClusterSSLKey, s.ClusterSSLCA, s.ClusterSSLCAPath)
+		paths = append(paths, s.ClusterSSLCert, s.ClusterSSLKey, s.ClusterSSLCA, s.ClusterSSLCAPath, s.ClusterSSLCRL, s.ClusterSSLCRLPath)
 	}
 	for _, p := range paths {
 		if p != "" {
