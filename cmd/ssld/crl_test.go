@@ -178,6 +178,10 @@ func TestCRLRevocationRunbook(t *testing.T) {
 		last = string(out)
 	}
 	assert.Regexp(t, regexp.MustCompile(`(?m)^\s*CRL_count: 1$`), last, "the proof line shows the CRL")
+	rep := runCheck(t.Context(), tn.config, 0, time.Now())
+	require.True(t, rep.OK, "%v", rep.Problems)
+	require.NotEmpty(t, rep.Channels)
+	assert.Equal(t, 1, rep.Channels[0].CRLs, "ssld check counts the CRL")
 	assert.Regexp(t, regexp.MustCompile(`(?m)^\s*CRL_next_update: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$`), last)
 
 	out, err = login(alice, aliceKey)
@@ -208,6 +212,9 @@ func TestCRLRevocationRunbook(t *testing.T) {
 		require.Error(t, err, out)
 		assert.Contains(t, out, "ERROR 3888")
 		assert.Contains(t, out, tc.reason)
+		rep := runCheck(t.Context(), tn.config, 0, time.Now())
+		assert.False(t, rep.OK)
+		assert.Contains(t, strings.Join(rep.Problems, "\n"), tc.reason, "ssld check reports the same")
 		out, err = login(alice, aliceKey)
 		require.Error(t, err, "still revoked after a refused reload: %s", out)
 		out, err = login(bob, bobKey)
