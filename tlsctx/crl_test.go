@@ -367,7 +367,7 @@ func TestCRLClusterFallback(t *testing.T) {
 	require.ErrorIs(t, m.Current(ChannelCluster).CheckRevoked([]*x509.Certificate{revoked.Cert}), ErrRevoked, "its CA is in the cluster set too")
 
 	f.write("cluster-ca.crt", clusterCA.CertPEM, 0o644)
-	srv := pkitest.MustIssue(t, clusterCA, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}})
+	srv := pkitest.MustIssue(t, clusterCA, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	f.writeLeaf("cluster", srv)
 	f.set(func(s *Settings) { s.ClusterSSLCert, s.ClusterSSLKey = f.path("cluster.crt"), f.path("cluster.key") })
 	_, err = m.Reload(context.Background())

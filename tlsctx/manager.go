@@ -487,6 +487,9 @@ func (m *Manager) reload(ctx context.Context, cur *state, chans []Channel) (Resu
 		if err != nil {
 			return Result{}, nil, err
 		}
+		if err := guardIdentity(s, cur.snaps[ch], out.snap); err != nil {
+			return Result{}, nil, err
+		}
 		found.add(ch, out.warnings)
 		if out.snap.digest != cur.snaps[ch].digest {
 			next.snaps[ch] = out.snap

@@ -33,6 +33,11 @@ type Settings struct {
 	// CRLStaleWarn ("" means it) applies it with a warning,
 	// CRLStaleReject refuses the load.
 	CRLStale string
+	// AllowIdentityChange lets a reload serve a certificate that drops a
+	// DNS name or IP address of the served one, or changes its subject;
+	// without it such a reload is refused (ErrIdentityChange). It is not
+	// part of any channel's material.
+	AllowIdentityChange bool
 	// Cluster says whether the cluster channel is served. The zero value,
 	// ClusterAuto, is the library's rule: served when ClusterListen or any
 	// ClusterSSL* field is set. ssld sets ClusterOn or ClusterOff from
@@ -241,6 +246,7 @@ func mergeSettings(prev, next Settings, chans []Channel) Settings {
 	out.Cluster = next.Cluster
 	out.ExpiryWarning = next.ExpiryWarning
 	out.CRLStale = next.CRLStale
+	out.AllowIdentityChange = next.AllowIdentityChange
 	for _, ch := range chans {
 		switch ch {
 		case ChannelClient:
@@ -256,11 +262,12 @@ func mergeSettings(prev, next Settings, chans []Channel) Settings {
 	return out
 }
 
-// sameMaterial reports whether a and b are equal apart from ExpiryWarning
-// and CRLStale, which only change what is reported or refused, not what is
+// sameMaterial reports whether a and b are equal apart from ExpiryWarning,
+// CRLStale and AllowIdentityChange, which only change what is reported or refused, not what is
 // served.
 func sameMaterial(a, b Settings) bool {
 	a.ExpiryWarning, b.ExpiryWarning = 0, 0
 	a.CRLStale, b.CRLStale = "", ""
+	a.AllowIdentityChange, b.AllowIdentityChange = false, false
 	return a == b
 }
