@@ -185,8 +185,8 @@ func (x *Executor) showSSLStatus() *Result {
 		Columns: []Column{
 			{Name: "Channel"}, {Name: "Generation", Int: true}, {Name: "Cert_file"}, {Name: "Subject"},
 			{Name: "SANs"}, {Name: "Serial"}, {Name: "Fingerprint_SHA256"}, {Name: "Not_before"},
-			{Name: "Not_after"}, {Name: "CA_count", Int: true}, {Name: "Loaded_at"},
-			{Name: "Last_reload_trigger"}, {Name: "CRL_count", Int: true}, {Name: "CRL_next_update"},
+			{Name: "Not_after"}, {Name: "CA_count", Int: true}, {Name: "CRL_count", Int: true}, {Name: "CRL_next_update"},
+			{Name: "Loaded_at"}, {Name: "Last_reload_trigger"},
 		},
 		Rows: [][]any{},
 	}
@@ -211,11 +211,11 @@ func (x *Executor) showSSLStatus() *Result {
 		} else {
 			row = append(row, nil, nil, nil, nil, nil, nil)
 		}
-		row = append(row, int64(snap.CACount), nullIfEmpty(sysvars.FormatTime(snap.LoadedAt)), nullIfEmpty(trigger))
 		// The CRLs applied (ssl_crl, ssl_crlpath) and the earliest
 		// nextUpdate among them: past it, a CRL is stale.
 		next, _ := snap.CRLNextUpdate()
-		row = append(row, int64(len(snap.CRLs())), nullIfEmpty(sysvars.FormatTime(next)))
+		row = append(row, int64(snap.CACount), int64(len(snap.CRLs())), nullIfEmpty(sysvars.FormatTime(next)),
+			nullIfEmpty(sysvars.FormatTime(snap.LoadedAt)), nullIfEmpty(trigger))
 		res.Rows = append(res.Rows, row)
 	}
 	return res

@@ -46,6 +46,7 @@ type fileConfig struct {
 	ClusterSSLCRL          string        `mapstructure:"cluster_ssl_crl"`
 	ClusterSSLCRLPath      string        `mapstructure:"cluster_ssl_crlpath"`
 	SSLCRLStale            string        `mapstructure:"ssl_crl_stale"`
+	AllowIdentityChange    bool          `mapstructure:"ssl_allow_identity_change"`
 	TLSVersion             string        `mapstructure:"tls_version"`
 	CryptoBackend          string        `mapstructure:"crypto_backend"`
 	SSLExpiryWarning       time.Duration `mapstructure:"ssl_expiry_warning"`
@@ -106,6 +107,7 @@ var defaults = map[string]any{
 	"cluster_ssl_crl":                        "",
 	"cluster_ssl_crlpath":                    "",
 	"ssl_crl_stale":                          tlsctx.CRLStaleWarn,
+	"ssl_allow_identity_change":              false,
 	"tls_version":                            tlsctx.DefaultTLSVersion,
 	"crypto_backend":                         "auto",
 	"ssl_expiry_warning":                     14 * 24 * time.Hour,
@@ -526,7 +528,7 @@ func (c *fileConfig) tlsSettings() tlsctx.Settings {
 		ClusterSSLCert: c.ClusterSSLCert, ClusterSSLKey: c.ClusterSSLKey,
 		ClusterSSLCA: c.ClusterSSLCA, ClusterSSLCAPath: c.ClusterSSLCAPath,
 		SSLCRL: c.SSLCRL, SSLCRLPath: c.SSLCRLPath, ClusterSSLCRL: c.ClusterSSLCRL, ClusterSSLCRLPath: c.ClusterSSLCRLPath,
-		CRLStale: c.SSLCRLStale, ExpiryWarning: c.SSLExpiryWarning,
+		CRLStale: c.SSLCRLStale, ExpiryWarning: c.SSLExpiryWarning, AllowIdentityChange: c.AllowIdentityChange,
 		TLSVersion: c.TLSVersion, Listen: c.Listen, ClusterListen: c.ClusterListen,
 		Cluster: clusterServed(c.ClusterListen),
 	}
@@ -593,6 +595,10 @@ type fileSource struct {
 	// reserve is released for a reload that finds the process out of
 	// descriptors; nil for `ssld check`.
 	reserve *descriptorReserve
+
+	// anyIdentity turns the identity guard off (ssld serve --dev, whose
+	// generated certificate is nobody's identity).
+	anyIdentity bool
 }
 
 // Load implements tlsctx.Source.
@@ -608,6 +614,9 @@ func (s *fileSource) LoadWithWarnings(ctx context.Context) (tlsctx.Settings, []s
 		return tlsctx.Settings{}, nil, err
 	}
 	st := c.tlsSettings()
+	if s.anyIdentity {
+		st.AllowIdentityChange = true
+	}
 	if s.listenOverride != "" {
 		st.Listen = s.listenOverride
 	}

@@ -54,6 +54,8 @@ type serveOptions struct {
 	// strict refuses to start when the TLS material is invalid; without
 	// it the node starts degraded (see startNode).
 	strict bool
+	// dev is serve --dev: the identity guard is off.
+	dev bool
 
 	// With a nil logger, startNode logs to logOut at the file's log_level
 	// and log_format, unless logLevel / logFormat (the flags) are set.
@@ -90,7 +92,7 @@ func startNode(ctx context.Context, o serveOptions, log *slog.Logger) (*node, er
 			reserve.close() // start-up failed: no node holds it
 		}
 	}()
-	src := &fileSource{path: cfg.path, listenOverride: o.listen, socketOverride: o.socket, running: cfg, reserve: reserve}
+	src := &fileSource{path: cfg.path, listenOverride: o.listen, socketOverride: o.socket, running: cfg, reserve: reserve, anyIdentity: o.dev}
 	// The observer is called only for reloads after New, by which time met
 	// is set; every trigger (sql, signal, watch) goes through it.
 	var met *metrics.Metrics
@@ -371,7 +373,7 @@ random password in --state-dir (once), and prints the mysql command to connect.`
 				if st, err = prepareDev(stateDir, listen); err != nil {
 					return err
 				}
-				o.config = st.ConfigPath
+				o.config, o.dev = st.ConfigPath, true
 			}
 			if o.config == "" {
 				return usageError{fmt.Errorf("--config FILE or --dev is required")}
