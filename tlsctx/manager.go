@@ -54,6 +54,8 @@ type Manager struct {
 	state atomic.Pointer[state]
 	// history holds the last loads for History (history.go).
 	history history
+	// sessions are the open connections embedders track (sessions.go).
+	sessions sessions
 }
 
 // state is everything Reload publishes, in one immutable value so readers
@@ -103,6 +105,10 @@ type Result struct {
 	Channels   []Channel // the channels that were reloaded
 	Warnings   []string  // non-fatal findings, e.g. a group-readable key
 	Duration   time.Duration
+	// UntrustedSessions is how many tracked sessions (Track) the live
+	// material no longer trusts after this reload; ClosedSessions how many
+	// of them this reload closed (Settings.CloseUntrustedSessions).
+	UntrustedSessions, ClosedSessions int
 }
 
 // Option configures New.
@@ -414,6 +420,7 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 		next.lastError = next.unavailableError()
 	}
 	m.state.Store(next)
+	res.UntrustedSessions, res.ClosedSessions = m.recheckSessions(next.settings.CloseUntrustedSessions, trigger)
 	result := ResultOK
 	if !res.Changed {
 		result = ResultUnchanged
@@ -425,7 +432,8 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 	for _, w := range res.Warnings {
 		m.log(slog.LevelWarn, "tls reload warning", "warning", w, "trigger", trigger)
 	}
-	m.notify(ReloadEvent{Trigger: ro.trigger, Result: result, Duration: res.Duration, Generation: res.Generation, Channels: chans})
+	m.notify(ReloadEvent{Trigger: ro.trigger, Result: result, Duration: res.Duration, Generation: res.Generation, Channels: chans,
+		ClosedSessions: res.ClosedSessions})
 	return res, nil
 }
 

@@ -38,6 +38,11 @@ type Settings struct {
 	// without it such a reload is refused (ErrIdentityChange). It is not
 	// part of any channel's material.
 	AllowIdentityChange bool
+	// CloseUntrustedSessions makes every successful reload close the
+	// tracked sessions (Manager.Track) whose peer the new material no
+	// longer trusts; without it they are only reported. Not part of any
+	// channel's material.
+	CloseUntrustedSessions bool
 	// Cluster says whether the cluster channel is served. The zero value,
 	// ClusterAuto, is the library's rule: served when ClusterListen or any
 	// ClusterSSL* field is set. ssld sets ClusterOn or ClusterOff from
@@ -247,6 +252,7 @@ func mergeSettings(prev, next Settings, chans []Channel) Settings {
 	out.ExpiryWarning = next.ExpiryWarning
 	out.CRLStale = next.CRLStale
 	out.AllowIdentityChange = next.AllowIdentityChange
+	out.CloseUntrustedSessions = next.CloseUntrustedSessions
 	for _, ch := range chans {
 		switch ch {
 		case ChannelClient:
@@ -263,11 +269,12 @@ func mergeSettings(prev, next Settings, chans []Channel) Settings {
 }
 
 // sameMaterial reports whether a and b are equal apart from ExpiryWarning,
-// CRLStale and AllowIdentityChange, which only change what is reported or refused, not what is
+// CRLStale, AllowIdentityChange and CloseUntrustedSessions, which only change what is reported or refused, not what is
 // served.
 func sameMaterial(a, b Settings) bool {
 	a.ExpiryWarning, b.ExpiryWarning = 0, 0
 	a.CRLStale, b.CRLStale = "", ""
 	a.AllowIdentityChange, b.AllowIdentityChange = false, false
+	a.CloseUntrustedSessions, b.CloseUntrustedSessions = false, false
 	return a == b
 }
