@@ -409,6 +409,9 @@ func (s *Server) listenUnix(u *accounts) error {
 
 func (s *Server) newListener(nl net.Listener, transport string, u *accounts) (*mysql.Listener, error) {
 	h := newHandler(s.exec, transport, s.log, s.cfg.Hooks, s.procs)
+	if tr, ok := s.tls.(SessionTracker); ok {
+		h.tracker = tr
+	}
 	auth := newAuthServer(u, transport, s.cfg.RequireSecureTransport, s.cfg.Hooks, s.cfg.RSAKeys)
 	auth.onLogin = h.loggedIn
 	auth.guard = s.logins

@@ -408,3 +408,26 @@ func grantsFor(user, host string, a Account) []string {
 func quoteString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
+
+// showSSLSessions is SHOW SSL SESSIONS: one row per open TLS session with
+// a client certificate, in id order; as SHOW PROCESSLIST, a user without
+// SUPER sees only their own.
+func (x *Executor) showSSLSessions(s *Session) *Result {
+	res := &Result{
+		Columns: []Column{{Name: "Id", Int: true}, {Name: "User"}, {Name: "Host"}, {Name: "Channel"},
+			{Name: "Peer_subject"}, {Name: "Peer_serial"}, {Name: "Trusted_now"}},
+		Rows: [][]any{},
+	}
+	l, ok := x.env.Processes.(SSLSessionLister)
+	if !ok {
+		return res
+	}
+	all := s.HasPrivilege("SUPER")
+	for _, p := range l.SSLSessions() {
+		if !all && p.User != s.User {
+			continue
+		}
+		res.Rows = append(res.Rows, []any{int64(p.ID), p.User, p.Host, string(p.Channel), p.PeerSubject, p.PeerSerial, p.TrustedNow})
+	}
+	return res
+}

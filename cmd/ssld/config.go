@@ -47,6 +47,7 @@ type fileConfig struct {
 	ClusterSSLCRLPath      string        `mapstructure:"cluster_ssl_crlpath"`
 	SSLCRLStale            string        `mapstructure:"ssl_crl_stale"`
 	AllowIdentityChange    bool          `mapstructure:"ssl_allow_identity_change"`
+	CloseUntrustedSessions bool          `mapstructure:"ssl_close_untrusted_sessions"`
 	TLSVersion             string        `mapstructure:"tls_version"`
 	CryptoBackend          string        `mapstructure:"crypto_backend"`
 	SSLExpiryWarning       time.Duration `mapstructure:"ssl_expiry_warning"`
@@ -108,6 +109,7 @@ var defaults = map[string]any{
 	"cluster_ssl_crlpath":                    "",
 	"ssl_crl_stale":                          tlsctx.CRLStaleWarn,
 	"ssl_allow_identity_change":              false,
+	"ssl_close_untrusted_sessions":           false,
 	"tls_version":                            tlsctx.DefaultTLSVersion,
 	"crypto_backend":                         "auto",
 	"ssl_expiry_warning":                     14 * 24 * time.Hour,
@@ -528,7 +530,8 @@ func (c *fileConfig) tlsSettings() tlsctx.Settings {
 		ClusterSSLCert: c.ClusterSSLCert, ClusterSSLKey: c.ClusterSSLKey,
 		ClusterSSLCA: c.ClusterSSLCA, ClusterSSLCAPath: c.ClusterSSLCAPath,
 		SSLCRL: c.SSLCRL, SSLCRLPath: c.SSLCRLPath, ClusterSSLCRL: c.ClusterSSLCRL, ClusterSSLCRLPath: c.ClusterSSLCRLPath,
-		CRLStale: c.SSLCRLStale, ExpiryWarning: c.SSLExpiryWarning, AllowIdentityChange: c.AllowIdentityChange,
+		CRLStale: c.SSLCRLStale, ExpiryWarning: c.SSLExpiryWarning,
+		AllowIdentityChange: c.AllowIdentityChange, CloseUntrustedSessions: c.CloseUntrustedSessions,
 		TLSVersion: c.TLSVersion, Listen: c.Listen, ClusterListen: c.ClusterListen,
 		Cluster: clusterServed(c.ClusterListen),
 	}
