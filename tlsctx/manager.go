@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -56,6 +57,11 @@ type Manager struct {
 	history history
 	// sessions are the open connections embedders track (sessions.go).
 	sessions sessions
+
+	// The CA overlap expiry reload (overlap.go).
+	overlapMu    sync.Mutex
+	overlapTimer *time.Timer
+	stopped      bool
 }
 
 // state is everything Reload publishes, in one immutable value so readers
@@ -420,6 +426,7 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 		next.lastError = next.unavailableError()
 	}
 	m.state.Store(next)
+	m.scheduleOverlapExpiry(0)
 	res.UntrustedSessions, res.ClosedSessions = m.recheckSessions(next.settings.CloseUntrustedSessions, trigger)
 	result := ResultOK
 	if !res.Changed {

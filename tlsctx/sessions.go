@@ -147,6 +147,9 @@ func (s *Snapshot) PeerTrust(chain []*x509.Certificate, now time.Time) string {
 	if s.checkChains(chains) != nil {
 		return TrustRevoked
 	}
+	if s.checkPeer(chains, now) != nil {
+		return TrustCAUntrusted // every chain ends in a CA whose overlap window ended
+	}
 	return TrustYes
 }
 

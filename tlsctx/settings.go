@@ -43,6 +43,12 @@ type Settings struct {
 	// longer trusts; without it they are only reported. Not part of any
 	// channel's material.
 	CloseUntrustedSessions bool
+	// CAOverlap keeps a CA that a reload removes from a channel's CA set
+	// trusted for peer certificates this long (Snapshot.Overlap); a reload
+	// of its own (TriggerCAOverlapExpiry) drops it when the window ends,
+	// and handshakes refuse it from that moment. Zero: dropped at once.
+	// Not part of any channel's material.
+	CAOverlap time.Duration
 	// Cluster says whether the cluster channel is served. The zero value,
 	// ClusterAuto, is the library's rule: served when ClusterListen or any
 	// ClusterSSL* field is set. ssld sets ClusterOn or ClusterOff from
@@ -253,6 +259,7 @@ func mergeSettings(prev, next Settings, chans []Channel) Settings {
 	out.CRLStale = next.CRLStale
 	out.AllowIdentityChange = next.AllowIdentityChange
 	out.CloseUntrustedSessions = next.CloseUntrustedSessions
+	out.CAOverlap = next.CAOverlap
 	for _, ch := range chans {
 		switch ch {
 		case ChannelClient:
@@ -269,12 +276,13 @@ func mergeSettings(prev, next Settings, chans []Channel) Settings {
 }
 
 // sameMaterial reports whether a and b are equal apart from ExpiryWarning,
-// CRLStale, AllowIdentityChange and CloseUntrustedSessions, which only change what is reported or refused, not what is
+// CRLStale, AllowIdentityChange, CloseUntrustedSessions and CAOverlap, which only change what is reported or refused, not what is
 // served.
 func sameMaterial(a, b Settings) bool {
 	a.ExpiryWarning, b.ExpiryWarning = 0, 0
 	a.CRLStale, b.CRLStale = "", ""
 	a.AllowIdentityChange, b.AllowIdentityChange = false, false
 	a.CloseUntrustedSessions, b.CloseUntrustedSessions = false, false
+	a.CAOverlap, b.CAOverlap = 0, 0
 	return a == b
 }

@@ -39,6 +39,7 @@ type Snapshot struct {
 	intermediates []*x509.Certificate // parsed Certificate.Certificate[1:], served after the leaf
 	caCerts       []sourcedCert       // the distinct certificates in CAs, with where each was read
 	crls          *crlSet             // the CRLs applied to peer certificates; nil when none is configured
+	overlap       []OverlapCA         // CAs removed from the configured set, still in CAs until their window ends
 }
 
 // sourcedCert is a certificate with the setting and file it was read from.
