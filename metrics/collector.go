@@ -23,6 +23,8 @@ var (
 		"Earliest nextUpdate among the CRLs the channel applies (ssl_crl, ssl_crlpath), in seconds since the epoch; past it a CRL is stale. Present when the channel applies a CRL that has a nextUpdate.", []string{"channel"}, nil)
 	descCRLs = prometheus.NewDesc("ssld_tls_crls",
 		"CRLs the channel applies (ssl_crl, ssl_crlpath), by state: current, or stale (past its nextUpdate at scrape time; still applied unless ssl_crl_stale is reject, which refuses the reload).", []string{"channel", "state"}, nil)
+	descCAOverlap = prometheus.NewDesc("ssld_tls_ca_overlap_until_seconds",
+		"End of the ssl_ca_overlap window of each CA a reload removed from the channel's CA set and that stays trusted for peer certificates until then, in seconds since the epoch (ca: its subject).", []string{"channel", "ca"}, nil)
 	descGeneration = prometheus.NewDesc("ssld_tls_reload_generation",
 		"Generation of the live TLS material: 1 after startup, +1 per reload that changed anything.", nil, nil)
 	descLastAttempt = prometheus.NewDesc("ssld_tls_last_reload_attempt_timestamp_seconds",
@@ -38,7 +40,7 @@ type liveCollector struct{ m *Metrics }
 
 func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descNotAfter, descChainNotAfter, descNotBefore, descLoaded, descFileModified,
-		descCRLNextUpdate, descCRLs, descGeneration, descLastAttempt, descLastSuccess, descLastFailed} {
+		descCRLNextUpdate, descCRLs, descCAOverlap, descGeneration, descLastAttempt, descLastSuccess, descLastFailed} {
 		ch <- d
 	}
 }
@@ -72,6 +74,9 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descChainNotAfter, seconds(e.NotAfter), string(name))
 		}
 		gauge(descLoaded, seconds(snap.LoadedAt), string(name))
+		for _, o := range snap.Overlap() {
+			gauge(descCAOverlap, seconds(o.Until), string(name), o.Subject)
+		}
 		if crls := snap.CRLs(); len(crls) > 0 {
 			now := time.Now()
 			stale := 0

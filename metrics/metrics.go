@@ -39,7 +39,7 @@ var _ Source = (*tlsctx.Manager)(nil)
 // Known reload triggers and results; their counters exist from the start
 // at zero, so rate() and increase() work before the first reload.
 var (
-	knownTriggers = []string{"sql", "signal", "watch"}
+	knownTriggers = []string{"sql", "signal", "watch", tlsctx.TriggerCAOverlapExpiry}
 	knownResults  = []string{tlsctx.ResultOK, tlsctx.ResultUnchanged, tlsctx.ResultFailed}
 )
 

@@ -186,7 +186,7 @@ func (x *Executor) showSSLStatus() *Result {
 			{Name: "Channel"}, {Name: "Generation", Int: true}, {Name: "Cert_file"}, {Name: "Subject"},
 			{Name: "SANs"}, {Name: "Serial"}, {Name: "Fingerprint_SHA256"}, {Name: "Not_before"},
 			{Name: "Not_after"}, {Name: "CA_count", Int: true}, {Name: "CRL_count", Int: true}, {Name: "CRL_next_update"},
-			{Name: "Loaded_at"}, {Name: "Last_reload_trigger"},
+			{Name: "CA_overlap"}, {Name: "Loaded_at"}, {Name: "Last_reload_trigger"},
 		},
 		Rows: [][]any{},
 	}
@@ -214,8 +214,14 @@ func (x *Executor) showSSLStatus() *Result {
 		// The CRLs applied (ssl_crl, ssl_crlpath) and the earliest
 		// nextUpdate among them: past it, a CRL is stale.
 		next, _ := snap.CRLNextUpdate()
+		// CAs removed from the CA set that stay trusted for their
+		// ssl_ca_overlap window: "subject until time", earliest first.
+		var overlap []string
+		for _, o := range snap.Overlap() {
+			overlap = append(overlap, o.Subject+" until "+sysvars.FormatTime(o.Until))
+		}
 		row = append(row, int64(snap.CACount), int64(len(snap.CRLs())), nullIfEmpty(sysvars.FormatTime(next)),
-			nullIfEmpty(sysvars.FormatTime(snap.LoadedAt)), nullIfEmpty(trigger))
+			nullIfEmpty(strings.Join(overlap, "; ")), nullIfEmpty(sysvars.FormatTime(snap.LoadedAt)), nullIfEmpty(trigger))
 		res.Rows = append(res.Rows, row)
 	}
 	return res

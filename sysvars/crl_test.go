@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -48,4 +49,23 @@ func TestConfiguredCRL(t *testing.T) {
 	require.NoError(t, err, "an empty ssl_crlpath folder applies nothing, with a warning")
 	assert.Equal(t, dir, value(t, r2, "ssl_crlpath"))
 	assert.Equal(t, "", value(t, r2, "ssl_crl"))
+}
+
+// TestTrustPolicyVariables: ssl_ca_overlap, ssl_close_untrusted_sessions
+// and ssl_allow_identity_change follow the live settings.
+func TestTrustPolicyVariables(t *testing.T) {
+	f := tlstest.New(t, "policy CA", true)
+	r := NewRegistry()
+	require.NoError(t, AddTLS(r, f.M))
+	assert.Equal(t, "0s", value(t, r, "ssl_ca_overlap"))
+	assert.Equal(t, "OFF", value(t, r, "ssl_close_untrusted_sessions"))
+	assert.Equal(t, "ON", value(t, r, "ssl_allow_identity_change"), "the tlstest kit allows it")
+	f.Update(func(s *tlsctx.Settings) {
+		s.CAOverlap, s.CloseUntrustedSessions, s.AllowIdentityChange = 72*time.Hour, true, false
+	})
+	_, err := f.M.Reload(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "72h0m0s", value(t, r, "ssl_ca_overlap"))
+	assert.Equal(t, "ON", value(t, r, "ssl_close_untrusted_sessions"))
+	assert.Equal(t, "OFF", value(t, r, "ssl_allow_identity_change"))
 }

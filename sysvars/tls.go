@@ -166,6 +166,13 @@ func addTLS(r *Registry, m tlsState, opts ...TLSOption) error {
 		cfg("ssl_crlpath", crlSetting(client, 1)),
 		// What a reload does with a CRL past its nextUpdate: warn or reject.
 		ro("ssl_crl_stale", KindString, crlStale),
+		// The trust policies of the live settings (the last successful
+		// load): how long a removed CA stays trusted, whether a reload
+		// closes the sessions it no longer trusts, whether the identity
+		// guard is off.
+		ro("ssl_ca_overlap", KindString, status(func(st tlsctx.Status) string { return st.Settings.CAOverlap.String() })),
+		ro("ssl_close_untrusted_sessions", KindBool, status(func(st tlsctx.Status) string { return onOff(st.Settings.CloseUntrustedSessions) })),
+		ro("ssl_allow_identity_change", KindBool, status(func(st tlsctx.Status) string { return onOff(st.Settings.AllowIdentityChange) })),
 		// Always "[redacted]", set or not: not even whether a passphrase is
 		// configured is revealed.
 		ro("ssl_key_passphrase", KindString, func() string { return redacted }),

@@ -48,6 +48,7 @@ type fileConfig struct {
 	SSLCRLStale            string        `mapstructure:"ssl_crl_stale"`
 	AllowIdentityChange    bool          `mapstructure:"ssl_allow_identity_change"`
 	CloseUntrustedSessions bool          `mapstructure:"ssl_close_untrusted_sessions"`
+	CAOverlap              time.Duration `mapstructure:"ssl_ca_overlap"`
 	TLSVersion             string        `mapstructure:"tls_version"`
 	CryptoBackend          string        `mapstructure:"crypto_backend"`
 	SSLExpiryWarning       time.Duration `mapstructure:"ssl_expiry_warning"`
@@ -110,6 +111,7 @@ var defaults = map[string]any{
 	"ssl_crl_stale":                          tlsctx.CRLStaleWarn,
 	"ssl_allow_identity_change":              false,
 	"ssl_close_untrusted_sessions":           false,
+	"ssl_ca_overlap":                         time.Duration(0),
 	"tls_version":                            tlsctx.DefaultTLSVersion,
 	"crypto_backend":                         "auto",
 	"ssl_expiry_warning":                     14 * 24 * time.Hour,
@@ -255,7 +257,8 @@ func parseConfig(ctx context.Context, abs string) (*fileConfig, error) {
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"connect_timeout", c.ConnectTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout}} {
+	}{{"connect_timeout", c.ConnectTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout},
+		{"ssl_ca_overlap", c.CAOverlap}} {
 		if d.v < 0 {
 			return nil, settingError(abs, d.key, "%v: must not be negative", d.v)
 		}
@@ -531,7 +534,7 @@ func (c *fileConfig) tlsSettings() tlsctx.Settings {
 		ClusterSSLCA: c.ClusterSSLCA, ClusterSSLCAPath: c.ClusterSSLCAPath,
 		SSLCRL: c.SSLCRL, SSLCRLPath: c.SSLCRLPath, ClusterSSLCRL: c.ClusterSSLCRL, ClusterSSLCRLPath: c.ClusterSSLCRLPath,
 		CRLStale: c.SSLCRLStale, ExpiryWarning: c.SSLExpiryWarning,
-		AllowIdentityChange: c.AllowIdentityChange, CloseUntrustedSessions: c.CloseUntrustedSessions,
+		AllowIdentityChange: c.AllowIdentityChange, CloseUntrustedSessions: c.CloseUntrustedSessions, CAOverlap: c.CAOverlap,
 		TLSVersion: c.TLSVersion, Listen: c.Listen, ClusterListen: c.ClusterListen,
 		Cluster: clusterServed(c.ClusterListen),
 	}

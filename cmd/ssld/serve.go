@@ -287,6 +287,7 @@ func (n *node) reload(ctx context.Context, trigger string) error {
 // shutdown stops accepting and gives open connections grace to finish.
 func (n *node) shutdown(grace time.Duration) {
 	n.reloader.sd.stopping()
+	n.tls.Stop() // no CA overlap expiry reload after shutdown
 	if n.watcher != nil {
 		n.watcher.Stop()
 	}
