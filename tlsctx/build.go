@@ -142,6 +142,23 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 	}
 	snap.crls = crls
 	out.warnings = append(out.warnings, warnings...)
+	if snap.CAs != nil {
+		// Removed CAs in their overlap window stay in the pool: for peer
+		// certificates and for the cluster leaf below (a rotation may set
+		// ssl_ca to the new CA alone while the leaves are still the old
+		// CA's). CRLs above were checked against the configured CAs.
+		if ov := b.overlapFor(ch, snap.caCerts, s.CAOverlap); len(ov) > 0 {
+			pool := snap.CAs.Clone()
+			for _, o := range ov {
+				pool.AddCert(o.cert)
+				sum := sha256.Sum256(o.cert.Raw)
+				fmt.Fprintf(h, "overlap\x00%x\x00%d\x00", sum, o.Until.UnixNano())
+				out.warnings = append(out.warnings, fmt.Sprintf("channel %s: CA %q, no longer in %s %q, stays trusted for peer certificates until %s (ssl_ca_overlap)",
+					ch, o.Subject, o.Setting, o.File, o.Until.UTC().Format(time.RFC3339)))
+			}
+			snap.CAs, snap.overlap = pool, ov
+		}
+	}
 
 	if m.hasPair() {
 		if m.cert == "" {
@@ -184,21 +201,6 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 			}
 		}
 		snap.Certificate, snap.Leaf = cert, leaf
-	}
-	if snap.CAs != nil {
-		// Removed CAs in their overlap window join the pool only now: the
-		// cluster leaf above verified against the configured CAs alone.
-		if ov := b.overlapFor(ch, snap.caCerts, s.CAOverlap); len(ov) > 0 {
-			pool := snap.CAs.Clone()
-			for _, o := range ov {
-				pool.AddCert(o.cert)
-				sum := sha256.Sum256(o.cert.Raw)
-				fmt.Fprintf(h, "overlap\x00%x\x00%d\x00", sum, o.Until.UnixNano())
-				out.warnings = append(out.warnings, fmt.Sprintf("channel %s: CA %q, no longer in %s %q, stays trusted for peer certificates until %s (ssl_ca_overlap)",
-					ch, o.Subject, o.Setting, o.File, o.Until.UTC().Format(time.RFC3339)))
-			}
-			snap.CAs, snap.overlap = pool, ov
-		}
 	}
 	out.warnings = append(out.warnings, b.expiryWarnings(snap, s.ExpiryWarning)...)
 	copy(snap.digest[:], h.Sum(nil))

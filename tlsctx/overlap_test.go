@@ -124,3 +124,56 @@ func TestCAOverlapReAdded(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, m.Current(ChannelClient).Overlap())
 }
+
+// TestCAOverlapClusterRotation is the CA rotation with ssl_ca_overlap and
+// no hand-made bundle: ssl_ca goes from the old CA to the new CA alone
+// while the node still serves its old-CA leaf (refused without the
+// overlap, as the leaf must verify against the cluster CA set), then the
+// new leaf is deployed, and the window's end drops the old CA: old-CA
+// peers are refused on the cluster port, new-CA peers get in.
+func TestCAOverlapClusterRotation(t *testing.T) {
+	f := newFixture(t)
+	newCA := pkitest.MustCA(t, "new CA")
+	f.write("new.crt", newCA.CertPEM, 0o644)
+	m := f.manager()
+	t.Cleanup(m.Stop)
+	addr := testenv.TLSEchoServer(t, m.ServerTLSConfig(ChannelCluster))
+	oldPeer := f.issue(pki.LeafOptions{CN: "old peer"})
+	newPeer := pkitest.MustIssue(t, newCA, pki.LeafOptions{CN: "new peer"})
+	peer := func(l *pki.Leaf) error {
+		cert := clientCert(l)
+		pool := f.pool()
+		pool.AddCert(newCA.Cert)
+		c, err := roundTrip(addr, &tls.Config{RootCAs: pool, ServerName: "localhost",
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	require.NoError(t, peer(oldPeer))
+	require.Error(t, peer(newPeer))
+
+	f.set(func(s *Settings) { s.SSLCA = f.path("new.crt") })
+	_, err := m.Reload(context.Background())
+	require.Error(t, err, "without the overlap the old-CA leaf no longer verifies")
+	assert.Contains(t, err.Error(), "does not verify against the cluster CA set")
+
+	f.set(func(s *Settings) { s.CAOverlap = 1500 * time.Millisecond })
+	_, err = m.Reload(context.Background())
+	require.NoError(t, err, "phase 1: the new CA alone, the old one overlapping")
+	require.NoError(t, peer(oldPeer))
+	require.NoError(t, peer(newPeer))
+
+	leaf := pkitest.MustIssue(t, newCA, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: f.issue(pki.LeafOptions{}).Cert.IPAddresses})
+	f.writeLeaf("server", leaf)
+	_, err = m.Reload(context.Background())
+	require.NoError(t, err, "phase 2: the new leaf")
+	require.Len(t, m.Current(ChannelCluster).Overlap(), 1)
+
+	testenv.Eventually(t, 10*time.Second, func() bool { return m.Status().LastTrigger == TriggerCAOverlapExpiry },
+		"phase 3 runs by itself")
+	assert.Empty(t, m.Status().LastError)
+	require.Error(t, peer(oldPeer), "old-CA peers are refused after the window")
+	require.NoError(t, peer(newPeer))
+}
