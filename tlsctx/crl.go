@@ -44,10 +44,10 @@ func (c CRLInfo) Stale(now time.Time) bool {
 }
 
 // revKey is one revoked certificate: the index of its issuer in
-// crlSet.issuers and its serial number's bytes.
+// crlSet.issuers and its serial number.
 type revKey struct {
 	issuer uint32
-	serial string
+	serial serialKey
 }
 
 // revEntry is where a revocation was read and when it took effect.
@@ -74,7 +74,7 @@ func (s *crlSet) lookup(c *x509.Certificate) (revEntry, bool) {
 	if !ok {
 		return revEntry{}, false
 	}
-	e, ok := s.revoked[revKey{issuer: i, serial: string(c.SerialNumber.Bytes())}]
+	e, ok := s.revoked[revKey{issuer: i, serial: serialKeyOf(c)}]
 	return e, ok
 }
 
@@ -146,27 +146,27 @@ func (s *Snapshot) checkChains(chains [][]*x509.Certificate) error {
 
 // parseCRLs reads every CRL in data: PEM ("X509 CRL" blocks, several
 // allowed) or one DER CRL.
-func parseCRLs(data []byte) ([]*x509.RevocationList, error) {
+func parseCRLs(data []byte) ([]*derCRL, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, reasonError("file is empty")
 	}
 	if data[0] == 0x30 { // DER: an ASN.1 SEQUENCE
-		crl, err := x509.ParseRevocationList(data)
+		crl, err := parseCRLDER(data)
 		if err != nil {
 			return nil, reasonError(fmt.Sprintf("not a CRL (DER that does not parse as one: %v)", err))
 		}
-		return []*x509.RevocationList{crl}, nil
+		return []*derCRL{crl}, nil
 	}
 	blocks, err := pemBlocks(data)
 	if err != nil {
 		return nil, err
 	}
-	var out []*x509.RevocationList
+	var out []*derCRL
 	for _, b := range blocks {
 		if b.Type != "X509 CRL" {
 			continue
 		}
-		crl, err := x509.ParseRevocationList(b.Bytes)
+		crl, err := parseCRLDER(b.Bytes)
 		if err != nil {
 			return nil, reasonError(fmt.Sprintf("CRL #%d does not parse: %v", len(out)+1, err))
 		}
@@ -200,7 +200,7 @@ func onlyCertificates(data []byte) bool {
 
 // sourcedCRL is a parsed CRL with the setting and file it was read from.
 type sourcedCRL struct {
-	crl           *x509.RevocationList
+	crl           *derCRL
 	setting, file string
 }
 
@@ -216,6 +216,59 @@ func (b *builder) loadCRLs(ch Channel, m material, cas []sourcedCert, policy str
 	if !m.hasCRL() {
 		return nil, nil, nil
 	}
+	// The cluster channel falling back to ssl_crl with the client
+	// channel's CA set would read and index the same CRLs again: a CRL of
+	// a million serials is about 100 MiB of lookup table. Such a channel
+	// shares the one built in this pass.
+	key := crlCacheKey(m, cas, policy)
+	if c, ok := b.crls[key]; ok {
+		h.Write(c.digest[:])
+		warnings := make([]string, len(c.warnings))
+		for i, w := range c.warnings {
+			warnings[i] = strings.Replace(w, "channel "+string(c.ch)+": ", "channel "+string(ch)+": ", 1)
+		}
+		return c.set, warnings, nil
+	}
+	outer := h
+	sub := sha256.New()
+	h = sub
+	set, warnings, err := b.readCRLs(ch, m, cas, policy, h)
+	var digest [32]byte
+	copy(digest[:], sub.Sum(nil))
+	outer.Write(digest[:])
+	if err == nil {
+		if b.crls == nil {
+			b.crls = map[[32]byte]*crlCache{}
+		}
+		b.crls[key] = &crlCache{ch: ch, set: set, warnings: warnings, digest: digest}
+	}
+	return set, warnings, err
+}
+
+// crlCache is one channel's CRLs as a pass built them (builder.crls).
+type crlCache struct {
+	ch       Channel
+	set      *crlSet
+	warnings []string
+	digest   [32]byte
+}
+
+// crlCacheKey identifies what loadCRLs builds from: the CRL settings and
+// paths, the CA set they are checked against, the policy.
+func crlCacheKey(m material, cas []sourcedCert, policy string) [32]byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%t\x00%s\x00", m.crl, m.crlpath, m.crlSetting, m.crlpathSetting, m.crlInherited, policy)
+	for _, c := range cas {
+		sum := sha256.Sum256(c.cert.Raw)
+		h.Write(sum[:])
+	}
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// readCRLs is loadCRLs without the sharing.
+func (b *builder) readCRLs(ch Channel, m material, cas []sourcedCert, policy string, h interface{ Write([]byte) (int, error) }) (*crlSet, []string, error) {
 	var warnings []string
 	var all []sourcedCRL
 	if m.crl != "" {
@@ -250,13 +303,17 @@ func (b *builder) loadCRLs(ch Channel, m material, cas []sourcedCert, policy str
 		bySubject[string(c.cert.RawSubject)] = append(bySubject[string(c.cert.RawSubject)], c.cert)
 	}
 	now := b.now()
-	set := &crlSet{issuers: map[string]uint32{}, revoked: map[revKey]revEntry{}}
+	total := 0
+	for _, sc := range all {
+		total += sc.crl.count
+	}
+	set := &crlSet{issuers: map[string]uint32{}, revoked: make(map[revKey]revEntry, total)}
 	for _, sc := range all {
 		fail := func(reason string) error {
 			return &ReloadError{Channel: ch, Setting: sc.setting, File: sc.file, Reason: reason}
 		}
-		issuer := sc.crl.Issuer.String()
-		cands := bySubject[string(sc.crl.RawIssuer)]
+		issuer := sc.crl.rl.Issuer.String()
+		cands := bySubject[string(sc.crl.rl.RawIssuer)]
 		if len(cands) == 0 {
 			if m.crlInherited {
 				continue
@@ -265,17 +322,17 @@ func (b *builder) loadCRLs(ch Channel, m material, cas []sourcedCert, policy str
 		}
 		var sigErr error
 		for _, ca := range cands {
-			if sigErr = sc.crl.CheckSignatureFrom(ca); sigErr == nil {
+			if sigErr = sc.crl.rl.CheckSignatureFrom(ca); sigErr == nil {
 				break
 			}
 		}
 		if sigErr != nil {
 			return nil, nil, fail(fmt.Sprintf("CRL signature does not verify against CA %q (%s): %v", issuer, caDesc(m), sigErr))
 		}
-		info := CRLInfo{Setting: sc.setting, File: sc.file, Issuer: issuer, ThisUpdate: sc.crl.ThisUpdate,
-			NextUpdate: sc.crl.NextUpdate, Revoked: len(sc.crl.RevokedCertificateEntries)}
-		if sc.crl.Number != nil {
-			info.Number = sc.crl.Number.String()
+		info := CRLInfo{Setting: sc.setting, File: sc.file, Issuer: issuer, ThisUpdate: sc.crl.rl.ThisUpdate,
+			NextUpdate: sc.crl.rl.NextUpdate, Revoked: sc.crl.count}
+		if sc.crl.rl.Number != nil {
+			info.Number = sc.crl.rl.Number.String()
 		}
 		if info.Stale(now) {
 			msg := fmt.Sprintf("CRL of %q is past its nextUpdate %s (stale for %s)", issuer,
@@ -285,18 +342,21 @@ func (b *builder) loadCRLs(ch Channel, m material, cas []sourcedCert, policy str
 			}
 			warnings = append(warnings, fmt.Sprintf("channel %s: %s %q: %s; it is still applied: fetch a fresh CRL from the CA", ch, sc.setting, sc.file, msg))
 		}
-		idx, ok := set.issuers[string(sc.crl.RawIssuer)]
+		idx, ok := set.issuers[string(sc.crl.rl.RawIssuer)]
 		if !ok {
 			idx = uint32(len(set.issuers))
-			set.issuers[string(sc.crl.RawIssuer)] = idx
+			set.issuers[string(sc.crl.rl.RawIssuer)] = idx
 		}
 		ci := uint32(len(set.crls))
 		set.crls = append(set.crls, info)
-		for _, e := range sc.crl.RevokedCertificateEntries {
-			k := revKey{issuer: idx, serial: string(e.SerialNumber.Bytes())}
+		err := sc.crl.entries(func(serial serialKey, at time.Time) {
+			k := revKey{issuer: idx, serial: serial}
 			if _, dup := set.revoked[k]; !dup {
-				set.revoked[k] = revEntry{crl: ci, revokedAt: e.RevocationTime.Unix()}
+				set.revoked[k] = revEntry{crl: ci, revokedAt: at.Unix()}
 			}
+		})
+		if err != nil {
+			return nil, nil, fail("revoked certificate list does not parse: " + err.Error())
 		}
 	}
 	return set, warnings, nil

@@ -358,6 +358,7 @@ func TestCRLClusterFallback(t *testing.T) {
 	m := f.manager()
 	require.ErrorIs(t, m.Current(ChannelCluster).CheckRevoked([]*x509.Certificate{revoked.Cert}), ErrRevoked, "the cluster channel falls back to ssl_crl")
 	assert.Equal(t, f.path("ca.crl"), m.Current(ChannelCluster).CRLFile)
+	assert.Same(t, m.Current(ChannelClient).crls, m.Current(ChannelCluster).crls, "the same CRLs and CA set: one lookup table")
 
 	clusterCA := pkitest.MustCA(t, "cluster CA")
 	f.write("cluster-ca.crt", append(append([]byte{}, clusterCA.CertPEM...), f.ca.CertPEM...), 0o644)
