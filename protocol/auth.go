@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"time"
 
 	"github.com/dolthub/vitess/go/mysql"
 	querypb "github.com/dolthub/vitess/go/vt/proto/query"
@@ -271,26 +272,8 @@ func (a *authServer) x509Verified(c *mysql.Conn) bool {
 	if a.clientChannel == nil {
 		return a.transport == "tcp"
 	}
-	snap := a.clientChannel()
-	if snap == nil || snap.CAs == nil {
-		return false
-	}
-	pool := snap.CAs
-	st := connTLS(c.Conn)
-	inter := x509.NewCertPool()
-	for _, ic := range st.PeerCertificates[1:] {
-		inter.AddCert(ic)
-	}
-	chains, err := st.PeerCertificates[0].Verify(x509.VerifyOptions{
-		Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
-	if err != nil {
-		return false
-	}
-	for _, chain := range chains {
-		if snap.CheckRevoked(chain) == nil {
-			return true
-		}
-	}
-	return false
+	// The check a new handshake of the client channel would make: its CA
+	// set (with a CA in its ssl_ca_overlap window until the window ends),
+	// the validity, its CRLs.
+	return a.clientChannel().PeerTrust(connTLS(c.Conn).PeerCertificates, time.Now()) == tlsctx.TrustYes
 }
