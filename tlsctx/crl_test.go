@@ -391,3 +391,28 @@ func TestCRLWithoutCA(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `channel client: ssl_crl "`+f.path("ca.crl")+`": a CRL is set but the channel has no CA set`)
 }
+
+// TestCRLRevokesClusterPeer: the cluster port (mutual TLS required)
+// refuses a revoked peer after the reload; another peer still gets in.
+func TestCRLRevokesClusterPeer(t *testing.T) {
+	f := newFixture(t)
+	m := f.manager()
+	addr := testenv.TLSEchoServer(t, m.ServerTLSConfig(ChannelCluster))
+	revoked, other := f.issue(pki.LeafOptions{CN: "node-2"}), f.issue(pki.LeafOptions{CN: "node-3"})
+	cfgFor := func(l *pki.Leaf) *tls.Config {
+		return &tls.Config{RootCAs: f.pool(), ServerName: "localhost", Certificates: []tls.Certificate{clientCert(l)}}
+	}
+	c, err := roundTrip(addr, cfgFor(revoked))
+	require.NoError(t, err)
+	c.Close()
+	now := time.Now()
+	f.write("ca.crl", makeCRL(t, f.ca, now.Add(-time.Hour), now.Add(time.Hour), revoked.Cert.SerialNumber), 0o644)
+	f.set(func(s *Settings) { s.SSLCRL = f.path("ca.crl") })
+	_, err = m.Reload(context.Background())
+	require.NoError(t, err)
+	_, err = roundTrip(addr, cfgFor(revoked))
+	require.Error(t, err, "the cluster port refuses the revoked peer")
+	c, err = roundTrip(addr, cfgFor(other))
+	require.NoError(t, err)
+	c.Close()
+}
