@@ -182,6 +182,9 @@ func TestCRLRevocationRunbook(t *testing.T) {
 	require.True(t, rep.OK, "%v", rep.Problems)
 	require.NotEmpty(t, rep.Channels)
 	assert.Equal(t, 1, rep.Channels[0].CRLs, "ssld check counts the CRL")
+	var text, errText strings.Builder
+	printCheckText(&text, &errText, rep)
+	assert.Regexp(t, `(?m)^channel client: crls=1 next_update=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`, text.String())
 	assert.Regexp(t, regexp.MustCompile(`(?m)^\s*CRL_next_update: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$`), last)
 
 	out, err = login(alice, aliceKey)
