@@ -98,6 +98,10 @@ type checkReport struct {
 		DaysLeft *float64 `json:"days_left,omitempty"`
 		Warnings []string `json:"warnings"`
 		Error    string   `json:"error,omitempty"`
+		// CRLs (ssl_crl, ssl_crlpath) the channel applies, and the
+		// earliest nextUpdate among them.
+		CRLs          int    `json:"crls,omitempty"`
+		CRLNextUpdate string `json:"crl_next_update,omitempty"`
 	} `json:"channels"`
 	Warnings     []string `json:"warnings"`
 	Problems     []string `json:"problems"`

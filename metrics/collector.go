@@ -18,7 +18,13 @@ var (
 	descLoaded = prometheus.NewDesc("ssld_tls_certificate_loaded_timestamp_seconds",
 		"When the served material of the channel was loaded (a reload of unchanged files keeps it), in seconds since the epoch.", []string{"channel"}, nil)
 	descFileModified = prometheus.NewDesc("ssld_tls_file_modified_timestamp_seconds",
-		"Modification time of each configured file of the channel (file: cert, key, ca, capath; symlinks followed), read at scrape time.", []string{"channel", "file"}, nil)
+		"Modification time of each configured file of the channel (file: cert, key, ca, capath, crl, crlpath; symlinks followed), read at scrape time.", []string{"channel", "file"}, nil)
+	descCRLNextUpdate = prometheus.NewDesc("ssld_tls_crl_next_update_seconds",
+		"Earliest nextUpdate among the CRLs the channel applies (ssl_crl, ssl_crlpath), in seconds since the epoch; past it a CRL is stale. Present when the channel applies a CRL that has a nextUpdate.", []string{"channel"}, nil)
+	descCRLs = prometheus.NewDesc("ssld_tls_crls",
+		"CRLs the channel applies (ssl_crl, ssl_crlpath), by state: current, or stale (past its nextUpdate at scrape time; still applied unless ssl_crl_stale is reject, which refuses the reload).", []string{"channel", "state"}, nil)
+	descCAOverlap = prometheus.NewDesc("ssld_tls_ca_overlap_until_seconds",
+		"End of the ssl_ca_overlap window of each CA a reload removed from the channel's CA set and that stays trusted for peer certificates until then, in seconds since the epoch (ca: its subject).", []string{"channel", "ca"}, nil)
 	descGeneration = prometheus.NewDesc("ssld_tls_reload_generation",
 		"Generation of the live TLS material: 1 after startup, +1 per reload that changed anything.", nil, nil)
 	descLastAttempt = prometheus.NewDesc("ssld_tls_last_reload_attempt_timestamp_seconds",
@@ -34,7 +40,7 @@ type liveCollector struct{ m *Metrics }
 
 func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descNotAfter, descChainNotAfter, descNotBefore, descLoaded, descFileModified,
-		descGeneration, descLastAttempt, descLastSuccess, descLastFailed} {
+		descCRLNextUpdate, descCRLs, descCAOverlap, descGeneration, descLastAttempt, descLastSuccess, descLastFailed} {
 		ch <- d
 	}
 }
@@ -68,8 +74,26 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descChainNotAfter, seconds(e.NotAfter), string(name))
 		}
 		gauge(descLoaded, seconds(snap.LoadedAt), string(name))
+		for _, o := range snap.Overlap() {
+			gauge(descCAOverlap, seconds(o.Until), string(name), o.Subject)
+		}
+		if crls := snap.CRLs(); len(crls) > 0 {
+			now := time.Now()
+			stale := 0
+			for _, c := range crls {
+				if c.Stale(now) {
+					stale++
+				}
+			}
+			gauge(descCRLs, float64(len(crls)-stale), string(name), "current")
+			gauge(descCRLs, float64(stale), string(name), "stale")
+			if next, ok := snap.CRLNextUpdate(); ok {
+				gauge(descCRLNextUpdate, seconds(next), string(name))
+			}
+		}
 		for _, f := range []struct{ kind, path string }{
 			{"cert", snap.CertFile}, {"key", snap.KeyFile}, {"ca", snap.CAFile}, {"capath", snap.CAPath},
+			{"crl", snap.CRLFile}, {"crlpath", snap.CRLPath},
 		} {
 			if f.path == "" {
 				continue

@@ -39,7 +39,7 @@ var _ Source = (*tlsctx.Manager)(nil)
 // Known reload triggers and results; their counters exist from the start
 // at zero, so rate() and increase() work before the first reload.
 var (
-	knownTriggers = []string{"sql", "signal", "watch"}
+	knownTriggers = []string{"sql", "signal", "watch", tlsctx.TriggerCAOverlapExpiry}
 	knownResults  = []string{tlsctx.ResultOK, tlsctx.ResultUnchanged, tlsctx.ResultFailed}
 )
 
@@ -60,6 +60,7 @@ type Metrics struct {
 	connections       *prometheus.GaugeVec
 	acceptErrors      *prometheus.CounterVec
 	listenerUp        *prometheus.GaugeVec
+	untrustedClosed   prometheus.Counter
 
 	// perConn holds the children of the per-connection metrics for the
 	// known listeners, looked up once in New: every connection counts in
@@ -124,6 +125,10 @@ func New(src Source) *Metrics {
 			Name: "ssld_accept_errors_total",
 			Help: "Failed accept calls by listener (client, cluster, socket), retried with backoff unless the listener stopped.",
 		}, []string{"listener"}),
+		untrustedClosed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ssld_tls_sessions_closed_untrusted_total",
+			Help: "Open TLS sessions closed by a reload because the new CA set or CRLs no longer trust their client certificate (ssl_close_untrusted_sessions).",
+		}),
 		listenerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ssld_listener_up",
 			Help: "1 while a listener (client, cluster, socket) accepts connections, 0 once it stopped for good.",
@@ -149,7 +154,7 @@ func New(src Source) *Metrics {
 	}
 	m.reg.MustRegister(
 		&liveCollector{m: m},
-		m.reloads, m.handshakes, m.handshakeFailures, m.logins, m.connections, m.acceptErrors, m.listenerUp,
+		m.reloads, m.handshakes, m.handshakeFailures, m.logins, m.connections, m.acceptErrors, m.listenerUp, m.untrustedClosed,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "ssld_recovered_panics_total",
 			Help: "Panics recovered in connection goroutines since start (each closed its connection); the Ssld_recovered_panics status variable.",
@@ -188,6 +193,9 @@ func (m *Metrics) ObserveReload(ev tlsctx.ReloadEvent) {
 		trigger = "api"
 	}
 	m.reloads.WithLabelValues(trigger, ev.Result).Inc()
+	if ev.ClosedSessions > 0 {
+		m.untrustedClosed.Add(float64(ev.ClosedSessions))
+	}
 }
 
 // TLSHandshake counts a TLS handshake on listener (client, cluster) in

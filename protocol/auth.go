@@ -5,11 +5,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"time"
 
 	"github.com/dolthub/vitess/go/mysql"
 	querypb "github.com/dolthub/vitess/go/vt/proto/query"
 
 	"github.com/ssld/ssld/sqlcmd"
+	"github.com/ssld/ssld/tlsctx"
 )
 
 // MySQL error numbers and states used at connect time.
@@ -41,11 +43,12 @@ type authServer struct {
 	hooks         Hooks
 	onLogin       func(c *mysql.Conn, user string) // after every successful login; may be nil
 	guard         *loginGuard                      // shared by the server's listeners; nil: none
-	// clientCAs is the client channel's live CA set (ssl_ca / ssl_capath),
-	// what require_x509 accounts are checked against on every listener;
-	// nil when the TLSProvider cannot tell it (then the handshake's own
+	// clientChannel is the client channel's live snapshot: its CA set
+	// (ssl_ca / ssl_capath) and CRLs (ssl_crl / ssl_crlpath) are what
+	// require_x509 accounts are checked against on every listener; nil
+	// when the TLSProvider cannot tell it (then the handshake's own
 	// verification counts, on the client port only).
-	clientCAs func() (pool *x509.CertPool, known bool)
+	clientChannel func() *tlsctx.Snapshot
 }
 
 var _ mysql.AuthServer = (*authServer)(nil)
@@ -262,29 +265,18 @@ func hasVerifiedPeer(c *mysql.Conn) bool {
 // certificate passes: that proves a node, not the person the account is
 // for, so the certificate must verify against the client CA set too (and
 // when the two sets are one, as with cluster_ssl_ca unset, the answer is
-// the same on both ports). A channel without a CA set admits no
+// the same on both ports), and none of its chain may be revoked by the
+// client channel's CRLs. A channel without a CA set admits no
 // require_x509 login; the system roots never count.
 func (a *authServer) x509Verified(c *mysql.Conn) bool {
 	if a.transport == "unix" || !hasVerifiedPeer(c) {
 		return false
 	}
-	if a.clientCAs == nil {
+	if a.clientChannel == nil {
 		return a.transport == "tcp"
 	}
-	pool, known := a.clientCAs()
-	if !known {
-		return a.transport == "tcp"
-	}
-	if pool == nil {
-		return false
-	}
-	st := connTLS(c.Conn)
-	inter := x509.NewCertPool()
-	for _, ic := range st.PeerCertificates[1:] {
-		inter.AddCert(ic)
-	}
-	_, err := st.PeerCertificates[0].Verify(x509.VerifyOptions{
-		Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
-	return err == nil
+	// The check a new handshake of the client channel would make: its CA
+	// set (with a CA in its ssl_ca_overlap window until the window ends),
+	// the validity, its CRLs.
+	return a.clientChannel().PeerTrust(connTLS(c.Conn).PeerCertificates, time.Now()) == tlsctx.TrustYes
 }

@@ -30,7 +30,8 @@ type Handler struct {
 	transport string
 	log       *slog.Logger
 	hooks     Hooks
-	procs     *procList // the server's connection table, shared by its listeners
+	procs     *procList      // the server's connection table, shared by its listeners
+	tracker   SessionTracker // re-checks TLS sessions after reloads (sessions.go); nil when the TLSProvider cannot
 }
 
 var _ mysql.Handler = (*Handler)(nil)
@@ -107,6 +108,7 @@ func (h *Handler) NewConnection(c *mysql.Conn) {
 func (h *Handler) loggedIn(c *mysql.Conn, user string) {
 	if p := h.procs.get(c.ConnectionID); p != nil {
 		p.loggedIn(user)
+		h.trackPeer(c, p, user)
 	}
 	if !hookCommands(c, h) {
 		h.log.Debug("COM_STATISTICS, COM_PROCESS_INFO, COM_REFRESH and COM_PROCESS_KILL not hooked on this connection",

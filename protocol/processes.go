@@ -11,6 +11,7 @@ import (
 	"github.com/dolthub/vitess/go/mysql"
 
 	"github.com/ssld/ssld/sqlcmd"
+	"github.com/ssld/ssld/tlsctx"
 )
 
 // procList is the table of open connections of every listener of a Server:
@@ -23,6 +24,12 @@ type procList struct {
 	questions atomic.Uint64
 
 	tlsAccepts // Ssl_accepts, Ssl_finished_accepts (accepts.go)
+
+	// lastID is the last connection id given out. Each vitess listener
+	// numbers its connections from 1, so the client port, the cluster port
+	// and the socket would hand out the same ids; add renumbers every
+	// connection from this one counter before its greeting is written.
+	lastID atomic.Uint32
 
 	mu    sync.Mutex
 	procs map[uint32]*proc
@@ -40,15 +47,19 @@ type proc struct {
 	command string
 	since   time.Time
 	info    string
-	cancel  context.CancelFunc // of the running statement (KILL QUERY)
+	cancel  context.CancelFunc  // of the running statement (KILL QUERY)
+	peer    *tlsctx.PeerSession // the tracked client certificate (sessions.go); nil when none
 }
 
 func newProcList() *procList {
 	return &procList{started: time.Now(), procs: map[uint32]*proc{}}
 }
 
-// add registers a connection that has just been accepted.
+// add registers a connection that has just been accepted and gives it its
+// server-wide id (vitess calls NewConnection before it writes the greeting
+// that carries the id to the client).
 func (l *procList) add(c *mysql.Conn) *proc {
+	c.ConnectionID = l.lastID.Add(1)
 	// MySQL's name for a connection that has not logged in yet.
 	// The Host column is formatted when a list asks for it, not on every
 	// connect.
@@ -61,8 +72,15 @@ func (l *procList) add(c *mysql.Conn) *proc {
 
 func (l *procList) remove(id uint32) {
 	l.mu.Lock()
+	p := l.procs[id]
 	delete(l.procs, id)
 	l.mu.Unlock()
+	if p != nil {
+		p.mu.Lock()
+		peer := p.peer
+		p.mu.Unlock()
+		peer.Untrack()
+	}
 }
 
 func (l *procList) get(id uint32) *proc {

@@ -8,7 +8,6 @@ package protocol
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -430,17 +429,14 @@ func (s *Server) listenUnix(u *accounts) error {
 
 func (s *Server) newListener(nl net.Listener, transport string, u *accounts) (*mysql.Listener, error) {
 	h := newHandler(s.exec, transport, s.log, s.cfg.Hooks, s.procs)
+	if tr, ok := s.tls.(SessionTracker); ok {
+		h.tracker = tr
+	}
 	auth := newAuthServer(u, transport, s.cfg.RequireSecureTransport, s.cfg.Hooks, s.cfg.RSAKeys)
 	auth.onLogin = h.loggedIn
 	auth.guard = s.logins
 	if src, ok := s.tls.(SnapshotSource); ok {
-		auth.clientCAs = func() (*x509.CertPool, bool) {
-			snap := src.Current(tlsctx.ChannelClient)
-			if snap == nil {
-				return nil, true
-			}
-			return snap.CAs, true
-		}
+		auth.clientChannel = func() *tlsctx.Snapshot { return src.Current(tlsctx.ChannelClient) }
 	}
 	l, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
 		Listener:   nl,

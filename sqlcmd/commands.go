@@ -80,6 +80,10 @@ type ShowSSLStatus struct{}
 // (start-up and reload attempts), newest first, one row per channel.
 type ShowSSLHistory struct{}
 
+// ShowSSLSessions is SHOW SSL SESSIONS: the open TLS sessions with a
+// client certificate and whether the live CA set and CRLs still trust it.
+type ShowSSLSessions struct{}
+
 // ShowAggregators is SHOW AGGREGATORS [EXTENDED].
 type ShowAggregators struct{}
 
@@ -180,6 +184,10 @@ func (ShowSSLStatus) RequiresSuper() bool { return false }
 
 // RequiresSuper implements Command.
 func (ShowSSLHistory) RequiresSuper() bool { return false }
+
+// RequiresSuper implements Command: any user sees their own sessions,
+// SUPER all (as SHOW PROCESSLIST).
+func (ShowSSLSessions) RequiresSuper() bool { return false }
 
 // RequiresSuper implements Command.
 func (ShowAggregators) RequiresSuper() bool { return false }

@@ -130,10 +130,10 @@ func TestExecResults(t *testing.T) {
 		}},
 		{"show status threads", "SHOW STATUS WHERE Variable_name = 'Threads_connected'", []string{"Variable_name", "Value"}, [][]any{{"Threads_connected", "2"}}},
 		{"show ssl status", "SHOW SSL STATUS", []string{"Channel", "Generation", "Cert_file", "Subject", "SANs", "Serial",
-			"Fingerprint_SHA256", "Not_before", "Not_after", "CA_count", "Loaded_at", "Last_reload_trigger"}, [][]any{
+			"Fingerprint_SHA256", "Not_before", "Not_after", "CA_count", "CRL_count", "CRL_next_update", "CA_overlap", "Loaded_at", "Last_reload_trigger"}, [][]any{
 			{"client", uint64(3), "/etc/ssld/server.crt", te.leaf.Cert.Subject.String(), "node-1.example", serial, nil,
-				sysvars.FormatTime(te.leaf.Cert.NotBefore), sysvars.FormatTime(te.leaf.Cert.NotAfter), int64(1), "2026-01-02 03:04:05.000000"},
-			{"cluster", uint64(3), nil, nil, nil, nil, nil, nil, nil, int64(0), nil},
+				sysvars.FormatTime(te.leaf.Cert.NotBefore), sysvars.FormatTime(te.leaf.Cert.NotAfter), int64(1), int64(0), nil, nil, "2026-01-02 03:04:05.000000"},
+			{"cluster", uint64(3), nil, nil, nil, nil, nil, nil, nil, int64(0), int64(0), nil, nil, nil},
 		}},
 		{"show aggregators", "SHOW AGGREGATORS", []string{"Host", "Port", "State", "Opened_Connections", "Average_Roundtrip_Latency_ms",
 			"Master_Aggregator", "Role", "NodeID", "Runtime_State"}, [][]any{

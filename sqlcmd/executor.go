@@ -106,6 +106,25 @@ type TLSAcceptCounter interface {
 	ResetSSLAccepts(ch tlsctx.Channel)
 }
 
+// SSLSession is one open TLS session with a client certificate, as SHOW
+// SSL SESSIONS lists it.
+type SSLSession struct {
+	ID                      uint32
+	User, Host              string
+	Channel                 tlsctx.Channel
+	PeerSubject, PeerSerial string
+	// TrustedNow is tlsctx.TrustYes, or why the live material no longer
+	// trusts the peer (revoked, CA no longer trusted, expired).
+	TrustedNow string
+}
+
+// SSLSessionLister is implemented by a Processes whose server tracks its
+// TLS sessions with a client certificate (SHOW SSL SESSIONS). Safe for
+// concurrent use.
+type SSLSessionLister interface {
+	SSLSessions() []SSLSession
+}
+
 // PanicCounter is implemented by a Processes whose server counts the
 // panics it recovered in connection goroutines (each closed its
 // connection); SHOW STATUS reports the count as Ssld_recovered_panics.
@@ -267,6 +286,8 @@ func (x *Executor) exec(ctx context.Context, s *Session, cmd Command) (*Result, 
 		return x.showSSLStatus(), nil
 	case ShowSSLHistory:
 		return x.showSSLHistory(), nil
+	case ShowSSLSessions:
+		return x.showSSLSessions(s), nil
 	case ShowAggregators:
 		return x.showAggregators(), nil
 	case ShowLeaves:

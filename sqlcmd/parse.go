@@ -124,6 +124,8 @@ func parseOwn(query string, toks []token) (cmd Command, handled bool, err *Error
 				return end(3, ShowSSLStatus{})
 			case "HISTORY":
 				return end(3, ShowSSLHistory{})
+			case "SESSIONS":
+				return end(3, ShowSSLSessions{})
 			}
 			return nil, true, near(2)
 		case "AGGREGATORS":

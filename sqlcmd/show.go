@@ -143,8 +143,8 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 // live snapshot is snap (the client channel's are status variables): what
 // is in use, where @@ssl_cert and the other setting variables show what is
 // configured. The policy values are the snapshot's (ssl_cipher and
-// tls_ciphersuites empty when unset, as MySQL reports them); ssld has no
-// CRL setting: those are empty.
+// tls_ciphersuites empty when unset, as MySQL reports them), the CRL ones
+// its ssl_crl and ssl_crlpath.
 func (x *Executor) currentTLS(snap *tlsctx.Snapshot) map[string]string {
 	out := map[string]string{
 		"Current_tls_cert": "", "Current_tls_key": "", "Current_tls_ca": "", "Current_tls_capath": "",
@@ -154,6 +154,7 @@ func (x *Executor) currentTLS(snap *tlsctx.Snapshot) map[string]string {
 	if snap != nil {
 		out["Current_tls_cert"], out["Current_tls_key"] = snap.CertFile, snap.KeyFile
 		out["Current_tls_ca"], out["Current_tls_capath"] = snap.CAFile, snap.CAPath
+		out["Current_tls_crl"], out["Current_tls_crlpath"] = snap.CRLFile, snap.CRLPath
 		out["Current_tls_cipher"], out["Current_tls_ciphersuites"] = snap.Policy.Ciphers, snap.Policy.CipherSuites
 		if snap.Policy.Versions != "" {
 			out["Current_tls_version"] = snap.Policy.Versions
@@ -190,8 +191,8 @@ func (x *Executor) showSSLStatus() *Result {
 		Columns: []Column{
 			{Name: "Channel"}, {Name: "Generation", Int: true}, {Name: "Cert_file"}, {Name: "Subject"},
 			{Name: "SANs"}, {Name: "Serial"}, {Name: "Fingerprint_SHA256"}, {Name: "Not_before"},
-			{Name: "Not_after"}, {Name: "CA_count", Int: true}, {Name: "Loaded_at"},
-			{Name: "Last_reload_trigger"},
+			{Name: "Not_after"}, {Name: "CA_count", Int: true}, {Name: "CRL_count", Int: true}, {Name: "CRL_next_update"},
+			{Name: "CA_overlap"}, {Name: "Loaded_at"}, {Name: "Last_reload_trigger"},
 		},
 		Rows: [][]any{},
 	}
@@ -216,7 +217,17 @@ func (x *Executor) showSSLStatus() *Result {
 		} else {
 			row = append(row, nil, nil, nil, nil, nil, nil)
 		}
-		row = append(row, int64(snap.CACount), nullIfEmpty(sysvars.FormatTime(snap.LoadedAt)), nullIfEmpty(trigger))
+		// The CRLs applied (ssl_crl, ssl_crlpath) and the earliest
+		// nextUpdate among them: past it, a CRL is stale.
+		next, _ := snap.CRLNextUpdate()
+		// CAs removed from the CA set that stay trusted for their
+		// ssl_ca_overlap window: "subject until time", earliest first.
+		var overlap []string
+		for _, o := range snap.Overlap() {
+			overlap = append(overlap, o.Subject+" until "+sysvars.FormatTime(o.Until))
+		}
+		row = append(row, int64(snap.CACount), int64(len(snap.CRLs())), nullIfEmpty(sysvars.FormatTime(next)),
+			nullIfEmpty(strings.Join(overlap, "; ")), nullIfEmpty(sysvars.FormatTime(snap.LoadedAt)), nullIfEmpty(trigger))
 		res.Rows = append(res.Rows, row)
 	}
 	return res
@@ -408,4 +419,27 @@ func grantsFor(user, host string, a Account) []string {
 // quoteString quotes s as a MySQL string literal.
 func quoteString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// showSSLSessions is SHOW SSL SESSIONS: one row per open TLS session with
+// a client certificate, in id order; as SHOW PROCESSLIST, a user without
+// SUPER sees only their own.
+func (x *Executor) showSSLSessions(s *Session) *Result {
+	res := &Result{
+		Columns: []Column{{Name: "Id", Int: true}, {Name: "User"}, {Name: "Host"}, {Name: "Channel"},
+			{Name: "Peer_subject"}, {Name: "Peer_serial"}, {Name: "Trusted_now"}},
+		Rows: [][]any{},
+	}
+	l, ok := x.env.Processes.(SSLSessionLister)
+	if !ok {
+		return res
+	}
+	all := s.HasPrivilege("SUPER")
+	for _, p := range l.SSLSessions() {
+		if !all && p.User != s.User {
+			continue
+		}
+		res.Rows = append(res.Rows, []any{int64(p.ID), p.User, p.Host, string(p.Channel), p.PeerSubject, p.PeerSerial, p.TrustedNow})
+	}
+	return res
 }

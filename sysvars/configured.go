@@ -102,3 +102,17 @@ func configuredPaths(s tlsctx.Settings, ch tlsctx.Channel) (cert, key, ca, capat
 	}
 	return
 }
+
+// configuredCRLPaths are ssl_crl and ssl_crlpath of ch in s after the
+// cluster -> ssl_* fallback (the file and the folder as a pair); empty for
+// a channel s does not serve.
+func configuredCRLPaths(s tlsctx.Settings, ch tlsctx.Channel) (crl, crlpath string) {
+	if !s.Serves(ch) {
+		return "", ""
+	}
+	crl, crlpath = s.SSLCRL, s.SSLCRLPath
+	if ch == tlsctx.ChannelCluster && (s.ClusterSSLCRL != "" || s.ClusterSSLCRLPath != "") {
+		crl, crlpath = s.ClusterSSLCRL, s.ClusterSSLCRLPath
+	}
+	return
+}

@@ -31,14 +31,16 @@ func FormatTime(t time.Time) string {
 }
 
 // AddTLS registers every TLS variable: ssl_cert, ssl_key, ssl_ca, ssl_capath,
-// ssl_key_passphrase, cluster_ssl_cert|key|ca|capath, have_ssl, tls_version,
+// ssl_crl, ssl_crlpath, ssl_crl_stale, ssl_key_passphrase,
+// cluster_ssl_cert|key|ca|capath|crl|crlpath, have_ssl, tls_version,
 // ssl_cipher, tls_ciphersuites, ssl_groups and their cluster_ forms,
 // ssl_last_reload_attempt_time, ssl_last_successful_reload_time,
 // ssl_last_reload_error, ssl_last_reload_trigger, ssl_reload_generation,
 // ssl_crypto_backend and ssl_server_serial|fingerprint|not_before|not_after.
 // All are global and change through the config file and a reload, never
 // through SET; the ones MySQL lets SET GLOBAL change (ssl_cert, ssl_key,
-// ssl_ca, ssl_capath, the policy settings, cluster_*) are not ReadOnly, so that
+// ssl_ca, ssl_capath, ssl_crl, ssl_crlpath, the policy settings, cluster_*)
+// are not ReadOnly, so that
 // SET SESSION of them is 1229 as in MySQL (see Var).
 //
 // Each value is computed on read from m.Current / m.Status, so it always
@@ -48,7 +50,8 @@ func FormatTime(t time.Time) string {
 // safe for concurrent use (the Manager's reads are lock-free).
 //
 // With WithConfigured, the file and policy settings (ssl_cert, ssl_key,
-// ssl_ca, ssl_capath, the policy settings, cluster_*) report what the config
+// ssl_ca, ssl_capath, ssl_crl, ssl_crlpath, ssl_crl_stale, the policy
+// settings, cluster_*) report what the config
 // file held at the last reload attempt instead, as MySQL's variables show
 // the configured value and its Current_tls_* status variables the one in
 // use; everything else still describes what is served.
@@ -125,6 +128,34 @@ func addTLS(r *Registry, m tlsState, opts ...TLSOption) error {
 			return served()
 		}
 	}
+	// crlSetting is ssl_crl (i 0) or ssl_crlpath (i 1) of ch, configured
+	// or live as path is.
+	crlSetting := func(ch tlsctx.Channel, i int) func() string {
+		served := snap(ch, func(s *tlsctx.Snapshot) string { return [...]string{s.CRLFile, s.CRLPath}[i] })
+		if o.configured == nil {
+			return served
+		}
+		return func() string {
+			st, ok := o.configured.Settings()
+			if !ok {
+				return served()
+			}
+			crl, crlpath := configuredCRLPaths(st, ch)
+			return [...]string{crl, crlpath}[i]
+		}
+	}
+	crlStale := func() string {
+		v := m.Status().Settings.CRLStale
+		if o.configured != nil {
+			if st, ok := o.configured.Settings(); ok {
+				v = st.CRLStale
+			}
+		}
+		if v == "" {
+			return tlsctx.CRLStaleWarn
+		}
+		return v
+	}
 
 	// The TLS settings MySQL 8 lets SET GLOBAL change for ALTER INSTANCE
 	// RELOAD TLS (and its admin_ssl_* counterparts, cluster_ssl_* here):
@@ -138,6 +169,17 @@ func addTLS(r *Registry, m tlsState, opts ...TLSOption) error {
 		cfg("ssl_key", path(client, 1, keyFile)),
 		cfg("ssl_ca", path(client, 2, caFile)),
 		cfg("ssl_capath", path(client, 3, caPath)),
+		cfg("ssl_crl", crlSetting(client, 0)),
+		cfg("ssl_crlpath", crlSetting(client, 1)),
+		// What a reload does with a CRL past its nextUpdate: warn or reject.
+		ro("ssl_crl_stale", KindString, crlStale),
+		// The trust policies of the live settings (the last successful
+		// load): how long a removed CA stays trusted, whether a reload
+		// closes the sessions it no longer trusts, whether the identity
+		// guard is off.
+		ro("ssl_ca_overlap", KindString, status(func(st tlsctx.Status) string { return st.Settings.CAOverlap.String() })),
+		ro("ssl_close_untrusted_sessions", KindBool, status(func(st tlsctx.Status) string { return onOff(st.Settings.CloseUntrustedSessions) })),
+		ro("ssl_allow_identity_change", KindBool, status(func(st tlsctx.Status) string { return onOff(st.Settings.AllowIdentityChange) })),
 		// Always "[redacted]", set or not: not even whether a passphrase is
 		// configured is revealed.
 		ro("ssl_key_passphrase", KindString, func() string { return redacted }),
@@ -149,6 +191,8 @@ func addTLS(r *Registry, m tlsState, opts ...TLSOption) error {
 		cfg("cluster_ssl_key", path(cluster, 1, keyFile)),
 		cfg("cluster_ssl_ca", path(cluster, 2, caFile)),
 		cfg("cluster_ssl_capath", path(cluster, 3, caPath)),
+		cfg("cluster_ssl_crl", crlSetting(cluster, 0)),
+		cfg("cluster_ssl_crlpath", crlSetting(cluster, 1)),
 		ro("have_ssl", KindString, func() string {
 			if s := m.Current(client); s != nil && s.Enabled() {
 				return "YES"

@@ -56,7 +56,8 @@ func TestAddTLSFollowsManager(t *testing.T) {
 	dynamic := map[string]bool{"ssl_cert": true, "ssl_key": true, "ssl_ca": true, "ssl_capath": true, "tls_version": true,
 		"cluster_ssl_cert": true, "cluster_ssl_key": true, "cluster_ssl_ca": true, "cluster_ssl_capath": true,
 		"ssl_cipher": true, "tls_ciphersuites": true, "ssl_groups": true,
-		"cluster_tls_version": true, "cluster_ssl_cipher": true, "cluster_tls_ciphersuites": true, "cluster_ssl_groups": true}
+		"cluster_tls_version": true, "cluster_ssl_cipher": true, "cluster_tls_ciphersuites": true, "cluster_ssl_groups": true,
+		"ssl_crl": true, "ssl_crlpath": true, "cluster_ssl_crl": true, "cluster_ssl_crlpath": true}
 	for _, v := range r.All() {
 		assert.Equal(t, ScopeGlobal, v.Scope, v.Name)
 		assert.Equal(t, !dynamic[v.Name], v.ReadOnly, v.Name)

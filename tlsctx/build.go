@@ -33,6 +33,7 @@ type builder struct {
 	prev      map[Channel]*Snapshot     // live snapshots; nil in New
 	signers   map[[32]byte]signerResult // keySigner results of this pass, by key file bytes
 	capaths   map[string]*capathScan    // ssl_capath folders read in this pass
+	crls      map[[32]byte]*crlCache    // CRLs built in this pass, by what they were built from
 }
 
 // signerResult is what keySigner returned for one key.
@@ -113,11 +114,19 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 		return built{}, err
 	}
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", policy.Versions, policy.Ciphers, policy.CipherSuites, policy.Groups)
+	fmt.Fprintf(h, "crl\x00%s\x00%s\x00", m.crl, m.crlpath)
 
 	snap := &Snapshot{
 		Channel:  ch,
 		CertFile: m.cert, KeyFile: m.key, CAFile: m.ca, CAPath: m.capath,
+		CRLFile: m.crl, CRLPath: m.crlpath,
 		LoadedAt: b.now(), certSetting: m.certSetting, Policy: policy,
+	}
+	switch s.CRLStale {
+	case "", CRLStaleWarn, CRLStaleReject:
+	default:
+		return built{}, &ReloadError{Channel: ch, Setting: "ssl_crl_stale",
+			Reason: fmt.Sprintf("%q: must be %s or %s", s.CRLStale, CRLStaleWarn, CRLStaleReject)}
 	}
 
 	if err := clusterTrust(s, ch); err != nil {
@@ -131,6 +140,29 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 		}
 		snap.CAs, snap.CACount, snap.caCerts = pool, len(certs), certs
 		out.warnings = append(out.warnings, warnings...)
+	}
+	crls, warnings, err := b.loadCRLs(ch, m, snap.caCerts, s.CRLStale, h)
+	if err != nil {
+		return built{}, err
+	}
+	snap.crls = crls
+	out.warnings = append(out.warnings, warnings...)
+	if snap.CAs != nil {
+		// Removed CAs in their overlap window stay in the pool: for peer
+		// certificates and for the cluster leaf below (a rotation may set
+		// ssl_ca to the new CA alone while the leaves are still the old
+		// CA's). CRLs above were checked against the configured CAs.
+		if ov := b.overlapFor(ch, snap.caCerts, s.CAOverlap); len(ov) > 0 {
+			pool := snap.CAs.Clone()
+			for _, o := range ov {
+				pool.AddCert(o.cert)
+				sum := sha256.Sum256(o.cert.Raw)
+				fmt.Fprintf(h, "overlap\x00%x\x00%d\x00", sum, o.Until.UnixNano())
+				out.warnings = append(out.warnings, fmt.Sprintf("channel %s: CA %q, no longer in %s %q, stays trusted for peer certificates until %s (ssl_ca_overlap)",
+					ch, o.Subject, o.Setting, o.File, o.Until.UTC().Format(time.RFC3339)))
+			}
+			snap.CAs, snap.overlap = pool, ov
+		}
 	}
 
 	if m.hasPair() {
@@ -432,6 +464,10 @@ func (b *builder) loadCAs(ch Channel, m material, h interface{ Write([]byte) (in
 		warnings = append(warnings, notNamed.warning(prefix, "not *.pem, *.crt, *.cer or a c_rehash hash name")...)
 		warnings = append(warnings, unreadable.warning(prefix, "cannot be read")...)
 		warnings = append(warnings, notCerts.warning(prefix, "not certificates")...)
+		if scan.crlLinks > 0 && m.crlpath != m.capath {
+			warnings = append(warnings, fmt.Sprintf("%s%d c_rehash CRL links (*.rN) are not applied: CRLs are read from %s, set it to this folder to apply them",
+				prefix, scan.crlLinks, m.crlpathSetting))
+		}
 		if found == 0 {
 			return nil, nil, nil, fail("folder holds no CA certificates", nil)
 		}
@@ -459,6 +495,7 @@ var maxCAPathEntries = MaxCAPathEntries
 type capathScan struct {
 	files                          []capathFile
 	notNamed, unreadable, notCerts skips
+	crlLinks                       int    // c_rehash CRL links (*.rN), read only through ssl_crlpath
 	failReason                     string // the folder cannot be used: why
 	failErr                        error
 }
@@ -511,7 +548,11 @@ func (b *builder) scanCAPath(dir string) *capathScan {
 	// is one line per reload, not 20,000.
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, ".") || e.IsDir() || crlHashName.MatchString(name) {
+		if crlHashName.MatchString(name) {
+			sc.crlLinks++ // ssl_crlpath's business
+			continue
+		}
+		if strings.HasPrefix(name, ".") || e.IsDir() {
 			continue // hidden files and Kubernetes ..data folders
 		}
 		p := filepath.Join(dir, name)

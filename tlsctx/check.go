@@ -81,7 +81,8 @@ func buildCheck(ctx context.Context, b *builder, ch Channel, s Settings) Channel
 //
 // The error is a *ReloadError for settings that cannot be loaded or a
 // change that needs a restart (RestartRequired); channel problems are in
-// the report, every channel built even when one fails.
+// the report, every channel built even when one fails, a certificate the
+// identity guard would refuse included (ErrIdentityChange).
 func (m *Manager) Validate(ctx context.Context, opts ...ReloadOption) (CheckReport, error) {
 	var ro reloadOptions
 	for _, opt := range opts {
@@ -104,10 +105,18 @@ func (m *Manager) Validate(ctx context.Context, opts ...ReloadOption) (CheckRepo
 	if err := checkShape(m.state.Load().settings, s, chans); err != nil {
 		return CheckReport{}, err
 	}
-	b := m.builder(m.state.Load().snaps)
+	live := m.state.Load().snaps
+	b := m.builder(live)
 	rep := CheckReport{Settings: s, Warnings: capWarnings(append(warnings, unservedWarnings(s)...))}
 	for _, ch := range chans {
-		rep.Channels = append(rep.Channels, buildCheck(ctx, b, ch, s))
+		c := buildCheck(ctx, b, ch, s)
+		if c.Err == nil {
+			// What the identity guard of a reload would say.
+			if err := guardIdentity(s, live[ch], c.Snapshot); err != nil {
+				c.Err, c.Snapshot = err, nil
+			}
+		}
+		rep.Channels = append(rep.Channels, c)
 	}
 	return rep, nil
 }

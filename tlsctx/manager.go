@@ -56,6 +56,13 @@ type Manager struct {
 	state atomic.Pointer[state]
 	// history holds the last loads for History (history.go).
 	history history
+	// sessions are the open connections embedders track (sessions.go).
+	sessions sessions
+
+	// The CA overlap expiry reload (overlap.go).
+	overlapMu    sync.Mutex
+	overlapTimer *time.Timer
+	stopped      bool
 }
 
 // state is everything Reload publishes, in one immutable value so readers
@@ -105,6 +112,10 @@ type Result struct {
 	Channels   []Channel // the channels that were reloaded
 	Warnings   []string  // non-fatal findings, e.g. a group-readable key
 	Duration   time.Duration
+	// UntrustedSessions is how many tracked sessions (Track) the live
+	// material no longer trusts after this reload; ClosedSessions how many
+	// of them this reload closed (Settings.CloseUntrustedSessions).
+	UntrustedSessions, ClosedSessions int
 }
 
 // Option configures New.
@@ -271,7 +282,8 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 func placeholder(ch Channel, s Settings) *Snapshot {
 	mat := channelMaterial(s, ch)
 	policy, _ := ChannelPolicy(s, ch) // checked by New before any channel is built
-	return &Snapshot{Channel: ch, CertFile: mat.cert, KeyFile: mat.key, CAFile: mat.ca, CAPath: mat.capath, Policy: policy}
+	return &Snapshot{Channel: ch, CertFile: mat.cert, KeyFile: mat.key, CAFile: mat.ca, CAPath: mat.capath,
+		CRLFile: mat.crl, CRLPath: mat.crlpath, Policy: policy}
 }
 
 func asReloadError(ch Channel, err error) *ReloadError {
@@ -420,6 +432,8 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 		next.lastError = next.unavailableError()
 	}
 	m.state.Store(next)
+	m.scheduleOverlapExpiry(0)
+	res.UntrustedSessions, res.ClosedSessions = m.recheckSessions(next.settings.CloseUntrustedSessions, trigger)
 	result := ResultOK
 	if !res.Changed {
 		result = ResultUnchanged
@@ -431,7 +445,8 @@ func (m *Manager) Reload(ctx context.Context, opts ...ReloadOption) (Result, err
 	for _, w := range res.Warnings {
 		m.log(slog.LevelWarn, "tls reload warning", "warning", w, "trigger", trigger)
 	}
-	m.notify(ReloadEvent{Trigger: ro.trigger, Result: result, Duration: res.Duration, Generation: res.Generation, Channels: chans})
+	m.notify(ReloadEvent{Trigger: ro.trigger, Result: result, Duration: res.Duration, Generation: res.Generation, Channels: chans,
+		ClosedSessions: res.ClosedSessions})
 	return res, nil
 }
 
@@ -491,6 +506,9 @@ func (m *Manager) reload(ctx context.Context, cur *state, chans []Channel) (Resu
 		}
 		out, err := b.build(ctx, ch, s)
 		if err != nil {
+			return Result{}, nil, err
+		}
+		if err := guardIdentity(s, cur.snaps[ch], out.snap); err != nil {
 			return Result{}, nil, err
 		}
 		found.add(ch, out.warnings)

@@ -11,6 +11,9 @@ type ReloadEvent struct {
 	Duration   time.Duration // time spent building (zero when it never started)
 	Generation uint64        // the generation live after the call
 	Channels   []Channel     // the channels the call was asked to reload
+	// ClosedSessions is how many tracked sessions the reload closed
+	// because their peer is no longer trusted (Settings.CloseUntrustedSessions).
+	ClosedSessions int
 }
 
 // Reload results reported in ReloadEvent.Result.

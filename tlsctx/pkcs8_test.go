@@ -6,6 +6,7 @@ import (
 	"encoding/asn1"
 	"encoding/pem"
 	"errors"
+	"net"
 	"testing"
 
 	"github.com/ssld/ssld/internal/pki"
@@ -45,7 +46,7 @@ func TestEncryptedPKCS8Key(t *testing.T) {
 			f := newFixture(t)
 			m := f.manager()
 			before := m.Current(ChannelClient).Serial()
-			l := f.issue(pki.LeafOptions{CN: "localhost", KeyType: tc.keyType})
+			l := f.issue(pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyType: tc.keyType})
 			f.write("server.crt", l.CertPEM, 0o644)
 			f.write("server.key", encryptedPKCS8(t, l, pass, tc.opts), 0o600)
 			f.set(func(s *Settings) { s.SSLKeyPassphrase = tc.pass })

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -461,7 +462,7 @@ func TestReloadCancelledWhileWaiting(t *testing.T) {
 func TestKeyFormatsAndPassphrase(t *testing.T) {
 	f := newFixture(t)
 	m := f.manager()
-	rsaLeaf := f.issue(pki.LeafOptions{CN: "localhost", KeyType: pki.RSA2048})
+	rsaLeaf := f.issue(pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyType: pki.RSA2048})
 	ecLeaf := f.issue(pki.LeafOptions{})
 	ecDER, err := x509.MarshalECPrivateKey(ecLeaf.Key.(*ecdsa.PrivateKey))
 	require.NoError(t, err)
@@ -616,7 +617,7 @@ func TestReloadFIFOInCAPathAndDeadline(t *testing.T) {
 	}
 
 	old := m.Current(ChannelClient).Serial()
-	f.writeLeaf("server", f.issue(pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}}))
+	f.writeLeaf("server", f.issue(pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}))
 	release := make(chan struct{})
 	m.readFile = func(p string, limit int64) ([]byte, fs.FileMode, error) {
 		if p == f.path("server.key") {

@@ -19,9 +19,36 @@ import (
 // ClusterSSLCert and ClusterSSLKey are empty it uses SSLCert/SSLKey, and
 // when both ClusterSSLCA and ClusterSSLCAPath are empty it uses
 // SSLCA/SSLCAPath. SSLKeyPassphrase applies to both channels.
+//
+// SSLCRL (a file of CRLs, PEM or DER) and SSLCRLPath (a folder: c_rehash
+// *.rN links, *.crl, *.pem) revoke client certificates of the channel; the
+// cluster channel falls back to them when both ClusterSSLCRL and
+// ClusterSSLCRLPath are empty, applying only the CRLs whose issuer is in
+// its CA set.
 type Settings struct {
 	SSLCert, SSLKey, SSLKeyPassphrase, SSLCA, SSLCAPath           string
 	ClusterSSLCert, ClusterSSLKey, ClusterSSLCA, ClusterSSLCAPath string
+	SSLCRL, SSLCRLPath, ClusterSSLCRL, ClusterSSLCRLPath          string
+	// CRLStale is what a load does with a CRL past its nextUpdate:
+	// CRLStaleWarn ("" means it) applies it with a warning,
+	// CRLStaleReject refuses the load.
+	CRLStale string
+	// AllowIdentityChange lets a reload serve a certificate that drops a
+	// DNS name or IP address of the served one, or changes its subject;
+	// without it such a reload is refused (ErrIdentityChange). It is not
+	// part of any channel's material.
+	AllowIdentityChange bool
+	// CloseUntrustedSessions makes every successful reload close the
+	// tracked sessions (Manager.Track) whose peer the new material no
+	// longer trusts; without it they are only reported. Not part of any
+	// channel's material.
+	CloseUntrustedSessions bool
+	// CAOverlap keeps a CA that a reload removes from a channel's CA set
+	// trusted for peer certificates this long (Snapshot.Overlap); a reload
+	// of its own (TriggerCAOverlapExpiry) drops it when the window ends,
+	// and handshakes refuse it from that moment. Zero: dropped at once.
+	// Not part of any channel's material.
+	CAOverlap time.Duration
 	// Cluster says whether the cluster channel is served. The zero value,
 	// ClusterAuto, is the library's rule: served when ClusterListen or any
 	// ClusterSSL* field is set. ssld sets ClusterOn or ClusterOff from
@@ -101,6 +128,7 @@ func (s Settings) clusterKeys() []string {
 	for _, k := range []struct{ name, v string }{
 		{"cluster_ssl_cert", s.ClusterSSLCert}, {"cluster_ssl_key", s.ClusterSSLKey},
 		{"cluster_ssl_ca", s.ClusterSSLCA}, {"cluster_ssl_capath", s.ClusterSSLCAPath},
+		{"cluster_ssl_crl", s.ClusterSSLCRL}, {"cluster_ssl_crlpath", s.ClusterSSLCRLPath},
 	} {
 		if k.v != "" {
 			out = append(out, k.name)
@@ -165,14 +193,36 @@ func StaticSource(s Settings) Source {
 // material is the effective configuration of one channel after the
 // cluster -> ssl_* fallback, with the setting names the operator used.
 type material struct {
-	cert, key, ca, capath    string
-	certSetting, keySetting  string
-	caSetting, capathSetting string
-	passphrase               string
+	cert, key, ca, capath      string
+	certSetting, keySetting    string
+	caSetting, capathSetting   string
+	passphrase                 string
+	crl, crlpath               string
+	crlSetting, crlpathSetting string
+	// crlInherited: the cluster channel uses ssl_crl* with a CA set of its
+	// own, so CRLs of CAs outside that set are left out, not refused.
+	crlInherited bool
 }
 
 func (m material) hasPair() bool { return m.cert != "" || m.key != "" }
 func (m material) hasCA() bool   { return m.ca != "" || m.capath != "" }
+func (m material) hasCRL() bool  { return m.crl != "" || m.crlpath != "" }
+
+// crlSettingUsed and crlFileUsed name the CRL setting an error is about:
+// the file when set, else the folder.
+func (m material) crlSettingUsed() string {
+	if m.crl != "" {
+		return m.crlSetting
+	}
+	return m.crlpathSetting
+}
+
+func (m material) crlFileUsed() string {
+	if m.crl != "" {
+		return m.crl
+	}
+	return m.crlpath
+}
 
 // channelMaterial resolves the files of ch from s.
 func channelMaterial(s Settings, ch Channel) material {
@@ -181,6 +231,8 @@ func channelMaterial(s Settings, ch Channel) material {
 		certSetting: "ssl_cert", keySetting: "ssl_key",
 		caSetting: "ssl_ca", capathSetting: "ssl_capath",
 		passphrase: s.SSLKeyPassphrase,
+		crl:        s.SSLCRL, crlpath: s.SSLCRLPath,
+		crlSetting: "ssl_crl", crlpathSetting: "ssl_crlpath",
 	}
 	if ch != ChannelCluster {
 		return m
@@ -193,6 +245,12 @@ func channelMaterial(s Settings, ch Channel) material {
 		m.ca, m.capath = s.ClusterSSLCA, s.ClusterSSLCAPath
 		m.caSetting, m.capathSetting = "cluster_ssl_ca", "cluster_ssl_capath"
 	}
+	if s.ClusterSSLCRL != "" || s.ClusterSSLCRLPath != "" {
+		m.crl, m.crlpath = s.ClusterSSLCRL, s.ClusterSSLCRLPath
+		m.crlSetting, m.crlpathSetting = "cluster_ssl_crl", "cluster_ssl_crlpath"
+	} else if m.caSetting == "cluster_ssl_ca" {
+		m.crlInherited = true
+	}
 	return m
 }
 
@@ -204,25 +262,36 @@ func mergeSettings(prev, next Settings, chans []Channel) Settings {
 	out.Listen, out.ClusterListen = next.Listen, next.ClusterListen
 	out.Cluster = next.Cluster
 	out.ExpiryWarning = next.ExpiryWarning
+	out.CRLStale = next.CRLStale
+	out.AllowIdentityChange = next.AllowIdentityChange
+	out.CloseUntrustedSessions = next.CloseUntrustedSessions
+	out.CAOverlap = next.CAOverlap
 	for _, ch := range chans {
 		switch ch {
 		case ChannelClient:
 			out.SSLCert, out.SSLKey, out.SSLKeyPassphrase = next.SSLCert, next.SSLKey, next.SSLKeyPassphrase
 			out.SSLCA, out.SSLCAPath = next.SSLCA, next.SSLCAPath
 			out.TLSVersion, out.SSLCipher, out.TLSCipherSuites, out.SSLGroups = next.TLSVersion, next.SSLCipher, next.TLSCipherSuites, next.SSLGroups
+			out.SSLCRL, out.SSLCRLPath = next.SSLCRL, next.SSLCRLPath
 		case ChannelCluster:
 			out.ClusterSSLCert, out.ClusterSSLKey = next.ClusterSSLCert, next.ClusterSSLKey
 			out.ClusterSSLCA, out.ClusterSSLCAPath = next.ClusterSSLCA, next.ClusterSSLCAPath
 			out.ClusterTLSVersion, out.ClusterSSLCipher = next.ClusterTLSVersion, next.ClusterSSLCipher
 			out.ClusterTLSCipherSuites, out.ClusterSSLGroups = next.ClusterTLSCipherSuites, next.ClusterSSLGroups
+			out.ClusterSSLCRL, out.ClusterSSLCRLPath = next.ClusterSSLCRL, next.ClusterSSLCRLPath
 		}
 	}
 	return out
 }
 
 // sameMaterial reports whether a and b are equal apart from ExpiryWarning,
-// which only changes what is reported, not what is served.
+// CRLStale, AllowIdentityChange, CloseUntrustedSessions and CAOverlap, which only change what is reported or refused, not what is
+// served.
 func sameMaterial(a, b Settings) bool {
 	a.ExpiryWarning, b.ExpiryWarning = 0, 0
+	a.CRLStale, b.CRLStale = "", ""
+	a.AllowIdentityChange, b.AllowIdentityChange = false, false
+	a.CloseUntrustedSessions, b.CloseUntrustedSessions = false, false
+	a.CAOverlap, b.CAOverlap = 0, 0
 	return a == b
 }

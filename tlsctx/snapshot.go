@@ -18,11 +18,14 @@ type Snapshot struct {
 	// CertFile, KeyFile, CAFile and CAPath are the effective paths (after the
 	// cluster -> ssl_* fallback); "" when unset.
 	CertFile, KeyFile, CAFile, CAPath string
-	Certificate                       *tls.Certificate  // nil when the channel has no cert/key (TLS off)
-	Leaf                              *x509.Certificate // nil when TLS off
-	CAs                               *x509.CertPool    // nil when no CA is configured
-	CACount                           int               // distinct CA certificates in CAs
-	LoadedAt                          time.Time
+	// CRLFile and CRLPath are the effective ssl_crl / ssl_crlpath (or
+	// cluster_ counterparts); "" when unset. CRLs lists what they held.
+	CRLFile, CRLPath string
+	Certificate      *tls.Certificate  // nil when the channel has no cert/key (TLS off)
+	Leaf             *x509.Certificate // nil when TLS off
+	CAs              *x509.CertPool    // nil when no CA is configured
+	CACount          int               // distinct CA certificates in CAs
+	LoadedAt         time.Time
 	// KeyBackend is what signs handshakes with this snapshot's key:
 	// BackendOpenSSL or BackendGo ("" when TLS off). It is BackendGo
 	// under BackendOpenSSL when libcrypto could not take the key.
@@ -38,6 +41,8 @@ type Snapshot struct {
 	certSetting   string              // the setting CertFile came from (ssl_cert, cluster_ssl_cert)
 	intermediates []*x509.Certificate // parsed Certificate.Certificate[1:], served after the leaf
 	caCerts       []sourcedCert       // the distinct certificates in CAs, with where each was read
+	crls          *crlSet             // the CRLs applied to peer certificates; nil when none is configured
+	overlap       []OverlapCA         // CAs removed from the configured set, still in CAs until their window ends
 }
 
 // sourcedCert is a certificate with the setting and file it was read from.

@@ -81,6 +81,22 @@ func serverConfig(s *Snapshot, now time.Time) *tls.Config {
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
 		cfg.ClientCAs = s.CAs
 	}
+	if (s.crls != nil || len(s.overlap) > 0) && cfg.ClientAuth != tls.NoClientCert {
+		// crypto/tls calls VerifyConnection after its own chain check on a
+		// full handshake and also on every resumed one (with the chains
+		// the ticket carries), so a session resumed from a ticket cannot
+		// bring back a certificate the snapshot's CRLs revoke, nor a
+		// certificate of a CA whose overlap window ended.
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return nil
+			}
+			if len(cs.VerifiedChains) == 0 {
+				return s.CheckRevoked(cs.PeerCertificates)
+			}
+			return s.checkPeer(cs.VerifiedChains, timeNow())
+		}
+	}
 	s.tickets = newTicketKeys(cfg, now)
 	return cfg
 }

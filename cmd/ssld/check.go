@@ -31,8 +31,12 @@ type checkChannel struct {
 	Issuer   string   `json:"issuer,omitempty"`
 	NotAfter string   `json:"not_after,omitempty"`
 	DaysLeft *float64 `json:"days_left,omitempty"`
-	Warnings []string `json:"warnings"`
-	Error    string   `json:"error,omitempty"`
+	// CRLs is how many CRLs (ssl_crl, ssl_crlpath) the channel applies;
+	// CRLNextUpdate the earliest nextUpdate among them.
+	CRLs          int      `json:"crls,omitempty"`
+	CRLNextUpdate string   `json:"crl_next_update,omitempty"`
+	Warnings      []string `json:"warnings"`
+	Error         string   `json:"error,omitempty"`
 }
 
 // checkReport is the whole output of `ssld check`.
@@ -201,6 +205,10 @@ func runCheck(ctx context.Context, path string, days int, now time.Time) (rep ch
 			out.TLS, out.Serial, out.Subject, out.Issuer = true, s.Serial(), s.Subject(), s.Issuer()
 			out.NotAfter, out.DaysLeft = s.NotAfter().UTC().Format(time.RFC3339), &left
 		}
+		out.CRLs = len(s.CRLs())
+		if next, ok := s.CRLNextUpdate(); ok {
+			out.CRLNextUpdate = next.UTC().Format(time.RFC3339)
+		}
 		if days > 0 {
 			// The leaf, the intermediates served with it and every CA
 			// certificate: any of them expiring breaks clients.
@@ -248,6 +256,9 @@ func printCheckText(stdout, stderr io.Writer, rep checkReport) {
 		default:
 			fmt.Fprintf(stdout, "channel %s: serial=%s subject=%q issuer=%q not_after=%s days_left=%.1f cert=%s\n",
 				c.Channel, c.Serial, c.Subject, c.Issuer, c.NotAfter, *c.DaysLeft, c.CertFile)
+		}
+		if c.CRLs > 0 {
+			fmt.Fprintf(stdout, "channel %s: crls=%d next_update=%s\n", c.Channel, c.CRLs, c.CRLNextUpdate)
 		}
 		for _, w := range c.Warnings {
 			fmt.Fprintf(stdout, "warning: %s\n", w)

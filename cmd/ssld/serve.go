@@ -65,7 +65,7 @@ random password in --state-dir (once), and prints the mysql command to connect.`
 				if st, err = config.PrepareDev(stateDir, listen); err != nil {
 					return err
 				}
-				o.Config = st.ConfigPath
+				o.Config, o.Dev = st.ConfigPath, true
 			}
 			if o.Config == "" {
 				return usageError{fmt.Errorf("--config FILE or --dev is required")}

@@ -19,7 +19,9 @@ func TestEveryKeyReloadsOrWarns(t *testing.T) {
 		"ssl_capath": true, "cluster_ssl_cert": true, "cluster_ssl_key": true, "cluster_ssl_ca": true,
 		"cluster_ssl_capath": true, "ssl_expiry_warning": true,
 		"tls_version": true, "ssl_cipher": true, "tls_ciphersuites": true, "ssl_groups": true,
-		"cluster_tls_version": true, "cluster_ssl_cipher": true, "cluster_tls_ciphersuites": true, "cluster_ssl_groups": true}
+		"cluster_tls_version": true, "cluster_ssl_cipher": true, "cluster_tls_ciphersuites": true, "cluster_ssl_groups": true,
+		"ssl_crl": true, "ssl_crlpath": true, "cluster_ssl_crl": true, "cluster_ssl_crlpath": true, "ssl_crl_stale": true,
+		"ssl_allow_identity_change": true, "ssl_close_untrusted_sessions": true, "ssl_ca_overlap": true}
 	restart := map[string]bool{}
 
 	var visit func(prefix string, rt reflect.Type, get func(*File) reflect.Value)

@@ -41,6 +41,14 @@ type File struct {
 	ClusterSSLKey          string        `mapstructure:"cluster_ssl_key"`
 	ClusterSSLCA           string        `mapstructure:"cluster_ssl_ca"`
 	ClusterSSLCAPath       string        `mapstructure:"cluster_ssl_capath"`
+	SSLCRL                 string        `mapstructure:"ssl_crl"`
+	SSLCRLPath             string        `mapstructure:"ssl_crlpath"`
+	ClusterSSLCRL          string        `mapstructure:"cluster_ssl_crl"`
+	ClusterSSLCRLPath      string        `mapstructure:"cluster_ssl_crlpath"`
+	SSLCRLStale            string        `mapstructure:"ssl_crl_stale"`
+	AllowIdentityChange    bool          `mapstructure:"ssl_allow_identity_change"`
+	CloseUntrustedSessions bool          `mapstructure:"ssl_close_untrusted_sessions"`
+	CAOverlap              time.Duration `mapstructure:"ssl_ca_overlap"`
 	TLSVersion             string        `mapstructure:"tls_version"`
 	SSLCipher              string        `mapstructure:"ssl_cipher"`
 	TLSCipherSuites        string        `mapstructure:"tls_ciphersuites"`
@@ -104,6 +112,14 @@ var defaults = map[string]any{
 	"cluster_ssl_key":                        "",
 	"cluster_ssl_ca":                         "",
 	"cluster_ssl_capath":                     "",
+	"ssl_crl":                                "",
+	"ssl_crlpath":                            "",
+	"cluster_ssl_crl":                        "",
+	"cluster_ssl_crlpath":                    "",
+	"ssl_crl_stale":                          tlsctx.CRLStaleWarn,
+	"ssl_allow_identity_change":              false,
+	"ssl_close_untrusted_sessions":           false,
+	"ssl_ca_overlap":                         time.Duration(0),
 	"tls_version":                            tlsctx.DefaultTLSVersion,
 	"ssl_cipher":                             "",
 	"tls_ciphersuites":                       "",
@@ -240,6 +256,7 @@ func parseConfig(ctx context.Context, abs string) (*File, error) {
 	dir := filepath.Dir(abs)
 	for _, p := range []*string{&c.Socket, &c.SSLCert, &c.SSLKey, &c.SSLCA, &c.SSLCAPath,
 		&c.ClusterSSLCert, &c.ClusterSSLKey, &c.ClusterSSLCA, &c.ClusterSSLCAPath,
+		&c.SSLCRL, &c.SSLCRLPath, &c.ClusterSSLCRL, &c.ClusterSSLCRLPath,
 		&c.SHA2PrivateKeyPath, &c.SHA2PublicKeyPath} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
@@ -259,7 +276,8 @@ func parseConfig(ctx context.Context, abs string) (*File, error) {
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"connect_timeout", c.ConnectTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout}} {
+	}{{"connect_timeout", c.ConnectTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout},
+		{"ssl_ca_overlap", c.CAOverlap}} {
 		if d.v < 0 {
 			return nil, settingError(abs, d.key, "%v: must not be negative", d.v)
 		}
@@ -542,8 +560,11 @@ func (c *File) TLSSettings() tlsctx.Settings {
 		TLSVersion: c.TLSVersion, SSLCipher: c.SSLCipher, TLSCipherSuites: c.TLSCipherSuites, SSLGroups: c.SSLGroups,
 		ClusterTLSVersion: c.ClusterTLSVersion, ClusterSSLCipher: c.ClusterSSLCipher,
 		ClusterTLSCipherSuites: c.ClusterTLSCipherSuites, ClusterSSLGroups: c.ClusterSSLGroups,
+		SSLCRL: c.SSLCRL, SSLCRLPath: c.SSLCRLPath, ClusterSSLCRL: c.ClusterSSLCRL, ClusterSSLCRLPath: c.ClusterSSLCRLPath,
+		CRLStale: c.SSLCRLStale, ExpiryWarning: c.SSLExpiryWarning,
+		AllowIdentityChange: c.AllowIdentityChange, CloseUntrustedSessions: c.CloseUntrustedSessions, CAOverlap: c.CAOverlap,
 		Listen: c.Listen, ClusterListen: c.ClusterListen,
-		Cluster: clusterServed(c.ClusterListen), ExpiryWarning: c.SSLExpiryWarning,
+		Cluster: clusterServed(c.ClusterListen),
 	}
 }
 
@@ -609,6 +630,10 @@ type Source struct {
 	// descriptors (a connection flood); true means descriptors were freed
 	// and the read is tried once more. nil for `ssld check`.
 	onEMFILE func() bool
+
+	// anyIdentity turns the identity guard off (ssld serve --dev, whose
+	// generated certificate is nobody's identity).
+	anyIdentity bool
 }
 
 // SourceOptions are NewSource's: what a running node adds to the file.
@@ -623,12 +648,14 @@ type SourceOptions struct {
 	// OnEMFILE frees descriptors for a read that found none left and
 	// reports whether it did (the read is then tried once more).
 	OnEMFILE func() bool
+	// AnyIdentity turns the identity guard off (ssld serve --dev).
+	AnyIdentity bool
 }
 
 // NewSource is the tlsctx.Source that rereads the config file at path.
 func NewSource(path string, o SourceOptions) *Source {
 	return &Source{path: path, listenOverride: o.ListenOverride, socketOverride: o.SocketOverride,
-		running: o.Running, onEMFILE: o.OnEMFILE}
+		running: o.Running, onEMFILE: o.OnEMFILE, anyIdentity: o.AnyIdentity}
 }
 
 // Load implements tlsctx.Source.
@@ -644,6 +671,9 @@ func (s *Source) LoadWithWarnings(ctx context.Context) (tlsctx.Settings, []strin
 		return tlsctx.Settings{}, nil, err
 	}
 	st := c.TLSSettings()
+	if s.anyIdentity {
+		st.AllowIdentityChange = true
+	}
 	if s.listenOverride != "" {
 		st.Listen = s.listenOverride
 	}

@@ -46,6 +46,9 @@ type Options struct {
 	// Strict refuses to start when the TLS material is invalid; without
 	// it the node starts degraded (see Start).
 	Strict bool
+	// Dev is serve --dev: the identity guard is off (the dev certificate
+	// is regenerated at will).
+	Dev bool
 
 	// With a nil logger, Start logs to LogOut at the file's log_level and
 	// log_format, unless LogLevel / LogFormat (the flags) are set.
@@ -113,7 +116,7 @@ func Start(ctx context.Context, o Options, log *slog.Logger) (*Node, error) {
 	src := config.NewSource(cfg.Path(), config.SourceOptions{Running: cfg, ListenOverride: o.Listen, SocketOverride: o.Socket,
 		// Out of descriptors: the reserve is the reload's until it ends
 		// (the observer below refills it).
-		OnEMFILE: reserve.release})
+		OnEMFILE: reserve.release, AnyIdentity: o.Dev})
 	//
 	// Invalid TLS material (expired, missing, mismatched, unreadable) is a
 	// degraded start unless Strict: the socket and metrics work, the TCP
@@ -280,9 +283,9 @@ func (n *Node) MetricsAddr() net.Addr {
 // channel is served).
 func watchedPaths(config string, s tlsctx.Settings) []string {
 	out := []string{config}
-	paths := []string{s.SSLCert, s.SSLKey, s.SSLCA, s.SSLCAPath}
+	paths := []string{s.SSLCert, s.SSLKey, s.SSLCA, s.SSLCAPath, s.SSLCRL, s.SSLCRLPath}
 	if s.Serves(tlsctx.ChannelCluster) {
-		paths = append(paths, s.ClusterSSLCert, s.ClusterSSLKey, s.ClusterSSLCA, s.ClusterSSLCAPath)
+		paths = append(paths, s.ClusterSSLCert, s.ClusterSSLKey, s.ClusterSSLCA, s.ClusterSSLCAPath, s.ClusterSSLCRL, s.ClusterSSLCRLPath)
 	}
 	for _, p := range paths {
 		if p != "" {
@@ -310,6 +313,7 @@ func (n *Node) Reload(ctx context.Context, trigger string) error {
 // Safe to call more than once.
 func (n *Node) Shutdown(grace time.Duration) {
 	n.reloader.sd.stopping()
+	n.tls.Stop() // no CA overlap expiry reload after shutdown
 	if n.watcher != nil {
 		n.watcher.Stop()
 	}
