@@ -19,6 +19,17 @@ import (
 // ClusterSSLCert and ClusterSSLKey are empty it uses SSLCert/SSLKey, and
 // when both ClusterSSLCA and ClusterSSLCAPath are empty it uses
 // SSLCA/SSLCAPath. SSLKeyPassphrase applies to both channels.
+//
+// SSLCert and SSLKey (and ClusterSSLCert, ClusterSSLKey) each hold one
+// path or a comma-separated list of paths (see SplitList): the channel
+// then serves several certificates, the first certificate with the first
+// key, the second with the second, and so on (RSA and ECDSA side by side).
+// Every pair is validated as a single one is, and the set is swapped as
+// one: one bad pair fails the whole load. Per handshake crypto/tls serves
+// the first certificate the client supports (its server name against the
+// certificate's names, its signature algorithms and, in TLS 1.2, its
+// cipher suites against the key type), else the first one.
+// SSLKeyPassphrase decrypts every encrypted key.
 type Settings struct {
 	SSLCert, SSLKey, SSLKeyPassphrase, SSLCA, SSLCAPath           string
 	ClusterSSLCert, ClusterSSLKey, ClusterSSLCA, ClusterSSLCAPath string
@@ -166,6 +177,23 @@ type material struct {
 }
 
 func (m material) hasPair() bool { return m.cert != "" || m.key != "" }
+
+// SplitList splits the value of ssl_cert or ssl_key into its paths: one
+// path, or several separated by commas, spaces around each trimmed and
+// empty elements dropped. A path that itself holds a comma cannot be
+// listed. It is a pure function, safe for concurrent use.
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// JoinList is the inverse of SplitList: the paths as one setting value.
+func JoinList(paths []string) string { return strings.Join(paths, ",") }
 func (m material) hasCA() bool   { return m.ca != "" || m.capath != "" }
 
 // channelMaterial resolves the files of ch from s.

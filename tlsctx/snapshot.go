@@ -1,10 +1,14 @@
 package tlsctx
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -15,27 +19,77 @@ import (
 type Snapshot struct {
 	Channel    Channel
 	Generation uint64 // the Manager generation that built this snapshot
-	// CertFile, KeyFile, CAFile and CAPath are the effective paths (after the
-	// cluster -> ssl_* fallback); "" when unset.
+	// CertFile, KeyFile, CAFile and CAPath are the effective settings
+	// (after the cluster -> ssl_* fallback); "" when unset. CertFile and
+	// KeyFile are lists when the channel serves several certificates (see
+	// Settings); Certs names each pair's own files.
 	CertFile, KeyFile, CAFile, CAPath string
-	Certificate                       *tls.Certificate  // nil when the channel has no cert/key (TLS off)
-	Leaf                              *x509.Certificate // nil when TLS off
-	CAs                               *x509.CertPool    // nil when no CA is configured
-	CACount                           int               // distinct CA certificates in CAs
-	LoadedAt                          time.Time
-	// KeyBackend is what signs handshakes with this snapshot's key:
-	// BackendOpenSSL or BackendGo ("" when TLS off). It is BackendGo
-	// under BackendOpenSSL when libcrypto could not take the key.
+	// Certificate and Leaf are the first certificate's (Certs[0]); nil when
+	// the channel has no cert/key (TLS off).
+	Certificate *tls.Certificate
+	Leaf        *x509.Certificate
+	// Certs are every certificate the channel serves, in the order of the
+	// setting; nil when TLS off.
+	Certs    []*ServedCert
+	CAs      *x509.CertPool // nil when no CA is configured
+	CACount  int            // distinct CA certificates in CAs
+	LoadedAt time.Time
+	// KeyBackend is what signs handshakes with the first certificate's
+	// key (ServedCert.KeyBackend for each): BackendOpenSSL or BackendGo
+	// ("" when TLS off). It is BackendGo under BackendOpenSSL when
+	// libcrypto could not take the key.
 	KeyBackend CryptoBackend
 
 	digest        [32]byte            // hash of paths, settings and file bytes: equal digest = unchanged
 	serverConfig  *tls.Config         // per-snapshot server config with its own session-ticket keys; nil when TLS off
 	tickets       *ticketKeys         // serverConfig's ticket keys and their rotation; nil when TLS or tickets are off
-	keyWarnings   []string            // the backend fallback warning, repeated on unchanged reloads
+	keyWarnings   []string            // the backend fallback warnings, repeated on unchanged reloads
 	certSetting   string              // the setting CertFile came from (ssl_cert, cluster_ssl_cert)
-	intermediates []*x509.Certificate // parsed Certificate.Certificate[1:], served after the leaf
 	caCerts       []sourcedCert       // the distinct certificates in CAs, with where each was read
 }
+
+// ServedCert is one certificate of a channel, with its key. It is
+// immutable, like the Snapshot that holds it.
+type ServedCert struct {
+	Position          int    // 1 for the first of the list, 2 for the second, ...
+	CertFile, KeyFile string // this pair's own files
+	Certificate       *tls.Certificate
+	Leaf              *x509.Certificate
+	// KeyBackend is what signs handshakes with this key: BackendOpenSSL
+	// or BackendGo.
+	KeyBackend    CryptoBackend
+	intermediates []*x509.Certificate // parsed Certificate.Certificate[1:], served after the leaf
+}
+
+// Serial returns the leaf serial number as openssl prints it (FormatSerial).
+func (c *ServedCert) Serial() string { return FormatSerial(c.Leaf.SerialNumber) }
+
+// Fingerprint returns the lower-case hex SHA-256 of the leaf DER.
+func (c *ServedCert) Fingerprint() string {
+	sum := sha256.Sum256(c.Leaf.Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// KeyType names the leaf's key: "RSA 2048", "ECDSA P-256", "Ed25519".
+func (c *ServedCert) KeyType() string { return KeyType(c.Leaf) }
+
+// KeyType names the public key of cert: "RSA 2048", "ECDSA P-256",
+// "Ed25519", or the algorithm name for any other.
+func KeyType(cert *x509.Certificate) string {
+	switch k := cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA %d", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return "ECDSA " + k.Curve.Params().Name
+	case ed25519.PublicKey:
+		return "Ed25519"
+	}
+	return cert.PublicKeyAlgorithm.String()
+}
+
+// SANs returns the leaf's subject alternative names: DNS names, IP
+// addresses, URIs and e-mail addresses, in that order.
+func (c *ServedCert) SANs() []string { return leafSANs(c.Leaf) }
 
 // sourcedCert is a certificate with the setting and file it was read from.
 type sourcedCert struct {
@@ -93,11 +147,11 @@ func (s *Snapshot) dependedOn() []ExpiringCert {
 		out = append(out, ExpiringCert{Role: role, Setting: setting, File: file,
 			Subject: c.Subject.String(), NotAfter: c.NotAfter})
 	}
-	if s.Leaf != nil {
-		note(s.Leaf, "certificate", s.certSetting, s.CertFile)
-	}
-	for _, c := range s.intermediates {
-		note(c, "intermediate certificate", s.certSetting, s.CertFile)
+	for _, sc := range s.Certs {
+		note(sc.Leaf, "certificate", s.certSetting, sc.CertFile)
+		for _, c := range sc.intermediates {
+			note(c, "intermediate certificate", s.certSetting, sc.CertFile)
+		}
 	}
 	for _, sc := range s.caCerts {
 		note(sc.cert, "CA certificate", sc.setting, sc.file)
@@ -109,8 +163,10 @@ func (s *Snapshot) dependedOn() []ExpiringCert {
 // Enabled reports whether the channel has a certificate (TLS on).
 func (s *Snapshot) Enabled() bool { return s != nil && s.Certificate != nil }
 
-// Serial returns the leaf serial number as openssl prints it (see
-// FormatSerial), or "" when TLS is off.
+// Serial returns the first leaf's serial number as openssl prints it (see
+// FormatSerial), or "" when TLS is off. Serial, Fingerprint, NotBefore,
+// NotAfter, Subject, Issuer and SANs describe the first certificate; Certs
+// has each.
 func (s *Snapshot) Serial() string {
 	if !s.Enabled() {
 		return ""
@@ -166,14 +222,18 @@ func (s *Snapshot) SANs() []string {
 	if !s.Enabled() {
 		return nil
 	}
+	return leafSANs(s.Leaf)
+}
+
+func leafSANs(leaf *x509.Certificate) []string {
 	var out []string
-	out = append(out, s.Leaf.DNSNames...)
-	for _, ip := range s.Leaf.IPAddresses {
+	out = append(out, leaf.DNSNames...)
+	for _, ip := range leaf.IPAddresses {
 		out = append(out, ip.String())
 	}
-	for _, u := range s.Leaf.URIs {
+	for _, u := range leaf.URIs {
 		out = append(out, u.String())
 	}
-	out = append(out, s.Leaf.EmailAddresses...)
+	out = append(out, leaf.EmailAddresses...)
 	return out
 }
