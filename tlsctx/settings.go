@@ -194,7 +194,7 @@ func SplitList(s string) []string {
 
 // JoinList is the inverse of SplitList: the paths as one setting value.
 func JoinList(paths []string) string { return strings.Join(paths, ",") }
-func (m material) hasCA() bool   { return m.ca != "" || m.capath != "" }
+func (m material) hasCA() bool       { return m.ca != "" || m.capath != "" }
 
 // channelMaterial resolves the files of ch from s.
 func channelMaterial(s Settings, ch Channel) material {

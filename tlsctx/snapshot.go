@@ -40,12 +40,12 @@ type Snapshot struct {
 	// libcrypto could not take the key.
 	KeyBackend CryptoBackend
 
-	digest        [32]byte            // hash of paths, settings and file bytes: equal digest = unchanged
-	serverConfig  *tls.Config         // per-snapshot server config with its own session-ticket keys; nil when TLS off
-	tickets       *ticketKeys         // serverConfig's ticket keys and their rotation; nil when TLS or tickets are off
-	keyWarnings   []string            // the backend fallback warnings, repeated on unchanged reloads
-	certSetting   string              // the setting CertFile came from (ssl_cert, cluster_ssl_cert)
-	caCerts       []sourcedCert       // the distinct certificates in CAs, with where each was read
+	digest       [32]byte      // hash of paths, settings and file bytes: equal digest = unchanged
+	serverConfig *tls.Config   // per-snapshot server config with its own session-ticket keys; nil when TLS off
+	tickets      *ticketKeys   // serverConfig's ticket keys and their rotation; nil when TLS or tickets are off
+	keyWarnings  []string      // the backend fallback warnings, repeated on unchanged reloads
+	certSetting  string        // the setting CertFile came from (ssl_cert, cluster_ssl_cert)
+	caCerts      []sourcedCert // the distinct certificates in CAs, with where each was read
 }
 
 // ServedCert is one certificate of a channel, with its key. It is
