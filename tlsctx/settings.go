@@ -177,6 +177,7 @@ type material struct {
 }
 
 func (m material) hasPair() bool { return m.cert != "" || m.key != "" }
+func (m material) hasCA() bool   { return m.ca != "" || m.capath != "" }
 
 // SplitList splits the value of ssl_cert or ssl_key into its paths: one
 // path, or several separated by commas, spaces around each trimmed and
@@ -194,7 +195,6 @@ func SplitList(s string) []string {
 
 // JoinList is the inverse of SplitList: the paths as one setting value.
 func JoinList(paths []string) string { return strings.Join(paths, ",") }
-func (m material) hasCA() bool       { return m.ca != "" || m.capath != "" }
 
 // channelMaterial resolves the files of ch from s.
 func channelMaterial(s Settings, ch Channel) material {
