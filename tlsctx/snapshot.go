@@ -160,6 +160,20 @@ func (s *Snapshot) dependedOn() []ExpiringCert {
 	return out
 }
 
+// Served returns Certs; for a snapshot built by hand (an embedder's
+// fake, a test's) with only Certificate and Leaf set, that one certificate
+// at position 1. nil when TLS is off.
+func (s *Snapshot) Served() []*ServedCert {
+	if !s.Enabled() {
+		return nil
+	}
+	if len(s.Certs) > 0 {
+		return s.Certs
+	}
+	return []*ServedCert{{Position: 1, CertFile: s.CertFile, KeyFile: s.KeyFile,
+		Certificate: s.Certificate, Leaf: s.Leaf, KeyBackend: s.KeyBackend}}
+}
+
 // Enabled reports whether the channel has a certificate (TLS on).
 func (s *Snapshot) Enabled() bool { return s != nil && s.Certificate != nil }
 
