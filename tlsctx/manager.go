@@ -534,7 +534,12 @@ func (m *Manager) logSnapshot(result string, ch Channel, s *Snapshot, d time.Dur
 	args := []any{"result", result, "channel", string(ch), "generation", s.Generation,
 		"duration", d, "trigger", trigger}
 	if s.Enabled() {
-		args = append(args, "serial", s.Serial(), "fingerprint", s.Fingerprint(), "not_after", s.NotAfter().UTC().Format(time.RFC3339))
+		// With several certificates, each one's, in the order of ssl_cert.
+		var after []string
+		for _, c := range s.Served() {
+			after = append(after, c.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+		args = append(args, "serial", s.serials(), "fingerprint", s.fingerprints(), "not_after", strings.Join(after, ","))
 	} else {
 		args = append(args, "tls", "off")
 	}

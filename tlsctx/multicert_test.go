@@ -282,3 +282,23 @@ func opensslServed(t *testing.T, addr string, args ...string) string {
 	require.NoError(t, err, "openssl x509: %s", ser)
 	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(ser)), "serial="))
 }
+
+func TestSeveralCertificatesHistory(t *testing.T) {
+	f := newFixture(t)
+	old := f.twoPairs("ec", "rsa")
+	f.set(func(s *Settings) { s.Cluster = ClusterOff })
+	m := f.manager()
+	oldFP := m.Current(ChannelClient).Certs[0].Fingerprint() + "," + m.Current(ChannelClient).Certs[1].Fingerprint()
+	next := f.twoPairs("ec", "rsa")
+	_, err := m.Reload(context.Background())
+	require.NoError(t, err)
+	cur := m.Current(ChannelClient)
+	h := m.History()
+	require.NotEmpty(t, h)
+	require.Len(t, h[0].Channels, 1)
+	c := h[0].Channels[0]
+	assert.Equal(t, old["ec"]+","+old["rsa"], c.OldSerial)
+	assert.Equal(t, next["ec"]+","+next["rsa"], c.NewSerial)
+	assert.Equal(t, oldFP, c.OldFingerprint)
+	assert.Equal(t, cur.Certs[0].Fingerprint()+","+cur.Certs[1].Fingerprint(), c.NewFingerprint)
+}
