@@ -39,7 +39,7 @@ type HistoryEntry struct {
 // ChannelChange is what one load did to one channel's certificate and CA
 // set. Old and new are equal when nothing was swapped (unchanged, failed).
 type ChannelChange struct {
-	Channel                        Channel
+	Channel Channel
 	// The serials and SHA-256 fingerprints of the certificates served
 	// before and after: "" when TLS was or is off; with several
 	// certificates, each one's in the order of ssl_cert, joined by ",".
