@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -288,5 +290,43 @@ func TestMultiCertSignalAndWatch(t *testing.T) {
 			gotEC, _ = opensslServedSerial(n.addr, "-sigalgs", "ECDSA+SHA256")
 			assert.Equal(t, ec, gotEC)
 		})
+	}
+}
+
+// TestMultiCertCheck: `ssld check` lists each certificate of a channel
+// and --days holds for each: an RSA second certificate with 20 days left
+// fails --days 30, naming its own file; --format json has both.
+func TestMultiCertCheck(t *testing.T) {
+	dir, cfg, ca := checkDir(t, 60*24*time.Hour)
+	rsa, err := ca.Issue(pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, KeyType: pki.RSA2048,
+		NotAfter: time.Now().Add(20 * 24 * time.Hour)})
+	require.NoError(t, err)
+	require.NoError(t, pki.WriteFile(filepath.Join(dir, multiRSACert), rsa.CertPEM, 0o644))
+	require.NoError(t, pki.WriteFile(filepath.Join(dir, multiRSAKey), rsa.KeyPEM, 0o600))
+	twoPairConfig(t, cfg)
+
+	code, out, errOut := runBin(t, "check", "--config", cfg, "--days", "10")
+	require.Equal(t, 0, code, out+errOut)
+	rsaFile := filepath.Join(dir, multiRSACert)
+	assert.Regexp(t, `(?m)^channel client: certificate 1 of 2: key_type="ECDSA P-256" serial=\S+ .* cert=`+regexp.QuoteMeta(filepath.Join(dir, devServerCert))+`$`, out)
+	assert.Regexp(t, `(?m)^channel client: certificate 2 of 2: key_type="RSA 2048" serial=`+serialOf(rsa.Cert)+` .*days_left=(19\.9|20\.0) cert=`+regexp.QuoteMeta(rsaFile)+`$`, out)
+
+	code, out, errOut = runBin(t, "check", "--config", cfg, "--days", "30")
+	require.Equal(t, 1, code, out+errOut)
+	assert.Regexp(t, `(?m)^error: channels client, cluster: ssl_cert "`+regexp.QuoteMeta(rsaFile)+`": certificate expires at \S+, in (19\.9|20\.0) days, within --days 30$`, errOut)
+	assert.Equal(t, 1, strings.Count(errOut, "error: "), errOut)
+
+	code, out, errOut = runBin(t, "check", "--config", cfg, "--format", "json")
+	require.Equal(t, 0, code, out+errOut)
+	var rep checkReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
+	require.Len(t, rep.Channels, 2)
+	for _, c := range rep.Channels {
+		require.Len(t, c.Certificates, 2, c.Channel)
+		assert.Equal(t, "ECDSA P-256", c.Certificates[0].KeyType)
+		assert.Equal(t, checkCert{Position: 2, KeyType: "RSA 2048", CertFile: rsaFile, Serial: serialOf(rsa.Cert),
+			Subject: rsa.Cert.Subject.String(), Issuer: rsa.Cert.Issuer.String(), NotAfter: rsa.Cert.NotAfter.UTC().Format(time.RFC3339),
+			DaysLeft: c.Certificates[1].DaysLeft}, c.Certificates[1])
+		assert.Equal(t, filepath.Join(dir, devServerCert), c.CertFile, "the first")
 	}
 }
