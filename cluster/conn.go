@@ -215,21 +215,6 @@ func valueString(v driver.Value) string {
 	return fmt.Sprint(v)
 }
 
-// variable reads one global variable with SHOW GLOBAL VARIABLES, which every
-// dialect answers; "" when it does not exist.
-func (s *sqlConn) variable(ctx context.Context, name string) (string, error) {
-	_, rows, err := s.query(ctx, "SHOW GLOBAL VARIABLES LIKE '"+name+"'", nodeStateLimit)
-	if err != nil {
-		return "", err
-	}
-	for _, r := range rows {
-		if len(r) >= 2 && strings.EqualFold(r[0], name) {
-			return r[1], nil
-		}
-	}
-	return "", nil
-}
-
 // variables reads the global variables names (plain identifiers: they are
 // not quoted) in one SHOW GLOBAL VARIABLES, by lower-case name; a variable
 // the node does not have is absent.
