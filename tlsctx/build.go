@@ -30,6 +30,7 @@ type builder struct {
 	after     func(time.Duration) <-chan time.Time // the re-read timer; nil is time.After
 	versions  versionRange
 	backend   CryptoBackend
+	auto      *autoChoices              // non-nil under crypto_backend auto with libcrypto: the backend per key kind
 	prev      map[Channel]*Snapshot     // live snapshots; nil in New
 	signers   map[[32]byte]signerResult // keySigner results of this pass, by key file bytes
 	capaths   map[string]*capathScan    // ssl_capath folders read in this pass
@@ -53,7 +54,11 @@ func (b *builder) signer(keyPEM []byte, key crypto.Signer) signerResult {
 		return r
 	}
 	var r signerResult
-	r.signer, r.used, r.warning = keySigner(b.backend, key)
+	if b.auto != nil {
+		r.signer, r.used, r.warning = b.auto.signer(key)
+	} else {
+		r.signer, r.used, r.warning = keySigner(b.backend, key)
+	}
 	if b.signers == nil {
 		b.signers = map[[32]byte]signerResult{}
 	}

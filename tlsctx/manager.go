@@ -46,6 +46,7 @@ type Manager struct {
 	versions      versionRange  // fixed at New: tls_version is restart-only
 	backend       CryptoBackend // resolved at New: BackendOpenSSL or BackendGo
 	backendInfo   string
+	auto          *autoChoices // crypto_backend auto with libcrypto loaded: chosen per key kind (autobackend.go); else nil
 	serverConfigs map[Channel]*tls.Config
 	// channels are the channels served, fixed at New (Settings.Serves):
 	// a channel appears or disappears only with a restart.
@@ -198,6 +199,9 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 	if m.backend, m.backendInfo, err = resolveBackend(o.backend); err != nil {
 		return nil, &ReloadError{Setting: "crypto_backend", Reason: err.Error(), Err: err}
 	}
+	if want, _ := ParseCryptoBackend(string(o.backend)); want == BackendAuto && m.backend == BackendOpenSSL {
+		m.auto = &autoChoices{} // each key kind signed by the backend measured faster here
+	}
 	m.log(slog.LevelInfo, "crypto backend", "crypto_backend", string(m.backend), "detail", m.backendInfo)
 	m.channels = s.Channels()
 	// A cluster channel without a CA is a configuration error a reload
@@ -301,7 +305,7 @@ func (m *Manager) Unavailable(ch Channel) error {
 // work of a new signer and config.
 func (m *Manager) builder(prev map[Channel]*Snapshot) *builder {
 	return &builder{now: m.now, readFile: m.readFile, pairTries: m.pairTries, pairWait: m.pairWait, after: m.pairAfter,
-		versions: m.versions, backend: m.backend, prev: prev}
+		versions: m.versions, backend: m.backend, auto: m.auto, prev: prev}
 }
 
 // Current returns the live snapshot of ch. It never returns nil for a

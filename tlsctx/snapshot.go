@@ -1,6 +1,7 @@
 package tlsctx
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -76,7 +77,15 @@ func (c *ServedCert) KeyType() string { return KeyType(c.Leaf) }
 // KeyType names the public key of cert: "RSA 2048", "ECDSA P-256",
 // "Ed25519", or the algorithm name for any other.
 func KeyType(cert *x509.Certificate) string {
-	switch k := cert.PublicKey.(type) {
+	if kind := publicKeyKind(cert.PublicKey); kind != "" {
+		return kind
+	}
+	return cert.PublicKeyAlgorithm.String()
+}
+
+// publicKeyKind names a public key as KeyType does; "" for another type.
+func publicKeyKind(pub crypto.PublicKey) string {
+	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		return fmt.Sprintf("RSA %d", k.N.BitLen())
 	case *ecdsa.PublicKey:
@@ -84,7 +93,7 @@ func KeyType(cert *x509.Certificate) string {
 	case ed25519.PublicKey:
 		return "Ed25519"
 	}
-	return cert.PublicKeyAlgorithm.String()
+	return ""
 }
 
 // SANs returns the leaf's subject alternative names: DNS names, IP

@@ -79,7 +79,10 @@ func TestMultiCertConfig(t *testing.T) {
 		rep := runCheck(t.Context(), p, 0, time.Now())
 		assert.True(t, rep.OK, "%+v", rep)
 		require.Len(t, rep.Channels, 1)
-		assert.Equal(t, filepath.Join(dir, "certs/server-ecdsa.crt")+","+filepath.Join(dir, "certs/server-rsa.crt"), rep.Channels[0].CertFile)
+		require.Len(t, rep.Channels[0].Certificates, 2)
+		assert.Equal(t, filepath.Join(dir, "certs/server-ecdsa.crt"), rep.Channels[0].Certificates[0].CertFile)
+		assert.Equal(t, filepath.Join(dir, "certs/server-rsa.crt"), rep.Channels[0].Certificates[1].CertFile)
+		assert.Equal(t, "RSA 2048", rep.Channels[0].Certificates[1].KeyType)
 	})
 	for _, tc := range []struct{ name, text, err string }{
 		{"comma in a list element", "ssl_cert: [\"a,b.crt\", c.crt]\n", `ssl_cert list element 1 "a,b.crt" holds a comma: a path listed here cannot hold one`},
