@@ -142,6 +142,12 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 			return built{}, &ReloadError{Channel: ch, Setting: m.keySetting, Reason: m.certSetting + " is set but " + m.keySetting + " is empty"}
 		}
 		certs, keys := SplitList(m.cert), SplitList(m.key)
+		if len(certs) == 0 {
+			return built{}, &ReloadError{Channel: ch, Setting: m.certSetting, File: m.cert, Reason: "names no file (only commas and spaces)"}
+		}
+		if len(keys) == 0 {
+			return built{}, &ReloadError{Channel: ch, Setting: m.keySetting, File: m.key, Reason: "names no file (only commas and spaces)"}
+		}
 		if len(certs) != len(keys) {
 			return built{}, &ReloadError{Channel: ch, Setting: m.keySetting, File: m.key,
 				Reason: fmt.Sprintf("lists %d %s but %s %q lists %d %s; certificates and keys pair by position",

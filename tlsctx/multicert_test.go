@@ -302,3 +302,17 @@ func TestSeveralCertificatesHistory(t *testing.T) {
 	assert.Equal(t, oldFP, c.OldFingerprint)
 	assert.Equal(t, cur.Certs[0].Fingerprint()+","+cur.Certs[1].Fingerprint(), c.NewFingerprint)
 }
+
+func TestSeveralCertificatesEmptyList(t *testing.T) {
+	f := newFixture(t)
+	m := f.manager()
+	for _, tc := range []struct{ cert, key, want string }{
+		{" , ", f.path("server.key"), `channel client: ssl_cert " , ": names no file (only commas and spaces)`},
+		{f.path("server.crt"), ",", `channel client: ssl_key ",": names no file (only commas and spaces)`},
+	} {
+		f.set(func(s *Settings) { s.SSLCert, s.SSLKey = tc.cert, tc.key })
+		_, err := m.Reload(context.Background())
+		require.Error(t, err)
+		assert.Equal(t, tc.want, err.Error())
+	}
+}
