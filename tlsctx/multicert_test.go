@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"os/exec"
 	"strings"
@@ -314,5 +315,40 @@ func TestSeveralCertificatesEmptyList(t *testing.T) {
 		_, err := m.Reload(context.Background())
 		require.Error(t, err)
 		assert.Equal(t, tc.want, err.Error())
+	}
+}
+
+// TestSeveralCertificatesClusterClient: dialling another node with a
+// cluster channel of two certificates presents the first one the peer's
+// certificate request accepts: with crypto/tls's request, which accepts
+// every signature algorithm, the first of the list.
+func TestSeveralCertificatesClusterClient(t *testing.T) {
+	f := newFixture(t)
+	serials := f.twoPairs("ec", "rsa")
+	m := f.manager()
+	got := make(chan string, 1)
+	peer := &tls.Config{
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return m.Current(ChannelCluster).Certificate, nil
+		},
+		ClientAuth: tls.RequireAnyClientCert,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			c, err := x509.ParseCertificate(raw[0])
+			if err == nil {
+				got <- FormatSerial(c.SerialNumber)
+			}
+			return err
+		},
+	}
+	addr := testenv.TLSEchoServer(t, peer)
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, m.ClientTLSConfig("localhost"))
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Handshake())
+	select {
+	case s := <-got:
+		assert.Equal(t, serials["ec"], s)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the peer saw no client certificate")
 	}
 }
