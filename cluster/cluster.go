@@ -554,13 +554,18 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 		if declared < 2 {
 			return nil
 		}
-		return r.retry(ctx, &res, func() error {
+		err := r.retry(ctx, &res, func() error {
 			leaf, err := probeRSAOnly(ctx, n.Addr, r.opts.Timeout, r.tv, first)
 			if leaf != nil && !servesFingerprint(*all, ServedBy(leaf).Fingerprint) {
 				*all = append(*all, ServedBy(leaf))
 			}
 			return err
 		})
+		var ve *verifyError
+		if errors.As(err, &ve) {
+			ve.afterLogin = true // the login happened, against the first certificate
+		}
+		return err
 	}
 	var varsBefore map[string]string
 	if res.Dialect == DialectSSLD {

@@ -168,4 +168,19 @@ func TestClusterMultiCert(t *testing.T) {
 	n = rep.Nodes[rows[master.addr]]
 	assert.Equal(t, "stale", n.Status)
 	assert.Regexp(t, `^channel client: certificate 2: serves [0-9a-f]{64} but its files hold [0-9a-f]{64} \(serial `+serials[master][1]+`\): they changed since its last reload$`, n.Error)
+
+	// An RSA certificate from a CA the runner does not trust: the node
+	// reloads it (the client channel does not check its own chain), and
+	// the RSA-only probe fails the node, naming that hello.
+	stranger := pkitest.MustCA(t, "stranger CA")
+	l := pkitest.MustIssue(t, stranger, pki.LeafOptions{CN: "localhost", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyType: pki.RSA2048})
+	require.NoError(t, pki.WriteFile(filepath.Join(master.dir, "rsa.crt"), l.CertPEM, 0o644))
+	require.NoError(t, pki.WriteFile(filepath.Join(master.dir, "rsa.key"), l.KeyPEM, 0o600))
+	code, rows, rep = f.multiCertRun("reload", "--topology", topo, "--roles", "master")
+	assert.Equal(t, 1, code)
+	n = rep.Nodes[rows[master.addr]]
+	assert.Equal(t, "failed", n.Status)
+	assert.Contains(t, n.Error, "verify after reload: TLS handshake (RSA-only hello): certificate not verified: x509: certificate signed by unknown authority")
+	require.Len(t, n.AfterAll, 2)
+	assert.Equal(t, serialOf(l.Cert), n.AfterAll[1].Serial)
 }
