@@ -13,6 +13,7 @@
 //	go run ./cmd/ssld-bench                     # ssld, bare TLS, bare vitess; ECDSA P-256 and RSA-2048
 //	go run ./cmd/ssld-bench --mariadb --json bench.json
 //	go run ./cmd/ssld-bench --quick             # CI: ~1 s per phase, ECDSA only
+//	go run ./cmd/ssld-bench --mariadb --mixed 0.8   # also a node serving ECDSA and RSA, 80% ECDSA-capable clients
 //
 // One run covers every crypto backend (--backends openssl,go: ssld's
 // crypto_backend, and the same backend for the bare TLS server's key) and
