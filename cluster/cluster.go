@@ -19,6 +19,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -94,7 +95,10 @@ type Options struct {
 
 	// ExpectSerial (hex, any case, colons allowed) and ExpectFingerprint
 	// (SHA-256 hex of the leaf DER) make a node that serves anything else
-	// after its reload stale.
+	// after its reload stale. Either may list several values separated by
+	// commas (a node serving an ECDSA and an RSA certificate): then every
+	// certificate a node serves must be one of them, and each of them
+	// must be served.
 	ExpectSerial      string
 	ExpectFingerprint string
 	// ExpectIssuer (a DN: "CN=ca2,O=Example" or "/CN=ca2/O=Example") is the
@@ -182,8 +186,14 @@ func (o Options) withDefaults() Options {
 	if o.Scope == "" {
 		o.Scope = ScopeAll
 	}
-	o.ExpectSerial = normalizeHex(o.ExpectSerial, true)
-	o.ExpectFingerprint = strings.ToLower(normalizeHex(o.ExpectFingerprint, false))
+	var serials, fps []string
+	for _, v := range splitList(o.ExpectSerial) {
+		serials = append(serials, normalizeHex(v, true))
+	}
+	for _, v := range splitList(o.ExpectFingerprint) {
+		fps = append(fps, strings.ToLower(normalizeHex(v, false)))
+	}
+	o.ExpectSerial, o.ExpectFingerprint = strings.Join(serials, ","), strings.Join(fps, ",")
 	return o
 }
 
@@ -461,16 +471,16 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 
 	// 1. What does a new client get now?
 	var greetingVersion string
-	var before Served
+	var beforeLeaf *x509.Certificate
 	err := r.retry(ctx, &res, func() error {
 		leaf, v, err := probe(ctx, n.Addr, r.opts.Timeout, r.tv)
 		if leaf != nil {
-			before = ServedBy(leaf)
+			beforeLeaf = leaf
+			res.Before, res.BeforeAll = ServedBy(leaf), []Served{ServedBy(leaf)}
 		}
 		greetingVersion = v
 		return err
 	})
-	res.Before = before
 	if err != nil {
 		return fail(err)
 	}
@@ -507,20 +517,64 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 		res.Dialect = DetectDialect(version, comment)
 	}
 	res.Statement = res.Dialect.ReloadStatement()
-	reported := func() error {
-		if res.Dialect != DialectSSLD {
-			return nil
-		}
-		fp, err := conn.variable(ctx, "ssl_server_fingerprint")
+	// An ssld node says what it serves: the fingerprint of the first
+	// certificate (ssl_server_fingerprint) and every certificate
+	// (ssl_server_certificates). A node serving several gets a second
+	// probe, an RSA-only hello, before and after the reload.
+	declared := 0
+	readServed := func() (map[string]string, error) {
+		vars, err := conn.variables(ctx, "ssl_server_fingerprint", "ssl_server_certificates")
 		if err != nil {
-			return &stepError{"SHOW GLOBAL VARIABLES", err}
+			return nil, &stepError{"SHOW GLOBAL VARIABLES", err}
 		}
-		fp = strings.ToLower(fp)
+		declared = countCertificates(vars["ssl_server_certificates"])
+		return vars, nil
+	}
+	takeReported := func(vars map[string]string) error {
+		fp := strings.ToLower(vars["ssl_server_fingerprint"])
 		if fp != "" && !hexFingerprint.MatchString(fp) {
 			return errors.New("SHOW GLOBAL VARIABLES: malformed answer: ssl_server_fingerprint is not 64 hex digits")
 		}
 		res.Reported = fp
 		return nil
+	}
+	reported := func() error {
+		if res.Dialect != DialectSSLD {
+			return nil
+		}
+		vars, err := readServed()
+		if err != nil {
+			return err
+		}
+		return takeReported(vars)
+	}
+	// more adds, to all, the certificate an RSA-only client gets, when the
+	// node declares several.
+	more := func(all *[]Served, first *x509.Certificate) error {
+		if declared < 2 {
+			return nil
+		}
+		err := r.retry(ctx, &res, func() error {
+			leaf, err := probeRSAOnly(ctx, n.Addr, r.opts.Timeout, r.tv, first)
+			if leaf != nil && !servesFingerprint(*all, ServedBy(leaf).Fingerprint) {
+				*all = append(*all, ServedBy(leaf))
+			}
+			return err
+		})
+		var ve *verifyError
+		if errors.As(err, &ve) {
+			ve.afterLogin = true // the login happened, against the first certificate
+		}
+		return err
+	}
+	var varsBefore map[string]string
+	if res.Dialect == DialectSSLD {
+		if varsBefore, err = readServed(); err != nil {
+			return fail(err)
+		}
+		if err := more(&res.BeforeAll, beforeLeaf); err != nil {
+			return fail(err)
+		}
 	}
 
 	// Pre-flight: an ssld node validates its files without swapping.
@@ -530,18 +584,20 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 
 	// Read-only: status and dry runs of other dialects stop here.
 	if r.readOnly || r.opts.DryRun {
-		if err := reported(); err != nil {
-			return fail(err)
+		if res.Dialect == DialectSSLD {
+			if err := takeReported(varsBefore); err != nil {
+				return fail(err)
+			}
 		}
 		res.Status = StatusOK
 		var why []string
-		if res.Reported != "" && res.Reported != res.Before.Fingerprint {
+		if res.Reported != "" && !servesFingerprint(res.BeforeAll, res.Reported) {
 			why = append(why, fmt.Sprintf("node reports it loaded %s but serves %s", short(res.Reported), short(res.Before.Fingerprint)))
 		}
 		if r.readOnly {
-			why = append(why, r.proofFailures(res.Before, nil)...)
+			why = append(why, r.proofFailures(res.BeforeAll, nil)...)
 			if r.opts.RequireCurrent && res.Dialect == DialectSSLD {
-				stale, err := r.currentProof(ctx, conn, &res, res.Before)
+				stale, err := r.currentProof(ctx, conn, &res, res.BeforeAll)
 				if err != nil {
 					return fail(err)
 				}
@@ -579,15 +635,19 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 	}
 
 	// 5. What does a new client get now?
-	var after Served
+	var afterLeaf *x509.Certificate
 	err = r.retry(ctx, &res, func() error {
 		leaf, _, err := probe(ctx, n.Addr, r.opts.Timeout, r.tv)
 		if leaf != nil {
-			after = ServedBy(leaf)
+			afterLeaf = leaf
+			res.After, res.AfterAll = ServedBy(leaf), []Served{ServedBy(leaf)}
 		}
 		return err
 	})
-	res.After = after
+	if err == nil {
+		err = more(&res.AfterAll, afterLeaf)
+	}
+	after, afterAll := res.After, res.AfterAll
 	if err != nil {
 		var ve *verifyError
 		if errors.As(err, &ve) {
@@ -596,17 +656,17 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 		return fail(&stepError{"verify after reload", err})
 	}
 	var why []string
-	if res.Reported != "" && res.Reported != after.Fingerprint {
+	if res.Reported != "" && !servesFingerprint(afterAll, res.Reported) {
 		why = append(why, fmt.Sprintf("reload said OK and the node reports it loaded %s, but a new handshake still gets %s (serial %s)",
 			short(res.Reported), short(after.Fingerprint), after.Serial))
 	}
-	why = append(why, r.proofFailures(after, &res.Before)...)
+	why = append(why, r.proofFailures(afterAll, res.BeforeAll)...)
 	if conn != nil {
 		// --require-current on ssld: the files, each channel's served
 		// certificate and the handshake agree. (Other dialects: the
 		// reload statement that just succeeded loaded the files, and the
 		// handshake above read what is served.)
-		stale, err := r.currentProof(ctx, conn, &res, after)
+		stale, err := r.currentProof(ctx, conn, &res, afterAll)
 		if err != nil {
 			return fail(err)
 		}
@@ -615,12 +675,47 @@ func (r *runner) node(ctx context.Context, n Node) (res NodeResult) {
 	switch {
 	case len(why) > 0:
 		res.Status, res.Error = StatusStale, strings.Join(why, "; ")
-	case after.Fingerprint == res.Before.Fingerprint:
+	case sameFingerprints(afterAll, res.BeforeAll):
 		res.Status = StatusUnchanged
 	default:
 		res.Status = StatusOK
 	}
 	return res
+}
+
+// countCertificates is how many certificates @@ssl_server_certificates
+// lists (a JSON array); 0 when it is empty, absent (an older ssld) or not
+// such an array.
+func countCertificates(v string) int {
+	var list []json.RawMessage
+	if v == "" || json.Unmarshal([]byte(v), &list) != nil {
+		return 0
+	}
+	return len(list)
+}
+
+// servesFingerprint reports whether fp is among the certificates of all.
+func servesFingerprint(all []Served, fp string) bool {
+	for _, s := range all {
+		if s.Fingerprint == fp {
+			return true
+		}
+	}
+	return false
+}
+
+// sameFingerprints reports whether a and b are the same certificates in
+// the same order.
+func sameFingerprints(a, b []Served) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Fingerprint != b[i].Fingerprint {
+			return false
+		}
+	}
+	return true
 }
 
 // retry runs step, and again after a backoff while it fails in a way that

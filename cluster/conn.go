@@ -215,19 +215,21 @@ func valueString(v driver.Value) string {
 	return fmt.Sprint(v)
 }
 
-// variable reads one global variable with SHOW GLOBAL VARIABLES, which every
-// dialect answers; "" when it does not exist.
-func (s *sqlConn) variable(ctx context.Context, name string) (string, error) {
-	_, rows, err := s.query(ctx, "SHOW GLOBAL VARIABLES LIKE '"+name+"'", nodeStateLimit)
+// variables reads the global variables names (plain identifiers: they are
+// not quoted) in one SHOW GLOBAL VARIABLES, by lower-case name; a variable
+// the node does not have is absent.
+func (s *sqlConn) variables(ctx context.Context, names ...string) (map[string]string, error) {
+	_, rows, err := s.query(ctx, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('"+strings.Join(names, "', '")+"')", nodeStateLimit)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
+	out := map[string]string{}
 	for _, r := range rows {
-		if len(r) >= 2 && strings.EqualFold(r[0], name) {
-			return r[1], nil
+		if len(r) >= 2 {
+			out[strings.ToLower(r[0])] = r[1]
 		}
 	}
-	return "", nil
+	return out, nil
 }
 
 // recordingConn keeps the first socket error, which the driver hides

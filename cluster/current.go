@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -89,9 +90,10 @@ func parseCheckTLS(cols []string, rows [][]string) ([]checkRow, error) {
 	return out, nil
 }
 
-// servedChannels reads SHOW SSL STATUS: channel -> the fingerprint served
-// ("" for a channel without TLS).
-func servedChannels(ctx context.Context, conn *sqlConn) (map[string]string, error) {
+// servedChannels reads SHOW SSL STATUS: channel -> the fingerprints
+// served, one per certificate in the node's order (one "" for a channel
+// without TLS).
+func servedChannels(ctx context.Context, conn *sqlConn) (map[string][]string, error) {
 	cols, rows, err := conn.query(ctx, "SHOW SSL STATUS", nodeStateLimit)
 	if err != nil {
 		return nil, &stepError{"SHOW SSL STATUS", err}
@@ -108,22 +110,23 @@ func servedChannels(ctx context.Context, conn *sqlConn) (map[string]string, erro
 	if ci < 0 || fi < 0 {
 		return nil, fmt.Errorf("SHOW SSL STATUS: the node's answer has no Channel and Fingerprint_SHA256 columns")
 	}
-	out := map[string]string{}
+	out := map[string][]string{}
 	for _, row := range rows {
 		ch, fp := row[ci], strings.ToLower(row[fi])
 		if !channelName.MatchString(ch) || (fp != "" && !hexFingerprint.MatchString(fp)) {
 			return nil, fmt.Errorf("SHOW SSL STATUS: malformed answer for channel %q", boundText(ch, 64))
 		}
-		out[ch] = fp
+		out[ch] = append(out[ch], fp)
 	}
 	return out, nil
 }
 
 // currentProof checks, on an ssld node, that every channel serves what its
-// files hold now; served is what the fresh handshake got. It returns the
-// reasons the node is stale, or a failure: the files do not load (status
-// failed), or the node's answers could not be read.
-func (r *runner) currentProof(ctx context.Context, conn *sqlConn, res *NodeResult, served Served) (stale []string, fail error) {
+// files hold now, every certificate of it; served is what the fresh
+// handshakes got. It returns the reasons the node is stale, or a failure:
+// the files do not load (status failed), or the node's answers could not
+// be read.
+func (r *runner) currentProof(ctx context.Context, conn *sqlConn, res *NodeResult, served []Served) (stale []string, fail error) {
 	cols, rows, err := conn.query(ctx, PreflightStatement, nodeStateLimit)
 	if err != nil {
 		return nil, &stepError{PreflightStatement + " (--require-current)", err}
@@ -143,24 +146,68 @@ func (r *runner) currentProof(ctx context.Context, conn *sqlConn, res *NodeResul
 	if len(checks) == 0 {
 		return nil, &currentError{"--require-current: " + PreflightStatement + " reported no channel"}
 	}
+	// CHECK TLS has one row per certificate: the files of each channel.
+	var order []string
+	files := map[string][]Served{}
 	for _, c := range checks {
-		if c.channel == "client" {
-			res.Files = c.files
+		if _, ok := files[c.channel]; !ok {
+			order = append(order, c.channel)
 		}
-		fp, ok := live[c.channel]
+		files[c.channel] = append(files[c.channel], c.files)
+	}
+	for _, ch := range order {
+		held := files[ch]
+		var heldFPs []string
+		for _, f := range held {
+			heldFPs = append(heldFPs, f.Fingerprint)
+		}
+		if ch == "client" {
+			res.Files = held[0]
+		}
+		fps, ok := live[ch]
 		switch {
 		case !ok:
 			stale = append(stale, fmt.Sprintf("channel %s: its files hold %s but SHOW SSL STATUS lists no such channel",
-				c.channel, dash(c.files.Fingerprint)))
-		case fp != c.files.Fingerprint:
-			stale = append(stale, fmt.Sprintf("channel %s: serves %s but its files hold %s (serial %s): they changed since its last reload",
-				c.channel, dash(fp), dash(c.files.Fingerprint), dash(c.files.Serial)))
-		case c.channel == "client" && served.Fingerprint != c.files.Fingerprint:
-			stale = append(stale, fmt.Sprintf("channel client: a new handshake gets %s but its files hold %s (the node reports %s served)",
-				dash(served.Fingerprint), dash(c.files.Fingerprint), dash(fp)))
+				ch, dash(held[0].Fingerprint)))
+			continue
+		case !slices.Equal(fps, heldFPs):
+			for i, f := range held {
+				if i < len(fps) && fps[i] == f.Fingerprint {
+					continue
+				}
+				servedFP := ""
+				if i < len(fps) {
+					servedFP = fps[i]
+				}
+				stale = append(stale, fmt.Sprintf("channel %s: %sserves %s but its files hold %s (serial %s): they changed since its last reload",
+					ch, position(i, len(held)), dash(servedFP), dash(f.Fingerprint), dash(f.Serial)))
+			}
+			if len(fps) > len(held) {
+				stale = append(stale, fmt.Sprintf("channel %s: serves %d certificates but its files hold %d: they changed since its last reload",
+					ch, len(fps), len(held)))
+			}
+			continue
+		}
+		if ch != "client" {
+			continue
+		}
+		// Every certificate a new handshake got is one the files hold.
+		for _, s := range served {
+			if !slices.Contains(heldFPs, s.Fingerprint) {
+				stale = append(stale, fmt.Sprintf("channel client: a new handshake gets %s but its files hold %s (the node reports %s served)",
+					dash(s.Fingerprint), dash(strings.Join(heldFPs, ", ")), dash(strings.Join(fps, ", "))))
+			}
 		}
 	}
 	return stale, nil
+}
+
+// position names certificate i of n ("certificate 2: "), "" when n is 1.
+func position(i, n int) string {
+	if n < 2 {
+		return ""
+	}
+	return fmt.Sprintf("certificate %d: ", i+1)
 }
 
 // currentError is a --require-current proof that could not be made

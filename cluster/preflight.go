@@ -35,18 +35,23 @@ func (r *runner) preflight(ctx context.Context, conn *sqlConn, res NodeResult) N
 	if fails := wouldFail(checks); fails != "" {
 		why = append(why, "a reload would fail: "+fails)
 	}
-	var client *checkRow
+	// The client channel's rows: one per certificate it would serve.
+	var client []Served
+	found := false
 	for i := range checks {
 		if checks[i].channel == "client" && checks[i].status == "ready" {
-			client = &checks[i]
+			found = true
+			if checks[i].files.Fingerprint != "" {
+				client = append(client, checks[i].files)
+			}
 		}
 	}
-	if len(why) == 0 && client == nil {
+	if len(why) == 0 && !found {
 		why = append(why, PreflightStatement+": the node reported no client channel")
 	}
-	if len(why) == 0 && client.files.Fingerprint != "" {
-		res.WouldServe = client.files
-		for _, w := range r.proofFailures(res.WouldServe, &res.Before) {
+	if len(why) == 0 && len(client) > 0 {
+		res.WouldServe = client[0]
+		for _, w := range r.proofFailures(client, res.BeforeAll) {
 			why = append(why, "after a reload it would serve a certificate that "+w)
 		}
 	}

@@ -61,6 +61,54 @@ func (e *stepError) Unwrap() error { return e.Err }
 // The leaf is returned even when verification fails, so the caller can show
 // what is served next to the verification error.
 func probe(ctx context.Context, addr string, timeout time.Duration, tv *tlsVerifier) (*x509.Certificate, string, error) {
+	return probeWith(ctx, addr, timeout, tv, helloDefault)
+}
+
+// hello is what a probe's ClientHello offers.
+type hello int
+
+const (
+	// helloDefault is what an ordinary client offers: TLS 1.3 and 1.2,
+	// ECDSA and RSA signatures. A node serving several certificates gives
+	// it the first of its list that fits.
+	helloDefault hello = iota
+	// helloRSAOnly is a client that verifies only RSA signatures: TLS 1.2
+	// with ECDHE-RSA suites alone (crypto/tls has no client setting for
+	// TLS 1.3's signature algorithms; the suites decide in TLS 1.2).
+	helloRSAOnly
+)
+
+func (h hello) String() string {
+	if h == helloRSAOnly {
+		return "RSA-only hello"
+	}
+	return "hello"
+}
+
+// probeRSAOnly reads the certificate an RSA-only client gets from a node
+// that serves several (ssl_cert listing an ECDSA and an RSA certificate)
+// and whose ordinary hello got first, an ECDSA one. It returns nil when
+// first is not ECDSA, when the node answers the RSA-only hello with a TLS
+// alert (it has no RSA certificate for such a client, or allows TLS 1.3
+// alone), or when it serves first again. A certificate that does not
+// verify is returned with the error, as probe does.
+func probeRSAOnly(ctx context.Context, addr string, timeout time.Duration, tv *tlsVerifier, first *x509.Certificate) (*x509.Certificate, error) {
+	if first == nil || first.PublicKeyAlgorithm != x509.ECDSA {
+		return nil, nil
+	}
+	rsa, _, err := probeWith(ctx, addr, timeout, tv, helloRSAOnly)
+	var op *net.OpError
+	switch {
+	case err != nil && errors.As(err, &op) && op.Op == "remote error":
+		return nil, nil
+	case rsa != nil && rsa.Equal(first):
+		return nil, err
+	}
+	return rsa, err
+}
+
+// probeWith is probe with the ClientHello h.
+func probeWith(ctx context.Context, addr string, timeout time.Duration, tv *tlsVerifier, h hello) (*x509.Certificate, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var d net.Dialer
@@ -90,9 +138,16 @@ func probe(ctx context.Context, addr string, timeout time.Duration, tv *tlsVerif
 	// a third of a handshake's CPU on the runner. The login keeps Go's
 	// default, hybrid included: the password travels there.
 	cfg.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
+	step := "TLS handshake"
+	if h == helloRSAOnly {
+		cfg.MaxVersion = tls.VersionTLS12
+		cfg.CipherSuites = []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256}
+		step = "TLS handshake (" + h.String() + ")"
+	}
 	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return leaf, version, &stepError{"TLS handshake", ctxErr(ctx, err)}
+		return leaf, version, &stepError{step, ctxErr(ctx, err)}
 	}
 	return leaf, version, nil
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"crypto/x509/pkix"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -144,31 +145,80 @@ next:
 	return true
 }
 
-// proofFailures lists every check that s fails. before is what was served
-// before the reload (nil when there was no reload: status runs).
-func (r *runner) proofFailures(s Served, before *Served) []string {
+// proofFailures lists every check that the certificates of all fail (the
+// certificates a node serves, first the one an ordinary client gets).
+// before is what was served before the reload (nil when there was no
+// reload: status runs). With several certificates, each check holds for
+// each one, and a reason names the certificate it is about: one stale
+// certificate makes the node stale.
+func (r *runner) proofFailures(all []Served, before []Served) []string {
 	var why []string
-	if e := r.opts.ExpectSerial; e != "" && strings.TrimLeft(s.Serial, "0") != e {
-		why = append(why, fmt.Sprintf("serves serial %s, expected %s", s.Serial, e))
+	name := func(s Served) string {
+		if len(all) < 2 {
+			return ""
+		}
+		return fmt.Sprintf("certificate %s (serial %s): ", s.KeyType, s.Serial)
 	}
-	if e := r.opts.ExpectFingerprint; e != "" && s.Fingerprint != e {
-		why = append(why, fmt.Sprintf("serves fingerprint %s, expected %s", short(s.Fingerprint), short(e)))
-	}
-	if r.expectIssuer != nil && !matchDN(r.expectIssuer, s.issuerDN) {
-		why = append(why, fmt.Sprintf("issuer is %q, expected %q", s.Issuer, r.opts.ExpectIssuer))
-	}
-	if mv := r.opts.MinValidity; mv > 0 && !s.NotAfter.IsZero() {
-		left := s.NotAfter.Sub(r.now())
-		if left < mv {
-			why = append(why, fmt.Sprintf("valid until %s, %s from now, less than --min-validity %s",
-				s.NotAfter.UTC().Format(time.RFC3339), roundDays(left), roundDays(mv)))
+	if want := splitList(r.opts.ExpectSerial); len(want) > 0 {
+		var have []string
+		for _, s := range all {
+			have = append(have, strings.TrimLeft(s.Serial, "0"))
+			if !slices.Contains(want, strings.TrimLeft(s.Serial, "0")) {
+				why = append(why, fmt.Sprintf("%sserves serial %s, expected %s", name(s), s.Serial, strings.Join(want, " or ")))
+			}
+		}
+		for _, w := range want {
+			if len(want) > 1 && !slices.Contains(have, w) {
+				why = append(why, fmt.Sprintf("serves no certificate with the expected serial %s", w))
+			}
 		}
 	}
-	if r.opts.RequireChange && before != nil && s.Fingerprint == before.Fingerprint {
-		why = append(why, fmt.Sprintf("serves the same certificate as before the reload (fingerprint %s); --require-change",
-			short(s.Fingerprint)))
+	if want := splitList(r.opts.ExpectFingerprint); len(want) > 0 {
+		var have []string
+		for _, s := range all {
+			have = append(have, s.Fingerprint)
+			if !slices.Contains(want, s.Fingerprint) {
+				var shorts []string
+				for _, w := range want {
+					shorts = append(shorts, short(w))
+				}
+				why = append(why, fmt.Sprintf("%sserves fingerprint %s, expected %s", name(s), short(s.Fingerprint), strings.Join(shorts, " or ")))
+			}
+		}
+		for _, w := range want {
+			if len(want) > 1 && !slices.Contains(have, w) {
+				why = append(why, fmt.Sprintf("serves no certificate with the expected fingerprint %s", short(w)))
+			}
+		}
+	}
+	for _, s := range all {
+		if r.expectIssuer != nil && !matchDN(r.expectIssuer, s.issuerDN) {
+			why = append(why, fmt.Sprintf("%sissuer is %q, expected %q", name(s), s.Issuer, r.opts.ExpectIssuer))
+		}
+		if mv := r.opts.MinValidity; mv > 0 && !s.NotAfter.IsZero() {
+			left := s.NotAfter.Sub(r.now())
+			if left < mv {
+				why = append(why, fmt.Sprintf("%svalid until %s, %s from now, less than --min-validity %s",
+					name(s), s.NotAfter.UTC().Format(time.RFC3339), roundDays(left), roundDays(mv)))
+			}
+		}
+		if r.opts.RequireChange && before != nil && slices.ContainsFunc(before, func(b Served) bool { return b.Fingerprint == s.Fingerprint }) {
+			why = append(why, fmt.Sprintf("%sserves the same certificate as before the reload (fingerprint %s); --require-change",
+				name(s), short(s.Fingerprint)))
+		}
 	}
 	return why
+}
+
+// splitList splits a comma-separated --expect-* value; nil when empty.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // roundDays prints a duration in days and hours, the scale of certificate

@@ -71,7 +71,7 @@ func TestProofFailuresCompose(t *testing.T) {
 	opts := Options{ExpectSerial: "0B", ExpectIssuer: "CN=ca2", MinValidity: 30 * 24 * time.Hour, RequireChange: true}
 	r := &runner{opts: opts.withDefaults(), now: func() time.Time { return now }}
 	r.expectIssuer, _ = parseDN(opts.ExpectIssuer)
-	why := r.proofFailures(s, &Served{Fingerprint: "aa"})
+	why := r.proofFailures([]Served{s}, []Served{{Fingerprint: "aa"}})
 	require.Len(t, why, 4, "%q", why)
 	assert.Contains(t, why[0], "serves serial 0A, expected B")
 	assert.Contains(t, why[1], `issuer is "CN=ca1,O=ssld", expected "CN=ca2"`)
@@ -79,11 +79,31 @@ func TestProofFailuresCompose(t *testing.T) {
 	assert.Contains(t, why[3], "same certificate as before the reload")
 
 	// No reload (status): --require-change has nothing to compare.
-	assert.Len(t, r.proofFailures(s, nil), 3)
+	assert.Len(t, r.proofFailures([]Served{s}, nil), 3)
 	// Everything satisfied.
 	r.opts = Options{ExpectIssuer: "CN=ca1", MinValidity: 24 * time.Hour, RequireChange: true}.withDefaults()
 	r.expectIssuer, _ = parseDN("CN=ca1")
-	assert.Empty(t, r.proofFailures(s, &Served{Fingerprint: "bb"}))
+	assert.Empty(t, r.proofFailures([]Served{s}, []Served{{Fingerprint: "bb"}}))
+}
+
+// TestProofFailuresEachCertificate: with two certificates, every check
+// holds for each, a reason names the certificate, and several expected
+// serials must each be served.
+func TestProofFailuresEachCertificate(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	ec := Served{Serial: "0A", Fingerprint: "aa", NotAfter: now.Add(90 * 24 * time.Hour), KeyType: "ECDSA P-256"}
+	rsa := Served{Serial: "0C", Fingerprint: "cc", NotAfter: now.Add(10 * 24 * time.Hour), KeyType: "RSA 2048"}
+	r := &runner{opts: Options{MinValidity: 30 * 24 * time.Hour, RequireChange: true, ExpectSerial: "a, 0B"}.withDefaults(),
+		now: func() time.Time { return now }}
+	why := r.proofFailures([]Served{ec, rsa}, []Served{{Fingerprint: "bb"}, {Fingerprint: "cc"}})
+	assert.Equal(t, []string{
+		"certificate RSA 2048 (serial 0C): serves serial 0C, expected A or B",
+		"serves no certificate with the expected serial B",
+		"certificate RSA 2048 (serial 0C): valid until 2030-01-11T00:00:00Z, 10d from now, less than --min-validity 30d",
+		"certificate RSA 2048 (serial 0C): serves the same certificate as before the reload (fingerprint cc); --require-change",
+	}, why)
+	r.opts = Options{ExpectSerial: "A,C", ExpectFingerprint: "AA, cc", RequireChange: true}.withDefaults()
+	assert.Empty(t, r.proofFailures([]Served{ec, rsa}, []Served{{Fingerprint: "bb"}}))
 }
 
 // TestRoundDays: the durations in --min-validity reasons, rounded as a

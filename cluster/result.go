@@ -70,6 +70,7 @@ type Served struct {
 	Fingerprint string    // lower-case hex SHA-256 of the leaf DER
 	NotAfter    time.Time // the leaf's expiry
 	Issuer      string    // the leaf's issuer DN, RFC 4514 ("CN=ca2,O=Example")
+	KeyType     string    // the leaf's key: "ECDSA P-256", "RSA 2048", ...
 
 	issuerDN []rdn // Issuer, normalised for --expect-issuer
 }
@@ -82,11 +83,12 @@ func ServedBy(leaf *x509.Certificate) Served {
 		Fingerprint: hex.EncodeToString(sum[:]),
 		NotAfter:    leaf.NotAfter.UTC(),
 		Issuer:      leaf.Issuer.String(),
+		KeyType:     tlsctx.KeyType(leaf),
 		issuerDN:    dnFromName(leaf.Issuer),
 	}
 }
 
-// MarshalJSON writes {"serial","fingerprint","not_after","issuer"};
+// MarshalJSON writes {"serial","fingerprint","not_after","issuer","key_type"};
 // not_after is RFC 3339 UTC, and every field is "" when nothing was read.
 func (s Served) MarshalJSON() ([]byte, error) {
 	na := ""
@@ -98,7 +100,8 @@ func (s Served) MarshalJSON() ([]byte, error) {
 		Fingerprint string `json:"fingerprint"`
 		NotAfter    string `json:"not_after"`
 		Issuer      string `json:"issuer"`
-	}{s.Serial, s.Fingerprint, na, s.Issuer})
+		KeyType     string `json:"key_type"`
+	}{s.Serial, s.Fingerprint, na, s.Issuer, s.KeyType})
 }
 
 // NodeResult is one node's row.
@@ -116,6 +119,11 @@ type NodeResult struct {
 	// Before and After are what fresh TLS handshakes read before the reload
 	// and after it. Status and dry runs fill Before only.
 	Before, After Served
+	// BeforeAll and AfterAll are every distinct certificate the probes
+	// were served (Before and After first): the one an ordinary client
+	// gets and, on a node serving an ECDSA and an RSA certificate, the one
+	// an RSA-only client gets. Every proof check holds for each.
+	BeforeAll, AfterAll []Served
 	// WouldServe is, for a dry run on an ssld node, the certificate its
 	// files hold now: what it would serve after a reload (from the node's
 	// own validation). Empty otherwise.
@@ -143,22 +151,24 @@ type NodeResult struct {
 }
 
 type nodeJSON struct {
-	Address    string  `json:"address"`
-	Role       Role    `json:"role"`
-	Dialect    Dialect `json:"dialect"`
-	Status     Outcome `json:"status"`
-	Error      string  `json:"error"`
-	Statement  string  `json:"statement"`
-	Before     Served  `json:"before"`
-	After      Served  `json:"after"`
-	WouldServe Served  `json:"would_serve"`
-	Reported   string  `json:"reported_fingerprint"`
-	Files      Served  `json:"files"`
-	DurationMS int64   `json:"duration_ms"`
-	Retries    int     `json:"retries"`
-	Verified   bool    `json:"verified"`
-	State      string  `json:"state"`
-	NextStep   string  `json:"next_step"`
+	Address    string   `json:"address"`
+	Role       Role     `json:"role"`
+	Dialect    Dialect  `json:"dialect"`
+	Status     Outcome  `json:"status"`
+	Error      string   `json:"error"`
+	Statement  string   `json:"statement"`
+	Before     Served   `json:"before"`
+	After      Served   `json:"after"`
+	WouldServe Served   `json:"would_serve"`
+	Reported   string   `json:"reported_fingerprint"`
+	Files      Served   `json:"files"`
+	DurationMS int64    `json:"duration_ms"`
+	Retries    int      `json:"retries"`
+	Verified   bool     `json:"verified"`
+	State      string   `json:"state"`
+	NextStep   string   `json:"next_step"`
+	BeforeAll  []Served `json:"before_all"`
+	AfterAll   []Served `json:"after_all"`
 }
 
 // MarshalJSON writes the documented, stable row shape (docs/cluster.md):
@@ -169,7 +179,16 @@ func (r NodeResult) MarshalJSON() ([]byte, error) {
 		Statement: r.Statement, Before: r.Before, After: r.After, WouldServe: r.WouldServe, Reported: r.Reported,
 		Files: r.Files, DurationMS: r.Duration.Milliseconds(), Retries: r.Retries,
 		Verified: r.Verified, State: r.State, NextStep: r.NextStep,
+		BeforeAll: nonNil(r.BeforeAll), AfterAll: nonNil(r.AfterAll),
 	})
+}
+
+// nonNil is list, or an empty one: the JSON key is always an array.
+func nonNil(list []Served) []Served {
+	if list == nil {
+		return []Served{}
+	}
+	return list
 }
 
 // Report is the whole output of a run, as the CLI prints it.

@@ -20,8 +20,10 @@ func sampleReport() Report {
 	na := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	return Report{Command: "reload", Nodes: []NodeResult{
 		{Addr: "10.0.0.2:3307", Role: RoleLeaf, Dialect: DialectSSLD, Status: StatusOK, Statement: "SSL_RELOAD",
-			Before:   Served{Serial: "0A", Fingerprint: "aa", NotAfter: na},
-			After:    Served{Serial: "0B", Fingerprint: "bb", NotAfter: na.Add(time.Hour)},
+			Before: Served{Serial: "0A", Fingerprint: "aa", NotAfter: na},
+			After:  Served{Serial: "0B", Fingerprint: "bb", NotAfter: na.Add(time.Hour), KeyType: "ECDSA P-256"},
+			AfterAll: []Served{{Serial: "0B", Fingerprint: "bb", NotAfter: na.Add(time.Hour), KeyType: "ECDSA P-256"},
+				{Serial: "0C", Fingerprint: "cc", NotAfter: na.Add(2 * time.Hour), KeyType: "RSA 2048"}},
 			Reported: "bb", Duration: 12 * time.Millisecond, Verified: true},
 		{Addr: "10.0.0.1:3307", Role: RoleMaster, Dialect: DialectAuto, Status: StatusUnreachable,
 			Error: "dial: connect: connection refused", Duration: time.Second, Retries: 2, NextStep: "start the node"},
@@ -57,32 +59,53 @@ func TestWriteJSONStable(t *testing.T) {
         "serial": "0A",
         "fingerprint": "aa",
         "not_after": "2030-01-02T03:04:05Z",
-        "issuer": ""
+        "issuer": "",
+        "key_type": ""
       },
       "after": {
         "serial": "0B",
         "fingerprint": "bb",
         "not_after": "2030-01-02T04:04:05Z",
-        "issuer": ""
+        "issuer": "",
+        "key_type": "ECDSA P-256"
       },
       "would_serve": {
         "serial": "",
         "fingerprint": "",
         "not_after": "",
-        "issuer": ""
+        "issuer": "",
+        "key_type": ""
       },
       "reported_fingerprint": "bb",
       "files": {
         "serial": "",
         "fingerprint": "",
         "not_after": "",
-        "issuer": ""
+        "issuer": "",
+        "key_type": ""
       },
       "duration_ms": 12,
       "retries": 0,
       "verified": true,
       "state": "",
-      "next_step": ""
+      "next_step": "",
+      "before_all": [],
+      "after_all": [
+        {
+          "serial": "0B",
+          "fingerprint": "bb",
+          "not_after": "2030-01-02T04:04:05Z",
+          "issuer": "",
+          "key_type": "ECDSA P-256"
+        },
+        {
+          "serial": "0C",
+          "fingerprint": "cc",
+          "not_after": "2030-01-02T05:04:05Z",
+          "issuer": "",
+          "key_type": "RSA 2048"
+        }
+      ]
     },
     {
       "address": "10.0.0.1:3307",
@@ -95,32 +118,38 @@ func TestWriteJSONStable(t *testing.T) {
         "serial": "",
         "fingerprint": "",
         "not_after": "",
-        "issuer": ""
+        "issuer": "",
+        "key_type": ""
       },
       "after": {
         "serial": "",
         "fingerprint": "",
         "not_after": "",
-        "issuer": ""
+        "issuer": "",
+        "key_type": ""
       },
       "would_serve": {
         "serial": "",
         "fingerprint": "",
         "not_after": "",
-        "issuer": ""
+        "issuer": "",
+        "key_type": ""
       },
       "reported_fingerprint": "",
       "files": {
         "serial": "",
         "fingerprint": "",
         "not_after": "",
-        "issuer": ""
+        "issuer": "",
+        "key_type": ""
       },
       "duration_ms": 1000,
       "retries": 2,
       "verified": false,
       "state": "",
-      "next_step": "start the node"
+      "next_step": "start the node",
+      "before_all": [],
+      "after_all": []
     }
   ]
 }

@@ -266,7 +266,7 @@ func checkCases() []checkCase {
 			old := pkitest.MustCA(t, "expired CA", pki.WithValidity(now.Add(-48*time.Hour), now.Add(-time.Hour)))
 			writeDevFolder(t, dir, old, leaf(t, old, now.Add(-time.Hour), now.Add(24*time.Hour)))
 		}, plain: 3, allowed: 0, reason: `ssl_cert "` + devServerCert + `": certificate does not verify against the cluster CA set (ssl_ca): x509: certificate has expired`},
-		{name: "expired, key does not match", breakFiles: func(t *testing.T, dir, cfg string, ca *pki.CA) {
+		{name: "expired and key does not match", breakFiles: func(t *testing.T, dir, cfg string, ca *pki.CA) {
 			expired(t, dir, cfg, ca)
 			otherKey(t, dir, ca)
 		}, plain: 1, allowed: 1, reason: "private key does not match"},

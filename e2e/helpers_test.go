@@ -85,28 +85,46 @@ func showVariables(ctx context.Context, db querier, query string) (map[string]st
 
 // checkReport is the JSON that `ssld check --format json` prints.
 type checkReport struct {
-	Config   string `json:"config"`
-	OK       bool   `json:"ok"`
-	Channels []struct {
-		Channel  string   `json:"channel"`
-		TLS      bool     `json:"tls"`
-		CertFile string   `json:"cert_file,omitempty"`
-		Serial   string   `json:"serial,omitempty"`
-		Subject  string   `json:"subject,omitempty"`
-		Issuer   string   `json:"issuer,omitempty"`
-		NotAfter string   `json:"not_after,omitempty"`
-		DaysLeft *float64 `json:"days_left,omitempty"`
-		Warnings []string `json:"warnings"`
-		Error    string   `json:"error,omitempty"`
-		// CRLs (ssl_crl, ssl_crlpath) the channel applies, and the
-		// earliest nextUpdate among them.
-		CRLs          int    `json:"crls,omitempty"`
-		CRLNextUpdate string `json:"crl_next_update,omitempty"`
-	} `json:"channels"`
-	Warnings     []string `json:"warnings"`
-	Problems     []string `json:"problems"`
-	ValidityOnly bool     `json:"validity_only"`
-	Allowed      bool     `json:"allowed"`
+	Config       string         `json:"config"`
+	OK           bool           `json:"ok"`
+	Channels     []checkChannel `json:"channels"`
+	Warnings     []string       `json:"warnings"`
+	Problems     []string       `json:"problems"`
+	ValidityOnly bool           `json:"validity_only"`
+	Allowed      bool           `json:"allowed"`
+}
+
+// checkChannel is one channel of a checkReport.
+type checkChannel struct {
+	Channel  string   `json:"channel"`
+	TLS      bool     `json:"tls"`
+	CertFile string   `json:"cert_file,omitempty"`
+	Serial   string   `json:"serial,omitempty"`
+	Subject  string   `json:"subject,omitempty"`
+	Issuer   string   `json:"issuer,omitempty"`
+	NotAfter string   `json:"not_after,omitempty"`
+	DaysLeft *float64 `json:"days_left,omitempty"`
+	// CRLs (ssl_crl, ssl_crlpath) the channel applies, and the earliest
+	// nextUpdate among them.
+	CRLs          int    `json:"crls,omitempty"`
+	CRLNextUpdate string `json:"crl_next_update,omitempty"`
+	// Certificates lists every certificate the channel serves; the fields
+	// above describe the first.
+	Certificates []checkCert `json:"certificates,omitempty"`
+	Warnings     []string    `json:"warnings"`
+	Error        string      `json:"error,omitempty"`
+}
+
+// checkCert is one certificate of a checkChannel.
+type checkCert struct {
+	Position int     `json:"position"`
+	KeyType  string  `json:"key_type"`
+	CertFile string  `json:"cert_file"`
+	Serial   string  `json:"serial"`
+	Subject  string  `json:"subject"`
+	Issuer   string  `json:"issuer"`
+	NotAfter string  `json:"not_after"`
+	DaysLeft float64 `json:"days_left"`
 }
 
 // runCheck runs `ssld check --config path --format json` (with --days when

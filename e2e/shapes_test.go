@@ -413,7 +413,7 @@ func TestConfigShapeRefused(t *testing.T) {
 	// The dry run says the same, once, and nothing about contexts in use.
 	res, err = mysqlSocket(mysqlBin, s.socket, "admin", adminPW, "--batch", "--skip-column-names", "-e", "CHECK TLS")
 	require.NoError(t, err, res)
-	assert.Contains(t, res, "cluster\twould_fail\tNULL\tNULL\tNULL\tNULL\tNULL\ta reload would fail: "+strings.TrimPrefix(words, "channel cluster: ")+"\n")
+	assert.Contains(t, res, "cluster\twould_fail\tNULL\tNULL\tNULL\tNULL\tNULL\ta reload would fail: "+strings.TrimPrefix(words, "channel cluster: ")+"\tNULL\n")
 	assert.Contains(t, res, "client\twould_fail\t")
 	assert.NotContains(t, res, "remain in use")
 

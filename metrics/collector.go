@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,11 +11,11 @@ import (
 
 var (
 	descNotAfter = prometheus.NewDesc("ssld_tls_certificate_not_after_seconds",
-		"End of the validity of the served certificate, in seconds since the epoch.", []string{"channel"}, nil)
+		"End of the validity of each served certificate (certificate: its position in ssl_cert, 1 for the first; key_type: RSA 2048, ECDSA P-256, ...), in seconds since the epoch.", []string{"channel", "certificate", "key_type"}, nil)
 	descChainNotAfter = prometheus.NewDesc("ssld_tls_chain_not_after_seconds",
 		"End of the validity of the first certificate to expire among those the channel depends on: the served certificate, the intermediates served with it and the CA certificates (ssl_ca, ssl_capath), in seconds since the epoch.", []string{"channel"}, nil)
 	descNotBefore = prometheus.NewDesc("ssld_tls_certificate_not_before_seconds",
-		"Start of the validity of the served certificate, in seconds since the epoch.", []string{"channel"}, nil)
+		"Start of the validity of each served certificate (labels as ssld_tls_certificate_not_after_seconds), in seconds since the epoch.", []string{"channel", "certificate", "key_type"}, nil)
 	descLoaded = prometheus.NewDesc("ssld_tls_certificate_loaded_timestamp_seconds",
 		"When the served material of the channel was loaded (a reload of unchanged files keeps it), in seconds since the epoch.", []string{"channel"}, nil)
 	descFileModified = prometheus.NewDesc("ssld_tls_file_modified_timestamp_seconds",
@@ -66,9 +67,10 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 		if snap == nil {
 			continue
 		}
-		if snap.Enabled() {
-			gauge(descNotAfter, seconds(snap.NotAfter()), string(name))
-			gauge(descNotBefore, seconds(snap.NotBefore()), string(name))
+		for _, c := range snap.Served() {
+			pos := strconv.Itoa(c.Position)
+			gauge(descNotAfter, seconds(c.Leaf.NotAfter), string(name), pos, c.KeyType())
+			gauge(descNotBefore, seconds(c.Leaf.NotBefore), string(name), pos, c.KeyType())
 		}
 		if e, ok := snap.EarliestExpiry(); ok {
 			gauge(descChainNotAfter, seconds(e.NotAfter), string(name))
@@ -91,17 +93,30 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(descCRLNextUpdate, seconds(next), string(name))
 			}
 		}
-		for _, f := range []struct{ kind, path string }{
-			{"cert", snap.CertFile}, {"key", snap.KeyFile}, {"ca", snap.CAFile}, {"capath", snap.CAPath},
-			{"crl", snap.CRLFile}, {"crlpath", snap.CRLPath},
-		} {
-			if f.path == "" {
-				continue
+		// With several certificates, the latest change among the
+		// certificate files (and among the keys): one sample per kind.
+		files := []struct {
+			kind  string
+			paths []string
+		}{
+			{"cert", tlsctx.SplitList(snap.CertFile)}, {"key", tlsctx.SplitList(snap.KeyFile)},
+			{"ca", []string{snap.CAFile}}, {"capath", []string{snap.CAPath}},
+			{"crl", []string{snap.CRLFile}}, {"crlpath", []string{snap.CRLPath}},
+		}
+		for _, f := range files {
+			var latest time.Time
+			for _, p := range f.paths {
+				if p == "" {
+					continue
+				}
+				// A file that cannot be stat'ed has no sample: its absence
+				// is not a timestamp, and the next reload reports why.
+				if fi, err := os.Stat(p); err == nil && fi.ModTime().After(latest) {
+					latest = fi.ModTime()
+				}
 			}
-			// A file that cannot be stat'ed has no sample: its absence
-			// is not a timestamp, and the next reload reports why.
-			if fi, err := os.Stat(f.path); err == nil {
-				gauge(descFileModified, seconds(fi.ModTime()), string(name), f.kind)
+			if !latest.IsZero() {
+				gauge(descFileModified, seconds(latest), string(name), f.kind)
 			}
 		}
 	}

@@ -32,11 +32,15 @@ func (m *Metrics) health() string {
 		return "client channel has no certificate loaded"
 	}
 	now := m.now()
-	if now.After(snap.NotAfter()) {
-		return fmt.Sprintf("client certificate (serial %s) expired at %s", snap.Serial(), snap.NotAfter().UTC().Format(time.RFC3339))
-	}
-	if now.Before(snap.NotBefore()) {
-		return fmt.Sprintf("client certificate (serial %s) is not valid before %s", snap.Serial(), snap.NotBefore().UTC().Format(time.RFC3339))
+	// Every certificate served: an expired RSA one fails the clients that
+	// get it as surely as an expired first one.
+	for _, c := range snap.Served() {
+		if now.After(c.Leaf.NotAfter) {
+			return fmt.Sprintf("client certificate (serial %s) expired at %s", c.Serial(), c.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+		if now.Before(c.Leaf.NotBefore) {
+			return fmt.Sprintf("client certificate (serial %s) is not valid before %s", c.Serial(), c.Leaf.NotBefore.UTC().Format(time.RFC3339))
+		}
 	}
 	if why := m.unavailable(tlsctx.ChannelCluster); why != "" {
 		return "cluster channel has no certificate loaded (the cluster_listen port refuses every connection): " + why

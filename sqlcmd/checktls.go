@@ -57,8 +57,8 @@ func parseCheck(query string, toks []token, word func(int) string,
 
 // checkTLS answers CHECK TLS. The statement itself succeeds whenever the
 // node could run the validation; what a reload would do is in the rows,
-// one per served channel: Status ready, with the certificate the channel
-// would serve, or would_fail with why in Message ("a reload would fail:
+// one per served channel (one per certificate where a channel serves
+// several): Status ready, with the certificate the channel would serve, or would_fail with why in Message ("a reload would fail:
 // ..." and the reason SSL_RELOAD would give, without the channel, which
 // is the row's, and without what a failed reload keeps, since a dry run
 // changes nothing). A reason already given for an earlier channel (the
@@ -82,12 +82,12 @@ func (x *Executor) checkTLS(ctx context.Context, c CheckTLS) (*Result, *Error) {
 	res := &Result{
 		Columns: []Column{
 			{Name: "Channel"}, {Name: "Status"}, {Name: "Serial"}, {Name: "Fingerprint_SHA256"},
-			{Name: "Not_after"}, {Name: "Issuer"}, {Name: "Changed"}, {Name: "Message"},
+			{Name: "Not_after"}, {Name: "Issuer"}, {Name: "Changed"}, {Name: "Message"}, {Name: "Position", Int: true},
 		},
 		Rows: [][]any{},
 	}
 	failRow := func(ch tlsctx.Channel, msg string) {
-		res.Rows = append(res.Rows, []any{string(ch), CheckWouldFail, nil, nil, nil, nil, nil, msg})
+		res.Rows = append(res.Rows, []any{string(ch), CheckWouldFail, nil, nil, nil, nil, nil, msg, nil})
 	}
 	rep, err := v.Validate(ctx, opts...)
 	if err != nil {
@@ -137,21 +137,25 @@ func (x *Executor) checkTLS(ctx context.Context, c CheckTLS) (*Result, *Error) {
 		}
 		snap := cc.Snapshot
 		if !snap.Enabled() {
-			res.Rows = append(res.Rows, []any{string(cc.Channel), CheckReady, nil, nil, nil, nil, nil, "TLS off on this channel"})
+			res.Rows = append(res.Rows, []any{string(cc.Channel), CheckReady, nil, nil, nil, nil, nil, "TLS off on this channel", nil})
 			continue
 		}
-		changed := "YES"
+		// One row per certificate (ssl_cert may list several), Changed
+		// saying whether the channel serves that one now.
+		live := map[string]bool{}
 		if x.env.Certs != nil {
-			if live := x.env.Certs.Current(cc.Channel); live.Enabled() && live.Fingerprint() == snap.Fingerprint() {
-				changed = "NO"
+			for _, c := range x.env.Certs.Current(cc.Channel).Served() {
+				live[c.Fingerprint()] = true
 			}
 		}
-		msg := "a reload would serve this certificate"
-		if changed == "NO" {
-			msg = "the certificate is the one served now"
+		for _, c := range snap.Served() {
+			changed, msg := "YES", "a reload would serve this certificate"
+			if live[c.Fingerprint()] {
+				changed, msg = "NO", "the certificate is the one served now"
+			}
+			res.Rows = append(res.Rows, []any{string(cc.Channel), CheckReady, c.Serial(), strings.ToLower(c.Fingerprint()),
+				sysvars.FormatTime(c.Leaf.NotAfter), c.Leaf.Issuer.String(), changed, msg, int64(c.Position)})
 		}
-		res.Rows = append(res.Rows, []any{string(cc.Channel), CheckReady, snap.Serial(), strings.ToLower(snap.Fingerprint()),
-			sysvars.FormatTime(snap.NotAfter()), snap.Issuer(), changed, msg})
 	}
 	return res, nil
 }

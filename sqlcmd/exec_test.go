@@ -2,7 +2,10 @@ package sqlcmd
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"github.com/dolthub/vitess/go/mysql"
@@ -125,15 +128,18 @@ func TestExecResults(t *testing.T) {
 			[][]any{{"port", "3307"}, {"role", "aggregator"}}},
 		{"show variables like empty", "SHOW VARIABLES LIKE ''", []string{"Variable_name", "Value"}, [][]any{}},
 		{"show status like", "SHOW STATUS LIKE 'Ssl_server%'", []string{"Variable_name", "Value"}, [][]any{
+			{"Ssl_server_fingerprint", fingerprintOf(te.leaf.Cert)},
+			{"Ssl_server_key_type", "ECDSA P-256"},
 			{"Ssl_server_not_after", te.leaf.Cert.NotAfter.UTC().Format(statusTimeFormat)},
 			{"Ssl_server_not_before", te.leaf.Cert.NotBefore.UTC().Format(statusTimeFormat)},
+			{"Ssl_server_serial", serial},
 		}},
 		{"show status threads", "SHOW STATUS WHERE Variable_name = 'Threads_connected'", []string{"Variable_name", "Value"}, [][]any{{"Threads_connected", "2"}}},
 		{"show ssl status", "SHOW SSL STATUS", []string{"Channel", "Generation", "Cert_file", "Subject", "SANs", "Serial",
-			"Fingerprint_SHA256", "Not_before", "Not_after", "CA_count", "CRL_count", "CRL_next_update", "CA_overlap", "Loaded_at", "Last_reload_trigger"}, [][]any{
+			"Fingerprint_SHA256", "Not_before", "Not_after", "Position", "Key_type", "Key_backend", "CA_count", "CRL_count", "CRL_next_update", "CA_overlap", "Loaded_at", "Last_reload_trigger"}, [][]any{
 			{"client", uint64(3), "/etc/ssld/server.crt", te.leaf.Cert.Subject.String(), "node-1.example", serial, nil,
-				sysvars.FormatTime(te.leaf.Cert.NotBefore), sysvars.FormatTime(te.leaf.Cert.NotAfter), int64(1), int64(0), nil, nil, "2026-01-02 03:04:05.000000"},
-			{"cluster", uint64(3), nil, nil, nil, nil, nil, nil, nil, int64(0), int64(0), nil, nil, nil},
+				sysvars.FormatTime(te.leaf.Cert.NotBefore), sysvars.FormatTime(te.leaf.Cert.NotAfter), int64(1), "ECDSA P-256", nil, int64(1), int64(0), nil, nil, "2026-01-02 03:04:05.000000"},
+			{"cluster", uint64(3), nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, int64(0), int64(0), nil, nil, nil},
 		}},
 		{"show aggregators", "SHOW AGGREGATORS", []string{"Host", "Port", "State", "Opened_Connections", "Average_Roundtrip_Latency_ms",
 			"Master_Aggregator", "Role", "NodeID", "Runtime_State"}, [][]any{
@@ -655,4 +661,9 @@ func TestKeptWarningsCapped(t *testing.T) {
 	kept, n = keptWarnings(ws[:2*1024])
 	assert.Equal(t, 1024, n)
 	assert.Equal(t, "finding 1023", kept[1023].Message, "exactly 1024: no note")
+}
+
+func fingerprintOf(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
 }

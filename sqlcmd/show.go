@@ -2,7 +2,10 @@ package sqlcmd
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
 	"github.com/dolthub/vitess/go/mysql"
 	"sort"
 	"strconv"
@@ -93,19 +96,32 @@ func (x *Executor) showStatus(s *Session, c ShowStatus) (*Result, *Error) {
 	if x.env.Certs != nil {
 		snap = x.env.Certs.Current(tlsctx.ChannelClient)
 	}
-	notBefore, notAfter := "", ""
+	// The certificate this session's handshake got, as MariaDB reports
+	// its dates: after a reload an open session still shows its own, and
+	// on a channel serving several (ECDSA and RSA) the one chosen for this
+	// client. Without TLS and under GLOBAL: the first certificate of the
+	// live client channel.
+	var served *x509.Certificate
 	switch {
 	case !c.Global && s.ServerCert != nil:
-		// The certificate this session's handshake got, as MariaDB
-		// reports it: after a reload an open session still shows its own.
-		notBefore = s.ServerCert.NotBefore.UTC().Format(statusTimeFormat)
-		notAfter = s.ServerCert.NotAfter.UTC().Format(statusTimeFormat)
+		served = s.ServerCert
 	case snap.Enabled():
-		notBefore = snap.NotBefore().UTC().Format(statusTimeFormat)
-		notAfter = snap.NotAfter().UTC().Format(statusTimeFormat)
+		served = snap.Leaf
+	}
+	notBefore, notAfter, serial, fingerprint, keyType := "", "", "", "", ""
+	if served != nil {
+		notBefore = served.NotBefore.UTC().Format(statusTimeFormat)
+		notAfter = served.NotAfter.UTC().Format(statusTimeFormat)
+		serial = tlsctx.FormatSerial(served.SerialNumber)
+		sum := sha256.Sum256(served.Raw)
+		fingerprint = hex.EncodeToString(sum[:])
+		keyType = tlsctx.KeyType(served)
 	}
 	add("Ssl_server_not_before", notBefore)
 	add("Ssl_server_not_after", notAfter)
+	add("Ssl_server_serial", serial)
+	add("Ssl_server_fingerprint", fingerprint)
+	add("Ssl_server_key_type", keyType)
 	for name, value := range x.currentTLS(snap) {
 		add(name, value)
 	}
@@ -184,14 +200,20 @@ func tlsVersionName(v uint16) string {
 	return tls.VersionName(v)
 }
 
-// showSSLStatus returns one row per channel describing the live snapshot.
-// Certificate columns are NULL for a channel with TLS off.
+// showSSLStatus returns one row per certificate of each channel
+// describing the live snapshot: a channel serving an ECDSA and an RSA
+// certificate has two rows, Position 1 and 2, each with its own
+// Cert_file. Certificate columns are NULL for a channel with TLS off (one
+// row). Position, Key_type and Key_backend come after Not_after so that
+// the columns before them and the trailing Last_reload_trigger keep their
+// places.
 func (x *Executor) showSSLStatus() *Result {
 	res := &Result{
 		Columns: []Column{
 			{Name: "Channel"}, {Name: "Generation", Int: true}, {Name: "Cert_file"}, {Name: "Subject"},
 			{Name: "SANs"}, {Name: "Serial"}, {Name: "Fingerprint_SHA256"}, {Name: "Not_before"},
-			{Name: "Not_after"}, {Name: "CA_count", Int: true}, {Name: "CRL_count", Int: true}, {Name: "CRL_next_update"},
+			{Name: "Not_after"}, {Name: "Position", Int: true}, {Name: "Key_type"}, {Name: "Key_backend"},
+			{Name: "CA_count", Int: true}, {Name: "CRL_count", Int: true}, {Name: "CRL_next_update"},
 			{Name: "CA_overlap"}, {Name: "Loaded_at"}, {Name: "Last_reload_trigger"},
 		},
 		Rows: [][]any{},
@@ -210,13 +232,6 @@ func (x *Executor) showSSLStatus() *Result {
 		if snap == nil {
 			continue
 		}
-		row := []any{string(ch), snap.Generation, nullIfEmpty(snap.CertFile)}
-		if snap.Enabled() {
-			row = append(row, snap.Subject(), strings.Join(snap.SANs(), ","), snap.Serial(), snap.Fingerprint(),
-				sysvars.FormatTime(snap.NotBefore()), sysvars.FormatTime(snap.NotAfter()))
-		} else {
-			row = append(row, nil, nil, nil, nil, nil, nil)
-		}
 		// The CRLs applied (ssl_crl, ssl_crlpath) and the earliest
 		// nextUpdate among them: past it, a CRL is stale.
 		next, _ := snap.CRLNextUpdate()
@@ -226,9 +241,21 @@ func (x *Executor) showSSLStatus() *Result {
 		for _, o := range snap.Overlap() {
 			overlap = append(overlap, o.Subject+" until "+sysvars.FormatTime(o.Until))
 		}
-		row = append(row, int64(snap.CACount), int64(len(snap.CRLs())), nullIfEmpty(sysvars.FormatTime(next)),
-			nullIfEmpty(strings.Join(overlap, "; ")), nullIfEmpty(sysvars.FormatTime(snap.LoadedAt)), nullIfEmpty(trigger))
-		res.Rows = append(res.Rows, row)
+		tail := []any{int64(snap.CACount), int64(len(snap.CRLs())), nullIfEmpty(sysvars.FormatTime(next)),
+			nullIfEmpty(strings.Join(overlap, "; ")), nullIfEmpty(sysvars.FormatTime(snap.LoadedAt)), nullIfEmpty(trigger)}
+		certs := snap.Served()
+		if len(certs) == 0 {
+			row := []any{string(ch), snap.Generation, nullIfEmpty(snap.CertFile), nil, nil, nil, nil, nil, nil, nil, nil, nil}
+			res.Rows = append(res.Rows, append(row, tail...))
+			continue
+		}
+		for _, c := range certs {
+			row := []any{string(ch), snap.Generation, nullIfEmpty(c.CertFile), c.Leaf.Subject.String(),
+				strings.Join(c.SANs(), ","), c.Serial(), c.Fingerprint(),
+				sysvars.FormatTime(c.Leaf.NotBefore), sysvars.FormatTime(c.Leaf.NotAfter),
+				int64(c.Position), c.KeyType(), nullIfEmpty(string(c.KeyBackend))}
+			res.Rows = append(res.Rows, append(row, tail...))
+		}
 	}
 	return res
 }

@@ -36,7 +36,8 @@ func FormatTime(t time.Time) string {
 // ssl_cipher, tls_ciphersuites, ssl_groups and their cluster_ forms,
 // ssl_last_reload_attempt_time, ssl_last_successful_reload_time,
 // ssl_last_reload_error, ssl_last_reload_trigger, ssl_reload_generation,
-// ssl_crypto_backend and ssl_server_serial|fingerprint|not_before|not_after.
+// ssl_crypto_backend, ssl_server_serial|fingerprint|not_before|not_after
+// (the first certificate) and ssl_server_certificates (every one).
 // All are global and change through the config file and a reload, never
 // through SET; the ones MySQL lets SET GLOBAL change (ssl_cert, ssl_key,
 // ssl_ca, ssl_capath, ssl_crl, ssl_crlpath, the policy settings, cluster_*)
@@ -244,6 +245,9 @@ func addTLS(r *Registry, m tlsState, opts ...TLSOption) error {
 			}
 			return FormatTime(s.NotAfter())
 		})),
+		// Every certificate the client channel serves (ssl_server_* above
+		// describe the first), as a JSON array of ServedCertificate.
+		ro("ssl_server_certificates", KindString, snap(client, ServedCertificatesJSON)),
 	}
 	return r.addAll(vars)
 }

@@ -30,6 +30,7 @@ type builder struct {
 	pairWait  time.Duration                        // wait between those reads
 	after     func(time.Duration) <-chan time.Time // the re-read timer; nil is time.After
 	backend   CryptoBackend
+	auto      *autoChoices              // non-nil under crypto_backend auto with libcrypto: the backend per key kind
 	prev      map[Channel]*Snapshot     // live snapshots; nil in New
 	signers   map[[32]byte]signerResult // keySigner results of this pass, by key file bytes
 	capaths   map[string]*capathScan    // ssl_capath folders read in this pass
@@ -54,7 +55,11 @@ func (b *builder) signer(keyPEM []byte, key crypto.Signer) signerResult {
 		return r
 	}
 	var r signerResult
-	r.signer, r.used, r.warning = keySigner(b.backend, key)
+	if b.auto != nil {
+		r.signer, r.used, r.warning = b.auto.signer(key)
+	} else {
+		r.signer, r.used, r.warning = keySigner(b.backend, key)
+	}
 	if b.signers == nil {
 		b.signers = map[[32]byte]signerResult{}
 	}
@@ -106,7 +111,7 @@ type built struct {
 func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, error) {
 	m := channelMaterial(s, ch)
 	var out built
-	var keyPEMRead []byte
+	var keyPEMs [][]byte // each pair's key, as read
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00", ch, m.cert, m.key, m.ca, m.capath, m.passphrase)
 	policy, err := ChannelPolicy(s, ch)
@@ -172,45 +177,39 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 		if m.key == "" {
 			return built{}, &ReloadError{Channel: ch, Setting: m.keySetting, Reason: m.certSetting + " is set but " + m.keySetting + " is empty"}
 		}
-		cert, leaf, certPEM, keyPEM, warnings, err := b.loadPair(ctx, ch, m)
-		if err != nil {
-			return built{}, err
+		certs, keys := SplitList(m.cert), SplitList(m.key)
+		if len(certs) == 0 {
+			return built{}, &ReloadError{Channel: ch, Setting: m.certSetting, File: m.cert, Reason: "names no file (only commas and spaces)"}
 		}
-		h.Write(certPEM)
-		h.Write([]byte{0})
-		h.Write(keyPEM)
-		keyPEMRead = keyPEM
-		out.warnings = append(out.warnings, warnings...)
-		if err := b.checkLeaf(ch, m, leaf); err != nil {
-			return built{}, err
+		if len(keys) == 0 {
+			return built{}, &ReloadError{Channel: ch, Setting: m.keySetting, File: m.key, Reason: "names no file (only commas and spaces)"}
 		}
-		w, err := policy.checkKey(ch, s, leaf)
-		if err != nil {
-			return built{}, err
+		if len(certs) != len(keys) {
+			return built{}, &ReloadError{Channel: ch, Setting: m.keySetting, File: m.key,
+				Reason: fmt.Sprintf("lists %d %s but %s %q lists %d %s; certificates and keys pair by position",
+					len(keys), plural(len(keys), "key", "keys"), m.certSetting, m.cert, len(certs), plural(len(certs), "certificate", "certificates"))}
 		}
-		out.warnings = append(out.warnings, w...)
-		// The intermediates served after the leaf, parsed once: the
-		// cluster chain check and the expiry list use them.
-		for _, c := range cert.Certificate[1:] {
-			if ic, err := x509.ParseCertificate(c); err == nil {
-				snap.intermediates = append(snap.intermediates, ic)
-			}
-		}
-		if ch == ChannelCluster && snap.CAs != nil {
-			inter := x509.NewCertPool()
-			for _, ic := range snap.intermediates {
-				inter.AddCert(ic)
-			}
-			_, err := leaf.Verify(x509.VerifyOptions{
-				Roots: snap.CAs, Intermediates: inter, CurrentTime: b.now(),
-				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-			})
+		for i := range certs {
+			pm := m
+			pm.cert, pm.key = certs[i], keys[i]
+			sc, keyPEM, warnings, err := b.buildPair(ctx, ch, pm, snap.CAs, h)
 			if err != nil {
-				return built{}, &ReloadError{Channel: ch, Setting: m.certSetting, File: m.cert,
-					Reason: fmt.Sprintf("certificate does not verify against the cluster CA set (%s): %v", caDesc(m), err), Err: err}
+				if re, ok := err.(*ReloadError); ok && len(certs) > 1 {
+					re.Reason += fmt.Sprintf(" (pair %d of %d: %s %q with %s %q)", i+1, len(certs), m.certSetting, certs[i], m.keySetting, keys[i])
+				}
+				return built{}, err
 			}
+			w, err := policy.checkKey(ch, s, sc.Leaf)
+			if err != nil {
+				return built{}, err
+			}
+			sc.Position = i + 1
+			keyPEMs = append(keyPEMs, keyPEM)
+			out.warnings = append(out.warnings, warnings...)
+			out.warnings = append(out.warnings, w...)
+			snap.Certs = append(snap.Certs, sc)
 		}
-		snap.Certificate, snap.Leaf = cert, leaf
+		snap.Certificate, snap.Leaf = snap.Certs[0].Certificate, snap.Certs[0].Leaf
 	}
 	out.warnings = append(out.warnings, b.expiryWarnings(snap, s.ExpiryWarning)...)
 	copy(snap.digest[:], h.Sum(nil))
@@ -221,19 +220,66 @@ func (b *builder) build(ctx context.Context, ch Channel, s Settings) (built, err
 		out.warnings = append(out.warnings, p.keyWarnings...)
 		return out, nil
 	}
-	if snap.Certificate != nil {
+	for i, sc := range snap.Certs {
 		// The Go key has been parsed, checked and matched to the leaf;
 		// only now is it handed to the backend that signs handshakes.
-		r := b.signer(keyPEMRead, snap.Certificate.PrivateKey.(crypto.Signer))
-		snap.Certificate.PrivateKey, snap.KeyBackend = r.signer, r.used
+		r := b.signer(keyPEMs[i], sc.Certificate.PrivateKey.(crypto.Signer))
+		sc.Certificate.PrivateKey, sc.KeyBackend = r.signer, r.used
 		if r.warning != "" {
-			snap.keyWarnings = []string{fmt.Sprintf("%s %q: %s", m.keySetting, m.key, r.warning)}
-			out.warnings = append(out.warnings, snap.keyWarnings...)
+			w := fmt.Sprintf("%s %q: %s", m.keySetting, sc.KeyFile, r.warning)
+			snap.keyWarnings = append(snap.keyWarnings, w)
+			out.warnings = append(out.warnings, w)
 		}
+	}
+	if len(snap.Certs) > 0 {
+		snap.KeyBackend = snap.Certs[0].KeyBackend
 	}
 	snap.serverConfig = serverConfig(snap, b.ticketNow())
 	out.snap = snap
 	return out, nil
+}
+
+// buildPair reads, parses and checks one certificate and key of ch (m
+// names the pair's own files): the key matches, the leaf is inside its
+// validity window and fit for server auth, and on the cluster channel it
+// verifies against cas. It adds the bytes read to h and returns the key as
+// read, for the signer.
+func (b *builder) buildPair(ctx context.Context, ch Channel, m material, cas *x509.CertPool, h io.Writer) (*ServedCert, []byte, []string, error) {
+	cert, leaf, certPEM, keyPEM, warnings, err := b.loadPair(ctx, ch, m)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fmt.Fprintf(h, "%s\x00%s\x00", m.cert, m.key)
+	h.Write(certPEM)
+	h.Write([]byte{0})
+	h.Write(keyPEM)
+	h.Write([]byte{0})
+	if err := b.checkLeaf(ch, m, leaf); err != nil {
+		return nil, nil, nil, err
+	}
+	sc := &ServedCert{CertFile: m.cert, KeyFile: m.key, Certificate: cert, Leaf: leaf}
+	// The intermediates served after the leaf, parsed once: the cluster
+	// chain check and the expiry list use them.
+	for _, c := range cert.Certificate[1:] {
+		if ic, err := x509.ParseCertificate(c); err == nil {
+			sc.intermediates = append(sc.intermediates, ic)
+		}
+	}
+	if ch == ChannelCluster && cas != nil {
+		inter := x509.NewCertPool()
+		for _, ic := range sc.intermediates {
+			inter.AddCert(ic)
+		}
+		_, err := leaf.Verify(x509.VerifyOptions{
+			Roots: cas, Intermediates: inter, CurrentTime: b.now(),
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+		})
+		if err != nil {
+			return nil, nil, nil, &ReloadError{Channel: ch, Setting: m.certSetting, File: m.cert,
+				Reason: fmt.Sprintf("certificate does not verify against the cluster CA set (%s): %v", caDesc(m), err), Err: err}
+		}
+	}
+	return sc, keyPEM, warnings, nil
 }
 
 // clusterTrust refuses a served cluster channel with no CA at all: its

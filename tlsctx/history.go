@@ -3,6 +3,7 @@ package tlsctx
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -38,8 +39,11 @@ type HistoryEntry struct {
 // ChannelChange is what one load did to one channel's certificate and CA
 // set. Old and new are equal when nothing was swapped (unchanged, failed).
 type ChannelChange struct {
-	Channel                        Channel
-	OldSerial, NewSerial           string // "" when TLS was or is off
+	Channel Channel
+	// The serials and SHA-256 fingerprints of the certificates served
+	// before and after: "" when TLS was or is off; with several
+	// certificates, each one's in the order of ssl_cert, joined by ",".
+	OldSerial, NewSerial           string
 	OldFingerprint, NewFingerprint string
 	// CAAdded and CARemoved are the subjects of the CA certificates that
 	// appeared in or left the channel's CA set, at most 16 each; a last
@@ -99,13 +103,33 @@ func (m *Manager) record(at time.Time, trigger, result string, err error, gen ui
 }
 
 func channelChange(ch Channel, old, cur *Snapshot) ChannelChange {
-	c := ChannelChange{Channel: ch, OldSerial: old.Serial(), OldFingerprint: old.Fingerprint(),
-		NewSerial: cur.Serial(), NewFingerprint: cur.Fingerprint()}
+	c := ChannelChange{Channel: ch, OldSerial: old.serials(), OldFingerprint: old.fingerprints(),
+		NewSerial: cur.serials(), NewFingerprint: cur.fingerprints()}
 	if old != cur {
 		c.CAAdded = caDiff(cur, old)
 		c.CARemoved = caDiff(old, cur)
 	}
 	return c
+}
+
+// serials is the serial of every certificate of s, joined by ","; ""
+// when TLS is off.
+func (s *Snapshot) serials() string {
+	var out []string
+	for _, c := range s.Served() {
+		out = append(out, c.Serial())
+	}
+	return strings.Join(out, ",")
+}
+
+// fingerprints is the SHA-256 fingerprint of every certificate of s,
+// joined by ","; "" when TLS is off.
+func (s *Snapshot) fingerprints() string {
+	var out []string
+	for _, c := range s.Served() {
+		out = append(out, c.Fingerprint())
+	}
+	return strings.Join(out, ",")
 }
 
 // caDiff lists the subjects of the CA certificates of a that b lacks.

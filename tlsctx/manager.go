@@ -48,6 +48,7 @@ type Manager struct {
 
 	backend       CryptoBackend // resolved at New: BackendOpenSSL or BackendGo
 	backendInfo   string
+	auto          *autoChoices // crypto_backend auto with libcrypto loaded: chosen per key kind (autobackend.go); else nil
 	serverConfigs map[Channel]*tls.Config
 	// channels are the channels served, fixed at New (Settings.Serves):
 	// a channel appears or disappears only with a restart.
@@ -215,6 +216,9 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 	if m.backend, m.backendInfo, err = resolveBackend(o.backend); err != nil {
 		return nil, &ReloadError{Setting: "crypto_backend", Reason: err.Error(), Err: err}
 	}
+	if want, _ := ParseCryptoBackend(string(o.backend)); want == BackendAuto && m.backend == BackendOpenSSL {
+		m.auto = &autoChoices{} // each key kind signed by the backend measured faster here
+	}
 	m.log(slog.LevelInfo, "crypto backend", "crypto_backend", string(m.backend), "detail", m.backendInfo)
 	m.channels = s.Channels()
 	// A cluster channel without a CA is a configuration error a reload
@@ -320,7 +324,7 @@ func (m *Manager) Unavailable(ch Channel) error {
 // work of a new signer and config.
 func (m *Manager) builder(prev map[Channel]*Snapshot) *builder {
 	return &builder{now: m.now, ticketNow: m.ticketClock, readFile: m.readFile, pairTries: m.pairTries, pairWait: m.pairWait, after: m.pairAfter,
-		backend: m.backend, prev: prev}
+		backend: m.backend, auto: m.auto, prev: prev}
 }
 
 // Current returns the live snapshot of ch. It never returns nil for a
@@ -559,7 +563,12 @@ func (m *Manager) logSnapshot(result string, ch Channel, s *Snapshot, d time.Dur
 	args := []any{"result", result, "channel", string(ch), "generation", s.Generation,
 		"duration", d, "trigger", trigger}
 	if s.Enabled() {
-		args = append(args, "serial", s.Serial(), "fingerprint", s.Fingerprint(), "not_after", s.NotAfter().UTC().Format(time.RFC3339))
+		// With several certificates, each one's, in the order of ssl_cert.
+		var after []string
+		for _, c := range s.Served() {
+			after = append(after, c.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+		args = append(args, "serial", s.serials(), "fingerprint", s.fingerprints(), "not_after", strings.Join(after, ","))
 	} else {
 		args = append(args, "tls", "off")
 	}

@@ -146,7 +146,7 @@ func TestReloadRejectsBadInput(t *testing.T) {
 		{name: "config unparsable", setup: func(t *testing.T, f *fixture, m *Manager) {
 			f.fail(errors.New("ssld.yaml: yaml: line 3: mapping values are not allowed"))
 		}, setting: "config", reason: "mapping values are not allowed"},
-		{name: "cert unset, key set", setup: func(t *testing.T, f *fixture, m *Manager) {
+		{name: "cert unset and key set", setup: func(t *testing.T, f *fixture, m *Manager) {
 			f.set(func(s *Settings) { s.SSLCert = "" })
 		}, setting: "ssl_cert", reason: "ssl_key is set but ssl_cert is empty"},
 		{name: "bad tls_version", setup: func(t *testing.T, f *fixture, m *Manager) {

@@ -25,6 +25,17 @@ import (
 // cluster channel falls back to them when both ClusterSSLCRL and
 // ClusterSSLCRLPath are empty, applying only the CRLs whose issuer is in
 // its CA set.
+//
+// SSLCert and SSLKey (and ClusterSSLCert, ClusterSSLKey) each hold one
+// path or a comma-separated list of paths (see SplitList): the channel
+// then serves several certificates, the first certificate with the first
+// key, the second with the second, and so on (RSA and ECDSA side by side).
+// Every pair is validated as a single one is, and the set is swapped as
+// one: one bad pair fails the whole load. Per handshake crypto/tls serves
+// the first certificate the client supports (its server name against the
+// certificate's names, its signature algorithms and, in TLS 1.2, its
+// cipher suites against the key type), else the first one.
+// SSLKeyPassphrase decrypts every encrypted key.
 type Settings struct {
 	SSLCert, SSLKey, SSLKeyPassphrase, SSLCA, SSLCAPath           string
 	ClusterSSLCert, ClusterSSLKey, ClusterSSLCA, ClusterSSLCAPath string
@@ -223,6 +234,23 @@ func (m material) crlFileUsed() string {
 	}
 	return m.crlpath
 }
+
+// SplitList splits the value of ssl_cert or ssl_key into its paths: one
+// path, or several separated by commas, spaces around each trimmed and
+// empty elements dropped. A path that itself holds a comma cannot be
+// listed. It is a pure function, safe for concurrent use.
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// JoinList is the inverse of SplitList: the paths as one setting value.
+func JoinList(paths []string) string { return strings.Join(paths, ",") }
 
 // channelMaterial resolves the files of ch from s.
 func channelMaterial(s Settings, ch Channel) material {

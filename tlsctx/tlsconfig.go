@@ -68,8 +68,16 @@ func serverConfig(s *Snapshot, now time.Time) *tls.Config {
 	if s.Certificate == nil {
 		return nil
 	}
+	// Every certificate, in the order of the setting: with several,
+	// crypto/tls serves the first one the client's hello supports
+	// (ClientHelloInfo.SupportsCertificate: server name, signature
+	// algorithms, TLS 1.2 cipher suites), else the first.
+	certs := make([]tls.Certificate, len(s.Certs))
+	for i, c := range s.Certs {
+		certs[i] = *c.Certificate
+	}
 	cfg := &tls.Config{
-		Certificates: []tls.Certificate{*s.Certificate},
+		Certificates: certs,
 		ClientAuth:   tls.NoClientCert,
 	}
 	s.Policy.apply(cfg)
@@ -185,11 +193,19 @@ func (m *Manager) ClientTLSConfig(serverName string) *tls.Config {
 			})
 			return err
 		},
-		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			if snap := m.Current(ChannelCluster); snap != nil && snap.Certificate != nil {
-				return snap.Certificate, nil
+		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			snap := m.Current(ChannelCluster)
+			if snap == nil || snap.Certificate == nil {
+				return &tls.Certificate{}, nil // no client certificate
 			}
-			return &tls.Certificate{}, nil // no client certificate
+			// The first certificate the peer's request supports (its
+			// signature algorithms), else the first, as on the server side.
+			for _, c := range snap.Certs {
+				if cri.SupportsCertificate(c.Certificate) == nil {
+					return c.Certificate, nil
+				}
+			}
+			return snap.Certificate, nil
 		},
 	}
 	policy.apply(cfg)

@@ -26,7 +26,7 @@ func TestErrOutsideValidity(t *testing.T) {
 	}{
 		{name: "expired", leaf: pki.LeafOptions{CN: "old", NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)}, outside: true},
 		{name: "not yet valid", leaf: pki.LeafOptions{CN: "new", NotBefore: now.Add(time.Hour), NotAfter: now.Add(48 * time.Hour)}, outside: true},
-		{name: "expired, key does not match", leaf: pki.LeafOptions{CN: "old", NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)}, badKey: true},
+		{name: "expired and key does not match", leaf: pki.LeafOptions{CN: "old", NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)}, badKey: true},
 		{name: "CA certificate as leaf", leaf: pki.LeafOptions{CN: "ca-ish", IsCA: true}},
 	}
 	for _, tc := range cases {

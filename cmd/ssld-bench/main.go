@@ -13,6 +13,7 @@
 //	go run ./cmd/ssld-bench                     # ssld, bare TLS, bare vitess; ECDSA P-256 and RSA-2048
 //	go run ./cmd/ssld-bench --mariadb --json bench.json
 //	go run ./cmd/ssld-bench --quick             # CI: ~1 s per phase, ECDSA only
+//	go run ./cmd/ssld-bench --mariadb --mixed 0.8   # also a node serving ECDSA and RSA, 80% ECDSA-capable clients
 //
 // One run covers every crypto backend (--backends openssl,go: ssld's
 // crypto_backend, and the same backend for the bare TLS server's key) and
@@ -57,6 +58,7 @@ type options struct {
 	backends       []string // crypto_backend of ssld and the bare TLS server, one configuration each
 	kexes          []string // kexDefault, kexX25519: what the clients offer
 	jsonOut        string
+	mixed          float64 // share of ECDSA-capable clients in the mixed-client run; 0: no such run
 }
 
 func defaultOptions() options {
@@ -115,6 +117,7 @@ func main() {
 	kexes := fs.String("kex", strings.Join(o.kexes, ","), "key exchanges the clients offer: "+kexDefault+" (Go's, X25519MLKEM768 first), "+kexX25519+" (X25519 only, like MariaDB 10.11 with OpenSSL 3.0)")
 	x25519 := fs.Bool("x25519", false, "same as --kex "+kexX25519)
 	fs.StringVar(&o.jsonOut, "json", "", "write every figure as JSON to this file")
+	fs.Float64Var(&o.mixed, "mixed", 0, "also run the mixed-client load: a node serving ECDSA and RSA, this share (e.g. 0.8) of the clients ECDSA-capable, the rest RSA-only; needs both --keys")
 	_ = fs.Parse(os.Args[1:])
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "ssld-bench: unexpected arguments %q\n", fs.Args())

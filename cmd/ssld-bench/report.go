@@ -17,6 +17,7 @@ type Report struct {
 	KeyTypes []KeyResult    `json:"key_types"`
 	Ratios   []Ratio        `json:"ratios"`
 	Targets  []Target       `json:"targets"`
+	Mixed    *MixedResult   `json:"mixed,omitempty"`
 }
 
 // Settings are the load parameters of the run.
@@ -196,6 +197,7 @@ func (r *Report) evaluate() {
 			target(strings.Replace(name, "idle RSS", "RSS per additional idle TLS connection", 1), nil, mr.MarginalPerConnKB, 64, "KiB")
 		}
 	}
+	r.evaluateMixed()
 }
 
 // crossRatios compares configurations that differ in one thing: the key
@@ -292,6 +294,8 @@ func (r *Report) print(w io.Writer) {
 		}
 	}
 	tw.Flush()
+
+	r.printMixed(w)
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nratio\tconfiguration\tvalue\ttarget")

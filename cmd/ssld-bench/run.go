@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,6 +95,12 @@ func run(ctx context.Context, o options, out, logw io.Writer) (*Report, error) {
 	if o.loops < 1 || o.rounds < 1 || o.duration <= 0 || o.reloadInterval <= 0 || len(o.keyTypes) == 0 ||
 		len(o.backends) == 0 || len(o.kexes) == 0 {
 		return nil, errors.New("--loops, --rounds, --duration, --reload-interval, --keys, --backends and --kex must be positive")
+	}
+	if o.mixed < 0 || o.mixed >= 1 {
+		return nil, errors.New("--mixed is the share of ECDSA-capable clients: more than 0 and less than 1")
+	}
+	if o.mixed > 0 && (!slices.Contains(o.keyTypes, keyECDSA) || !slices.Contains(o.keyTypes, keyRSA)) {
+		return nil, fmt.Errorf("--mixed needs both key types (--keys %s,%s)", keyECDSA, keyRSA)
 	}
 	for _, k := range o.keyTypes {
 		if _, err := pkiKeyType(k); err != nil {
@@ -231,6 +238,12 @@ func run(ctx context.Context, o options, out, logw io.Writer) (*Report, error) {
 	if mariadbMemory >= 0 {
 		if rep.Memory[mariadbMemory].IdleAfterLoadRSSKB, err = rssKB(mdbPID); err != nil {
 			return nil, err
+		}
+	}
+	if o.mixed > 0 {
+		progress(logw, "mixed clients: %.0f%% ECDSA-capable, the rest RSA-only", o.mixed*100)
+		if rep.Mixed, err = runMixed(ctx, o, logw, bin, dir, m, "auto", mdbAddr, mdbPID); err != nil {
+			return nil, fmt.Errorf("mixed clients: %w", err)
 		}
 	}
 

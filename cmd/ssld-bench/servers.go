@@ -218,6 +218,12 @@ users:
 
 // startSSLD starts `ssld serve` with a generated config in dir.
 func startSSLD(ctx context.Context, bin, dir string, m *material, maxConns int, env []string, backend string) (*proc, error) {
+	return startSSLDConfig(ctx, bin, dir, env, func(metricsAddr string) string { return ssldConfig(m, maxConns, metricsAddr, backend) })
+}
+
+// startSSLDConfig starts `ssld serve` in dir with the config config
+// returns for its metrics address.
+func startSSLDConfig(ctx context.Context, bin, dir string, env []string, config func(metricsAddr string) string) (*proc, error) {
 	addr, err := freeport.Addr()
 	if err != nil {
 		return nil, err
@@ -227,7 +233,7 @@ func startSSLD(ctx context.Context, bin, dir string, m *material, maxConns int, 
 		return nil, err
 	}
 	cfg := filepath.Join(dir, "ssld.yaml")
-	if err := os.WriteFile(cfg, []byte(ssldConfig(m, maxConns, metricsAddr, backend)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(config(metricsAddr)), 0o600); err != nil {
 		return nil, err
 	}
 	logPath := filepath.Join(dir, "ssld.log")

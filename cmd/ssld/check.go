@@ -33,10 +33,25 @@ type checkChannel struct {
 	DaysLeft *float64 `json:"days_left,omitempty"`
 	// CRLs is how many CRLs (ssl_crl, ssl_crlpath) the channel applies;
 	// CRLNextUpdate the earliest nextUpdate among them.
-	CRLs          int      `json:"crls,omitempty"`
-	CRLNextUpdate string   `json:"crl_next_update,omitempty"`
-	Warnings      []string `json:"warnings"`
-	Error         string   `json:"error,omitempty"`
+	CRLs          int    `json:"crls,omitempty"`
+	CRLNextUpdate string `json:"crl_next_update,omitempty"`
+	// Certificates lists every certificate the channel serves (ssl_cert
+	// may list several); the fields above describe the first.
+	Certificates []checkCert `json:"certificates,omitempty"`
+	Warnings     []string    `json:"warnings"`
+	Error        string      `json:"error,omitempty"`
+}
+
+// checkCert is one certificate of a channel in the output of `ssld check`.
+type checkCert struct {
+	Position int     `json:"position"`
+	KeyType  string  `json:"key_type"`
+	CertFile string  `json:"cert_file"`
+	Serial   string  `json:"serial"`
+	Subject  string  `json:"subject"`
+	Issuer   string  `json:"issuer"`
+	NotAfter string  `json:"not_after"`
+	DaysLeft float64 `json:"days_left"`
 }
 
 // checkReport is the whole output of `ssld check`.
@@ -204,6 +219,12 @@ func runCheck(ctx context.Context, path string, days int, now time.Time) (rep ch
 			left := daysLeft(s.NotAfter(), now)
 			out.TLS, out.Serial, out.Subject, out.Issuer = true, s.Serial(), s.Subject(), s.Issuer()
 			out.NotAfter, out.DaysLeft = s.NotAfter().UTC().Format(time.RFC3339), &left
+			for _, sc := range s.Served() {
+				out.Certificates = append(out.Certificates, checkCert{Position: sc.Position, KeyType: sc.KeyType(),
+					CertFile: sc.CertFile, Serial: sc.Serial(), Subject: sc.Leaf.Subject.String(), Issuer: sc.Leaf.Issuer.String(),
+					NotAfter: sc.Leaf.NotAfter.UTC().Format(time.RFC3339), DaysLeft: daysLeft(sc.Leaf.NotAfter, now)})
+			}
+			out.CertFile = out.Certificates[0].CertFile
 		}
 		out.CRLs = len(s.CRLs())
 		if next, ok := s.CRLNextUpdate(); ok {
@@ -256,6 +277,12 @@ func printCheckText(stdout, stderr io.Writer, rep checkReport) {
 		default:
 			fmt.Fprintf(stdout, "channel %s: serial=%s subject=%q issuer=%q not_after=%s days_left=%.1f cert=%s\n",
 				c.Channel, c.Serial, c.Subject, c.Issuer, c.NotAfter, *c.DaysLeft, c.CertFile)
+			if len(c.Certificates) > 1 {
+				for _, sc := range c.Certificates {
+					fmt.Fprintf(stdout, "channel %s: certificate %d of %d: key_type=%q serial=%s subject=%q not_after=%s days_left=%.1f cert=%s\n",
+						c.Channel, sc.Position, len(c.Certificates), sc.KeyType, sc.Serial, sc.Subject, sc.NotAfter, sc.DaysLeft, sc.CertFile)
+				}
+			}
 		}
 		if c.CRLs > 0 {
 			fmt.Fprintf(stdout, "channel %s: crls=%d next_update=%s\n", c.Channel, c.CRLs, c.CRLNextUpdate)

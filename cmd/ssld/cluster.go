@@ -31,7 +31,7 @@ type clusterFlags struct {
 	rolling                   bool
 	timeout                   time.Duration
 	retries                   int
-	expectSerial, expectCert  string
+	expectSerial, expectCert  []string
 	expectIssuer, minValidity string
 	requireChange             bool
 	requireCurrent            bool
@@ -108,8 +108,8 @@ func newClusterSubCmd(name string) *cobra.Command {
 	fl.IntVar(&f.parallel, "parallel", cluster.DefaultParallel, "nodes worked on at once")
 	fl.DurationVar(&f.timeout, "timeout", cluster.DefaultTimeout, "bound on each dial, handshake and query; a node that never answers is 'timeout' after it")
 	fl.IntVar(&f.retries, "retries", 2, "retries, with backoff, of a refused or reset connection")
-	fl.StringVar(&f.expectSerial, "expect-serial", "", "every node must serve this serial (hex) afterwards, else stale")
-	fl.StringVar(&f.expectCert, "expect-cert", "", "every node must serve this certificate (PEM) afterwards, else stale")
+	fl.StringSliceVar(&f.expectSerial, "expect-serial", nil, "every node must serve this serial (hex) afterwards, else stale; several (comma-separated or repeated): each certificate a node serves must be one of them and each must be served")
+	fl.StringArrayVar(&f.expectCert, "expect-cert", nil, "every node must serve this certificate (PEM) afterwards, else stale; repeat it for a node serving several (ECDSA and RSA)")
 	fl.StringVar(&f.expectIssuer, "expect-issuer", "", "every node's certificate must be issued by this DN (e.g. CN=ca2), else stale")
 	fl.StringVar(&f.minValidity, "min-validity", "", "every node's certificate must stay valid this long from now (e.g. 30d, 720h), else stale")
 	fl.StringVar(&f.format, "format", "table", "output: table (fits 160 columns; errors and next steps on indented lines) or json")
@@ -194,7 +194,7 @@ func (f *clusterFlags) options(cmd *cobra.Command, name string) (cluster.Options
 	o := cluster.Options{
 		User: f.user, Password: f.password, InsecureSkipVerify: f.insecure, VerifyIdentity: f.verifyIdentity,
 		Parallel: f.parallel, Rolling: f.rolling, Timeout: f.timeout, Retries: f.retries,
-		ExpectSerial: f.expectSerial, DryRun: f.dryRun,
+		ExpectSerial: strings.Join(f.expectSerial, ","), DryRun: f.dryRun,
 		ExpectIssuer: f.expectIssuer, RequireChange: f.requireChange, MaxFailures: f.maxFailures,
 		RequireCurrent: f.requireCurrent, ContinueOnError: f.continueOnError,
 	}
@@ -213,7 +213,7 @@ func (f *clusterFlags) options(cmd *cobra.Command, name string) (cluster.Options
 	if f.rolling && cmd.Flags().Changed("parallel") {
 		return o, errors.New("--rolling and --parallel are exclusive")
 	}
-	if f.expectSerial != "" && f.expectCert != "" {
+	if len(f.expectSerial) > 0 && len(f.expectCert) > 0 {
 		return o, errors.New("--expect-serial and --expect-cert are exclusive")
 	}
 	if f.requireCurrent && f.dryRun {
@@ -277,8 +277,9 @@ func (f *clusterFlags) options(cmd *cobra.Command, name string) (cluster.Options
 		}
 		o.Certificates = []tls.Certificate{c}
 	}
-	if f.expectCert != "" {
-		pemBytes, err := os.ReadFile(f.expectCert)
+	var fps []string
+	for _, file := range f.expectCert {
+		pemBytes, err := os.ReadFile(file)
 		if err != nil {
 			return o, fmt.Errorf("--expect-cert: %w", err)
 		}
@@ -286,16 +287,17 @@ func (f *clusterFlags) options(cmd *cobra.Command, name string) (cluster.Options
 		for rest := pemBytes; leaf == nil; {
 			var blk *pem.Block
 			if blk, rest = pem.Decode(rest); blk == nil {
-				return o, fmt.Errorf("--expect-cert %s: no PEM certificate in it", f.expectCert)
+				return o, fmt.Errorf("--expect-cert %s: no PEM certificate in it", file)
 			}
 			if blk.Type == "CERTIFICATE" {
 				if leaf, err = x509.ParseCertificate(blk.Bytes); err != nil {
-					return o, fmt.Errorf("--expect-cert %s: %w", f.expectCert, err)
+					return o, fmt.Errorf("--expect-cert %s: %w", file, err)
 				}
 			}
 		}
-		o.ExpectFingerprint = cluster.ServedBy(leaf).Fingerprint
+		fps = append(fps, cluster.ServedBy(leaf).Fingerprint)
 	}
+	o.ExpectFingerprint = strings.Join(fps, ",")
 	return o, nil
 }
 

@@ -238,6 +238,9 @@ func parseConfig(ctx context.Context, abs string) (*File, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := joinPathLists(v, abs); err != nil {
+		return nil, err
+	}
 	var c File
 	var md mapstructure.Metadata
 	if err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) {
@@ -254,13 +257,23 @@ func parseConfig(ctx context.Context, abs string) (*File, error) {
 		c.unknown = slices.Sorted(slices.Values(md.Unused))
 	}
 	dir := filepath.Dir(abs)
-	for _, p := range []*string{&c.Socket, &c.SSLCert, &c.SSLKey, &c.SSLCA, &c.SSLCAPath,
-		&c.ClusterSSLCert, &c.ClusterSSLKey, &c.ClusterSSLCA, &c.ClusterSSLCAPath,
+	for _, p := range []*string{&c.Socket, &c.SSLCA, &c.SSLCAPath,
+		&c.ClusterSSLCA, &c.ClusterSSLCAPath,
 		&c.SSLCRL, &c.SSLCRLPath, &c.ClusterSSLCRL, &c.ClusterSSLCRLPath,
 		&c.SHA2PrivateKeyPath, &c.SHA2PublicKeyPath} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
+	}
+	// ssl_cert and ssl_key may list several files: each resolves.
+	for _, p := range []*string{&c.SSLCert, &c.SSLKey, &c.ClusterSSLCert, &c.ClusterSSLKey} {
+		paths := tlsctx.SplitList(*p)
+		for i, f := range paths {
+			if !filepath.IsAbs(f) {
+				paths[i] = filepath.Join(dir, f)
+			}
+		}
+		*p = tlsctx.JoinList(paths)
 	}
 	switch c.Role {
 	case "aggregator", "leaf":
@@ -293,6 +306,36 @@ func parseConfig(ctx context.Context, abs string) (*File, error) {
 		return nil, fmt.Errorf("%s: crypto_backend: %v", SettingSource(abs, "crypto_backend"), err)
 	}
 	return &c, nil
+}
+
+// pathListKeys are the settings that take one path or a list of them
+// (several certificates per channel, paired by position).
+var pathListKeys = []string{"ssl_cert", "ssl_key", "cluster_ssl_cert", "cluster_ssl_key"}
+
+// joinPathLists turns a YAML or TOML list given for a pathListKeys
+// setting into its comma-separated form, the one an INI file or an
+// SSLD_* variable gives. An element that is not a string, or that holds a
+// comma (it would read as two paths), is refused, naming the setting.
+func joinPathLists(v *viper.Viper, abs string) error {
+	for _, key := range pathListKeys {
+		list, ok := v.Get(key).([]any)
+		if !ok {
+			continue
+		}
+		paths := make([]string, 0, len(list))
+		for i, e := range list {
+			p, ok := e.(string)
+			if !ok {
+				return settingError(abs, key, "list element %d is not a string; quote it", i+1)
+			}
+			if strings.Contains(p, ",") {
+				return settingError(abs, key, "list element %d %q holds a comma: a path listed here cannot hold one", i+1, p)
+			}
+			paths = append(paths, p)
+		}
+		v.Set(key, tlsctx.JoinList(paths))
+	}
+	return nil
 }
 
 // settingError is the error for a bad value of key: "config file F: key

@@ -25,7 +25,7 @@ func TestConfigStrictStrings(t *testing.T) {
 		{"bool.yaml", sprintf(users, "true"), " line 3: users[0].password: a boolean where a string goes"},
 		{"date.yaml", sprintf(users, "2024-01-01"), " line 3: users[0].password: a date where a string goes"},
 		{"top.yaml", "role: leaf\nssl_key_passphrase: 0123\n", " line 2: ssl_key_passphrase: a number where a string goes"},
-		{"list.yaml", "ssl_cert: [a, b]\n", " line 1: ssl_cert: a list where a string goes"},
+		{"list.yaml", "ssl_ca: [a, b]\n", " line 1: ssl_ca: a list where a string goes"},
 		{"priv.yaml", "users:\n  - name: a\n    privileges: [1]\n", " line 3: users[0].privileges[0]: a number where a string goes"},
 		{"num.toml", "role = \"leaf\"\n\n[[users]]\nname = \"admin\"\npassword = 123\n", " line 5: users[0].password: a number where a string goes"},
 		{"inline.toml", "users = [{name = \"a\", password = true}]\n", " line 1: users[0].password: a boolean where a string goes"},

@@ -283,9 +283,15 @@ func (n *Node) MetricsAddr() net.Addr {
 // channel is served).
 func watchedPaths(config string, s tlsctx.Settings) []string {
 	out := []string{config}
-	paths := []string{s.SSLCert, s.SSLKey, s.SSLCA, s.SSLCAPath, s.SSLCRL, s.SSLCRLPath}
+	// ssl_cert and ssl_key may list several files.
+	lists := []string{s.SSLCert, s.SSLKey}
+	paths := []string{s.SSLCA, s.SSLCAPath, s.SSLCRL, s.SSLCRLPath}
 	if s.Serves(tlsctx.ChannelCluster) {
-		paths = append(paths, s.ClusterSSLCert, s.ClusterSSLKey, s.ClusterSSLCA, s.ClusterSSLCAPath, s.ClusterSSLCRL, s.ClusterSSLCRLPath)
+		lists = append(lists, s.ClusterSSLCert, s.ClusterSSLKey)
+		paths = append(paths, s.ClusterSSLCA, s.ClusterSSLCAPath, s.ClusterSSLCRL, s.ClusterSSLCRLPath)
+	}
+	for _, l := range lists {
+		out = append(out, tlsctx.SplitList(l)...)
 	}
 	for _, p := range paths {
 		if p != "" {
