@@ -84,12 +84,39 @@ func identityChange(old, next *x509.Certificate) IdentityChange {
 
 // IdentityChangeFrom is what the identity guard finds between s, the live
 // snapshot of a channel, and next, a snapshot built for the same channel
-// (a CheckReport's): empty when either has no certificate.
+// (a CheckReport's): empty when either has no certificate. With several
+// certificates each new one is compared with the served one at its
+// position (the last served one past the end of the list), so that another
+// node's RSA certificate behind this node's ECDSA one is caught too, while
+// adding or dropping a certificate with the same names is no change. The
+// findings of every pair are merged: each dropped name once, the first
+// subject that changes.
 func (s *Snapshot) IdentityChangeFrom(next *Snapshot) IdentityChange {
 	if !s.Enabled() || !next.Enabled() {
 		return IdentityChange{}
 	}
-	return identityChange(s.Leaf, next.Leaf)
+	olds, news := s.Served(), next.Served()
+	var out IdentityChange
+	seen := map[string]bool{}
+	for i, n := range news {
+		c := identityChange(olds[min(i, len(olds)-1)].Leaf, n.Leaf)
+		for _, d := range c.DroppedDNS {
+			if !seen["dns "+strings.ToLower(d)] {
+				seen["dns "+strings.ToLower(d)] = true
+				out.DroppedDNS = append(out.DroppedDNS, d)
+			}
+		}
+		for _, ip := range c.DroppedIPs {
+			if !seen["ip "+ip] {
+				seen["ip "+ip] = true
+				out.DroppedIPs = append(out.DroppedIPs, ip)
+			}
+		}
+		if c.OldSubject != c.NewSubject && out.OldSubject == out.NewSubject {
+			out.OldSubject, out.NewSubject = c.OldSubject, c.NewSubject
+		}
+	}
+	return out
 }
 
 // guardIdentity refuses next when it drops part of the identity of prev,

@@ -19,7 +19,7 @@ func TestIdentityGuard(t *testing.T) {
 		allow     bool
 		expectErr string
 	}{
-		{"same names, renewed", base, false, ""},
+		{"same names renewed", base, false, ""},
 		{"a name added", pki.LeafOptions{CN: "node-a", DNSNames: []string{"node-a.example", "db.example", "new.example"}, IPs: base.IPs}, false, ""},
 		{"DNS names compared without case", pki.LeafOptions{CN: "node-a", DNSNames: []string{"NODE-A.example", "db.example"}, IPs: base.IPs}, false, ""},
 		{"another node's certificate", pki.LeafOptions{CN: "node-b", DNSNames: []string{"node-b.example", "db.example"}, IPs: []net.IP{net.IPv4(10, 0, 0, 2)}}, false,

@@ -352,3 +352,33 @@ func TestSeveralCertificatesClusterClient(t *testing.T) {
 		t.Fatal("the peer saw no client certificate")
 	}
 }
+
+// TestSeveralCertificatesIdentityGuard: the identity guard holds for each
+// certificate of a channel. Another node's RSA certificate behind this
+// node's ECDSA one is refused, naming what it drops; adding a second
+// certificate with the same names, swapping the order, or going back to one
+// is no change.
+func TestSeveralCertificatesIdentityGuard(t *testing.T) {
+	f := newFixture(t)
+	serials := f.twoPairs("ec", "rsa")
+	m := f.manager()
+	require.Len(t, m.Current(ChannelClient).Certs, 2)
+
+	// Position 2 becomes another node's RSA certificate.
+	o := pki.LeafOptions{CN: "node-b", DNSNames: []string{"node-b.example"}, KeyType: pki.RSA2048}
+	f.writeLeaf("rsa", f.issue(o))
+	_, err := m.Reload(context.Background())
+	require.ErrorIs(t, err, ErrIdentityChange)
+	assert.Contains(t, err.Error(), "drops DNS name localhost; drops IP addresses 127.0.0.1, ::1")
+	assert.Equal(t, serials["rsa"], m.Current(ChannelClient).Certs[1].Serial(), "the served RSA certificate stays")
+
+	// This node's own RSA certificate again, then the order swapped and
+	// back to one certificate: the names are kept, no refusal.
+	serials = f.twoPairs("rsa", "ec")
+	_, err = m.Reload(context.Background())
+	require.NoError(t, err, "the same names in the other order")
+	assert.Equal(t, serials["rsa"], m.Current(ChannelClient).Serial())
+	f.set(func(s *Settings) { s.SSLCert, s.SSLKey = f.path("ec.crt"), f.path("ec.key") })
+	_, err = m.Reload(context.Background())
+	require.NoError(t, err, "down to one certificate with the same names")
+}
