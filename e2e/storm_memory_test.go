@@ -11,9 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ssld/ssld/internal/pki"
-	"github.com/ssld/ssld/tlsctx"
-
 	"github.com/ssld/ssld/internal/testenv"
+	"github.com/ssld/ssld/tlsctx"
 )
 
 // heapInuse returns HeapInuse after two full collections.

@@ -1,9 +1,9 @@
 package sqlcmd
 
 import (
-	"github.com/dolthub/vitess/go/mysql"
 	"strings"
 
+	"github.com/dolthub/vitess/go/mysql"
 	"github.com/dolthub/vitess/go/vt/sqlparser"
 )
 

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/dolthub/vitess/go/mysql"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

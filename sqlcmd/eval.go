@@ -1,10 +1,10 @@
 package sqlcmd
 
 import (
-	"github.com/dolthub/vitess/go/mysql"
 	"strconv"
 	"strings"
 
+	"github.com/dolthub/vitess/go/mysql"
 	"github.com/dolthub/vitess/go/vt/sqlparser"
 )
 

@@ -5,9 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"github.com/dolthub/vitess/go/mysql"
 	"strings"
 	"time"
+
+	"github.com/dolthub/vitess/go/mysql"
 
 	"github.com/ssld/ssld/sysvars"
 	"github.com/ssld/ssld/tlsctx"

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/dolthub/vitess/go/mysql"
-
 	"github.com/dolthub/vitess/go/vt/sqlparser"
 
 	"github.com/ssld/ssld/tlsctx"

@@ -2,9 +2,9 @@ package sqlcmd
 
 import (
 	"errors"
-	"github.com/dolthub/vitess/go/mysql"
 	"testing"
 
+	"github.com/dolthub/vitess/go/mysql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 

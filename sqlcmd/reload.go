@@ -3,6 +3,7 @@ package sqlcmd
 import (
 	"context"
 	"errors"
+
 	"github.com/dolthub/vitess/go/mysql"
 
 	"github.com/ssld/ssld/tlsctx"

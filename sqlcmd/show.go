@@ -6,11 +6,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"github.com/dolthub/vitess/go/mysql"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dolthub/vitess/go/mysql"
 
 	"github.com/ssld/ssld/sysvars"
 	"github.com/ssld/ssld/tlsctx"

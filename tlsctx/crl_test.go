@@ -14,11 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // makeCRL returns a DER CRL signed by ca revoking serials, valid from

@@ -9,9 +9,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
-	"github.com/stretchr/testify/require"
 )
 
 // fixture is a folder of generated TLS material plus a Source whose

@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssld/ssld/internal/pki"
-	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 )
 
 // TestHistoryRecordsEveryLoad: start-up, ok, unchanged, failed (a

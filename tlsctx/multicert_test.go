@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssld/ssld/internal/pki"
-	"github.com/ssld/ssld/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 // twoPairs writes an RSA pair (rsa.crt/.key) and an ECDSA pair

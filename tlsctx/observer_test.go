@@ -6,9 +6,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ssld/ssld/internal/pki"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
 )
 
 type recorder struct {

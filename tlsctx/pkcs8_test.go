@@ -9,10 +9,11 @@ import (
 	"net"
 	"testing"
 
-	"github.com/ssld/ssld/internal/pki"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/youmark/pkcs8"
+
+	"github.com/ssld/ssld/internal/pki"
 )
 
 // encryptedPKCS8 returns l's key as an "ENCRYPTED PRIVATE KEY" block (PBES2,

@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 func dial(t *testing.T, addr string, cfg *tls.Config) *tls.Conn {

@@ -5,8 +5,9 @@ package tlsctx
 import (
 	"testing"
 
-	"github.com/ssld/ssld/internal/pki"
 	"github.com/stretchr/testify/assert"
+
+	"github.com/ssld/ssld/internal/pki"
 )
 
 // TestCryptoBackendAutoWithoutCgo runs in the CGO_ENABLED=0 build

@@ -21,10 +21,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssld/ssld/internal/pki"
-	"github.com/ssld/ssld/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/testenv"
 )
 
 var soakSignatures = flag.Int("openssl-soak", 10000, "signatures and signer rebuilds per round in TestOpenSSLSignerNoGrowth")

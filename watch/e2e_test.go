@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssld/ssld/internal/pki"
-	"github.com/ssld/ssld/internal/pkitest"
-	"github.com/ssld/ssld/tlsctx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ssld/ssld/internal/pki"
+	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/internal/testenv"
+	"github.com/ssld/ssld/tlsctx"
 )
 
 // servedSerial opens a fresh, non-resumed TLS connection and returns the
