@@ -34,7 +34,7 @@ func selfSigned(t *testing.T) *pki.Leaf {
 	require.NoError(t, err)
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "localhost"},
+		Subject:      pkix.Name{CommonName: "localhost", Organization: []string{"ssld"}}, // the node's own name: a renewal, not another identity
 		DNSNames:     []string{"localhost"},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotBefore:    time.Now().Add(-time.Hour),

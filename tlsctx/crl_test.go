@@ -235,15 +235,15 @@ func TestCRLRefusedLoads(t *testing.T) {
 		{"garbage", func(*fixture) []byte { return []byte("this is not a CRL\n") }, "", "no PEM data found"},
 		{"empty", func(*fixture) []byte { return nil }, "", "file is empty"},
 		{"bad DER", func(*fixture) []byte { return []byte{0x30, 0x03, 0x01, 0x02} }, "", "not a CRL"},
-		{"a certificate, not a CRL", func(f *fixture) []byte { return f.ca.CertPEM }, "", "no X509 CRL PEM block found"},
+		{"a certificate not a CRL", func(f *fixture) []byte { return f.ca.CertPEM }, "", "no X509 CRL PEM block found"},
 		{"another CA's CRL", func(*fixture) []byte {
 			return crlPEM(makeCRL(t, stranger, now.Add(-time.Hour), now.Add(time.Hour), big.NewInt(7)))
 		}, "", `CRL issuer "CN=stranger CA,O=ssld" is not in the channel's CA set (ssl_ca)`},
-		{"same name, another key", func(f *fixture) []byte {
+		{"same name another key", func(f *fixture) []byte {
 			imposter := pkitest.MustCA(t, f.ca.Cert.Subject.CommonName)
 			return crlPEM(makeCRL(t, imposter, now.Add(-time.Hour), now.Add(time.Hour), big.NewInt(7)))
 		}, "", "CRL signature does not verify against CA"},
-		{"stale, reject", func(f *fixture) []byte {
+		{"stale under reject", func(f *fixture) []byte {
 			return crlPEM(makeCRL(t, f.ca, now.Add(-48*time.Hour), now.Add(-24*time.Hour), big.NewInt(7)))
 		}, CRLStaleReject, "is past its nextUpdate"},
 		{"bad policy", func(f *fixture) []byte {

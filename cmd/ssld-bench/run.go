@@ -274,10 +274,21 @@ func runKeyType(ctx context.Context, o options, logw io.Writer, dir string, m *m
 			return kr, fmt.Errorf("%s: %s to switch to %s: %w", s.name, s.reloadStmt, k, err)
 		}
 	}
+	// What signs this key type in ssld: under crypto_backend auto the
+	// backend is chosen per kind of key by measuring, so it is read again
+	// after the switch, and the bare servers are started with it: every
+	// server of a comparison signs the same way.
+	bareBackend := cfg.backend
+	if cfg.backend == string(tlsctx.BackendAuto) && len(mysqlTargets) > 0 {
+		if err := mysqlTargets[0].admin.QueryRowContext(ctx, "SELECT @@ssl_crypto_backend").Scan(&cfg.used); err != nil {
+			return kr, fmt.Errorf("%s: @@ssl_crypto_backend: %w", mysqlTargets[0].name, err)
+		}
+		kr.Backend, bareBackend = cfg.used, cfg.used
+	}
 	x := cfg.kex == kexX25519
 	var bares []*server
 	for _, mysql := range []bool{false, true} {
-		bp, err := startBare(ctx, dir, m, cfg.backend, mysql)
+		bp, err := startBare(ctx, dir, m, bareBackend, mysql)
 		if err != nil {
 			return kr, err
 		}
