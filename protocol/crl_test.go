@@ -53,7 +53,7 @@ func TestRequireX509RevokedOnEveryPort(t *testing.T) {
 		ClusterSSLCert: write("cluster.crt", cleaf.CertPEM), ClusterSSLKey: write("cluster.key", cleaf.KeyPEM),
 		ClusterSSLCA:      write("cluster-ca.crt", append(append([]byte{}, clusterCA.CertPEM...), clientCA.CertPEM...)),
 		ClusterSSLCRLPath: filepath.Join(dir, "cluster-crls"),
-		Listen:            "127.0.0.1:0", ClusterListen: "127.0.0.1:0",
+		Cluster:           tlsctx.ClusterOn,
 	}
 	var live atomic.Pointer[tlsctx.Settings]
 	live.Store(&s)

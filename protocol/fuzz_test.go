@@ -60,7 +60,7 @@ func startServerWith(tb testing.TB, log *slog.Logger, users []protocol.User, cfg
 	ctx := context.Background()
 	mgr, err := tlsctx.New(ctx, tlsctx.StaticSource(tlsctx.Settings{
 		SSLCert: filepath.Join(dir, "server.crt"), SSLKey: filepath.Join(dir, "server.key"),
-		SSLCA: filepath.Join(dir, "ca.crt"), Listen: "127.0.0.1:0",
+		SSLCA: filepath.Join(dir, "ca.crt"),
 	}))
 	if err != nil {
 		tb.Fatal(err)

@@ -43,8 +43,7 @@ func TestShowSSLSessionsFollowsRevocation(t *testing.T) {
 		return p
 	}
 	leaf := pkitest.MustIssue(t, ca, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
-	s := tlsctx.Settings{SSLCert: write("server.crt", leaf.CertPEM), SSLKey: write("server.key", leaf.KeyPEM), SSLCA: write("ca.crt", ca.CertPEM),
-		Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0"}
+	s := tlsctx.Settings{SSLCert: write("server.crt", leaf.CertPEM), SSLKey: write("server.key", leaf.KeyPEM), SSLCA: write("ca.crt", ca.CertPEM), Cluster: tlsctx.ClusterOn}
 	var live atomic.Pointer[tlsctx.Settings]
 	live.Store(&s)
 	mgr, err := tlsctx.New(context.Background(), tlsctx.SourceFunc(func(context.Context) (tlsctx.Settings, error) { return *live.Load(), nil }))

@@ -109,7 +109,7 @@ func startClusterServer(t *testing.T, clientCA, clusterCA *pki.CA, clusterCAs []
 		SSLCert: filepath.Join(dir, "server.crt"), SSLKey: filepath.Join(dir, "server.key"), SSLCA: filepath.Join(dir, "ca.crt"),
 		ClusterSSLCert: filepath.Join(dir, "cluster.crt"), ClusterSSLKey: filepath.Join(dir, "cluster.key"),
 		ClusterSSLCA: filepath.Join(dir, "cluster-ca.crt"),
-		Listen:       "127.0.0.1:0", ClusterListen: "127.0.0.1:0",
+		Cluster:      tlsctx.ClusterOn,
 	}))
 	require.NoError(t, err)
 	vars := sysvars.NewRegistry()

@@ -88,11 +88,10 @@ func TestClusterChannelServedRule(t *testing.T) {
 		served bool
 	}{
 		{"nothing", Settings{}, false},
-		{"cluster listener", Settings{ClusterListen: "127.0.0.1:0"}, true},
 		{"cluster_ssl_cert", Settings{ClusterSSLCert: "c.crt"}, true},
 		{"cluster_ssl_capath", Settings{ClusterSSLCAPath: "cas"}, true},
 		{"on", Settings{Cluster: ClusterOn}, true},
-		{"off despite a listener", Settings{Cluster: ClusterOff, ClusterListen: "127.0.0.1:0", ClusterSSLCA: "ca.crt"}, false},
+		{"off despite cluster_ssl_ca", Settings{Cluster: ClusterOff, ClusterSSLCA: "ca.crt"}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

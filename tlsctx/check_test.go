@@ -49,7 +49,7 @@ func TestCheckBuildsEveryChannelWithoutPublishing(t *testing.T) {
 	assert.Same(t, before, m.Current(ChannelClient), "Validate publishes nothing")
 	assert.Equal(t, st, m.Status(), "Validate touches no bookkeeping")
 
-	f.set(func(s *Settings) { s.Listen = "0.0.0.0:3307" })
+	f.set(func(s *Settings) { s.SSLCA = "" }) // the CA set going: a restart
 	_, err = m.Validate(context.Background())
 	var re *ReloadError
 	require.ErrorAs(t, err, &re)

@@ -238,10 +238,8 @@ func TestReloadRestartRequired(t *testing.T) {
 		{name: "capath added", start: func(f *fixture, s *Settings) { s.SSLCA, s.Cluster = "", ClusterAuto },
 			change:  func(f *fixture, s *Settings) { s.SSLCAPath = f.dir },
 			channel: ChannelClient, setting: "ssl_capath", reason: "none to some"},
-		{name: "listen", change: func(f *fixture, s *Settings) { s.Listen = "0.0.0.0:3307" },
-			setting: "listen", reason: "requires a restart"},
-		{name: "cluster_listen", change: func(f *fixture, s *Settings) { s.ClusterListen = ":3308" },
-			setting: "cluster_listen", reason: "requires a restart"},
+		{name: "cluster channel going", change: func(f *fixture, s *Settings) { s.Cluster = ClusterOff },
+			channel: ChannelCluster, setting: "cluster_listen", reason: "served to not served"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

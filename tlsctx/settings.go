@@ -61,8 +61,8 @@ type Settings struct {
 	// Not part of any channel's material.
 	CAOverlap time.Duration
 	// Cluster says whether the cluster channel is served. The zero value,
-	// ClusterAuto, is the library's rule: served when ClusterListen or any
-	// ClusterSSL* field is set. ssld sets ClusterOn or ClusterOff from
+	// ClusterAuto, is the library's rule: served when any ClusterSSL*
+	// field is set. ssld sets ClusterOn or ClusterOff from
 	// cluster_listen alone. Whether the channel is served is fixed when
 	// the Manager is created: a reload that would add or remove it needs
 	// a restart, like a listener.
@@ -76,9 +76,6 @@ type Settings struct {
 	// each falling back to the client channel's value when empty.
 	TLSVersion, SSLCipher, TLSCipherSuites, SSLGroups                             string
 	ClusterTLSVersion, ClusterSSLCipher, ClusterTLSCipherSuites, ClusterSSLGroups string
-	// Listen and ClusterListen are only compared: changing either requires
-	// a restart.
-	Listen, ClusterListen string
 	// ExpiryWarning makes a load succeed with a warning naming the channel,
 	// the setting, the file and the date for every certificate it depends
 	// on that expires within this long: the leaf, an intermediate served
@@ -92,8 +89,8 @@ type Settings struct {
 type ClusterMode uint8
 
 const (
-	// ClusterAuto serves the cluster channel when ClusterListen or any of
-	// ClusterSSLCert, ClusterSSLKey, ClusterSSLCA, ClusterSSLCAPath is set.
+	// ClusterAuto serves the cluster channel when any of ClusterSSLCert,
+	// ClusterSSLKey, ClusterSSLCA, ClusterSSLCAPath is set.
 	ClusterAuto ClusterMode = iota
 	// ClusterOn serves it, with the ssl_* fallback for what is unset.
 	ClusterOn
@@ -116,7 +113,7 @@ func (s Settings) Serves(ch Channel) bool {
 		case ClusterOff:
 			return false
 		}
-		return s.ClusterListen != "" || s.clusterKeys() != nil
+		return s.clusterKeys() != nil
 	}
 	return false
 }
@@ -287,7 +284,6 @@ func channelMaterial(s Settings, ch Channel) material {
 // reloaded keep their previous values.
 func mergeSettings(prev, next Settings, chans []Channel) Settings {
 	out := prev
-	out.Listen, out.ClusterListen = next.Listen, next.ClusterListen
 	out.Cluster = next.Cluster
 	out.ExpiryWarning = next.ExpiryWarning
 	out.CRLStale = next.CRLStale

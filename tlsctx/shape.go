@@ -1,10 +1,7 @@
 package tlsctx
 
-import "fmt"
-
-// checkShape rejects settings changes that only a restart may apply:
-// listen and cluster_listen changed; the cluster channel appearing or
-// going (Settings.Serves); a channel's cert+key going from unset to set or
+// checkShape rejects settings changes that only a restart may apply: the
+// cluster channel appearing or going (Settings.Serves); a channel's cert+key going from unset to set or
 // back; its CA set going from none to some or back. Paths and the TLS
 // policy (tls_version and the rest, see Policy) may change freely.
 func checkShape(prev, next Settings, chans []Channel) error {
@@ -12,15 +9,10 @@ func checkShape(prev, next Settings, chans []Channel) error {
 		return &ReloadError{Channel: ch, Setting: setting, RestartRequired: true,
 			Reason: what + "; this change requires a restart"}
 	}
-	if prev.Listen != next.Listen {
-		return restart("", "listen", fmt.Sprintf("changed from %q to %q", prev.Listen, next.Listen))
-	}
-	if prev.ClusterListen != next.ClusterListen {
-		return restart("", "cluster_listen", fmt.Sprintf("changed from %q to %q", prev.ClusterListen, next.ClusterListen))
-	}
 	if was, is := prev.Serves(ChannelCluster), next.Serves(ChannelCluster); was != is {
-		// cluster_listen changing is caught above; what is left is the
-		// library's rule (a cluster_ssl_* setting appearing or going).
+		// Under ClusterAuto a cluster_ssl_* setting appeared or went;
+		// under ClusterOn/ClusterOff the embedder's listener did (ssld:
+		// cluster_listen).
 		keys := next.clusterKeys()
 		what := "the cluster channel went from not served to served"
 		if was {

@@ -606,7 +606,6 @@ func (c *File) TLSSettings() tlsctx.Settings {
 		SSLCRL: c.SSLCRL, SSLCRLPath: c.SSLCRLPath, ClusterSSLCRL: c.ClusterSSLCRL, ClusterSSLCRLPath: c.ClusterSSLCRLPath,
 		CRLStale: c.SSLCRLStale, ExpiryWarning: c.SSLExpiryWarning,
 		AllowIdentityChange: c.AllowIdentityChange, CloseUntrustedSessions: c.CloseUntrustedSessions, CAOverlap: c.CAOverlap,
-		Listen: c.Listen, ClusterListen: c.ClusterListen,
 		Cluster: clusterServed(c.ClusterListen),
 	}
 }
@@ -717,9 +716,6 @@ func (s *Source) LoadWithWarnings(ctx context.Context) (tlsctx.Settings, []strin
 	if s.anyIdentity {
 		st.AllowIdentityChange = true
 	}
-	if s.listenOverride != "" {
-		st.Listen = s.listenOverride
-	}
 	s.mu.Lock()
 	running := s.running
 	s.mu.Unlock()
@@ -727,9 +723,9 @@ func (s *Source) LoadWithWarnings(ctx context.Context) (tlsctx.Settings, []strin
 		// The listeners stay where they were bound: a changed listen or
 		// cluster_listen is named in a warning (startupChanges) and the
 		// reload applies the TLS material, as MySQL's reload ignores a
-		// changed port. tlsctx would refuse the whole reload, which would
-		// keep a renewed certificate from being served until a restart.
-		st.Listen, st.ClusterListen = running.Listen, running.ClusterListen
+		// changed port. Whether the cluster channel is served follows the
+		// listener the process has, not the file: adding or removing
+		// cluster_listen is a restart (tlsctx refuses the channel going).
 		st.Cluster = clusterServed(running.ClusterListen)
 	}
 	return st, s.warnings(running, c), nil
