@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,7 +13,6 @@ import (
 	"github.com/ssld/ssld/internal/testenv"
 	"github.com/ssld/ssld/internal/tlstest"
 	"github.com/ssld/ssld/protocol"
-	"github.com/ssld/ssld/sqlcmd"
 	"github.com/ssld/ssld/sysvars"
 	"github.com/ssld/ssld/tlsctx"
 )
@@ -29,18 +27,7 @@ func TestConfiguredVersusInUse(t *testing.T) {
 	conf := sysvars.NewConfigured(f.Source())
 	m, err := tlsctx.New(context.Background(), conf)
 	require.NoError(t, err)
-	vars := sysvars.NewRegistry()
-	require.NoError(t, sysvars.AddTLS(vars, m, sysvars.WithConfigured(conf)))
-	srv, err := protocol.New(protocol.Config{Listen: "127.0.0.1:0", Users: []protocol.User{{Name: "admin", Password: "pw", Privileges: []string{"SUPER"}}},
-		ConnectTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second},
-		m, nil)
-	require.NoError(t, err)
-	require.NoError(t, srv.Start(sqlcmd.NewExecutor(&sqlcmd.Env{Reloader: m, Certs: m, Vars: vars, Started: time.Now()})))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	srv := serveManager(t, m, protocol.Config{Users: []protocol.User{{Name: "admin", Password: "pw", Privileges: []string{"SUPER"}}}}, sysvars.WithConfigured(conf))
 	_, port, _ := strings.Cut(srv.Addr().String(), ":")
 	query := func(stmt string) (string, error) {
 		out, err := exec.Command(mysqlCLI, "--no-defaults", "-h127.0.0.1", "-P"+port, "-uadmin", "-ppw", "--ssl",

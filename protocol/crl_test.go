@@ -21,8 +21,6 @@ import (
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/protocol"
-	"github.com/ssld/ssld/sqlcmd"
-	"github.com/ssld/ssld/sysvars"
 	"github.com/ssld/ssld/tlsctx"
 )
 
@@ -59,19 +57,9 @@ func TestRequireX509RevokedOnEveryPort(t *testing.T) {
 	live.Store(&s)
 	mgr, err := tlsctx.New(context.Background(), tlsctx.SourceFunc(func(context.Context) (tlsctx.Settings, error) { return *live.Load(), nil }))
 	require.NoError(t, err)
-	vars := sysvars.NewRegistry()
-	require.NoError(t, sysvars.AddTLS(vars, mgr))
-	exec := sqlcmd.NewExecutor(&sqlcmd.Env{Reloader: mgr, Certs: mgr, Vars: vars, Started: time.Now()})
-	srv, err := protocol.New(protocol.Config{Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0",
+	srv := serveManager(t, mgr, protocol.Config{ClusterListen: "127.0.0.1:0",
 		Users:          []protocol.User{{Name: "x509op", Password: "pw", Privileges: []string{"SUPER"}, RequireX509: true}},
-		ConnectTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second}, mgr, nil)
-	require.NoError(t, err)
-	require.NoError(t, srv.Start(exec))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+		ConnectTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second})
 	pool := x509.NewCertPool()
 	pool.AddCert(clientCA.Cert)
 	pool.AddCert(clusterCA.Cert)

@@ -16,8 +16,6 @@ import (
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/tlstest"
 	"github.com/ssld/ssld/protocol"
-	"github.com/ssld/ssld/sqlcmd"
-	"github.com/ssld/ssld/sysvars"
 )
 
 // statusTime is OpenSSL's ASN1_TIME_print form, as SHOW STATUS renders
@@ -29,19 +27,7 @@ func statusTime(t time.Time) string { return t.UTC().Format("Jan _2 15:04:05 200
 // that verifies f's CA.
 func startTLSServer(t *testing.T, f *tlstest.Files, more ...protocol.User) (*protocol.Server, string) {
 	t.Helper()
-	vars := sysvars.NewRegistry()
-	require.NoError(t, sysvars.AddTLS(vars, f.M))
-	env := &sqlcmd.Env{Reloader: f.M, Certs: f.M, Vars: vars, Started: time.Now()}
-	srv, err := protocol.New(protocol.Config{Listen: "127.0.0.1:0", Users: append([]protocol.User{{Name: "admin", Password: "pw", Privileges: []string{"SUPER"}}}, more...),
-		ConnectTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second}, f.M, nil)
-	require.NoError(t, err)
-	env.Processes = srv.Processes() // before the executor is built, as the node does
-	require.NoError(t, srv.Start(sqlcmd.NewExecutor(env)))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	srv := serveManager(t, f.M, protocol.Config{Users: append([]protocol.User{{Name: "admin", Password: "pw", Privileges: []string{"SUPER"}}}, more...)})
 	pool := x509.NewCertPool()
 	pool.AddCert(f.CA.Cert)
 	name := fmt.Sprintf("served-%d", tlsNames.Add(1))

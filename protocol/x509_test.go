@@ -19,8 +19,6 @@ import (
 	"github.com/ssld/ssld/internal/pki"
 	"github.com/ssld/ssld/internal/pkitest"
 	"github.com/ssld/ssld/protocol"
-	"github.com/ssld/ssld/sqlcmd"
-	"github.com/ssld/ssld/sysvars"
 	"github.com/ssld/ssld/tlsctx"
 )
 
@@ -112,17 +110,6 @@ func startClusterServer(t *testing.T, clientCA, clusterCA *pki.CA, clusterCAs []
 		Cluster:      tlsctx.ClusterOn,
 	}))
 	require.NoError(t, err)
-	vars := sysvars.NewRegistry()
-	require.NoError(t, sysvars.AddTLS(vars, mgr))
-	exec := sqlcmd.NewExecutor(&sqlcmd.Env{Reloader: mgr, Certs: mgr, Vars: vars, Started: time.Now()})
-	srv, err := protocol.New(protocol.Config{Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0", Users: users,
-		ConnectTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second}, mgr, nil)
-	require.NoError(t, err)
-	require.NoError(t, srv.Start(exec))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return srv
+	return serveManager(t, mgr, protocol.Config{ClusterListen: "127.0.0.1:0", Users: users,
+		ConnectTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second})
 }
