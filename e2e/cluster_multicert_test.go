@@ -173,7 +173,7 @@ func TestClusterMultiCert(t *testing.T) {
 	// reloads it (the client channel does not check its own chain), and
 	// the RSA-only probe fails the node, naming that hello.
 	stranger := pkitest.MustCA(t, "stranger CA")
-	l := pkitest.MustIssue(t, stranger, pki.LeafOptions{CN: "localhost", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyType: pki.RSA2048})
+	l := pkitest.MustIssue(t, stranger, pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyType: pki.RSA2048})
 	require.NoError(t, pki.WriteFile(filepath.Join(master.dir, "rsa.crt"), l.CertPEM, 0o644))
 	require.NoError(t, pki.WriteFile(filepath.Join(master.dir, "rsa.key"), l.KeyPEM, 0o600))
 	code, rows, rep = f.multiCertRun("reload", "--topology", topo, "--roles", "master")

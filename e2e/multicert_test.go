@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -283,7 +284,8 @@ func TestMultiCertSignalAndWatch(t *testing.T) {
 				return
 			}
 			// The second pair's files are watched on their own.
-			r, err := n.ca.Issue(pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, KeyType: pki.RSA2048, NotAfter: time.Now().Add(rotateValidity)})
+			r, err := n.ca.Issue(pki.LeafOptions{CN: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
+				KeyType: pki.RSA2048, NotAfter: time.Now().Add(rotateValidity)}) // the node's names: a renewal
 			require.NoError(t, err)
 			require.NoError(t, pki.WriteFile(filepath.Join(n.dir, multiRSACert), r.CertPEM, 0o644))
 			require.NoError(t, pki.WriteFile(filepath.Join(n.dir, multiRSAKey), r.KeyPEM, 0o600))

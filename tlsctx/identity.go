@@ -86,11 +86,12 @@ func identityChange(old, next *x509.Certificate) IdentityChange {
 // snapshot of a channel, and next, a snapshot built for the same channel
 // (a CheckReport's): empty when either has no certificate. With several
 // certificates each new one is compared with the served one at its
-// position (the last served one past the end of the list), so that another
-// node's RSA certificate behind this node's ECDSA one is caught too, while
-// adding or dropping a certificate with the same names is no change. The
-// findings of every pair are merged: each dropped name once, the first
-// subject that changes.
+// position, so that another node's RSA certificate behind this node's
+// ECDSA one is caught too. A certificate added past the end of the served
+// list (a second name for SNI, an RSA one beside ECDSA) and one dropped
+// from its end change the list in the config, not a file in place, and are
+// no identity change. The findings of every pair are merged: each dropped
+// name once, the first subject that changes.
 func (s *Snapshot) IdentityChangeFrom(next *Snapshot) IdentityChange {
 	if !s.Enabled() || !next.Enabled() {
 		return IdentityChange{}
@@ -98,8 +99,8 @@ func (s *Snapshot) IdentityChangeFrom(next *Snapshot) IdentityChange {
 	olds, news := s.Served(), next.Served()
 	var out IdentityChange
 	seen := map[string]bool{}
-	for i, n := range news {
-		c := identityChange(olds[min(i, len(olds)-1)].Leaf, n.Leaf)
+	for i := range min(len(olds), len(news)) {
+		c := identityChange(olds[i].Leaf, news[i].Leaf)
 		for _, d := range c.DroppedDNS {
 			if !seen["dns "+strings.ToLower(d)] {
 				seen["dns "+strings.ToLower(d)] = true
