@@ -83,10 +83,6 @@ func sqlError(err error) error {
 		}
 		return se
 	}
-	var ce *sqlcmd.Error
-	if errors.As(err, &ce) {
-		return mysql.NewSQLError(int(ce.Num), ce.State, "%s", sqlcmd.CutMessage(ce.Msg))
-	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return mysql.NewSQLError(mysql.ERQueryInterrupted, mysql.SSQueryInterrupted, "Query execution was interrupted")
 	}

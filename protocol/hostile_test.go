@@ -77,7 +77,7 @@ func TestHostileKeywordRun(t *testing.T) {
 	} {
 		_, err := db.Exec(tc.q)
 		require.Error(t, err, tc.name)
-		assert.Equal(t, sqlcmd.ErrStackOverrun, mysqlErrNum(err), "%s: %v", tc.name, err)
+		assert.Equal(t, uint16(sqlcmd.ErrStackOverrun), mysqlErrNum(err), "%s: %v", tc.name, err)
 		assert.Contains(t, err.Error(), tc.msg, tc.name)
 		requireServes(t, db) // the same connection goes on
 	}
@@ -125,7 +125,7 @@ func TestHostileHeaderAlone(t *testing.T) {
 	require.NoError(t, err)
 	_, p, err := wiretest.ReadPacket(c)
 	require.NoError(t, err)
-	assert.Equal(t, sqlcmd.ErrStackOverrun, wiretest.ErrNum(p), "answer %.80q", p)
+	assert.Equal(t, uint16(sqlcmd.ErrStackOverrun), wiretest.ErrNum(p), "answer %.80q", p)
 	for _, s := range socks {
 		s.Close()
 	}

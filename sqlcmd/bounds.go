@@ -35,7 +35,7 @@ const (
 // ErrStackOverrun is MySQL's ER_STACK_OVERRUN_NEED_MORE (HY000), the error
 // MySQL's parser returns for a statement too deep for its stack; ssld
 // returns it for a statement over one of the bounds above.
-const ErrStackOverrun uint16 = 1436
+const ErrStackOverrun = 1436
 
 func errTooComplex(format string, args ...any) *Error {
 	return newError(ErrStackOverrun, mysql.SSUnknownSQLState, "Thread stack overrun: %s", fmt.Sprintf(format, args...))

@@ -29,8 +29,8 @@ func TestVariableBounds(t *testing.T) {
 	_, err := te.x.Run(context.Background(), s, "SET @one_more = 1")
 	var e *Error
 	require.ErrorAs(t, err, &e)
-	assert.Equal(t, uint16(mysql.ERWrongValueForVar), e.Num)
-	assert.Contains(t, e.Msg, "at most 256")
+	assert.Equal(t, mysql.ERWrongValueForVar, e.Num)
+	assert.Contains(t, e.Message, "at most 256")
 	assert.Len(t, s.Vars, MaxUserVariables, "the failed SET changed nothing")
 
 	run(t, te.x, s, "SET @v0 = NULL, @one_more = 1") // dropping one makes room
@@ -38,9 +38,9 @@ func TestVariableBounds(t *testing.T) {
 	for _, q := range []string{"SET @big = '" + big + "'", "SET sql_mode = '" + big + "'"} {
 		_, err = te.x.Run(context.Background(), s, q)
 		require.ErrorAs(t, err, &e, q[:20])
-		assert.Equal(t, uint16(mysql.ERWrongValueForVar), e.Num)
+		assert.Equal(t, mysql.ERWrongValueForVar, e.Num)
 		if strings.HasPrefix(q, "SET @") {
-			assert.Contains(t, e.Msg, "at most 65536 bytes per variable")
+			assert.Contains(t, e.Message, "at most 65536 bytes per variable")
 		}
 	}
 	run(t, te.x, s, "SET @v1 = '"+big[:MaxVarValueBytes]+"'") // at the bound: fits
@@ -72,14 +72,14 @@ func TestStatementBounds(t *testing.T) {
 			var e *Error
 			if tc.want == "" {
 				if errors.As(err, &e) {
-					assert.NotEqual(t, ErrStackOverrun, e.Num, e.Msg)
+					assert.NotEqual(t, ErrStackOverrun, e.Num, e.Message)
 				}
 				return
 			}
 			require.ErrorAs(t, err, &e)
 			assert.Equal(t, ErrStackOverrun, e.Num)
 			assert.Equal(t, "HY000", e.State)
-			assert.Contains(t, e.Msg, tc.want)
+			assert.Contains(t, e.Message, tc.want)
 		})
 	}
 }

@@ -78,8 +78,8 @@ func TestCheckTLS(t *testing.T) {
 	_, err = x.Run(context.Background(), &Session{User: "monitor"}, "CHECK TLS")
 	var e *Error
 	require.True(t, errors.As(err, &e))
-	assert.Equal(t, uint16(mysql.ERSpecifiedAccessDenied), e.Num)
-	for q, num := range map[string]uint16{"CHECK TABLE t": mysql.ERNotSupportedYet, "CHECK TLS FOR CHANNEL x": mysql.ERSyntaxError,
+	assert.Equal(t, mysql.ERSpecifiedAccessDenied, e.Num)
+	for q, num := range map[string]int{"CHECK TABLE t": mysql.ERNotSupportedYet, "CHECK TLS FOR CHANNEL x": mysql.ERSyntaxError,
 		"CHECK TLS now": mysql.ERParseError} {
 		_, err = x.Run(context.Background(), admin, q)
 		require.True(t, errors.As(err, &e), q)
@@ -89,7 +89,7 @@ func TestCheckTLS(t *testing.T) {
 	// Without a Validator (a plain Reloader): a clear error.
 	_, err = NewExecutor(&Env{}).Run(context.Background(), admin, "CHECK TLS")
 	require.True(t, errors.As(err, &e))
-	assert.True(t, strings.Contains(e.Msg, "not configured"), e.Msg)
+	assert.True(t, strings.Contains(e.Message, "not configured"), e.Message)
 }
 
 // TestClientOnlyChannel: a node that does not serve the cluster channel
@@ -119,8 +119,8 @@ func TestClientOnlyChannel(t *testing.T) {
 		_, err := x.Run(context.Background(), admin, q)
 		var e *Error
 		require.True(t, errors.As(err, &e), q)
-		assert.Equal(t, uint16(mysql.ERWrongArguments), e.Num, q)
-		assert.Contains(t, e.Msg, "this node does not serve the cluster channel (cluster_listen is not set)", q)
+		assert.Equal(t, mysql.ERWrongArguments, e.Num, q)
+		assert.Contains(t, e.Message, "this node does not serve the cluster channel (cluster_listen is not set)", q)
 	}
 	assert.Empty(t, run(t, x, admin, "SELECT @@ssl_last_reload_attempt_time").Rows[0][0], "no attempt recorded")
 	for _, v := range []string{"cluster_ssl_cert", "cluster_ssl_key", "cluster_ssl_ca", "cluster_ssl_capath"} {

@@ -8,31 +8,23 @@ import (
 	"github.com/dolthub/vitess/go/mysql"
 )
 
-// Error is a MySQL error: number, SQLSTATE and message. Every error returned
-// by Parse, Exec and Run is an *Error, so the protocol layer can turn it into
-// an error packet without guessing.
-type Error struct {
-	Num   uint16
-	State string
-	Msg   string
-}
-
-// Error renders the error the way the mysql CLI prints it.
-func (e *Error) Error() string {
-	return fmt.Sprintf("ERROR %d (%s): %s", e.Num, e.State, e.Msg)
-}
+// Error is a MySQL error: number, SQLSTATE and message, as vitess writes
+// it in an error packet (its *mysql.SQLError: one error type from sqlcmd to
+// the wire). Every error returned by Parse, Exec and Run is an *Error, its
+// Message already cut to MaxMessageBytes.
+type Error = mysql.SQLError
 
 // MySQL error numbers that dolthub/vitess's go/mysql does not define; every
 // other number and SQLSTATE is vitess's constant (mysql.ER*, mysql.SS*), so
 // existing tools recognise them.
 const (
-	ErrWrongParamCount uint16 = 1582 // ER_WRONG_PARAMCOUNT_TO_NATIVE_FCT, 42000
+	ErrWrongParamCount = 1582 // ER_WRONG_PARAMCOUNT_TO_NATIVE_FCT, 42000
 
 	// ErrSSLLibrary is MySQL's ER_DA_SSL_LIBRARY_ERROR, which MySQL returns
 	// when ALTER INSTANCE RELOAD TLS cannot build the new contexts. MySQL's
 	// error tables list it as 3888 (3889 is ER_SECONDARY_ENGINE), so ssld uses
 	// 3888.
-	ErrSSLLibrary uint16 = 3888
+	ErrSSLLibrary = 3888
 
 	// ErrRestartRequired is returned when a reload would change something
 	// that only a restart may change (key pair or CA set appearing or
@@ -83,8 +75,8 @@ func cutBytes(s string, max int) string {
 	return s[:i]
 }
 
-func newError(num uint16, state, format string, args ...any) *Error {
-	return &Error{Num: num, State: state, Msg: CutMessage(fmt.Sprintf(format, args...))}
+func newError(num int, state, format string, args ...any) *Error {
+	return &Error{Num: num, State: state, Message: CutMessage(fmt.Sprintf(format, args...))}
 }
 
 func errSuperRequired() *Error {

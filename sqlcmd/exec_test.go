@@ -235,7 +235,7 @@ func TestErrorNumbers(t *testing.T) {
 		name  string
 		sess  *Session
 		query string
-		num   uint16
+		num   int
 		state string
 		msg   string
 	}{
@@ -266,14 +266,14 @@ func TestErrorNumbers(t *testing.T) {
 			assert.Nil(t, res)
 			var e *Error
 			require.True(t, errors.As(err, &e))
-			assert.Equal(t, tc.num, e.Num, e.Msg)
+			assert.Equal(t, tc.num, e.Num, e.Message)
 			assert.Equal(t, tc.state, e.State)
 			if tc.msg != "" {
-				assert.Equal(t, tc.msg, e.Msg)
+				assert.Equal(t, tc.msg, e.Message)
 			}
 			// The error is what SHOW WARNINGS reports next.
 			w := run(t, te.x, tc.sess, "SHOW WARNINGS")
-			assert.Equal(t, [][]any{{"Error", int64(e.Num), e.Msg}}, w.Rows)
+			assert.Equal(t, [][]any{{"Error", int64(e.Num), e.Message}}, w.Rows)
 		})
 	}
 }
@@ -283,7 +283,7 @@ func TestSuperCheckInExec(t *testing.T) {
 	_, err := te.x.Exec(context.Background(), te.viewer, Reload{Syntax: SyntaxSSLReload})
 	var e *Error
 	require.True(t, errors.As(err, &e))
-	assert.Equal(t, uint16(mysql.ERSpecifiedAccessDenied), e.Num)
+	assert.Equal(t, mysql.ERSpecifiedAccessDenied, e.Num)
 	assert.Equal(t, 0, te.rel.calls, "the reloader is not called without SUPER")
 
 	all := &Session{User: "root", Privileges: []string{"all privileges"}}
@@ -319,9 +319,9 @@ func TestReloadRestartRequired(t *testing.T) {
 	require.True(t, errors.As(err, &e))
 	assert.Equal(t, ErrRestartRequired, e.Num)
 	assert.Equal(t, "HY000", e.State)
-	assert.Contains(t, e.Msg, "tls_version cannot change on reload")
-	assert.Contains(t, e.Msg, "restart ssld to apply it")
-	assert.Contains(t, e.Msg, "the previous TLS contexts remain in use")
+	assert.Contains(t, e.Message, "tls_version cannot change on reload")
+	assert.Contains(t, e.Message, "restart ssld to apply it")
+	assert.Contains(t, e.Message, "the previous TLS contexts remain in use")
 }
 
 func TestReloadFailureKeepsGoing(t *testing.T) {
@@ -416,7 +416,7 @@ func TestSessionVariables(t *testing.T) {
 
 	run(t, te.x, s, "SET NAMES utf8mb4 COLLATE 'utf8mb4_unicode_ci'")
 	assert.Equal(t, []any{"utf8mb4", "utf8mb4_unicode_ci", "utf8mb4"}, sel(s, "SELECT @@character_set_connection, @@collation_connection, @@character_set_client"))
-	for q, num := range map[string]uint16{
+	for q, num := range map[string]int{
 		"SET NAMES utf8mb4 COLLATE utf8mb4_klingon":   mysql.ERUnknownCollation,
 		"SET NAMES utf8mb4 COLLATE latin1_swedish_ci": mysql.ERCollationCharsetMismatch,
 	} {
@@ -447,7 +447,7 @@ func TestSessionVariables(t *testing.T) {
 	before := sel(s, "SELECT @@autocommit, @@time_zone")
 	for _, tc := range []struct {
 		query string
-		num   uint16
+		num   int
 		msg   string
 	}{
 		{"SET autocommit = 0, sql_mode = 'NO_SUCH_MODE'", mysql.ERWrongValueForVar, "Variable 'sql_mode' can't be set to the value of 'NO_SUCH_MODE'"},
@@ -462,9 +462,9 @@ func TestSessionVariables(t *testing.T) {
 		_, err := te.x.Run(context.Background(), s, tc.query)
 		var e *Error
 		require.True(t, errors.As(err, &e), tc.query)
-		assert.Equal(t, tc.num, e.Num, tc.query+": "+e.Msg)
+		assert.Equal(t, tc.num, e.Num, tc.query+": "+e.Message)
 		if tc.msg != "" {
-			assert.Equal(t, tc.msg, e.Msg)
+			assert.Equal(t, tc.msg, e.Message)
 		}
 		assert.Equal(t, before, sel(s, "SELECT @@autocommit, @@time_zone"), tc.query)
 	}
@@ -484,7 +484,7 @@ func TestOptimizerSwitch(t *testing.T) {
 	_, err := te.x.Run(context.Background(), s, "set optimizer_switch='warp_drive=on'")
 	var e *Error
 	require.True(t, errors.As(err, &e))
-	assert.Equal(t, uint16(mysql.ERWrongValueForVar), e.Num)
+	assert.Equal(t, mysql.ERWrongValueForVar, e.Num)
 }
 
 // TestShowGrantsFromAccounts: SHOW GRANTS renders the configured account
@@ -575,11 +575,11 @@ func TestAdminStatements(t *testing.T) {
 	_, err := te.x.Run(context.Background(), te.viewer, "KILL QUERY 8")
 	var e *Error
 	require.True(t, errors.As(err, &e))
-	assert.Equal(t, uint16(mysql.ERQueryInterrupted), e.Num)
+	assert.Equal(t, mysql.ERQueryInterrupted, e.Num)
 	assert.False(t, te.viewer.CloseAfterReply)
 	_, err = te.x.Run(context.Background(), te.viewer, "KILL 8")
 	require.True(t, errors.As(err, &e))
-	assert.Equal(t, "Query execution was interrupted", e.Msg)
+	assert.Equal(t, "Query execution was interrupted", e.Message)
 	assert.True(t, te.viewer.CloseAfterReply)
 	te.viewer.CloseAfterReply = false
 	assert.Len(t, procs.killed, 3, "not through the process table")
@@ -600,7 +600,7 @@ func TestAdminStatements(t *testing.T) {
 	for _, tc := range []struct {
 		sess  *Session
 		query string
-		num   uint16
+		num   int
 		msg   string
 	}{
 		{te.viewer, "KILL 7", mysql.ERKillDenied, "You are not owner of thread 7"},
@@ -615,9 +615,9 @@ func TestAdminStatements(t *testing.T) {
 		_, err := te.x.Run(context.Background(), tc.sess, tc.query)
 		var e *Error
 		require.True(t, errors.As(err, &e), tc.query)
-		assert.Equal(t, tc.num, e.Num, tc.query+": "+e.Msg)
+		assert.Equal(t, tc.num, e.Num, tc.query+": "+e.Message)
 		if tc.msg != "" {
-			assert.Equal(t, tc.msg, e.Msg)
+			assert.Equal(t, tc.msg, e.Message)
 		}
 	}
 }
@@ -641,7 +641,7 @@ func TestWarningCountVariables(t *testing.T) {
 		_, err := te.x.Run(context.Background(), s, q)
 		var e *Error
 		require.True(t, errors.As(err, &e), q)
-		assert.Equal(t, uint16(mysql.ERIncorrectGlobalLocalVar), e.Num, q)
+		assert.Equal(t, mysql.ERIncorrectGlobalLocalVar, e.Num, q)
 	}
 }
 

@@ -205,7 +205,7 @@ func (x *Executor) Run(ctx context.Context, s *Session, query string) (res *Resu
 		if !ok {
 			e = errInternal()
 		}
-		s.Warnings, s.StatementWarnings = []Warning{{Level: "Error", Code: e.Num, Message: CutMessage(e.Msg)}}, 0
+		s.Warnings, s.StatementWarnings = []Warning{{Level: "Error", Code: uint16(e.Num), Message: CutMessage(e.Message)}}, 0
 		return nil, e
 	}
 	return x.Exec(ctx, s, cmd)
@@ -226,8 +226,8 @@ func (x *Executor) Exec(ctx context.Context, s *Session, cmd Command) (res *Resu
 		switch {
 		case err != nil:
 			if e, ok := err.(*Error); ok {
-				e.Msg = CutMessage(e.Msg)
-				s.Warnings = []Warning{{Level: "Error", Code: e.Num, Message: e.Msg}}
+				e.Message = CutMessage(e.Message)
+				s.Warnings = []Warning{{Level: "Error", Code: uint16(e.Num), Message: e.Message}}
 			}
 			s.StatementWarnings = 0
 		case isShowWarnings:

@@ -53,9 +53,9 @@ func TestRealManager(t *testing.T) {
 	var e *Error
 	require.True(t, errors.As(err, &e))
 	assert.Equal(t, ErrSSLLibrary, e.Num)
-	assert.Contains(t, e.Msg, "Failed to set up SSL because of the following SSL library error: ")
-	assert.Contains(t, e.Msg, "ssl_key")
-	assert.Contains(t, e.Msg, "the previous TLS contexts remain in use")
+	assert.Contains(t, e.Message, "Failed to set up SSL because of the following SSL library error: ")
+	assert.Contains(t, e.Message, "ssl_key")
+	assert.Contains(t, e.Message, "the previous TLS contexts remain in use")
 
 	// Still serving the second certificate; the error is queryable.
 	assert.Equal(t, tlsctx.FormatSerial(second.Cert.SerialNumber), serial())

@@ -130,7 +130,7 @@ func TestParseBad(t *testing.T) {
 	tests := []struct {
 		name    string
 		query   string
-		num     uint16
+		num     int
 		msgPart string
 	}{
 		{"empty", "", mysql.EREmptyQuery, "Query was empty"},
@@ -171,8 +171,8 @@ func TestParseBad(t *testing.T) {
 			require.Error(t, err, "parsed as %#v", cmd)
 			var e *Error
 			require.True(t, errors.As(err, &e), "error type %T", err)
-			assert.Equal(t, tc.num, e.Num, e.Msg)
-			assert.Contains(t, e.Msg, tc.msgPart)
+			assert.Equal(t, tc.num, e.Num, e.Message)
+			assert.Contains(t, e.Message, tc.msgPart)
 			if e.Num == mysql.ERParseError {
 				assert.Equal(t, mysql.SSClientError, e.State)
 			}

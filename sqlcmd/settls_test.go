@@ -18,7 +18,7 @@ func TestSetTLSVariables(t *testing.T) {
 	_, x, admin := realEnv(t, "set tls CA")
 	for _, tc := range []struct {
 		query string
-		num   uint16
+		num   int
 		msg   string
 	}{
 		{"SET SESSION ssl_ca = '/etc/ca.pem'", 1229, "Variable 'ssl_ca' is a GLOBAL variable and should be set with SET GLOBAL"},
@@ -35,7 +35,7 @@ func TestSetTLSVariables(t *testing.T) {
 			require.True(t, errors.As(err, &e), "%v", err)
 			assert.Equal(t, tc.num, e.Num)
 			if tc.msg != "" {
-				assert.Equal(t, tc.msg, e.Msg)
+				assert.Equal(t, tc.msg, e.Message)
 			}
 		})
 	}

@@ -40,7 +40,7 @@ func TestTLSChannelStatusWhere(t *testing.T) {
 	assert.Equal(t, []string{"VALUE", "c"}, colNames(res))
 	assert.Equal(t, [][]any{{te.leaf.Cert.NotAfter.UTC().Format(statusTimeFormat), "mysql_main"}, {"", "mysql_admin"}}, res.Rows)
 
-	for q, num := range map[string]uint16{
+	for q, num := range map[string]int{
 		"SELECT * FROM performance_schema.tls_channel_status ORDER BY property":       mysql.ERNotSupportedYet,
 		"SELECT 1 FROM performance_schema.tls_channel_status":                         mysql.ERNotSupportedYet,
 		"SELECT nope FROM performance_schema.tls_channel_status":                      mysql.ERBadFieldError,
