@@ -130,7 +130,7 @@ func scanConfig(ctx context.Context, abs, format string, raw []byte) (*configSha
 	case err == nil:
 		return s.shape, nil
 	case errors.As(err, &le):
-		return nil, fmt.Errorf("%s: %s; not read", atLine(abs, le.line), le.reason)
+		return nil, &refusedError{msg: fmt.Sprintf("%s: %s; not read", atLine(abs, le.line), le.reason), limit: le}
 	case errors.As(err, &se):
 		return nil, fmt.Errorf("%s: cannot parse %s: %s", atLine(abs, se.line), strings.ToUpper(format), se.reason)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -157,6 +157,17 @@ type configSyntaxError struct {
 }
 
 func (e *configSyntaxError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.reason) }
+
+// refusedError is a file the scanner refused at a limit, before any
+// decoder read it: its text names the file, the line and the limit, and
+// it unwraps to the *configLimitError (what the tests check).
+type refusedError struct {
+	msg   string
+	limit *configLimitError
+}
+
+func (e *refusedError) Error() string { return e.msg }
+func (e *refusedError) Unwrap() error { return e.limit }
 
 func (e *configLimitError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.reason) }
 
