@@ -54,6 +54,7 @@ type CRLResult struct {
 	// ssl_crl, then SSL_RELOAD): the statement's latency and ssld's
 	// resident size and Go heap in use before and after it.
 	ReloadMs        float64 `json:"ssld_reload_adding_crl_ms"`
+	ReloadCPUMs     float64 `json:"ssld_reload_adding_crl_cpu_ms"` // ssld's CPU time meanwhile (10 ms resolution)
 	RSSBeforeKB     int64   `json:"ssld_rss_before_crl_kib"`
 	RSSAfterKB      int64   `json:"ssld_rss_after_crl_kib"`
 	ExtraRSSMiB     float64 `json:"ssld_extra_rss_mib"`
@@ -259,18 +260,27 @@ func runCRL(ctx context.Context, o options, logw io.Writer, bin, dir string, m *
 	if err := os.WriteFile(filepath.Join(dir, "ssld-crl", "ssld.yaml"), []byte(crlCfg(crlFile)), 0o600); err != nil {
 		return nil, err
 	}
+	cpu0, err := cpuTime(cp.pid())
+	if err != nil {
+		return nil, err
+	}
 	start = time.Now()
 	if _, err := withCRL.admin.ExecContext(ctx, "SSL_RELOAD"); err != nil {
 		return nil, fmt.Errorf("ssld: SSL_RELOAD adding ssl_crl: %w", err)
 	}
 	res.ReloadMs = float64(time.Since(start).Microseconds()) / 1000
+	cpu1, err := cpuTime(cp.pid())
+	if err != nil {
+		return nil, err
+	}
+	res.ReloadCPUMs = float64((cpu1 - cpu0).Microseconds()) / 1000
 	time.Sleep(time.Second) // the reload's garbage collected, as a running node would be
 	if res.RSSAfterKB, res.HeapAfterMiB, err = ssldMemory(ctx, cp); err != nil {
 		return nil, err
 	}
 	res.ExtraRSSMiB = float64(res.RSSAfterKB-res.RSSBeforeKB) / 1024
-	progress(logw, "ssld: SSL_RELOAD adding the CRL took %.0f ms; RSS %d → %d KiB (+%.1f MiB), Go heap in use %.1f → %.1f MiB",
-		res.ReloadMs, res.RSSBeforeKB, res.RSSAfterKB, res.ExtraRSSMiB, res.HeapBeforeMiB, res.HeapAfterMiB)
+	progress(logw, "ssld: SSL_RELOAD adding the CRL took %.0f ms (%.0f ms CPU); RSS %d → %d KiB (+%.1f MiB), Go heap in use %.1f → %.1f MiB",
+		res.ReloadMs, res.ReloadCPUMs, res.RSSBeforeKB, res.RSSAfterKB, res.ExtraRSSMiB, res.HeapBeforeMiB, res.HeapAfterMiB)
 
 	if o.mariadb {
 		for _, withList := range []bool{true, false} {
@@ -440,8 +450,15 @@ func (r *Report) printCRL(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "ssld per round, ms/login: with the CRL %s; without %s\n", msList(x.SSLDRounds), msList(x.NoCRLRounds))
-	fmt.Fprintf(w, "ssld SSL_RELOAD adding the CRL: %.0f ms; RSS %d → %d KiB (+%.1f MiB), Go heap in use %.1f → %.1f MiB; RSS after the load %d KiB (without a CRL: %d KiB)\n",
-		x.ReloadMs, x.RSSBeforeKB, x.RSSAfterKB, x.ExtraRSSMiB, x.HeapBeforeMiB, x.HeapAfterMiB, x.RSSAfterLoadKB, x.NoCRLRSSAfterKB)
+	if len(x.SSLDRounds) == len(x.NoCRLRounds) {
+		d := make([]string, len(x.SSLDRounds))
+		for i := range d {
+			d[i] = fmt.Sprintf("%+.1f", (x.SSLDRounds[i]-x.NoCRLRounds[i])*1000)
+		}
+		fmt.Fprintf(w, "ssld with the CRL − without, per round, µs/login: %s\n", strings.Join(d, ", "))
+	}
+	fmt.Fprintf(w, "ssld SSL_RELOAD adding the CRL: %.0f ms (%.0f ms CPU); RSS %d → %d KiB (+%.1f MiB), Go heap in use %.1f → %.1f MiB; RSS after the load %d KiB (without a CRL: %d KiB)\n",
+		x.ReloadMs, x.ReloadCPUMs, x.RSSBeforeKB, x.RSSAfterKB, x.ExtraRSSMiB, x.HeapBeforeMiB, x.HeapAfterMiB, x.RSSAfterLoadKB, x.NoCRLRSSAfterKB)
 	if x.MariaDB != nil {
 		fmt.Fprintf(w, "MariaDB: RSS fresh %d KiB with the CRL, %d KiB without; FLUSH SSL with the CRL: %.0f ms\n",
 			x.MariaDBRSSKB, x.MariaDBNoKB, x.MariaDBFlushMs)
