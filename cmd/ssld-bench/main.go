@@ -14,6 +14,7 @@
 //	go run ./cmd/ssld-bench --mariadb --json bench.json
 //	go run ./cmd/ssld-bench --quick             # CI: ~1 s per phase, ECDSA only
 //	go run ./cmd/ssld-bench --mariadb --mixed 0.8   # also a node serving ECDSA and RSA, 80% ECDSA-capable clients
+//	go run ./cmd/ssld-bench --mariadb --crl 1000000 # only client-certificate logins, with and without a CRL of a million serials
 //
 // One run covers every crypto backend (--backends openssl,go: ssld's
 // crypto_backend, and the same backend for the bare TLS server's key) and
@@ -59,6 +60,7 @@ type options struct {
 	kexes          []string // kexDefault, kexX25519: what the clients offer
 	jsonOut        string
 	mixed          float64 // share of ECDSA-capable clients in the mixed-client run; 0: no such run
+	crl            int     // revoked serials of the client-certificate run; 0: an ordinary run
 }
 
 func defaultOptions() options {
@@ -118,6 +120,7 @@ func main() {
 	x25519 := fs.Bool("x25519", false, "same as --kex "+kexX25519)
 	fs.StringVar(&o.jsonOut, "json", "", "write every figure as JSON to this file")
 	fs.Float64Var(&o.mixed, "mixed", 0, "also run the mixed-client load: a node serving ECDSA and RSA, this share (e.g. 0.8) of the clients ECDSA-capable, the rest RSA-only; needs both --keys")
+	fs.IntVar(&o.crl, "crl", 0, "instead of the ordinary run, the client-certificate run: ssld and MariaDB (--mariadb) require a client certificate from the run's CA and apply one CRL of this many revoked serials; ssld with and without it; the first of --keys and --backends (default "+keyECDSA+", auto), clients offering X25519 unless --kex says otherwise")
 	_ = fs.Parse(os.Args[1:])
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "ssld-bench: unexpected arguments %q\n", fs.Args())
@@ -131,6 +134,9 @@ func main() {
 		if set["duration"] {
 			o.duration = d
 		}
+	}
+	if o.crl > 0 { // defaults of the client-certificate run: one configuration, like for like
+		o.keyTypes, o.backends, o.kexes = []string{keyECDSA}, []string{"auto"}, []string{kexX25519}
 	}
 	if set["keys"] {
 		o.keyTypes = strings.Split(*keys, ",")

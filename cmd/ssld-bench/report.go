@@ -18,6 +18,7 @@ type Report struct {
 	Ratios   []Ratio        `json:"ratios"`
 	Targets  []Target       `json:"targets"`
 	Mixed    *MixedResult   `json:"mixed,omitempty"`
+	CRL      *CRLResult     `json:"crl,omitempty"`
 }
 
 // Settings are the load parameters of the run.
@@ -34,13 +35,14 @@ type Settings struct {
 	Backends         []string `json:"crypto_backends"`
 	KeyExchanges     []string `json:"key_exchanges"`
 	SSLDEnv          []string `json:"ssld_env,omitempty"`
+	CRL              int      `json:"crl_revoked_serials,omitempty"`
 }
 
 func settingsOf(o options) Settings {
 	return Settings{Quick: o.quick, MariaDB: o.mariadb, Loops: o.loops, SecondsPerConfig: o.duration.Seconds(),
 		Rounds: o.rounds, ReloadIntervalMs: float64(o.reloadInterval.Microseconds()) / 1000,
 		IdleReloads: o.idleReloads, IdleConns: o.idleConns, KeyTypes: o.keyTypes,
-		Backends: o.backends, KeyExchanges: o.kexes, SSLDEnv: o.ssldEnv}
+		Backends: o.backends, KeyExchanges: o.kexes, SSLDEnv: o.ssldEnv, CRL: o.crl}
 }
 
 func commandLine() string { return strings.Join(os.Args, " ") }
@@ -198,6 +200,7 @@ func (r *Report) evaluate() {
 		}
 	}
 	r.evaluateMixed()
+	r.evaluateCRL()
 }
 
 // crossRatios compares configurations that differ in one thing: the key
@@ -256,6 +259,55 @@ func (r *Report) print(w io.Writer) {
 	fmt.Fprintf(w, "\nssld-bench: %d× %s, %s; %d loops, %.3g s per configuration in %d round(s), reload every %.0f ms; crypto backends %s; key exchanges %s\n",
 		r.Machine.NProc, r.Machine.CPUModel, r.Machine.GoVersion, r.Settings.Loops, r.Settings.SecondsPerConfig,
 		r.Settings.Rounds, r.Settings.ReloadIntervalMs, strings.Join(r.Settings.Backends, ","), strings.Join(r.Settings.KeyExchanges, ","))
+	r.printConfigurations(w)
+	r.printMixed(w)
+	r.printCRL(w)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nratio\tconfiguration\tvalue\ttarget")
+	for _, ra := range r.Ratios {
+		t := "context"
+		if ra.Limit > 0 {
+			t = fmt.Sprintf("≤ %.2f %s", ra.Limit, metWord(ra.Value <= ra.Limit))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%s\n", ra.Name, ra.Config, ra.Value, t)
+	}
+	tw.Flush()
+
+	if len(r.Memory) > 0 {
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "\nmemory\tidle RSS KiB\tidle conns n\tRSS with n KiB\tKiB per conn, first n\tRSS with 2n KiB\tKiB per conn, next n\tGo stacks/heap, first n\tGo stacks/heap, next n\tidle RSS after load KiB")
+		for _, m := range r.Memory {
+			split, next := "-", "-"
+			if m.StackPerConnKB > 0 {
+				split = fmt.Sprintf("%.1f / %.1f", m.StackPerConnKB, m.HeapPerConnKB)
+				next = fmt.Sprintf("%.1f / %.1f", m.MarginalStackPerConnKB, m.MarginalHeapPerConnKB)
+			}
+			srv := m.Server
+			if m.Backend != "" {
+				srv += " (" + m.Backend + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%d\t%.1f\t%s\t%s\t%d\n", srv, m.IdleRSSKB, m.IdleConns, m.WithConnsRSSKB, m.PerConnKB,
+				m.WithTwiceRSSKB, m.MarginalPerConnKB, split, next, m.IdleAfterLoadRSSKB)
+		}
+		tw.Flush()
+	}
+
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\ntarget\tconfiguration\tvalue\tlimit\t")
+	for _, t := range r.Targets {
+		fmt.Fprintf(tw, "%s\t%s\t%.3g %s\t≤ %g %s\t%s\n", t.Name, t.Config, t.Value, t.Unit, t.Limit, t.Unit, metWord(t.Met))
+	}
+	tw.Flush()
+}
+
+// printConfigurations writes the figures of every configuration: new
+// connections and reloads, then the session cache. A client-certificate
+// run has none.
+func (r *Report) printConfigurations(w io.Writer) {
+	if len(r.KeyTypes) == 0 {
+		return
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nkey\tserver\tTLS\tCPU ms/conn\tconn/s\tfailed\tCPU ms/conn reloading\tconn/s\tfailed\treloads\treload ms idle p50/p99/max\treload ms loaded p50/p99/max")
 	for _, k := range r.KeyTypes {
@@ -292,43 +344,6 @@ func (r *Report) print(w io.Writer) {
 				fmt.Fprint(tw, "\t-\t-\t-\t-\n")
 			}
 		}
-	}
-	tw.Flush()
-
-	r.printMixed(w)
-
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nratio\tconfiguration\tvalue\ttarget")
-	for _, ra := range r.Ratios {
-		t := "context"
-		if ra.Limit > 0 {
-			t = fmt.Sprintf("≤ %.2f %s", ra.Limit, metWord(ra.Value <= ra.Limit))
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%s\n", ra.Name, ra.Config, ra.Value, t)
-	}
-	tw.Flush()
-
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nmemory\tidle RSS KiB\tidle conns n\tRSS with n KiB\tKiB per conn, first n\tRSS with 2n KiB\tKiB per conn, next n\tGo stacks/heap, first n\tGo stacks/heap, next n\tidle RSS after load KiB")
-	for _, m := range r.Memory {
-		split, next := "-", "-"
-		if m.StackPerConnKB > 0 {
-			split = fmt.Sprintf("%.1f / %.1f", m.StackPerConnKB, m.HeapPerConnKB)
-			next = fmt.Sprintf("%.1f / %.1f", m.MarginalStackPerConnKB, m.MarginalHeapPerConnKB)
-		}
-		srv := m.Server
-		if m.Backend != "" {
-			srv += " (" + m.Backend + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%d\t%.1f\t%s\t%s\t%d\n", srv, m.IdleRSSKB, m.IdleConns, m.WithConnsRSSKB, m.PerConnKB,
-			m.WithTwiceRSSKB, m.MarginalPerConnKB, split, next, m.IdleAfterLoadRSSKB)
-	}
-	tw.Flush()
-
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\ntarget\tconfiguration\tvalue\tlimit\t")
-	for _, t := range r.Targets {
-		fmt.Fprintf(tw, "%s\t%s\t%.3g %s\t≤ %g %s\t%s\n", t.Name, t.Config, t.Value, t.Unit, t.Limit, t.Unit, metWord(t.Met))
 	}
 	tw.Flush()
 }

@@ -102,6 +102,9 @@ func run(ctx context.Context, o options, out, logw io.Writer) (*Report, error) {
 	if o.mixed > 0 && (!slices.Contains(o.keyTypes, keyECDSA) || !slices.Contains(o.keyTypes, keyRSA)) {
 		return nil, fmt.Errorf("--mixed needs both key types (--keys %s,%s)", keyECDSA, keyRSA)
 	}
+	if o.crl < 0 || (o.crl > 0 && o.mixed > 0) {
+		return nil, errors.New("--crl is the number of revoked serials of the client-certificate run, which runs alone (not with --mixed)")
+	}
 	for _, k := range o.keyTypes {
 		if _, err := pkiKeyType(k); err != nil {
 			return nil, err
@@ -134,6 +137,16 @@ func run(ctx context.Context, o options, out, logw io.Writer) (*Report, error) {
 		if bin, err = buildSSLD(ctx, dir); err != nil {
 			return nil, err
 		}
+	}
+
+	if o.crl > 0 {
+		progress(logw, "client certificates, CRL of %d revoked serials", o.crl)
+		if rep.CRL, err = runCRL(ctx, o, logw, bin, dir, m); err != nil {
+			return nil, fmt.Errorf("client certificates with a CRL: %w", err)
+		}
+		rep.evaluate()
+		rep.print(out)
+		return rep, nil
 	}
 
 	var mdbPID int

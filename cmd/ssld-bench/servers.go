@@ -53,11 +53,12 @@ type material struct {
 	dir    string
 	pool   *x509.CertPool
 	leaves map[string][2]*pki.Leaf
-	cur    int // index of the installed leaf
+	cas    map[string]*pki.CA // the CA of each key type (--crl issues client certificates and the CRL with it)
+	cur    int                // index of the installed leaf
 }
 
 func newMaterial(dir string, keyTypes []string) (*material, error) {
-	m := &material{dir: dir, pool: x509.NewCertPool(), leaves: map[string][2]*pki.Leaf{}}
+	m := &material{dir: dir, pool: x509.NewCertPool(), leaves: map[string][2]*pki.Leaf{}, cas: map[string]*pki.CA{}}
 	var caPEM []byte
 	for _, k := range keyTypes {
 		kt, err := pkiKeyType(k)
@@ -69,6 +70,7 @@ func newMaterial(dir string, keyTypes []string) (*material, error) {
 			return nil, err
 		}
 		m.pool.AddCert(ca.Cert)
+		m.cas[k] = ca
 		caPEM = append(caPEM, ca.CertPEM...)
 		var pair [2]*pki.Leaf
 		for i := range pair {

@@ -39,8 +39,9 @@ type Options struct {
 	// User, when set, is created by an --init-file with Password and
 	// GRANT ALL PRIVILEGES ON *.* (which includes SUPER and RELOAD).
 	User, Password string
-	// RequireSSL adds REQUIRE SSL to User.
-	RequireSSL bool
+	// RequireSSL adds REQUIRE SSL to User; RequireX509 adds REQUIRE X509
+	// instead (a client certificate that verifies against CAFile).
+	RequireSSL, RequireX509 bool
 
 	// MaxConnections is --max-connections; 0 keeps MariaDB's default (151).
 	MaxConnections int
@@ -219,7 +220,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 func initSQL(o Options) string {
 	q := func(s string) string { return strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) }
 	require := ""
-	if o.RequireSSL {
+	switch {
+	case o.RequireX509:
+		require = " REQUIRE X509"
+	case o.RequireSSL:
 		require = " REQUIRE SSL"
 	}
 	return fmt.Sprintf("CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY '%s'%s;\n"+
