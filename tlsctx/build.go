@@ -34,6 +34,7 @@ type builder struct {
 	prev      map[Channel]*Snapshot     // live snapshots; nil in New
 	signers   map[[32]byte]signerResult // keySigner results of this pass, by key file bytes
 	capaths   map[string]*capathScan    // ssl_capath folders read in this pass
+	largeCRL  bool                      // a CRL set of largeCRLEntries or more was built: see releaseMemory
 	crls      map[[32]byte]*crlCache    // CRLs built in this pass, by what they were built from
 }
 

@@ -107,6 +107,7 @@ func (m *Manager) Validate(ctx context.Context, opts ...ReloadOption) (CheckRepo
 	}
 	live := m.state.Load().snaps
 	b := m.builder(live)
+	defer b.releaseMemory()
 	rep := CheckReport{Settings: s, Warnings: capWarnings(append(warnings, unservedWarnings(s)...))}
 	for _, ch := range chans {
 		c := buildCheck(ctx, b, ch, s)

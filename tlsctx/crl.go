@@ -7,8 +7,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -62,20 +64,81 @@ type revEntry struct {
 type crlSet struct {
 	crls    []CRLInfo
 	issuers map[string]uint32 // raw issuer name -> index
-	revoked map[revKey]revEntry
+	revoked *revTable
 }
 
 // lookup returns the revocation of c, if any.
 func (s *crlSet) lookup(c *x509.Certificate) (revEntry, bool) {
-	if s == nil || len(s.revoked) == 0 {
+	if s == nil || s.revoked.len() == 0 {
 		return revEntry{}, false
 	}
 	i, ok := s.issuers[string(c.RawIssuer)]
 	if !ok {
 		return revEntry{}, false
 	}
-	e, ok := s.revoked[revKey{issuer: i, serial: serialKeyOf(c)}]
-	return e, ok
+	return s.revoked.get(revKey{issuer: i, serial: serialKeyOf(c)})
+}
+
+// revTable is the set of revoked certificates of a crlSet, compact for
+// CRLs of millions of serials: a Go map from a 64-bit hash of the key to
+// the first record with that hash, and the records in one slice, those
+// that share a hash chained. A record is 48 bytes and a map slot about 20,
+// where a map keyed by revKey itself took about 110 bytes a revocation.
+// Lookups stay one map access (plus a record compare) per certificate.
+type revTable struct {
+	seed  maphash.Seed
+	heads map[uint64]uint32 // hash -> 1 + index in recs of the first record
+	recs  []revRecord
+	hash  func(revKey) uint64 // nil: maphash with seed; a test's seam to force collisions
+}
+
+type revRecord struct {
+	key  revKey
+	next uint32 // 1 + index in recs of the next record with the same hash; 0: none
+	revEntry
+}
+
+func newRevTable(n int) *revTable {
+	return &revTable{seed: maphash.MakeSeed(), heads: make(map[uint64]uint32, n), recs: make([]revRecord, 0, n)}
+}
+
+func (t *revTable) len() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.recs)
+}
+
+// get returns the revocation recorded for k.
+func (t *revTable) get(k revKey) (revEntry, bool) {
+	for i := t.heads[t.hashOf(k)]; i != 0; i = t.recs[i-1].next {
+		if r := &t.recs[i-1]; r.key == k {
+			return r.revEntry, true
+		}
+	}
+	return revEntry{}, false
+}
+
+func (t *revTable) hashOf(k revKey) uint64 {
+	if t.hash != nil {
+		return t.hash(k)
+	}
+	return maphash.Comparable(t.seed, k)
+}
+
+// add records e for k unless k is recorded already (the first CRL that
+// lists a serial is the one named); it reports whether it added.
+func (t *revTable) add(k revKey, e revEntry) bool {
+	h := t.hashOf(k)
+	head := t.heads[h]
+	for i := head; i != 0; i = t.recs[i-1].next {
+		if t.recs[i-1].key == k {
+			return false
+		}
+	}
+	t.recs = append(t.recs, revRecord{key: k, next: head, revEntry: e})
+	t.heads[h] = uint32(len(t.recs))
+	return true
 }
 
 // CRLs lists the CRLs the snapshot applies, in the order they were read.
@@ -241,8 +304,27 @@ func (b *builder) loadCRLs(ch Channel, m material, cas []sourcedCert, policy str
 			b.crls = map[[32]byte]*crlCache{}
 		}
 		b.crls[key] = &crlCache{ch: ch, set: set, warnings: warnings, digest: digest}
+		if set.revoked.len() >= largeCRLEntries {
+			b.largeCRL = true
+		}
 	}
 	return set, warnings, err
+}
+
+// largeCRLEntries is the size of CRL set past which a pass returns freed
+// memory to the system when it ends (builder.releaseMemory): reading a CRL
+// of a million serials leaves some 80 MB of file bytes and parse buffers
+// freed but resident, for as long as the heap does not need them.
+const largeCRLEntries = 100_000
+
+// releaseMemory returns the memory freed by a pass that read large CRLs
+// to the system (debug.FreeOSMemory: a collection and a scavenge, tens of
+// milliseconds), so that the resident size after the reload is the lookup
+// table, not the files it was built from.
+func (b *builder) releaseMemory() {
+	if b.largeCRL {
+		debug.FreeOSMemory()
+	}
 }
 
 // crlCache is one channel's CRLs as a pass built them (builder.crls).
@@ -307,7 +389,7 @@ func (b *builder) readCRLs(ch Channel, m material, cas []sourcedCert, policy str
 	for _, sc := range all {
 		total += sc.crl.count
 	}
-	set := &crlSet{issuers: map[string]uint32{}, revoked: make(map[revKey]revEntry, total)}
+	set := &crlSet{issuers: map[string]uint32{}, revoked: newRevTable(total)}
 	for _, sc := range all {
 		fail := func(reason string) error {
 			return &ReloadError{Channel: ch, Setting: sc.setting, File: sc.file, Reason: reason}
@@ -350,10 +432,7 @@ func (b *builder) readCRLs(ch Channel, m material, cas []sourcedCert, policy str
 		ci := uint32(len(set.crls))
 		set.crls = append(set.crls, info)
 		err := sc.crl.entries(func(serial serialKey, at time.Time) {
-			k := revKey{issuer: idx, serial: serial}
-			if _, dup := set.revoked[k]; !dup {
-				set.revoked[k] = revEntry{crl: ci, revokedAt: at.Unix()}
-			}
+			set.revoked.add(revKey{issuer: idx, serial: serial}, revEntry{crl: ci, revokedAt: at.Unix()})
 		})
 		if err != nil {
 			return nil, nil, fail("revoked certificate list does not parse: " + err.Error())

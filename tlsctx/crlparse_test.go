@@ -124,9 +124,9 @@ func BenchmarkLoadCRLMillion(b *testing.B) {
 // map access per certificate of the chain, with a million revoked
 // serials.
 func BenchmarkRevocationLookup(b *testing.B) {
-	set := &crlSet{issuers: map[string]uint32{"issuer": 0}, revoked: make(map[revKey]revEntry, 1_000_000), crls: []CRLInfo{{}}}
+	set := &crlSet{issuers: map[string]uint32{"issuer": 0}, revoked: newRevTable(1_000_000), crls: []CRLInfo{{}}}
 	for i := range 1_000_000 {
-		set.revoked[revKey{serial: makeSerialKey(new(big.Int).Lsh(big.NewInt(int64(i)+1), 100).Bytes())}] = revEntry{}
+		set.revoked.add(revKey{serial: makeSerialKey(new(big.Int).Lsh(big.NewInt(int64(i)+1), 100).Bytes())}, revEntry{})
 	}
 	s := &Snapshot{crls: set}
 	c := &x509.Certificate{RawIssuer: []byte("issuer"), SerialNumber: big.NewInt(12345)}
@@ -135,5 +135,37 @@ func BenchmarkRevocationLookup(b *testing.B) {
 		if s.CheckRevoked(chain) != nil {
 			b.Fatal("not revoked")
 		}
+	}
+}
+
+// TestRevTableCollisions: revocations whose keys share a hash are chained
+// and each is found; a serial listed twice keeps its first record; a key
+// absent from a chain is not found.
+func TestRevTableCollisions(t *testing.T) {
+	for name, hash := range map[string]func(revKey) uint64{
+		"every key collides": func(revKey) uint64 { return 7 },
+		"maphash":            nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			tbl := newRevTable(0)
+			tbl.hash = hash
+			key := func(issuer uint32, serial int64) revKey {
+				return revKey{issuer: issuer, serial: makeSerialKey(big.NewInt(serial).Bytes())}
+			}
+			for i := range 100 {
+				require.True(t, tbl.add(key(uint32(i%3), int64(i)), revEntry{crl: uint32(i), revokedAt: int64(1000 + i)}))
+			}
+			assert.False(t, tbl.add(key(0, 0), revEntry{crl: 99, revokedAt: 1}), "a serial listed again keeps its first record")
+			assert.Equal(t, 100, tbl.len())
+			for i := range 100 {
+				e, ok := tbl.get(key(uint32(i%3), int64(i)))
+				require.True(t, ok, i)
+				assert.Equal(t, revEntry{crl: uint32(i), revokedAt: int64(1000 + i)}, e)
+			}
+			_, ok := tbl.get(key(1, 0)) // serial 0 was revoked by issuer 0 only
+			assert.False(t, ok)
+			_, ok = tbl.get(key(0, 1000))
+			assert.False(t, ok)
+		})
 	}
 }

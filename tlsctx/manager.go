@@ -228,6 +228,7 @@ func New(ctx context.Context, src Source, opts ...Option) (*Manager, error) {
 	}
 	start := m.now()
 	b := m.builder(nil)
+	defer b.releaseMemory()
 	st := &state{snaps: map[Channel]*Snapshot{}, settings: s, generation: 1, lastTrigger: "startup"}
 	for _, w := range capWarnings(append(srcWarnings, unservedWarnings(s)...)) {
 		m.log(slog.LevelWarn, "config warning", "warning", w, "trigger", "startup")
@@ -489,6 +490,7 @@ func (m *Manager) reload(ctx context.Context, cur *state, chans []Channel) (Resu
 		return Result{}, nil, err
 	}
 	b := m.builder(cur.snaps)
+	defer b.releaseMemory()
 	next := &state{snaps: map[Channel]*Snapshot{}, generation: cur.generation}
 	for ch, snap := range cur.snaps {
 		next.snaps[ch] = snap
