@@ -347,28 +347,15 @@ func runCRL(ctx context.Context, o options, logw io.Writer, bin, dir string, m *
 	}
 	res.Handshake = withCRL.seen.Load()
 
-	for _, t := range targets {
-		if _, _, err := (load{pid: t.pid, loops: o.loops, duration: o.warmup, connect: t.connect}).run(ctx); err != nil {
-			return nil, err
-		}
+	turns := make([]turn, len(targets))
+	for i, t := range targets {
+		turns[i] = turn{name: t.name, pid: t.pid, connect: t.connect, out: t.out, rounds: t.rounds}
 	}
-	phase := o.duration / time.Duration(o.rounds)
-	for round := 0; round < o.rounds; round++ {
-		for _, t := range targets {
-			r, _, err := (load{pid: t.pid, loops: o.loops, duration: phase, connect: t.connect}).run(ctx)
-			if err != nil {
-				return nil, err
-			}
-			if *t.out == nil {
-				*t.out = &LoadResult{}
-			}
-			(*t.out).add(r)
-			if t.rounds != nil {
-				*t.rounds = append(*t.rounds, r.CPUPerConnMs)
-			}
-			progress(logw, "client certificates, CRL of %d, round %d: %s: %.3f ms CPU per login, %.0f logins/s, %d failed",
-				o.crl, round+1, t.name, r.CPUPerConnMs, r.ConnsPerSec, r.Failed)
-		}
+	if err := interleave(ctx, o, turns, func(round int, t turn, r LoadResult) {
+		progress(logw, "client certificates, CRL of %d, round %d: %s: %.3f ms CPU per login, %.0f logins/s, %d failed",
+			o.crl, round+1, t.name, r.CPUPerConnMs, r.ConnsPerSec, r.Failed)
+	}); err != nil {
+		return nil, err
 	}
 	time.Sleep(500 * time.Millisecond)
 	if res.RSSAfterLoadKB, err = rssKB(cp.pid()); err != nil {

@@ -190,3 +190,43 @@ func latency(d []time.Duration, failed int) Latency {
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())) / 1000 }
+
+// turn is one server of an interleaved comparison: its load's figures are
+// added to *out, and the CPU per connection of each round to *rounds when
+// it is not nil.
+type turn struct {
+	name    string
+	pid     int
+	connect func(context.Context) error
+	out     **LoadResult
+	rounds  *[]float64
+}
+
+// interleave warms each server up, then runs o.rounds rounds in which the
+// servers take turns (o.duration split among the rounds), so that a drift
+// of the machine hits them all alike; done is told of every round.
+func interleave(ctx context.Context, o options, turns []turn, done func(round int, t turn, r LoadResult)) error {
+	for _, t := range turns {
+		if _, _, err := (load{pid: t.pid, loops: o.loops, duration: o.warmup, connect: t.connect}).run(ctx); err != nil {
+			return err
+		}
+	}
+	phase := o.duration / time.Duration(o.rounds)
+	for round := 0; round < o.rounds; round++ {
+		for _, t := range turns {
+			r, _, err := (load{pid: t.pid, loops: o.loops, duration: phase, connect: t.connect}).run(ctx)
+			if err != nil {
+				return err
+			}
+			if *t.out == nil {
+				*t.out = &LoadResult{}
+			}
+			(*t.out).add(r)
+			if t.rounds != nil {
+				*t.rounds = append(*t.rounds, r.CPUPerConnMs)
+			}
+			done(round, t, r)
+		}
+	}
+	return nil
+}

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"text/tabwriter"
-	"time"
 )
 
 // The mixed-client run (--mixed SHARE): a node serving an ECDSA and an RSA
@@ -134,12 +133,6 @@ func runMixed(ctx context.Context, o options, logw io.Writer, bin, dir string, m
 	defer bp.stop()
 
 	// The clients of each population, per server.
-	type pop struct {
-		name    string
-		pid     int
-		connect func(context.Context) error
-		out     **LoadResult
-	}
 	ecdsaOn := func(addr string, seen *atomic.Pointer[handshakeInfo]) (func(context.Context) error, error) {
 		c, err := mysqlConnector(addr, clientTLS(m.pool, x, seen))
 		return mysqlConnect(c), err
@@ -180,12 +173,12 @@ func runMixed(ctx context.Context, o options, logw io.Writer, bin, dir string, m
 			return nil, fmt.Errorf("%s: served %v, want an %s certificate", c.name, got, c.want)
 		}
 	}
-	pops := []pop{
-		{"two-certificate ssld, mixed clients", mp.pid(), mixedConnect(mixE, mixR, o.mixed), &res.Mixed},
-		{"two-certificate ssld, RSA-only clients", mp.pid(), mixR, &res.MixedRSAOnly},
-		{"RSA-only ssld, RSA-only clients", rp.pid(), rsaR, &res.RSANodeRSAOnly},
-		{"RSA-only ssld, ordinary clients", rp.pid(), rsaN, &res.RSANode},
-		{"bare crypto/tls (RSA), ordinary clients", bp.pid(), tlsConnect(bp.addr, clientTLS(m.pool, x, &seenB)), &res.BareTLS},
+	pops := []turn{
+		{"two-certificate ssld, mixed clients", mp.pid(), mixedConnect(mixE, mixR, o.mixed), &res.Mixed, nil},
+		{"two-certificate ssld, RSA-only clients", mp.pid(), mixR, &res.MixedRSAOnly, nil},
+		{"RSA-only ssld, RSA-only clients", rp.pid(), rsaR, &res.RSANodeRSAOnly, nil},
+		{"RSA-only ssld, ordinary clients", rp.pid(), rsaN, &res.RSANode, nil},
+		{"bare crypto/tls (RSA), ordinary clients", bp.pid(), tlsConnect(bp.addr, clientTLS(m.pool, x, &seenB)), &res.BareTLS, nil},
 	}
 	if mdbAddr != "" {
 		mdb, err := newMySQLTarget(ctx, "mariadb", mdbAddr, mdbPID, m, "FLUSH SSL", x)
@@ -196,28 +189,12 @@ func runMixed(ctx context.Context, o options, logw io.Writer, bin, dir string, m
 		if _, err := mdb.admin.ExecContext(ctx, "FLUSH SSL"); err != nil {
 			return nil, fmt.Errorf("mariadb: FLUSH SSL to serve RSA: %w", err)
 		}
-		pops = append(pops, pop{"MariaDB (RSA), ordinary clients", mdbPID, mdb.connect, &res.MariaDB})
+		pops = append(pops, turn{"MariaDB (RSA), ordinary clients", mdbPID, mdb.connect, &res.MariaDB, nil})
 	}
-	for _, p := range pops {
-		if _, _, err := (load{pid: p.pid, loops: o.loops, duration: o.warmup, connect: p.connect}).run(ctx); err != nil {
-			return nil, err
-		}
-	}
-	phase := o.duration / time.Duration(o.rounds)
-	for round := 0; round < o.rounds; round++ {
-		for _, p := range pops {
-			r, _, err := (load{pid: p.pid, loops: o.loops, duration: phase, connect: p.connect}).run(ctx)
-			if err != nil {
-				return nil, err
-			}
-			if *p.out == nil {
-				*p.out = &LoadResult{}
-			}
-			(*p.out).add(r)
-			progress(logw, "mixed (%.0f%% ECDSA-capable) round %d: %s: %.3f ms CPU per connection, %d failed", o.mixed*100, round+1, p.name, r.CPUPerConnMs, r.Failed)
-		}
-	}
-	return res, nil
+	err = interleave(ctx, o, pops, func(round int, p turn, r LoadResult) {
+		progress(logw, "mixed (%.0f%% ECDSA-capable) round %d: %s: %.3f ms CPU per connection, %d failed", o.mixed*100, round+1, p.name, r.CPUPerConnMs, r.Failed)
+	})
+	return res, err
 }
 
 // evaluateMixed adds the mixed-client run's ratios and its two targets:
